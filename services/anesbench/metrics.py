@@ -1,0 +1,95 @@
+"""Prometheus metrics. The names are a contract (DESIGN.md): dashboards and alerts depend on them.
+
+Labels carry only bounded values: model names, languages, levels, outcomes, causes, methods.
+Never item ids, run ids or prompts.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
+FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+# --- inference (dispatcher / embedded engine) -------------------------------------------------
+INFERENCE_REQUESTS = Counter(
+    "anesbench_inference_requests",
+    "HTTP attempts to the inference server by outcome "
+    "(ok, rate_limited, server_error, timeout, connection_error, client_error).",
+    ["model", "outcome"],
+)
+INFERENCE_DURATION = Histogram(
+    "anesbench_inference_request_duration_seconds",
+    "Wall time of one inference attempt, from send to the last byte of the answer.",
+    ["model"],
+    buckets=LATENCY_BUCKETS,
+)
+INFERENCE_INFLIGHT = Gauge(
+    "anesbench_inference_inflight", "Inference requests currently in flight.", ["model"]
+)
+INFERENCE_CONCURRENCY_LIMIT = Gauge(
+    "anesbench_inference_concurrency_limit",
+    "Requests the harness allows in flight to the model's endpoints (adaptive or --concurrency).",
+    ["model"],
+)
+INFERENCE_RETRIES = Counter(
+    "anesbench_inference_retries", "Inference attempts that were retried, by cause.", ["model", "cause"]
+)
+INFERENCE_TOKENS = Counter(
+    "anesbench_inference_tokens", "Tokens reported by the server (kind = prompt|completion).", ["model", "kind"]
+)
+INFERENCE_REUSED = Counter(
+    "anesbench_inference_reused", "Items answered from the store instead of the model (--reuse).", ["model"]
+)
+
+# --- grading and runs ---------------------------------------------------------------------------
+ITEMS_GRADED = Counter(
+    "anesbench_items_graded",
+    "Items graded, by result (correct, wrong, unanswered).",
+    ["model", "language", "level", "result"],
+)
+RUN_ACCURACY = Gauge(
+    "anesbench_run_accuracy",
+    "Accuracy so far of the model's most recent run (level 'overall' included).",
+    ["model", "language", "level"],
+)
+RUN_ITEMS = Gauge(
+    "anesbench_run_items",
+    "Work items of the model's active runs by state (total, done, failed).",
+    ["model", "state"],
+)
+RUN_LAST_PROGRESS = Gauge(
+    "anesbench_run_last_progress_timestamp_seconds",
+    "Unix time of the last result written for the model's active run (0 when idle).",
+    ["model"],
+)
+RUNS = Gauge("anesbench_runs", "Runs known to this process by state.", ["state"])
+QUEUE_DEPTH = Gauge(
+    "anesbench_queue_depth", "Work items waiting to be sent to the inference server.", ["model"]
+)
+GRADE_QUEUE_DEPTH = Gauge(
+    "anesbench_grade_queue_depth", "Responses waiting for the grader.", []
+)
+STORE_ROWS = Counter("anesbench_store_rows_written", "Result rows written to DuckDB.")
+STORE_FLUSH = Histogram(
+    "anesbench_store_flush_duration_seconds", "Time to write one batch of results.", buckets=FAST_BUCKETS
+)
+
+# --- grader service -----------------------------------------------------------------------------
+GRADER_REQUESTS = Counter(
+    "anesbench_grader_requests", "Grader RPCs by method and status code.", ["rpc", "code"]
+)
+GRADER_ITEMS = Counter(
+    "anesbench_grader_items", "Replies graded, by extraction method.", ["method"]
+)
+GRADER_DURATION = Histogram(
+    "anesbench_grader_grade_duration_seconds",
+    "Time to extract the answer from one reply.",
+    buckets=FAST_BUCKETS,
+)
+GRADER_STREAMS = Gauge("anesbench_grader_active_streams", "Open GradeStream calls.")
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Expose /metrics on ``host:port`` from a background thread (prometheus-client's own server)."""
+    start_http_server(port, addr=host)
