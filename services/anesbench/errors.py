@@ -39,6 +39,8 @@ class PermissionDenied(AnesbenchError):
 class InferenceError(AnesbenchError):
     """The inference server answered with an error that retrying will not fix."""
 
+    attempts: int = 1  # how many attempts were made before giving up
+
 
 class RetryableInferenceError(InferenceError):
     """A transient inference failure (429, 5xx, reset, timeout); ``retry_after`` in seconds if given."""

@@ -1,0 +1,231 @@
+{{/*
+Names, labels and the few derived values every template shares.
+*/}}
+
+{{- define "anesbench.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name, truncated so that "<fullname>-<component>" stays a valid DNS label.
+*/}}
+{{- define "anesbench.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "anesbench.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "anesbench.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "anesbench.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "anesbench.labels" -}}
+helm.sh/chart: {{ include "anesbench.chart" . }}
+{{ include "anesbench.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: anesbench
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels and selector labels of one component. Call with (dict "ctx" $ "component" "dispatcher").
+*/}}
+{{- define "anesbench.componentLabels" -}}
+{{ include "anesbench.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "anesbench.componentSelectorLabels" -}}
+{{ include "anesbench.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "anesbench.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "anesbench.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The anesbench image reference: repository[:tag][@digest]; the tag defaults to the chart's appVersion.
+*/}}
+{{- define "anesbench.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "anesbench.dispatcher.fullname" -}}
+{{- printf "%s-dispatcher" (include "anesbench.fullname" .) }}
+{{- end }}
+
+{{- define "anesbench.grader.fullname" -}}
+{{- printf "%s-grader" (include "anesbench.fullname" .) }}
+{{- end }}
+
+{{- define "anesbench.standin.fullname" -}}
+{{- printf "%s-standin" (include "anesbench.fullname" .) }}
+{{- end }}
+
+{{- define "anesbench.runtime.name" -}}
+{{- default (printf "%s-sglang" (include "anesbench.fullname" .)) .Values.sglang.runtimeName }}
+{{- end }}
+
+{{- define "anesbench.dispatcher.address" -}}
+{{- printf "%s.%s.svc:%d" (include "anesbench.dispatcher.fullname" .) .Release.Namespace (int .Values.dispatcher.port) }}
+{{- end }}
+
+{{- define "anesbench.grader.address" -}}
+{{- printf "%s.%s.svc:%d" (include "anesbench.grader.fullname" .) .Release.Namespace (int .Values.grader.port) }}
+{{- end }}
+
+{{/*
+Whether the cluster offers an API group/version, or the chart is told to render its kinds anyway.
+Call with (dict "ctx" $ "api" "monitoring.coreos.com/v1" "force" true).
+*/}}
+{{- define "anesbench.hasAPI" -}}
+{{- if or .force (.ctx.Capabilities.APIVersions.Has .api) }}true{{ end }}
+{{- end }}
+
+{{- define "anesbench.kserve.enabled" -}}
+{{- $sr := include "anesbench.hasAPI" (dict "ctx" . "api" "serving.kserve.io/v1alpha1" "force" .Values.sglang.force) }}
+{{- $isvc := include "anesbench.hasAPI" (dict "ctx" . "api" "serving.kserve.io/v1beta1" "force" .Values.sglang.force) }}
+{{- if and .Values.sglang.enabled $sr $isvc }}true{{ end }}
+{{- end }}
+
+{{- define "anesbench.monitoring.enabled" -}}
+{{- include "anesbench.hasAPI" (dict "ctx" . "api" "monitoring.coreos.com/v1" "force" .Values.monitoring.force) }}
+{{- end }}
+
+{{/*
+Name of the InferenceService serving one entry of `models:`.
+*/}}
+{{- define "anesbench.isvc.name" -}}
+{{- printf "%s-%s" (include "anesbench.fullname" .ctx | trunc 20 | trimSuffix "-") .model.name | trunc 45 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+In-cluster OpenAI base URL of one InferenceService (the predictor Service KServe creates).
+*/}}
+{{- define "anesbench.isvc.url" -}}
+{{- printf "http://%s-predictor.%s.svc.cluster.local/v1" (include "anesbench.isvc.name" .) .ctx.Release.Namespace }}
+{{- end }}
+
+{{- define "anesbench.standin.url" -}}
+{{- printf "http://%s.%s.svc.cluster.local:%d/v1" (include "anesbench.standin.fullname" .) .Release.Namespace (int .Values.standin.port) }}
+{{- end }}
+
+{{/*
+Every endpoint a schedule may name, as JSON: {"<name>": {"url": ..., "model": ...}}.
+Fails on a name defined twice.
+*/}}
+{{- define "anesbench.endpoints" -}}
+{{- $endpoints := dict }}
+{{- range .Values.models }}
+{{- if hasKey $endpoints .name }}{{ fail (printf "models: the name %q is used twice" .name) }}{{ end }}
+{{- $_ := set $endpoints .name (dict "url" (include "anesbench.isvc.url" (dict "ctx" $ "model" .)) "model" .name) }}
+{{- end }}
+{{- range .Values.externalEndpoints }}
+{{- if hasKey $endpoints .name }}{{ fail (printf "externalEndpoints: the name %q is already used by another model or endpoint" .name) }}{{ end }}
+{{- $_ := set $endpoints .name (dict "url" (trimSuffix "/" .url) "model" (default .name .model)) }}
+{{- end }}
+{{- if .Values.standin.enabled }}
+{{- if hasKey $endpoints "standin" }}{{ fail "the name \"standin\" is reserved for the stand-in model server" }}{{ end }}
+{{- $_ := set $endpoints "standin" (dict "url" (include "anesbench.standin.url" .) "model" .Values.standin.modelName) }}
+{{- end }}
+{{- toJson $endpoints }}
+{{- end }}
+
+{{/*
+URL prefixes the dispatcher accepts: every in-cluster model, every external endpoint, the stand-in,
+then the extra prefixes from values.
+*/}}
+{{- define "anesbench.allowedEndpoints" -}}
+{{- $prefixes := list }}
+{{- range $name, $endpoint := include "anesbench.endpoints" . | fromJson }}
+{{- $prefixes = append $prefixes $endpoint.url }}
+{{- end }}
+{{- $prefixes = concat $prefixes .Values.dispatcher.allowedEndpoints | uniq }}
+{{- toJson $prefixes }}
+{{- end }}
+
+{{- define "anesbench.datasets.claimName" -}}
+{{- default (printf "%s-datasets" (include "anesbench.fullname" .)) .Values.datasets.existingClaim }}
+{{- end }}
+
+{{- define "anesbench.dispatcher.claimName" -}}
+{{- default (printf "%s-db" (include "anesbench.dispatcher.fullname" .)) .Values.dispatcher.persistence.existingClaim }}
+{{- end }}
+
+{{/*
+Pod-level security context shared by every anesbench pod.
+*/}}
+{{- define "anesbench.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.security.uid }}
+runAsGroup: {{ .Values.security.uid }}
+fsGroup: {{ .Values.security.uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Container-level security context shared by every anesbench container.
+*/}}
+{{- define "anesbench.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.security.uid }}
+runAsGroup: {{ .Values.security.uid }}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Environment every anesbench container gets: caches under the writable /tmp.
+*/}}
+{{- define "anesbench.commonEnv" -}}
+- name: HOME
+  value: /tmp
+- name: HF_HOME
+  value: /tmp/huggingface
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- end }}
+
+{{- define "anesbench.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.security.tmpSizeLimit }}
+{{- end }}
+
+{{- define "anesbench.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}

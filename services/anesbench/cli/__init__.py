@@ -1,0 +1,1 @@
+"""The ``anesbench`` command line: a thin adapter over the engine, the store and the services."""

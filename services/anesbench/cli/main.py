@@ -1,0 +1,201 @@
+"""``anesbench``: the command line (DESIGN.md, CLI contract). Heavy modules load inside commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from anesbench import __version__
+from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for
+from anesbench.errors import AnesbenchError
+
+DEFAULT_DB = "./anesbench.duckdb"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    languages = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    bad = [lang for lang in languages if lang not in ("en", "zh")]
+    if bad or not languages:
+        raise click.BadParameter(f"unknown language(s) {', '.join(bad) or '(none)'}; choose from en, zh")
+    return languages
+
+
+def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="anesbench")
+def cli() -> None:
+    """Evaluate LLMs on AnesBench, the anesthesiology reasoning benchmark."""
+
+
+@cli.command()
+@click.option("--endpoint", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1.")
+@click.option("--model", required=True, help="Model name sent in each request and shown on the leaderboard.")
+@click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
+              "in the dispatcher's --datasets-dir.")
+@click.option("--languages", default="en", show_default=True, callback=_languages, help="Comma-separated: en,zh.")
+@click.option("--concurrency", type=click.IntRange(1, 4096), default=None,
+              help="Requests in flight (default: automatic).")
+@click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file (embedded mode).")
+@click.option("--run-id", default=None, help="Name the run; the same id again resumes it.")
+@click.option("--request-timeout", type=click.FloatRange(0, 86400, min_open=True), default=600.0, show_default=True,
+              help="Seconds per attempt.")
+@click.option("--max-tokens", type=click.IntRange(1, 1_000_000), default=2048, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=0.0, show_default=True)
+@click.option("--samples", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Answers per question and language.")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
+              help="Attempts per request before it counts as failed.")
+@click.option("--prompt-template", default=None, help="Bundled template name or a template file "
+              "(default: anesbench-cot).")
+@click.option("--reuse", is_flag=True, help="Answer requests identical to earlier runs' from the store.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
+              help="File holding the API key (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
+@click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
+@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: on a terminal).")
+def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, dispatcher: str | None,
+        progress: bool | None, **options: Any) -> None:
+    """Evaluate a model: send every question, grade every answer, store every result."""
+    from anesbench.engine.config import RunConfig
+    from anesbench.inference import validate_endpoint
+
+    options["endpoint"] = validate_endpoint(options["endpoint"])
+    config = RunConfig(**options)
+    show = sys.stderr.isatty() if progress is None else progress
+    if dispatcher:
+        from anesbench.cli.run_remote import run_remote
+
+        final = run_remote(dispatcher, config, dataset, prompt_template, show)
+    else:
+        from anesbench.cli.run_embedded import run_embedded
+
+        final = run_embedded(config, dataset, db, prompt_template, api_key_file, show)
+    if final.status != "completed":
+        if final.error:
+            click.echo(f"error: run {final.id} {final.status}: {final.error}", err=True)
+        sys.exit(FAILURE)
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=_host_port)
+@click.option("--run", "run_id", default=None, help="One run (default: the latest run per model and dataset).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
+              show_default=True)
+def leaderboard(db: str, dispatcher: str | None, run_id: str | None, fmt: str) -> None:
+    """Accuracy per level (system1, system1.x, system2, overall) and language."""
+    from anesbench.leaderboard import render_leaderboard
+
+    if dispatcher:
+        from anesbench.cli.remote_reads import remote_leaderboard
+
+        rows = remote_leaderboard(dispatcher, run_id)
+    else:
+        with _read_store(db) as store:
+            rows = store.leaderboard(run_id)
+    click.echo(render_leaderboard(rows, fmt))
+
+
+@cli.command()
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=_host_port)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def runs(db: str, dispatcher: str | None, fmt: str) -> None:
+    """One line per run: id, model, dataset, languages, status, done/total, started, finished."""
+    from anesbench.leaderboard import render_runs
+
+    if dispatcher:
+        from anesbench.cli.remote_reads import remote_runs
+
+        records = remote_runs(dispatcher)
+    else:
+        with _read_store(db) as store:
+            records = store.list_runs()
+    click.echo(render_runs(records, fmt))
+
+
+@cli.command()
+@click.option("--input", "source", default="-", show_default=True, help="JSON Lines file, or - for stdin.")
+def grade(source: str) -> None:
+    """Extract answers: JSON Lines {"choices": {...}, "response": "..."} in, the same plus "pred" and "method" out."""
+    from anesbench.cli.grade_lines import grade_lines
+
+    grade_lines(source, sys.stdout)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--dispatcher", required=True, callback=_host_port)
+def cancel(run_id: str, dispatcher: str) -> None:
+    """Cancel a run on a dispatcher (finished results are kept)."""
+    from anesbench.cli.remote_reads import remote_cancel
+
+    run = remote_cancel(dispatcher, run_id)
+    click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
+
+
+class _read_store:
+    """Open the DuckDB file read-only for a report; a missing file is bad input, not an empty report."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        from pathlib import Path
+
+        from anesbench.errors import InvalidInput
+        from anesbench.store import Store
+
+        if not Path(self.path).is_file():
+            raise InvalidInput(f"--db: no such file: {self.path}")
+        self.store = Store(self.path, read_only=True)
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+def _register_optional() -> None:
+    from anesbench.cli import datasets_cmd, serve_cmd
+
+    cli.add_command(serve_cmd.serve)
+    cli.add_command(datasets_cmd.datasets)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes, with one message and no traceback."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="anesbench", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return BAD_INPUT
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else FAILURE
+    except AnesbenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exit_code_for(exc)
+    return OK
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""``anesbench run`` without --dispatcher: the engine in this process, a local DuckDB file."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from anesbench.cli.progress import TerminalProgress, summary_line
+from anesbench.dataset import load_dataset
+from anesbench.engine.config import RunConfig
+from anesbench.engine.runner import execute_run
+from anesbench.grader import LocalGrader
+from anesbench.inference import load_api_key
+from anesbench.prompts import load_template
+from anesbench.store import RunRecord, Store
+from anesbench.store.async_store import AsyncStore
+
+
+def run_embedded(
+    config: RunConfig, dataset_path: str, db_path: str, prompt_template: str | None, api_key_file: str | None,
+    show_progress: bool,
+) -> RunRecord:
+    # Everything that can be wrong with the input is checked before the database is touched.
+    dataset = load_dataset(dataset_path, config.languages)
+    template = load_template(prompt_template)
+    template.require(config.languages)
+    api_key = load_api_key(api_key_file)
+    store = Store(db_path)
+    observer = TerminalProgress() if show_progress else None
+    run = asyncio.run(_main(config, dataset, template, store, api_key, observer))
+    print(summary_line(run), flush=True)
+    return run
+
+
+async def _main(config, dataset, template, store, api_key, observer) -> RunRecord:  # type: ignore[no-untyped-def]
+    astore = AsyncStore(store)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await execute_run(config, dataset, template, astore, LocalGrader(), api_key=api_key,
+                                 observer=observer)
+    except asyncio.CancelledError:
+        print("interrupted: finished results are saved; run again with the same --run-id to resume",
+              file=sys.stderr)
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        await astore.close()

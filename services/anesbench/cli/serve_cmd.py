@@ -1,0 +1,48 @@
+"""``anesbench serve grader|dispatcher``: the gRPC services."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group()
+def serve() -> None:
+    """Run a gRPC service (health checking and reflection included; drains on SIGTERM)."""
+
+
+@serve.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=50052, show_default=True, help="0 picks a free port.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve /metrics here.")
+def grader(host: str, port: int, metrics_port: int | None) -> None:
+    """Stateless answer extraction (Grade, GradeStream)."""
+    from anesbench.grader.server import serve as serve_grader
+
+    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port))
+
+
+@serve.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=50051, show_default=True, help="0 picks a free port.")
+@click.option("--grader", "grader_address", required=True, help="HOST:PORT of the grader service.")
+@click.option("--db", default="./anesbench.duckdb", show_default=True, help="DuckDB file this process owns.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve /metrics here.")
+@click.option("--datasets-dir", type=click.Path(file_okay=False), default=None,
+              help="Directory of datasets runs may name.")
+@click.option("--allow-endpoint", "allowed", multiple=True,
+              help="URL prefix runs may call (repeatable); none: loopback only.")
+@click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
+              help="API key for endpoints (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
+def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
+               datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None) -> None:
+    """Owns runs and the DuckDB file; keeps the inference servers busy."""
+    from anesbench.dispatcher.server import DispatcherSettings, serve as serve_dispatcher
+    from anesbench.inference import load_api_key
+
+    settings = DispatcherSettings(
+        host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
+        datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
+    )
+    sys.exit(serve_dispatcher(settings))

@@ -1,0 +1,94 @@
+"""A run's configuration: built once at the edge (CLI or gRPC request) and passed down."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from anesbench import __version__
+from anesbench.dataset import Dataset
+from anesbench.errors import InvalidInput
+from anesbench.inference import public_endpoint
+from anesbench.prompts import PromptTemplate
+from anesbench.store import RunRecord
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+DEFAULT_CONCURRENCY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    model: str
+    endpoint: str
+    languages: tuple[str, ...] = ("en",)
+    concurrency: int | None = None  # None: automatic
+    max_tokens: int = 2048
+    temperature: float = 0.0
+    request_timeout: float = 600.0
+    samples: int = 1
+    max_attempts: int = 6
+    reuse: bool = False
+    run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise InvalidInput("--model: must not be empty")
+        if self.concurrency is not None and not 1 <= self.concurrency <= 4096:
+            raise InvalidInput(f"--concurrency: must be from 1 to 4096, got {self.concurrency}")
+        if not 1 <= self.max_tokens <= 1_000_000:
+            raise InvalidInput(f"--max-tokens: must be from 1 to 1000000, got {self.max_tokens}")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise InvalidInput(f"--temperature: must be from 0 to 2, got {self.temperature}")
+        if not 0 < self.request_timeout <= 86_400:
+            raise InvalidInput(f"--request-timeout: must be from 0 to 86400 seconds, got {self.request_timeout}")
+        if not 1 <= self.samples <= 100:
+            raise InvalidInput(f"--samples: must be from 1 to 100, got {self.samples}")
+        if not 1 <= self.max_attempts <= 100:
+            raise InvalidInput(f"--max-attempts: must be from 1 to 100, got {self.max_attempts}")
+        if self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id):
+            raise InvalidInput(
+                f"--run-id: {self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
+                "letter or digit"
+            )
+
+
+def new_run_id(model: str, dataset: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model.split('/')[-1]}-{dataset}").strip("-")[:80] or "run"
+    return f"{slug}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -> str:
+    """What must match for a run to be resumed (not endpoint, concurrency or timeouts)."""
+    identity = {
+        "model": config.model,
+        "dataset_sha256": dataset.sha256,
+        "prompt_sha256": template.sha256,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "samples": config.samples,
+        "languages": sorted(config.languages),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: PromptTemplate) -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        model=config.model,
+        endpoint=public_endpoint(config.endpoint),
+        dataset_name=dataset.name,
+        dataset_sha256=dataset.sha256,
+        prompt_template=template.name,
+        prompt_sha256=template.sha256,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        samples=config.samples,
+        languages=list(config.languages),
+        harness_version=__version__,
+        config_hash=config_hash(config, dataset, template),
+        total=len(dataset.items) * len(config.languages) * config.samples,
+    )

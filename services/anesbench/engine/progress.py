@@ -1,0 +1,75 @@
+"""Live counts of a run (done, failed, correct, accuracy so far) and the metrics derived from them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from anesbench import metrics
+from anesbench.dataset.model import LEVEL_NAMES
+from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.records import ResultRow
+
+
+@dataclass(slots=True)
+class RunProgress:
+    """Counts for one run; ``record`` is called for every result as it arrives."""
+
+    model: str
+    total: int
+    done: int = 0
+    failed: int = 0
+    correct: int = 0
+    unanswered: int = 0
+    reused: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (lang, level) -> [correct, total]
+
+    def seed(self, rows: Iterable[LeaderboardRow]) -> None:
+        """Start from what a resumed run already has in the store."""
+        for row in rows:
+            if row.level == "overall":
+                continue
+            self._cells[(row.language, row.level)] = [row.correct, row.total]
+            self.done += row.total
+            self.correct += row.correct
+            self.unanswered += row.unanswered
+
+    def record(self, row: ResultRow) -> None:
+        if row.error is not None:
+            self.failed += 1
+            return
+        level = LEVEL_NAMES[row.level]
+        cell = self._cells.setdefault((row.language, level), [0, 0])
+        cell[1] += 1
+        self.done += 1
+        if row.correct:
+            cell[0] += 1
+            self.correct += 1
+            result = "correct"
+        elif row.pred is None:
+            self.unanswered += 1
+            result = "unanswered"
+        else:
+            result = "wrong"
+        metrics.ITEMS_GRADED.labels(self.model, row.language, level, result).inc()
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.done if self.done else None
+
+    def publish(self) -> None:
+        """Refresh the gauges (called a few times a second, not per result)."""
+        metrics.RUN_ITEMS.labels(self.model, "total").set(self.total)
+        metrics.RUN_ITEMS.labels(self.model, "done").set(self.done)
+        metrics.RUN_ITEMS.labels(self.model, "failed").set(self.failed)
+        metrics.RUN_LAST_PROGRESS.labels(self.model).set(time.time())
+        overall: dict[str, list[int]] = {}
+        for (language, level), (correct, total) in self._cells.items():
+            metrics.RUN_ACCURACY.labels(self.model, language, level).set(correct / total)
+            cell = overall.setdefault(language, [0, 0])
+            cell[0] += correct
+            cell[1] += total
+        for language, (correct, total) in overall.items():
+            metrics.RUN_ACCURACY.labels(self.model, language, "overall").set(correct / total)

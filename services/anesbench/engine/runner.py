@@ -1,0 +1,235 @@
+"""The run loop: keep ``concurrency`` requests in flight, grade each answer, write each result.
+
+Everything a run needs is passed in; the embedded CLI and the dispatcher service both call
+:func:`execute_run`. A run resumes from the store: finished keys are never sent again, error rows
+are sent again and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from anesbench.dataset import Dataset, Item
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
+from anesbench.engine.progress import RunProgress
+from anesbench.engine.writer import ResultWriter
+from anesbench.errors import InferenceError
+from anesbench.grader import Grader
+from anesbench.inference import ChatClient, GenerationParams
+from anesbench.inference.client import FatalInferenceError
+from anesbench.inference.retry import RetryPolicy
+from anesbench.prompts import PromptTemplate
+from anesbench.store.async_store import AsyncStore
+from anesbench.store.records import ResultRow, RunRecord
+from anesbench import metrics
+
+PUBLISH_INTERVAL = 0.5
+
+
+class RunObserver(Protocol):
+    """Hooks for progress display or event streams. Must not block."""
+
+    def on_start(self, run: RunRecord, progress: RunProgress) -> None: ...
+
+    def on_result(self, row: ResultRow, progress: RunProgress) -> None: ...
+
+    def on_finish(self, run: RunRecord, progress: RunProgress) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    item: Item
+    language: str
+    sample: int
+
+
+def request_hash(model: str, messages: list[dict[str, str]], params: GenerationParams, sample: int) -> str:
+    key = json.dumps([model, messages, params.max_tokens, params.temperature, sample], ensure_ascii=False)
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Run:
+    def __init__(
+        self,
+        config: RunConfig,
+        run: RunRecord,
+        template: PromptTemplate,
+        client: ChatClient,
+        grader: Grader,
+        writer: ResultWriter,
+        progress: RunProgress,
+        observer: RunObserver | None,
+        reusable: dict[str, ResultRow],
+    ) -> None:
+        self.config = config
+        self.run = run
+        self.template = template
+        self.client = client
+        self.grader = grader
+        self.writer = writer
+        self.progress = progress
+        self.observer = observer
+        self.reusable = reusable
+        self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
+        self.pending = 0
+
+    async def worker(self, work: Iterator[Work]) -> None:
+        for unit in work:
+            self.pending -= 1
+            row = await self.process(unit)
+            self.writer.add(row)
+            self.progress.record(row)
+            if self.observer is not None:
+                self.observer.on_result(row, self.progress)
+
+    async def process(self, unit: Work) -> ResultRow:
+        item, language = unit.item, unit.language
+        messages = self.template.render(item, language)
+        digest = request_hash(self.config.model, messages, self.params, unit.sample)
+        row = ResultRow(
+            run_id=self.run.id, item_id=item.id, language=language, sample=unit.sample, level=item.level,
+            answer=item.answer, request_hash=digest,
+        )
+        previous = self.reusable.get(digest)
+        if previous is not None:
+            row.response, row.reasoning, row.finish_reason = previous.response, previous.reasoning, previous.finish_reason
+            row.prompt_tokens, row.completion_tokens = previous.prompt_tokens, previous.completion_tokens
+            row.reused_from = previous.run_id
+            self.progress.reused += 1
+            metrics.INFERENCE_REUSED.labels(self.config.model).inc()
+        else:
+            seed = unit.sample if self.config.samples > 1 else None
+            try:
+                completion = await self.client.complete(messages, self.params, seed=seed)
+            except FatalInferenceError:
+                raise
+            except InferenceError as exc:
+                row.error = str(exc)[:2000]
+                row.attempts = exc.attempts
+                return row
+            row.response, row.reasoning = completion.content, completion.reasoning
+            row.finish_reason, row.latency_s, row.attempts = (
+                completion.finish_reason, completion.latency, completion.attempts,
+            )
+            row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+        extraction = await self.grader.grade(
+            item.texts[language].options, row.response or "", row.finish_reason
+        )
+        row.pred, row.method = extraction.pred, extraction.method
+        row.correct = extraction.pred == item.answer
+        row.created_at = datetime.now()
+        return row
+
+    async def publish(self) -> None:
+        while True:
+            self.progress.publish()
+            metrics.QUEUE_DEPTH.labels(self.config.model).set(max(self.pending, 0))
+            await asyncio.sleep(PUBLISH_INTERVAL)
+
+
+def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> list[Work]:
+    return [
+        Work(item, language, sample)
+        for item in dataset.items
+        for language in config.languages
+        for sample in range(config.samples)
+        if (item.id, language, sample) not in done
+    ]
+
+
+async def execute_run(
+    config: RunConfig,
+    dataset: Dataset,
+    template: PromptTemplate,
+    store: AsyncStore,
+    grader: Grader,
+    *,
+    api_key: str | None = None,
+    observer: RunObserver | None = None,
+    status_on_cancel: str | None = "cancelled",
+    retry: RetryPolicy | None = None,
+) -> RunRecord:
+    """Run (or resume) one evaluation to the end and return its final record.
+
+    Cancelling the task stops sending, writes every finished result, and marks the run
+    ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
+    """
+    template.require(config.languages)
+    record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
+    run = await store.call(store.store.begin_run, record)
+    done = await store.call(store.store.completed_keys, run.id)
+    work = _pending_work(dataset, config, done)
+    progress = RunProgress(model=config.model, total=run.total)
+    progress.seed(await store.call(store.store.answered_cells, run.id))
+    reusable: dict[str, ResultRow] = {}
+    params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
+    if config.reuse and work:
+        hashes = [
+            request_hash(config.model, template.render(u.item, u.language), params, u.sample) for u in work
+        ]
+        reusable = await store.call(store.store.reusable, run.id, hashes)
+    concurrency = config.concurrency or DEFAULT_CONCURRENCY
+    metrics.INFERENCE_CONCURRENCY_LIMIT.labels(config.model).set(concurrency)
+    metrics.RUNS.labels("running").inc()
+    writer = ResultWriter(store)
+    writer.start()
+    if observer is not None:
+        observer.on_start(run, progress)
+    status: str | None = None
+    error: str | None = None
+    cancelled = False
+    try:
+        async with ChatClient(
+            config.endpoint, config.model, api_key=api_key, pool_size=concurrency,
+            request_timeout=config.request_timeout,
+            retry=retry or RetryPolicy(max_attempts=config.max_attempts),
+        ) as client:
+            state = _Run(config, run, template, client, grader, writer, progress, observer, reusable)
+            state.pending = len(work)
+            publisher = asyncio.create_task(state.publish())
+            units = iter(work)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(concurrency, len(work))):
+                        group.create_task(state.worker(units))
+            except* FatalInferenceError as fatal:
+                status, error = "failed", str(fatal.exceptions[0])
+            finally:
+                publisher.cancel()
+                progress.publish()
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        metrics.RUNS.labels("running").dec()
+        metrics.QUEUE_DEPTH.labels(config.model).set(0)
+        await writer.close()
+        final = await _finish(store, run.id, status_on_cancel if cancelled else status, error, decide=not cancelled)
+        if observer is not None:
+            observer.on_finish(final, progress)
+    return final
+
+
+async def _finish(
+    store: AsyncStore, run_id: str, status: str | None, error: str | None, *, decide: bool
+) -> RunRecord:
+    """Record the final status; when the loop ended normally, derive it from what the store holds."""
+    current = await store.call(store.store.get_run, run_id)
+    if status is None and decide:
+        if current.done >= current.total:
+            status = "completed"
+        else:
+            status = "failed"
+            error = (
+                f"{current.total - current.done} of {current.total} items got no answer from the model; "
+                "run again with the same --run-id to retry them"
+            )
+    if status is None:
+        return current
+    return await store.call(store.store.finish_run, run_id, status, error)

@@ -1,0 +1,71 @@
+"""What the grader accepts. Shared by the servicer and RemoteGrader, which checks before sending so
+that one bad reply fails alone instead of failing a whole shared stream.
+
+Messages name where the problem is and which field, e.g.::
+
+    batch 2, items[17] (id '3f'): choices: key 'I' is not a single letter A-H
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from anesbench.errors import InvalidInput
+
+MAX_BATCH_ITEMS = 4096
+MAX_RESPONSE_BYTES = 1 << 20  # 1 MiB: far above any 2048-token answer, far below the message limit
+MAX_CHOICE_BYTES = 64 << 10  # one option's text; AnesBench options are a few dozen words
+MAX_ID_BYTES = 256
+MAX_FINISH_REASON_BYTES = 64
+CHOICE_KEYS = frozenset("ABCDEFGH")
+
+
+def where(index: int | None, item_id: str, *, batch: int | None = None) -> str:
+    """Human description of an item's position for error messages: ``batch 2, items[17] (id '3f')``."""
+    parts = []
+    if batch is not None:
+        parts.append(f"batch {batch}")
+    parts.append("request" if index is None else f"items[{index}]")
+    label = ", ".join(parts)
+    return f"{label} (id {_show(item_id)})" if item_id else label
+
+
+def check_batch_size(count: int, *, batch: int | None = None) -> None:
+    if count > MAX_BATCH_ITEMS:
+        label = "batch" if batch is None else f"batch {batch}"
+        raise InvalidInput(f"{label}: items: {count} items, more than the limit of {MAX_BATCH_ITEMS}")
+
+
+def check_item(
+    choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str
+) -> None:
+    """Raise InvalidInput naming ``at`` and the field if the item breaks a limit."""
+    if _utf8_len(item_id) > MAX_ID_BYTES:
+        raise InvalidInput(f"{at}: id: {_utf8_len(item_id)} bytes, more than the limit of {MAX_ID_BYTES}")
+    if not choices:
+        raise InvalidInput(f"{at}: choices: must not be empty")
+    for key, text in choices.items():
+        if key not in CHOICE_KEYS:
+            raise InvalidInput(f"{at}: choices: key {_show(key)} is not a single letter A-H")
+        if _utf8_len(text) > MAX_CHOICE_BYTES:
+            raise InvalidInput(
+                f"{at}: choices[{key}]: {_utf8_len(text)} bytes, more than the limit of {MAX_CHOICE_BYTES}"
+            )
+    size = _utf8_len(response)
+    if size > MAX_RESPONSE_BYTES:
+        raise InvalidInput(f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)")
+    if _utf8_len(finish_reason) > MAX_FINISH_REASON_BYTES:
+        raise InvalidInput(
+            f"{at}: finish_reason: {_utf8_len(finish_reason)} bytes, "
+            f"more than the limit of {MAX_FINISH_REASON_BYTES}"
+        )
+
+
+def _utf8_len(text: str) -> int:
+    # Limits are in bytes because that is what travels and what the message-size limit counts.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _show(text: str, limit: int = 40) -> str:
+    """repr() of a client-supplied string, cut short: it goes into a status trailer of bounded size."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."

@@ -1,0 +1,189 @@
+"""Async client for ``POST {base}/chat/completions`` with a sized connection pool and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from anesbench import metrics
+from anesbench.errors import InferenceError, RetryableInferenceError
+from anesbench.inference.retry import RetryPolicy, parse_retry_after, retrying
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
+
+
+class FatalInferenceError(InferenceError):
+    """The server refuses every request (bad key, unknown model or path): stop the run."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_tokens: int = 2048
+    temperature: float = 0.0
+
+
+@dataclass(slots=True)
+class Completion:
+    content: str
+    reasoning: str | None
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency: float  # seconds, the successful attempt
+    attempts: int
+
+
+def _message(payload: Any) -> tuple[str, str | None, str | None, int | None, int | None]:
+    try:
+        choice = payload["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
+        usage = payload.get("usage") or {}
+        return content, reasoning, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get(
+            "completion_tokens"
+        )
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
+
+
+class ChatClient:
+    """One pooled HTTP client for one model's endpoint; ``complete`` is safe to call concurrently."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        pool_size: int = 64,
+        request_timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.model = model
+        self._url = f"{self.endpoint}/chat/completions"
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._pool_size = pool_size
+        self._retry = retry or RetryPolicy()
+        self._session: aiohttp.ClientSession | None = None
+        label = label or model
+        self._requests = {
+            outcome: metrics.INFERENCE_REQUESTS.labels(label, outcome)
+            for outcome in ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error",
+                            "bad_payload")
+        }
+        self._retries_metric = metrics.INFERENCE_RETRIES
+        self._label = label
+        self._duration = metrics.INFERENCE_DURATION.labels(label)
+        self._inflight = metrics.INFERENCE_INFLIGHT.labels(label)
+        self._tokens_prompt = metrics.INFERENCE_TOKENS.labels(label, "prompt")
+        self._tokens_completion = metrics.INFERENCE_TOKENS.labels(label, "completion")
+
+    async def __aenter__(self) -> ChatClient:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
+            timeout=self._timeout,
+            json_serialize=json.dumps,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def complete(
+        self, messages: Sequence[dict[str, str]], params: GenerationParams, *, seed: int | None = None
+    ) -> Completion:
+        """Send one chat request, retrying transient failures per the policy."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "stream": False,
+        }
+        if seed is not None:
+            body["seed"] = seed
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        attempts = 0
+        last_cause = ""
+        try:
+            async for attempt in retrying(self._retry):
+                with attempt:
+                    attempts += 1
+                    if attempts > 1:
+                        self._retries_metric.labels(self._label, last_cause).inc()
+                    try:
+                        completion = await self._attempt(payload)
+                    except RetryableInferenceError as exc:
+                        last_cause = exc.cause
+                        raise
+                    completion.attempts = attempts
+                    return completion
+        except InferenceError as exc:
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def _attempt(self, payload: bytes) -> Completion:
+        if self._session is None:
+            raise RuntimeError("ChatClient used outside 'async with'")
+        started = time.perf_counter()
+        self._inflight.inc()
+        try:
+            async with self._session.post(self._url, data=payload, headers=self._headers) as response:
+                raw = await response.read()
+                status = response.status
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        except asyncio.TimeoutError:
+            self._requests["timeout"].inc()
+            raise RetryableInferenceError(f"no answer within {self._timeout.total} s", cause="timeout") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            self._requests["connection_error"].inc()
+            raise RetryableInferenceError(f"connection failed: {exc}", cause="connection_error") from None
+        finally:
+            self._inflight.dec()
+            latency = time.perf_counter() - started
+            self._duration.observe(latency)
+        if status != 200:
+            detail = raw[:300].decode("utf-8", "replace")
+            if status == 429:
+                self._requests["rate_limited"].inc()
+                raise RetryableInferenceError(f"HTTP 429: {detail}", cause="rate_limited", retry_after=retry_after)
+            if status in RETRYABLE_STATUS:
+                self._requests["server_error"].inc()
+                raise RetryableInferenceError(
+                    f"HTTP {status}: {detail}", cause="server_error", retry_after=retry_after
+                )
+            self._requests["client_error"].inc()
+            if status in FATAL_STATUS:
+                raise FatalInferenceError(f"HTTP {status} from {self._url}: {detail}")
+            raise InferenceError(f"HTTP {status}: {detail}")
+        try:
+            data = json.loads(raw)
+            content, reasoning, finish, prompt_tokens, completion_tokens = _message(data)
+        except (json.JSONDecodeError, UnicodeDecodeError, RetryableInferenceError):
+            self._requests["bad_payload"].inc()
+            raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
+        self._requests["ok"].inc()
+        if prompt_tokens:
+            self._tokens_prompt.inc(prompt_tokens)
+        if completion_tokens:
+            self._tokens_completion.inc(completion_tokens)
+        return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1)

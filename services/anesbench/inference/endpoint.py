@@ -1,0 +1,57 @@
+"""Endpoint URLs: validation, credential stripping, and the allow-list the dispatcher enforces."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from anesbench.errors import InvalidInput, PermissionDenied
+
+
+def validate_endpoint(url: str) -> str:
+    """Return the base URL without a trailing slash; raise InvalidInput if it is not http(s).
+
+    >>> validate_endpoint("http://127.0.0.1:30000/v1/")
+    'http://127.0.0.1:30000/v1'
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"--endpoint: expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}")
+    if parts.query or parts.fragment:
+        raise InvalidInput(f"--endpoint: a base URL takes no query or fragment: {url!r}")
+    return url.strip().rstrip("/")
+
+
+def public_endpoint(url: str) -> str:
+    """The URL with any user:password removed, safe to store and log."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_allowed(url: str, allowed_prefixes: Sequence[str]) -> None:
+    """Refuse endpoints outside the allowed prefixes (loopback only when none are configured)."""
+    if allowed_prefixes:
+        if any(url.startswith(prefix) for prefix in allowed_prefixes):
+            return
+        raise PermissionDenied(f"endpoint {public_endpoint(url)} does not match any allowed endpoint prefix")
+    if not is_loopback(url):
+        raise PermissionDenied(
+            f"endpoint {public_endpoint(url)} is not a loopback address and no --allow-endpoint prefix is configured"
+        )

@@ -1,0 +1,74 @@
+"""Retry policy for inference attempts: exponential backoff with jitter that honours Retry-After.
+
+Written against our exception classes: only :class:`RetryableInferenceError` is retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from anesbench.errors import RetryableInferenceError
+
+MAX_RETRY_AFTER = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped.
+
+    >>> parse_retry_after("2")
+    2.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class _WaitHonouringRetryAfter:
+    """Backoff with jitter, or exactly the server's Retry-After when it sent one."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = wait_exponential_jitter(initial=policy.initial_backoff, max=policy.max_backoff)
+
+    def __call__(self, state: RetryCallState) -> float:
+        backoff = self._backoff(state)
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableInferenceError) and error.retry_after is not None:
+            return error.retry_after
+        return backoff
+
+
+def retrying(policy: RetryPolicy) -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(RetryableInferenceError),
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=_WaitHonouringRetryAfter(policy),
+        reraise=True,
+    )

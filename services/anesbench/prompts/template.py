@@ -1,0 +1,103 @@
+"""Load a prompt template file and render an item into chat messages.
+
+A template is a JSON file (the bundled default is ``templates/anesbench-cot.json``)::
+
+    {"name": "my-template",
+     "en": {"system": "...", "user": "Question: {question}\\nOptions:\\n{options}"},
+     "zh": {"system": "...", "user": "题目：{question}\\n选项：\\n{options}"}}
+
+``{question}`` is the stem and ``{options}`` the lettered options, one ``A. text`` per line.
+The ``system`` message may be empty (it is then not sent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from anesbench.dataset.model import Item
+from anesbench.errors import InvalidInput
+
+DEFAULT_TEMPLATE = "anesbench-cot"
+PLACEHOLDERS = {"question", "options"}
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTemplate:
+    name: str
+    sha256: str
+    messages: dict[str, tuple[str, str]]  # language -> (system, user)
+
+    def render(self, item: Item, language: str) -> list[Message]:
+        """Chat messages for ``item`` in ``language``."""
+        system, user = self.messages[language]
+        text = item.texts[language]
+        options = "\n".join(f"{letter}. {option}" for letter, option in text.options.items())
+        body = user.replace("{question}", text.question).replace("{options}", options)
+        if system:
+            return [{"role": "system", "content": system}, {"role": "user", "content": body}]
+        return [{"role": "user", "content": body}]
+
+    def require(self, languages: tuple[str, ...]) -> None:
+        missing = [lang for lang in languages if lang not in self.messages]
+        if missing:
+            raise InvalidInput(f"prompt template '{self.name}' has no '{', '.join(missing)}' section")
+
+
+def _placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+def parse_template(raw: bytes, source: str) -> PromptTemplate:
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{source}: invalid JSON in prompt template: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: a prompt template is a JSON object")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{source}: field 'name': missing or empty")
+    messages: dict[str, tuple[str, str]] = {}
+    for language in ("en", "zh"):
+        section = data.get(language)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise InvalidInput(f"{source}: field '{language}': expected an object with 'system' and 'user'")
+        system, user = section.get("system", ""), section.get("user")
+        if not isinstance(system, str):
+            raise InvalidInput(f"{source}: field '{language}.system': expected text")
+        if not isinstance(user, str) or not user.strip():
+            raise InvalidInput(f"{source}: field '{language}.user': missing or empty")
+        try:
+            found = _placeholders(user)
+        except ValueError as exc:
+            raise InvalidInput(f"{source}: field '{language}.user': {exc}") from None
+        if found != PLACEHOLDERS:
+            raise InvalidInput(
+                f"{source}: field '{language}.user': needs exactly the placeholders {{question}} and {{options}}, "
+                f"found {sorted(found) or 'none'}"
+            )
+        messages[language] = (system, user)
+    if not messages:
+        raise InvalidInput(f"{source}: needs an 'en' or 'zh' section")
+    return PromptTemplate(name=name.strip(), sha256=hashlib.sha256(raw).hexdigest(), messages=messages)
+
+
+def load_template(spec: str | None = None) -> PromptTemplate:
+    """Load a bundled template by name, or any template file by path."""
+    spec = spec or DEFAULT_TEMPLATE
+    bundled = resources.files("anesbench.prompts") / "templates" / f"{spec}.json"
+    if bundled.is_file():
+        return parse_template(bundled.read_bytes(), f"template {spec}")
+    path = Path(spec)
+    if not path.is_file():
+        raise InvalidInput(f"--prompt-template: no bundled template or file named '{spec}'")
+    return parse_template(path.read_bytes(), str(path))

@@ -1,0 +1,171 @@
+"""Run a service until SIGTERM/SIGINT, then drain it: the lifecycle both our servers share.
+
+Start: health NOT_SERVING -> bind and start -> print ``listening on HOST:PORT`` (and
+``metrics on HOST:PORT``) -> SERVING. Drain on the first signal: health NOT_SERVING (load balancers
+and probes stop sending work), ``Service.drain()`` (long-lived streams finish their current batch),
+stop accepting RPCs, give in-flight ones ``grace_seconds``, run ``Service.shutdown()``, exit 0.
+A second signal cuts the grace short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from wsgiref.simple_server import WSGIServer
+
+import grpc
+from prometheus_client import start_http_server
+
+from anesbench.serving._server import add_health, add_reflection, build_server, set_serving
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str
+    port: int  # 0 = any free port (printed on stdout)
+    metrics_port: int | None = None  # None = no /metrics endpoint; 0 = any free port
+    grace_seconds: float = 10.0  # how long in-flight RPCs may run on after a drain starts
+    shutdown_timeout_seconds: float = 10.0  # bound on the service's own shutdown hook
+
+
+class Service(Protocol):
+    """What a service hands to :func:`run`."""
+
+    @property
+    def service_names(self) -> Sequence[str]:
+        """Full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``."""
+        ...
+
+    def register(self, server: grpc.aio.Server) -> None:
+        """Add the servicers to ``server``."""
+        ...
+
+    def drain(self) -> None:
+        """Stop taking new work on long-lived streams; called when draining begins."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Release resources after the server stopped (flush, close files, join pools)."""
+        ...
+
+
+def hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _announce(line: str) -> None:
+    # Tests and supervisors parse these lines, so they must not sit in a buffer.
+    print(line, flush=True)
+
+
+def serve(make_service: Callable[[], Service], config: ServeConfig) -> int:
+    """Blocking entry point: run the service until a signal; returns the process exit code."""
+
+    async def main() -> int:
+        return await run(make_service(), config)
+
+    return asyncio.run(main())
+
+
+async def run(
+    service: Service,
+    config: ServeConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    announce: Callable[[str], None] = _announce,
+) -> int:
+    """Serve until ``stop`` is set (by default: on SIGTERM or SIGINT), then drain; returns an exit code."""
+    names = tuple(service.service_names)
+    server = build_server()
+    health = await add_health(server, names)
+    service.register(server)
+    add_reflection(server, names)
+
+    metrics_httpd: WSGIServer | None = None
+    try:
+        if config.metrics_port is not None:
+            metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
+        port = server.add_insecure_port(hostport(config.host, config.port))
+    except (OSError, RuntimeError) as exc:
+        log.error("cannot listen on %s: %s", config.host, exc)
+        _stop_metrics(metrics_httpd)
+        return 1
+    await server.start()
+    announce(f"listening on {hostport(config.host, port)}")
+    if metrics_httpd is not None:
+        announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
+
+    signals = _Signals(stop)
+    try:
+        await set_serving(health, names)
+        log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))
+        await signals.stop.wait()
+        log.info("draining: health NOT_SERVING, %.1f s grace for in-flight RPCs", config.grace_seconds)
+        await health.enter_graceful_shutdown()
+        service.drain()
+        await _stop_server(server, config.grace_seconds, signals.hurry)
+        return await _shutdown(service, config.shutdown_timeout_seconds)
+    finally:
+        signals.close()
+        _stop_metrics(metrics_httpd)
+
+
+async def _stop_server(server: grpc.aio.Server, grace: float, hurry: asyncio.Event) -> None:
+    stopping = asyncio.ensure_future(server.stop(grace))
+    hurried = asyncio.ensure_future(hurry.wait())
+    await asyncio.wait({stopping, hurried}, return_when=asyncio.FIRST_COMPLETED)
+    if not stopping.done():
+        log.warning("second signal: cancelling in-flight RPCs now")
+        await server.stop(None)  # a smaller grace wins over the pending one (grpc.aio semantics)
+    hurried.cancel()
+    await stopping
+
+
+async def _shutdown(service: Service, timeout: float) -> int:
+    try:
+        await asyncio.wait_for(service.shutdown(), timeout)
+    except TimeoutError:
+        log.error("shutdown hook did not finish within %.1f s", timeout)
+        return 1
+    except Exception:
+        log.exception("shutdown hook failed")
+        return 1
+    log.info("stopped")
+    return 0
+
+
+def _stop_metrics(httpd: WSGIServer | None) -> None:
+    if httpd is not None:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _Signals:
+    """First SIGTERM/SIGINT sets ``stop``; the next sets ``hurry``. Uses ``stop`` as given instead, if any."""
+
+    def __init__(self, stop: asyncio.Event | None) -> None:
+        self.hurry = asyncio.Event()
+        self._installed: list[signal.Signals] = []
+        if stop is not None:
+            self.stop = stop
+            return
+        self.stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+            self._installed.append(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        (self.hurry if self.stop.is_set() else self.stop).set()
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)

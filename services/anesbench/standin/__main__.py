@@ -1,0 +1,63 @@
+"""``python -m anesbench.standin``: run the OpenAI-compatible stand-in server (test/bench tool)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+import click
+
+from anesbench.standin.answers import AnswerKey
+from anesbench.standin.faults import FAULT_KINDS, FaultPlan
+from anesbench.standin.server import StandinServer, start
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Service time per request.")
+@click.option("--jitter-ms", type=float, default=0.0, show_default=True, help="Uniform ± jitter on the service time.")
+@click.option("--slots", type=int, default=0, show_default=True, help="Decode slots; 0 = unlimited.")
+@click.option("--answer-key", type=click.Path(exists=True, dir_okay=False), help="AnesBench file with answers.")
+@click.option("--accuracy", default="0.8,0.65,0.5", show_default=True, help="P(correct) for levels 1,2,3.")
+@click.option("--fail-first", type=int, default=0, help="Fail the first N attempts of every distinct request.")
+@click.option("--fail-kind", type=click.Choice(FAULT_KINDS), default="503")
+@click.option("--fault-rate", type=float, default=0.0, help="Share of attempts that fail at random.")
+@click.option("--fault-kinds", default="503,429,reset", show_default=True)
+@click.option("--retry-after", type=float, default=None, help="Retry-After seconds sent with 429/503.")
+@click.option("--seed", type=int, default=0)
+def main(
+    host: str, port: int, latency_ms: float, jitter_ms: float, slots: int, answer_key: str | None, accuracy: str,
+    fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
+) -> None:
+    """Serve a stand-in OpenAI-compatible model. It checks the pipeline; it is not a model."""
+    plan = FaultPlan()
+    try:
+        levels = [float(p) for p in accuracy.split(",")]
+        plan.update({
+            "latency_ms": latency_ms, "jitter_ms": jitter_ms, "slots": slots, "fail_first": fail_first,
+            "fail_kind": fail_kind, "fault_rate": fault_rate, "fault_kinds": fault_kinds.split(","),
+            "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),
+        })
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    key = AnswerKey.from_file(answer_key) if answer_key else AnswerKey()
+    asyncio.run(_serve(StandinServer(plan, key, seed), host, port))
+
+
+async def _serve(server: StandinServer, host: str, port: int) -> None:
+    runner, bound = await start(server, host, port)
+    print(f"listening on http://{host}:{bound}/v1", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print(json.dumps(server.stats.as_dict()), file=sys.stderr, flush=True)
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    main()

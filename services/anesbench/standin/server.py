@@ -1,0 +1,218 @@
+"""An OpenAI-compatible stand-in model server for tests, demos and benchmarks. Not a model.
+
+It answers ``POST /v1/chat/completions`` in realistic, varied reply styles, models a serving
+engine (a number of decode slots, queueing beyond them, service time with jitter), and injects
+faults on demand. Control and statistics endpoints (``/_control``, ``/_stats``) let tests steer it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from anesbench.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
+from anesbench.standin.faults import FaultPlan
+from anesbench.standin.replies import STYLES, render_reply
+
+ANSWERING_STYLES = tuple(style for style in STYLES if style not in ("refusal", "truncated"))
+
+
+@dataclass(slots=True)
+class Stats:
+    requests: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    attempts_by_key: Counter[str] = field(default_factory=Counter)
+    answered_by_key: Counter[str] = field(default_factory=Counter)
+    first_request: float | None = None
+    last_answer: float | None = None
+    inflight: int = 0
+    max_inflight: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "outcomes": dict(self.outcomes),
+            "distinct_requests": len(self.attempts_by_key),
+            "answered": sum(self.answered_by_key.values()),
+            "answered_more_than_once": sum(1 for n in self.answered_by_key.values() if n > 1),
+            "first_request": self.first_request,
+            "last_answer": self.last_answer,
+            "span_seconds": (self.last_answer - self.first_request)
+            if self.first_request is not None and self.last_answer is not None else None,
+            "max_inflight": self.max_inflight,
+        }
+
+
+class StandinServer:
+    def __init__(self, plan: FaultPlan | None = None, key: AnswerKey | None = None, seed: int = 0) -> None:
+        self.plan = plan or FaultPlan()
+        self.key = key or AnswerKey()
+        self.stats = Stats()
+        self._seed = seed
+        self._fault_rng = random.Random(seed)
+        self._slots: asyncio.Semaphore | None = None
+        self._slot_count = -1
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/get_server_info", self.server_info)
+        app.router.add_get("/_stats", self.get_stats)
+        app.router.add_post("/_stats/reset", self.reset_stats)
+        app.router.add_post("/_control", self.control)
+        return app
+
+    # --- plain endpoints ---------------------------------------------------------------------
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "standin", "object": "model"}]})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def server_info(self, request: web.Request) -> web.Response:
+        """SGLang-style server info: the harness reads max_running_requests to size its concurrency."""
+        return web.json_response({"max_running_requests": self.plan.slots or None, "standin": True})
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.as_dict())
+
+    async def reset_stats(self, request: web.Request) -> web.Response:
+        self.stats = Stats()
+        return web.json_response({"ok": True})
+
+    async def control(self, request: web.Request) -> web.Response:
+        try:
+            self.plan.update(await request.json())
+        except (ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.plan.as_dict())
+
+    # --- chat ------------------------------------------------------------------------------------
+    def _slot_gate(self) -> asyncio.Semaphore | None:
+        if self.plan.slots != self._slot_count:
+            self._slot_count = self.plan.slots
+            self._slots = asyncio.Semaphore(self.plan.slots) if self.plan.slots > 0 else None
+        return self._slots
+
+    def _fault_for(self, key: str) -> str | None:
+        attempt = self.stats.attempts_by_key[key]
+        if attempt <= self.plan.fail_first:
+            return self.plan.fail_kind
+        if self.plan.fault_rate and self._fault_rng.random() < self.plan.fault_rate:
+            return self._fault_rng.choice(self.plan.fault_kinds)
+        return None
+
+    async def _inject(self, kind: str, request: web.Request) -> web.StreamResponse:
+        self.stats.outcomes[kind] += 1
+        headers = {}
+        if self.plan.retry_after is not None:
+            headers["Retry-After"] = f"{self.plan.retry_after:g}"
+        if kind == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if kind == "hang":
+            await asyncio.sleep(self.plan.hang_seconds)
+            return web.json_response({"error": "stand-in hang ended"}, status=504)
+        if kind == "garbage":
+            return web.Response(body=b"<html>proxy error</html>", content_type="text/html")
+        message = {"429": "rate limited", "503": "server overloaded", "500": "internal error"}[kind]
+        return web.json_response({"error": {"message": f"stand-in: {message}"}}, status=int(kind), headers=headers)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        now = time.monotonic()
+        stats = self.stats
+        stats.requests += 1
+        if stats.first_request is None:
+            stats.first_request = now
+        try:
+            body = json.loads(raw)
+            messages = body["messages"]
+            prompt = str(messages[-1]["content"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            stats.outcomes["bad_request"] += 1
+            return web.json_response({"error": {"message": "expected a chat completion request"}}, status=400)
+        key = hashlib.sha256(raw).hexdigest()
+        stats.attempts_by_key[key] += 1
+        fault = self._fault_for(key)
+        if fault is not None:
+            return await self._inject(fault, request)
+        stats.inflight += 1
+        stats.max_inflight = max(stats.max_inflight, stats.inflight)
+        try:
+            gate = self._slot_gate()
+            if gate is not None:
+                async with gate:
+                    await self._serve_time(key)
+            else:
+                await self._serve_time(key)
+        finally:
+            stats.inflight -= 1
+        reply = self._reply(key, str(body.get("model", "standin")), prompt, int(body.get("max_tokens") or 2048))
+        stats.outcomes["ok"] += 1
+        stats.answered_by_key[key] += 1
+        stats.last_answer = time.monotonic()
+        return web.Response(body=reply, content_type="application/json")
+
+    async def _serve_time(self, key: str) -> None:
+        plan = self.plan
+        if plan.latency_ms or plan.jitter_ms:
+            jitter = random.Random(key).uniform(-plan.jitter_ms, plan.jitter_ms) if plan.jitter_ms else 0.0
+            await asyncio.sleep(max(plan.latency_ms + jitter, 0.0) / 1000)
+
+    def _reply(self, key: str, model: str, prompt: str, max_tokens: int) -> bytes:
+        # The reply depends only on the request, so a re-sent request gets the same answer.
+        rng = random.Random(f"{self._seed}:{model}:{prompt}")
+        options = parse_options(prompt)
+        language = prompt_language(prompt)
+        if not options:
+            content, reasoning, finish = "I could not find a question with lettered options.", None, "stop"
+        else:
+            if rng.random() < self.plan.unanswerable_rate:
+                style, letter = rng.choice(("refusal", "truncated")), None
+            else:
+                letter = choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
+                style = rng.choice(ANSWERING_STYLES)
+            content, reasoning, finish = render_reply(
+                style, letter=letter, choices=options, language=language, rng=rng
+            )
+        completion_tokens = min(max(len(content) // 4, 1), max_tokens)
+        payload = {
+            "id": f"chatcmpl-{key[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "reasoning_content": reasoning},
+                "finish_reason": finish,
+            }],
+            "usage": {
+                "prompt_tokens": len(prompt) // 4,
+                "completion_tokens": completion_tokens,
+                "total_tokens": len(prompt) // 4 + completion_tokens,
+            },
+        }
+        return json.dumps(payload, ensure_ascii=False).encode()
+
+
+async def start(server: StandinServer, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start listening; return the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, bound

@@ -1,0 +1,60 @@
+"""Rows as the store reads and writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class RunRecord:
+    id: str
+    model: str
+    endpoint: str
+    dataset_name: str
+    dataset_sha256: str
+    prompt_template: str
+    prompt_sha256: str
+    max_tokens: int
+    temperature: float
+    samples: int
+    languages: list[str]
+    harness_version: str
+    config_hash: str
+    status: str = "pending"
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    correct: int = 0
+    unanswered: int = 0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ResultRow:
+    run_id: str
+    item_id: str
+    language: str
+    sample: int
+    level: int
+    answer: str
+    request_hash: str
+    response: str | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    attempts: int = 0
+    pred: str | None = None
+    method: str | None = None
+    correct: bool | None = None
+    error: str | None = None
+    reused_from: str | None = None
+    created_at: datetime = field(default_factory=datetime.now)
+
+
+RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)

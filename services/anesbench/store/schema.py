@@ -1,0 +1,48 @@
+"""DDL for the anesbench DuckDB file. Additive only: new columns get defaults."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id               VARCHAR PRIMARY KEY,
+    model            VARCHAR NOT NULL,
+    endpoint         VARCHAR NOT NULL,     -- without credentials
+    dataset_name     VARCHAR NOT NULL,
+    dataset_sha256   VARCHAR NOT NULL,
+    prompt_template  VARCHAR NOT NULL,
+    prompt_sha256    VARCHAR NOT NULL,
+    max_tokens       INTEGER NOT NULL,
+    temperature      DOUBLE NOT NULL,
+    samples          INTEGER NOT NULL,
+    languages        VARCHAR[] NOT NULL,
+    harness_version  VARCHAR NOT NULL,
+    config_hash      VARCHAR NOT NULL,     -- what a resumed run must match
+    status           VARCHAR NOT NULL,     -- pending | running | completed | failed | cancelled
+    total            BIGINT NOT NULL,      -- work items: items x languages x samples
+    created_at       TIMESTAMP NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    error            VARCHAR
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id            VARCHAR NOT NULL,
+    item_id           VARCHAR NOT NULL,
+    language          VARCHAR NOT NULL,
+    sample            INTEGER NOT NULL,
+    level             TINYINT NOT NULL,
+    answer            VARCHAR NOT NULL,
+    request_hash      VARCHAR NOT NULL,    -- sha256 of model, messages, parameters and sample (for --reuse)
+    response          VARCHAR,             -- raw text as the server sent it (<think> kept)
+    reasoning         VARCHAR,             -- reasoning_content when the server returns it
+    finish_reason     VARCHAR,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    latency_s         DOUBLE,              -- the successful attempt
+    attempts          INTEGER NOT NULL,
+    pred              VARCHAR,             -- extracted letter, NULL = no answer
+    method            VARCHAR,             -- how the grader decided
+    correct           BOOLEAN,
+    error             VARCHAR,             -- set when no answer could be obtained; such rows are retried on resume
+    reused_from       VARCHAR,             -- run id the response was copied from (--reuse)
+    created_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, item_id, language, sample)
+);
+"""

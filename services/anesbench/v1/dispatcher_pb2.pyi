@@ -1,0 +1,216 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
+    RUN_STATUS_PENDING: _ClassVar[RunStatus]
+    RUN_STATUS_RUNNING: _ClassVar[RunStatus]
+    RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
+    RUN_STATUS_FAILED: _ClassVar[RunStatus]
+    RUN_STATUS_CANCELLED: _ClassVar[RunStatus]
+RUN_STATUS_UNSPECIFIED: RunStatus
+RUN_STATUS_PENDING: RunStatus
+RUN_STATUS_RUNNING: RunStatus
+RUN_STATUS_COMPLETED: RunStatus
+RUN_STATUS_FAILED: RunStatus
+RUN_STATUS_CANCELLED: RunStatus
+
+class StartRunRequest(_message.Message):
+    __slots__ = ("run_id", "spec", "upload", "dataset_name")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    spec: RunSpec
+    upload: DatasetUpload
+    dataset_name: str
+    def __init__(self, run_id: _Optional[str] = ..., spec: _Optional[_Union[RunSpec, _Mapping]] = ..., upload: _Optional[_Union[DatasetUpload, _Mapping]] = ..., dataset_name: _Optional[str] = ...) -> None: ...
+
+class RunSpec(_message.Message):
+    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    REUSE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    endpoint: str
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    concurrency: int
+    max_tokens: int
+    temperature: float
+    request_timeout_seconds: float
+    prompt_template: str
+    samples: int
+    reuse: bool
+    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ...) -> None: ...
+
+class DatasetUpload(_message.Message):
+    __slots__ = ("name", "sha256", "items")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sha256: str
+    items: _containers.RepeatedCompositeFieldContainer[Item]
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ...) -> None: ...
+
+class Item(_message.Message):
+    __slots__ = ("id", "choice_num", "answer", "level", "texts")
+    class TextsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: LocalizedQuestion
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[LocalizedQuestion, _Mapping]] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_NUM_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    choice_num: int
+    answer: str
+    level: int
+    texts: _containers.MessageMap[str, LocalizedQuestion]
+    def __init__(self, id: _Optional[str] = ..., choice_num: _Optional[int] = ..., answer: _Optional[str] = ..., level: _Optional[int] = ..., texts: _Optional[_Mapping[str, LocalizedQuestion]] = ...) -> None: ...
+
+class LocalizedQuestion(_message.Message):
+    __slots__ = ("question", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    question: str
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, question: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    UNANSWERED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    model: str
+    endpoint: str
+    dataset_name: str
+    dataset_sha256: str
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    status: RunStatus
+    total: int
+    done: int
+    failed: int
+    correct: int
+    unanswered: int
+    started_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    error: str
+    prompt_template: str
+    prompt_sha256: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class WatchRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("run", "items_per_second")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    items_per_second: float
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., items_per_second: _Optional[float] = ...) -> None: ...
+
+class CancelRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+
+class GetLeaderboardRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetLeaderboardResponse(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[LeaderboardRow]
+    def __init__(self, rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
+
+class LeaderboardRow(_message.Message):
+    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    UNANSWERED_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    model: str
+    dataset: str
+    language: str
+    level: str
+    correct: int
+    total: int
+    accuracy: float
+    unanswered: int
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,114 @@
+"""The DuckDB store: idempotent batched writes, run identity, and the leaderboard query."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from anesbench.errors import ConfigConflict, NotFound
+from anesbench.store import ResultRow, RunRecord, Store
+
+
+def _run(run_id: str = "r1", model: str = "m", config_hash: str = "h1", total: int = 6) -> RunRecord:
+    return RunRecord(
+        id=run_id, model=model, endpoint="http://127.0.0.1:1/v1", dataset_name="d", dataset_sha256="s",
+        prompt_template="t", prompt_sha256="p", max_tokens=16, temperature=0.0, samples=1, languages=["en"],
+        harness_version="0", config_hash=config_hash, total=total,
+    )
+
+
+def _row(run_id: str, item: str, level: int, pred: str | None, answer: str = "A", error: str | None = None,
+         language: str = "en") -> ResultRow:
+    return ResultRow(run_id=run_id, item_id=item, language=language, sample=0, level=level, answer=answer,
+                     request_hash=f"h-{item}-{language}", response="x", attempts=1, pred=pred,
+                     method="test", correct=None if error else pred == answer, error=error)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    db = Store(tmp_path / "a.duckdb")
+    yield db
+    db.close()
+
+
+def test_rewriting_a_key_never_duplicates(store: Store) -> None:
+    store.begin_run(_run())
+    rows = [_row("r1", f"i{n}", 1, "A") for n in range(3)]
+    store.write_results(rows)
+    store.write_results(rows)
+    store.write_results([_row("r1", "i0", 1, "B")])
+    assert len(store.results("r1")) == 3
+    assert {r.item_id: r.pred for r in store.results("r1")}["i0"] == "B"
+
+
+def test_error_rows_are_not_completed_and_get_replaced(store: Store) -> None:
+    store.begin_run(_run())
+    store.write_results([_row("r1", "i0", 1, None, error="HTTP 503"), _row("r1", "i1", 1, "A")])
+    assert store.completed_keys("r1") == {("i1", "en", 0)}
+    run = store.get_run("r1")
+    assert (run.done, run.failed) == (1, 1)
+    store.write_results([_row("r1", "i0", 1, "A")])
+    assert store.completed_keys("r1") == {("i0", "en", 0), ("i1", "en", 0)}
+    assert store.get_run("r1").failed == 0
+
+
+def test_same_run_id_with_other_configuration_is_refused(store: Store) -> None:
+    store.begin_run(_run())
+    store.finish_run("r1", "cancelled")
+    assert store.begin_run(_run()).status == "running"
+    with pytest.raises(ConfigConflict, match="different configuration"):
+        store.begin_run(_run(config_hash="other"))
+
+
+def test_leaderboard_counts_unanswered_in_total_not_correct(store: Store) -> None:
+    store.begin_run(_run())
+    store.write_results([
+        _row("r1", "a", 1, "A"), _row("r1", "b", 1, "B"), _row("r1", "c", 2, None),
+        _row("r1", "d", 3, "A"), _row("r1", "e", 3, "A"), _row("r1", "f", 3, None, error="timeout"),
+    ])
+    rows = {(r.language, r.level): r for r in store.leaderboard("r1")}
+    assert [level for (_, level) in rows] == ["system1", "system1.x", "system2", "overall"]
+    assert (rows["en", "system1"].correct, rows["en", "system1"].total) == (1, 2)
+    assert (rows["en", "system1.x"].correct, rows["en", "system1.x"].unanswered) == (0, 1)
+    overall = rows["en", "overall"]
+    assert (overall.correct, overall.total, overall.unanswered) == (3, 6, 2)
+    assert overall.accuracy == pytest.approx(0.5)
+
+
+def test_leaderboard_defaults_to_latest_completed_run_per_model(store: Store) -> None:
+    for run_id, model in (("old", "m"), ("new", "m"), ("other", "n")):
+        store.begin_run(_run(run_id, model))
+        store.write_results([_row(run_id, "a", 1, "A" if run_id != "old" else "B")])
+        store.finish_run(run_id, "completed")
+    store.begin_run(_run("running", "m"))
+    assert sorted({r.run_id for r in store.leaderboard()}) == ["new", "other"]
+    with pytest.raises(NotFound):
+        store.leaderboard("missing")
+
+
+def test_reusable_finds_answers_of_other_runs(store: Store) -> None:
+    store.begin_run(_run("first"))
+    store.write_results([_row("first", "a", 1, "A"), _row("first", "b", 1, None, error="boom")])
+    store.begin_run(_run("second"))
+    found = store.reusable("second", ["h-a-en", "h-b-en", "h-zzz"])
+    assert list(found) == ["h-a-en"] and found["h-a-en"].run_id == "first"
+
+
+def test_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "locked.duckdb"
+    Store(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
+                               "print('ok', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(Exception, match="open in another process"):
+            Store(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert isinstance(duckdb.connect(str(path)), duckdb.DuckDBPyConnection)
