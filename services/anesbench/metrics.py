@@ -75,6 +75,10 @@ STORE_FLUSH = Histogram(
     "anesbench_store_flush_duration_seconds", "Time to write one batch of results.", buckets=FAST_BUCKETS
 )
 
+DISPATCHER_REQUESTS = Counter(
+    "anesbench_dispatcher_requests", "Dispatcher RPCs by method and status code.", ["rpc", "code"]
+)
+
 # --- grader service -----------------------------------------------------------------------------
 GRADER_REQUESTS = Counter(
     "anesbench_grader_requests", "Grader RPCs by method and status code.", ["rpc", "code"]

@@ -76,6 +76,8 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
     if dispatcher:
         from anesbench.cli.run_remote import run_remote
 
+        if api_key_file:
+            raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
         final = run_remote(dispatcher, config, dataset, prompt_template, show)
     else:
         from anesbench.cli.run_embedded import run_embedded

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from anesbench.dataset import Dataset, Item
+from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
@@ -66,6 +67,7 @@ class _Run:
         progress: RunProgress,
         observer: RunObserver | None,
         reusable: dict[str, ResultRow],
+        limiter: DynamicLimiter | None,
     ) -> None:
         self.config = config
         self.run = run
@@ -76,6 +78,7 @@ class _Run:
         self.progress = progress
         self.observer = observer
         self.reusable = reusable
+        self.limiter = limiter
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
 
@@ -106,7 +109,11 @@ class _Run:
         else:
             seed = unit.sample if self.config.samples > 1 else None
             try:
-                completion = await self.client.complete(messages, self.params, seed=seed)
+                if self.limiter is None:
+                    completion = await self.client.complete(messages, self.params, seed=seed)
+                else:
+                    async with self.limiter:
+                        completion = await self.client.complete(messages, self.params, seed=seed)
             except FatalInferenceError:
                 raise
             except InferenceError as exc:
@@ -154,11 +161,14 @@ async def execute_run(
     observer: RunObserver | None = None,
     status_on_cancel: str | None = "cancelled",
     retry: RetryPolicy | None = None,
+    limiter: DynamicLimiter | None = None,
 ) -> RunRecord:
     """Run (or resume) one evaluation to the end and return its final record.
 
     Cancelling the task stops sending, writes every finished result, and marks the run
     ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
+    With a ``limiter`` (shared fairly between runs on one endpoint), ``config.concurrency`` is the
+    most this run may ever have in flight and the limiter decides how many it has now.
     """
     template.require(config.languages)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
@@ -190,7 +200,7 @@ async def execute_run(
             request_timeout=config.request_timeout,
             retry=retry or RetryPolicy(max_attempts=config.max_attempts),
         ) as client:
-            state = _Run(config, run, template, client, grader, writer, progress, observer, reusable)
+            state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = len(work)
             publisher = asyncio.create_task(state.publish())
             units = iter(work)

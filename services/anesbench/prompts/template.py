@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,7 @@ from anesbench.dataset.model import Item
 from anesbench.errors import InvalidInput
 
 DEFAULT_TEMPLATE = "anesbench-cot"
+BUNDLED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PLACEHOLDERS = {"question", "options"}
 
 Message = dict[str, str]
@@ -91,12 +93,15 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
     return PromptTemplate(name=name.strip(), sha256=hashlib.sha256(raw).hexdigest(), messages=messages)
 
 
-def load_template(spec: str | None = None) -> PromptTemplate:
-    """Load a bundled template by name, or any template file by path."""
+def load_template(spec: str | None = None, *, allow_files: bool = True) -> PromptTemplate:
+    """Load a bundled template by name, or (when ``allow_files``) any template file by path."""
     spec = spec or DEFAULT_TEMPLATE
-    bundled = resources.files("anesbench.prompts") / "templates" / f"{spec}.json"
-    if bundled.is_file():
-        return parse_template(bundled.read_bytes(), f"template {spec}")
+    if BUNDLED_NAME.match(spec):
+        bundled = resources.files("anesbench.prompts") / "templates" / f"{spec}.json"
+        if bundled.is_file():
+            return parse_template(bundled.read_bytes(), f"template {spec}")
+    if not allow_files:
+        raise InvalidInput(f"prompt_template: no bundled template named {spec!r}")
     path = Path(spec)
     if not path.is_file():
         raise InvalidInput(f"--prompt-template: no bundled template or file named '{spec}'")

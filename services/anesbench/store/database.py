@@ -185,6 +185,23 @@ class Store:
         ).fetchall()
         return [LeaderboardRow(*row) for row in rows]
 
+    # --- dispatcher records -----------------------------------------------------------------
+    def save_spec(self, run_id: str, spec: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO run_specs VALUES (?, ?)", [run_id, spec])
+
+    def load_spec(self, run_id: str) -> str | None:
+        row = self._con.execute("SELECT spec FROM run_specs WHERE run_id = ?", [run_id]).fetchone()
+        return row[0] if row else None
+
+    def save_upload(self, sha256: str, name: str, records: str) -> None:
+        self._con.execute(
+            "INSERT OR IGNORE INTO uploaded_datasets VALUES (?, ?, ?, ?)", [sha256, name, records, datetime.now()]
+        )
+
+    def load_upload(self, sha256: str) -> tuple[str, str] | None:
+        row = self._con.execute("SELECT name, records FROM uploaded_datasets WHERE sha256 = ?", [sha256]).fetchone()
+        return (row[0], row[1]) if row else None
+
     # --- leaderboard ------------------------------------------------------------------------
     def leaderboard(self, run_id: str | None = None) -> list[LeaderboardRow]:
         if run_id is not None:

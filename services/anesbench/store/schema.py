@@ -45,4 +45,15 @@ CREATE TABLE IF NOT EXISTS results (
     created_at        TIMESTAMP NOT NULL,
     PRIMARY KEY (run_id, item_id, language, sample)
 );
+-- The dispatcher's own records, so that it can resume runs after a restart by itself.
+CREATE TABLE IF NOT EXISTS run_specs (
+    run_id   VARCHAR PRIMARY KEY,
+    spec     VARCHAR NOT NULL            -- JSON: configuration and dataset reference (no API keys)
+);
+CREATE TABLE IF NOT EXISTS uploaded_datasets (
+    sha256     VARCHAR PRIMARY KEY,      -- of the canonical JSON of the records
+    name       VARCHAR NOT NULL,
+    records    VARCHAR NOT NULL,         -- JSON array of AnesBench records
+    created_at TIMESTAMP NOT NULL
+);
 """

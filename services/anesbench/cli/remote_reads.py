@@ -1,0 +1,40 @@
+"""Reads and cancels through a dispatcher (``--dispatcher``): it owns the DuckDB file."""
+
+from __future__ import annotations
+
+import asyncio
+
+from anesbench.cli.dispatcher_client import DispatcherClient
+from anesbench.dispatcher.convert import leaderboard_from_pb, run_from_pb
+from anesbench.store import RunRecord
+from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.v1 import dispatcher_pb2 as pb
+
+
+async def _leaderboard(target: str, run_id: str | None) -> list[LeaderboardRow]:
+    async with DispatcherClient(target) as client:
+        response = await client.call(client.stub.GetLeaderboard, pb.GetLeaderboardRequest(run_id=run_id or ""))
+    return leaderboard_from_pb(response)
+
+
+async def _runs(target: str) -> list[RunRecord]:
+    async with DispatcherClient(target) as client:
+        response = await client.call(client.stub.ListRuns, pb.ListRunsRequest())
+    return [run_from_pb(run) for run in response.runs]
+
+
+async def _cancel(target: str, run_id: str) -> RunRecord:
+    async with DispatcherClient(target) as client:
+        return run_from_pb(await client.call(client.stub.CancelRun, pb.CancelRunRequest(run_id=run_id)))
+
+
+def remote_leaderboard(target: str, run_id: str | None) -> list[LeaderboardRow]:
+    return asyncio.run(_leaderboard(target, run_id))
+
+
+def remote_runs(target: str) -> list[RunRecord]:
+    return asyncio.run(_runs(target))
+
+
+def remote_cancel(target: str, run_id: str) -> RunRecord:
+    return asyncio.run(_cancel(target, run_id))

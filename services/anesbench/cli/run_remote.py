@@ -1,0 +1,83 @@
+"""``anesbench run --dispatcher``: submit the run, follow it with WatchRun, exit with its final state.
+
+A local dataset file is validated here and its items travel with the run; any other value names a
+dataset in the dispatcher's --datasets-dir. Ctrl-C detaches: the run goes on in the dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from anesbench.cli.dispatcher_client import DispatcherClient, DispatcherUnavailable
+from anesbench.cli.progress import summary_line
+from anesbench.dataset import load_dataset
+from anesbench.dispatcher.convert import item_to_pb, run_from_pb, spec_to_pb
+from anesbench.dispatcher.sources import NAME
+from anesbench.engine.config import RunConfig, new_run_id
+from anesbench.errors import InvalidInput
+from anesbench.store import RunRecord
+from anesbench.v1 import dispatcher_pb2 as pb
+
+FINAL = {"completed", "failed", "cancelled"}
+RECONNECT_FOR = 600.0  # seconds to keep re-attaching while the dispatcher restarts
+
+
+def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_id: str) -> pb.StartRunRequest:
+    request = pb.StartRunRequest(run_id=run_id, spec=spec_to_pb(config, prompt_template))
+    path = Path(dataset)
+    if path.is_file():
+        loaded = load_dataset(path, config.languages)
+        request.upload.name = loaded.name
+        request.upload.sha256 = loaded.sha256
+        request.upload.items.extend(item_to_pb(item) for item in loaded.items)
+    elif NAME.match(dataset) and "/" not in dataset:
+        request.dataset_name = dataset
+    else:
+        raise InvalidInput(f"--dataset: no such file: {dataset}")
+    return request
+
+
+async def _follow(target: str, request: pb.StartRunRequest, show: bool) -> RunRecord:
+    async with DispatcherClient(target) as client:
+        run = run_from_pb(await client.call(client.stub.StartRun, request))
+        print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
+        bar = tqdm(total=run.total, initial=run.done, unit="item", file=sys.stderr, dynamic_ncols=True) if show else None
+        deadline = asyncio.get_running_loop().time() + RECONNECT_FOR
+        try:
+            while True:
+                try:
+                    async for event in client.watch(run.id):
+                        run = run_from_pb(event.run)
+                        if bar is not None:
+                            bar.update(run.done - bar.n)
+                            accuracy = f"{run.correct / run.done:.3f}" if run.done else "-"
+                            bar.set_postfix_str(f"acc={accuracy} errors={run.failed}", refresh=False)
+                except DispatcherUnavailable:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                if run.status in FINAL:
+                    return run
+                # The stream ended early (the dispatcher is draining or restarting): attach again.
+                if asyncio.get_running_loop().time() > deadline:
+                    raise DispatcherUnavailable(f"run {run.id} is still {run.status}; gave up following it")
+                await asyncio.sleep(1.0)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: str | None, show: bool) -> RunRecord:
+    run_id = config.run_id or new_run_id(config.model, Path(dataset).name.split(".")[0])
+    request = _request(config, dataset, prompt_template, run_id)
+    try:
+        run = asyncio.run(_follow(target, request, show))
+    except KeyboardInterrupt:
+        print(f"detached: run {run_id} goes on in the dispatcher; "
+              f"anesbench cancel {run_id} --dispatcher {target} stops it", file=sys.stderr)
+        raise
+    print(summary_line(run), flush=True)
+    return run

@@ -1,0 +1,115 @@
+"""Translate between protobuf messages and the engine's types (the servicer stays a thin adapter)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from anesbench.dataset import Item
+from anesbench.engine.config import RunConfig
+from anesbench.errors import InvalidInput
+from anesbench.store import RunRecord
+from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.v1 import dispatcher_pb2 as pb
+
+STATUS = {
+    "pending": pb.RUN_STATUS_PENDING,
+    "running": pb.RUN_STATUS_RUNNING,
+    "completed": pb.RUN_STATUS_COMPLETED,
+    "failed": pb.RUN_STATUS_FAILED,
+    "cancelled": pb.RUN_STATUS_CANCELLED,
+}
+STATUS_NAME = {value: key for key, value in STATUS.items()}
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _datetime(stamp: Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime() if present else None
+
+
+def run_to_pb(run: RunRecord) -> pb.Run:
+    return pb.Run(
+        id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
+        dataset_sha256=run.dataset_sha256, languages=list(run.languages), status=STATUS.get(run.status, 0),
+        total=run.total, done=run.done, failed=run.failed, correct=run.correct, unanswered=run.unanswered,
+        started_at=_timestamp(run.started_at), finished_at=_timestamp(run.finished_at), error=run.error or "",
+        prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,
+    )
+
+
+def run_from_pb(run: pb.Run) -> RunRecord:
+    return RunRecord(
+        id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
+        dataset_sha256=run.dataset_sha256, prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,
+        max_tokens=0, temperature=0.0, samples=1, languages=list(run.languages), harness_version="",
+        config_hash="", status=STATUS_NAME.get(run.status, "pending"), total=run.total, done=run.done,
+        failed=run.failed, correct=run.correct, unanswered=run.unanswered,
+        started_at=_datetime(run.started_at, run.HasField("started_at")),
+        finished_at=_datetime(run.finished_at, run.HasField("finished_at")), error=run.error or None,
+    )
+
+
+def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
+    return pb.GetLeaderboardResponse(rows=[
+        pb.LeaderboardRow(run_id=r.run_id, model=r.model, dataset=r.dataset, language=r.language, level=r.level,
+                          correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered)
+        for r in rows
+    ])
+
+
+def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[LeaderboardRow]:
+    return [LeaderboardRow(r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy,
+                           r.unanswered) for r in response.rows]
+
+
+def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
+    return pb.RunSpec(
+        model=config.model, endpoint=config.endpoint, languages=list(config.languages),
+        concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
+        request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
+        samples=config.samples, reuse=config.reuse,
+    )
+
+
+def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
+    """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
+    return RunConfig(
+        model=spec.model, endpoint=spec.endpoint, languages=tuple(spec.languages) or ("en",),
+        concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or 2048, temperature=spec.temperature,
+        request_timeout=spec.request_timeout_seconds or 600.0, samples=spec.samples or 1, reuse=spec.reuse,
+        run_id=run_id or None,
+    )
+
+
+def item_to_pb(item: Item) -> pb.Item:
+    return pb.Item(
+        id=item.id, choice_num=item.choice_num, answer=item.answer, level=item.level,
+        texts={lang: pb.LocalizedQuestion(question=t.question, options=t.options) for lang, t in item.texts.items()},
+    )
+
+
+def item_record(item: pb.Item, index: int) -> dict[str, Any]:
+    """An uploaded item as an AnesBench record, for the same validation as a file."""
+    record: dict[str, Any] = {"id": item.id, "choice_num": item.choice_num, "answer": item.answer,
+                              "level": item.level}
+    for language, text in item.texts.items():
+        if language not in ("en", "zh"):
+            raise InvalidInput(f"upload item #{index} (id {item.id[:64]}): field 'texts': unknown language "
+                               f"{language[:16]!r}")
+        record[f"{language}_question"] = text.question
+        for letter, option in text.options.items():
+            if len(letter) != 1 or letter not in "ABCDEFGH":
+                raise InvalidInput(f"upload item #{index} (id {item.id[:64]}): field 'texts.{language}.options': "
+                                   f"unknown option letter {letter[:8]!r}")
+            record[f"{language}_{letter}"] = option
+    return record

@@ -1,0 +1,62 @@
+"""The dispatcher process: RunManager + servicer behind the shared serving lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import grpc
+
+from anesbench import serving
+from anesbench.dispatcher.manager import RunManager
+from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
+from anesbench.dispatcher.settings import DispatcherSettings
+from anesbench.grader.client import RemoteGrader
+from anesbench.store import Store
+from anesbench.store.async_store import AsyncStore
+from anesbench.v1 import dispatcher_pb2_grpc
+
+__all__ = ["DispatcherApp", "DispatcherSettings", "serve"]
+log = logging.getLogger(__name__)
+
+
+class DispatcherApp:
+    """The dispatcher as a :class:`anesbench.serving.Service`."""
+
+    service_names: Sequence[str] = (DISPATCHER_SERVICE,)
+
+    def __init__(self, settings: DispatcherSettings) -> None:
+        self.store = AsyncStore(Store(settings.db))
+        self.grader = RemoteGrader(settings.grader)
+        self.manager = RunManager(self.store, self.grader, settings)
+        self._drained: asyncio.Task[None] | None = None
+        self._resumed: asyncio.Task[list[str]] | None = None
+
+    def register(self, server: grpc.aio.Server) -> None:
+        dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.manager), server)
+        self._resumed = asyncio.get_running_loop().create_task(self._resume())
+
+    async def _resume(self) -> list[str]:
+        resumed = await self.manager.resume_unfinished()
+        if resumed:
+            log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
+        return resumed
+
+    def drain(self) -> None:
+        self._drained = asyncio.get_running_loop().create_task(self.manager.drain())
+
+    async def shutdown(self) -> None:
+        if self._resumed is not None:
+            await asyncio.gather(self._resumed, return_exceptions=True)
+        await (self._drained or self.manager.drain())
+        await self.grader.close()
+        await self.store.close()
+
+
+def serve(settings: DispatcherSettings) -> int:
+    """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
+                                 grace_seconds=settings.grace_seconds)
+    return serving.serve(lambda: DispatcherApp(settings), config)

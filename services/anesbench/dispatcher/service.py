@@ -1,0 +1,86 @@
+"""DispatcherServicer: translates gRPC requests to RunManager calls and back. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from anesbench import metrics
+from anesbench.dispatcher.convert import (
+    config_from_pb,
+    item_record,
+    leaderboard_to_pb,
+    run_to_pb,
+)
+from anesbench.dispatcher.manager import RunManager
+from anesbench.errors import InvalidInput
+from anesbench.serving import rpc
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
+
+DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
+MAX_UPLOAD_ITEMS = 200_000
+
+
+def _count(method: str, code: grpc.StatusCode) -> None:
+    metrics.DISPATCHER_REQUESTS.labels(method, code.name).inc()
+
+
+def _run_id(value: str, field: str = "run_id") -> str:
+    if not value:
+        raise InvalidInput(f"{field}: must not be empty")
+    if len(value) > 128:
+        raise InvalidInput(f"{field}: longer than 128 characters")
+    return value
+
+
+class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
+    def __init__(self, manager: RunManager) -> None:
+        self.manager = manager
+
+    @rpc(observe=_count)
+    async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        if not request.HasField("spec"):
+            raise InvalidInput("spec: missing")
+        config = config_from_pb(request.spec, request.run_id)
+        which = request.WhichOneof("dataset")
+        if which == "upload":
+            upload = request.upload
+            if not upload.items:
+                raise InvalidInput("upload.items: the dataset has no items")
+            if len(upload.items) > MAX_UPLOAD_ITEMS:
+                raise InvalidInput(f"upload.items: more than {MAX_UPLOAD_ITEMS} items")
+            records = [item_record(item, index) for index, item in enumerate(upload.items)]
+            run = await self.manager.start(config, request.spec.prompt_template, upload=(upload.name, records))
+        elif which == "dataset_name":
+            run = await self.manager.start(config, request.spec.prompt_template, dataset_name=request.dataset_name)
+        else:
+            raise InvalidInput("dataset: give either upload or dataset_name")
+        return run_to_pb(run)
+
+    @rpc(observe=_count)
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        return run_to_pb(await self.manager.get(_run_id(request.run_id)))
+
+    @rpc(observe=_count)
+    async def WatchRun(
+        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.RunEvent]:
+        async for run, rate in self.manager.watch(_run_id(request.run_id)):
+            yield pb.RunEvent(run=run_to_pb(run), items_per_second=rate)
+
+    @rpc(observe=_count)
+    async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        return run_to_pb(await self.manager.cancel(_run_id(request.run_id)))
+
+    @rpc(observe=_count)
+    async def ListRuns(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
+        return pb.ListRunsResponse(runs=[run_to_pb(run) for run in await self.manager.list()])
+
+    @rpc(observe=_count)
+    async def GetLeaderboard(
+        self, request: pb.GetLeaderboardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetLeaderboardResponse:
+        run_id = _run_id(request.run_id) if request.run_id else None
+        return leaderboard_to_pb(await self.manager.leaderboard(run_id))

@@ -1,0 +1,51 @@
+"""Where a dispatcher's run gets its questions: a named dataset in --datasets-dir, or an upload.
+
+Clients never make the dispatcher open a path: a name is matched against the files in the
+directory, and uploads are validated like any dataset and kept in the store (so a restarted
+dispatcher can resume the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from anesbench.dataset import Dataset, dataset_from_items, load_dataset
+from anesbench.errors import InvalidInput, NotFound
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SUFFIXES = (".jsonl", ".json", ".parquet")
+
+
+def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
+    if not NAME.match(name) or ".." in name:
+        raise InvalidInput(f"dataset_name: {name!r} is not a dataset name (letters, digits, '.', '_', '-')")
+    if not datasets_dir:
+        raise NotFound("dataset_name: this dispatcher has no --datasets-dir; upload the dataset with the run")
+    root = Path(datasets_dir)
+    for suffix in SUFFIXES:
+        candidate = root / f"{name}{suffix}"
+        if candidate.is_file():
+            return load_dataset(candidate, languages, name=name)
+    available = sorted({p.name.split(".")[0] for p in root.glob("*") if p.suffix in SUFFIXES}) if root.is_dir() else []
+    raise NotFound(f"dataset_name: no dataset {name!r} in the datasets directory (available: "
+                   f"{', '.join(available) or 'none'})")
+
+
+def canonical_records(records: list[Mapping[str, Any]]) -> tuple[str, str]:
+    """The JSON text of uploaded records and its sha256 (computed here, not trusted from the client)."""
+    text = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def uploaded_dataset(name: str, records: list[Mapping[str, Any]], languages: Iterable[str]) -> Dataset:
+    if not NAME.match(name):
+        raise InvalidInput(f"upload.name: {name!r} is not a dataset name (letters, digits, '.', '_', '-')")
+    _, sha = canonical_records(records)
+    return dataset_from_items(
+        name, sha, ((f"upload item #{index}", record) for index, record in enumerate(records)), languages
+    )

@@ -1,0 +1,23 @@
+"""LocalGrader: grading in-process, for the embedded engine (no grader service involved)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from anesbench.grading import Extraction, extract_answer
+
+
+class LocalGrader:
+    """Calls ``anesbench.grading.extract_answer`` directly; satisfies :class:`anesbench.grader.Grader`.
+
+    >>> await LocalGrader().grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")
+    Extraction(pred='B', method=...)
+    """
+
+    async def grade(
+        self, choices: Mapping[str, str], response: str, finish_reason: str | None = None
+    ) -> Extraction:
+        return extract_answer(choices, response, finish_reason=finish_reason)
+
+    async def close(self) -> None:
+        """Nothing to release; present so callers can treat every Grader alike."""

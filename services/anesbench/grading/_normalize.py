@@ -1,0 +1,46 @@
+"""Put a visible reply into one canonical form before any pattern looks at it.
+
+Full-width letters and punctuation become ASCII (``Ｃ`` → ``C``, ``：`` → ``:``), circled letters
+become plain ones, markdown emphasis and headings are dropped, struck-through text is removed,
+and LaTeX ``\\text{…}``-style wrappers are unwrapped (``\\boxed`` itself is kept).
+
+>>> normalize("**答案：Ｂ**")
+'答案:B'
+"""
+
+from __future__ import annotations
+
+import re
+
+_TABLE: dict[int, int | str | None] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_TABLE.update({0x3000: " ", 0x3010: "[", 0x3011: "]", 0x3014: "[", 0x3015: "]", 0x2018: "'", 0x2019: "'",
+               0x201C: '"', 0x201D: '"', 0x200B: None, 0xFEFF: None, 0x00A0: " ", 0x2212: "-"})
+_TABLE.update({0x24B6 + i: chr(0x41 + i) for i in range(8)})  # Ⓐ..Ⓗ
+_TABLE.update({0x24D0 + i: chr(0x61 + i) for i in range(8)})  # ⓐ..ⓗ
+_TABLE.update({ord("*"): None, ord("`"): None, ord("$"): None, ord("\r"): None})
+
+_STRIKE = re.compile(r"~~.*?~~", re.S)
+_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|>+)[ \t]*", re.M)
+_UNDERLINE = re.compile(r"(?<![A-Za-z0-9])__|__(?![A-Za-z0-9])")
+_LATEX_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
+_LATEX_DELIM = re.compile(r"\\[()\[\]]")
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` in canonical form (see the module docstring).
+
+    >>> normalize("## Final answer\\n\\\\boxed{\\\\text{C}}")
+    'Final answer\\n\\\\boxed{C}'
+    """
+    if "~~" in text:
+        text = _STRIKE.sub("", text)
+    text = text.translate(_TABLE)
+    if "#" in text or ">" in text:
+        text = _HEADING.sub("", text)
+    if "__" in text:
+        text = _UNDERLINE.sub("", text)
+    if "\\" in text:
+        text = _LATEX_WRAP.sub(r"\1", text)
+        text = _LATEX_WRAP.sub(r"\1", text)
+        text = _LATEX_DELIM.sub(" ", text)
+    return text
