@@ -156,9 +156,13 @@ def runs_row() -> list[Builder]:
     return [
         dashboard.Row("Runs"),
         single(
-            "Active runs",
-            "Runs the dispatcher is working on.",
-            query(f'sum(anesbench_runs{{{OURS_NS}, state="running"}})', "running"),
+            "Models running",
+            "Models whose active run has items left.",
+            query(
+                f'count((sum by (model) (anesbench_run_items{{{OURS}, state="total"}})'
+                f' - sum by (model) (anesbench_run_items{{{OURS}, state=~"done|failed"}})) > 0)',
+                "models",
+            ),
             "none",
         ),
         single(
@@ -314,7 +318,7 @@ def inference_row() -> list[Builder]:
         ),
         series(
             "Retries by cause",
-            "Retried attempts per second by cause, and the share of attempts that failed.",
+            "Retried attempts per second by cause.",
             queries(
                 (
                     f"sum by (model, cause) (rate(anesbench_inference_retries_total{{{OURS}}}[{RATE}]))",
@@ -417,7 +421,8 @@ def variables() -> list[Builder]:
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
-        .include_all(True),
+        .include_all(True)
+        .all_value(".*"),
         dashboard.QueryVariable("model")
         .label("Model")
         .datasource(DATASOURCE)
@@ -449,9 +454,11 @@ def build() -> dashboard.Dashboard:
         .timezone("browser")
         .variables(variables())
     )
-    for row in (runs_row(), accuracy_row(), inference_row(), grader_row()):
-        for item in row:
-            board = board.with_row(item) if isinstance(item, dashboard.Row) else board.with_panel(item)
+    items = [*runs_row(), *accuracy_row(), *inference_row(), *grader_row()]
+    # Stable panel ids keep links to a panel (viewPanel=N) valid across regenerations.
+    for panel_id, item in enumerate(items, start=1):
+        item.id(panel_id)
+        board = board.with_row(item) if isinstance(item, dashboard.Row) else board.with_panel(item)
     return board
 
 

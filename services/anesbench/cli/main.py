@@ -169,10 +169,11 @@ class _read_store:
 
 
 def _register_optional() -> None:
-    from anesbench.cli import datasets_cmd, serve_cmd
+    from anesbench.cli import datasets_cmd, serve_cmd, up_cmd
 
     cli.add_command(serve_cmd.serve)
     cli.add_command(datasets_cmd.datasets)
+    cli.add_command(up_cmd.up)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,6 +97,10 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         read.cancel()
         return None
 
+    async def warm_up(self) -> None:
+        choices = {"A": "yes", "B": "no"}
+        await asyncio.get_running_loop().run_in_executor(self._executor, extract_answer, choices, "The answer is A.")
+
     async def _grade(self, items: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, grade_all, items)

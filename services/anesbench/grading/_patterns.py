@@ -65,7 +65,7 @@ EN_CHOOSE = re.compile(
     I,
 )
 EN_NOT_BUT = re.compile(
-    r"(?<![A-Za-z])not[ \t]+(?:option[ \t]+)?" + UP.replace("[A-H]", "[A-H]")
+    r"(?<![A-Za-z])not[ \t]+(?:option[ \t]+)?" + UP
     + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP_UP,
     I,
 )

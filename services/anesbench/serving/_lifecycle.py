@@ -1,7 +1,7 @@
 """Run a service until SIGTERM/SIGINT, then drain it: the lifecycle both our servers share.
 
 Start: health NOT_SERVING -> bind and start -> print ``listening on HOST:PORT`` (and
-``metrics on HOST:PORT``) -> SERVING. Drain on the first signal: health NOT_SERVING (load balancers
+``metrics on HOST:PORT``) -> ``Service.start()`` (warm-up) -> SERVING. Drain on the first signal: health NOT_SERVING (load balancers
 and probes stop sending work), ``Service.drain()`` (long-lived streams finish their current batch),
 stop accepting RPCs, give in-flight ones ``grace_seconds``, run ``Service.shutdown()``, exit 0.
 A second signal cuts the grace short.
@@ -44,6 +44,10 @@ class Service(Protocol):
 
     def register(self, server: grpc.aio.Server) -> None:
         """Add the servicers to ``server``."""
+        ...
+
+    async def start(self) -> None:
+        """Get ready to serve (warm caches, open stores); health stays NOT_SERVING until it returns."""
         ...
 
     def drain(self) -> None:
@@ -103,6 +107,12 @@ async def run(
 
     signals = _Signals(stop)
     try:
+        try:
+            await service.start()
+        except Exception:
+            log.exception("service failed to start")
+            await server.stop(None)
+            return 1
         await set_serving(health, names)
         log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))
         await signals.stop.wait()

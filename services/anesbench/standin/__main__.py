@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 
@@ -28,9 +29,14 @@ from anesbench.standin.server import StandinServer, start
 @click.option("--fault-kinds", default="503,429,reset", show_default=True)
 @click.option("--retry-after", type=float, default=None, help="Retry-After seconds sent with 429/503.")
 @click.option("--seed", type=int, default=0)
+@click.option("--hang-seconds", type=float, default=30.0, show_default=True, help="How long a 'hang' fault lasts.")
+@click.option("--unanswerable-rate", type=float, default=0.03, show_default=True,
+              help="Share of replies that refuse or are truncated.")
+@click.option("--require-api-key-env", default=None, help="Name of an env var holding the key clients must send.")
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, slots: int, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
+    hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None,
 ) -> None:
     """Serve a stand-in OpenAI-compatible model. It checks the pipeline; it is not a model."""
     plan = FaultPlan()
@@ -40,6 +46,8 @@ def main(
             "latency_ms": latency_ms, "jitter_ms": jitter_ms, "slots": slots, "fail_first": fail_first,
             "fail_kind": fail_kind, "fault_rate": fault_rate, "fault_kinds": fault_kinds.split(","),
             "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),
+            "hang_seconds": hang_seconds, "unanswerable_rate": unanswerable_rate,
+            "api_key": os.environ.get(require_api_key_env) if require_api_key_env else None,
         })
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("503", "500", "429", "reset", "hang", "garbage")
+FAULT_KINDS = ("503", "500", "429", "400", "401", "reset", "hang", "garbage")
 
 
 @dataclass(slots=True)
@@ -28,6 +28,7 @@ class FaultPlan:
     hang_seconds: float = 30.0
     accuracy: dict[int, float] = field(default_factory=lambda: {1: 0.8, 2: 0.65, 3: 0.5})
     unanswerable_rate: float = 0.03
+    api_key: str | None = None  # when set, requests without "Authorization: Bearer <key>" get 401
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():

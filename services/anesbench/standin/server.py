@@ -126,7 +126,8 @@ class StandinServer:
             return web.json_response({"error": "stand-in hang ended"}, status=504)
         if kind == "garbage":
             return web.Response(body=b"<html>proxy error</html>", content_type="text/html")
-        message = {"429": "rate limited", "503": "server overloaded", "500": "internal error"}[kind]
+        message = {"429": "rate limited", "503": "server overloaded", "500": "internal error",
+                   "400": "bad request", "401": "invalid API key"}[kind]
         return web.json_response({"error": {"message": f"stand-in: {message}"}}, status=int(kind), headers=headers)
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
@@ -145,6 +146,8 @@ class StandinServer:
             return web.json_response({"error": {"message": "expected a chat completion request"}}, status=400)
         key = hashlib.sha256(raw).hexdigest()
         stats.attempts_by_key[key] += 1
+        if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
+            return await self._inject("401", request)
         fault = self._fault_for(key)
         if fault is not None:
             return await self._inject(fault, request)

@@ -1,0 +1,219 @@
+"""`anesbench run` end to end in embedded mode against the stand-in server, as real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import SAMPLE, make_records
+from tests.procs import CLI, ROOT, Proc, run_cli, standin_control, standin_stats, start_standin
+
+
+@pytest.fixture
+def standin() -> Iterator[Proc]:
+    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def small(write_jsonl) -> Path:
+    return write_jsonl(make_records(12), "small.jsonl")
+
+
+def _run(endpoint: str, dataset: Path, db: Path, *extra: str, env: dict[str, str] | None = None,
+         timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return run_cli("run", "--endpoint", endpoint, "--model", "standin", "--dataset", str(dataset),
+                   "--db", str(db), *extra, env=env, timeout=timeout)
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _leaderboard(db: Path) -> list[dict]:
+    result = run_cli("leaderboard", "--db", str(db), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return [{k: v for k, v in row.items() if k != "run_id"} for row in json.loads(result.stdout)]
+
+
+def test_sample_set_end_to_end_in_both_languages(standin: Proc, tmp_path: Path) -> None:
+    db = tmp_path / "a.duckdb"
+    result = _run(standin.address, SAMPLE, db, "--languages", "en,zh", "--run-id", "sample", "--concurrency", "16")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("run_id=sample status=completed")
+    items = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert _rows(db, "SELECT count(*), count(DISTINCT (item_id, language)) FROM results") == [(2 * items, 2 * items)]
+    # Every stored verdict agrees with the stored prediction and answer; the leaderboard agrees with the rows.
+    assert _rows(db, "SELECT count(*) FROM results WHERE correct IS DISTINCT FROM (pred IS NOT NULL AND pred = answer)") == [(0,)]
+    board = _leaderboard(db)
+    overall = {row["language"]: row for row in board if row["level"] == "overall"}
+    for language in ("en", "zh"):
+        correct, unanswered = _rows(db, f"SELECT count(*) FILTER (WHERE correct), count(*) FILTER (WHERE pred IS NULL) "
+                                        f"FROM results WHERE language = '{language}'")[0]
+        assert (overall[language]["correct"], overall[language]["total"]) == (correct, items)
+        assert overall[language]["unanswered"] == unanswered
+    assert {row["level"] for row in board} == {"system1", "system1.x", "system2", "overall"}
+    stats = standin_stats(standin.address)
+    assert stats["answered"] == 2 * items and stats["answered_more_than_once"] == 0
+    run = _rows(db, "SELECT dataset_sha256, prompt_template, prompt_sha256, status, endpoint FROM runs")[0]
+    assert run[1] == "anesbench-cot" and len(run[0]) == len(run[2]) == 64 and run[3] == "completed"
+    table = run_cli("leaderboard", "--db", str(db)).stdout
+    assert "system1.x" in table and "standin" in table
+    markdown = run_cli("leaderboard", "--db", str(db), "--format", "markdown").stdout
+    assert markdown.startswith("| model | dataset | lang | system1 | system1.x | system2 | overall |")
+    runs = json.loads(run_cli("runs", "--db", str(db), "--format", "json").stdout)
+    assert runs[0]["id"] == "sample" and runs[0]["done"] == runs[0]["total"] == 2 * items
+
+
+@pytest.mark.parametrize(
+    ("options", "attempts"),
+    [
+        (["--fail-first", "2", "--fail-kind", "503"], 3),
+        (["--fail-first", "1", "--fail-kind", "reset"], 2),
+        (["--fail-first", "1", "--fail-kind", "500"], 2),
+        (["--fail-first", "1", "--fail-kind", "garbage"], 2),
+    ],
+)
+def test_transient_failures_are_retried(small: Path, tmp_path: Path, options: list[str], attempts: int) -> None:
+    proc = start_standin(*options)
+    try:
+        db = tmp_path / "r.duckdb"
+        result = _run(proc.address, small, db, "--concurrency", "4")
+        assert result.returncode == 0, result.stderr
+        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(attempts,)]
+        assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
+    finally:
+        proc.stop()
+
+
+def test_429_retry_after_is_honoured(small: Path, tmp_path: Path) -> None:
+    proc = start_standin("--fail-first", "1", "--fail-kind", "429", "--retry-after", "1.5")
+    try:
+        db = tmp_path / "r.duckdb"
+        started = time.monotonic()
+        result = _run(proc.address, small, db, "--concurrency", "12")
+        elapsed = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
+        assert elapsed >= 1.5  # no request came back before the server said it may
+    finally:
+        proc.stop()
+
+
+def test_hung_request_times_out_and_is_retried(small: Path, tmp_path: Path) -> None:
+    proc = start_standin("--fail-first", "1", "--fail-kind", "hang", "--hang-seconds", "60")
+    try:
+        db = tmp_path / "r.duckdb"
+        started = time.monotonic()
+        result = _run(proc.address, small, db, "--concurrency", "12", "--request-timeout", "1")
+        assert result.returncode == 0, result.stderr
+        assert time.monotonic() - started < 30
+        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
+    finally:
+        proc.stop()
+
+
+def test_client_errors_are_not_retried_and_fail_the_run(small: Path, tmp_path: Path) -> None:
+    proc = start_standin("--fail-first", "1", "--fail-kind", "400")
+    try:
+        db = tmp_path / "r.duckdb"
+        result = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
+        assert result.returncode == 1
+        assert "12 of 12 items got no answer" in result.stderr
+        assert _rows(db, "SELECT DISTINCT attempts, error LIKE 'HTTP 400%' FROM results") == [(1, True)]
+        # The same run id retries only the failed items; this time the server answers them.
+        again = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
+        assert again.returncode == 0, again.stderr
+        assert _rows(db, "SELECT count(*), count(*) FILTER (WHERE error IS NULL) FROM results") == [(12, 12)]
+    finally:
+        proc.stop()
+
+
+def test_exhausted_attempts_are_recorded_then_resumed(small: Path, tmp_path: Path) -> None:
+    proc = start_standin("--fail-first", "100", "--fail-kind", "503")
+    try:
+        db = tmp_path / "r.duckdb"
+        first = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
+        assert first.returncode == 1
+        assert _rows(db, "SELECT status FROM runs") == [("failed",)]
+        assert _rows(db, "SELECT count(*), min(attempts) FROM results WHERE error IS NOT NULL") == [(12, 2)]
+        standin_control(proc.address, fail_first=0)
+        second = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
+        assert second.returncode == 0, second.stderr
+        assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
+        assert _rows(db, "SELECT status FROM runs") == [("completed",)]
+    finally:
+        proc.stop()
+
+
+def test_api_key_from_environment_is_sent_and_never_stored(small: Path, tmp_path: Path) -> None:
+    secret = "sk-test-0123456789abcdef"
+    proc = start_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": secret})
+    try:
+        db = tmp_path / "k.duckdb"
+        denied = _run(proc.address, small, db, "--run-id", "nokey", env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
+        assert denied.returncode == 1 and "HTTP 401" in denied.stderr
+        key_file = tmp_path / "key.txt"
+        key_file.write_text(secret + "\n", encoding="utf-8")
+        via_file = _run(proc.address, small, db, "--run-id", "file", "--api-key-file", str(key_file))
+        assert via_file.returncode == 0, via_file.stderr
+        via_env = _run(proc.address, small, db, "--run-id", "env", env={"ANESBENCH_API_KEY": secret})
+        assert via_env.returncode == 0, via_env.stderr
+        assert secret not in via_env.stderr + via_env.stdout + via_file.stderr + denied.stderr
+        assert secret.encode() not in db.read_bytes()
+    finally:
+        proc.stop()
+
+
+def test_credentials_in_the_endpoint_are_not_stored(standin: Proc, small: Path, tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    endpoint = standin.address.replace("http://", "http://user:hunter2@")
+    assert _run(endpoint, small, db).returncode == 0
+    assert _rows(db, "SELECT endpoint FROM runs") == [(standin.address,)]
+
+
+def test_progress_bar_on_request(standin: Proc, small: Path, tmp_path: Path) -> None:
+    result = _run(standin.address, small, tmp_path / "p.duckdb", "--progress")
+    assert result.returncode == 0
+    assert "12/12" in result.stderr and "acc=" in result.stderr
+    quiet = _run(standin.address, small, tmp_path / "q.duckdb")
+    assert quiet.stderr == "" and quiet.stdout.count("\n") == 1
+
+
+def test_kill_9_then_resume_sends_only_unfinished_work(tmp_path: Path) -> None:
+    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "60", "--jitter-ms", "40")
+    try:
+        db = tmp_path / "kill.duckdb"
+        args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
+                "--languages", "en,zh", "--db", str(db), "--run-id", "k", "--concurrency", "8"]
+        victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while standin_stats(proc.address)["answered"] < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        answered_before = standin_stats(proc.address)["answered"]
+        total = 2 * sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+        assert answered_before < total
+        resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        assert _rows(db, "SELECT count(*), count(DISTINCT (item_id, language, sample)) FROM results") == [(total, total)]
+        stats = standin_stats(proc.address)
+        # Only what was in flight (or answered but not yet flushed, < 0.2 s of work) is sent again.
+        assert stats["answered_more_than_once"] <= 8 + 8 * 0.3 / 0.02
+        assert stats["answered"] - stats["answered_more_than_once"] == total
+        clean_db = tmp_path / "clean.duckdb"
+        clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32")
+        assert clean.returncode == 0
+        assert _leaderboard(db) == _leaderboard(clean_db)
+    finally:
+        proc.stop()

@@ -1,0 +1,234 @@
+"""The grader as a real process on loopback, driven by real gRPC clients."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from anesbench.errors import InvalidInput
+from anesbench.grader.client import RemoteGrader
+from anesbench.grading import extract_answer
+from anesbench.v1 import grader_pb2, grader_pb2_grpc
+
+from prometheus import Prometheus, prometheus_binary  # tests/integration/prometheus.py
+
+if TYPE_CHECKING:
+    from conftest import GraderProcess  # the fixtures' type; conftest modules are not importable at run time
+
+ROOT = Path(__file__).resolve().parents[2]
+
+OPTIONS = {"A": "Propofol", "B": "Ketamine", "C": "Etomidate", "D": "Midazolam"}
+CASES: list[tuple[dict[str, str], str, str | None]] = [
+    (OPTIONS, "Ketamine preserves airway reflexes. The answer is B.", "stop"),
+    (OPTIONS, "C", "stop"),
+    (OPTIONS, "", "stop"),
+    (OPTIONS, "Either A or D, I am not sure", "stop"),
+    (OPTIONS, "The answer is (D", "length"),
+    ({"A": "是", "B": "否"}, "分析……答案是 B", None),
+    ({"A": "yes", "B": "no", "C": "maybe"}, "x" * 200_000 + " so the answer is C", "stop"),
+]
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def expected(choices: dict[str, str], response: str, finish_reason: str | None) -> tuple[str, str]:
+    extraction = extract_answer(choices, response, finish_reason=finish_reason)
+    return extraction.pred or "", extraction.method
+
+
+def request(i: int, choices: dict[str, str], response: str, finish_reason: str | None) -> grader_pb2.GradeRequest:
+    return grader_pb2.GradeRequest(id=f"item-{i}", choices=choices, response=response, finish_reason=finish_reason or "")
+
+
+async def test_grade_and_stream_agree_with_the_library(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
+        for i, case in enumerate(CASES):
+            reply = await stub.Grade(request(i, *case))
+            assert (reply.id, reply.pred, reply.method) == (f"item-{i}", *expected(*case))
+
+        call = stub.GradeStream()
+        batches = [[request(i, *case) for i, case in enumerate(CASES)], [request(99, *CASES[0])]]
+        for batch in batches:
+            await call.write(grader_pb2.GradeBatch(items=batch))
+        await call.done_writing()
+        results = [[(r.id, r.pred, r.method) for r in result.results] async for result in call]
+        assert results == [[(r.id, *expected(dict(r.choices), r.response, r.finish_reason or None)) for r in b]
+                           for b in batches]
+        assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_health_and_reflection(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "anesbench.v1.Grader"):
+            assert (await health.Check(health_pb2.HealthCheckRequest(service=service))).status == SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await health.Check(health_pb2.HealthCheckRequest(service="anesbench.v1.Nope"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        queries = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="anesbench.v1.Grader"),
+        ]
+        listed, found = [reply async for reply in reflection.ServerReflectionInfo(iter(queries))]
+        names = {service.name for service in listed.list_services_response.service}
+        assert {"anesbench.v1.Grader", "grpc.health.v1.Health"} <= names
+        assert found.file_descriptor_response.file_descriptor_proto  # the schema itself is served
+
+
+async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
+        bad = [
+            (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
+            (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
+            (grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
+             "request (id 'r'): response: 1048577 bytes"),
+        ]
+        for message, text in bad:
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Grade(message)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert text in (info.value.details() or "")
+
+        call = stub.GradeStream()
+        await call.write(grader_pb2.GradeBatch(items=[request(0, *CASES[0])]))
+        await call.write(grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")]))
+        assert len((await call.read()).results) == 1
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call.read()
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert info.value.details() == "batch 1, items[1] (id 'x'): choices: must not be empty"
+
+        call = stub.GradeStream()
+        await call.write(grader_pb2.GradeBatch(items=[request(i, *CASES[1]) for i in range(4097)]))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call.read()
+        assert "batch 0: items: 4097 items, more than the limit of 4096" in (info.value.details() or "")
+
+        # Not even protobuf: undecodable bytes and a message over the 64 MiB limit.
+        raw = channel.unary_unary("/anesbench.v1.Grader/Grade")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await raw(b"\x12\x05\x0a\x01\xff\x12\x00")  # choices entry whose key is invalid UTF-8
+        # grpc.aio rejects it before any handler runs, as UNKNOWN "DecodeError".
+        assert "DecodeError" in (info.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Grade(grader_pb2.GradeRequest(choices=OPTIONS, response="x" * (65 << 20)))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+        reply = await stub.Grade(request(7, *CASES[0]))
+        assert (reply.pred, reply.method) == expected(*CASES[0])
+
+
+async def test_remote_grader_rejects_bad_input_locally(grader: GraderProcess) -> None:
+    async with RemoteGrader(grader.address) as remote:
+        with pytest.raises(InvalidInput, match="choices: key 'Z' is not a single letter A-H"):
+            await remote.grade({"Z": "zebra"}, "Z", "stop")
+        extraction = await remote.grade(*CASES[0])
+        assert (extraction.pred or "", extraction.method) == expected(*CASES[0])
+
+
+def metrics_text(process: GraderProcess) -> str:
+    with urllib.request.urlopen(process.metrics_url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+async def test_metrics_pass_promtool(grader: GraderProcess) -> None:
+    promtool = shutil.which("promtool") or str(ROOT / ".tools" / "bin" / "promtool")
+    if not Path(promtool).exists():
+        pytest.skip("promtool not installed (scripts/install-tools.sh)")
+    async with RemoteGrader(grader.address) as remote:
+        await asyncio.gather(*(remote.grade(*case) for case in CASES))
+    text = metrics_text(grader)
+    assert "anesbench_grader_items_total{" in text
+    assert 'anesbench_grader_requests_total{code="OK",rpc="GradeStream"}' in text
+    check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+async def test_prometheus_scrapes_the_grader(grader: GraderProcess) -> None:
+    if prometheus_binary() is None:
+        pytest.skip("prometheus not installed (apt-get install prometheus)")
+    assert grader.metrics_address is not None
+    with Prometheus([grader.metrics_address]) as prometheus:
+        async with RemoteGrader(grader.address) as remote:
+            await asyncio.gather(*(remote.grade(*CASES[i % len(CASES)]) for i in range(500)))
+        total = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics_text(grader).splitlines()
+            if line.startswith("anesbench_grader_items_total{")
+        )
+        assert total >= 500
+        seen = await asyncio.to_thread(
+            prometheus.wait_for_value, "sum(anesbench_grader_items_total)", lambda value: value >= total
+        )
+        assert seen == total
+
+
+async def test_sigterm_drains_and_exits_zero(start_grader: Callable[..., GraderProcess]) -> None:
+    process = start_grader(metrics_port=None)
+    async with grpc.aio.insecure_channel(process.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        assert (await watch.read()).status == SERVING
+        stream = grader_pb2_grpc.GraderStub(channel).GradeStream()
+        await stream.write(grader_pb2.GradeBatch(items=[request(i, *case) for i, case in enumerate(CASES)]))
+        assert len((await stream.read()).results) == len(CASES)
+
+        started = time.monotonic()
+        process.signal(signal.SIGTERM)
+        assert (await asyncio.wait_for(watch.read(), 5)).status == NOT_SERVING
+        watch.cancel()  # a health watch would otherwise hold the server for its whole grace period
+        # The open GradeStream is closed cleanly so its client can move to another replica.
+        assert await asyncio.wait_for(stream.read(), 5) is grpc.aio.EOF
+        assert await stream.code() == grpc.StatusCode.OK
+        assert await asyncio.to_thread(process.wait, 10) == 0
+    assert time.monotonic() - started < 5, process.log()
+
+
+async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable[..., GraderProcess]) -> None:
+    first = start_grader(metrics_port=None)
+    letters = "ABCD"
+    cases = [(OPTIONS, f"reasoning {i} ... the answer is {letters[i % 4]}", "stop") for i in range(3000)]
+    answered = 0
+
+    async with RemoteGrader(first.address, give_up_after=30) as remote:
+
+        async def grade(case: tuple[dict[str, str], str, str]) -> tuple[str, str]:
+            nonlocal answered
+            extraction = await remote.grade(*case)
+            answered += 1
+            return extraction.pred or "", extraction.method
+
+        async def produce() -> list[asyncio.Task[tuple[str, str]]]:
+            tasks = []
+            for start in range(0, len(cases), 100):  # a steady trickle, like replies arriving
+                tasks += [asyncio.create_task(grade(case)) for case in cases[start : start + 100]]
+                await asyncio.sleep(0.005)
+            return tasks
+
+        producer = asyncio.create_task(produce())
+        while answered < 300:
+            await asyncio.sleep(0.001)
+        first.kill()  # SIGKILL: no drain, in-flight batches are lost
+        answered_at_kill = answered
+        second = await asyncio.to_thread(start_grader, port=first.port, metrics_port=None)
+        results = await asyncio.wait_for(asyncio.gather(*await producer), 30)
+
+    assert answered_at_kill < len(cases)
+    assert second.port == first.port
+    assert answered == len(cases)  # each call returned exactly once
+    assert results == [expected(*case) for case in cases]
