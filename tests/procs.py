@@ -82,3 +82,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120.
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, input=stdin,
                           env={**os.environ, **(env or {})})
+
+
+def read_announcement(proc: Proc, prefix: str, timeout: float = 10.0) -> str:
+    """Read further stdout lines of ``proc`` until one starts with ``prefix``; return the rest of it."""
+    assert proc.popen.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([proc.popen.stdout], [], [], 0.2)[0]:
+            line = proc.popen.stdout.readline()
+            if not line:
+                break
+            proc.lines.append(line.rstrip("\n"))
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+    raise RuntimeError(f"no {prefix!r} line; output: {proc.lines}")
+
+
+def start_grader(port: int = 0) -> tuple[Proc, str]:
+    """A grader service; returns the process and its metrics address."""
+    proc = start([*CLI, "serve", "grader", "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0"])
+    return proc, read_announcement(proc, "metrics on ")
+
+
+def start_dispatcher(grader: str, db: Path, *extra: str, port: int = 0) -> tuple[Proc, str]:
+    """A dispatcher service; returns the process and its metrics address."""
+    proc = start([*CLI, "serve", "dispatcher", "--host", "127.0.0.1", "--port", str(port), "--grader", grader,
+                  "--db", str(db), "--metrics-port", "0", *extra])
+    return proc, read_announcement(proc, "metrics on ")

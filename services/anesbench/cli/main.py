@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -195,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnesbenchError as exc:
         click.echo(f"error: {exc}", err=True)
         return exit_code_for(exc)
+    except Exception as exc:  # a bug, not bad input: say so, keep the details for a bug report
+        if os.environ.get("ANESBENCH_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc} (set ANESBENCH_DEBUG=1 for the traceback)", err=True)
+        return FAILURE
     return OK
 
 

@@ -20,13 +20,14 @@ from anesbench.dataset import Dataset
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
 from anesbench.dispatcher.sources import canonical_records, named_dataset, uploaded_dataset
-from anesbench.engine.config import RunConfig, config_hash, new_run_id
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, config_hash, new_run_id
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, GraderUnavailable
 from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.sizing import headroom, server_slots
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord
 from anesbench.store.async_store import AsyncStore
@@ -142,8 +143,12 @@ class RunManager:
         run_id = config.run_id or ""
         active = ActiveRun(config=config, hash=wanted)
         self._active[run_id] = active
-        limiter = self._shares.join(config.endpoint, run_id, config.concurrency)
-        capped = dataclasses.replace(config, concurrency=config.concurrency or limiter.limit)
+        wanted_concurrency = config.concurrency
+        if wanted_concurrency is None:
+            slots = await server_slots(config.endpoint, self.settings.api_key)
+            wanted_concurrency = slots + headroom(slots) if slots else DEFAULT_CONCURRENCY
+        limiter = self._shares.join(config.endpoint, run_id, wanted_concurrency)
+        capped = dataclasses.replace(config, concurrency=wanted_concurrency)
 
         async def execute() -> RunRecord:
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from anesbench.engine.config import DEFAULT_CONCURRENCY
 from anesbench.engine.limiter import DynamicLimiter
 
 
@@ -14,9 +13,9 @@ class EndpointShares:
     def __init__(self) -> None:
         self._runs: dict[str, dict[str, tuple[DynamicLimiter, int]]] = defaultdict(dict)
 
-    def join(self, endpoint: str, run_id: str, concurrency: int | None) -> DynamicLimiter:
-        limiter = DynamicLimiter(concurrency or DEFAULT_CONCURRENCY)
-        self._runs[endpoint][run_id] = (limiter, concurrency or DEFAULT_CONCURRENCY)
+    def join(self, endpoint: str, run_id: str, concurrency: int) -> DynamicLimiter:
+        limiter = DynamicLimiter(concurrency)
+        self._runs[endpoint][run_id] = (limiter, concurrency)
         self._rebalance(endpoint)
         return limiter
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from anesbench.dataset import Dataset, Item
 from anesbench.engine.limiter import DynamicLimiter
-from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
+from anesbench.engine.config import RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import InferenceError
@@ -25,6 +25,7 @@ from anesbench.grader import Grader
 from anesbench.inference import ChatClient, GenerationParams
 from anesbench.inference.client import FatalInferenceError
 from anesbench.inference.retry import RetryPolicy
+from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
@@ -137,7 +138,20 @@ class _Run:
         while True:
             self.progress.publish()
             metrics.QUEUE_DEPTH.labels(self.config.model).set(max(self.pending, 0))
+            if self.limiter is not None:
+                metrics.INFERENCE_CONCURRENCY_LIMIT.labels(self.config.model).set(self.limiter.limit)
             await asyncio.sleep(PUBLISH_INTERVAL)
+
+
+async def resolve_concurrency(config: RunConfig, api_key: str | None) -> tuple[int, DynamicLimiter | None]:
+    """Workers to start and the limiter that gates them (None: the worker count is the limit)."""
+    if config.concurrency:
+        return config.concurrency, None
+    slots = await server_slots(config.endpoint, api_key)
+    if slots is not None:
+        return slots + headroom(slots), None
+    adaptive = AdaptiveLimiter()
+    return adaptive.maximum, adaptive
 
 
 def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> list[Work]:
@@ -184,8 +198,9 @@ async def execute_run(
             request_hash(config.model, template.render(u.item, u.language), params, u.sample) for u in work
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
-    concurrency = config.concurrency or DEFAULT_CONCURRENCY
-    metrics.INFERENCE_CONCURRENCY_LIMIT.labels(config.model).set(concurrency)
+    workers, own_limiter = await resolve_concurrency(config, api_key)
+    limiter = limiter or own_limiter
+    metrics.INFERENCE_CONCURRENCY_LIMIT.labels(config.model).set(limiter.limit if limiter else workers)
     metrics.RUNS.labels("running").inc()
     writer = ResultWriter(store)
     writer.start()
@@ -196,9 +211,10 @@ async def execute_run(
     cancelled = False
     try:
         async with ChatClient(
-            config.endpoint, config.model, api_key=api_key, pool_size=concurrency,
+            config.endpoint, config.model, api_key=api_key, pool_size=workers,
             request_timeout=config.request_timeout,
             retry=retry or RetryPolicy(max_attempts=config.max_attempts),
+            on_attempt=limiter.observe if isinstance(limiter, AdaptiveLimiter) else None,
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = len(work)
@@ -206,7 +222,7 @@ async def execute_run(
             units = iter(work)
             try:
                 async with asyncio.TaskGroup() as group:
-                    for _ in range(min(concurrency, len(work))):
+                    for _ in range(min(workers, len(work))):
                         group.create_task(state.worker(units))
             except* FatalInferenceError as fatal:
                 status, error = "failed", str(fatal.exceptions[0])

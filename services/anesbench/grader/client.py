@@ -138,21 +138,21 @@ class RemoteGrader:
                 code, details, answered = await self._run_stream()
                 unanswered = self._take_inflight()
                 # OK here means a draining replica closed the stream: reconnect (elsewhere) and re-send.
-                self._last_error = "stream closed by the server" if code is grpc.StatusCode.OK else (
-                    f"{code.name}: {details}"
-                )
+                ok = code is grpc.StatusCode.OK
+                self._last_error = "stream closed by the server" if ok else f"{code.name}: {details}"
                 if code in _CONTENT_CODES:
                     log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
                     await self._grade_singly(unanswered)
                     continue
                 self._enqueue(unanswered, front=True)
-                if answered:
-                    failures = 0
-                    continue
-                failures += 1
+                failures = 0 if answered else failures + 1
                 low, high = self._backoff
-                delay = random.uniform(0.5, 1.0) * min(high, low * 2 ** (failures - 1))
-                log.info("grade stream to %s broke (%s); retrying in %.2f s", self.target, self._last_error, delay)
+                delay = 0.0 if failures == 0 else random.uniform(0.5, 1.0) * min(high, low * 2 ** (failures - 1))
+                log.log(
+                    logging.DEBUG if ok else logging.INFO,
+                    "grade stream to %s ended (%s); re-sending %d unanswered after %.2f s",
+                    self.target, self._last_error, len(unanswered), delay,
+                )
                 await asyncio.sleep(delay)
         except Exception as exc:
             # A bug here must not leave callers waiting for give_up_after; the next grade() restarts us.

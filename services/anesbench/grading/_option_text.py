@@ -21,7 +21,10 @@ _NEG_BEFORE = re.compile(
     r"(?:\bnot|\brather than|\binstead of|\bother than|\bnor|n't|\bthan|\bexcept|\bunlike|\bavoid"
     r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用|禁用)[^,.;:，。；：!?！？]*$"
 )
-_NEG_AFTER = re.compile(r"^[ \t]*(?:is|are|was)[ \t]+(?:not|incorrect|wrong|unlikely|ruled)|^[ \t]*(?:不|错误|是错|并不)")
+_NEG_AFTER = re.compile(
+    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled))"
+    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非)"
+)
 _HEAD = re.compile(
     r"(?:answer|choice|option|drug of choice|treatment of choice|agent of choice)(?:[ \t]+here)?[ \t]*"
     r"(?:is|would be|should be|will be|:)(?![a-z])"
@@ -104,11 +107,12 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     return found
 
 
-def by_option_text(text: str, index: OptionIndex) -> tuple[str | None, str]:
+def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """The letter whose text alone the reply names as its answer, as ``(letter, method)``.
 
     Looks after the last answer-like head ("the answer is …", "首选…"); a short reply is read
-    whole. Exactly one option must be named, otherwise ``(None, "none_ambiguous" | "none_no_match")``.
+    whole. Options in ``rejected`` (judged wrong by letter: "C is not the answer") never count.
+    Exactly one option must be named, otherwise ``(None, "none_ambiguous" | "none_no_match")``.
 
     >>> by_option_text("Either propofol or dantrolene.", option_index((("A", "Propofol"), ("B", "Dantrolene"))))
     (None, 'none_ambiguous')
@@ -120,11 +124,11 @@ def by_option_text(text: str, index: OptionIndex) -> tuple[str | None, str]:
     if last is not None:
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)
-        named = set(mentions(lower, index, last.end(), end))
+        named = set(mentions(lower, index, last.end(), end)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
     if len(text) <= 250:
-        named = set(mentions(lower, index))
+        named = set(mentions(lower, index)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
         if len(named) > 1:

@@ -1,27 +1,26 @@
 """Precompiled patterns for explicit final-answer constructs, in English and Chinese.
 
-Every pattern captures the committed letter(s) in the group ``grp``; what each kind of match
-still has to satisfy is in ``_final.py``. Patterns see normalized text (ASCII punctuation).
+Patterns run on the *lower-cased* normalized text (no ``re.IGNORECASE``: it disables the regex
+engine's first-character scan and costs 4-5x), and start with a literal or a small character
+set for the same reason; the checks that lower-casing and missing look-behinds leave out (the
+original case of a letter, the character before a word) are made in ``_final.py``.
+Every pattern captures the committed letter(s) in the group ``grp``.
 
->>> bool(EN_ANSWER.search("The final answer is (C)."))
-True
+>>> EN_ANSWER.search("the final answer is (c).").group("grp")
+'(c)'
 """
 
 from __future__ import annotations
 
 import re
 
-I = re.IGNORECASE
 M = re.MULTILINE
-_SP = r"[ \t]"
-#: one committed letter, maybe bracketed; lowercase is vetted later
-ONE = r"[(\[]?[ \t]*[A-Ha-h](?![A-Za-z0-9])[ \t]*[)\]]?"
-#: an uppercase letter, maybe bracketed
-UP = r"[(\[]?[ \t]*(?-i:[A-H])(?![A-Za-z0-9])[ \t]*[)\]]?"
+#: one letter, maybe bracketed (case and the English word "a" are vetted later)
+ONE = r"[(\[]?[ \t]*[a-h](?![a-z0-9])[ \t]*[)\]]?"
 _JOIN = r"(?:,|、|/|&|\+|\bor\b|\band\b|和|或者|或|以及|及|与)"
 #: one letter or several joined by "or" / "and" / "、" (several distinct letters = ambiguous)
-GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{UP})*)"
-GRP_UP = rf"(?P<grp>{UP}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|选项)?{UP})*)"
+GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{ONE})*)"
+SINGLE = rf"(?P<grp>{ONE})"
 #: what may follow a bare letter for it to end a sentence ("Therefore, C." but not "C is wrong")
 _END = r"(?=[ \t]*(?:[.!;。！；]|$|\n|[-–—:][ \t]|\(|,[ \t]*(?:which|as|because|since)\b))"
 _ZH_END = r"(?:项|选项)?(?=[ \t]*(?:[.!;,。！；，]|$|\n))"
@@ -30,123 +29,108 @@ _ADV = (r"(?:(?:therefore|thus|actually|clearly|definitely|indeed|then|still|now
 
 # ---------------------------------------------------------------- English
 EN_ANSWER = re.compile(
-    r"(?<![A-Za-z])(?P<head>answer|option|choice|selection)(?![A-Za-z])"
+    r"(?P<head>answer|option|choice|selection)(?![a-z])"
     r"(?:[ \t]+(?:to|for)[ \t]+(?:this|the)[ \t]+(?:question|item|problem|case|mcq))?"
     r"(?:[ \t]+(?:here|overall|then|therefore|thus|in[ \t]+this[ \t]+case))?"
-    r"(?P<sep>[ \t]*(?:is|would[ \t]+be|should[ \t]+be|must[ \t]+be|will[ \t]+be|remains|=|:|-|–|—|->|→)(?![A-Za-z])"
+    r"(?P<sep>[ \t]*(?:is|would[ \t]+be|should[ \t]+be|must[ \t]+be|will[ \t]+be|remains|=|:|-|–|—|->|→)(?![a-z])"
     r"|[ \t]*\n)"
     rf"\s*{_ADV}(?:(?:option|choice|letter|answer)[ \t]*)?:?[ \t]*" + GRP,
-    I | M,
+    M,
 )
 EN_LETTER_FIRST = re.compile(
-    r"(?:(?<![A-Za-z])(?:option|choice|answer)[ \t]+)?(?<![A-Za-z0-9])"
-    r"(?P<grp>[(\[]?(?-i:[A-H])[)\]]?)(?![A-Za-z0-9])"
+    r"(?P<grp>[a-h])[)\]]?(?![a-z0-9])"
     r"(?P<between>[ \t]*\([^()\n]{1,80}\)|[ \t]*[.):\-–—][ \t]*[^\n.;:()]{1,60}?)?"
     r"[ \t]+(?:is|would[ \t]+be|seems[ \t]+to[ \t]+be|appears[ \t]+to[ \t]+be|represents|remains)[ \t]+"
     r"(?:(?:therefore|thus|clearly|definitely|indeed|then|undoubtedly|probably|likely|most[ \t]+likely)[ \t]+)?"
     r"(?:the|my|our)[ \t]+(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
-    r"(?:answer|option|choice)(?![A-Za-z])",
-    I,
+    r"(?:answer|option|choice)(?![a-z])"
 )
 EN_BOTH = re.compile(
-    r"(?:(?<![A-Za-z])(?:both|options?)[ \t]+)?(?<![A-Za-z0-9])"
-    r"(?P<grp>(?-i:[A-H])(?:[ \t]*(?:,|and|&|or)[ \t]*(?-i:[A-H]))+)(?![A-Za-z0-9])[ \t]+"
+    r"(?P<grp>[a-h](?:[ \t]*(?:,|and|&|or)[ \t]*[a-h])+)(?![a-z0-9])[ \t]+"
     r"(?:are|could[ \t]+be|may[ \t]+be|might[ \t]+be|would[ \t]+be)[ \t]+(?:both[ \t]+|all[ \t]+|equally[ \t]+)?"
-    r"(?:correct|right|valid|acceptable|(?:the[ \t]+)?(?:correct[ \t]+)?answers)(?![A-Za-z])",
-    I,
+    r"(?:correct|right|valid|acceptable|(?:the[ \t]+)?(?:correct[ \t]+)?answers)(?![a-z])"
 )
 EN_CHOOSE = re.compile(
-    r"(?:(?<![A-Za-z])(?:I|we)(?:[ \t]+(?:would|will|should|must|shall)|'d|'ll)?"
+    r"(?:(?:i|we)(?:[ \t]+(?:would|will|should|must|shall)|'d|'ll)?"
     r"(?:[ \t]+(?:definitely|still|therefore|thus|confidently|now|then))?"
     r"[ \t]+(?:choose|select|pick|go[ \t]+with|opt[ \t]+for|mark|circle)"
-    r"|(?<![A-Za-z])let(?:'s|[ \t]+us)[ \t]+go[ \t]+with"
-    r"|(?<![A-Za-z])(?:change|switch|revise|correct|update)[ \t]+(?:my[ \t]+)?(?:answer|choice|selection)[ \t]+to)"
-    r"[ \t]+(?:option[ \t]+|choice[ \t]+|answer[ \t]+)?" + GRP,
-    I,
+    r"|let(?:'s|[ \t]+us)[ \t]+go[ \t]+with"
+    r"|(?:change|switch|revise|correct|update)[ \t]+(?:my[ \t]+)?(?:answer|choice|selection)[ \t]+to)"
+    r"[ \t]+(?:option[ \t]+|choice[ \t]+|answer[ \t]+)?" + GRP
 )
 EN_NOT_BUT = re.compile(
-    r"(?<![A-Za-z])not[ \t]+(?:option[ \t]+)?" + UP
-    + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP_UP,
-    I,
+    r"not[ \t]+(?:option[ \t]+)?" + ONE + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP
 )
 EN_ITS = re.compile(
-    r"(?<![A-Za-z])(?:it'?s|it[ \t]+is|it[ \t]+must[ \t]+be|it[ \t]+should[ \t]+be|that'?s|that[ \t]+would[ \t]+be)"
+    r"(?:it'?s|it[ \t]+is|it[ \t]+must[ \t]+be|it[ \t]+should[ \t]+be|that'?s|that[ \t]+would[ \t]+be)"
     r"[ \t]+(?:(?:actually|definitely|clearly|therefore|thus|really|indeed|obviously|surely)[ \t]+)?"
-    r"(?:option[ \t]+|choice[ \t]+)?(?P<grp>" + UP + r")(?=[ \t]*(?:[.!;]|$|\n|[-–—:][ \t]|\())",
-    I | M,
+    r"(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r"(?=[ \t]*(?:[.!;]|$|\n|[-–—:][ \t]|\())",
+    M,
 )
 EN_CONCLUSION = re.compile(
-    r"(?<![A-Za-z])(?:therefore|thus|hence|so|consequently|accordingly|in[ \t]+conclusion|in[ \t]+summary|overall"
-    r"|ultimately|finally)[ \t]*[,:]?[ \t]*(?:the[ \t]+answer[ \t]+)?(?:option[ \t]+|choice[ \t]+)?"
-    r"(?P<grp>" + UP + r")" + _END,
-    I | M,
+    r"(?:therefore|thus|hence|so|consequently|accordingly|in[ \t]+conclusion|in[ \t]+summary|overall"
+    r"|ultimately|finally)[ \t]*[,:]?[ \t]*(?:the[ \t]+answer[ \t]+)?(?:option[ \t]+|choice[ \t]+)?" + SINGLE + _END,
+    M,
 )
 #: "... the highest class — D." / "→ C" closing the reply
-DASH_END = re.compile(r"(?:[-–—:→]|=>)[ \t]*(?P<grp>" + UP + r")[ \t]*[.!。]?[ \t]*\Z")
+DASH_END = re.compile(r"(?:[-–—:→]|=>)[ \t]*" + SINGLE + r"[ \t]*[.!。]?[ \t]*\Z")
 #: weakest: a sentence that ends "... is B." ("The most cardiotoxic agent is B.")
-EN_IS_LETTER = re.compile(
-    r"(?<![A-Za-z])is[ \t]+(?:option[ \t]+|choice[ \t]+)?(?P<grp>" + UP + r")(?=[ \t]*(?:[.!]|$))", I | M
-)
+EN_IS_LETTER = re.compile(r"is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r"(?=[ \t]*(?:[.!]|$))", M)
 
 # ---------------------------------------------------------------- Chinese
 _ZH_FILL = r"(?:应该|应当|应|就|显然|无疑|当然|肯定|必然|很明显|明显|最可能|可能|也|便|则|确定|才|一定|依然|仍然|仍|还是|选)*"
 ZH_ANSWER = re.compile(
-    rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}[ \t]*(?:是|为|选择|选|:)?[ \t]*(?:选项|选)?[ \t]*" + GRP, I
+    rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}[ \t]*(?:是|为|选择|选|:)?[ \t]*(?:选项|选)?[ \t]*" + GRP
 )
-ZH_CHOOSE = re.compile(
-    r"(?<!不)(?<!不应)(?<!不能)(?<!不会)(?<!不该)(?<!不要)(?<!别)(?<!如果)(?<!若)(?<!可)(?<!可以)(?<!是否)"
-    r"选(?:择|用)?[ \t]*(?:选项|答案)?[ \t]*" + GRP,
-    I,
-)
+ZH_CHOOSE = re.compile(r"选(?:择|用)?[ \t]*(?:选项|答案)?[ \t]*" + GRP)
 ZH_LETTER_FIRST = re.compile(
-    r"(?<![A-Za-z0-9])(?P<grp>(?-i:[A-H]))(?![A-Za-z0-9])[ \t]*(?:选项|项)?[ \t]*(?:才是|就是|是|为)[ \t]*(?:本题的?)?"
-    r"(?:(?:正确|最佳|最合适|最恰当|最准确|标准)的?)?(?:答案|选项)",
+    r"(?P<grp>[a-h])(?![a-z0-9])[ \t]*(?:选项|项)?[ \t]*(?:才是|就是|是|为)[ \t]*(?:本题的?)?"
+    r"(?:(?:正确|最佳|最合适|最恰当|最准确|标准)的?)?(?:答案|选项)"
 )
 ZH_BOTH = re.compile(
-    r"(?<![A-Za-z0-9])(?P<grp>(?-i:[A-H])(?:[ \t]*(?:和|与|、|及|,|或)[ \t]*(?-i:[A-H]))+)(?![A-Za-z0-9])"
-    r"(?:项|选项)?[ \t]*(?:都|均|皆|也都)(?:是)?(?:正确|对)",
+    r"(?P<grp>[a-h](?:[ \t]*(?:和|与|、|及|,|或)[ \t]*[a-h])+)(?![a-z0-9])"
+    r"(?:项|选项)?[ \t]*(?:都|均|皆|也都)(?:是)?(?:正确|对)"
 )
 ZH_CORRECT_IS = re.compile(
-    r"(?<!不)(?:正确|最佳|最合适|最恰当)的?(?:答案|选项|选择|是)[ \t]*(?:应该|应当|应|就|才)?(?:是|为|:)?[ \t]*"
-    r"(?:选项)?" + GRP,
-    I,
+    r"(?:正确|最佳|最合适|最恰当)的?(?:答案|选项|选择|是)[ \t]*(?:应该|应当|应|就|才)?(?:是|为|:)?[ \t]*(?:选项)?" + GRP
 )
-ZH_CORRECTION = re.compile(r"(?:更正|改正|修正|改)(?:为|成|:)[ \t]*(?:答案)?(?:是|为)?[ \t]*(?:选项)?" + GRP_UP)
-ZH_NOT_BUT = re.compile(r"而是[ \t]*(?:选项)?(?P<grp>" + UP + r")" + _ZH_END)
-ZH_SHOULD = re.compile(r"(?<!不)应(?:该|当)?(?:是|为)[ \t]*(?:选项)?(?P<grp>" + UP + r")" + _ZH_END)
+ZH_CORRECTION = re.compile(r"(?:更正|改正|修正|改)(?:为|成|:)[ \t]*(?:答案)?(?:是|为)?[ \t]*(?:选项)?" + GRP)
+ZH_NOT_BUT = re.compile(r"而是[ \t]*(?:选项)?" + SINGLE + _ZH_END)
+ZH_SHOULD = re.compile(r"应(?:该|当)?(?:是|为)[ \t]*(?:选项)?" + SINGLE + _ZH_END)
 ZH_CONCLUSION = re.compile(
     r"(?:所以|因此|因而|故而|故|综上所述|综上|总之|由此可见|最终)[ \t]*[,:]?[ \t]*(?:应该|应)?(?:是|为)?[ \t]*"
-    r"(?:选项)?(?P<grp>" + UP + r")" + _ZH_END,
+    r"(?:选项)?" + SINGLE + _ZH_END,
     M,
 )
-ZH_IS_LETTER = re.compile(r"(?<!不)(?<!并不)是[ \t]*(?:选项)?(?P<grp>" + UP + r")" + _ZH_END, M)
+ZH_IS_LETTER = re.compile(r"是[ \t]*(?:选项)?" + SINGLE + _ZH_END, M)
+#: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
+ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "可", "可以", "是否")
 
 # ---------------------------------------------------------------- structured
 BOXED = re.compile(r"\\boxed[ \t]*\{(?P<c>(?:[^{}]|\{[^{}]*\}){0,200})\}")
 JSON = re.compile(
     r"[\"'](?:final_answer|finalanswer|answer|correct_answer|correct_option|choice|option|letter|最终答案|正确答案|答案)"
-    r"[\"'][ \t]*:[ \t]*(?P<c>\[[^\]]{0,200}\]|\"[^\"]{0,200}\"|'[^']{0,200}')",
-    I,
+    r"[\"'][ \t]*:[ \t]*(?P<c>\[[^\]]{0,200}\]|\"[^\"]{0,200}\"|'[^']{0,200}')"
 )
-TAG = re.compile(r"<answer>(?P<c>[^<]{0,200})</answer>", I)
-#: letters inside a boxed / JSON / tag value: "C", "(C)", "C. Dantrolene", "A, C", ["B"]
+TAG = re.compile(r"<answer>(?P<c>[^<]{0,200})</answer>")
+#: letters inside a boxed / JSON / tag value (original case): "C", "(C)", "C. Dantrolene", "A, C", ["B"]
 VALUE_LETTERS = re.compile(
     r"^[\s\"'\[(]*(?P<grp>[A-Ha-h](?:[\s\"',、/)]*(?:and|or|和|或|与)?[\s\"',(]*[A-H])*)(?![A-Za-z0-9])"
 )
+#: a letter in an original-case span
 LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
 
-# ---------------------------------------------------------------- vetting
+# ---------------------------------------------------------------- vetting (lower-cased text)
 #: the word before an answer noun that turns it around ("the wrong answer is A")
-NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[A-Za-z]+[ \t]+)?$", I)
+NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
 #: after a Chinese commitment, a verdict that cancels it ("答案A项错误" is an analysis, not an answer)
 ZH_NEG_AFTER = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:是|说法|描述)?(?:错误|错|不正确|不对|不是|不选|排除|也不)")
 REFUSAL = re.compile(
-    r"(?<![A-Za-z])I[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
+    r"i[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
     r"|won't|will[ \t]+not|must[ \t]+decline|do[ \t]+not[ \t]+feel[ \t]+comfortable|'m[ \t]+not[ \t]+comfortable)"
     r"[ \t]+(?:to[ \t]+)?(?:provide|give|offer|answer|help|assist|recommend|make|choose|select|pick|determine"
     r"|diagnose|respond|comply)"
-    r"|(?<![A-Za-z])as[ \t]+an[ \t]+AI(?![A-Za-z])"
+    r"|as[ \t]+an[ \t]+ai(?![a-z])"
     r"|(?:无法|不能|不便|没法|不可以)(?:回答|提供|作答|给出|推荐|选择|判断|确定唯一|帮助|协助)"
-    r"|作为(?:一个)?(?:AI|人工智能)",
-    I,
+    r"|作为(?:一个)?(?:ai|人工智能)"
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,7 @@ class ChatClient:
         request_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         label: str | None = None,
+        on_attempt: Callable[[float, bool], None] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.model = model
@@ -77,6 +78,7 @@ class ChatClient:
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._pool_size = pool_size
         self._retry = retry or RetryPolicy()
+        self._on_attempt = on_attempt  # (latency, overloaded): feeds an adaptive concurrency limit
         self._session: aiohttp.ClientSession | None = None
         label = label or model
         self._requests = {
@@ -161,6 +163,8 @@ class ChatClient:
             self._inflight.dec()
             latency = time.perf_counter() - started
             self._duration.observe(latency)
+        if self._on_attempt is not None:
+            self._on_attempt(latency, status in (429, 503))
         if status != 200:
             detail = raw[:300].decode("utf-8", "replace")
             if status == 429:

@@ -1,0 +1,17 @@
+"""Answer grader: which option letter a model's reply committed to, or ``None`` ("no answer").
+
+Unlike the AnesBench paper's extractor, which always guesses a letter by fuzzy matching, this
+grader never guesses: an unparseable, refusing, truncated or ambiguous reply grades as ``None``,
+and every result names the method that decided it (:data:`METHODS`, a bounded set).
+
+>>> extract_answer({"A": "Propofol", "B": "Ketamine", "C": "Dantrolene"}, "答案：Ｃ")
+Extraction(pred='C', method='final_answer_phrase')
+"""
+
+from __future__ import annotations
+
+from anesbench.grading._extract import extract_answer
+from anesbench.grading._think import strip_think
+from anesbench.grading._types import METHODS, Extraction
+
+__all__ = ["METHODS", "Extraction", "extract_answer", "strip_think"]

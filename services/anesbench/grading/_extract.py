@@ -1,0 +1,87 @@
+"""The ordered strategy: which evidence decides the answer, and when the grader gives up.
+
+1. nothing visible after removing reasoning traces → ``none_empty`` / ``none_truncated``;
+2. the last explicit final answer (phrase, boxed, JSON, tag, conclusion) wins → its letter, or
+   ``none_ambiguous`` if it names two letters, ``none_invalid_choice`` if not an option;
+3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated``;
+4. a bare letter as the first/last line → ``lone_letter`` / ``letter_with_text``;
+5. a closing "... is B." sentence → ``conclusion``;
+6. option-by-option verdicts with exactly one option judged correct → ``verdict``;
+7. a refusal → ``none_refusal``;
+8. the reply names exactly one option's text → ``option_text``; otherwise ``none_no_match``.
+
+>>> extract_answer({"A": "Propofol", "B": "Dantrolene"}, "Initially A, but the answer is B.")
+Extraction(pred='B', method='final_answer_phrase')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from anesbench.grading._final import WEAK, Hit, find_commitments
+from anesbench.grading._lines import letter_line
+from anesbench.grading._normalize import normalize
+from anesbench.grading._option_text import by_option_text, option_index
+from anesbench.grading._patterns import REFUSAL
+from anesbench.grading._think import strip_think
+from anesbench.grading._types import Extraction
+from anesbench.grading._verdicts import judge_options, verdict_map
+
+_EMPTY = Extraction(None, "none_empty")
+_TRUNCATED = Extraction(None, "none_truncated")
+
+
+def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
+    if len(hit.letters) > 1:
+        return Extraction(None, "none_ambiguous")
+    letter = hit.letters[0]
+    if letter not in valid:
+        return Extraction(None, "none_invalid_choice")
+    return Extraction(letter, hit.method)
+
+
+def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
+    letter, method = pair
+    if letter is not None and letter not in valid:
+        return Extraction(None, "none_invalid_choice")
+    return Extraction(letter, method)
+
+
+def extract_answer(
+    choices: Mapping[str, str], response: str, *, finish_reason: str | None = None
+) -> Extraction:
+    """The single letter ``response`` committed to among ``choices``, or ``None``; never a guess.
+
+    >>> extract_answer({"A": "x", "B": "y"}, "<think>A? no</think>", finish_reason="stop")
+    Extraction(pred=None, method='none_empty')
+    """
+    truncated = finish_reason == "length"
+    visible = strip_think(response) if response else ""
+    if not visible:
+        return _TRUNCATED if truncated else _EMPTY
+    text = normalize(visible)
+    index = option_index(tuple((str(k).strip().upper(), v) for k, v in choices.items()))
+    valid = index.letters
+
+    hits = find_commitments(text, index)
+    firm = [h for h in hits if h.tier < WEAK]
+    if firm:
+        return _resolve(firm[-1], valid)
+    if truncated:
+        return _TRUNCATED
+    line = letter_line(text, index)
+    if line is not None:
+        return _decided(line, valid)
+    if hits:
+        return _resolve(hits[-1], valid)
+    verdicts = verdict_map(text)
+    judged = judge_options(verdicts, valid)
+    if judged is not None:
+        return _decided(judged, valid)
+    if REFUSAL.search(text):
+        return Extraction(None, "none_refusal")
+    rejected = frozenset(letter for letter, positive in verdicts.items() if not positive)
+    return _decided(by_option_text(text, index, rejected), valid)
+
+
+__all__ = ["extract_answer"]

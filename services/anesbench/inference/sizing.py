@@ -1,0 +1,88 @@
+"""How many requests to keep in flight when the user does not say (``--concurrency`` unset).
+
+1. Ask the server: SGLang's ``GET /get_server_info`` reports ``max_running_requests`` (its decode
+   batch). We keep that many in flight plus a small queue, so a slot that frees up is refilled at
+   once without the server's queue growing long.
+2. Otherwise adapt (:class:`AdaptiveLimiter`): grow while latency stays near the best seen, shrink
+   when it rises (the server is queueing) or the server says 429/503.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import aiohttp
+
+from anesbench.engine.limiter import DynamicLimiter
+
+PROBE_TIMEOUT = 5.0
+START_LIMIT = 32
+MAX_LIMIT = 1024
+
+
+def headroom(slots: int) -> int:
+    """A short queue in front of the server's slots: enough to hide the harness's turn-around."""
+    return max(8, math.ceil(slots * 0.1))
+
+
+async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
+    """``max_running_requests`` from an SGLang-style server, or None when the server does not say."""
+    root = endpoint.rstrip("/").removesuffix("/v1")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as session:
+            async with session.get(f"{root}/get_server_info", headers=headers) as response:
+                if response.status != 200:
+                    return None
+                info = json.loads(await response.read())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    slots = info.get("max_running_requests")
+    if slots is None and isinstance(info.get("internal_states"), list) and info["internal_states"]:
+        slots = info["internal_states"][0].get("max_running_requests")  # newer SGLang layouts
+    dp = info.get("dp_size") if isinstance(info.get("dp_size"), int) else 1
+    if isinstance(slots, int) and slots > 0:
+        return slots * max(dp, 1)
+    return None
+
+
+class AdaptiveLimiter(DynamicLimiter):
+    """Gradient-style limit: ``limit * best_latency / recent_latency + queue``, doubling while uncongested.
+
+    ``observe`` is called after every attempt with its latency and whether the server pushed back.
+    """
+
+    def __init__(self, start: int = START_LIMIT, maximum: int = MAX_LIMIT) -> None:
+        super().__init__(start)
+        self.maximum = maximum
+        self._best = math.inf
+        self._window: list[float] = []
+        self._slow_start = True
+        self._last_backoff = 0.0
+
+    def observe(self, latency: float, overloaded: bool = False) -> None:
+        now = time.monotonic()
+        if overloaded:
+            if now - self._last_backoff > 1.0:  # one cut per burst of 429s, not one per request
+                self._last_backoff = now
+                self._slow_start = False
+                self.set_limit(max(1, int(self.limit * 0.7)))
+            return
+        self._best = min(self._best, latency)
+        self._window.append(latency)
+        if len(self._window) < max(self.limit // 2, 8):
+            return
+        self._window.sort()
+        recent = self._window[len(self._window) // 2]
+        self._window.clear()
+        ratio = self._best / recent if recent > 0 else 1.0
+        if self._slow_start and ratio > 0.8:
+            self.set_limit(min(self.maximum, self.limit * 2))
+            return
+        self._slow_start = False
+        target = self.limit * max(ratio, 0.5) + math.sqrt(self.limit)
+        self.set_limit(min(self.maximum, max(1, int(0.8 * self.limit + 0.2 * target))))

@@ -1,0 +1,259 @@
+"""The chart renders the expected objects for each CI values file, and every object is valid:
+built-in kinds against Kubernetes 1.33's schemas, CRD kinds against the CRDs' openAPIV3Schema,
+both rejecting unknown fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+from conftest import CI_VALUES, CRD_KINDS, KUBE_VERSION, NAMESPACE, Render, find_tool, run_tool, CHART
+
+VALUES = ["defaults", *(path.name for path in CI_VALUES)]
+
+BASE = {
+    "ConfigMap": 1,  # dashboard
+    "Deployment": 2,  # dispatcher, grader
+    "Job": 1,  # dataset download
+    "PersistentVolumeClaim": 2,  # DuckDB, datasets
+    "Pod": 1,  # helm test
+    "PodDisruptionBudget": 1,
+    "Service": 2,
+    "ServiceAccount": 1,
+}
+MONITORING = {"ServiceMonitor": 1, "PrometheusRule": 1}
+ONE_MODEL = {"ServingRuntime": 1, "InferenceService": 1, "PodMonitor": 1}
+
+# values file -> (kinds when the cluster serves the CRD APIs, kinds when it does not)
+EXPECTED_KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
+    # the ServingRuntime renders without models too: InferenceServices made by hand may use it
+    "defaults": ({**BASE, **MONITORING, "ServingRuntime": 1}, BASE),
+    "minimal-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL}, BASE),
+    "gpu-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL, "CronJob": 1}, {**BASE, "CronJob": 1}),
+    "dev-values.yaml": (
+        # stand-in Deployment + Service; no PDB for a single grader; monitoring and KServe off
+        {**{k: v for k, v in BASE.items() if k not in ("ConfigMap", "PodDisruptionBudget")},
+         "Deployment": 3, "Service": 3, "CronJob": 1},
+    ) * 2,
+    "full-values.yaml": (
+        # everything forced on: identical with and without the APIs
+        {**BASE, **MONITORING, "ServingRuntime": 1, "InferenceService": 2, "PodMonitor": 1,
+         "Deployment": 3, "Service": 3, "CronJob": 4, "HorizontalPodAutoscaler": 1, "NetworkPolicy": 2},
+    ) * 2,
+}
+
+
+def test_every_ci_values_file_has_expectations() -> None:
+    assert set(VALUES) == set(EXPECTED_KINDS)
+
+
+@pytest.mark.parametrize("values", VALUES)
+@pytest.mark.parametrize("with_crds", [True, False], ids=["crd-apis", "no-crd-apis"])
+def test_rendered_kinds(render, values: str, with_crds: bool) -> None:
+    expected = EXPECTED_KINDS[values][0 if with_crds else 1]
+    assert render(values, with_crds).kinds() == dict(sorted(expected.items()))
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_crd_kinds_absent_without_apis_unless_forced(render, values: str) -> None:
+    kinds = set(render(values, False).kinds())
+    if values == "full-values.yaml":  # sglang.force and monitoring.force
+        assert CRD_KINDS <= kinds
+    else:
+        assert not kinds & CRD_KINDS
+
+
+def _validate_builtin(doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("values", VALUES)
+@pytest.mark.parametrize("with_crds", [True, False], ids=["crd-apis", "no-crd-apis"])
+def test_objects_are_valid(render, crd_schemas, values: str, with_crds: bool) -> None:
+    errors: list[str] = []
+    for doc in render(values, with_crds).documents:
+        where = f"{doc['kind']}/{doc['metadata']['name']}"
+        key = (doc["apiVersion"], doc["kind"])
+        try:
+            if key in crd_schemas:
+                jsonschema.validate(doc, crd_schemas[key])
+            else:
+                assert doc["kind"] not in CRD_KINDS, f"{where}: no CRD schema for {key}"
+                _validate_builtin(doc)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{where}: {exc.message}")
+        except jsonschema.ValidationError as exc:
+            errors.append(f"{where}: {exc.json_path}: {exc.message}")
+    assert not errors, "\n".join(errors)
+
+
+def test_strict_validation_rejects_unknown_fields(render, crd_schemas) -> None:
+    """The validators themselves refuse a misspelt field (so the test above is not vacuous)."""
+    deployment = render("full-values.yaml", True).one("Deployment", "anesbench-dispatcher")
+    bad = {**deployment, "spec": {**deployment["spec"], "replica": 1}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        _validate_builtin(bad)
+    isvc = render("full-values.yaml", True).of_kind("InferenceService")[0]
+    bad_isvc = {**isvc, "spec": {"predictor": {**isvc["spec"]["predictor"], "minReplica": 1}}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad_isvc, crd_schemas[(isvc["apiVersion"], "InferenceService")])
+
+
+def _pod_specs(render: Render) -> dict[str, dict[str, Any]]:
+    specs = {}
+    for doc in render.documents:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "Pod":
+            specs[doc["metadata"]["name"]] = spec
+        elif doc["kind"] in ("Deployment", "Job"):
+            specs[doc["metadata"]["name"]] = spec["template"]["spec"]
+        elif doc["kind"] == "CronJob":
+            specs[doc["metadata"]["name"]] = spec["jobTemplate"]["spec"]["template"]["spec"]
+    return specs
+
+
+def test_every_anesbench_container_is_locked_down(render) -> None:
+    specs = _pod_specs(render("full-values.yaml", True))
+    assert len(specs) == 1 + 2 + 1 + 4 + 1  # test pod, dispatcher, grader, download, 4 schedules, stand-in
+    for name, spec in specs.items():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] and pod["runAsUser"] == 10001, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+        assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in spec["volumes"], name
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert sc["runAsNonRoot"] and sc["runAsUser"] == 10001, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"] == {"drop": ["ALL"]}, name
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
+            assert container["resources"]["requests"] and container["resources"]["limits"], name
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], name
+
+
+def test_services_use_native_grpc_probes(render) -> None:
+    out = render("minimal-values.yaml", True)
+    for name, port, service in (("anesbench-dispatcher", 50051, "anesbench.v1.Dispatcher"),
+                                ("anesbench-grader", 50052, "anesbench.v1.Grader")):
+        container = out.one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
+        assert container["livenessProbe"]["grpc"] == {"port": port, "service": ""}
+
+
+def test_dispatcher_is_a_single_recreated_writer_with_its_allow_list(render) -> None:
+    out = render("full-values.yaml", True)
+    dispatcher = out.one("Deployment", "anesbench-dispatcher")
+    assert dispatcher["spec"]["replicas"] == 1
+    assert dispatcher["spec"]["strategy"] == {"type": "Recreate"}
+    container = dispatcher["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    allowed = {args[i + 1] for i, arg in enumerate(args) if arg == "--allow-endpoint"}
+    assert allowed == {
+        f"http://anesbench-qwen3-8b-predictor.{NAMESPACE}.svc.cluster.local/v1",
+        f"http://anesbench-qwen3-32b-predictor.{NAMESPACE}.svc.cluster.local/v1",
+        "https://api.example.com/v1",
+        f"http://anesbench-standin.{NAMESPACE}.svc.cluster.local:8000/v1",
+        "http://vllm.inference.svc.cluster.local:8000/v1",
+    }
+    assert args[args.index("--grader") + 1] == f"anesbench-grader.{NAMESPACE}.svc:50052"
+    assert {"name": "ANESBENCH_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "inference-api-key", "key": "ANESBENCH_API_KEY"}}} in container["env"]
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in dispatcher["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v}
+    assert claims == {"db": {"claimName": "anesbench-dispatcher-db"},
+                      "datasets": {"claimName": "anesbench-datasets", "readOnly": True}}
+
+
+def test_no_api_key_env_without_a_secret(render) -> None:
+    container = render("minimal-values.yaml", True).one("Deployment", "anesbench-dispatcher")["spec"]["template"][
+        "spec"]["containers"][0]
+    assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
+
+
+def test_sglang_runtime_and_inference_services(render) -> None:
+    out = render("full-values.yaml", True)
+    runtime = out.one("ServingRuntime")
+    container = runtime["spec"]["containers"][0]
+    assert container["image"].startswith("lmsysorg/sglang:v")
+    assert container["command"] == ["python3", "-m", "sglang.launch_server"]
+    args = container["args"]
+    for flag, value in (("--model-path", "/mnt/models"), ("--port", "8080"), ("--tp-size", "1"),
+                        ("--dp-size", "1"), ("--mem-fraction-static", "0.85"), ("--context-length", "32768")):
+        assert args[args.index(flag) + 1] == value
+    assert "--enable-metrics" in args
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in runtime["spec"]["volumes"]
+    isvcs = {i["metadata"]["name"]: i for i in out.of_kind("InferenceService")}
+    big = isvcs["anesbench-qwen3-32b"]["spec"]["predictor"]
+    assert big["model"]["storageUri"] == "pvc://models/Qwen3-32B"
+    assert big["model"]["runtime"] == runtime["metadata"]["name"]
+    assert big["model"]["resources"]["limits"]["nvidia.com/gpu"] == 2  # tpSize 2 x dpSize 1
+    assert (big["minReplicas"], big["maxReplicas"]) == (1, 2)
+    assert big["model"]["args"][:2] == ["--served-model-name", "qwen3-32b"]
+    small = isvcs["anesbench-qwen3-8b"]["spec"]["predictor"]
+    assert small["model"]["resources"]["limits"] == {"memory": "64Gi", "nvidia.com/gpu": 1}
+
+
+def test_cronjobs_follow_the_schedules(render) -> None:
+    out = render("full-values.yaml", True)
+    cronjobs = {c["metadata"]["name"]: c["spec"] for c in out.of_kind("CronJob")}
+    assert set(cronjobs) == {"anesbench-qwen3-8b-nightly", "anesbench-qwen3-32b-weekly", "anesbench-hosted-monthly",
+                             "anesbench-standin-smoke"}
+    for spec in cronjobs.values():
+        assert spec["concurrencyPolicy"] == "Forbid"
+        assert spec["startingDeadlineSeconds"] > 0
+        assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+        job = spec["jobTemplate"]["spec"]
+        assert job["activeDeadlineSeconds"] > 0 and "backoffLimit" in job
+    assert cronjobs["anesbench-qwen3-32b-weekly"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    assert cronjobs["anesbench-hosted-monthly"]["suspend"] is True
+    args = cronjobs["anesbench-hosted-monthly"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--endpoint") + 1] == "https://api.example.com/v1"
+    assert args[args.index("--model") + 1] == "qwen3-235b-a22b"
+
+
+def test_network_policies(render) -> None:
+    out = render("full-values.yaml", True)
+    policies = {p["metadata"]["name"]: p["spec"] for p in out.of_kind("NetworkPolicy")}
+    dispatcher = policies["anesbench-dispatcher"]
+    peers = [peer for rule in dispatcher["egress"] for peer in rule["to"]]
+    selected = [p["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for p in peers if "podSelector" in p]
+    assert {"grader", "inference", "standin"} <= set(selected)
+    assert any(p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for p in peers)  # the external endpoint
+    grader = policies["anesbench-grader"]
+    assert len(grader["egress"]) == 1 and grader["egress"][0]["ports"][0]["port"] == 53  # DNS only
+    for spec in policies.values():
+        sources = [peer for rule in spec["ingress"] for peer in rule["from"]]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anesbench",
+                                                "app.kubernetes.io/instance": "anesbench"}}} in sources
+        assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in sources
+
+
+def test_dashboard_configmap_carries_the_generated_json(render) -> None:
+    configmap = render("minimal-values.yaml", True).one("ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert configmap["data"]["anesbench.json"] == (CHART / "dashboards" / "anesbench.json").read_text().rstrip("\n")
+
+
+def test_helm_test_pod_checks_both_services(render) -> None:
+    pod = render("defaults", False).one("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    args = pod["spec"]["containers"][0]["command"][3:]
+    assert args == [f"anesbench-dispatcher.{NAMESPACE}.svc:50051=", f"anesbench-dispatcher.{NAMESPACE}.svc:50051=anesbench.v1.Dispatcher",
+                    f"anesbench-grader.{NAMESPACE}.svc:50052=", f"anesbench-grader.{NAMESPACE}.svc:50052=anesbench.v1.Grader"]
+
+
+def test_health_check_script_compiles(render) -> None:
+    script = render("defaults", False).one("Pod")["spec"]["containers"][0]["command"][2]
+    compile(script, "helm-test", "exec")
+
+
+@pytest.mark.parametrize("values", [p.name for p in CI_VALUES])
+def test_helm_lint_strict(values: str) -> None:
+    result = run_tool([find_tool("helm"), "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION,
+                       "--values", str(CHART / "ci" / values)])
+    assert result.returncode == 0, result.stdout + result.stderr

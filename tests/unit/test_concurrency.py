@@ -1,0 +1,109 @@
+"""Concurrency control: the dynamic limiter, fair shares between runs, and automatic sizing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from anesbench.dispatcher.shares import EndpointShares
+from anesbench.engine.limiter import DynamicLimiter
+from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+
+
+async def test_limiter_never_exceeds_its_limit_even_when_lowered() -> None:
+    limiter = DynamicLimiter(8)
+    peak = 0
+
+    async def job() -> None:
+        nonlocal peak
+        async with limiter:
+            peak = max(peak, limiter.inflight)
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(job() for _ in range(40)))
+    assert peak == 8
+    limiter.set_limit(3)
+    await asyncio.sleep(0)
+    peak = 0
+    await asyncio.gather(*(job() for _ in range(30)))
+    assert peak == 3 and limiter.inflight == 0
+
+
+async def test_raising_the_limit_wakes_waiters() -> None:
+    limiter = DynamicLimiter(1)
+    gate = asyncio.Event()
+    running = 0
+
+    async def job() -> None:
+        nonlocal running
+        async with limiter:
+            running += 1
+            await gate.wait()
+
+    tasks = [asyncio.create_task(job()) for _ in range(4)]
+    await asyncio.sleep(0.01)
+    assert running == 1
+    limiter.set_limit(4)
+    await asyncio.sleep(0.01)
+    assert running == 4
+    gate.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_fair_shares_water_fill_the_endpoint() -> None:
+    shares = EndpointShares()
+    a = shares.join("http://e/v1", "a", 90)
+    assert a.limit == 90
+    b = shares.join("http://e/v1", "b", 90)
+    assert (a.limit, b.limit) == (45, 45)
+    c = shares.join("http://e/v1", "c", 10)
+    assert (c.limit, a.limit + b.limit) == (10, 80)
+    other = shares.join("http://other/v1", "d", 5)
+    assert other.limit == 5
+    shares.leave("http://e/v1", "c")
+    shares.leave("http://e/v1", "b")
+    assert a.limit == 90
+
+
+def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() -> None:
+    async def scenario() -> None:
+        limiter = AdaptiveLimiter(start=16, maximum=512)
+        for _ in range(200):
+            limiter.observe(0.2)
+        grown = limiter.limit
+        assert grown > 16
+        for _ in range(2000):
+            limiter.observe(0.8)  # queueing: four times the best latency
+        assert limiter.limit < grown
+        before = limiter.limit
+        limiter.observe(0.1, True)
+        await asyncio.sleep(0)
+        assert limiter.limit == max(1, int(before * 0.7))
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [({"max_running_requests": 256}, 256), ({"max_running_requests": 64, "dp_size": 4}, 256),
+     ({"internal_states": [{"max_running_requests": 48}]}, 48), ({"other": 1}, None)],
+)
+async def test_server_slots_reads_sglang_server_info(payload: dict, expected: int | None) -> None:
+    async def info(request: web.Request) -> web.Response:
+        return web.json_response(payload)
+
+    app = web.Application()
+    app.router.add_get("/get_server_info", info)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        assert await server_slots(f"http://127.0.0.1:{port}/v1") == expected
+    finally:
+        await runner.cleanup()
+    assert await server_slots("http://127.0.0.1:9/v1") is None
+    assert headroom(256) == 26 and headroom(16) == 8
