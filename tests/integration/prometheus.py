@@ -24,12 +24,14 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 
 def prometheus_binary() -> str | None:
-    return os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
+    return (
+        os.environ.get("PROMETHEUS_BIN")
+        or shutil.which("prometheus")
+        or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
     )
 
 
@@ -53,17 +55,21 @@ class Prometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> Prometheus:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
         binary = prometheus_binary()
         if binary is None:
-            raise RuntimeError("prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)")
+            raise RuntimeError(
+                "prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)"
+            )
         self._dir = tempfile.TemporaryDirectory(prefix="anesbench-prometheus-")
         root = Path(self._dir.name)
         config = {
@@ -126,9 +132,7 @@ class Prometheus:
             raise ValueError(f"query {promql!r} returned {len(result)} series")
         return float(result[0]["value"][1])
 
-    def wait_for_value(
-        self, promql: str, accept: Callable[[float], bool], *, timeout: float = 15.0
-    ) -> float:
+    def wait_for_value(self, promql: str, accept: Callable[[float], bool], *, timeout: float = 15.0) -> float:
         """Poll ``promql`` until its value satisfies ``accept``; returns that value."""
         deadline = time.monotonic() + timeout
         last: float | None = None
@@ -137,7 +141,9 @@ class Prometheus:
             if last is not None and accept(last):
                 return last
             time.sleep(0.25)
-        raise TimeoutError(f"{promql!r} never satisfied the condition within {timeout} s (last value: {last})")
+        raise TimeoutError(
+            f"{promql!r} never satisfied the condition within {timeout} s (last value: {last})"
+        )
 
     def targets_health(self) -> list[str]:
         with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as response:

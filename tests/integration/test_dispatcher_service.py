@@ -13,15 +13,23 @@ from pathlib import Path
 
 import grpc
 import pytest
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from anesbench.v1 import dispatcher_pb2 as pb
-from anesbench.v1 import dispatcher_pb2_grpc
 from tests.conftest import SAMPLE, make_records
 from tests.integration.prometheus import Prometheus
 from tests.procs import (
-    CLI, ROOT, Proc, run_cli, standin_control, standin_stats, start_dispatcher, start_grader, start_standin,
+    CLI,
+    ROOT,
+    Proc,
+    run_cli,
+    standin_control,
+    standin_stats,
+    start_dispatcher,
+    start_grader,
+    start_standin,
 )
 
 ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())

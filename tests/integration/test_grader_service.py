@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import subprocess
@@ -14,21 +15,18 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from anesbench.errors import InvalidInput
 from anesbench.grader.client import RemoteGrader
 from anesbench.grading import extract_answer
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
-
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus import Prometheus, prometheus_binary  # tests/integration/prometheus.py
 
 if TYPE_CHECKING:
     from conftest import GraderProcess  # the fixtures' type; conftest modules are not importable at run time
 
 ROOT = Path(__file__).resolve().parents[2]
-
 OPTIONS = {"A": "Propofol", "B": "Ketamine", "C": "Etomidate", "D": "Midazolam"}
 CASES: list[tuple[dict[str, str], str, str | None]] = [
     (OPTIONS, "Ketamine preserves airway reflexes. The answer is B.", "stop"),
@@ -39,8 +37,14 @@ CASES: list[tuple[dict[str, str], str, str | None]] = [
     ({"A": "是", "B": "否"}, "分析……答案是 B", None),
     ({"A": "yes", "B": "no", "C": "maybe"}, "x" * 200_000 + " so the answer is C", "stop"),
 ]
+CORPUS = ROOT / "tests" / "data" / "grader_corpus.jsonl"  # realistic replies with their options
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def corpus() -> list[tuple[dict[str, str], str, str | None]]:
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(row["choices"], row["response"], row.get("finish_reason")) for row in rows]
 
 
 def expected(choices: dict[str, str], response: str, finish_reason: str | None) -> tuple[str, str]:
@@ -48,8 +52,12 @@ def expected(choices: dict[str, str], response: str, finish_reason: str | None) 
     return extraction.pred or "", extraction.method
 
 
-def request(i: int, choices: dict[str, str], response: str, finish_reason: str | None) -> grader_pb2.GradeRequest:
-    return grader_pb2.GradeRequest(id=f"item-{i}", choices=choices, response=response, finish_reason=finish_reason or "")
+def request(
+    i: int, choices: dict[str, str], response: str, finish_reason: str | None
+) -> grader_pb2.GradeRequest:
+    return grader_pb2.GradeRequest(
+        id=f"item-{i}", choices=choices, response=response, finish_reason=finish_reason or ""
+    )
 
 
 async def test_grade_and_stream_agree_with_the_library(grader: GraderProcess) -> None:
@@ -60,13 +68,14 @@ async def test_grade_and_stream_agree_with_the_library(grader: GraderProcess) ->
             assert (reply.id, reply.pred, reply.method) == (f"item-{i}", *expected(*case))
 
         call = stub.GradeStream()
-        batches = [[request(i, *case) for i, case in enumerate(CASES)], [request(99, *CASES[0])]]
+        batches = [CASES, corpus()]
         for batch in batches:
-            await call.write(grader_pb2.GradeBatch(items=batch))
+            await call.write(grader_pb2.GradeBatch(items=[request(i, *case) for i, case in enumerate(batch)]))
         await call.done_writing()
         results = [[(r.id, r.pred, r.method) for r in result.results] async for result in call]
-        assert results == [[(r.id, *expected(dict(r.choices), r.response, r.finish_reason or None)) for r in b]
-                           for b in batches]
+        assert results == [
+            [(f"item-{i}", *expected(*case)) for i, case in enumerate(batch)] for batch in batches
+        ]
         assert await call.code() == grpc.StatusCode.OK
 
 
@@ -96,8 +105,10 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
         bad = [
             (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
             (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
-            (grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
-             "request (id 'r'): response: 1048577 bytes"),
+            (
+                grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
+                "request (id 'r'): response: 1048577 bytes",
+            ),
         ]
         for message, text in bad:
             with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -107,7 +118,9 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
 
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(0, *CASES[0])]))
-        await call.write(grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")]))
+        await call.write(
+            grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")])
+        )
         assert len((await call.read()).results) == 1
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call.read()
@@ -156,7 +169,14 @@ async def test_metrics_pass_promtool(grader: GraderProcess) -> None:
     text = metrics_text(grader)
     assert "anesbench_grader_items_total{" in text
     assert 'anesbench_grader_requests_total{code="OK",rpc="GradeStream"}' in text
-    check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30)
+    check = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=text.encode(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
 
 
@@ -228,7 +248,7 @@ async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable
         second = await asyncio.to_thread(start_grader, port=first.port, metrics_port=None)
         results = await asyncio.wait_for(asyncio.gather(*await producer), 30)
 
-    print("answered at kill", answered_at_kill, "of", len(cases)); assert answered_at_kill < len(cases)
+    assert answered_at_kill < len(cases)
     assert second.port == first.port
     assert answered == len(cases)  # each call returned exactly once
     assert results == [expected(*case) for case in cases]

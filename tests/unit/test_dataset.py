@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from anesbench.dataset import load_dataset
 from anesbench.errors import InvalidInput
+
 from tests.conftest import SAMPLE, make_record, make_records
 
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from anesbench.dataset import load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.prompts import load_template
+
 from tests.conftest import make_record
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from typing import ClassVar
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from anesbench import errors
 from anesbench.serving import INTERNAL_MESSAGE, ServeConfig, rpc, run, status_for
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -31,7 +31,9 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
         (errors.RunFailed("bad"), grpc.StatusCode.ABORTED),
     ],
 )
-def test_domain_errors_map_to_their_status_code_with_their_message(error: Exception, code: grpc.StatusCode) -> None:
+def test_domain_errors_map_to_their_status_code_with_their_message(
+    error: Exception, code: grpc.StatusCode
+) -> None:
     assert status_for(error) == (code, "bad")
 
 
@@ -65,14 +67,16 @@ ERRORS: dict[str, Exception] = {
 class Raising(grader_pb2_grpc.GraderServicer):
     """Raises the error named by the request's ``response``; records every outcome."""
 
-    outcomes: list[tuple[str, grpc.StatusCode]] = []
+    outcomes: ClassVar[list[tuple[str, grpc.StatusCode]]] = []
 
     @staticmethod
     def record(name: str, code: grpc.StatusCode) -> None:
         Raising.outcomes.append((name, code))
 
     @rpc(observe=record)
-    async def Grade(self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext) -> grader_pb2.GradeResponse:
+    async def Grade(
+        self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
+    ) -> grader_pb2.GradeResponse:
         if request.response == "sleep":
             await asyncio.sleep(10)
         if request.response == "abort":
@@ -89,7 +93,9 @@ class Raising(grader_pb2_grpc.GraderServicer):
             for item in batch.items:
                 if item.response in ERRORS:
                     raise ERRORS[item.response]
-            yield grader_pb2.GradeBatchResult(results=[grader_pb2.GradeResponse(id=i.id) for i in batch.items])
+            yield grader_pb2.GradeBatchResult(
+                results=[grader_pb2.GradeResponse(id=i.id) for i in batch.items]
+            )
 
 
 @pytest.fixture
@@ -130,7 +136,9 @@ async def test_unary_errors_become_status_codes(
     ]
 
 
-async def test_stream_errors_become_status_codes_after_earlier_results(raising_stub: grader_pb2_grpc.GraderStub) -> None:
+async def test_stream_errors_become_status_codes_after_earlier_results(
+    raising_stub: grader_pb2_grpc.GraderStub,
+) -> None:
     call = raising_stub.GradeStream()
     await call.write(grader_pb2.GradeBatch(items=[grader_pb2.GradeRequest(id="1")]))
     assert [r.id for r in (await call.read()).results] == ["1"]
@@ -153,7 +161,10 @@ async def test_outcomes_of_finished_and_cancelled_calls(raising_stub: grader_pb2
         if len(Raising.outcomes) == 2:
             break
         await asyncio.sleep(0.01)
-    assert sorted(Raising.outcomes) == [("Grade", grpc.StatusCode.CANCELLED), ("GradeStream", grpc.StatusCode.OK)]
+    assert sorted(Raising.outcomes) == [
+        ("Grade", grpc.StatusCode.CANCELLED),
+        ("GradeStream", grpc.StatusCode.OK),
+    ]
 
 
 # --- lifecycle ------------------------------------------------------------------------------------
@@ -171,7 +182,9 @@ class SlowService:
 
         class Servicer(grader_pb2_grpc.GraderServicer):
             @rpc()
-            async def Grade(self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext) -> grader_pb2.GradeResponse:
+            async def Grade(
+                self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
+            ) -> grader_pb2.GradeResponse:
                 await asyncio.sleep(service.delay)
                 return grader_pb2.GradeResponse(id=request.id)
 
@@ -215,7 +228,9 @@ async def test_health_follows_start_and_drain_and_inflight_rpcs_finish(config: S
     service.may_start.clear()
     running = Running(service, config)
     address = await running.address()
-    assert running.lines[0].startswith("listening on 127.0.0.1:") and running.lines[1].startswith("metrics on 127.0.0.1:")
+    assert running.lines[0].startswith("listening on 127.0.0.1:") and running.lines[1].startswith(
+        "metrics on 127.0.0.1:"
+    )
     async with grpc.aio.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", "anesbench.v1.Grader"):
@@ -225,7 +240,9 @@ async def test_health_follows_start_and_drain_and_inflight_rpcs_finish(config: S
         service.may_start.set()
         assert (await watch.read()).status == SERVING
 
-        slow = asyncio.ensure_future(grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest(id="slow")))
+        slow = asyncio.ensure_future(
+            grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest(id="slow"))
+        )
         await asyncio.sleep(0.1)  # the slow call is in flight
         running.stop.set()
         assert (await watch.read()).status == NOT_SERVING
@@ -250,7 +267,9 @@ async def test_grace_is_bounded(config: ServeConfig) -> None:
 async def test_busy_port_is_exit_code_1(config: ServeConfig) -> None:
     first = Running(SlowService(), ServeConfig(host="127.0.0.1", port=0))
     port = int((await first.address()).rsplit(":", 1)[1])
-    second = await run(SlowService(), ServeConfig(host="127.0.0.1", port=port), stop=asyncio.Event(), announce=print)
+    second = await run(
+        SlowService(), ServeConfig(host="127.0.0.1", port=port), stop=asyncio.Event(), announce=print
+    )
     assert second == 1
     first.stop.set()
     assert await first.task == 0

@@ -38,7 +38,8 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
-    from anesbench.dispatcher.server import DispatcherSettings, serve as serve_dispatcher
+    from anesbench.dispatcher.server import DispatcherSettings
+    from anesbench.dispatcher.server import serve as serve_dispatcher
     from anesbench.inference import load_api_key
 
     settings = DispatcherSettings(

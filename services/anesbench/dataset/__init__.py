@@ -1,6 +1,6 @@
 """AnesBench datasets: the item model, loading from JSON / JSON Lines / Parquet, and validation."""
 
-from anesbench.dataset.load import Dataset, load_dataset, dataset_from_items
+from anesbench.dataset.load import Dataset, dataset_from_items, load_dataset
 from anesbench.dataset.model import LANGUAGES, LEVEL_NAMES, Item, LocalizedQuestion
 
 __all__ = [

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from anesbench import metrics
 from anesbench.dataset import Dataset, Item
-from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.config import RunConfig, new_run_id, run_record
+from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import InferenceError
@@ -29,7 +30,6 @@ from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
-from anesbench import metrics
 
 PUBLISH_INTERVAL = 0.5
 

@@ -45,7 +45,7 @@ class ResultWriter:
         while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             await self.flush()

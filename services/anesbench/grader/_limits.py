@@ -53,7 +53,9 @@ def check_item(
             )
     size = _utf8_len(response)
     if size > MAX_RESPONSE_BYTES:
-        raise InvalidInput(f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)")
+        raise InvalidInput(
+            f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)"
+        )
     if _utf8_len(finish_reason) > MAX_FINISH_REASON_BYTES:
         raise InvalidInput(
             f"{at}: finish_reason: {_utf8_len(finish_reason)} bytes, "

@@ -45,7 +45,9 @@ def grade_all(items: Iterable[grader_pb2.GradeRequest]) -> list[grader_pb2.Grade
         extraction = extract_answer(choices, item.response, finish_reason=item.finish_reason or None)
         metrics.GRADER_DURATION.observe(time.perf_counter() - started)
         metrics.GRADER_ITEMS.labels(extraction.method).inc()
-        results.append(grader_pb2.GradeResponse(id=item.id, pred=extraction.pred or "", method=extraction.method))
+        results.append(
+            grader_pb2.GradeResponse(id=item.id, pred=extraction.pred or "", method=extraction.method)
+        )
     return results
 
 
@@ -84,7 +86,9 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         finally:
             metrics.GRADER_STREAMS.dec()
 
-    async def _next_batch(self, batches: AsyncIterator[grader_pb2.GradeBatch]) -> grader_pb2.GradeBatch | None:
+    async def _next_batch(
+        self, batches: AsyncIterator[grader_pb2.GradeBatch]
+    ) -> grader_pb2.GradeBatch | None:
         """The next batch; None when the client finished sending or the server is draining."""
         if self._draining.is_set():
             return None
@@ -99,7 +103,9 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
 
     async def warm_up(self) -> None:
         choices = {"A": "yes", "B": "no"}
-        await asyncio.get_running_loop().run_in_executor(self._executor, extract_answer, choices, "The answer is A.")
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, extract_answer, choices, "The answer is A."
+        )
 
     async def _grade(self, items: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
         loop = asyncio.get_running_loop()

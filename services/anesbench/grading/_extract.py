@@ -18,17 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from anesbench.grading._final import WEAK, Hit, find_commitments
+from anesbench.grading._final import WEAK, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
 from anesbench.grading._option_text import by_option_text, option_index
-from anesbench.grading._patterns import REFUSAL
+from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
+from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
 from anesbench.grading._types import Extraction
 from anesbench.grading._verdicts import judge_options, verdict_map
 
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
+_TAIL = 300
 
 
 def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
@@ -63,8 +65,14 @@ def extract_answer(
     index = option_index(tuple((str(k).strip().upper(), v) for k, v in choices.items()))
     valid = index.letters
 
-    hits = find_commitments(text, index)
+    lower = lower_same_length(text)
+    # The last commitment is nearly always near the end: look there first, then before it.
+    cut = len(text) - _TAIL if len(text) > _TAIL + 150 else 0
+    hits = find_commitments(text, index, cut, None, lower)
     firm = [h for h in hits if h.tier < WEAK]
+    if not firm and cut:
+        hits = find_commitments(text, index, 0, cut, lower) + hits
+        firm = [h for h in hits if h.tier < WEAK]
     if firm:
         return _resolve(firm[-1], valid)
     if truncated:
@@ -74,11 +82,11 @@ def extract_answer(
         return _decided(line, valid)
     if hits:
         return _resolve(hits[-1], valid)
-    verdicts = verdict_map(text)
+    verdicts = verdict_map(text, lower)
     judged = judge_options(verdicts, valid)
     if judged is not None:
         return _decided(judged, valid)
-    if REFUSAL.search(text):
+    if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in matches(REFUSAL, lower, REFUSAL_ANCHORS)):
         return Extraction(None, "none_refusal")
     rejected = frozenset(letter for letter, positive in verdicts.items() if not positive)
     return _decided(by_option_text(text, index, rejected), valid)

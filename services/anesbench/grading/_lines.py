@@ -18,12 +18,12 @@ from anesbench.grading._verdicts import POLARITY
 _LINE = re.compile(
     r"^(?:(?:option|choice|answer|选项|答案)[ \t]*:?[ \t]*)?[(\[]?[ \t]*(?P<l>[A-Ha-h])[ \t]*[)\]]?(?![A-Za-z0-9])"
     r"[ \t]*(?P<sep>[.:。、,\-–—)])?[ \t]*(?P<rest>.*)$",
-    re.I,
+    re.IGNORECASE,
 )
 _LABEL = re.compile(
     r"^[ \t]*(?:[-*•·+][ \t]*)?(?:(?:option|choice|选项)[ \t]*[(\[]?[A-H](?![A-Za-z0-9])"
     r"|[(\[]?[A-H][)\]]?[ \t]*(?:[.:)、(\-–—]|选项|项))",
-    re.I,
+    re.IGNORECASE,
 )
 _PUNCT = " \t.。!！:;,)]"
 

@@ -17,13 +17,26 @@ _TABLE.update({0x3000: " ", 0x3010: "[", 0x3011: "]", 0x3014: "[", 0x3015: "]", 
                0x201C: '"', 0x201D: '"', 0x200B: None, 0xFEFF: None, 0x00A0: " ", 0x2212: "-"})
 _TABLE.update({0x24B6 + i: chr(0x41 + i) for i in range(8)})  # Ⓐ..Ⓗ
 _TABLE.update({0x24D0 + i: chr(0x61 + i) for i in range(8)})  # ⓐ..ⓗ
-_TABLE.update({ord("*"): None, ord("`"): None, ord("$"): None, ord("\r"): None})
+#: the full-width and typographic characters that are common in replies: plain ``str.replace`` is
+#: ~30x faster than ``str.translate`` with a dict table, which is kept for the rare ones
+_COMMON: tuple[tuple[str, str], ...] = (
+    ("：", ":"), ("，", ","), ("（", "("), ("）", ")"), ("【", "["), ("】", "]"), ("；", ";"), ("！", "!"),
+    ("？", "?"), ("．", "."), ("\u3000", " "), ("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("\xa0", " "),
+)
+_COMMON_RX = re.compile("[" + "".join(wide for wide, _ in _COMMON) + "]")
+_ASCII_DROP = ("*", "`", "$", "\r")
+_RARE = re.compile(r"[\uff01-\uff5e\u24b6-\u24bd\u24d0-\u24d7\u3014\u3015\u200b\ufeff\u2212]")
 
-_STRIKE = re.compile(r"~~.*?~~", re.S)
-_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|>+)[ \t]*", re.M)
+_STRIKE = re.compile(r"~~.*?~~", re.DOTALL)
+_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|>+)[ \t]*", re.MULTILINE)
 _UNDERLINE = re.compile(r"(?<![A-Za-z0-9])__|__(?![A-Za-z0-9])")
 _LATEX_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
 _LATEX_DELIM = re.compile(r"\\[()\[\]]")
+
+
+def _rare(m: re.Match[str]) -> str:
+    """The replacement of one rare character (``Ｃ`` → ``C``, ``Ⓑ`` → ``B``)."""
+    return m.group().translate(_TABLE)
 
 
 def normalize(text: str) -> str:
@@ -31,10 +44,21 @@ def normalize(text: str) -> str:
 
     >>> normalize("## Final answer\\n\\\\boxed{\\\\text{C}}")
     'Final answer\\n\\\\boxed{C}'
+    >>> normalize("Ａ：（Ｂ）")
+    'A:(B)'
     """
     if "~~" in text:
         text = _STRIKE.sub("", text)
-    text = text.translate(_TABLE)
+    for drop in _ASCII_DROP:
+        if drop in text:
+            text = text.replace(drop, "")
+    if not text.isascii():
+        if _COMMON_RX.search(text):
+            for wide, narrow in _COMMON:
+                if wide in text:
+                    text = text.replace(wide, narrow)
+        if _RARE.search(text):
+            text = _RARE.sub(_rare, text)
     if "#" in text or ">" in text:
         text = _HEADING.sub("", text)
     if "__" in text:

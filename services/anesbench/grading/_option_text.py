@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from anesbench.grading._normalize import normalize
+from anesbench.grading._scan import matches
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
 _SPACES = re.compile(r"\s+")
@@ -26,11 +27,11 @@ _NEG_AFTER = re.compile(
     r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非)"
 )
 _HEAD = re.compile(
-    r"(?:answer|choice|option|drug of choice|treatment of choice|agent of choice)(?:[ \t]+here)?[ \t]*"
-    r"(?:is|would be|should be|will be|:)(?![a-z])"
-    r"|(?<![a-z])i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    r"|答案(?:是|为|:)|(?<!不)选(?:择|用)?|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
+    r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
+    r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
+    r"|答案(?:是|为|:)|选(?:择|用)?|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
 )
+_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "答案", "选", "首选", "应")
 _SENTENCE_END = re.compile(r"\n|。|[.;!?](?:\s|$)")
 
 
@@ -118,9 +119,10 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     (None, 'none_ambiguous')
     """
     lower = text.lower()
-    last = None
-    for last in _HEAD.finditer(lower):
-        pass
+    heads = [m for m in matches(_HEAD, lower, _HEAD_ANCHORS)
+             if not (m.group()[0] == "i" and m.start() and "a" <= lower[m.start() - 1] <= "z")
+             and not (m.group()[0] == "选" and lower[m.start() - 1:m.start()] == "不")]
+    last = heads[-1] if heads else None
     if last is not None:
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)

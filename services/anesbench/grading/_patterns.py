@@ -25,7 +25,7 @@ SINGLE = rf"(?P<grp>{ONE})"
 _END = r"(?=[ \t]*(?:[.!;。！；]|$|\n|[-–—:][ \t]|\(|,[ \t]*(?:which|as|because|since)\b))"
 _ZH_END = r"(?:项|选项)?(?=[ \t]*(?:[.!;,。！；，]|$|\n))"
 _ADV = (r"(?:(?:therefore|thus|actually|clearly|definitely|indeed|then|still|now|obviously|probably|"
-        r"most[ \t]+likely|likely|in[ \t]+fact|simply|undoubtedly|certainly|really)[ \t,]+)*")
+        r"most[ \t]+likely|likely|in[ \t]+fact|simply|undoubtedly|certainly|really|either)[ \t,]+)*")
 
 # ---------------------------------------------------------------- English
 EN_ANSWER = re.compile(
@@ -40,10 +40,12 @@ EN_ANSWER = re.compile(
 EN_LETTER_FIRST = re.compile(
     r"(?P<grp>[a-h])[)\]]?(?![a-z0-9])"
     r"(?P<between>[ \t]*\([^()\n]{1,80}\)|[ \t]*[.):\-–—][ \t]*[^\n.;:()]{1,60}?)?"
-    r"[ \t]+(?:is|would[ \t]+be|seems[ \t]+to[ \t]+be|appears[ \t]+to[ \t]+be|represents|remains)[ \t]+"
+    r"[ \t]+(?P<verb>is|would[ \t]+be|seems[ \t]+to[ \t]+be|appears[ \t]+to[ \t]+be|represents|remains)[ \t]+"
     r"(?:(?:therefore|thus|clearly|definitely|indeed|then|undoubtedly|probably|likely|most[ \t]+likely)[ \t]+)?"
-    r"(?:the|my|our)[ \t]+(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
-    r"(?:answer|option|choice)(?![a-z])"
+    r"(?:(?:the|my|our)[ \t]+(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
+    r"(?:answer|option|choice)"
+    # "(B) is the most appropriate", "C is best": a superlative without the noun
+    r"|(?:the[ \t]+)?(?:best|most[ \t]+(?:appropriate|likely|accurate|suitable|correct)|correct[ \t]+one))(?![a-z])"
 )
 EN_BOTH = re.compile(
     r"(?P<grp>[a-h](?:[ \t]*(?:,|and|&|or)[ \t]*[a-h])+)(?![a-z0-9])[ \t]+"
@@ -61,6 +63,14 @@ EN_CHOOSE = re.compile(
 EN_NOT_BUT = re.compile(
     r"not[ \t]+(?:option[ \t]+)?" + ONE + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP
 )
+#: "it could be A or C": two alternatives, so no single answer
+EN_MAYBE = re.compile(
+    r"(?:could|might|may)[ \t]+be[ \t]+(?:either[ \t]+)?(?:option[ \t]+)?(?P<grp>[a-h](?![a-z0-9])[ \t]*,?[ \t]*or[ \t]+"
+    r"(?:(?:it|that)[ \t]+(?:could|might|may)[ \t]+be[ \t]+)?(?:option[ \t]+)?[a-h])(?![a-z0-9])"
+)
+#: a hypothetical ("if the answer were A", "A would be the answer if …") is not a commitment
+HYPOTHETICAL_BEFORE = re.compile(r"(?:^|[^a-z])(?:if|whether|unless|suppose|supposing|assuming)[ \t][^.;:!?\n]*$")
+HYPOTHETICAL_AFTER = re.compile(r"[ \t,]+(?:if|when|unless|only[ \t]+if|provided|in[ \t]+case)(?![a-z])")
 EN_ITS = re.compile(
     r"(?:it'?s|it[ \t]+is|it[ \t]+must[ \t]+be|it[ \t]+should[ \t]+be|that'?s|that[ \t]+would[ \t]+be)"
     r"[ \t]+(?:(?:actually|definitely|clearly|therefore|thus|really|indeed|obviously|surely)[ \t]+)?"
@@ -102,9 +112,14 @@ ZH_CONCLUSION = re.compile(
     r"(?:选项)?" + SINGLE + _ZH_END,
     M,
 )
+#: "可能是B，也可能是C": two alternatives, so no single answer
+ZH_MAYBE = re.compile(
+    r"(?:可能|也许|或许)(?:是|选)[ \t]*(?:选项)?(?P<grp>[a-h](?![a-z0-9])[^。.!\n]{0,12}?(?:也|或者?|还)(?:有)?"
+    r"(?:可能|也许|或许)?(?:是|选)[ \t]*(?:选项)?[a-h])(?![a-z0-9])"
+)
 ZH_IS_LETTER = re.compile(r"是[ \t]*(?:选项)?" + SINGLE + _ZH_END, M)
 #: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
-ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "可", "可以", "是否")
+ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否")
 
 # ---------------------------------------------------------------- structured
 BOXED = re.compile(r"\\boxed[ \t]*\{(?P<c>(?:[^{}]|\{[^{}]*\}){0,200})\}")
@@ -125,6 +140,8 @@ LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
 NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
 #: after a Chinese commitment, a verdict that cancels it ("答案A项错误" is an analysis, not an answer)
 ZH_NEG_AFTER = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:是|说法|描述)?(?:错误|错|不正确|不对|不是|不选|排除|也不)")
+#: a refusal; tried at :data:`REFUSAL_ANCHORS` only (the caller checks the character before "i"/"as")
+REFUSAL_ANCHORS = ("i", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
 REFUSAL = re.compile(
     r"i[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
     r"|won't|will[ \t]+not|must[ \t]+decline|do[ \t]+not[ \t]+feel[ \t]+comfortable|'m[ \t]+not[ \t]+comfortable)"

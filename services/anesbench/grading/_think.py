@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1\s*>", re.S | re.I)
-_OPEN = re.compile(r"<(?:think|thinking|reasoning)>", re.I)
-_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.I)
+_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+_OPEN = re.compile(r"<(?:think|thinking|reasoning)>", re.IGNORECASE)
+_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.IGNORECASE)
 
 
 def strip_think(text: str) -> str:

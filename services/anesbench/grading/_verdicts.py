@@ -1,7 +1,9 @@
 """Option-by-option verdicts: "A is incorrect … C is correct …", "A 错误 … C 正确".
 
 Every verdict is an event (position, letter, polarity); the last verdict on a letter stands.
-A letter is read only when exactly one option ends up judged correct.
+A letter is read only when exactly one option ends up judged correct. Verdicts come from
+option-labelled lines ("B. Ketamine: incorrect") and from a letter right before a verdict word
+("C is correct", "C 正确"); a letter named after a negation ("not C", "不选C") is judged wrong.
 
 >>> judge_options(verdict_map("A is incorrect. B is incorrect. C is correct. D is wrong."), frozenset("ABCD"))
 ('C', 'verdict')
@@ -11,76 +13,107 @@ from __future__ import annotations
 
 import re
 
-from anesbench.grading._final import ref_ok
+from anesbench.grading._final import lower_same_length, ref_ok
+from anesbench.grading._scan import matches
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
 _POS_EN = r"correct(?![ \t]+(?:the|a|an|this|it|its|any|for)[ \t])|right(?=[ \t]*[.,;:!)]|[ \t]+(?:answer|choice|option))"
-_NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|(?<!不)错(?![过开])"
-_POS_ZH = r"(?<!是否)正确|(?<![不相针绝面反])对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选"
-_NEG_MARK = r"✗|✘|❌|×"
-_POS_MARK = r"✓|✔|✅|√"
+_NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
+_POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选"
+#: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
+#: (they would disable the engine's first-character scan): :func:`polarities` makes those checks.
 POLARITY = re.compile(
-    rf"(?P<neg>(?<![A-Za-z])(?:{_NEG_EN})(?![A-Za-z])|{_NEG_ZH}|{_NEG_MARK})"
-    rf"|(?P<pos>(?<![A-Za-z])(?<!to[ \t])(?:{_POS_EN})(?![A-Za-z])|{_POS_ZH}|{_POS_MARK})",
-    re.I | re.M,
+    rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)", re.MULTILINE
 )
+_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
+                     "排除", "正确", "对", "当选", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
+_NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
+_NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
+
+
+def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tuple[int, bool]]:
+    """(position, is positive) of each verdict word in ``lower[start:stop]``.
+
+    >>> polarities("b is incorrect; used to correct it; c is correct")
+    [(5, False), (41, True)]
+    """
+    out: list[tuple[int, bool]] = []
+    for m in matches(POLARITY, lower, _POLARITY_ANCHORS, start, stop):
+        s, word = m.start(), m.group()
+        if word[0].isascii() and word[0].isalpha() and s and "a" <= lower[s - 1] <= "z":
+            continue
+        key = "correct" if word.startswith("correct") else word
+        bad = _NOT_BEFORE.get(key)
+        if bad is not None and lower.endswith(bad, max(0, s - 3), s):
+            continue
+        out.append((s, m.group("pos") is not None))
+    return out
+
+
 #: an option label at the start of a line: "A.", "(B)", "Option C:", "- D)", "选项A：", "A项", "A 错误"
 _LABEL = re.compile(
-    r"^[ \t>*\-•·+]*(?:\d+[.)][ \t]*)?(?:option|choice|选项)?[ \t]*[(\[]?(?P<l>(?-i:[A-H]))(?![A-Za-z0-9])[)\]]?"
+    r"^[ \t>*\-•·+]*(?:\d+[.)][ \t]*)?(?:option|choice|选项)?[ \t]*[(\[]?(?P<l>[a-h])(?![a-z0-9])[)\]]?"
     r"[ \t]*(?:选项|项)?[ \t]*(?:[.:)\-–—、,(]|(?=[ \t]*[\u4e00-\u9fff]))",
-    re.I | re.M,
+    re.MULTILINE,
 )
-_INLINE_EN = re.compile(
-    r"(?:(?<![A-Za-z])(?:option|choice)[ \t]+)?(?<![A-Za-z0-9])[(\[]?(?P<l>(?-i:[A-H]))[)\]]?(?![A-Za-z0-9])"
-    r"(?:[ \t]*\([^()\n]{1,60}\))?[ \t]*(?::|,|[ \t]is|[ \t]would[ \t]be|[ \t]seems)[ \t]+"
-    rf"(?:(?:also|clearly|definitely|therefore|thus|then|obviously)[ \t]+)?(?:(?P<neg>{_NEG_EN})|(?P<pos>{_POS_EN}))"
-    r"(?![A-Za-z])",
-    re.I,
+#: what sits between a letter and the verdict word that follows it ("C is ", "C (dantrolene): ", "C项")
+_BEFORE_EN = re.compile(
+    r"(?P<l>[a-h])[)\]]?(?![a-z0-9])(?:[ \t]*\([^()\n]{1,60}\))?[ \t]*(?::|,|[ \t]is|[ \t]would[ \t]be|[ \t]seems)"
+    r"[ \t]+(?:(?:also|clearly|definitely|therefore|thus|then|obviously)[ \t]+)?\Z"
 )
-_INLINE_ZH = re.compile(
-    r"(?<![A-Za-z0-9])(?P<l>[A-H])(?![A-Za-z0-9])[ \t]*(?:选项|项)?[ \t]*:?[ \t]*(?:说法|描述|叙述)?[ \t]*"
-    rf"(?:是|为|也|亦|均|则)?[ \t]*(?:(?P<neg>{_NEG_ZH})|(?P<pos>{_POS_ZH}))"
+_BEFORE_ZH = re.compile(
+    r"(?P<l>[a-h])(?![a-z0-9])[ \t]*(?:选项|项)?[ \t]*:?[ \t]*(?:说法|描述|叙述)?[ \t]*(?:是|为|也|亦|均|则)?[ \t]*\Z"
 )
 #: "not C", "rule out B", "不选C", "排除A": a negative verdict on a letter named after the negation
 _NEGATED = re.compile(
-    r"(?:(?<![A-Za-z])(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
-    r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>(?-i:[A-H]))[)\]]?(?![A-Za-z0-9])",
-    re.I,
+    r"(?:(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
+    r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
 )
+_CAPITAL = re.compile(r"[A-H]")
+#: "A: No. B: No. C: Yes." (yes/no only right after a letter and a colon or dash)
+_YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:(?P<pos>yes)|no)(?![a-z])")
 _SEGMENT_END = re.compile(r"\n[ \t]*\n")
 
 
-def _events(text: str) -> list[tuple[int, str, bool]]:
+def _events(text: str, lower: str) -> list[tuple[int, str, bool]]:
     """(position, letter, judged correct) for every verdict in ``text``."""
     events: list[tuple[int, str, bool]] = []
-    labels = list(_LABEL.finditer(text))
+    labels = [m for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
     for i, m in enumerate(labels):
-        stop = labels[i + 1].start() if i + 1 < len(labels) else len(text)
-        gap = _SEGMENT_END.search(text, m.end(), stop)
+        stop = labels[i + 1].start() if i + 1 < len(labels) else len(lower)
+        gap = _SEGMENT_END.search(lower, m.end(), stop)
         if gap is not None:
             stop = gap.start()
-        pol = POLARITY.search(text, m.end(), stop)
-        if pol is not None:
-            events.append((m.start(), m.group("l"), pol.group("pos") is not None))
-    for rx in (_INLINE_EN, _INLINE_ZH):
-        for m in rx.finditer(text):
-            if ref_ok(text, m.start("l")):
-                events.append((m.start("l"), m.group("l"), m.group("pos") is not None))
-    for m in _NEGATED.finditer(text):
-        events.append((m.start("l"), m.group("l"), False))
+        found = polarities(lower, m.end(), stop)
+        if found:
+            events.append((m.start("l"), text[m.start("l")], found[0][1]))
+    for s, positive in polarities(lower):
+        for cap in reversed(list(_CAPITAL.finditer(text, max(0, s - 90), s))):
+            at = cap.start()
+            if (_BEFORE_EN.match(lower, at, s) or _BEFORE_ZH.match(lower, at, s)) and ref_ok(text, at):
+                events.append((at, text[at], positive))
+                break
+    for m in matches(_NEGATED, lower, _NEGATED_ANCHORS):
+        at = m.start("l")
+        if text[at].isupper() and not (m.group()[0].isascii() and m.start() and "a" <= lower[m.start() - 1] <= "z"):
+            events.append((at, text[at], False))
+    if "yes" in lower:
+        for m in _YES_NO.finditer(lower):
+            if text[m.start("l")].isupper():
+                events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
     events.sort(key=lambda e: e[0])
     return events
 
 
-def verdict_map(text: str) -> dict[str, bool]:
+def verdict_map(text: str, lower: str | None = None) -> dict[str, bool]:
     """The standing verdict on each letter judged in ``text`` (True = judged correct).
 
     >>> verdict_map("A is correct. Wait, no: A is wrong, not B either.")
     {'A': False, 'B': False}
     """
     last: dict[str, bool] = {}
-    for _, letter, positive in _events(text):
+    for _, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
         last[letter] = positive
     return last
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -153,7 +152,7 @@ class ChatClient:
                 raw = await response.read()
                 status = response.status
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._requests["timeout"].inc()
             raise RetryableInferenceError(f"no answer within {self._timeout.total} s", cause="timeout") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:

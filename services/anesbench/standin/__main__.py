@@ -9,7 +9,6 @@ import signal
 import sys
 
 import click
-
 from anesbench.standin.answers import AnswerKey
 from anesbench.standin.faults import FAULT_KINDS, FaultPlan
 from anesbench.standin.server import StandinServer, start

@@ -1,104 +1,32 @@
 """Fixtures for the deployment tests: real helm, promtool and hadolint; each chart render happens once.
 
-Tools are looked up in the repo's .tools/bin (scripts/install-tools.sh puts them there), then on PATH.
-A missing tool fails the test that needs it, with the command that installs it.
+The helpers live in chart_tools.py, a uniquely named module that test files import (another
+conftest.py elsewhere in the tree may own the name `conftest`).
 """
 
 from __future__ import annotations
 
-import copy
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[3]
-CHART = REPO / "charts" / "anesbench"
-CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-SCHEMAS = REPO.parent / "shared" / "schemas"
-TOOLS_BIN = REPO / ".tools" / "bin"
-
-RELEASE = "anesbench"
-NAMESPACE = "anesbench"
-KUBE_VERSION = "1.33.0"
-CRD_API_VERSIONS = ("monitoring.coreos.com/v1", "serving.kserve.io/v1beta1", "serving.kserve.io/v1alpha1")
-CRD_KINDS = frozenset({"ServingRuntime", "InferenceService", "ServiceMonitor", "PodMonitor", "PrometheusRule"})
-
-
-def find_tool(name: str) -> str:
-    """Path of a tool in .tools/bin, the venv or on PATH; fails (not skips) when it is missing."""
-    for candidate in (TOOLS_BIN / name, REPO / ".venv" / "bin" / name):
-        if candidate.is_file() and candidate.stat().st_mode & 0o111:
-            return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    pytest.fail(f"{name} not found in {TOOLS_BIN} or on PATH: run `bash scripts/install-tools.sh` (or `make setup`)")
-
-
-def run_tool(args: list[str], *, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@dataclass(frozen=True)
-class Render:
-    """One `helm template` of the chart."""
-
-    name: str
-    documents: list[dict[str, Any]] = field(default_factory=list)
-
-    def kinds(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for doc in self.documents:
-            counts[doc["kind"]] = counts.get(doc["kind"], 0) + 1
-        return dict(sorted(counts.items()))
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [doc for doc in self.documents if doc["kind"] == kind]
-
-    def one(self, kind: str, name: str | None = None) -> dict[str, Any]:
-        matches = [d for d in self.of_kind(kind) if name is None or d["metadata"]["name"] == name]
-        assert len(matches) == 1, f"{self.name}: expected one {kind} {name or ''}, found {len(matches)}"
-        return matches[0]
-
-
-def helm_template(
-    values_files: tuple[Path, ...] = (),
-    *,
-    api_versions: tuple[str, ...] = (),
-    set_values: tuple[str, ...] = (),
-) -> subprocess.CompletedProcess[str]:
-    args = [find_tool("helm"), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-            "--kube-version", KUBE_VERSION]
-    for path in values_files:
-        args += ["--values", str(path)]
-    for api in api_versions:
-        args += ["--api-versions", api]
-    for item in set_values:
-        args += ["--set", item]
-    return run_tool(args)
-
-
-@cache
-def _render(values_name: str, with_crds: bool) -> Render:
-    files = () if values_name == "defaults" else (CHART / "ci" / values_name,)
-    result = helm_template(files, api_versions=CRD_API_VERSIONS if with_crds else ())
-    if result.returncode != 0:
-        pytest.fail(f"helm template {values_name} failed:\n{result.stderr}")
-    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-    return Render(f"{values_name} ({'with' if with_crds else 'without'} CRD APIs)", docs)
+from chart_tools import Render, find_tool, render_values
+from chart_tools import crd_validators as _crd_validators
 
 
 @pytest.fixture(scope="session")
 def render() -> Callable[[str, bool], Render]:
     """render(values_file_name | "defaults", with_crd_apis) -> Render, cached for the session."""
-    return _render
+    return render_values
+
+
+@pytest.fixture(scope="session")
+def crd_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """{(apiVersion, kind): validator} for the KServe and prometheus-operator kinds, unknown fields rejected."""
+    return _crd_validators()
 
 
 @pytest.fixture(scope="session")
@@ -114,47 +42,6 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def hadolint() -> str:
     return find_tool("hadolint")
-
-
-def _strict(schema: Any) -> Any:
-    """Reject unknown fields the way the API server prunes them: additionalProperties: false wherever
-    a schema lists `properties` and neither preserves unknown fields nor says otherwise."""
-    if isinstance(schema, dict):
-        out = {key: _strict(value) for key, value in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
-@cache
-def _crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(SCHEMAS.glob("*/*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
-            group = crd["spec"]["group"]
-            kind = crd["spec"]["names"]["kind"]
-            for version in crd["spec"]["versions"]:
-                if version.get("served"):
-                    schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
-                    schemas[(f"{group}/{version['name']}", kind)] = _strict(schema)
-    return schemas
-
-
-@pytest.fixture(scope="session")
-def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """{(apiVersion, kind): strict openAPIV3Schema} from the CRDs under shared/schemas."""
-    if not SCHEMAS.is_dir():
-        pytest.fail(f"CRD schemas not found at {SCHEMAS}")
-    return _crd_schemas()
 
 
 @pytest.fixture

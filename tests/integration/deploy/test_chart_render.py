@@ -4,13 +4,16 @@ both rejecting unknown fields."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
-
-from conftest import CI_VALUES, CRD_KINDS, KUBE_VERSION, NAMESPACE, Render, find_tool, run_tool, CHART
+from chart_tools import CHART, CI_VALUES, CRD_KINDS, KUBE_VERSION, NAMESPACE, Render, find_tool, run_tool
 
 VALUES = ["defaults", *(path.name for path in CI_VALUES)]
 
@@ -35,14 +38,30 @@ EXPECTED_KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
     "gpu-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL, "CronJob": 1}, {**BASE, "CronJob": 1}),
     "dev-values.yaml": (
         # stand-in Deployment + Service; no PDB for a single grader; monitoring and KServe off
-        {**{k: v for k, v in BASE.items() if k not in ("ConfigMap", "PodDisruptionBudget")},
-         "Deployment": 3, "Service": 3, "CronJob": 1},
-    ) * 2,
+        {
+            **{k: v for k, v in BASE.items() if k not in ("ConfigMap", "PodDisruptionBudget")},
+            "Deployment": 3,
+            "Service": 3,
+            "CronJob": 1,
+        },
+    )
+    * 2,
     "full-values.yaml": (
         # everything forced on: identical with and without the APIs
-        {**BASE, **MONITORING, "ServingRuntime": 1, "InferenceService": 2, "PodMonitor": 1,
-         "Deployment": 3, "Service": 3, "CronJob": 4, "HorizontalPodAutoscaler": 1, "NetworkPolicy": 2},
-    ) * 2,
+        {
+            **BASE,
+            **MONITORING,
+            "ServingRuntime": 1,
+            "InferenceService": 2,
+            "PodMonitor": 1,
+            "Deployment": 3,
+            "Service": 3,
+            "CronJob": 4,
+            "HorizontalPodAutoscaler": 1,
+            "NetworkPolicy": 2,
+        },
+    )
+    * 2,
 }
 
 
@@ -72,14 +91,14 @@ def _validate_builtin(doc: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("values", VALUES)
 @pytest.mark.parametrize("with_crds", [True, False], ids=["crd-apis", "no-crd-apis"])
-def test_objects_are_valid(render, crd_schemas, values: str, with_crds: bool) -> None:
+def test_objects_are_valid(render, crd_validators, values: str, with_crds: bool) -> None:
     errors: list[str] = []
     for doc in render(values, with_crds).documents:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         key = (doc["apiVersion"], doc["kind"])
         try:
-            if key in crd_schemas:
-                jsonschema.validate(doc, crd_schemas[key])
+            if key in crd_validators:
+                crd_validators[key].validate(doc)
             else:
                 assert doc["kind"] not in CRD_KINDS, f"{where}: no CRD schema for {key}"
                 _validate_builtin(doc)
@@ -90,7 +109,7 @@ def test_objects_are_valid(render, crd_schemas, values: str, with_crds: bool) ->
     assert not errors, "\n".join(errors)
 
 
-def test_strict_validation_rejects_unknown_fields(render, crd_schemas) -> None:
+def test_strict_validation_rejects_unknown_fields(render, crd_validators) -> None:
     """The validators themselves refuse a misspelt field (so the test above is not vacuous)."""
     deployment = render("full-values.yaml", True).one("Deployment", "anesbench-dispatcher")
     bad = {**deployment, "spec": {**deployment["spec"], "replica": 1}}
@@ -99,7 +118,7 @@ def test_strict_validation_rejects_unknown_fields(render, crd_schemas) -> None:
     isvc = render("full-values.yaml", True).of_kind("InferenceService")[0]
     bad_isvc = {**isvc, "spec": {"predictor": {**isvc["spec"]["predictor"], "minReplica": 1}}}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad_isvc, crd_schemas[(isvc["apiVersion"], "InferenceService")])
+        crd_validators[(isvc["apiVersion"], "InferenceService")].validate(bad_isvc)
 
 
 def _pod_specs(render: Render) -> dict[str, dict[str, Any]]:
@@ -137,8 +156,10 @@ def test_every_anesbench_container_is_locked_down(render) -> None:
 
 def test_services_use_native_grpc_probes(render) -> None:
     out = render("minimal-values.yaml", True)
-    for name, port, service in (("anesbench-dispatcher", 50051, "anesbench.v1.Dispatcher"),
-                                ("anesbench-grader", 50052, "anesbench.v1.Grader")):
+    for name, port, service in (
+        ("anesbench-dispatcher", 50051, "anesbench.v1.Dispatcher"),
+        ("anesbench-grader", 50052, "anesbench.v1.Grader"),
+    ):
         container = out.one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["grpc"] == {"port": port, "service": service}
         assert container["livenessProbe"]["grpc"] == {"port": port, "service": ""}
@@ -160,17 +181,25 @@ def test_dispatcher_is_a_single_recreated_writer_with_its_allow_list(render) -> 
         "http://vllm.inference.svc.cluster.local:8000/v1",
     }
     assert args[args.index("--grader") + 1] == f"anesbench-grader.{NAMESPACE}.svc:50052"
-    assert {"name": "ANESBENCH_API_KEY",
-            "valueFrom": {"secretKeyRef": {"name": "inference-api-key", "key": "ANESBENCH_API_KEY"}}} in container["env"]
-    claims = {v["name"]: v["persistentVolumeClaim"] for v in dispatcher["spec"]["template"]["spec"]["volumes"]
-              if "persistentVolumeClaim" in v}
-    assert claims == {"db": {"claimName": "anesbench-dispatcher-db"},
-                      "datasets": {"claimName": "anesbench-datasets", "readOnly": True}}
+    assert {
+        "name": "ANESBENCH_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "inference-api-key", "key": "ANESBENCH_API_KEY"}},
+    } in container["env"]
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]
+        for v in dispatcher["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims == {
+        "db": {"claimName": "anesbench-dispatcher-db"},
+        "datasets": {"claimName": "anesbench-datasets", "readOnly": True},
+    }
 
 
 def test_no_api_key_env_without_a_secret(render) -> None:
-    container = render("minimal-values.yaml", True).one("Deployment", "anesbench-dispatcher")["spec"]["template"][
-        "spec"]["containers"][0]
+    container = render("minimal-values.yaml", True).one("Deployment", "anesbench-dispatcher")["spec"][
+        "template"
+    ]["spec"]["containers"][0]
     assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
 
 
@@ -181,12 +210,20 @@ def test_sglang_runtime_and_inference_services(render) -> None:
     assert container["image"].startswith("lmsysorg/sglang:v")
     assert container["command"] == ["python3", "-m", "sglang.launch_server"]
     args = container["args"]
-    for flag, value in (("--model-path", "/mnt/models"), ("--port", "8080"), ("--tp-size", "1"),
-                        ("--dp-size", "1"), ("--mem-fraction-static", "0.85"), ("--context-length", "32768")):
+    for flag, value in (
+        ("--model-path", "/mnt/models"),
+        ("--port", "8080"),
+        ("--tp-size", "1"),
+        ("--dp-size", "1"),
+        ("--mem-fraction-static", "0.85"),
+        ("--context-length", "32768"),
+    ):
         assert args[args.index(flag) + 1] == value
     assert "--enable-metrics" in args
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
-    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in runtime["spec"]["volumes"]
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in runtime["spec"][
+        "volumes"
+    ]
     isvcs = {i["metadata"]["name"]: i for i in out.of_kind("InferenceService")}
     big = isvcs["anesbench-qwen3-32b"]["spec"]["predictor"]
     assert big["model"]["storageUri"] == "pvc://models/Qwen3-32B"
@@ -201,8 +238,12 @@ def test_sglang_runtime_and_inference_services(render) -> None:
 def test_cronjobs_follow_the_schedules(render) -> None:
     out = render("full-values.yaml", True)
     cronjobs = {c["metadata"]["name"]: c["spec"] for c in out.of_kind("CronJob")}
-    assert set(cronjobs) == {"anesbench-qwen3-8b-nightly", "anesbench-qwen3-32b-weekly", "anesbench-hosted-monthly",
-                             "anesbench-standin-smoke"}
+    assert set(cronjobs) == {
+        "anesbench-qwen3-8b-nightly",
+        "anesbench-qwen3-32b-weekly",
+        "anesbench-hosted-monthly",
+        "anesbench-standin-smoke",
+    }
     for spec in cronjobs.values():
         assert spec["concurrencyPolicy"] == "Forbid"
         assert spec["startingDeadlineSeconds"] > 0
@@ -211,7 +252,9 @@ def test_cronjobs_follow_the_schedules(render) -> None:
         assert job["activeDeadlineSeconds"] > 0 and "backoffLimit" in job
     assert cronjobs["anesbench-qwen3-32b-weekly"]["jobTemplate"]["spec"]["backoffLimit"] == 0
     assert cronjobs["anesbench-hosted-monthly"]["suspend"] is True
-    args = cronjobs["anesbench-hosted-monthly"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = cronjobs["anesbench-hosted-monthly"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
     assert args[args.index("--endpoint") + 1] == "https://api.example.com/v1"
     assert args[args.index("--model") + 1] == "qwen3-235b-a22b"
 
@@ -221,30 +264,48 @@ def test_network_policies(render) -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in out.of_kind("NetworkPolicy")}
     dispatcher = policies["anesbench-dispatcher"]
     peers = [peer for rule in dispatcher["egress"] for peer in rule["to"]]
-    selected = [p["podSelector"]["matchLabels"].get("app.kubernetes.io/component") for p in peers if "podSelector" in p]
+    selected = [
+        p["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+        for p in peers
+        if "podSelector" in p
+    ]
     assert {"grader", "inference", "standin"} <= set(selected)
     assert any(p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for p in peers)  # the external endpoint
     grader = policies["anesbench-grader"]
     assert len(grader["egress"]) == 1 and grader["egress"][0]["ports"][0]["port"] == 53  # DNS only
     for spec in policies.values():
         sources = [peer for rule in spec["ingress"] for peer in rule["from"]]
-        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "anesbench",
-                                                "app.kubernetes.io/instance": "anesbench"}}} in sources
-        assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}} in sources
+        assert {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "anesbench",
+                    "app.kubernetes.io/instance": "anesbench",
+                }
+            }
+        } in sources
+        assert {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+        } in sources
 
 
 def test_dashboard_configmap_carries_the_generated_json(render) -> None:
     configmap = render("minimal-values.yaml", True).one("ConfigMap")
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert configmap["data"]["anesbench.json"] == (CHART / "dashboards" / "anesbench.json").read_text().rstrip("\n")
+    assert configmap["data"]["anesbench.json"] == (
+        CHART / "dashboards" / "anesbench.json"
+    ).read_text().rstrip("\n")
 
 
 def test_helm_test_pod_checks_both_services(render) -> None:
     pod = render("defaults", False).one("Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     args = pod["spec"]["containers"][0]["command"][3:]
-    assert args == [f"anesbench-dispatcher.{NAMESPACE}.svc:50051=", f"anesbench-dispatcher.{NAMESPACE}.svc:50051=anesbench.v1.Dispatcher",
-                    f"anesbench-grader.{NAMESPACE}.svc:50052=", f"anesbench-grader.{NAMESPACE}.svc:50052=anesbench.v1.Grader"]
+    assert args == [
+        f"anesbench-dispatcher.{NAMESPACE}.svc:50051=",
+        f"anesbench-dispatcher.{NAMESPACE}.svc:50051=anesbench.v1.Dispatcher",
+        f"anesbench-grader.{NAMESPACE}.svc:50052=",
+        f"anesbench-grader.{NAMESPACE}.svc:50052=anesbench.v1.Grader",
+    ]
 
 
 def test_health_check_script_compiles(render) -> None:
@@ -252,8 +313,85 @@ def test_health_check_script_compiles(render) -> None:
     compile(script, "helm-test", "exec")
 
 
-@pytest.mark.parametrize("values", [p.name for p in CI_VALUES])
+@pytest.mark.parametrize("values", VALUES)
 def test_helm_lint_strict(values: str) -> None:
-    result = run_tool([find_tool("helm"), "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION,
-                       "--values", str(CHART / "ci" / values)])
+    files = [] if values == "defaults" else ["--values", str(CHART / "ci" / values)]
+    result = run_tool(
+        [find_tool("helm"), "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *files]
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_notes_tell_how_to_run_and_read_results(tmp_path) -> None:
+    """NOTES.txt as `helm install` prints it (a client-side dry run, no cluster)."""
+    result = run_tool(
+        [
+            find_tool("helm"),
+            "install",
+            "anesbench",
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            "--dry-run=client",
+            "--values",
+            str(CHART / "ci" / "full-values.yaml"),
+            "--kubeconfig",
+            str(tmp_path / "no-cluster"),
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    for expected in (
+        "kubectl -n anesbench create job --from=cronjob/anesbench-qwen3-8b-nightly ",
+        "kubectl -n anesbench port-forward svc/anesbench-dispatcher 50051:50051",
+        "anesbench run --dispatcher 127.0.0.1:50051 --endpoint ",
+        "anesbench leaderboard --dispatcher 127.0.0.1:50051",
+        "grafana_dashboard",
+        "helm test anesbench",
+    ):
+        assert expected in notes, notes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_health_check_script_against_a_real_grader(render) -> None:
+    """The helm test pod's script, run here against `anesbench serve grader` on loopback."""
+    script = render("defaults", False).one("Pod")["spec"]["containers"][0]["command"][2]
+    port = _free_port()
+    cli = Path(sys.executable).parent / "anesbench"  # the venv's console script
+    grader = subprocess.Popen(
+        [str(cli), "serve", "grader", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        address = f"127.0.0.1:{port}"
+        ok = subprocess.run(
+            [sys.executable, "-c", script, f"{address}=", f"{address}=anesbench.v1.Grader"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert ok.stdout.count("SERVING") == 2
+        bad = subprocess.run(
+            [sys.executable, "-c", script, f"{address}=anesbench.v1.NoSuchService"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert bad.returncode == 1 and "NOT_FOUND" in bad.stdout, bad.stdout + bad.stderr
+    finally:
+        grader.terminate()
+        try:
+            grader.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            grader.kill()
+            grader.wait()

@@ -1,0 +1,47 @@
+"""Fast candidate search: try a pattern only where one of its literal anchors occurs.
+
+CPython's regex engine has no fast skip for a pattern whose first character is a common letter
+(or that starts with a look-behind), so scanning a 2 kB reply with such a pattern costs ~50 µs.
+``str.find`` of a few literal anchors plus ``pattern.match`` at the hits costs ~1 µs.
+
+>>> import re
+>>> [m.group() for m in matches(re.compile(r"so[ ,]+[a-h]\\b"), "also, so c.", ("so",))]
+['so c']
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def anchored(lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None) -> list[int]:
+    """Every offset in ``[start, stop)`` (sorted, unique) where one of ``anchors`` begins.
+
+    >>> anchored("so also so", ("so", "also"))
+    [0, 3, 5, 8]
+    """
+    end = len(lower) if stop is None else stop
+    out: set[int] = set()
+    for a in anchors:
+        i = lower.find(a, start, end + len(a) - 1)
+        while i != -1:
+            out.add(i)
+            i = lower.find(a, i + 1, end + len(a) - 1)
+    return sorted(out)
+
+
+def matches(
+    pattern: re.Pattern[str], lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
+) -> list[re.Match[str]]:
+    """``pattern.match`` at every anchor offset in ``[start, stop)`` that matches (in text order;
+    matches may overlap and may run past ``stop``).
+
+    >>> [m.start() for m in matches(re.compile(r"not \\w"), "not a, not b", ("not",))]
+    [0, 7]
+    """
+    out: list[re.Match[str]] = []
+    for i in anchored(lower, anchors, start, stop):
+        m = pattern.match(lower, i)
+        if m is not None:
+            out.append(m)
+    return out

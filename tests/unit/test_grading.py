@@ -1,0 +1,388 @@
+"""Focused tests of the answer grader, one behaviour each."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+
+import pytest
+
+from anesbench.grading import METHODS, Extraction, extract_answer, strip_think
+
+MH = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
+ZMH = {"A": "丙泊酚", "B": "氯胺酮", "C": "丹曲林", "D": "琥珀胆碱"}
+VIT = {"A": "Vitamin A toxicity", "B": "Vitamin K deficiency", "C": "Hepatitis C infection", "D": "Type A personality"}
+
+
+def pred(response: str, choices: dict[str, str] = MH, finish_reason: str | None = "stop") -> str | None:
+    return extract_answer(choices, response, finish_reason=finish_reason).pred
+
+
+def method(response: str, choices: dict[str, str] = MH, finish_reason: str | None = "stop") -> str:
+    return extract_answer(choices, response, finish_reason=finish_reason).method
+
+
+# ------------------------------------------------------------------ API
+def test_extraction_is_a_frozen_slotted_dataclass() -> None:
+    e = Extraction("C", "boxed")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        e.pred = "A"  # type: ignore[misc]
+    assert not hasattr(e, "__dict__")
+
+
+def test_methods_is_a_bounded_tuple_of_unique_names() -> None:
+    assert isinstance(METHODS, tuple) and len(METHODS) == len(set(METHODS)) <= 20
+    assert all(m.startswith("none_") for m in METHODS if m.startswith("none"))
+
+
+def test_finish_reason_is_optional() -> None:
+    assert extract_answer(MH, "The answer is C.") == Extraction("C", "final_answer_phrase")
+
+
+# ------------------------------------------------------------------ final-answer phrases
+@pytest.mark.parametrize("reply", [
+    "The answer is C", "Final answer: (C)", "Answer: C.", "Correct option: C", "I would choose C",
+    "The correct answer is option C.", "So the best answer is C) Dantrolene.", "C is the correct answer.",
+    "My final answer is C", "Let's go with C.", "The answer to this question is C.",
+])
+def test_english_final_answer_phrases(reply: str) -> None:
+    assert extract_answer(MH, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize("reply", [
+    "答案：C", "答案是 C", "正确答案为C", "最终答案：(C)", "故选C", "选C", "应选 C", "本题答案为C。", "答：C",
+    "正确答案应该是C选项", "C是正确答案。",
+])
+def test_chinese_final_answer_phrases(reply: str) -> None:
+    assert extract_answer(ZMH, reply) == Extraction("C", "final_answer_phrase")
+
+
+def test_phrase_near_the_end_beats_letters_in_the_analysis() -> None:
+    reply = "Option A is a safe agent. Option B is commonly used. Option D is a trigger.\n\nThe answer is C."
+    assert pred(reply) == "C"
+
+
+# ------------------------------------------------------------------ formatting
+def test_bold_answer() -> None:
+    assert pred("**Answer: B**\n\nKetamine preserves airway reflexes.") == "B"
+
+
+def test_markdown_heading_then_bold_letter() -> None:
+    assert pred("## Analysis\nSome text.\n\n## Answer\n**C**") == "C"
+
+
+def test_option_list_header_is_not_an_answer() -> None:
+    assert pred("Let's evaluate each option:\nOption A is wrong.\nOption C is correct.") == "C"
+
+
+def test_boxed_letter() -> None:
+    assert extract_answer(MH, "Thus $\\boxed{C}$.") == Extraction("C", "boxed")
+
+
+def test_boxed_text_letter() -> None:
+    assert extract_answer(MH, "\\[ \\boxed{\\text{C}} \\]") == Extraction("C", "boxed")
+
+
+def test_boxed_option_text() -> None:
+    assert extract_answer(MH, "\\boxed{\\text{Dantrolene}}") == Extraction("C", "boxed")
+
+
+def test_json_answer() -> None:
+    assert extract_answer(MH, '{"answer": "B", "reason": "..."}') == Extraction("B", "json")
+
+
+def test_json_list_of_two_letters_is_ambiguous() -> None:
+    assert extract_answer(MH, '{"answer": ["A", "C"]}') == Extraction(None, "none_ambiguous")
+
+
+def test_answer_tag() -> None:
+    assert extract_answer(MH, "<answer>D</answer>") == Extraction("D", "answer_tag")
+
+
+@pytest.mark.parametrize("reply", ["(C)", "[C]", "C)", "Answer: [C]", "The answer is (C)."])
+def test_brackets_and_parentheses(reply: str) -> None:
+    assert pred(reply) == "C"
+
+
+# ------------------------------------------------------------------ full-width and case
+@pytest.mark.parametrize("reply", ["Ｃ", "答案：Ｃ", "最终答案：（Ｃ）", "故选Ｃ。", "答案【C】"])
+def test_full_width_letters_and_punctuation(reply: str) -> None:
+    assert pred(reply, ZMH) == "C"
+
+
+def test_circled_letter() -> None:
+    assert pred("答案：Ⓒ", ZMH) == "C"
+
+
+def test_lowercase_letter() -> None:
+    assert pred("the answer is c") == "C"
+
+
+def test_english_article_a_is_not_option_a() -> None:
+    assert pred("The answer is a drug that blocks RyR1 calcium release.", {"A": "Propofol", "B": "Ketamine"}) is None
+
+
+def test_lowercase_a_at_the_end_of_a_sentence_is_option_a() -> None:
+    assert pred("so the answer is a.") == "A"
+
+
+def test_e_g_is_not_option_e() -> None:
+    choices = {**MH, "E": "Midazolam"}
+    assert pred("The answer is C. Other agents (the answer is e.g. not relevant) are distractors.", choices) == "C"
+
+
+# ------------------------------------------------------------------ verdicts
+def test_english_verdicts_with_one_correct_option() -> None:
+    reply = "A is incorrect. B is incorrect. C is correct. D is incorrect."
+    assert extract_answer(MH, reply) == Extraction("C", "verdict")
+
+
+def test_chinese_verdicts_with_one_correct_option() -> None:
+    assert extract_answer(ZMH, "A 错误，B 错误，C 正确，D 错误。") == Extraction("C", "verdict")
+
+
+def test_labelled_verdict_lines() -> None:
+    reply = "A. Propofol: incorrect.\nB. Ketamine: incorrect.\nC. Dantrolene: correct.\nD. Succinylcholine: wrong."
+    assert extract_answer(MH, reply) == Extraction("C", "verdict")
+
+
+def test_two_options_judged_correct_is_ambiguous() -> None:
+    assert extract_answer(MH, "A is incorrect. B is correct. C is correct. D is wrong.") == Extraction(
+        None, "none_ambiguous")
+
+
+def test_verb_correct_is_not_a_verdict() -> None:
+    reply = "A. Propofol: used to correct agitation.\nB. Ketamine: wrong.\nC. Dantrolene: correct.\nD. Succinylcholine: wrong."
+    assert pred(reply) == "C"
+
+
+def test_a_later_verdict_on_the_same_letter_stands() -> None:
+    assert pred("A is correct. Hmm, actually A is wrong. C is correct. B and D are wrong.") == "C"
+
+
+# ------------------------------------------------------------------ negation
+def test_not_letter_is_not_an_answer() -> None:
+    assert pred("It is not A.") is None
+
+
+def test_letter_is_not_the_answer() -> None:
+    assert pred("A is not the answer.") is None
+
+
+def test_answer_is_not_letter() -> None:
+    assert pred("The answer is not A.") is None
+
+
+def test_not_a_but_c() -> None:
+    assert pred("The answer is not A but C.") == "C"
+
+
+def test_chinese_not_choose() -> None:
+    assert pred("不选A。", ZMH) is None
+
+
+def test_chinese_answer_is_not() -> None:
+    assert pred("答案不是A，而是C。", ZMH) == "C"
+
+
+def test_wrong_answer_phrase_is_not_a_commitment() -> None:
+    assert pred("The wrong answer is A; the trap is obvious.") is None
+
+
+def test_negated_option_text_does_not_count() -> None:
+    assert pred("Definitely not propofol.") is None
+
+
+# ------------------------------------------------------------------ self-correction
+def test_last_explicit_answer_wins() -> None:
+    assert pred("Initially I thought A, but the answer is actually B.") == "B"
+
+
+def test_chinese_correction() -> None:
+    assert pred("答案是A。不对，更正：答案是C", ZMH) == "C"
+
+
+def test_change_my_answer() -> None:
+    assert pred("I'd go with A... no. I'll change my answer to C.") == "C"
+
+
+def test_wait_its() -> None:
+    assert pred("The answer is A. Wait, actually it's C.") == "C"
+
+
+# ------------------------------------------------------------------ think traces
+def test_think_block_is_ignored() -> None:
+    assert pred("<think>Could it be A? Or B? The answer is A.</think>\nThe answer is C.") == "C"
+
+
+def test_only_think_means_no_answer() -> None:
+    assert extract_answer(MH, "<think>The answer is C.</think>") == Extraction(None, "none_empty")
+
+
+def test_unclosed_think_means_no_answer() -> None:
+    assert extract_answer(MH, "<think>The answer is C, let me double-check", finish_reason="length") == Extraction(
+        None, "none_truncated")
+
+
+def test_orphan_closing_think_tag() -> None:
+    assert pred("the answer might be A</think>\n\nAnswer: C") == "C"
+
+
+def test_strip_think() -> None:
+    assert strip_think("<think>a\nb</think>\n\nAnswer: C") == "Answer: C"
+    assert strip_think("<think>\nunfinished A or B") == ""
+    assert strip_think("A<think>x</think>B") == "A\nB"
+    assert strip_think("no tags") == "no tags"
+    assert strip_think("reasoning</think>Answer: D") == "Answer: D"
+
+
+# ------------------------------------------------------------------ letters inside words and option text
+def test_letters_inside_option_text_do_not_count() -> None:
+    reply = "Vitamin A toxicity does not prolong PT. Hepatitis C would not correct with vitamin K. Type A personality is irrelevant."
+    assert pred(reply, VIT) is None
+
+
+def test_vitamin_a_is_not_the_answer_a() -> None:
+    assert pred("Vitamin A is the correct answer? No: Vitamin K deficiency is.", VIT) == "B"
+
+
+def test_hyphenated_and_numbered_letters_do_not_count() -> None:
+    assert pred("Spread to C3-C5 and type-B fibres is expected; ETCO2 falls.") is None
+
+
+# ------------------------------------------------------------------ option text
+def test_reply_naming_only_the_option_text() -> None:
+    assert extract_answer(MH, "The best choice is dantrolene.") == Extraction("C", "option_text")
+
+
+def test_chinese_option_text() -> None:
+    assert extract_answer(ZMH, "首选丹曲林。") == Extraction("C", "option_text")
+
+
+def test_two_option_texts_are_ambiguous() -> None:
+    assert pred("Either propofol or ketamine would work.") is None
+
+
+def test_option_text_is_exact_not_fuzzy() -> None:
+    assert pred("The best choice is dantrolen.") is None
+
+
+def test_option_text_needs_word_boundaries() -> None:
+    assert pred("Use propofolamine.", {"A": "Propofol", "B": "Ketamine"}) is None
+
+
+# ------------------------------------------------------------------ refusals, truncation, ambiguity, empty
+@pytest.mark.parametrize("reply", [
+    "I cannot provide medical advice.", "I'm sorry, but I can't help with that.", "As an AI, I am unable to answer.",
+    "我无法回答这个问题。", "抱歉，我不能提供医疗建议。",
+])
+def test_refusals(reply: str) -> None:
+    assert extract_answer(MH, reply) == Extraction(None, "none_refusal")
+
+
+def test_refusal_with_answer_still_answers() -> None:
+    assert pred("I cannot give medical advice, but for exam purposes the answer is C.") == "C"
+
+
+def test_truncated_reasoning_without_answer() -> None:
+    reply = "Let's analyze each option. A is incorrect because propofol is safe. C is correct since dantrolene"
+    assert extract_answer(MH, reply, finish_reason="length") == Extraction(None, "none_truncated")
+
+
+def test_truncated_reply_with_committed_answer() -> None:
+    assert pred("Answer: C\n\nExplanation: dantrolene blocks the ryanodine", finish_reason="length") == "C"
+
+
+def test_truncated_reply_ending_in_a_letter_line_is_not_an_answer() -> None:
+    assert pred("Let's go through the options.\nA", finish_reason="length") is None
+
+
+@pytest.mark.parametrize("reply", [
+    "The answer is A or C.", "A and C are both correct.", "答案是A和C", "The answer is either B or D.", "A、C均正确",
+])
+def test_two_final_answers_are_ambiguous(reply: str) -> None:
+    assert extract_answer(MH, reply) == Extraction(None, "none_ambiguous")
+
+
+@pytest.mark.parametrize("reply", ["", "   \n ", "<think>x</think>"])
+def test_empty(reply: str) -> None:
+    assert extract_answer(MH, reply) == Extraction(None, "none_empty")
+
+
+def test_unparseable_reply_is_no_match() -> None:
+    assert extract_answer(MH, "This is a complex clinical question with many considerations.") == Extraction(
+        None, "none_no_match")
+
+
+# ------------------------------------------------------------------ lone letters and conclusions
+@pytest.mark.parametrize("reply", ["C", "C.", "(C)", "**C**", "C。", " c "])
+def test_lone_letter(reply: str) -> None:
+    assert extract_answer(MH, reply) == Extraction("C", "lone_letter")
+
+
+def test_letter_with_option_text() -> None:
+    assert extract_answer(MH, "C. Dantrolene") == Extraction("C", "letter_with_text")
+
+
+def test_letter_with_another_options_text_is_ambiguous() -> None:
+    assert extract_answer(MH, "C. Propofol") == Extraction(None, "none_ambiguous")
+
+
+def test_restated_option_list_is_not_an_answer() -> None:
+    assert pred("A. Propofol\nB. Ketamine\nC. Dantrolene\nD. Succinylcholine") is None
+
+
+def test_conclusion_after_analysis() -> None:
+    reply = "1. Propofol is safe but not a treatment.\n2. Succinylcholine triggers MH.\n\nTherefore, C."
+    assert extract_answer(MH, reply) == Extraction("C", "conclusion")
+
+
+def test_chinese_conclusion() -> None:
+    assert extract_answer(ZMH, "丹曲林是特效药。所以C。") == Extraction("C", "conclusion")
+
+
+# ------------------------------------------------------------------ choice restriction
+def test_letter_outside_the_choices_is_not_a_prediction() -> None:
+    assert extract_answer(MH, "The answer is E.") == Extraction(None, "none_invalid_choice")
+
+
+def test_lone_letter_outside_the_choices() -> None:
+    assert pred("F") is None
+
+
+def test_lowercase_choice_keys_are_accepted() -> None:
+    assert pred("The answer is B.", {"a": "Propofol", "b": "Ketamine"}) == "B"
+
+
+def test_eight_options() -> None:
+    choices = {k: f"Block {k.lower()}{k.lower()}" for k in "ABCDEFGH"}
+    assert pred("The answer is H.", choices) == "H"
+
+
+# ------------------------------------------------------------------ robustness and speed sanity
+def test_never_raises_on_random_text() -> None:
+    rng = random.Random(7)
+    alphabet = "ABCDEFGH abcdefgh.,:()[]{}*#\\<>/\n答案选是不对正确错误ＡＢＣ（）：。" + "\u2019\u201c"
+    for _ in range(500):
+        reply = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        got = extract_answer(MH, reply, finish_reason=rng.choice(["stop", "length", None]))
+        assert got.method in METHODS and (got.pred is None or got.pred in MH)
+
+
+def test_long_reply_is_handled() -> None:
+    body = "Dantrolene reduces calcium release from the sarcoplasmic reticulum. " * 300
+    assert pred(body + "\nThe answer is C.") == "C"
+    assert pred("The answer is C.\n" + body) == "C"
+
+
+def test_option_text_matching_is_cached_per_choices() -> None:
+    from anesbench.grading._option_text import option_index
+
+    items = tuple(MH.items())
+    assert option_index(items) is option_index(items)
+
+
+def test_result_is_json_friendly() -> None:
+    assert json.loads(json.dumps(dataclasses.asdict(extract_answer(MH, "Answer: C")))) == {
+        "pred": "C", "method": "final_answer_phrase"}

@@ -1,0 +1,98 @@
+"""The stand-in server's replies look like real models' and grade as the letter they commit to."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from anesbench.grading import extract_answer, strip_think
+from anesbench.standin.replies import STYLES, UNANSWERED, render_reply
+
+CHOICE_SETS = {
+    "en": [
+        {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"},
+        {"A": "Vitamin A toxicity", "B": "Vitamin K deficiency", "C": "Hepatitis C infection", "D": "Type A personality"},
+        {"A": "Class I", "B": "Class II", "C": "Class III", "D": "Class IV"},
+        {"A": "0.75%", "B": "1.15%", "C": "2.0%", "D": "6.0%", "E": "1.7%"},
+        {"A": "True", "B": "False"},
+        {"A": "Interscalene block", "B": "Supraclavicular block", "C": "Infraclavicular block", "D": "Axillary block",
+         "E": "Femoral nerve block", "F": "Adductor canal block", "G": "Popliteal sciatic block", "H": "TAP block"},
+        {"A": "None of the above is correct", "B": "Give option B drugs", "C": "The answer is unclear", "D": "Wrong site"},
+    ],
+    "zh": [
+        {"A": "丙泊酚", "B": "氯胺酮", "C": "丹曲林", "D": "琥珀胆碱"},
+        {"A": "维生素A过量", "B": "维生素K缺乏", "C": "丙型肝炎", "D": "A型性格"},
+        {"A": "20%脂肪乳剂", "B": "碳酸氢钠", "C": "血管加压素", "D": "普萘洛尔", "E": "纳洛酮"},
+        {"A": "以上说法都正确", "B": "答案不确定", "C": "选用罗哌卡因", "D": "错误的体位"},
+    ],
+}
+SEEDS = range(150)
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_style_grades_as_its_letter(style: str, language: str) -> None:
+    for seed in SEEDS:
+        rng = random.Random(f"{style}:{language}:{seed}")
+        choices = rng.choice(CHOICE_SETS[language])
+        letter = None if style in UNANSWERED else rng.choice(sorted(choices))
+        content, reasoning, finish = render_reply(style, letter=letter, choices=choices, language=language, rng=rng)
+        got = extract_answer(choices, content, finish_reason=finish)
+        assert got.pred == letter, (style, language, seed, content, got)
+
+
+def test_styles_that_answer_finish_with_stop_and_truncated_with_length() -> None:
+    choices = CHOICE_SETS["en"][0]
+    for style in STYLES:
+        letter = None if style in UNANSWERED else "C"
+        _, _, finish = render_reply(style, letter=letter, choices=choices, language="en", rng=random.Random(3))
+        assert finish == ("length" if style == "truncated" else "stop")
+
+
+def test_language_of_reply_follows_the_question() -> None:
+    for style in STYLES:
+        letter = None if style in UNANSWERED else "B"
+        for seed in range(20):
+            zh, _, _ = render_reply(style, letter=letter, choices=CHOICE_SETS["zh"][0], language="zh",
+                                    rng=random.Random(seed))
+            en, _, _ = render_reply(style, letter=letter, choices=CHOICE_SETS["en"][0], language="en",
+                                    rng=random.Random(seed))
+            if style not in ("lone_letter", "json"):
+                assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), (style, zh)
+            assert not any("\u4e00" <= ch <= "\u9fff" for ch in en), (style, en)
+
+
+def test_think_trace_uses_both_reasoning_channels_and_mentions_other_letters() -> None:
+    choices = CHOICE_SETS["en"][0]
+    seen_field = seen_inline = False
+    for seed in range(60):
+        content, reasoning, _ = render_reply("think_trace", letter="C", choices=choices, language="en",
+                                             rng=random.Random(seed))
+        if reasoning is not None:
+            seen_field = True
+            assert "<think>" not in content
+            assert any(f"option {x}" in reasoning for x in "ABD")
+        else:
+            seen_inline = True
+            assert content.startswith("<think>") and strip_think(content) != content
+    assert seen_field and seen_inline
+
+
+def test_wording_is_varied() -> None:
+    choices = CHOICE_SETS["en"][0]
+    for style in ("concise", "cot", "option_text_only", "refusal", "truncated", "self_correction"):
+        letter = None if style in UNANSWERED else "C"
+        texts = {render_reply(style, letter=letter, choices=choices, language="en", rng=random.Random(s))[0]
+                 for s in range(40)}
+        assert len(texts) >= 2, style
+
+
+def test_unknown_style_and_missing_letter_are_errors() -> None:
+    choices = CHOICE_SETS["en"][0]
+    with pytest.raises(ValueError):
+        render_reply("poetry", letter="A", choices=choices, language="en", rng=random.Random(0))
+    with pytest.raises(ValueError):
+        render_reply("concise", letter=None, choices=choices, language="en", rng=random.Random(0))
+    with pytest.raises(ValueError):
+        render_reply("concise", letter="F", choices=choices, language="en", rng=random.Random(0))
