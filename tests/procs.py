@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ CLI = [sys.executable, "-m", "anesbench.cli.main"]
 class Proc:
     popen: subprocess.Popen[str]
     address: str
-    lines: list[str] = field(default_factory=list)
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
         if self.popen.poll() is None:
@@ -33,28 +34,43 @@ class Proc:
                 self.popen.wait()
         return self.popen.returncode
 
+    def wait_line(self, prefix: str, timeout: float = 30.0) -> str:
+        """The rest of the next stdout line starting with ``prefix``."""
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            seen.append(line)
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+        raise RuntimeError(f"{self.popen.args} printed no {prefix!r} line; output: {seen}")
+
+
+def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
+    # A thread reads stdout so that no line is stranded in a buffer that select() cannot see.
+    for line in stream:
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
 
 def start(args: list[str], *, ready: str = "listening on ", env: dict[str, str] | None = None,
           timeout: float = 30.0, stderr: Any = subprocess.DEVNULL) -> Proc:
     """Run ``args`` and wait for the line starting with ``ready``; the rest of it is the address."""
     popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
                              env={**os.environ, **(env or {})})
-    assert popen.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        readable, _, _ = select.select([popen.stdout], [], [], 0.2)
-        if readable:
-            line = popen.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip("\n"))
-            if line.startswith(ready):
-                return Proc(popen, line[len(ready):].strip(), lines)
-        elif popen.poll() is not None:
-            break
-    popen.kill()
-    raise RuntimeError(f"{args} did not print {ready!r}; output: {lines}")
+    proc = Proc(popen, "")
+    threading.Thread(target=_pump, args=(popen.stdout, proc.lines), daemon=True).start()
+    try:
+        proc.address = proc.wait_line(ready, timeout)
+    except RuntimeError:
+        popen.kill()
+        raise
+    return proc
 
 
 def start_standin(*options: str, env: dict[str, str] | None = None) -> Proc:
@@ -84,29 +100,14 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120.
                           env={**os.environ, **(env or {})})
 
 
-def read_announcement(proc: Proc, prefix: str, timeout: float = 10.0) -> str:
-    """Read further stdout lines of ``proc`` until one starts with ``prefix``; return the rest of it."""
-    assert proc.popen.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if select.select([proc.popen.stdout], [], [], 0.2)[0]:
-            line = proc.popen.stdout.readline()
-            if not line:
-                break
-            proc.lines.append(line.rstrip("\n"))
-            if line.startswith(prefix):
-                return line[len(prefix):].strip()
-    raise RuntimeError(f"no {prefix!r} line; output: {proc.lines}")
-
-
 def start_grader(port: int = 0) -> tuple[Proc, str]:
     """A grader service; returns the process and its metrics address."""
     proc = start([*CLI, "serve", "grader", "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0"])
-    return proc, read_announcement(proc, "metrics on ")
+    return proc, proc.wait_line("metrics on ")
 
 
 def start_dispatcher(grader: str, db: Path, *extra: str, port: int = 0) -> tuple[Proc, str]:
     """A dispatcher service; returns the process and its metrics address."""
     proc = start([*CLI, "serve", "dispatcher", "--host", "127.0.0.1", "--port", str(port), "--grader", grader,
                   "--db", str(db), "--metrics-port", "0", *extra])
-    return proc, read_announcement(proc, "metrics on ")
+    return proc, proc.wait_line("metrics on ")

@@ -124,8 +124,13 @@ def test_health_and_reflection(stack: Stack) -> None:
     channel = grpc.insecure_channel(stack.dispatcher.address)
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "anesbench.v1.Dispatcher"):
-        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # NOT_SERVING while it resumes unfinished runs, then SERVING.
+        deadline = time.monotonic() + 15
+        status = None
+        while time.monotonic() < deadline and status != health_pb2.HealthCheckResponse.SERVING:
+            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+            time.sleep(0.05)
+        assert status == health_pb2.HealthCheckResponse.SERVING
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for r in responses for s in r.list_services_response.service}

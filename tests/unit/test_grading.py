@@ -7,7 +7,6 @@ import json
 import random
 
 import pytest
-
 from anesbench.grading import METHODS, Extraction, extract_answer, strip_think
 
 MH = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
@@ -192,6 +191,30 @@ def test_wrong_answer_phrase_is_not_a_commitment() -> None:
 
 def test_negated_option_text_does_not_count() -> None:
     assert pred("Definitely not propofol.") is None
+
+
+def test_hypothetical_answer_is_not_a_commitment() -> None:
+    assert pred("The answer is C. Option A would be the answer if the question asked about induction.") == "C"
+    assert pred("If the answer were A, the patient would not improve. So it's C.") == "C"
+
+
+def test_letter_put_as_a_question_is_not_a_commitment() -> None:
+    assert pred("答案是B吗？不是，是C。", ZMH) == "C"
+    assert pred("The answer is B? No.") is None
+
+
+def test_two_alternatives_are_ambiguous() -> None:
+    assert extract_answer(MH, "It could be A or C.") == Extraction(None, "none_ambiguous")
+    assert extract_answer(ZMH, "可能是B，也可能是C。") == Extraction(None, "none_ambiguous")
+
+
+def test_elimination_leaving_one_option() -> None:
+    assert extract_answer(MH, "Options A, B and D can be excluded, leaving C.") == Extraction("C", "conclusion")
+
+
+def test_option_label_in_chinese_analysis_is_not_a_choice() -> None:
+    reply = "A选项丙泊酚为安全药物；B选项氯胺酮无影响；D选项琥珀胆碱为触发药物。"
+    assert pred(reply, ZMH) is None
 
 
 # ------------------------------------------------------------------ self-correction
@@ -386,3 +409,14 @@ def test_option_text_matching_is_cached_per_choices() -> None:
 def test_result_is_json_friendly() -> None:
     assert json.loads(json.dumps(dataclasses.asdict(extract_answer(MH, "Answer: C")))) == {
         "pred": "C", "method": "final_answer_phrase"}
+
+
+def test_docstring_examples_hold() -> None:
+    import doctest
+    import importlib
+
+    for name in ("__init__", "_types", "_think", "_normalize", "_scan", "_patterns", "_option_text", "_final",
+                 "_lines", "_verdicts", "_extract"):
+        module = importlib.import_module("anesbench.grading" + ("" if name == "__init__" else f".{name}"))
+        assert doctest.testmod(module).failed == 0, name
+    assert doctest.testmod(importlib.import_module("anesbench.standin.replies")).failed == 0

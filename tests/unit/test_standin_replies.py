@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from anesbench.grading import extract_answer, strip_think
 from anesbench.standin.replies import STYLES, UNANSWERED, render_reply
 
@@ -37,7 +36,7 @@ def test_every_style_grades_as_its_letter(style: str, language: str) -> None:
         rng = random.Random(f"{style}:{language}:{seed}")
         choices = rng.choice(CHOICE_SETS[language])
         letter = None if style in UNANSWERED else rng.choice(sorted(choices))
-        content, reasoning, finish = render_reply(style, letter=letter, choices=choices, language=language, rng=rng)
+        content, _, finish = render_reply(style, letter=letter, choices=choices, language=language, rng=rng)
         got = extract_answer(choices, content, finish_reason=finish)
         assert got.pred == letter, (style, language, seed, content, got)
 

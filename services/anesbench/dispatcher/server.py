@@ -31,24 +31,20 @@ class DispatcherApp:
         self.grader = RemoteGrader(settings.grader)
         self.manager = RunManager(self.store, self.grader, settings)
         self._drained: asyncio.Task[None] | None = None
-        self._resumed: asyncio.Task[list[str]] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.manager), server)
-        self._resumed = asyncio.get_running_loop().create_task(self._resume())
 
-    async def _resume(self) -> list[str]:
+    async def start(self) -> None:
+        """Resume every unfinished run before reporting SERVING."""
         resumed = await self.manager.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
-        return resumed
 
     def drain(self) -> None:
         self._drained = asyncio.get_running_loop().create_task(self.manager.drain())
 
     async def shutdown(self) -> None:
-        if self._resumed is not None:
-            await asyncio.gather(self._resumed, return_exceptions=True)
         await (self._drained or self.manager.drain())
         await self.grader.close()
         await self.store.close()

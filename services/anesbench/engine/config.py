@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from anesbench import __version__
-from anesbench.dataset import Dataset
+from anesbench.dataset import LANGUAGES, Dataset
 from anesbench.errors import InvalidInput
 from anesbench.inference import public_endpoint
 from anesbench.prompts import PromptTemplate
@@ -37,6 +37,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.model.strip():
             raise InvalidInput("--model: must not be empty")
+        unknown = [language for language in self.languages if language not in LANGUAGES]
+        if unknown or not self.languages:
+            raise InvalidInput(
+                f"--languages: unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}"
+            )
         if self.concurrency is not None and not 1 <= self.concurrency <= 4096:
             raise InvalidInput(f"--concurrency: must be from 1 to 4096, got {self.concurrency}")
         if not 1 <= self.max_tokens <= 1_000_000:

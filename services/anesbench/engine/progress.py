@@ -25,6 +25,7 @@ class RunProgress:
     reused: int = 0
     started: float = field(default_factory=time.monotonic)
     _cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (lang, level) -> [correct, total]
+    _published: tuple[int, int] = (-1, -1)
 
     def seed(self, rows: Iterable[LeaderboardRow]) -> None:
         """Start from what a resumed run already has in the store."""
@@ -59,12 +60,18 @@ class RunProgress:
     def accuracy(self) -> float | None:
         return self.correct / self.done if self.done else None
 
+    def idle(self) -> None:
+        """The run is over: no active work for this model, so no progress timestamp either."""
+        metrics.RUN_LAST_PROGRESS.labels(self.model).set(0)
+
     def publish(self) -> None:
         """Refresh the gauges (called a few times a second, not per result)."""
         metrics.RUN_ITEMS.labels(self.model, "total").set(self.total)
         metrics.RUN_ITEMS.labels(self.model, "done").set(self.done)
         metrics.RUN_ITEMS.labels(self.model, "failed").set(self.failed)
-        metrics.RUN_LAST_PROGRESS.labels(self.model).set(time.time())
+        if (self.done, self.failed) != self._published:
+            self._published = (self.done, self.failed)
+            metrics.RUN_LAST_PROGRESS.labels(self.model).set(time.time())
         overall: dict[str, list[int]] = {}
         for (language, level), (correct, total) in self._cells.items():
             metrics.RUN_ACCURACY.labels(self.model, language, level).set(correct / total)

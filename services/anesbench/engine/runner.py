@@ -235,6 +235,7 @@ async def execute_run(
     finally:
         metrics.RUNS.labels("running").dec()
         metrics.QUEUE_DEPTH.labels(config.model).set(0)
+        progress.idle()
         await writer.close()
         final = await _finish(store, run.id, status_on_cancel if cancelled else status, error, decide=not cancelled)
         if observer is not None:

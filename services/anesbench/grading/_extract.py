@@ -16,9 +16,10 @@ Extraction(pred='B', method='final_answer_phrase')
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from anesbench.grading._final import WEAK, Hit, find_commitments, lower_same_length
+from anesbench.grading._final import Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
 from anesbench.grading._option_text import by_option_text, option_index
@@ -31,9 +32,15 @@ from anesbench.grading._verdicts import judge_options, verdict_map
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
 _TAIL = 300
+_BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
 
 
 def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
+    """The extraction a commitment stands for: its letter, or why it gives none.
+
+    >>> _resolve(Hit(0, ("A", "C"), "final_answer_phrase", 0), frozenset("ABCD")).method
+    'none_ambiguous'
+    """
     if len(hit.letters) > 1:
         return Extraction(None, "none_ambiguous")
     letter = hit.letters[0]
@@ -43,6 +50,11 @@ def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
 
 
 def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
+    """``(letter, method)`` as an extraction, refusing letters that are not options.
+
+    >>> _decided(("E", "lone_letter"), frozenset("ABCD"))
+    Extraction(pred=None, method='none_invalid_choice')
+    """
     letter, method = pair
     if letter is not None and letter not in valid:
         return Extraction(None, "none_invalid_choice")
@@ -66,13 +78,15 @@ def extract_answer(
     valid = index.letters
 
     lower = lower_same_length(text)
+    if len(text) <= 8:  # "C", "(C)", "C." need no phrase search
+        bare = _BARE.fullmatch(text)
+        if bare is not None:
+            return _decided((bare.group(1).upper(), "lone_letter"), valid)
     # The last commitment is nearly always near the end: look there first, then before it.
     cut = len(text) - _TAIL if len(text) > _TAIL + 150 else 0
-    hits = find_commitments(text, index, cut, None, lower)
-    firm = [h for h in hits if h.tier < WEAK]
+    firm = find_commitments(text, index, cut, None, lower)
     if not firm and cut:
-        hits = find_commitments(text, index, 0, cut, lower) + hits
-        firm = [h for h in hits if h.tier < WEAK]
+        firm = find_commitments(text, index, 0, cut, lower)
     if firm:
         return _resolve(firm[-1], valid)
     if truncated:
@@ -80,8 +94,9 @@ def extract_answer(
     line = letter_line(text, index)
     if line is not None:
         return _decided(line, valid)
-    if hits:
-        return _resolve(hits[-1], valid)
+    weak = find_commitments(text, index, 0, None, lower, weak=True)
+    if weak:
+        return _resolve(weak[-1], valid)
     verdicts = verdict_map(text, lower)
     judged = judge_options(verdicts, valid)
     if judged is not None:

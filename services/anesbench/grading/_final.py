@@ -10,7 +10,6 @@ it ambiguous), the method name and a strength tier. Callers take the last one (s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from anesbench.grading import _patterns as P
@@ -36,6 +35,7 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.EN_NOT_BUT, "final_answer_phrase", STRONG, _WORD, ("not",)),
     (P.EN_MAYBE, "final_answer_phrase", STRONG, _WORD, ("could", "might", "may")),
     (P.EN_ITS, "conclusion", MEDIUM, _WORD, ("it", "that")),
+    (P.EN_LEAVES, "conclusion", MEDIUM, _WORD, ("leav",)),
     (P.EN_CONCLUSION, "conclusion", MEDIUM, _WORD, ("therefore", "thus", "hence", "so", "consequently",
                                                      "accordingly", "in ", "overall", "ultimately", "finally")),
     (P.DASH_END, "conclusion", MEDIUM, _TAIL, ()),
@@ -50,6 +50,7 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
     (P.ZH_SHOULD, "conclusion", MEDIUM, _ZH | _ZHPRE | _ZHNEG, ("应",)),
     (P.ZH_CONCLUSION, "conclusion", MEDIUM, _ZH, ("所以", "因", "故", "综上", "总之", "由此", "最终")),
+    (P.ZH_LEAVES, "conclusion", MEDIUM, _ZH, ("剩",)),
     (P.ZH_IS_LETTER, "conclusion", WEAK, _ZH | _ZHPRE | _REF, ("是",)),
 )
 _CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
@@ -117,7 +118,11 @@ def ref_ok(text: str, i: int) -> bool:
 
 
 def _lower_ok(text: str, end: int, letter: str) -> bool:
-    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant."""
+    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant.
+
+    >>> _lower_ok("the answer is a drug", 15, "a"), _lower_ok("the answer is a.", 15, "a")
+    (False, True)
+    """
     after = text[end:end + 2]
     if letter == "a":
         return after == "" or after[0] in ".,;:!?)]。，；\n" and not after[1:2].isalpha()
@@ -141,6 +146,12 @@ def _group_letters(text: str, start: int, end: int, lower_first: bool) -> tuple[
 
 
 def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionIndex | None) -> tuple[str, ...]:
+    """The letters of match ``m`` if it passes the ``checks`` its pattern needs, else ``()``.
+
+    >>> t = "Vitamin A is the answer"
+    >>> _vet(t, t.lower(), P.EN_LETTER_FIRST.match(t.lower(), 8), _REF, None)
+    ()
+    """
     start = m.start()
     if checks & _WORD and start and "a" <= lower[start - 1] <= "z":
         return ()
@@ -156,12 +167,17 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     if checks & _REF and not ref_ok(text, first.start()):
         return ()
+    if P.QUESTIONED.match(lower, g1):
+        return ()
     if checks & _PREADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
-    if checks & _HEADER and ("\n" in m.group("sep") or "\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"):
-        # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
-        if not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start):
-            return ()
+    # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
+    if (
+        checks & _HEADER
+        and ("\n" in m.group("sep") or "\n" in lower[m.end("sep"):g0] and m.group("head") != "answer")
+        and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+    ):
+        return ()
     if checks & _BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
         named = m.group("between").lstrip(_NOT_TEXT_START)
         if index is None or letters[0] not in mentions(named, index):
@@ -177,7 +193,11 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
 
 
 def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:
-    """Letters of a boxed / JSON / tag value (original case), or the one option its text names."""
+    """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
+
+    >>> _value_letters("(C) Dantrolene", None), _value_letters("A, C", None)
+    (('C',), ('A', 'C'))
+    """
     m = P.VALUE_LETTERS.match(value)
     if m is not None:
         rest = value[m.end():].strip(" \t\"'.)]}")
@@ -191,11 +211,17 @@ def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:
 
 
 def find_commitments(
-    text: str, index: OptionIndex | None, start: int = 0, stop: int | None = None, lower: str | None = None
+    text: str,
+    index: OptionIndex | None,
+    start: int = 0,
+    stop: int | None = None,
+    lower: str | None = None,
+    weak: bool = False,
 ) -> list[Hit]:
     """All vetted commitments in ``text`` (normalized) that begin in ``[start, stop)``, sorted by
     position (``lower`` is :func:`lower_same_length` of ``text`` if the caller has it already).
-    ``_TAIL`` patterns (anchored at the end of the text) only run when ``stop`` is the end.
+    Only the WEAK tier if ``weak``, else only the others (weak ones matter only when there are no
+    others). ``_TAIL`` patterns (anchored at the end of the text) only run when ``stop`` is the end.
 
     >>> [(h.letters, h.method) for h in find_commitments("最终答案：\\\\boxed{B}", None)]
     [(('B',), 'boxed')]
@@ -205,30 +231,41 @@ def find_commitments(
     end = len(text) if stop is None else stop
     hits: list[Hit] = []
     ascii_only = text.isascii()
-    caps = [m.start() for m in _CAPITAL.finditer(text, start, end)]
+    caps: list[int] | None = None
     for pattern, method, tier, checks, anchors in _SPECS:
-        if checks & _ZH and ascii_only:
+        if (tier == WEAK) != weak or checks & _ZH and ascii_only:
             continue
         if checks & _TAIL:
             if end < len(text):
                 continue
-            found: Iterable[re.Match[str] | None] = pattern.finditer(lower, max(start, len(lower) - 24))
+            found = list(pattern.finditer(lower, max(start, len(lower) - 24)))
         else:
-            positions = caps if anchors is CAPS else anchored(lower, anchors, start, end)
-            found = (pattern.match(lower, i) for i in positions)
+            if anchors is CAPS:
+                if caps is None:
+                    caps = [m.start() for m in _CAPITAL.finditer(text, start, end)]
+                positions = caps
+            else:
+                positions = anchored(lower, anchors, start, end)
+            found = []
+            for i in positions:
+                m = pattern.match(lower, i)
+                if m is not None:
+                    found.append(m)
         for m in found:
-            if m is not None:
-                letters = _vet(text, lower, m, checks, index)
-                if letters:
-                    hits.append(Hit(m.start("grp"), letters, method, tier))
-    for pattern, method, needle in _STRUCTURED:
-        if needle not in lower:
-            continue
-        for m in pattern.finditer(lower, start):
-            if m.start() >= end:
-                break
-            letters = _value_letters(text[m.start("c"):m.end("c")], index)
+            letters = _vet(text, lower, m, checks, index)
             if letters:
-                hits.append(Hit(m.start(), letters, method, STRONG))
-    hits.sort(key=lambda h: (h.pos, h.tier))
-    return [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
+                hits.append(Hit(m.start("grp"), letters, method, tier))
+    if not weak:
+        for pattern, method, needle in _STRUCTURED:
+            if needle not in lower:
+                continue
+            for m in pattern.finditer(lower, start):
+                if m.start() >= end:
+                    break
+                letters = _value_letters(text[m.start("c"):m.end("c")], index)
+                if letters:
+                    hits.append(Hit(m.start(), letters, method, STRONG))
+    if len(hits) > 1:
+        hits.sort(key=lambda h: (h.pos, h.tier))
+        hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
+    return hits

@@ -29,6 +29,12 @@ _PUNCT = " \t.。!！:;,)]"
 
 
 def _judge(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str] | None:
+    """Judge one line: a bare letter, a letter and its option's text, a conflict, or nothing.
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> _judge("(B)", option_index((("B", "Ketamine"),)), True)
+    ('B', 'lone_letter')
+    """
     m = _LINE.match(line)
     if m is None:
         return None

@@ -35,7 +35,11 @@ _LATEX_DELIM = re.compile(r"\\[()\[\]]")
 
 
 def _rare(m: re.Match[str]) -> str:
-    """The replacement of one rare character (``Ｃ`` → ``C``, ``Ⓑ`` → ``B``)."""
+    """The replacement of one rare character (``Ｃ`` → ``C``, ``Ⓑ`` → ``B``).
+
+    >>> _RARE.sub(_rare, "Ⓑ")
+    'B'
+    """
     return m.group().translate(_TABLE)
 
 

@@ -29,10 +29,10 @@ _NEG_AFTER = re.compile(
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
     r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    r"|答案(?:是|为|:)|选(?:择|用)?|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
+    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
 )
 _HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "答案", "选", "首选", "应")
-_SENTENCE_END = re.compile(r"\n|。|[.;!?](?:\s|$)")
+_SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ EN_MAYBE = re.compile(
 #: a hypothetical ("if the answer were A", "A would be the answer if …") is not a commitment
 HYPOTHETICAL_BEFORE = re.compile(r"(?:^|[^a-z])(?:if|whether|unless|suppose|supposing|assuming)[ \t][^.;:!?\n]*$")
 HYPOTHETICAL_AFTER = re.compile(r"[ \t,]+(?:if|when|unless|only[ \t]+if|provided|in[ \t]+case)(?![a-z])")
+#: "Options A, B and D can be excluded, leaving C." / "只剩下C"
+EN_LEAVES = re.compile(r"leav(?:ing|es)[ \t]+(?:us[ \t]+with[ \t]+)?(?:only[ \t]+)?(?:option[ \t]+)?" + SINGLE + _END, M)
 EN_ITS = re.compile(
     r"(?:it'?s|it[ \t]+is|it[ \t]+must[ \t]+be|it[ \t]+should[ \t]+be|that'?s|that[ \t]+would[ \t]+be)"
     r"[ \t]+(?:(?:actually|definitely|clearly|therefore|thus|really|indeed|obviously|surely)[ \t]+)?"
@@ -117,6 +119,7 @@ ZH_MAYBE = re.compile(
     r"(?:可能|也许|或许)(?:是|选)[ \t]*(?:选项)?(?P<grp>[a-h](?![a-z0-9])[^。.!\n]{0,12}?(?:也|或者?|还)(?:有)?"
     r"(?:可能|也许|或许)?(?:是|选)[ \t]*(?:选项)?[a-h])(?![a-z0-9])"
 )
+ZH_LEAVES = re.compile(r"(?:只剩下?|剩下|剩余)[ \t]*(?:的是)?[ \t]*(?:选项)?" + SINGLE + _ZH_END)
 ZH_IS_LETTER = re.compile(r"是[ \t]*(?:选项)?" + SINGLE + _ZH_END, M)
 #: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
 ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否")
@@ -136,6 +139,8 @@ VALUE_LETTERS = re.compile(
 LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
 
 # ---------------------------------------------------------------- vetting (lower-cased text)
+#: a letter put as a question ("答案是B吗？", "The answer is B?") is not a commitment
+QUESTIONED = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:吗|呢|\?)")
 #: the word before an answer noun that turns it around ("the wrong answer is A")
 NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
 #: after a Chinese commitment, a verdict that cancels it ("答案A项错误" is an analysis, not an answer)

@@ -21,13 +21,15 @@ def anchored(lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | N
     [0, 3, 5, 8]
     """
     end = len(lower) if stop is None else stop
-    out: set[int] = set()
+    out: list[int] = []
     for a in anchors:
         i = lower.find(a, start, end + len(a) - 1)
         while i != -1:
-            out.add(i)
+            out.append(i)
             i = lower.find(a, i + 1, end + len(a) - 1)
-    return sorted(out)
+    if len(out) > 1:
+        out = sorted(set(out))
+    return out
 
 
 def matches(

@@ -20,14 +20,14 @@ _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer
            r"|ruled[ \t]+out|eliminated?|excluded?")
 _POS_EN = r"correct(?![ \t]+(?:the|a|an|this|it|its|any|for)[ \t])|right(?=[ \t]*[.,;:!)]|[ \t]+(?:answer|choice|option))"
 _NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
-_POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选"
+_POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选|符合题意"
 #: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
 #: (they would disable the engine's first-character scan): :func:`polarities` makes those checks.
 POLARITY = re.compile(
     rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)", re.MULTILINE
 )
 _POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
-                     "排除", "正确", "对", "当选", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
+                     "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
 _NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
 _NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
 
@@ -70,14 +70,18 @@ _NEGATED = re.compile(
     r"(?:(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
     r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
 )
-_CAPITAL = re.compile(r"[A-H]")
+_CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 #: "A: No. B: No. C: Yes." (yes/no only right after a letter and a colon or dash)
 _YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:(?P<pos>yes)|no)(?![a-z])")
 _SEGMENT_END = re.compile(r"\n[ \t]*\n")
 
 
 def _events(text: str, lower: str) -> list[tuple[int, str, bool]]:
-    """(position, letter, judged correct) for every verdict in ``text``."""
+    """(position, letter, judged correct) for every verdict in ``text``.
+
+    >>> _events("B. Ketamine: wrong", "b. ketamine: wrong")
+    [(0, 'B', False)]
+    """
     events: list[tuple[int, str, bool]] = []
     labels = [m for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
     for i, m in enumerate(labels):
@@ -85,6 +89,10 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool]]:
         gap = _SEGMENT_END.search(lower, m.end(), stop)
         if gap is not None:
             stop = gap.start()
+        for cap in _CAPITAL.finditer(text, m.end(), stop):  # "选项A、B、C中…": the verdict is not A's
+            if ref_ok(text, cap.start()):
+                stop = cap.start()
+                break
         found = polarities(lower, m.end(), stop)
         if found:
             events.append((m.start("l"), text[m.start("l")], found[0][1]))

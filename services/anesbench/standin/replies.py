@@ -82,25 +82,44 @@ _ZH_TRUNC = (
 _EN_OPTION_TEXT = ("The best choice is {T}.", "{T}.", "The most appropriate option here is {T}.", "I'd go with {T}.")
 _ZH_OPTION_TEXT = ("首选{T}。", "应选择{T}。", "最合适的是{T}。", "答案是{T}。")
 _RISKY = re.compile(r"(?<![A-Za-z0-9])[A-H](?![A-Za-z0-9])|correct|wrong|answer|choice|option|正确|错误|答案|选|对|是|\n|[{}<\\]",
-                    re.I)
+                    re.IGNORECASE)
 
 
 @lru_cache(maxsize=4096)
 def _risky(items: tuple[tuple[str, str], ...]) -> bool:
-    """Whether some option text could itself read as an answer (then a rendered reply is checked)."""
+    """Whether some option text could itself read as an answer (then a rendered reply is checked).
+
+    >>> _risky((("A", "Propofol"),)), _risky((("A", "None is correct"),))
+    (False, True)
+    """
     return any(_RISKY.search(text) for _, text in items)
 
 
 def _other(letter: str, letters: list[str], rng: random.Random) -> str:
+    """A letter other than ``letter`` (itself if there is no other).
+
+    >>> _other("A", ["A", "B"], random.Random(0))
+    'B'
+    """
     others = [x for x in letters if x != letter]
     return rng.choice(others) if others else letter
 
 
 def _final(zh: bool, rng: random.Random, letter: str, text: str) -> str:
+    """One final-answer sentence.
+
+    >>> _final(False, random.Random(0), "C", "Dantrolene") in [t.format(L="C", T="Dantrolene") for t in _EN_FINAL]
+    True
+    """
     return rng.choice(_ZH_FINAL if zh else _EN_FINAL).format(L=letter, T=text)
 
 
 def _reasoning(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, str], letters: list[str]) -> str:
+    """A few sentences of reasoning for ``letter`` (naming option texts, never a final answer).
+
+    >>> "Ketamine" in _reasoning(False, random.Random(0), "B", {"A": "Propofol", "B": "Ketamine"}, ["A", "B"])
+    True
+    """
     wrong = _other(letter, letters, rng)
     text = choices[letter]
     parts = [rng.choice(_ZH_OPEN if zh else _EN_OPEN)]
@@ -111,6 +130,13 @@ def _reasoning(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, 
 
 
 def _verdicts(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, str], letters: list[str]) -> str:
+    """An option-by-option verdict list with only ``letter`` judged correct.
+
+    >>> print(_verdicts(True, random.Random(0), "B", {"A": "丙泊酚", "B": "氯胺酮"}, ["A", "B"]))
+    逐项分析：
+    A项错误：丙泊酚不符合题意。
+    B项正确：氯胺酮符合题意。
+    """
     lines = []
     for x in letters:
         good = x == letter
@@ -124,6 +150,11 @@ def _verdicts(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, s
 
 
 def _render(style: str, letter: str, choices: Mapping[str, str], zh: bool, rng: random.Random) -> tuple[str, str | None]:
+    """``(content, reasoning_content)`` of an answering style.
+
+    >>> _render("lone_letter", "C", {"C": "x"}, False, random.Random(0))[1] is None
+    True
+    """
     letters = list(choices)
     text = choices[letter]
     if style == "concise":
@@ -195,7 +226,8 @@ def render_reply(
     if letter is None or letter not in choices:
         raise ValueError(f"style {style!r} needs a letter among {sorted(choices)}, got {letter!r}")
     content, reasoning = _render(style, letter, choices, zh, rng)
-    if style == "option_text_only" or _risky(tuple(choices.items())):
-        if extract_answer(choices, content).pred != letter:  # an option text that reads as an answer
-            content, reasoning = (f"答案：{letter}" if zh else f"Answer: {letter}"), None
+    # an option text that itself reads as an answer: fall back to a plain final answer
+    checked = style == "option_text_only" or _risky(tuple(choices.items()))
+    if checked and extract_answer(choices, content).pred != letter:
+        content, reasoning = (f"答案：{letter}" if zh else f"Answer: {letter}"), None
     return content, reasoning, "stop"
