@@ -152,7 +152,8 @@ def test_two_options_judged_correct_is_ambiguous() -> None:
 
 
 def test_verb_correct_is_not_a_verdict() -> None:
-    reply = "A. Propofol: used to correct agitation.\nB. Ketamine: wrong.\nC. Dantrolene: correct.\nD. Succinylcholine: wrong."
+    reply = ("A. Propofol: used to correct agitation.\nB. Ketamine: wrong.\nC. Dantrolene: correct.\n"
+             "D. Succinylcholine: wrong.")
     assert pred(reply) == "C"
 
 
@@ -185,6 +186,11 @@ def test_chinese_answer_is_not() -> None:
     assert pred("答案不是A，而是C。", ZMH) == "C"
 
 
+def test_answer_label_followed_by_a_negative_verdict_is_not_a_commitment() -> None:
+    assert pred("Answer: A is incorrect because propofol does not treat MH. C is correct.") == "C"
+    assert pred("答案A项错误，C项正确。", ZMH) == "C"
+
+
 def test_wrong_answer_phrase_is_not_a_commitment() -> None:
     assert pred("The wrong answer is A; the trap is obvious.") is None
 
@@ -196,6 +202,7 @@ def test_negated_option_text_does_not_count() -> None:
 def test_hypothetical_answer_is_not_a_commitment() -> None:
     assert pred("The answer is C. Option A would be the answer if the question asked about induction.") == "C"
     assert pred("If the answer were A, the patient would not improve. So it's C.") == "C"
+    assert pred("If we consider the timing, the answer is C.") == "C"
 
 
 def test_letter_put_as_a_question_is_not_a_commitment() -> None:
@@ -224,6 +231,8 @@ def test_last_explicit_answer_wins() -> None:
 
 def test_chinese_correction() -> None:
     assert pred("答案是A。不对，更正：答案是C", ZMH) == "C"
+    assert pred("答案是A。修正为C。", ZMH) == "C"
+    assert pred("排除A、B、D，只剩C。", ZMH) == "C"
 
 
 def test_change_my_answer() -> None:
@@ -262,7 +271,8 @@ def test_strip_think() -> None:
 
 # ------------------------------------------------------------------ letters inside words and option text
 def test_letters_inside_option_text_do_not_count() -> None:
-    reply = "Vitamin A toxicity does not prolong PT. Hepatitis C would not correct with vitamin K. Type A personality is irrelevant."
+    reply = ("Vitamin A toxicity does not prolong PT. Hepatitis C would not correct with vitamin K. "
+             "Type A personality is irrelevant.")
     assert pred(reply, VIT) is None
 
 
@@ -420,3 +430,12 @@ def test_docstring_examples_hold() -> None:
         module = importlib.import_module("anesbench.grading" + ("" if name == "__init__" else f".{name}"))
         assert doctest.testmod(module).failed == 0, name
     assert doctest.testmod(importlib.import_module("anesbench.standin.replies")).failed == 0
+
+
+@pytest.mark.parametrize("reply", [
+    "A, B, C, D, " * 3000, "A、B、C、D、" * 4000, "the answer is " * 2000, "(" * 20000 + "C" + ")" * 20000,
+    "\\boxed{" * 5000, '{"answer": "' * 5000, "A is incorrect. " * 3000, "A项错误。" * 5000,
+])
+def test_pathological_replies_are_linear_and_answer_nothing(reply: str) -> None:
+    # not timed: a quadratic pattern would take minutes here (and trip pytest-timeout)
+    assert extract_answer(MH, reply).pred is None

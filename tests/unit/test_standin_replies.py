@@ -11,13 +11,15 @@ from anesbench.standin.replies import STYLES, UNANSWERED, render_reply
 CHOICE_SETS = {
     "en": [
         {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"},
-        {"A": "Vitamin A toxicity", "B": "Vitamin K deficiency", "C": "Hepatitis C infection", "D": "Type A personality"},
+        {"A": "Vitamin A toxicity", "B": "Vitamin K deficiency", "C": "Hepatitis C infection",
+         "D": "Type A personality"},
         {"A": "Class I", "B": "Class II", "C": "Class III", "D": "Class IV"},
         {"A": "0.75%", "B": "1.15%", "C": "2.0%", "D": "6.0%", "E": "1.7%"},
         {"A": "True", "B": "False"},
         {"A": "Interscalene block", "B": "Supraclavicular block", "C": "Infraclavicular block", "D": "Axillary block",
          "E": "Femoral nerve block", "F": "Adductor canal block", "G": "Popliteal sciatic block", "H": "TAP block"},
-        {"A": "None of the above is correct", "B": "Give option B drugs", "C": "The answer is unclear", "D": "Wrong site"},
+        {"A": "None of the above is correct", "B": "Give option B drugs", "C": "The answer is unclear",
+         "D": "Wrong site"},
     ],
     "zh": [
         {"A": "丙泊酚", "B": "氯胺酮", "C": "丹曲林", "D": "琥珀胆碱"},

@@ -36,9 +36,7 @@ def check_batch_size(count: int, *, batch: int | None = None) -> None:
         raise InvalidInput(f"{label}: items: {count} items, more than the limit of {MAX_BATCH_ITEMS}")
 
 
-def check_item(
-    choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str
-) -> None:
+def check_item(choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str) -> None:
     """Raise InvalidInput naming ``at`` and the field if the item breaks a limit."""
     if _utf8_len(item_id) > MAX_ID_BYTES:
         raise InvalidInput(f"{at}: id: {_utf8_len(item_id)} bytes, more than the limit of {MAX_ID_BYTES}")
@@ -53,13 +51,10 @@ def check_item(
             )
     size = _utf8_len(response)
     if size > MAX_RESPONSE_BYTES:
-        raise InvalidInput(
-            f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)"
-        )
+        raise InvalidInput(f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)")
     if _utf8_len(finish_reason) > MAX_FINISH_REASON_BYTES:
         raise InvalidInput(
-            f"{at}: finish_reason: {_utf8_len(finish_reason)} bytes, "
-            f"more than the limit of {MAX_FINISH_REASON_BYTES}"
+            f"{at}: finish_reason: {_utf8_len(finish_reason)} bytes, more than the limit of {MAX_FINISH_REASON_BYTES}"
         )
 
 

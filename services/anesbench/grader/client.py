@@ -73,9 +73,7 @@ class RemoteGrader:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def grade(
-        self, choices: Mapping[str, str], response: str, finish_reason: str | None = None
-    ) -> Extraction:
+    async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
         """Grade one reply; raises InvalidInput (bad request) or GraderUnavailable (no answer in time)."""
         if self._closed:
             raise GraderUnavailable(f"grader client for {self.target} is closed")
@@ -126,17 +124,13 @@ class RemoteGrader:
                 ok = code is grpc.StatusCode.OK
                 self._last_error = "stream closed by the server" if ok else f"{code.name}: {details}"
                 if code in _CONTENT_CODES:
-                    log.warning(
-                        "grade stream to %s failed (%s); grading its batch one by one", self.target, code.name
-                    )
+                    log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
                     await self._grade_singly(unanswered)
                     continue
                 self._queue.requeue(unanswered)
                 failures = 0 if answered else failures + 1
                 low, high = self._backoff
-                delay = (
-                    0.0 if failures == 0 else random.uniform(0.5, 1.0) * min(high, low * 2 ** (failures - 1))
-                )
+                delay = 0.0 if failures == 0 else random.uniform(0.5, 1.0) * min(high, low * 2 ** (failures - 1))
                 log.log(
                     logging.DEBUG if ok else logging.INFO,
                     "grade stream to %s ended (%s); re-sending %d unanswered after %.2f s",
@@ -223,9 +217,7 @@ class RemoteGrader:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 self._queue.fail(request_id, InvalidInput(exc.details() or "the grader rejected the request"))
             elif exc.code() in _CONTENT_CODES:
-                error = GraderUnavailable(
-                    f"the grader failed on this reply: {exc.code().name}: {exc.details()}"
-                )
+                error = GraderUnavailable(f"the grader failed on this reply: {exc.code().name}: {exc.details()}")
                 self._queue.fail(request_id, error)
             else:
                 self._queue.requeue([request_id])  # a network problem after all: back to the stream

@@ -14,9 +14,7 @@ class LocalGrader:
     Extraction(pred='B', method=...)
     """
 
-    async def grade(
-        self, choices: Mapping[str, str], response: str, finish_reason: str | None = None
-    ) -> Extraction:
+    async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
         return extract_answer(choices, response, finish_reason=finish_reason)
 
     async def close(self) -> None:

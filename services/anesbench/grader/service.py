@@ -1,22 +1,23 @@
 """GraderServicer: the gRPC adapter over ``anesbench.grading.extract_answer``.
 
-It only translates: validate the request (``_limits``), grade off the event loop, count. Grading
-runs in worker threads so that a batch of long replies cannot starve health checks, keepalive
-handling or other streams on the loop.
+It only translates: validate the request (``_limits``), grade off the event loop, count. With a
+:class:`GradingPool` (the grader service) grading runs in worker processes under a deadline, so a
+pathological reply fails alone instead of wedging the replica; without one (tests, tools) it runs
+in the loop's default thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from concurrent.futures import Executor
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from anesbench import metrics
+from anesbench.errors import InvalidInput
 from anesbench.grader._limits import check_batch_size, check_item, where
-from anesbench.grading import METHODS, extract_answer
+from anesbench.grader._pool import Graded, GradingPool, GradingTimeout, Item, grade_items
+from anesbench.grading import METHODS
 from anesbench.serving import rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
@@ -35,39 +36,29 @@ def declare_metrics() -> None:
         metrics.GRADER_REQUESTS.labels(rpc_name, grpc.StatusCode.OK.name)
 
 
-def grade_all(items: Iterable[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
-    """Grade validated requests, in order (runs in a worker thread)."""
-    results = []
-    for item in items:
-        started = time.perf_counter()
-        # Protobuf maps have no order; hand the library the options in letter order, as a dataset would.
-        choices = dict(sorted(item.choices.items()))
-        extraction = extract_answer(choices, item.response, finish_reason=item.finish_reason or None)
-        metrics.GRADER_DURATION.observe(time.perf_counter() - started)
-        metrics.GRADER_ITEMS.labels(extraction.method).inc()
-        results.append(
-            grader_pb2.GradeResponse(id=item.id, pred=extraction.pred or "", method=extraction.method)
-        )
-    return results
+def as_item(request: grader_pb2.GradeRequest) -> Item:
+    # Protobuf maps have no order; hand the library the options in letter order, as a dataset would.
+    return dict(sorted(request.choices.items())), request.response, request.finish_reason or None
 
 
 class GraderServicer(grader_pb2_grpc.GraderServicer):
     """Serves anesbench.v1.Grader.
 
     ``draining``, when set, makes open GradeStreams answer the batch in hand and end with OK so their
-    clients move to another replica; ``executor`` runs the grading (None: the loop's default).
+    clients move to another replica; ``pool`` grades in killable worker processes (None: threads).
     """
 
-    def __init__(self, *, draining: asyncio.Event | None = None, executor: Executor | None = None) -> None:
+    def __init__(self, *, draining: asyncio.Event | None = None, pool: GradingPool | None = None) -> None:
         self._draining = draining or asyncio.Event()
-        self._executor = executor
+        self._pool = pool
 
     @rpc(observe=observe)
     async def Grade(
         self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
     ) -> grader_pb2.GradeResponse:
-        _check(request, at=where(None, request.id))
-        [result] = await self._grade([request])
+        at = where(None, request.id)
+        _check(request, at=at)
+        [result] = await self._grade([request], at=f"{at}: response")
         return result
 
     @rpc(observe=observe)
@@ -81,14 +72,13 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
                 check_batch_size(len(batch.items), batch=number)
                 for index, item in enumerate(batch.items):
                     _check(item, at=where(index, item.id, batch=number))
-                yield grader_pb2.GradeBatchResult(results=await self._grade(batch.items))
+                results = await self._grade(batch.items, at=f"batch {number}: one of its replies")
+                yield grader_pb2.GradeBatchResult(results=results)
                 number += 1
         finally:
             metrics.GRADER_STREAMS.dec()
 
-    async def _next_batch(
-        self, batches: AsyncIterator[grader_pb2.GradeBatch]
-    ) -> grader_pb2.GradeBatch | None:
+    async def _next_batch(self, batches: AsyncIterator[grader_pb2.GradeBatch]) -> grader_pb2.GradeBatch | None:
         """The next batch; None when the client finished sending or the server is draining."""
         if self._draining.is_set():
             return None
@@ -101,15 +91,22 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         read.cancel()
         return None
 
-    async def warm_up(self) -> None:
-        choices = {"A": "yes", "B": "no"}
-        await asyncio.get_running_loop().run_in_executor(
-            self._executor, extract_answer, choices, "The answer is A."
-        )
+    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest], *, at: str) -> list[grader_pb2.GradeResponse]:
+        items = [as_item(request) for request in requests]
+        try:
+            if self._pool is None:
+                graded = await asyncio.get_running_loop().run_in_executor(None, grade_items, items)
+            else:
+                graded = await self._pool.grade(items)
+        except GradingTimeout as exc:
+            raise InvalidInput(f"{at}: {exc}; too costly to grade") from exc
+        return [_response(request.id, result) for request, result in zip(requests, graded, strict=True)]
 
-    async def _grade(self, items: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, grade_all, items)
+
+def _response(request_id: str, graded: Graded) -> grader_pb2.GradeResponse:
+    metrics.GRADER_DURATION.observe(graded.seconds)
+    metrics.GRADER_ITEMS.labels(graded.method).inc()
+    return grader_pb2.GradeResponse(id=request_id, pred=graded.pred or "", method=graded.method)
 
 
 def _check(item: grader_pb2.GradeRequest, *, at: str) -> None:

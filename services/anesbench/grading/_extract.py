@@ -1,6 +1,8 @@
 """The ordered strategy: which evidence decides the answer, and when the grader gives up.
 
 1. nothing visible after removing reasoning traces → ``none_empty`` / ``none_truncated``;
+   a reply that is only a letter ("C", "(C)", "c.") → ``lone_letter`` (even if cut off: a
+   one-token answer);
 2. the last explicit final answer (phrase, boxed, JSON, tag, conclusion) wins → its letter, or
    ``none_ambiguous`` if it names two letters, ``none_invalid_choice`` if not an option;
 3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated``;
@@ -31,7 +33,7 @@ from anesbench.grading._verdicts import judge_options, verdict_map
 
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
-_TAIL = 300
+_TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitment
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
 
 
@@ -83,7 +85,7 @@ def extract_answer(
         if bare is not None:
             return _decided((bare.group(1).upper(), "lone_letter"), valid)
     # The last commitment is nearly always near the end: look there first, then before it.
-    cut = len(text) - _TAIL if len(text) > _TAIL + 150 else 0
+    cut = len(text) - _TAIL_CHARS if len(text) > _TAIL_CHARS + 150 else 0
     firm = find_commitments(text, index, cut, None, lower)
     if not firm and cut:
         firm = find_commitments(text, index, 0, cut, lower)
@@ -101,7 +103,8 @@ def extract_answer(
     judged = judge_options(verdicts, valid)
     if judged is not None:
         return _decided(judged, valid)
-    if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in matches(REFUSAL, lower, REFUSAL_ANCHORS)):
+    refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
+    if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
     rejected = frozenset(letter for letter, positive in verdicts.items() if not positive)
     return _decided(by_option_text(text, index, rejected), valid)

@@ -18,7 +18,8 @@ from anesbench.grading._scan import anchored
 
 STRONG, MEDIUM, WEAK = 0, 1, 2
 #: checks a match must pass (see :func:`_vet`)
-_LOWER, _PREADJ, _HEADER, _REF, _BETWEEN, _ZHNEG, _WORD, _ZHPRE, _TAIL, _ZH, _HYPO = 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024
+_LOWER, _PREADJ, _HEADER, _REF, _BETWEEN = 1, 2, 4, 8, 16
+_WORD, _ZHPRE, _TAIL, _ZH, _HYPO = 32, 64, 128, 256, 512
 
 #: (pattern, method, tier, checks, anchors). A pattern is tried (``match``) only where one of its
 #: anchors occurs in the lower-cased text (``str.find`` is ~20x faster than a regex scan whose first
@@ -40,26 +41,30 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
                                                      "accordingly", "in ", "overall", "ultimately", "finally")),
     (P.DASH_END, "conclusion", MEDIUM, _TAIL, ()),
     (P.EN_IS_LETTER, "conclusion", WEAK, _WORD | _REF, ("is",)),
-    (P.ZH_ANSWER, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER | _ZHNEG, ("答",)),
+    (P.ZH_ANSWER, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("答",)),
     (P.ZH_MAYBE, "final_answer_phrase", STRONG, _ZH, ("可能", "也许", "或许")),
-    (P.ZH_CHOOSE, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER | _ZHNEG, ("选",)),
+    (P.ZH_CHOOSE, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("选",)),
     (P.ZH_LETTER_FIRST, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
     (P.ZH_BOTH, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
-    (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER | _ZHNEG, ("正确", "最")),
-    (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "正", "改")),
+    (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("正确", "最")),
+    (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "修正", "改")),
     (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
-    (P.ZH_SHOULD, "conclusion", MEDIUM, _ZH | _ZHPRE | _ZHNEG, ("应",)),
+    (P.ZH_SHOULD, "conclusion", MEDIUM, _ZH | _ZHPRE, ("应",)),
     (P.ZH_CONCLUSION, "conclusion", MEDIUM, _ZH, ("所以", "因", "故", "综上", "总之", "由此", "最终")),
-    (P.ZH_LEAVES, "conclusion", MEDIUM, _ZH, ("剩",)),
+    (P.ZH_LEAVES, "conclusion", MEDIUM, _ZH, ("只剩", "剩")),
     (P.ZH_IS_LETTER, "conclusion", WEAK, _ZH | _ZHPRE | _REF, ("是",)),
 )
 _CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 _STRUCTURED: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (P.BOXED, "boxed", "\\boxed"), (P.JSON, "json", ":"), (P.TAG, "answer_tag", "<answer>"),
 )
-_ALLOWED_BEFORE = frozenset(
-    ["option", "options", "choice", "choices", "answer", "answers", "letter", "so", "thus", "therefore", "hence", "then", "and", "or", "but", "that", "believe", "think", "why", "because", "since", "clearly", "definitely", "actually", "only", "maybe", "perhaps", "however", "whereas", "while", "now", "conclude", "i", "is", "was", "hmm", "yes", "no", "ok", "okay", "well", "both", "either", "pick", "choose", "select"]
-)
+#: words after which a capital letter can still be an option reference ("so C is the answer")
+_ALLOWED_BEFORE = frozenset((
+    "option", "options", "choice", "choices", "answer", "answers", "letter", "so", "thus", "therefore", "hence",
+    "then", "and", "or", "but", "that", "believe", "think", "why", "because", "since", "clearly", "definitely",
+    "actually", "only", "maybe", "perhaps", "however", "whereas", "while", "now", "conclude", "i", "is", "was",
+    "hmm", "yes", "no", "ok", "okay", "well", "both", "either", "pick", "choose", "select",
+))
 _ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
@@ -110,7 +115,7 @@ def ref_ok(text: str, i: int) -> bool:
         while k > 0 and text[k - 1].isascii() and (text[k - 1].isalpha() or text[k - 1] == "'"):
             k -= 1
         return text[k:j].lower() in _ALLOWED_BEFORE
-    if ch.isdigit() and j == i or ch == "-" and j >= 2 and text[j - 2].isalnum():
+    if (ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()):
         return False
     if "\u4e00" <= ch <= "\u9fff":
         return not text[max(0, j - 3):j].endswith(_ZH_DENY_BEFORE)
@@ -125,7 +130,7 @@ def _lower_ok(text: str, end: int, letter: str) -> bool:
     """
     after = text[end:end + 2]
     if letter == "a":
-        return after == "" or after[0] in ".,;:!?)]。，；\n" and not after[1:2].isalpha()
+        return after == "" or (after[0] in ".,;:!?)]。，；\n" and not after[1:2].isalpha())
     return not (after[:1] == "." and after[1:2].isalpha())
 
 
@@ -174,7 +179,7 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
     if (
         checks & _HEADER
-        and ("\n" in m.group("sep") or "\n" in lower[m.end("sep"):g0] and m.group("head") != "answer")
+        and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"))
         and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
     ):
         return ()
@@ -182,7 +187,7 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         named = m.group("between").lstrip(_NOT_TEXT_START)
         if index is None or letters[0] not in mentions(named, index):
             return ()
-    if checks & _ZHNEG and P.ZH_NEG_AFTER.match(lower, g1):
+    if P.NEG_AFTER.match(lower, g1):
         return ()
     if checks & _HYPO:
         if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
@@ -233,7 +238,7 @@ def find_commitments(
     ascii_only = text.isascii()
     caps: list[int] | None = None
     for pattern, method, tier, checks, anchors in _SPECS:
-        if (tier == WEAK) != weak or checks & _ZH and ascii_only:
+        if (tier == WEAK) != weak or (checks & _ZH and ascii_only):
             continue
         if checks & _TAIL:
             if end < len(text):

@@ -1,10 +1,10 @@
 """Precompiled patterns for explicit final-answer constructs, in English and Chinese.
 
-Patterns run on the *lower-cased* normalized text (no ``re.IGNORECASE``: it disables the regex
-engine's first-character scan and costs 4-5x), and start with a literal or a small character
-set for the same reason; the checks that lower-casing and missing look-behinds leave out (the
-original case of a letter, the character before a word) are made in ``_final.py``.
-Every pattern captures the committed letter(s) in the group ``grp``.
+Patterns run on the *lower-cased* normalized text (``re.IGNORECASE`` costs 4-5x) and are tried
+only at the offsets of literal anchors (see ``_scan.py``), so none starts with a look-behind; the
+checks this leaves out (the original case of a letter, the character before a word, negations
+and hypotheticals around the match) are made in ``_final.py``. Every pattern captures the
+committed letter(s) in the group ``grp``.
 
 >>> EN_ANSWER.search("the final answer is (c).").group("grp")
 '(c)'
@@ -19,7 +19,7 @@ M = re.MULTILINE
 ONE = r"[(\[]?[ \t]*[a-h](?![a-z0-9])[ \t]*[)\]]?"
 _JOIN = r"(?:,|、|/|&|\+|\bor\b|\band\b|和|或者|或|以及|及|与)"
 #: one letter or several joined by "or" / "and" / "、" (several distinct letters = ambiguous)
-GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{ONE})*)"
+GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{ONE}){{0,7}})"
 SINGLE = rf"(?P<grp>{ONE})"
 #: what may follow a bare letter for it to end a sentence ("Therefore, C." but not "C is wrong")
 _END = r"(?=[ \t]*(?:[.!;。！；]|$|\n|[-–—:][ \t]|\(|,[ \t]*(?:which|as|because|since)\b))"
@@ -42,13 +42,14 @@ EN_LETTER_FIRST = re.compile(
     r"(?P<between>[ \t]*\([^()\n]{1,80}\)|[ \t]*[.):\-–—][ \t]*[^\n.;:()]{1,60}?)?"
     r"[ \t]+(?P<verb>is|would[ \t]+be|seems[ \t]+to[ \t]+be|appears[ \t]+to[ \t]+be|represents|remains)[ \t]+"
     r"(?:(?:therefore|thus|clearly|definitely|indeed|then|undoubtedly|probably|likely|most[ \t]+likely)[ \t]+)?"
-    r"(?:(?:the|my|our)[ \t]+(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
+    r"(?:(?:the|my|our)[ \t]+"
+    r"(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
     r"(?:answer|option|choice)"
     # "(B) is the most appropriate", "C is best": a superlative without the noun
     r"|(?:the[ \t]+)?(?:best|most[ \t]+(?:appropriate|likely|accurate|suitable|correct)|correct[ \t]+one))(?![a-z])"
 )
 EN_BOTH = re.compile(
-    r"(?P<grp>[a-h](?:[ \t]*(?:,|and|&|or)[ \t]*[a-h])+)(?![a-z0-9])[ \t]+"
+    r"(?P<grp>[a-h](?:[ \t]*(?:,|and|&|or)[ \t]*[a-h]){1,7})(?![a-z0-9])[ \t]+"
     r"(?:are|could[ \t]+be|may[ \t]+be|might[ \t]+be|would[ \t]+be)[ \t]+(?:both[ \t]+|all[ \t]+|equally[ \t]+)?"
     r"(?:correct|right|valid|acceptable|(?:the[ \t]+)?(?:correct[ \t]+)?answers)(?![a-z])"
 )
@@ -61,18 +62,22 @@ EN_CHOOSE = re.compile(
     r"[ \t]+(?:option[ \t]+|choice[ \t]+|answer[ \t]+)?" + GRP
 )
 EN_NOT_BUT = re.compile(
-    r"not[ \t]+(?:option[ \t]+)?" + ONE + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP
+    r"not[ \t]+(?:option[ \t]+)?" + ONE
+    + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP
 )
 #: "it could be A or C": two alternatives, so no single answer
 EN_MAYBE = re.compile(
-    r"(?:could|might|may)[ \t]+be[ \t]+(?:either[ \t]+)?(?:option[ \t]+)?(?P<grp>[a-h](?![a-z0-9])[ \t]*,?[ \t]*or[ \t]+"
+    r"(?:could|might|may)[ \t]+be[ \t]+(?:either[ \t]+)?(?:option[ \t]+)?"
+    r"(?P<grp>[a-h](?![a-z0-9])[ \t]*,?[ \t]*or[ \t]+"
     r"(?:(?:it|that)[ \t]+(?:could|might|may)[ \t]+be[ \t]+)?(?:option[ \t]+)?[a-h])(?![a-z0-9])"
 )
 #: a hypothetical ("if the answer were A", "A would be the answer if …") is not a commitment
-HYPOTHETICAL_BEFORE = re.compile(r"(?:^|[^a-z])(?:if|whether|unless|suppose|supposing|assuming)[ \t][^.;:!?\n]*$")
+HYPOTHETICAL_BEFORE = re.compile(r"(?:^|[^a-z])(?:if|whether|unless|suppose|supposing|assuming)[ \t][^.;:!?,\n]*$")
 HYPOTHETICAL_AFTER = re.compile(r"[ \t,]+(?:if|when|unless|only[ \t]+if|provided|in[ \t]+case)(?![a-z])")
 #: "Options A, B and D can be excluded, leaving C." / "只剩下C"
-EN_LEAVES = re.compile(r"leav(?:ing|es)[ \t]+(?:us[ \t]+with[ \t]+)?(?:only[ \t]+)?(?:option[ \t]+)?" + SINGLE + _END, M)
+EN_LEAVES = re.compile(
+    r"leav(?:ing|es)[ \t]+(?:us[ \t]+with[ \t]+)?(?:only[ \t]+)?(?:option[ \t]+)?" + SINGLE + _END, M
+)
 EN_ITS = re.compile(
     r"(?:it'?s|it[ \t]+is|it[ \t]+must[ \t]+be|it[ \t]+should[ \t]+be|that'?s|that[ \t]+would[ \t]+be)"
     r"[ \t]+(?:(?:actually|definitely|clearly|therefore|thus|really|indeed|obviously|surely)[ \t]+)?"
@@ -90,7 +95,8 @@ DASH_END = re.compile(r"(?:[-–—:→]|=>)[ \t]*" + SINGLE + r"[ \t]*[.!。]?[
 EN_IS_LETTER = re.compile(r"is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r"(?=[ \t]*(?:[.!]|$))", M)
 
 # ---------------------------------------------------------------- Chinese
-_ZH_FILL = r"(?:应该|应当|应|就|显然|无疑|当然|肯定|必然|很明显|明显|最可能|可能|也|便|则|确定|才|一定|依然|仍然|仍|还是|选)*"
+_ZH_FILL = (r"(?:应该|应当|应|就|显然|无疑|当然|肯定|必然|很明显|明显|最可能|可能|也|便|则|确定|才|一定"
+            r"|依然|仍然|仍|还是|选)*")
 ZH_ANSWER = re.compile(
     rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}[ \t]*(?:是|为|选择|选|:)?[ \t]*(?:选项|选)?[ \t]*" + GRP
 )
@@ -100,7 +106,7 @@ ZH_LETTER_FIRST = re.compile(
     r"(?:(?:正确|最佳|最合适|最恰当|最准确|标准)的?)?(?:答案|选项)"
 )
 ZH_BOTH = re.compile(
-    r"(?P<grp>[a-h](?:[ \t]*(?:和|与|、|及|,|或)[ \t]*[a-h])+)(?![a-z0-9])"
+    r"(?P<grp>[a-h](?:[ \t]*(?:和|与|、|及|,|或)[ \t]*[a-h]){1,7})(?![a-z0-9])"
     r"(?:项|选项)?[ \t]*(?:都|均|皆|也都)(?:是)?(?:正确|对)"
 )
 ZH_CORRECT_IS = re.compile(
@@ -133,7 +139,7 @@ JSON = re.compile(
 TAG = re.compile(r"<answer>(?P<c>[^<]{0,200})</answer>")
 #: letters inside a boxed / JSON / tag value (original case): "C", "(C)", "C. Dantrolene", "A, C", ["B"]
 VALUE_LETTERS = re.compile(
-    r"^[\s\"'\[(]*(?P<grp>[A-Ha-h](?:[\s\"',、/)]*(?:and|or|和|或|与)?[\s\"',(]*[A-H])*)(?![A-Za-z0-9])"
+    r"^[\s\"'\[(]*(?P<grp>[A-Ha-h](?:[\s\"',、/)]*(?:and|or|和|或|与)?[\s\"',(]*[A-H]){0,7})(?![A-Za-z0-9])"
 )
 #: a letter in an original-case span
 LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
@@ -143,10 +149,14 @@ LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
 QUESTIONED = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:吗|呢|\?)")
 #: the word before an answer noun that turns it around ("the wrong answer is A")
 NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
-#: after a Chinese commitment, a verdict that cancels it ("答案A项错误" is an analysis, not an answer)
-ZH_NEG_AFTER = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:是|说法|描述)?(?:错误|错|不正确|不对|不是|不选|排除|也不)")
+#: right after the letter, a verdict that cancels the commitment ("Answer: C is incorrect because …",
+#: "答案A项错误" is an analysis, not an answer)
+NEG_AFTER = re.compile(
+    r"[ \t]*(?:项|选项)?[ \t]*(?:是|说法|描述)?(?:错误|错|不正确|不对|不是|不选|排除|也不)"
+    r"|[ \t]*(?:is|are|was|would[ \t]+be)(?:n't|[ \t]+(?:not|incorrect|wrong|false|unlikely))(?![a-z])"
+)
 #: a refusal; tried at :data:`REFUSAL_ANCHORS` only (the caller checks the character before "i"/"as")
-REFUSAL_ANCHORS = ("i", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
+REFUSAL_ANCHORS = ("i ", "i'", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
 REFUSAL = re.compile(
     r"i[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
     r"|won't|will[ \t]+not|must[ \t]+decline|do[ \t]+not[ \t]+feel[ \t]+comfortable|'m[ \t]+not[ \t]+comfortable)"

@@ -30,11 +30,9 @@ def strip_think(text: str) -> str:
     if "<" not in text:
         return text.strip()
     text = _BLOCK.sub("\n", text)
-    last_close = None
-    for last_close in _CLOSE.finditer(text):
-        pass
-    if last_close is not None:
-        text = text[last_close.end():]
+    closes = list(_CLOSE.finditer(text))
+    if closes:
+        text = text[closes[-1].end():]
     opened = _OPEN.search(text)
     if opened is not None:
         text = text[: opened.start()]

@@ -18,13 +18,15 @@ from anesbench.grading._scan import matches
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
-_POS_EN = r"correct(?![ \t]+(?:the|a|an|this|it|its|any|for)[ \t])|right(?=[ \t]*[.,;:!)]|[ \t]+(?:answer|choice|option))"
+_POS_EN = (r"correct(?![ \t]+(?:the|a|an|this|it|its|any|for)[ \t])"
+           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))")
 _NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
 _POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选|符合题意"
 #: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
 #: (they would disable the engine's first-character scan): :func:`polarities` makes those checks.
 POLARITY = re.compile(
-    rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)", re.MULTILINE
+    rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)",
+    re.MULTILINE,
 )
 _POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
                      "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")

@@ -62,7 +62,8 @@ _ZH_AGAINST = ("{W}是干扰项，不能解决主要问题。", "{W}在此情况
 _EN_REFUSAL = (
     "I'm sorry, but I cannot provide medical advice. Please consult a qualified healthcare professional.",
     "As an AI language model, I am not able to make clinical decisions for specific patients.",
-    "I can't answer this question without more clinical context. Please discuss it with the attending anesthesiologist.",
+    "I can't answer this question without more clinical context. "
+    "Please discuss it with the attending anesthesiologist.",
 )
 _ZH_REFUSAL = (
     "抱歉，我无法回答这个问题。如有医疗问题，请咨询专业医生。",
@@ -81,8 +82,10 @@ _ZH_TRUNC = (
 )
 _EN_OPTION_TEXT = ("The best choice is {T}.", "{T}.", "The most appropriate option here is {T}.", "I'd go with {T}.")
 _ZH_OPTION_TEXT = ("首选{T}。", "应选择{T}。", "最合适的是{T}。", "答案是{T}。")
-_RISKY = re.compile(r"(?<![A-Za-z0-9])[A-H](?![A-Za-z0-9])|correct|wrong|answer|choice|option|正确|错误|答案|选|对|是|\n|[{}<\\]",
-                    re.IGNORECASE)
+_RISKY = re.compile(
+    r"(?<![A-Za-z0-9])[A-H](?![A-Za-z0-9])|correct|wrong|answer|choice|option|正确|错误|答案|选|对|是|\n|[{}<\\]",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=4096)
@@ -126,7 +129,8 @@ def _reasoning(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, 
     parts.append(rng.choice(_ZH_BODY if zh else _EN_BODY).format(T=text))
     if wrong != letter:
         parts.append(rng.choice(_ZH_AGAINST if zh else _EN_AGAINST).format(W=choices[wrong]))
-    return ("" if zh else " ").join(parts[:1]) + ("\n" if rng.random() < 0.5 else " ") + ("" if zh else " ").join(parts[1:])
+    joiner = "" if zh else " "
+    return parts[0] + ("\n" if rng.random() < 0.5 else " ") + joiner.join(parts[1:])
 
 
 def _verdicts(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, str], letters: list[str]) -> str:
@@ -141,7 +145,8 @@ def _verdicts(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, s
     for x in letters:
         good = x == letter
         if zh:
-            lines.append(f"{x}项{'正确' if good else '错误'}：{choices[x]}" + ("符合题意。" if good else "不符合题意。"))
+            verdict, fit = ("正确", "符合题意。") if good else ("错误", "不符合题意。")
+            lines.append(f"{x}项{verdict}：{choices[x]}{fit}")
         else:
             verdict = rng.choice(("correct", "the correct answer")) if good else rng.choice(("incorrect", "wrong"))
             lines.append(f"Option {x} is {verdict} ({choices[x]}).")
@@ -149,7 +154,9 @@ def _verdicts(zh: bool, rng: random.Random, letter: str, choices: Mapping[str, s
     return head + "\n" + "\n".join(lines)
 
 
-def _render(style: str, letter: str, choices: Mapping[str, str], zh: bool, rng: random.Random) -> tuple[str, str | None]:
+def _render(
+    style: str, letter: str, choices: Mapping[str, str], zh: bool, rng: random.Random
+) -> tuple[str, str | None]:
     """``(content, reasoning_content)`` of an answering style.
 
     >>> _render("lone_letter", "C", {"C": "x"}, False, random.Random(0))[1] is None
@@ -165,9 +172,10 @@ def _render(style: str, letter: str, choices: Mapping[str, str], zh: bool, rng: 
         return _reasoning(zh, rng, letter, choices, letters) + "\n\n" + _final(zh, rng, letter, text), None
     if style == "markdown_bold":
         expl = rng.choice(_ZH_BODY if zh else _EN_BODY).format(T=text)
+        head = "答案" if zh else "Answer"
         if rng.random() < 0.5:
-            return f"**{'答案' if zh else 'Answer'}：{letter}**\n\n{expl}" if zh else f"**Answer: {letter}**\n\n{expl}", None
-        return f"## {'答案' if zh else 'Answer'}\n**{letter}. {text}**\n\n{expl}", None
+            return f"**{head}{'：' if zh else ': '}{letter}**\n\n{expl}", None
+        return f"## {head}\n**{letter}. {text}**\n\n{expl}", None
     if style == "boxed":
         box = rng.choice(("\\boxed{{{L}}}", "\\boxed{{\\text{{{L}}}}}")).format(L=letter)
         lead = rng.choice(_ZH_BODY if zh else _EN_BODY).format(T=text)
@@ -184,8 +192,10 @@ def _render(style: str, letter: str, choices: Mapping[str, str], zh: bool, rng: 
             first = f"答案是{wrong}。不对，再想一下：{choices[wrong]}并不合适。更正：答案是{letter}。"
         else:
             first = rng.choice((
-                f"Initially I thought {wrong}, but on reflection {choices[wrong]} does not fit. The answer is actually {letter}.",
-                f"The answer is {wrong}. Wait, that's not right: {choices[wrong]} does not fit. Correction: the answer is {letter}.",
+                f"Initially I thought {wrong}, but on reflection {choices[wrong]} does not fit. "
+                f"The answer is actually {letter}.",
+                f"The answer is {wrong}. Wait, that's not right: {choices[wrong]} does not fit. "
+                f"Correction: the answer is {letter}.",
             ))
         return first, None
     if style == "think_trace":
@@ -221,7 +231,7 @@ def render_reply(
         t0 = choices.get(w0, "")
         content = rng.choice(_ZH_TRUNC if zh else _EN_TRUNC).format(W0=w0, T0=t0)
         if _risky(tuple(choices.items())) and extract_answer(choices, content, finish_reason="length").pred is not None:
-            content = "我们逐项分析这道题，首先需要回顾" if zh else "Let's analyze this step by step. First we need to recall"
+            content = "我们逐项分析这道题，首先需要回顾" if zh else "Let's analyze this step by step. First, recall"
         return content, None, "length"
     if letter is None or letter not in choices:
         raise ValueError(f"style {style!r} needs a letter among {sorted(choices)}, got {letter!r}")
