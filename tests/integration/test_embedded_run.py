@@ -217,3 +217,36 @@ def test_kill_9_then_resume_sends_only_unfinished_work(tmp_path: Path) -> None:
         assert _leaderboard(db) == _leaderboard(clean_db)
     finally:
         proc.stop()
+
+
+def test_replicas_of_one_model_are_used_together_and_a_dead_one_is_taken_out(small: Path, tmp_path: Path,
+                                                                           write_jsonl) -> None:
+    import socket
+
+    first = start_standin("--slots", "4", "--latency-ms", "30")
+    second = start_standin("--slots", "4", "--latency-ms", "30")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"  # nothing listens once the socket is closed
+    try:
+        data = write_jsonl(make_records(80), "eighty.jsonl")
+        db = tmp_path / "multi.duckdb"
+        result = run_cli("run", "--endpoint", first.address, "--endpoint", second.address, "--model", "standin",
+                         "--dataset", str(data), "--db", str(db))
+        assert result.returncode == 0, result.stderr
+        one, two = standin_stats(first.address), standin_stats(second.address)
+        assert one["answered"] + two["answered"] == 80
+        assert min(one["answered"], two["answered"]) >= 20  # both replicas did real work
+        # Each replica kept full: its 4 slots busy plus a short queue (sized from /get_server_info).
+        assert one["max_running"] == two["max_running"] == 4
+        assert one["max_inflight"] == two["max_inflight"] == 4 + 8
+        with_dead = run_cli("run", "--endpoint", dead, "--endpoint", first.address, "--model", "standin",
+                            "--dataset", str(data), "--db", str(tmp_path / "dead.duckdb"), "--concurrency", "8")
+        assert with_dead.returncode == 0, with_dead.stderr
+        assert _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE error IS NULL") == [(80,)]
+        # The dead replica costs a few retries, not one per item: it is taken out after repeated failures.
+        retried = _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE attempts > 1")[0][0]
+        assert retried <= 20
+    finally:
+        first.stop()
+        second.stop()

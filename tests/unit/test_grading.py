@@ -157,6 +157,17 @@ def test_verb_correct_is_not_a_verdict() -> None:
     assert pred(reply) == "C"
 
 
+def test_attributive_correct_is_not_a_verdict() -> None:
+    reply = ("A. Propofol: a common misconception; the correct drug is dantrolene.\nB. Ketamine: wrong.\n"
+             "C. Dantrolene: correct.\nD. Succinylcholine: wrong.")
+    assert pred(reply) == "C"
+
+
+def test_attributive_chinese_correct_is_not_a_verdict() -> None:
+    reply = "A. 丙泊酚：正确的治疗药物应为丹曲林，故错误。\nB. 氯胺酮：错误。\nC. 丹曲林：正确。\nD. 琥珀胆碱：错误。"
+    assert pred(reply, ZMH) == "C"
+
+
 def test_a_later_verdict_on_the_same_letter_stands() -> None:
     assert pred("A is correct. Hmm, actually A is wrong. C is correct. B and D are wrong.") == "C"
 
@@ -297,6 +308,10 @@ def test_two_option_texts_are_ambiguous() -> None:
     assert pred("Either propofol or ketamine would work.") is None
 
 
+def test_unsure_short_reply_naming_an_option_is_no_answer() -> None:
+    assert pred("Dantrolene is used for MH, but I'm not sure what this question is after.") is None
+
+
 def test_option_text_is_exact_not_fuzzy() -> None:
     assert pred("The best choice is dantrolen.") is None
 
@@ -325,6 +340,11 @@ def test_truncated_reasoning_without_answer() -> None:
 
 def test_truncated_reply_with_committed_answer() -> None:
     assert pred("Answer: C\n\nExplanation: dantrolene blocks the ryanodine", finish_reason="length") == "C"
+
+
+def test_truncated_reply_cut_right_after_a_conclusion_letter_is_not_an_answer() -> None:
+    assert pred("Propofol is safe; the key point is the trigger. Therefore, C", finish_reason="length") is None
+    assert pred("Propofol is safe. Therefore, C. Dantrolene blocks", finish_reason="length") == "C"
 
 
 def test_truncated_reply_ending_in_a_letter_line_is_not_an_answer() -> None:

@@ -41,7 +41,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--endpoint", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1.")
+@click.option("--endpoint", "endpoints", required=True, multiple=True,
+              help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1; repeat for replicas of one model.")
 @click.option("--model", required=True, help="Model name sent in each request and shown on the leaderboard.")
 @click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
               "in the dispatcher's --datasets-dir.")
@@ -71,7 +72,7 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
     from anesbench.engine.config import RunConfig
     from anesbench.inference import validate_endpoint
 
-    options["endpoint"] = validate_endpoint(options["endpoint"])
+    options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
     show = sys.stderr.isatty() if progress is None else progress
     if dispatcher:

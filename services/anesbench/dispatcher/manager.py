@@ -97,11 +97,12 @@ class RunManager:
 
     # --- starting ---------------------------------------------------------------------------
     def _prepare(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
-        endpoint = validate_endpoint(config.endpoint)
-        check_allowed(endpoint, self.settings.allowed_endpoints)
+        endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
+        for url in endpoints:
+            check_allowed(url, self.settings.allowed_endpoints)
         template = load_template(prompt_template or None, allow_files=False)
         template.require(config.languages)
-        return dataclasses.replace(config, endpoint=endpoint), template
+        return dataclasses.replace(config, endpoints=endpoints), template
 
     async def start(
         self, config: RunConfig, prompt_template: str | None, *, dataset_name: str | None = None,
@@ -145,8 +146,8 @@ class RunManager:
         self._active[run_id] = active
         wanted_concurrency = config.concurrency
         if wanted_concurrency is None:
-            slots = await server_slots(config.endpoint, self.settings.api_key)
-            wanted_concurrency = slots + headroom(slots) if slots else DEFAULT_CONCURRENCY
+            found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))
+            wanted_concurrency = sum(n + headroom(n) if n else DEFAULT_CONCURRENCY for n in found)
         limiter = self._shares.join(config.endpoint, run_id, wanted_concurrency)
         capped = dataclasses.replace(config, concurrency=wanted_concurrency)
 
@@ -183,14 +184,16 @@ class RunManager:
                 continue  # an embedded run in the same file: not ours to finish
             try:
                 spec = json.loads(spec_text)
-                config = RunConfig(**{**spec["config"], "languages": tuple(spec["config"]["languages"])})
+                saved = spec["config"]
+                config = RunConfig(**{**saved, "languages": tuple(saved["languages"]),
+                                      "endpoints": tuple(saved["endpoints"])})
                 config, template = self._prepare(config, spec["prompt_template"])
                 ref = DatasetRef(**spec["dataset"])
                 if ref.upload_sha256:
-                    saved = await self.store.call(self.store.store.load_upload, ref.upload_sha256)
-                    if saved is None:
+                    upload = await self.store.call(self.store.store.load_upload, ref.upload_sha256)
+                    if upload is None:
                         raise ConfigConflict(f"upload {ref.upload_sha256} is missing from the store")
-                    dataset = uploaded_dataset(saved[0], json.loads(saved[1]), config.languages)
+                    dataset = uploaded_dataset(upload[0], json.loads(upload[1]), config.languages)
                 else:
                     dataset = named_dataset(self.settings.datasets_dir, ref.name or "", config.languages)
                 await self._launch(config, dataset, template, config_hash(config, dataset, template), None)

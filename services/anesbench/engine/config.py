@@ -23,7 +23,7 @@ DEFAULT_CONCURRENCY = 64
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     model: str
-    endpoint: str
+    endpoints: tuple[str, ...]  # one model's replicas or data-parallel ranks, used together
     languages: tuple[str, ...] = ("en",)
     concurrency: int | None = None  # None: automatic
     max_tokens: int = 2048
@@ -37,6 +37,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.model.strip():
             raise InvalidInput("--model: must not be empty")
+        if not self.endpoints:
+            raise InvalidInput("--endpoint: at least one is needed")
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise InvalidInput("--endpoint: the same URL is given twice")
         unknown = [language for language in self.languages if language not in LANGUAGES]
         if unknown or not self.languages:
             raise InvalidInput(
@@ -59,6 +63,12 @@ class RunConfig:
                 f"--run-id: {self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
                 "letter or digit"
             )
+
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoints as one display string (credentials removed), as stored with the run."""
+        return " ".join(public_endpoint(url) for url in self.endpoints)
 
 
 def new_run_id(model: str, dataset: str) -> str:
@@ -84,7 +94,7 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
     return RunRecord(
         id=run_id,
         model=config.model,
-        endpoint=public_endpoint(config.endpoint),
+        endpoint=config.endpoint,
         dataset_name=dataset.name,
         dataset_sha256=dataset.sha256,
         prompt_template=template.name,

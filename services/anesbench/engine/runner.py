@@ -23,7 +23,8 @@ from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import InferenceError
 from anesbench.grader import Grader
-from anesbench.inference import ChatClient, GenerationParams
+from anesbench.inference import GenerationParams
+from anesbench.inference.router import EndpointRouter
 from anesbench.inference.client import FatalInferenceError
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
@@ -62,7 +63,7 @@ class _Run:
         config: RunConfig,
         run: RunRecord,
         template: PromptTemplate,
-        client: ChatClient,
+        client: EndpointRouter,
         grader: Grader,
         writer: ResultWriter,
         progress: RunProgress,
@@ -138,20 +139,19 @@ class _Run:
         while True:
             self.progress.publish()
             metrics.QUEUE_DEPTH.labels(self.config.model).set(max(self.pending, 0))
-            if self.limiter is not None:
-                metrics.INFERENCE_CONCURRENCY_LIMIT.labels(self.config.model).set(self.limiter.limit)
+            limit = self.client.limit if self.limiter is None else min(self.limiter.limit, self.client.limit)
+            metrics.INFERENCE_CONCURRENCY_LIMIT.labels(self.config.model).set(limit)
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
-async def resolve_concurrency(config: RunConfig, api_key: str | None) -> tuple[int, DynamicLimiter | None]:
-    """Workers to start and the limiter that gates them (None: the worker count is the limit)."""
+async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[DynamicLimiter]:
+    """One limiter per endpoint: --concurrency split evenly, else the server's own slots, else adaptive."""
+    count = len(config.endpoints)
     if config.concurrency:
-        return config.concurrency, None
-    slots = await server_slots(config.endpoint, api_key)
-    if slots is not None:
-        return slots + headroom(slots), None
-    adaptive = AdaptiveLimiter()
-    return adaptive.maximum, adaptive
+        share, extra = divmod(config.concurrency, count)
+        return [DynamicLimiter(max(1, share + (i < extra))) for i in range(count)]
+    slots = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    return [DynamicLimiter(n + headroom(n)) if n else AdaptiveLimiter() for n in slots]
 
 
 def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> list[Work]:
@@ -181,8 +181,8 @@ async def execute_run(
 
     Cancelling the task stops sending, writes every finished result, and marks the run
     ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
-    With a ``limiter`` (shared fairly between runs on one endpoint), ``config.concurrency`` is the
-    most this run may ever have in flight and the limiter decides how many it has now.
+    A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
+    on top of the per-endpoint limits.
     """
     template.require(config.languages)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
@@ -198,9 +198,8 @@ async def execute_run(
             request_hash(config.model, template.render(u.item, u.language), params, u.sample) for u in work
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
-    workers, own_limiter = await resolve_concurrency(config, api_key)
-    limiter = limiter or own_limiter
-    metrics.INFERENCE_CONCURRENCY_LIMIT.labels(config.model).set(limiter.limit if limiter else workers)
+    limiters = await endpoint_limiters(config, api_key)
+    workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
     writer = ResultWriter(store)
     writer.start()
@@ -210,11 +209,9 @@ async def execute_run(
     error: str | None = None
     cancelled = False
     try:
-        async with ChatClient(
-            config.endpoint, config.model, api_key=api_key, pool_size=workers,
-            request_timeout=config.request_timeout,
+        async with EndpointRouter(
+            config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
             retry=retry or RetryPolicy(max_attempts=config.max_attempts),
-            on_attempt=limiter.observe if isinstance(limiter, AdaptiveLimiter) else None,
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = len(work)

@@ -5,7 +5,8 @@
    one-token answer);
 2. the last explicit final answer (phrase, boxed, JSON, tag, conclusion) wins → its letter, or
    ``none_ambiguous`` if it names two letters, ``none_invalid_choice`` if not an option;
-3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated``;
+3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated`` (a
+   conclusion cut right after its letter, "Therefore, C", does not count there);
 4. a bare letter as the first/last line → ``lone_letter`` / ``letter_with_text``;
 5. a closing "... is B." sentence → ``conclusion``;
 6. option-by-option verdicts with exactly one option judged correct → ``verdict``;
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from anesbench.grading._final import Hit, find_commitments, lower_same_length
+from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
 from anesbench.grading._option_text import by_option_text, option_index
@@ -89,6 +90,8 @@ def extract_answer(
     firm = find_commitments(text, index, cut, None, lower)
     if not firm and cut:
         firm = find_commitments(text, index, 0, cut, lower)
+    if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
+        firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
     if firm:
         return _resolve(firm[-1], valid)
     if truncated:

@@ -80,6 +80,7 @@ class Hit:
     letters: tuple[str, ...]
     method: str
     tier: int
+    end: int = -1  # where the letter(s) end, if known
 
 
 def lower_same_length(text: str) -> str:
@@ -259,7 +260,7 @@ def find_commitments(
         for m in found:
             letters = _vet(text, lower, m, checks, index)
             if letters:
-                hits.append(Hit(m.start("grp"), letters, method, tier))
+                hits.append(Hit(m.start("grp"), letters, method, tier, m.end("grp")))
     if not weak:
         for pattern, method, needle in _STRUCTURED:
             if needle not in lower:

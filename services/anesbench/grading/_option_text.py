@@ -33,6 +33,8 @@ _HEAD = re.compile(
 )
 _HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "答案", "选", "首选", "应")
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
+#: a short reply that says it does not know names an option without choosing it
+_UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,8 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     """The letter whose text alone the reply names as its answer, as ``(letter, method)``.
 
     Looks after the last answer-like head ("the answer is …", "首选…"); a short reply is read
-    whole. Options in ``rejected`` (judged wrong by letter: "C is not the answer") never count.
-    Exactly one option must be named, otherwise ``(None, "none_ambiguous" | "none_no_match")``.
+    whole unless it says it is unsure. Options in ``rejected`` (judged wrong by letter: "C is not
+    the answer") never count. Exactly one option must be named, otherwise ``(None, "none_ambiguous" | "none_no_match")``.
 
     >>> by_option_text("Either propofol or dantrolene.", option_index((("A", "Propofol"), ("B", "Dantrolene"))))
     (None, 'none_ambiguous')
@@ -129,7 +131,7 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
         named = set(mentions(lower, index, last.end(), end)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
-    if len(text) <= 250:
+    if len(text) <= 250 and not _UNSURE.search(lower):
         named = set(mentions(lower, index)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"

@@ -32,13 +32,22 @@ _POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud",
                      "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
 _NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
 _NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
+#: an English "correct"/"right" is a verdict only as a predicate ("C is correct", "C: correct"),
+#: not as an attribute ("the correct drug is dantrolene") unless of the answer ("the correct answer")
+_PREDICATIVE = re.compile(
+    r"(?:^|[:\-–—(),.;!?\n]|(?<![a-z])(?:is|are|be|was|seems|appears|remains|looks))[ \t]*"
+    r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
+    re.MULTILINE,
+)
+_ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案)[\u4e00-\u9fff]")
+_ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
 
 
 def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tuple[int, bool]]:
     """(position, is positive) of each verdict word in ``lower[start:stop]``.
 
-    >>> polarities("b is incorrect; used to correct it; c is correct")
-    [(5, False), (41, True)]
+    >>> polarities("b is incorrect; used to correct it; the correct drug is c; c is correct")
+    [(5, False), (64, True)]
     """
     out: list[tuple[int, bool]] = []
     for m in matches(POLARITY, lower, _POLARITY_ANCHORS, start, stop):
@@ -49,7 +58,17 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
         bad = _NOT_BEFORE.get(key)
         if bad is not None and lower.endswith(bad, max(0, s - 3), s):
             continue
-        out.append((s, m.group("pos") is not None))
+        positive = m.group("pos") is not None
+        if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges
+            continue
+        if (
+            positive
+            and word[0] in "cr"
+            and not _PREDICATIVE.search(lower, max(0, s - 30), s)
+            and not (lower.endswith(("the ", "most "), 0, s) and _ANSWER_NOUN.match(lower, s + len(word)))
+        ):
+            continue
+        out.append((s, positive))
     return out
 
 

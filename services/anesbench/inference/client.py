@@ -1,10 +1,10 @@
-"""Async client for ``POST {base}/chat/completions`` with a sized connection pool and retries."""
+"""One endpoint's ``POST {base}/chat/completions`` with a sized connection pool; retries live in the router."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ import aiohttp
 
 from anesbench import metrics
 from anesbench.errors import InferenceError, RetryableInferenceError
-from anesbench.inference.retry import RetryPolicy, parse_retry_after, retrying
+from anesbench.inference.retry import parse_retry_after
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
@@ -20,6 +20,20 @@ FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
 
 class FatalInferenceError(InferenceError):
     """The server refuses every request (bad key, unknown model or path): stop the run."""
+
+
+def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None) -> bytes:
+    """The JSON body of a chat completion request (non-streaming)."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": list(messages),
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "stream": False,
+    }
+    if seed is not None:
+        body["seed"] = seed
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +68,7 @@ def _message(payload: Any) -> tuple[str, str | None, str | None, int | None, int
 
 
 class ChatClient:
-    """One pooled HTTP client for one model's endpoint; ``complete`` is safe to call concurrently."""
+    """One pooled HTTP client for one endpoint; ``attempt`` is safe to call concurrently."""
 
     def __init__(
         self,
@@ -64,9 +78,7 @@ class ChatClient:
         api_key: str | None = None,
         pool_size: int = 64,
         request_timeout: float = 600.0,
-        retry: RetryPolicy | None = None,
         label: str | None = None,
-        on_attempt: Callable[[float, bool], None] | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.model = model
@@ -76,8 +88,6 @@ class ChatClient:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._pool_size = pool_size
-        self._retry = retry or RetryPolicy()
-        self._on_attempt = on_attempt  # (latency, overloaded): feeds an adaptive concurrency limit
         self._session: aiohttp.ClientSession | None = None
         label = label or model
         self._requests = {
@@ -85,8 +95,6 @@ class ChatClient:
             for outcome in ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error",
                             "bad_payload")
         }
-        self._retries_metric = metrics.INFERENCE_RETRIES
-        self._label = label
         self._duration = metrics.INFERENCE_DURATION.labels(label)
         self._inflight = metrics.INFERENCE_INFLIGHT.labels(label)
         self._tokens_prompt = metrics.INFERENCE_TOKENS.labels(label, "prompt")
@@ -108,41 +116,8 @@ class ChatClient:
             await self._session.close()
             self._session = None
 
-    async def complete(
-        self, messages: Sequence[dict[str, str]], params: GenerationParams, *, seed: int | None = None
-    ) -> Completion:
-        """Send one chat request, retrying transient failures per the policy."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": list(messages),
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-            "stream": False,
-        }
-        if seed is not None:
-            body["seed"] = seed
-        payload = json.dumps(body, ensure_ascii=False).encode()
-        attempts = 0
-        last_cause = ""
-        try:
-            async for attempt in retrying(self._retry):
-                with attempt:
-                    attempts += 1
-                    if attempts > 1:
-                        self._retries_metric.labels(self._label, last_cause).inc()
-                    try:
-                        completion = await self._attempt(payload)
-                    except RetryableInferenceError as exc:
-                        last_cause = exc.cause
-                        raise
-                    completion.attempts = attempts
-                    return completion
-        except InferenceError as exc:
-            exc.attempts = attempts
-            raise
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-    async def _attempt(self, payload: bytes) -> Completion:
+    async def attempt(self, payload: bytes) -> Completion:
+        """One HTTP attempt; raises RetryableInferenceError, InferenceError or FatalInferenceError."""
         if self._session is None:
             raise RuntimeError("ChatClient used outside 'async with'")
         started = time.perf_counter()
@@ -162,8 +137,6 @@ class ChatClient:
             self._inflight.dec()
             latency = time.perf_counter() - started
             self._duration.observe(latency)
-        if self._on_attempt is not None:
-            self._on_attempt(latency, status in (429, 503))
         if status != 200:
             detail = raw[:300].decode("utf-8", "replace")
             if status == 429:

@@ -32,8 +32,10 @@ class Stats:
     answered_by_key: Counter[str] = field(default_factory=Counter)
     first_request: float | None = None
     last_answer: float | None = None
-    inflight: int = 0
+    inflight: int = 0  # accepted, in a slot or queued for one
     max_inflight: int = 0
+    running: int = 0  # in a slot
+    max_running: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class Stats:
             "span_seconds": (self.last_answer - self.first_request)
             if self.first_request is not None and self.last_answer is not None else None,
             "max_inflight": self.max_inflight,
+            "max_running": self.max_running,
         }
 
 
@@ -169,6 +172,16 @@ class StandinServer:
 
     async def _serve_time(self, key: str) -> None:
         plan = self.plan
+        stats = self.stats
+        stats.running += 1
+        stats.max_running = max(stats.max_running, stats.running)
+        try:
+            await self._sleep(plan, key)
+        finally:
+            stats.running -= 1
+
+    @staticmethod
+    async def _sleep(plan: FaultPlan, key: str) -> None:
         if plan.latency_ms or plan.jitter_ms:
             jitter = random.Random(key).uniform(-plan.jitter_ms, plan.jitter_ms) if plan.jitter_ms else 0.0
             await asyncio.sleep(max(plan.latency_ms + jitter, 0.0) / 1000)

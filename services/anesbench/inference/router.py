@@ -1,0 +1,146 @@
+"""Spread one model's requests over its endpoints, keep each one full, and retry transient failures.
+
+Each endpoint (an SGLang replica or data-parallel rank) has its own concurrency limit; a request
+goes to the endpoint with the most free room. An endpoint that keeps failing to connect or answer
+is taken out for a cooldown that doubles while it stays down, and tried again after it. Retries are
+written against our exception classes (tenacity: exponential backoff with jitter, Retry-After
+honoured) and may land on another endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from anesbench import metrics
+from anesbench.engine.limiter import DynamicLimiter
+from anesbench.errors import InferenceError, RetryableInferenceError
+from anesbench.inference.client import ChatClient, Completion, GenerationParams, request_body
+from anesbench.inference.retry import RetryPolicy, retrying
+from anesbench.inference.sizing import AdaptiveLimiter
+
+DOWN_AFTER = 3  # consecutive connection failures or timeouts
+FIRST_COOLDOWN, MAX_COOLDOWN = 2.0, 60.0
+OVERLOAD_CAUSES = {"rate_limited", "server_error"}
+DOWN_CAUSES = {"connection_error", "timeout"}
+
+
+@dataclass(slots=True)
+class Endpoint:
+    client: ChatClient
+    limiter: DynamicLimiter
+    failures: int = 0
+    down_until: float = 0.0
+    cooldown: float = FIRST_COOLDOWN
+    served: int = field(default=0)
+
+    def free(self) -> int:
+        return self.limiter.limit - self.limiter.inflight
+
+    def record(self, error: RetryableInferenceError | None, latency: float | None) -> None:
+        if isinstance(self.limiter, AdaptiveLimiter):
+            if error is None and latency is not None:
+                self.limiter.observe(latency)
+            elif error is not None and error.cause in OVERLOAD_CAUSES:
+                self.limiter.observe(0.0, True)
+        if error is None:
+            self.failures, self.cooldown = 0, FIRST_COOLDOWN
+            self.served += 1
+        elif error.cause in DOWN_CAUSES:
+            self.failures += 1
+            if self.failures >= DOWN_AFTER:
+                self.down_until = time.monotonic() + self.cooldown
+                self.cooldown = min(self.cooldown * 2, MAX_COOLDOWN)
+
+
+class EndpointRouter:
+    """``complete`` is what the engine calls; the router owns the per-endpoint clients."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        model: str,
+        limiters: Sequence[DynamicLimiter],
+        *,
+        api_key: str | None = None,
+        request_timeout: float = 600.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.model = model
+        self._retry = retry or RetryPolicy()
+        self.endpoints = [
+            Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum
+                                if isinstance(limiter, AdaptiveLimiter) else limiter.limit,
+                                request_timeout=request_timeout), limiter)
+            for url, limiter in zip(endpoints, limiters, strict=True)
+        ]
+        self._retries = {cause: metrics.INFERENCE_RETRIES.labels(model, cause)
+                         for cause in ("rate_limited", "server_error", "timeout", "connection_error", "bad_payload")}
+
+    @property
+    def limit(self) -> int:
+        return sum(endpoint.limiter.limit for endpoint in self.endpoints)
+
+    async def __aenter__(self) -> EndpointRouter:
+        for endpoint in self.endpoints:
+            await endpoint.client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.gather(*(endpoint.client.close() for endpoint in self.endpoints))
+
+    def _pick(self) -> Endpoint:
+        now = time.monotonic()
+        up = [endpoint for endpoint in self.endpoints if endpoint.down_until <= now]
+        if not up:  # all down: try the one that comes back first rather than failing the item
+            return min(self.endpoints, key=lambda endpoint: endpoint.down_until)
+        return max(up, key=Endpoint.free)
+
+    async def _once(self, payload: bytes) -> Completion:
+        endpoint = self._pick()
+        async with endpoint.limiter:
+            try:
+                completion = await endpoint.client.attempt(payload)
+            except RetryableInferenceError as error:
+                endpoint.record(error, None)
+                raise
+        endpoint.record(None, completion.latency)
+        return completion
+
+    async def complete(
+        self, messages: Sequence[dict[str, str]], params: GenerationParams, *, seed: int | None = None
+    ) -> Completion:
+        """Send one chat request; retry transient failures per the policy, on any endpoint."""
+        payload = request_body(self.model, messages, params, seed)
+        try:
+            return await self._once(payload)  # the common case, without the retry machinery's overhead
+        except RetryableInferenceError as error:
+            if self._retry.max_attempts == 1:
+                raise
+            first: RetryableInferenceError | None = error
+            last = error
+        except InferenceError as error:
+            error.attempts = 1
+            raise
+        attempts = 1
+        try:
+            async for attempt in retrying(self._retry):
+                with attempt:
+                    if first is not None:  # replay the first failure so that tenacity waits before attempt 2
+                        failed, first = first, None
+                        raise failed
+                    attempts += 1
+                    self._retries[last.cause].inc()
+                    try:
+                        completion = await self._once(payload)
+                    except RetryableInferenceError as error:
+                        last = error
+                        raise
+                    completion.attempts = attempts
+                    return completion
+        except InferenceError as error:
+            error.attempts = attempts
+            raise
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
