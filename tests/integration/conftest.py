@@ -6,7 +6,7 @@ lines it prints; every process a test started is killed when the test ends.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import os
 import select
 import signal
@@ -17,62 +17,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
-# Flip to True once `anesbench serve grader` exists (services/anesbench/cli/): the fixtures then
-# test the real command line instead of calling serve() directly.
-USE_CLI = False
-
-# --- temporary stand-in for anesbench.grading ----------------------------------------------------
-# The grading library is being written concurrently. Until `anesbench.grading.extract_answer`
-# exists, this shim (installed here and in every grader process the fixtures start) gives the
-# tests a deterministic extractor with the agreed API. Delete it once the library has landed.
-GRADING_SHIM = r"""
-import re
-from dataclasses import dataclass
-
-METHODS = ("answer_is", "single_letter", "none")
+# True: start graders with the real command line (`anesbench serve grader`); False: call
+# anesbench.grader.server.serve() directly, to test the server without the CLI.
+USE_CLI = True
 
 
-@dataclass(frozen=True)
-class Extraction:
-    pred: "str | None"
-    method: str
-
-
-def extract_answer(choices, response, *, finish_reason=None):
-    match = re.search(r"answer is \(?([A-H])\b", response)
-    if match and match.group(1) in choices:
-        return Extraction(match.group(1), "answer_is")
-    letters = {c for c in re.findall(r"\b([A-H])\b", response) if c in choices}
-    if len(letters) == 1 and finish_reason != "length":
-        return Extraction(letters.pop(), "single_letter")
-    return Extraction(None, "none")
-"""
-SHIM_PRELUDE = f"""
-import sys, types
-import anesbench
-_grading = types.ModuleType("anesbench.grading")
-sys.modules["anesbench.grading"] = anesbench.grading = _grading
-exec({GRADING_SHIM!r}, _grading.__dict__)
-"""
-
-
-def _grading_library_present() -> bool:
-    try:
-        return hasattr(importlib.import_module("anesbench.grading"), "extract_answer")
-    except ImportError:
-        return False
-
-
-NEEDS_SHIM = not _grading_library_present()
-if NEEDS_SHIM:
-    exec(SHIM_PRELUDE, {"__name__": "grading_shim"})  # noqa: S102 - our own constant source
-
-
-# --- grader processes ----------------------------------------------------------------------------
 def grader_command(port: int, metrics_port: int | None) -> list[str]:
     if USE_CLI:
         command = [sys.executable, "-m", "anesbench.cli.main", "serve", "grader", "--host", "127.0.0.1"]
@@ -82,7 +38,7 @@ def grader_command(port: int, metrics_port: int | None) -> list[str]:
         "import sys; from anesbench.grader.server import serve; "
         f"sys.exit(serve(host='127.0.0.1', port={port}, metrics_port={metrics_port!r}))"
     )
-    return [sys.executable, "-c", (SHIM_PRELUDE if NEEDS_SHIM else "") + code]
+    return [sys.executable, "-c", code]
 
 
 class GraderProcess:
@@ -96,6 +52,7 @@ class GraderProcess:
         self.address = self._expect("listening on ", start_timeout)
         self.port = int(self.address.rsplit(":", 1)[1])
         self.metrics_address = None if metrics_port is None else self._expect("metrics on ", start_timeout)
+        self._wait_serving(start_timeout)
 
     @property
     def metrics_url(self) -> str:
@@ -110,6 +67,19 @@ class GraderProcess:
             raise AssertionError(f"expected {prefix!r}..., got {line!r}\n{self.log()}")
         return line[len(prefix) :]
 
+    def _wait_serving(self, timeout: float) -> None:
+        """Health turns SERVING once the grading workers are up (they start after the port is bound)."""
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                with contextlib.suppress(grpc.RpcError):
+                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == SERVING:
+                        return
+                time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"grader not SERVING within {timeout} s\n{self.log()}")
+
     def _readline(self, timeout: float) -> str:
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
@@ -122,9 +92,7 @@ class GraderProcess:
                 raise TimeoutError(f"grader printed nothing within {timeout} s\n{self.log()}")
             chunk = os.read(fd, 1)
             if not chunk:
-                raise AssertionError(
-                    f"grader exited with {self.process.wait()} before printing\n{self.log()}"
-                )
+                raise AssertionError(f"grader exited with {self.process.wait()} before printing\n{self.log()}")
             data += chunk
         return data.decode().strip()
 

@@ -59,17 +59,13 @@ class Prometheus:
         self.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def start(self) -> None:
         binary = prometheus_binary()
         if binary is None:
-            raise RuntimeError(
-                "prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)"
-            )
+            raise RuntimeError("prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)")
         self._dir = tempfile.TemporaryDirectory(prefix="anesbench-prometheus-")
         root = Path(self._dir.name)
         config = {
@@ -141,9 +137,7 @@ class Prometheus:
             if last is not None and accept(last):
                 return last
             time.sleep(0.25)
-        raise TimeoutError(
-            f"{promql!r} never satisfied the condition within {timeout} s (last value: {last})"
-        )
+        raise TimeoutError(f"{promql!r} never satisfied the condition within {timeout} s (last value: {last})")
 
     def targets_health(self) -> list[str]:
         with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as response:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
+import psutil
 import pytest
 from anesbench.errors import InvalidInput
 from anesbench.grader.client import RemoteGrader
@@ -52,9 +53,7 @@ def expected(choices: dict[str, str], response: str, finish_reason: str | None) 
     return extraction.pred or "", extraction.method
 
 
-def request(
-    i: int, choices: dict[str, str], response: str, finish_reason: str | None
-) -> grader_pb2.GradeRequest:
+def request(i: int, choices: dict[str, str], response: str, finish_reason: str | None) -> grader_pb2.GradeRequest:
     return grader_pb2.GradeRequest(
         id=f"item-{i}", choices=choices, response=response, finish_reason=finish_reason or ""
     )
@@ -73,9 +72,7 @@ async def test_grade_and_stream_agree_with_the_library(grader: GraderProcess) ->
             await call.write(grader_pb2.GradeBatch(items=[request(i, *case) for i, case in enumerate(batch)]))
         await call.done_writing()
         results = [[(r.id, r.pred, r.method) for r in result.results] async for result in call]
-        assert results == [
-            [(f"item-{i}", *expected(*case)) for i, case in enumerate(batch)] for batch in batches
-        ]
+        assert results == [[(f"item-{i}", *expected(*case)) for i, case in enumerate(batch)] for batch in batches]
         assert await call.code() == grpc.StatusCode.OK
 
 
@@ -118,9 +115,7 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
 
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(0, *CASES[0])]))
-        await call.write(
-            grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")])
-        )
+        await call.write(grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")]))
         assert len((await call.read()).results) == 1
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call.read()
@@ -145,6 +140,20 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
 
         reply = await stub.Grade(request(7, *CASES[0]))
         assert (reply.pred, reply.method) == expected(*CASES[0])
+
+
+async def test_a_pathological_reply_fails_alone_and_quickly(grader: GraderProcess) -> None:
+    hostile = (OPTIONS, "<think>" * 140_000, "stop")  # < 1 MiB, but minutes of regex work if unchecked
+    cases = corpus()[:20]
+    started = time.monotonic()
+    async with RemoteGrader(grader.address) as remote:
+        outcomes = await asyncio.gather(*(remote.grade(*case) for case in [*cases, hostile]), return_exceptions=True)
+    # The stream's batch misses its deadline (~3 s), the client grades its items one by one, the
+    # hostile one misses its own deadline again: it alone fails, with a message saying why.
+    assert isinstance(outcomes[-1], InvalidInput), outcomes[-1]
+    assert "response: not graded within" in str(outcomes[-1])
+    assert [(o.pred or "", o.method) for o in outcomes[:-1]] == [expected(*case) for case in cases]  # type: ignore[union-attr]
+    assert time.monotonic() - started < 15
 
 
 async def test_remote_grader_rejects_bad_input_locally(grader: GraderProcess) -> None:
@@ -243,12 +252,14 @@ async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable
         producer = asyncio.create_task(produce())
         while answered < 300:
             await asyncio.sleep(0.001)
+        workers = psutil.Process(first.process.pid).children(recursive=True)
         first.kill()  # SIGKILL: no drain, in-flight batches are lost
         answered_at_kill = answered
         second = await asyncio.to_thread(start_grader, port=first.port, metrics_port=None)
         results = await asyncio.wait_for(asyncio.gather(*await producer), 30)
 
     assert answered_at_kill < len(cases)
+    assert workers and not [w for w in psutil.wait_procs(workers, timeout=5)[1]]  # its workers did not linger
     assert second.port == first.port
     assert answered == len(cases)  # each call returned exactly once
     assert results == [expected(*case) for case in cases]

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import grpc
 import pytest
 from anesbench.errors import GraderUnavailable, InvalidInput
-from anesbench.grader import LocalGrader
+from anesbench.grader import LocalGrader, _pool
+from anesbench.grader._pool import GradingPool, GradingTimeout
 from anesbench.grader.client import RemoteGrader
 from anesbench.grader.server import GraderApp
-from anesbench.grader.service import GraderServicer
+from anesbench.grader.service import GraderServicer, as_item
 from anesbench.grading import extract_answer
 from anesbench.serving import ServeConfig, run
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
@@ -46,10 +47,10 @@ class Recording(GraderServicer):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def _grade(self, items: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
-        self.batches.append([item.response for item in items])
+    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest], *, at: str) -> list[grader_pb2.GradeResponse]:
+        self.batches.append([request.response for request in requests])
         await self.gate.wait()
-        return await super()._grade(items)
+        return await super()._grade(requests, at=at)
 
 
 class Server:
@@ -189,9 +190,7 @@ async def test_a_draining_replica_hands_its_clients_over() -> None:
     """The real lifecycle: SIGTERM-style drain of one replica, a new one on the same address."""
     first_stop = asyncio.Event()
     lines: list[str] = []
-    first = asyncio.create_task(
-        run(GraderApp(), ServeConfig("127.0.0.1", 0), stop=first_stop, announce=lines.append)
-    )
+    first = asyncio.create_task(run(GraderApp(), ServeConfig("127.0.0.1", 0), stop=first_stop, announce=lines.append))
     while not lines:
         await asyncio.sleep(0.01)
     target = lines[0].removeprefix("listening on ")
@@ -211,9 +210,7 @@ async def test_a_draining_replica_hands_its_clients_over() -> None:
         assert await first == 0
         second_stop = asyncio.Event()
         port = int(target.rsplit(":", 1)[1])
-        second = asyncio.create_task(
-            run(GraderApp(), ServeConfig("127.0.0.1", port), stop=second_stop, announce=print)
-        )
+        second = asyncio.create_task(run(GraderApp(), ServeConfig("127.0.0.1", port), stop=second_stop, announce=print))
         assert pairs(await asyncio.wait_for(results, 15)) == [expected(case) for case in cases]
         second_stop.set()
         assert await second == 0
@@ -226,9 +223,7 @@ class Stubborn(GraderServicer):
         self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
     ) -> grader_pb2.GradeResponse:
         if request.response == "POISON":
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"request (id '{request.id}'): response: poison"
-            )
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request (id '{request.id}'): response: poison")
         return await super().Grade(request, context)
 
     async def GradeStream(  # type: ignore[override]
@@ -324,15 +319,51 @@ async def test_local_grader_is_the_library() -> None:
     await grader.close()
 
 
-def test_choices_reach_the_library_in_letter_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from anesbench.grader import service
+def test_choices_reach_the_library_in_letter_order() -> None:
+    choices, response, finish_reason = as_item(item(choices={"D": "d", "B": "b", "A": "a", "C": "c"}))
+    assert list(choices) == ["A", "B", "C", "D"]
+    assert (response, finish_reason) == ("B", None)
 
-    seen: list[list[str]] = []
 
-    def spy(choices: Mapping[str, str], response: str, *, finish_reason: str | None = None) -> object:
-        seen.append(list(choices))
-        return extract_answer(choices, response, finish_reason=finish_reason)
+# --- the grading pool: worker processes under a deadline -------------------------------------------
+HOSTILE = ({"A": "yes", "B": "no"}, "<think>" * 20_000, "stop")  # minutes of regex work in one reply
 
-    monkeypatch.setattr(service, "extract_answer", spy)
-    service.grade_all([item(choices={"D": "d", "B": "b", "A": "a", "C": "c"})])
-    assert seen == [["A", "B", "C", "D"]]
+
+async def test_a_pathological_reply_costs_its_deadline_not_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pool, "deadline_for", lambda items: 1.0)
+    pool = GradingPool(1)
+    await pool.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(GradingTimeout):
+            await pool.grade([HOSTILE])
+        assert time.monotonic() - started < 3
+        cases = corpus()[:20]
+        graded = await pool.grade(cases)  # a fresh worker took over
+        assert [(g.pred, g.method) for g in graded] == [expected(case) for case in cases]
+    finally:
+        await pool.close()
+
+
+async def test_the_service_reports_a_pathological_reply_as_invalid_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_pool, "deadline_for", lambda items: 1.0)
+    pool = GradingPool(1)
+    await pool.start()
+    server = await Server(GraderServicer(pool=pool)).start()
+    try:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = grader_pb2_grpc.GraderStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Grade(item(7, choices=HOSTILE[0], response=HOSTILE[1]))
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert info.value.details() == "request (id 'q7'): response: not graded within 1.0 s; too costly to grade"
+            assert (await stub.Grade(item(8))).pred == "B"
+    finally:
+        await server.stop()
+        await pool.close()
+
+
+def test_deadlines_grow_with_the_batch() -> None:
+    small = _pool.deadline_for([({"A": "x"}, "The answer is A.", None)])
+    big = _pool.deadline_for([({"A": "x"}, "x" * (1 << 20), None)] * 16)
+    assert 2 <= small < 3 and big > 16  # 16 MiB of text gets more than 16 s

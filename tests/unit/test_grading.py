@@ -71,6 +71,11 @@ def test_markdown_heading_then_bold_letter() -> None:
     assert pred("## Analysis\nSome text.\n\n## Answer\n**C**") == "C"
 
 
+def test_chinese_heading_then_letter_line() -> None:
+    assert pred("### 分析\n……\n\n### 答案\n**A. 氯胺酮**", {"A": "氯胺酮", "B": "氯胺酮"}) == "A"
+    assert pred("本题考查的是下列哪个答案\nA项错误，C项正确。", ZMH) == "C"
+
+
 def test_option_list_header_is_not_an_answer() -> None:
     assert pred("Let's evaluate each option:\nOption A is wrong.\nOption C is correct.") == "C"
 
@@ -376,6 +381,10 @@ def test_lone_letter(reply: str) -> None:
 
 def test_letter_with_option_text() -> None:
     assert extract_answer(MH, "C. Dantrolene") == Extraction("C", "letter_with_text")
+
+
+def test_letter_line_with_a_negative_verdict_is_not_an_answer() -> None:
+    assert pred("C. Dantrolene — Incorrect here") is None
 
 
 def test_letter_with_another_options_text_is_ambiguous() -> None:

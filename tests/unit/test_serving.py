@@ -31,9 +31,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
         (errors.RunFailed("bad"), grpc.StatusCode.ABORTED),
     ],
 )
-def test_domain_errors_map_to_their_status_code_with_their_message(
-    error: Exception, code: grpc.StatusCode
-) -> None:
+def test_domain_errors_map_to_their_status_code_with_their_message(error: Exception, code: grpc.StatusCode) -> None:
     assert status_for(error) == (code, "bad")
 
 
@@ -93,9 +91,7 @@ class Raising(grader_pb2_grpc.GraderServicer):
             for item in batch.items:
                 if item.response in ERRORS:
                     raise ERRORS[item.response]
-            yield grader_pb2.GradeBatchResult(
-                results=[grader_pb2.GradeResponse(id=i.id) for i in batch.items]
-            )
+            yield grader_pb2.GradeBatchResult(results=[grader_pb2.GradeResponse(id=i.id) for i in batch.items])
 
 
 @pytest.fixture
@@ -240,9 +236,7 @@ async def test_health_follows_start_and_drain_and_inflight_rpcs_finish(config: S
         service.may_start.set()
         assert (await watch.read()).status == SERVING
 
-        slow = asyncio.ensure_future(
-            grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest(id="slow"))
-        )
+        slow = asyncio.ensure_future(grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest(id="slow")))
         await asyncio.sleep(0.1)  # the slow call is in flight
         running.stop.set()
         assert (await watch.read()).status == NOT_SERVING
@@ -267,9 +261,7 @@ async def test_grace_is_bounded(config: ServeConfig) -> None:
 async def test_busy_port_is_exit_code_1(config: ServeConfig) -> None:
     first = Running(SlowService(), ServeConfig(host="127.0.0.1", port=0))
     port = int((await first.address()).rsplit(":", 1)[1])
-    second = await run(
-        SlowService(), ServeConfig(host="127.0.0.1", port=port), stop=asyncio.Event(), announce=print
-    )
+    second = await run(SlowService(), ServeConfig(host="127.0.0.1", port=port), stop=asyncio.Event(), announce=print)
     assert second == 1
     first.stop.set()
     assert await first.task == 0

@@ -97,3 +97,22 @@ def test_unknown_style_and_missing_letter_are_errors() -> None:
         render_reply("concise", letter=None, choices=choices, language="en", rng=random.Random(0))
     with pytest.raises(ValueError):
         render_reply("concise", letter="F", choices=choices, language="en", rng=random.Random(0))
+
+
+ADVERSARIAL_OPTIONS = [
+    "Propofol", "Propofol infusion", "Class A", "Vitamin C", "None of the above", "Increase", "No change", "0.5 mg/kg",
+    "Is correct", "Wrong", "A and B", "丙泊酚", "丙泊酚输注", "以上都对", "选B", "答案不确定", "C-reactive protein",
+    "Option E", "(A) only", "True", "It is A", "Therefore, C", "The answer is B", "答案是D", "A", "\\boxed{B}",
+    '{"answer": "A"}',
+]
+
+
+def test_option_texts_that_look_like_answers_do_not_fool_the_grader() -> None:
+    for seed in range(2000):
+        rng = random.Random(seed)
+        choices = {"ABCDEFGH"[i]: rng.choice(ADVERSARIAL_OPTIONS) for i in range(rng.randint(2, 8))}
+        style = rng.choice(STYLES)
+        letter = None if style in UNANSWERED else rng.choice(sorted(choices))
+        content, _, finish = render_reply(style, letter=letter, choices=choices, language=rng.choice(["en", "zh"]),
+                                          rng=rng)
+        assert extract_answer(choices, content, finish_reason=finish).pred == letter, (seed, choices, content)

@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from anesbench import metrics
 from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
@@ -26,6 +28,7 @@ class RunProgress:
     started: float = field(default_factory=time.monotonic)
     _cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (lang, level) -> [correct, total]
     _published: tuple[int, int] = (-1, -1)
+    _graded: dict[tuple[str, str, str], Counter] = field(default_factory=dict)  # cached metric children
 
     def seed(self, rows: Iterable[LeaderboardRow]) -> None:
         """Start from what a resumed run already has in the store."""
@@ -54,7 +57,11 @@ class RunProgress:
             result = "unanswered"
         else:
             result = "wrong"
-        metrics.ITEMS_GRADED.labels(self.model, row.language, level, result).inc()
+        key = (row.language, level, result)
+        counter = self._graded.get(key)
+        if counter is None:
+            counter = self._graded[key] = metrics.ITEMS_GRADED.labels(self.model, *key)
+        counter.inc()
 
     @property
     def accuracy(self) -> float | None:

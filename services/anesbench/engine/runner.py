@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from anesbench.engine.writer import ResultWriter
 from anesbench.errors import InferenceError
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
+from anesbench.inference.client import request_body
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.client import FatalInferenceError
 from anesbench.inference.retry import RetryPolicy
@@ -52,9 +52,16 @@ class Work:
     sample: int
 
 
-def request_hash(model: str, messages: list[dict[str, str]], params: GenerationParams, sample: int) -> str:
-    key = json.dumps([model, messages, params.max_tokens, params.temperature, sample], ensure_ascii=False)
-    return hashlib.sha256(key.encode()).hexdigest()
+def sample_seed(config: RunConfig, sample: int) -> int | None:
+    """Several samples per question differ by seed; a single sample sends none."""
+    return sample if config.samples > 1 else None
+
+
+def request_payload(config: RunConfig, messages: list[dict[str, str]], params: GenerationParams,
+                    sample: int) -> tuple[bytes, str]:
+    """The request body and its sha256: the identity of a request (model, prompt, parameters, sample)."""
+    payload = request_body(config.model, messages, params, sample_seed(config, sample))
+    return payload, hashlib.sha256(payload).hexdigest()
 
 
 class _Run:
@@ -96,7 +103,7 @@ class _Run:
     async def process(self, unit: Work) -> ResultRow:
         item, language = unit.item, unit.language
         messages = self.template.render(item, language)
-        digest = request_hash(self.config.model, messages, self.params, unit.sample)
+        payload, digest = request_payload(self.config, messages, self.params, unit.sample)
         row = ResultRow(
             run_id=self.run.id, item_id=item.id, language=language, sample=unit.sample, level=item.level,
             answer=item.answer, request_hash=digest,
@@ -109,13 +116,12 @@ class _Run:
             self.progress.reused += 1
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
         else:
-            seed = unit.sample if self.config.samples > 1 else None
             try:
                 if self.limiter is None:
-                    completion = await self.client.complete(messages, self.params, seed=seed)
+                    completion = await self.client.complete(payload)
                 else:
                     async with self.limiter:
-                        completion = await self.client.complete(messages, self.params, seed=seed)
+                        completion = await self.client.complete(payload)
             except FatalInferenceError:
                 raise
             except InferenceError as exc:
@@ -195,7 +201,7 @@ async def execute_run(
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
     if config.reuse and work:
         hashes = [
-            request_hash(config.model, template.render(u.item, u.language), params, u.sample) for u in work
+            request_payload(config, template.render(u.item, u.language), params, u.sample)[1] for u in work
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
     limiters = await endpoint_limiters(config, api_key)

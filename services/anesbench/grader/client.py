@@ -1,11 +1,13 @@
 """RemoteGrader: the dispatcher's client of the grader service.
 
-Concurrent ``grade()`` calls are coalesced into GradeBatch messages (flushed at 256 requests, 16 MiB
+Concurrent ``grade()`` calls are coalesced into GradeBatch messages (flushed at 256 requests, 4 MiB
 or 2 ms after the first one waits) on ONE long-lived GradeStream, and answers are matched back by
 correlation id. If the stream breaks (replica killed, drained, network) the unanswered requests are
 re-sent on a new one after a backoff; a caller gets GraderUnavailable only when its request has had
 no answer for ``give_up_after`` seconds. Grading is idempotent, so a re-sent request that the dead
-replica had already graded costs only CPU; each caller still gets exactly one answer.
+replica had already graded costs only CPU; each caller still gets exactly one answer. A batch the
+server refuses as a whole (a reply too costly to grade, a stricter server) is re-sent one request
+at a time, so only the culprit's caller gets the error.
 
     grader = RemoteGrader("grader:50051")
     extraction = await grader.grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")
@@ -49,7 +51,7 @@ class RemoteGrader:
         *,
         max_batch: int = 256,
         max_delay: float = 0.002,
-        max_batch_bytes: int = 16 << 20,
+        max_batch_bytes: int = 4 << 20,
         give_up_after: float = 30.0,
         stall_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.05, 2.0),

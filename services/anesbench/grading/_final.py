@@ -69,6 +69,7 @@ _ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
 #: what may come before "answer" on a heading line ("## Final Answer\nC")
+_ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
 _HEADING_WORDS = re.compile(r"[ \t]*(?:(?:the|my|our|final|correct|best|right|most|appropriate|single|likely)[ \t]+)*")
 
 
@@ -182,6 +183,14 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         checks & _HEADER
         and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"))
         and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+    ):
+        return ()
+    # "## 答案\nC" is a heading; "……的答案\nC项错误" is not
+    if (
+        checks & _ZH
+        and "nl" in m.re.groupindex
+        and m.group("nl")
+        and not _ZH_HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
     ):
         return ()
     if checks & _BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):

@@ -46,10 +46,10 @@ def _judge(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str]
         return letter.upper(), "lone_letter"
     if letter.islower() or index.pattern is None:
         return None
-    pol = POLARITY.search(rest)
-    if pol is not None and pol.group("neg") is not None:
-        return None
     lower = rest.lower()
+    pol = POLARITY.search(lower)
+    if pol is not None and pol.group("neg") is not None:  # "C. Dantrolene — Incorrect" is an analysis line
+        return None
     start = 1 if lower[0] in "([" else 0
     if index.pattern.match(lower, start) is None:
         return None

@@ -115,7 +115,8 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
 
     Looks after the last answer-like head ("the answer is …", "首选…"); a short reply is read
     whole unless it says it is unsure. Options in ``rejected`` (judged wrong by letter: "C is not
-    the answer") never count. Exactly one option must be named, otherwise ``(None, "none_ambiguous" | "none_no_match")``.
+    the answer") never count. Exactly one option must be named, otherwise
+    ``(None, "none_ambiguous" | "none_no_match")``.
 
     >>> by_option_text("Either propofol or dantrolene.", option_index((("A", "Propofol"), ("B", "Dantrolene"))))
     (None, 'none_ambiguous')

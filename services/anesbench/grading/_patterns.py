@@ -98,7 +98,8 @@ EN_IS_LETTER = re.compile(r"is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r
 _ZH_FILL = (r"(?:应该|应当|应|就|显然|无疑|当然|肯定|必然|很明显|明显|最可能|可能|也|便|则|确定|才|一定"
             r"|依然|仍然|仍|还是|选)*")
 ZH_ANSWER = re.compile(
-    rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}[ \t]*(?:是|为|选择|选|:)?[ \t]*(?:选项|选)?[ \t]*" + GRP
+    rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}"
+    r"(?:(?P<nl>[ \t]*:?[ \t]*\n\s*)|[ \t]*(?:是|为|选择|选|:)?[ \t]*)(?:选项|选)?[ \t]*" + GRP
 )
 ZH_CHOOSE = re.compile(r"选(?:择|用)?[ \t]*(?:选项|答案)?[ \t]*" + GRP)
 ZH_LETTER_FIRST = re.compile(

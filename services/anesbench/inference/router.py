@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from anesbench import metrics
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.errors import InferenceError, RetryableInferenceError
-from anesbench.inference.client import ChatClient, Completion, GenerationParams, request_body
+from anesbench.inference.client import ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.sizing import AdaptiveLimiter
 
@@ -109,11 +109,8 @@ class EndpointRouter:
         endpoint.record(None, completion.latency)
         return completion
 
-    async def complete(
-        self, messages: Sequence[dict[str, str]], params: GenerationParams, *, seed: int | None = None
-    ) -> Completion:
-        """Send one chat request; retry transient failures per the policy, on any endpoint."""
-        payload = request_body(self.model, messages, params, seed)
+    async def complete(self, payload: bytes) -> Completion:
+        """Send one chat request (a body from :func:`request_body`); retry transient failures, on any endpoint."""
         try:
             return await self._once(payload)  # the common case, without the retry machinery's overhead
         except RetryableInferenceError as error:

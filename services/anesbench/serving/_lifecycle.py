@@ -1,10 +1,11 @@
 """Run a service until SIGTERM/SIGINT, then drain it: the lifecycle both our servers share.
 
 Start: health NOT_SERVING -> bind and start -> print ``listening on HOST:PORT`` (and
-``metrics on HOST:PORT``) -> ``Service.start()`` (warm-up) -> SERVING. Drain on the first signal: health NOT_SERVING (load balancers
-and probes stop sending work), ``Service.drain()`` (long-lived streams finish their current batch),
-stop accepting RPCs, give in-flight ones ``grace_seconds``, run ``Service.shutdown()``, exit 0.
-A second signal cuts the grace short.
+``metrics on HOST:PORT``) -> ``Service.start()`` (warm-up) -> SERVING.
+Drain on the first signal: health NOT_SERVING (load balancers and probes stop sending work),
+``Service.drain()`` (long-lived streams finish their current batch), stop accepting RPCs, give
+in-flight ones ``grace_seconds``, run ``Service.shutdown()``, exit 0. A second signal cuts the
+grace short.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def _wrap_unary(fn: Callable[..., Any], name: str, observe: Observer | None) -> 
         except grpc.aio.AbortError:
             code = _code_set_by_handler(context)  # the handler called context.abort() itself
             raise
-        except Exception as exc:  # noqa: BLE001 - domain errors keep their meaning, the rest is INTERNAL
+        except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
             code, message = _translate(exc, name)
             await context.abort(code, message)
         finally:
@@ -118,7 +118,7 @@ def _wrap_stream(fn: Callable[..., Any], name: str, observe: Observer | None) ->
         except grpc.aio.AbortError:
             code = _code_set_by_handler(context)
             raise
-        except Exception as exc:  # noqa: BLE001 - domain errors keep their meaning, the rest is INTERNAL
+        except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
             code, message = _translate(exc, name)
             await context.abort(code, message)
         finally:

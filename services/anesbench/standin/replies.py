@@ -59,6 +59,9 @@ _ZH_BODY = (
     "{T}符合题干所述的机制和临床表现。", "根据麻醉学教材和现行指南，{T}最为合适。", "{T}与发病时间和病理生理特点相符。",
 )
 _ZH_AGAINST = ("{W}是干扰项，不能解决主要问题。", "{W}在此情况下不够合适。", "{W}与题干的时间特点不符。")
+_EN_WALK = ("{X}. {T}: consider its mechanism and timing.", "- {T} ({X}): relevant pharmacology reviewed.",
+            "Option {X} ({T}) is discussed in standard texts.")
+_ZH_WALK = ("{X}. {T}：需结合其作用机制判断。", "- {T}（{X}）：回顾相关药理。", "选项{X}（{T}）见于标准教材。")
 _EN_REFUSAL = (
     "I'm sorry, but I cannot provide medical advice. Please consult a qualified healthcare professional.",
     "As an AI language model, I am not able to make clinical decisions for specific patients.",
@@ -165,11 +168,17 @@ def _render(
     letters = list(choices)
     text = choices[letter]
     if style == "concise":
+        if zh and rng.random() < 0.15:  # Chinese IMEs often emit full-width letters: "答案：Ｃ"
+            return rng.choice(("答案：{L}", "故选{L}。", "正确答案为{L}。")).format(L=chr(ord(letter) + 0xFEE0)), None
         return _final(zh, rng, letter, text), None
     if style == "lone_letter":
         return rng.choice(("{L}", "{L}.", "({L})", "**{L}**")).format(L=letter), None
     if style == "cot":
-        return _reasoning(zh, rng, letter, choices, letters) + "\n\n" + _final(zh, rng, letter, text), None
+        body = _reasoning(zh, rng, letter, choices, letters)
+        if rng.random() < 0.5:  # walk through every option, without judging any of them
+            line = rng.choice(_ZH_WALK if zh else _EN_WALK)
+            body += "\n\n" + "\n".join(line.format(X=x, T=choices[x]) for x in letters)
+        return body + "\n\n" + _final(zh, rng, letter, text), None
     if style == "markdown_bold":
         expl = rng.choice(_ZH_BODY if zh else _EN_BODY).format(T=text)
         head = "答案" if zh else "Answer"

@@ -34,7 +34,10 @@ class GraderStub:
     Limits (violations fail with INVALID_ARGUMENT naming the item index, id and field):
     * choices: 1..8 entries, keys are single letters "A".."H";
     * response: at most 1 MiB (1,048,576 bytes) of UTF-8;
-    * a GradeBatch: at most 4096 items; any message: at most 64 MiB.
+    * a GradeBatch: at most 4096 items; any message: at most 64 MiB;
+    * grading time: a request or batch must be graded within 2 s + 5 ms per item + 1 s per MiB of
+    text, else it fails with INVALID_ARGUMENT ("too costly to grade") and the replica moves on.
+    Real replies take about a millisecond; only pathological text gets near the limit.
     """
 
     def __init__(self, channel):
@@ -64,7 +67,10 @@ class GraderServicer:
     Limits (violations fail with INVALID_ARGUMENT naming the item index, id and field):
     * choices: 1..8 entries, keys are single letters "A".."H";
     * response: at most 1 MiB (1,048,576 bytes) of UTF-8;
-    * a GradeBatch: at most 4096 items; any message: at most 64 MiB.
+    * a GradeBatch: at most 4096 items; any message: at most 64 MiB;
+    * grading time: a request or batch must be graded within 2 s + 5 ms per item + 1 s per MiB of
+    text, else it fails with INVALID_ARGUMENT ("too costly to grade") and the replica moves on.
+    Real replies take about a millisecond; only pathological text gets near the limit.
     """
 
     def Grade(self, request, context):
@@ -77,7 +83,8 @@ class GraderServicer:
     def GradeStream(self, request_iterator, context):
         """Grades batches. The server answers each GradeBatch with exactly one GradeBatchResult, in the
         order the batches arrived. An invalid item fails the whole stream with INVALID_ARGUMENT, so
-        clients validate before sending. When a replica drains (SIGTERM) it answers the batch it is
+        clients validate before sending (and, for a batch that was too costly to grade, re-send its
+        items with Grade to find the culprit). When a replica drains (SIGTERM) it answers the batch it is
         working on and then ends the stream with OK; batches it had not read yet get no result and must
         be re-sent on a new stream (grading is idempotent, so re-sending is always safe).
         """
@@ -115,7 +122,10 @@ class Grader:
     Limits (violations fail with INVALID_ARGUMENT naming the item index, id and field):
     * choices: 1..8 entries, keys are single letters "A".."H";
     * response: at most 1 MiB (1,048,576 bytes) of UTF-8;
-    * a GradeBatch: at most 4096 items; any message: at most 64 MiB.
+    * a GradeBatch: at most 4096 items; any message: at most 64 MiB;
+    * grading time: a request or batch must be graded within 2 s + 5 ms per item + 1 s per MiB of
+    text, else it fails with INVALID_ARGUMENT ("too costly to grade") and the replica moves on.
+    Real replies take about a millisecond; only pathological text gets near the limit.
     """
 
     @staticmethod
