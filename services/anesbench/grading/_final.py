@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from anesbench.grading import _patterns as P
 from anesbench.grading._option_text import OptionIndex, mentions
-from anesbench.grading._scan import anchored
+from anesbench.grading._scan import anchor_positions
 
 STRONG, MEDIUM, WEAK = 0, 1, 2
 #: checks a match must pass (see :func:`_vet`)
@@ -55,6 +55,9 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.ZH_IS_LETTER, "conclusion", WEAK, _ZH | _ZHPRE | _REF, ("是",)),
 )
 _CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
+#: every anchor of the English / of all patterns, each searched once per reply
+_EN_ANCHORS = tuple(sorted({a for _, _, _, checks, anchors in _SPECS if not checks & _ZH for a in anchors}))
+_ALL_ANCHORS = tuple(sorted({a for _, _, _, _, anchors in _SPECS for a in anchors}))
 _STRUCTURED: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (P.BOXED, "boxed", "\\boxed"), (P.JSON, "json", ":"), (P.TAG, "answer_tag", "<answer>"),
 )
@@ -246,6 +249,7 @@ def find_commitments(
     end = len(text) if stop is None else stop
     hits: list[Hit] = []
     ascii_only = text.isascii()
+    at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
     caps: list[int] | None = None
     for pattern, method, tier, checks, anchors in _SPECS:
         if (tier == WEAK) != weak or (checks & _ZH and ascii_only):
@@ -260,7 +264,10 @@ def find_commitments(
                     caps = [m.start() for m in _CAPITAL.finditer(text, start, end)]
                 positions = caps
             else:
-                positions = anchored(lower, anchors, start, end)
+                lists = [at[a] for a in anchors if a in at]
+                if not lists:
+                    continue
+                positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
             found = []
             for i in positions:
                 m = pattern.match(lower, i)

@@ -32,6 +32,29 @@ def anchored(lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | N
     return out
 
 
+def anchor_positions(
+    lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
+) -> dict[str, list[int]]:
+    """For each of ``anchors`` that occurs in ``[start, stop)``, the offsets where it begins
+    (one pass for a whole table of patterns; absent anchors are left out).
+
+    >>> anchor_positions("so also so", ("so", "is"))
+    {'so': [0, 5, 8]}
+    """
+    end = len(lower) if stop is None else stop
+    out: dict[str, list[int]] = {}
+    for a in anchors:
+        limit = end + len(a) - 1
+        i = lower.find(a, start, limit)
+        if i == -1:
+            continue
+        found = out[a] = []
+        while i != -1:
+            found.append(i)
+            i = lower.find(a, i + 1, limit)
+    return out
+
+
 def matches(
     pattern: re.Pattern[str], lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
 ) -> list[re.Match[str]]:

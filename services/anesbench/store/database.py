@@ -8,7 +8,6 @@ never duplicate a result and a retried error row is replaced by its answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple
 from datetime import datetime
 from pathlib import Path
 
@@ -139,15 +138,17 @@ class Store:
         return {(item, lang, sample) for item, lang, sample in rows}
 
     def write_results(self, rows: Sequence[ResultRow]) -> None:
+        """Write a batch in one statement; a key written before (an error row being retried) is replaced."""
         if not rows:
             return
-        columns = list(zip(*(astuple(row) for row in rows)))
-        table = pa.Table.from_arrays(
-            [pa.array(col, type=RESULT_SCHEMA.field(i).type) for i, col in enumerate(columns)], schema=RESULT_SCHEMA
-        )
-        self._con.register("_batch", table)
+        arrays = [pa.array([getattr(row, name) for row in rows], type=RESULT_SCHEMA.field(name).type)
+                  for name in RESULT_COLUMNS]
+        self._con.register("_batch", pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA))
         try:
-            self._con.execute("INSERT OR REPLACE INTO results SELECT * FROM _batch")
+            try:
+                self._con.execute("INSERT INTO results SELECT * FROM _batch")  # 4x faster than OR REPLACE
+            except duckdb.ConstraintException:
+                self._con.execute("INSERT OR REPLACE INTO results SELECT * FROM _batch")
         finally:
             self._con.unregister("_batch")
 
