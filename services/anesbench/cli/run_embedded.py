@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 
+from anesbench import aio
 from anesbench.cli.progress import TerminalProgress, summary_line
 from anesbench.dataset import load_dataset
 from anesbench.engine.config import RunConfig
@@ -28,7 +29,7 @@ def run_embedded(
     api_key = load_api_key(api_key_file)
     store = Store(db_path)
     observer = TerminalProgress() if show_progress else None
-    run = asyncio.run(_main(config, dataset, template, store, api_key, observer))
+    run = aio.run(_main(config, dataset, template, store, api_key, observer))
     print(summary_line(run), flush=True)
     return run
 

@@ -44,14 +44,14 @@ def _judge(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str]
         if letter.islower() and not whole:
             return None
         return letter.upper(), "lone_letter"
-    if letter.islower() or index.pattern is None:
+    if letter.islower() or not index.longest_first:
         return None
     lower = rest.lower()
     pol = POLARITY.search(lower)
     if pol is not None and pol.group("neg") is not None:  # "C. Dantrolene — Incorrect" is an analysis line
         return None
     start = 1 if lower[0] in "([" else 0
-    if index.pattern.match(lower, start) is None:
+    if not index.match_at(lower, start):
         return None
     named = mentions(lower, index)
     if letter in named:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 from anesbench.grading._normalize import normalize
@@ -37,18 +36,80 @@ _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
 
-@dataclass(frozen=True, slots=True)
+def _alnum_ascii(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
 class OptionIndex:
-    """Lower-cased option texts of one question, compiled into one alternation.
+    """Lower-cased option texts of one question, searched as literals (no per-question regex to compile).
+
+    Built lazily: most replies commit to a letter without ever naming an option's text, so the
+    normalisation of the options is paid only when a reply needs it.
 
     >>> option_index((("A", "Class I"), ("B", "Class II"))).letter_of["class ii"]
     'B'
     """
 
-    letters: frozenset[str]
-    forms: dict[str, tuple[str, ...]]
-    letter_of: dict[str, str]
-    pattern: re.Pattern[str] | None
+    __slots__ = ("_built", "_items", "letters")
+
+    def __init__(self, items: tuple[tuple[str, str], ...]) -> None:
+        self.letters = frozenset(letter for letter, _ in items)
+        self._items = items
+        self._built: tuple[dict[str, tuple[str, ...]], dict[str, str], tuple[str, ...]] | None = None
+
+    def _build(self) -> tuple[dict[str, tuple[str, ...]], dict[str, str], tuple[str, ...]]:
+        if self._built is None:
+            owners: dict[str, set[str]] = {}
+            per_letter: dict[str, tuple[str, ...]] = {}
+            for letter, text in self._items:
+                forms = tuple(_forms(str(text)))
+                per_letter[letter] = forms
+                for form in forms:
+                    owners.setdefault(form, set()).add(letter)
+            letter_of = {form: next(iter(ls)) for form, ls in owners.items() if len(ls) == 1}
+            self._built = per_letter, letter_of, tuple(sorted(letter_of, key=len, reverse=True))
+        return self._built
+
+    @property
+    def forms(self) -> dict[str, tuple[str, ...]]:
+        return self._build()[0]
+
+    @property
+    def letter_of(self) -> dict[str, str]:
+        return self._build()[1]
+
+    @property
+    def longest_first(self) -> tuple[str, ...]:
+        """Unambiguous forms, longest first (as an alternation would try them)."""
+        return self._build()[2]
+
+    def _bounded(self, lower: str, form: str, at: int) -> bool:
+        """ASCII-alphanumeric forms must stand alone: "vitamin a" is not inside "vitamin ab"."""
+        end = at + len(form)
+        if _alnum_ascii(form[0]) and at > 0 and _alnum_ascii(lower[at - 1]):
+            return False
+        return not (_alnum_ascii(form[-1]) and end < len(lower) and _alnum_ascii(lower[end]))
+
+    def match_at(self, lower: str, at: int) -> bool:
+        """Does an option's text start at ``at``?"""
+        return any(lower.startswith(form, at) and self._bounded(lower, form, at) for form in self.longest_first)
+
+    def find_all(self, lower: str, start: int = 0, stop: int | None = None) -> list[tuple[int, int, str]]:
+        """Non-overlapping (start, end, form) of option texts in ``lower[start:stop]``, left to right."""
+        stop = len(lower) if stop is None else stop
+        found: list[tuple[int, int, str]] = []
+        for form in self.longest_first:
+            at = lower.find(form, start, stop)
+            while at != -1:
+                if self._bounded(lower, form, at):
+                    found.append((at, at + len(form), form))
+                at = lower.find(form, at + 1, stop)
+        found.sort(key=lambda hit: (hit[0], -(hit[1] - hit[0])))
+        kept: list[tuple[int, int, str]] = []
+        for hit in found:
+            if not kept or hit[0] >= kept[-1][1]:
+                kept.append(hit)
+        return kept
 
 
 def _forms(text: str) -> list[str]:
@@ -67,28 +128,12 @@ def _forms(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def option_index(items: tuple[tuple[str, str], ...]) -> OptionIndex:
-    """Build (and cache per choices tuple) the option-text matcher.
+    """The option-text matcher for one question (cached per choices tuple).
 
     >>> option_index((("A", "Propofol"),)).forms["A"]
     ('propofol',)
     """
-    owners: dict[str, set[str]] = {}
-    per_letter: dict[str, tuple[str, ...]] = {}
-    for letter, text in items:
-        forms = tuple(_forms(str(text)))
-        per_letter[letter] = forms
-        for form in forms:
-            owners.setdefault(form, set()).add(letter)
-    letter_of = {form: next(iter(ls)) for form, ls in owners.items() if len(ls) == 1}
-    pattern = None
-    if letter_of:
-        parts = []
-        for form in sorted(letter_of, key=len, reverse=True):
-            pre = r"(?<![a-z0-9])" if form[0].isascii() and form[0].isalnum() else ""
-            post = r"(?![a-z0-9])" if form[-1].isascii() and form[-1].isalnum() else ""
-            parts.append(pre + re.escape(form) + post)
-        pattern = re.compile("|".join(parts))
-    return OptionIndex(frozenset(per_letter), per_letter, letter_of, pattern)
+    return OptionIndex(items)
 
 
 def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = None) -> list[str]:
@@ -97,16 +142,13 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     >>> mentions("bupivacaine, not lidocaine", option_index((("A", "Lidocaine"), ("B", "Bupivacaine"))))
     ['B']
     """
-    if index.pattern is None:
-        return []
-    stop = len(lower) if end is None else end
     found: list[str] = []
-    for m in index.pattern.finditer(lower, start, stop):
-        if _NEG_BEFORE.search(lower, max(start, m.start() - 24), m.start()):
+    for at, stop, form in index.find_all(lower, start, end):
+        if _NEG_BEFORE.search(lower, max(start, at - 24), at):
             continue
-        if _NEG_AFTER.match(lower[m.end(): m.end() + 24]):
+        if _NEG_AFTER.match(lower[stop: stop + 24]):
             continue
-        found.append(index.letter_of[m.group()])
+        found.append(index.letter_of[form])
     return found
 
 

@@ -113,6 +113,7 @@ async def run(
         except Exception:
             log.exception("service failed to start")
             await server.stop(None)
+            await _shutdown(service, config.shutdown_timeout_seconds)
             return 1
         await set_serving(health, names)
         log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))

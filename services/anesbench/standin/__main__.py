@@ -9,6 +9,7 @@ import signal
 import sys
 
 import click
+from anesbench import aio
 from anesbench.standin.answers import AnswerKey
 from anesbench.standin.faults import FAULT_KINDS, FaultPlan
 from anesbench.standin.server import StandinServer, start
@@ -51,7 +52,7 @@ def main(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     key = AnswerKey.from_file(answer_key) if answer_key else AnswerKey()
-    asyncio.run(_serve(StandinServer(plan, key, seed), host, port))
+    aio.run(_serve(StandinServer(plan, key, seed), host, port))
 
 
 async def _serve(server: StandinServer, host: str, port: int) -> None:
