@@ -49,10 +49,14 @@ class GraderProcess:
         self.process = subprocess.Popen(
             grader_command(port, metrics_port), cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log
         )
-        self.address = self._expect("listening on ", start_timeout)
-        self.port = int(self.address.rsplit(":", 1)[1])
-        self.metrics_address = None if metrics_port is None else self._expect("metrics on ", start_timeout)
-        self._wait_serving(start_timeout)
+        try:
+            self.address = self._expect("listening on ", start_timeout)
+            self.port = int(self.address.rsplit(":", 1)[1])
+            self.metrics_address = None if metrics_port is None else self._expect("metrics on ", start_timeout)
+            self._wait_serving(start_timeout)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def metrics_url(self) -> str:

@@ -142,18 +142,23 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
         assert (reply.pred, reply.method) == expected(*CASES[0])
 
 
-async def test_a_pathological_reply_fails_alone_and_quickly(grader: GraderProcess) -> None:
-    hostile = (OPTIONS, "<think>" * 140_000, "stop")  # < 1 MiB, but minutes of regex work if unchecked
+async def test_a_pathological_reply_cannot_wedge_the_grader(grader: GraderProcess) -> None:
+    # Today the extractor needs minutes for this < 1 MiB text (a regex that is quadratic in unclosed
+    # <think> tags). The grader kills the worker at the batch's deadline (~3 s), the client re-sends
+    # the batch one request at a time, and only the culprit fails, saying why. Should the library
+    # become fast on it, the reply is simply graded.
+    hostile = (OPTIONS, "<think>" * 140_000, "stop")
     cases = corpus()[:20]
     started = time.monotonic()
     async with RemoteGrader(grader.address) as remote:
         outcomes = await asyncio.gather(*(remote.grade(*case) for case in [*cases, hostile]), return_exceptions=True)
-    # The stream's batch misses its deadline (~3 s), the client grades its items one by one, the
-    # hostile one misses its own deadline again: it alone fails, with a message saying why.
-    assert isinstance(outcomes[-1], InvalidInput), outcomes[-1]
-    assert "response: not graded within" in str(outcomes[-1])
-    assert [(o.pred or "", o.method) for o in outcomes[:-1]] == [expected(*case) for case in cases]  # type: ignore[union-attr]
     assert time.monotonic() - started < 15
+    assert [(o.pred or "", o.method) for o in outcomes[:-1]] == [expected(*c) for c in cases]  # type: ignore[union-attr]
+    if isinstance(outcomes[-1], BaseException):
+        assert isinstance(outcomes[-1], InvalidInput), outcomes[-1]
+        assert "response: not graded within" in str(outcomes[-1])
+    else:
+        assert (outcomes[-1].pred or "", outcomes[-1].method) == expected(*hostile)
 
 
 async def test_remote_grader_rejects_bad_input_locally(grader: GraderProcess) -> None:

@@ -265,3 +265,15 @@ async def test_busy_port_is_exit_code_1(config: ServeConfig) -> None:
     assert second == 1
     first.stop.set()
     assert await first.task == 0
+
+
+async def test_a_service_that_cannot_start_exits_1_after_cleaning_up() -> None:
+    class Broken(SlowService):
+        async def start(self) -> None:
+            self.calls.append("start")
+            raise OSError("cannot open the store")
+
+    service = Broken()
+    lines: list[str] = []
+    assert await run(service, ServeConfig(host="127.0.0.1", port=0), stop=asyncio.Event(), announce=lines.append) == 1
+    assert service.calls == ["start", "shutdown"]

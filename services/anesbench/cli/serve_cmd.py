@@ -35,8 +35,11 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="URL prefix runs may call (repeatable); none: loopback only.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
               help="API key for endpoints (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
+@click.option("--grader-connections", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Connections to the grader service; a Service balances connections, so this spreads replicas.")
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
-               datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None) -> None:
+               datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
+               grader_connections: int) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.server import DispatcherSettings
     from anesbench.dispatcher.server import serve as serve_dispatcher
@@ -45,5 +48,6 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
     settings = DispatcherSettings(
         host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
         datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
+        grader_connections=grader_connections,
     )
     sys.exit(serve_dispatcher(settings))

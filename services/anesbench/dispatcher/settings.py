@@ -16,3 +16,4 @@ class DispatcherSettings:
     allowed_endpoints: tuple[str, ...] = ()  # URL prefixes; empty = loopback only
     api_key: str | None = None  # from the dispatcher's environment or a file, never from a request
     grace_seconds: float = 10.0
+    grader_connections: int = 4  # connections to the grader Service (so its replicas share the work)

@@ -1,0 +1,35 @@
+"""Several RemoteGraders on separate connections, so that grader replicas share the work.
+
+One gRPC connection carries one long-lived GradeStream, and a Kubernetes Service balances
+connections, not messages: with a single connection every batch would reach the same grader pod
+however many replicas run. Each RemoteGrader here gets its own connection (a local subchannel
+pool, so gRPC does not share one TCP connection between them), and calls are spread round-robin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Mapping
+
+from anesbench.grader.client import RemoteGrader
+from anesbench.grading import Extraction
+from anesbench.serving import CLIENT_OPTIONS
+
+OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
+
+
+class GraderPool:
+    """Satisfies :class:`anesbench.grader.Grader`."""
+
+    def __init__(self, target: str, connections: int = 4) -> None:
+        self.graders = [
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION)) for _ in range(max(1, connections))
+        ]
+        self._next = itertools.cycle(self.graders)
+
+    async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
+        return await next(self._next).grade(choices, response, finish_reason)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(grader.close() for grader in self.graders))
