@@ -203,6 +203,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "latest.json").write_text(raw + "\n", encoding="utf-8")
     print(settings)
+    if args.out and args.out.exists():
+        text = args.out.read_text(encoding="utf-8")
+        begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            _, tail = rest.split(end, 1)
+            stamp = time.strftime("%Y-%m-%d %H:%M")
+            block = f"{begin}\n_{stamp}, {os.cpu_count()} cores; {settings}_\n\n{table}\n{end}"
+            args.out.write_text(head + block + tail, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def check(expected: dict[str, str]) -> int:
 
 def write(expected: dict[str, str]) -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name, text in committed().items():
+    for name in committed():
         if name not in expected:
             (OUT_DIR / name).unlink()
             print(f"removed {OUT_DIR.relative_to(ROOT) / name}")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 
-_BLOCK = re.compile(r"<(think|thinking|reasoning)>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
-_OPEN = re.compile(r"<(?:think|thinking|reasoning)>", re.IGNORECASE)
-_CLOSE = re.compile(r"</(?:think|thinking|reasoning)\s*>", re.IGNORECASE)
+_TAG = re.compile(r"<(/?)(?:think|thinking|reasoning)(?(1)\s*)>", re.IGNORECASE)
 
 
 def strip_think(text: str) -> str:
@@ -29,11 +27,20 @@ def strip_think(text: str) -> str:
     """
     if "<" not in text:
         return text.strip()
-    text = _BLOCK.sub("\n", text)
-    closes = list(_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end():]
-    opened = _OPEN.search(text)
-    if opened is not None:
-        text = text[: opened.start()]
-    return text.strip()
+    # One pass over the tags (linear time even for thousands of unclosed tags).
+    pieces: list[str] = []
+    position = 0
+    inside = False
+    for tag in _TAG.finditer(text):
+        closing = bool(tag.group(1))
+        if not inside and not closing:
+            pieces.append(text[position:tag.start()])
+            inside = True
+        elif inside and closing:
+            pieces.append("\n")
+            position, inside = tag.end(), False
+        elif closing:  # a stray close: everything before it was reasoning
+            pieces, position = [], tag.end()
+    if not inside:
+        pieces.append(text[position:])
+    return "".join(pieces).strip()
