@@ -74,7 +74,8 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
     return pb.RunSpec(
-        model=config.model, endpoint=config.endpoints[0], languages=list(config.languages),
+        model=config.model, endpoint=config.endpoints[0], more_endpoints=list(config.endpoints[1:]),
+        max_attempts=config.max_attempts, languages=list(config.languages),
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
         samples=config.samples, reuse=config.reuse,
@@ -84,7 +85,8 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
     return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint,), languages=tuple(spec.languages) or ("en",),
+        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints), max_attempts=spec.max_attempts or 6,
+        languages=tuple(spec.languages) or ("en",),
         concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or 2048, temperature=spec.temperature,
         request_timeout=spec.request_timeout_seconds or 600.0, samples=spec.samples or 1, reuse=spec.reuse,
         run_id=run_id or None,

@@ -12,7 +12,7 @@ from anesbench import serving
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.grader.pool import GraderPool
+from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2_grpc
@@ -28,7 +28,7 @@ class DispatcherApp:
 
     def __init__(self, settings: DispatcherSettings) -> None:
         self.store = AsyncStore(Store(settings.db))
-        self.grader = GraderPool(settings.grader, settings.grader_connections)
+        self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections)
         self.manager = RunManager(self.store, self.grader, settings)
         self._drained: asyncio.Task[None] | None = None
 

@@ -1,11 +1,11 @@
-"""GraderPool: separate connections, so that the replicas behind one address all get work."""
+"""MultiConnectionGrader: separate connections, so that the replicas behind one address all get work."""
 
 from __future__ import annotations
 
 import asyncio
 import urllib.request
 
-from anesbench.grader.pool import GraderPool
+from anesbench.grader.multi import MultiConnectionGrader
 from tests.procs import start_grader
 
 
@@ -32,7 +32,7 @@ def test_pool_uses_one_connection_per_member_and_answers_everything() -> None:
     port = int(grader.address.rsplit(":", 1)[1])
     try:
         async def scenario() -> None:
-            pool = GraderPool(grader.address, connections=3)
+            pool = MultiConnectionGrader(grader.address, connections=3)
             choices = {"A": "Propofol", "B": "Ketamine", "C": "Etomidate"}
             results = await asyncio.gather(*(pool.grade(choices, f"The answer is {'ABC'[n % 3]}.", "stop")
                                              for n in range(300)))

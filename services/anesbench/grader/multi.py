@@ -19,7 +19,7 @@ from anesbench.serving import CLIENT_OPTIONS
 OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 
 
-class GraderPool:
+class MultiConnectionGrader:
     """Satisfies :class:`anesbench.grader.Grader`."""
 
     def __init__(self, target: str, connections: int = 4) -> None:
