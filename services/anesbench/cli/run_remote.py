@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anesbench import aio
 from anesbench.cli.dispatcher_client import DispatcherClient, DispatcherUnavailable
 from anesbench.cli.progress import summary_line
 from anesbench.dataset import load_dataset
@@ -74,7 +75,7 @@ def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: st
     run_id = config.run_id or new_run_id(config.model, Path(dataset).name.split(".")[0])
     request = _request(config, dataset, prompt_template, run_id)
     try:
-        run = asyncio.run(_follow(target, request, show))
+        run = aio.run(_follow(target, request, show))
     except KeyboardInterrupt:
         print(f"detached: run {run_id} goes on in the dispatcher; "
               f"anesbench cancel {run_id} --dispatcher {target} stops it", file=sys.stderr)
