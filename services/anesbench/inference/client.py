@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from anesbench import metrics
 from anesbench.errors import InferenceError, RetryableInferenceError
+from anesbench.inference.http import HttpConnectionError, HttpPool
 from anesbench.inference.retry import parse_retry_after
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -83,12 +82,9 @@ class ChatClient:
         self.endpoint = endpoint.rstrip("/")
         self.model = model
         self._url = f"{self.endpoint}/chat/completions"
-        self._headers = {"Content-Type": "application/json"}
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
-        self._pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        self._timeout = request_timeout
+        self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout,
+                              headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
         label = label or model
         self._requests = {
             outcome: metrics.INFERENCE_REQUESTS.labels(label, outcome)
@@ -101,36 +97,26 @@ class ChatClient:
         self._tokens_completion = metrics.INFERENCE_TOKENS.labels(label, "completion")
 
     async def __aenter__(self) -> ChatClient:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300),
-            timeout=self._timeout,
-            json_serialize=json.dumps,
-        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def attempt(self, payload: bytes) -> Completion:
         """One HTTP attempt; raises RetryableInferenceError, InferenceError or FatalInferenceError."""
-        if self._session is None:
-            raise RuntimeError("ChatClient used outside 'async with'")
         started = time.perf_counter()
         self._inflight.inc()
         try:
-            async with self._session.post(self._url, data=payload, headers=self._headers) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            response = await self._http.request("POST", "/chat/completions", payload)
+            raw, status = response.body, response.status
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
         except TimeoutError:
             self._requests["timeout"].inc()
-            raise RetryableInferenceError(f"no answer within {self._timeout.total} s", cause="timeout") from None
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise RetryableInferenceError(f"no answer within {self._timeout:g} s", cause="timeout") from None
+        except HttpConnectionError as exc:
             self._requests["connection_error"].inc()
             raise RetryableInferenceError(f"connection failed: {exc}", cause="connection_error") from None
         finally:

@@ -13,9 +13,8 @@ import json
 import math
 import time
 
-import aiohttp
-
 from anesbench.engine.limiter import DynamicLimiter
+from anesbench.inference.http import HttpConnectionError, HttpPool
 
 PROBE_TIMEOUT = 5.0
 START_LIMIT = 32
@@ -30,15 +29,17 @@ def headroom(slots: int) -> int:
 async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
     """``max_running_requests`` from an SGLang-style server, or None when the server does not say."""
     root = endpoint.rstrip("/").removesuffix("/v1")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT)) as session:
-            async with session.get(f"{root}/get_server_info", headers=headers) as response:
-                if response.status != 200:
-                    return None
-                info = json.loads(await response.read())
-    except (aiohttp.ClientError, TimeoutError, ValueError):
+        response = await http.request("GET", "/get_server_info")
+        if response.status != 200:
+            return None
+        info = json.loads(response.body)
+    except (HttpConnectionError, TimeoutError, ValueError):
         return None
+    finally:
+        await http.close()
     if not isinstance(info, dict):
         return None
     slots = info.get("max_running_requests")
