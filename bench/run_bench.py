@@ -88,6 +88,16 @@ def run_duration(db: Path) -> float:
     return (finished - started).total_seconds()
 
 
+def dispatcher_span(dispatcher: str, run_id: str) -> float:
+    """Seconds from the run's start to its end, as the dispatcher recorded them."""
+    from datetime import datetime
+
+    listed = subprocess.run([*CLI, "runs", "--dispatcher", dispatcher, "--format", "json"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    run = next(r for r in json.loads(listed) if r["id"] == run_id)
+    return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+
+
 def embedded(endpoint: str, dataset: Path, languages: str, db: Path, *extra: str) -> tuple[float, float]:
     wall, rss, _ = timed([*CLI, "run", "--endpoint", endpoint, "--model", "bench", "--dataset", str(dataset),
                           "--languages", languages, "--db", str(db), *extra])
@@ -161,7 +171,12 @@ def main() -> None:
                                   args.items / run_duration(db), p50, p99, rss))
             wall, rss = through_services(dispatcher.address, fast.address, data, "en", "fast")
             results.append(Result("instant server", "anesbench dispatcher+grader", args.items, wall, None,
-                                  args.items / wall, None, None, rss))
+                                  args.items / dispatcher_span(dispatcher.address, "fast"), None, None, rss))
+            probe_db = work / "probe.duckdb"
+            wall, rss = embedded(fast.address, data, "en", probe_db, "--concurrency", "8")
+            p50, p99 = latencies(probe_db)
+            results.append(Result("instant server, 8 in flight", "anesbench embedded", args.items, wall, None,
+                                  args.items / run_duration(probe_db), p50, p99, rss))
             if not args.skip_paper:
                 for workers in (16, 256):
                     wall, rss = paper(fast.address, data, "en", workers, work / f"paperfast{workers}.json")

@@ -250,3 +250,21 @@ def test_replicas_of_one_model_are_used_together_and_a_dead_one_is_taken_out(sma
     finally:
         first.stop()
         second.stop()
+
+
+def test_reuse_answers_identical_requests_from_the_store(standin: Proc, small: Path, tmp_path: Path) -> None:
+    db = tmp_path / "reuse.duckdb"
+    assert _run(standin.address, small, db, "--run-id", "first").returncode == 0
+    sent = standin_stats(standin.address)["requests"]
+    again = _run(standin.address, small, db, "--run-id", "second", "--reuse")
+    assert again.returncode == 0, again.stderr
+    assert standin_stats(standin.address)["requests"] == sent  # no inference at all
+    assert _rows(db, "SELECT count(*), count(DISTINCT reused_from) FROM results WHERE run_id = 'second' "
+                     "AND reused_from = 'first'") == [(12, 1)]
+    assert _rows(db, "SELECT count(*) FROM results a JOIN results b USING (item_id, language, sample) "
+                     "WHERE a.run_id = 'first' AND b.run_id = 'second' AND a.pred IS NOT DISTINCT FROM b.pred "
+                     "AND a.response = b.response") == [(12,)]
+    # Another generation parameter is another request: nothing to reuse.
+    third = _run(standin.address, small, db, "--run-id", "third", "--reuse", "--max-tokens", "1000")
+    assert third.returncode == 0
+    assert standin_stats(standin.address)["requests"] == sent + 12
