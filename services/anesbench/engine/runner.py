@@ -160,14 +160,15 @@ async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[Dyna
     return [DynamicLimiter(n + headroom(n)) if n else AdaptiveLimiter() for n in slots]
 
 
-def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> list[Work]:
-    return [
+def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
+    """The work still to do, generated as the workers take it (nothing per item is held in advance)."""
+    return (
         Work(item, language, sample)
         for item in dataset.items
         for language in config.languages
         for sample in range(config.samples)
         if (item.id, language, sample) not in done
-    ]
+    )
 
 
 async def execute_run(
@@ -194,14 +195,15 @@ async def execute_run(
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(store.store.begin_run, record)
     done = await store.call(store.store.completed_keys, run.id)
-    work = _pending_work(dataset, config, done)
+    pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
     progress = RunProgress(model=config.model, total=run.total)
     progress.seed(await store.call(store.store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
-    if config.reuse and work:
+    if config.reuse and pending:
         hashes = [
-            request_payload(config, template.render(u.item, u.language), params, u.sample)[1] for u in work
+            request_payload(config, template.render(u.item, u.language), params, u.sample)[1]
+            for u in _pending_work(dataset, config, done)
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
     limiters = await endpoint_limiters(config, api_key)
@@ -220,12 +222,12 @@ async def execute_run(
             retry=retry or RetryPolicy(max_attempts=config.max_attempts),
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
-            state.pending = len(work)
+            state.pending = pending
             publisher = asyncio.create_task(state.publish())
-            units = iter(work)
+            units = _pending_work(dataset, config, done)
             try:
                 async with asyncio.TaskGroup() as group:
-                    for _ in range(min(workers, len(work))):
+                    for _ in range(min(workers, pending)):
                         group.create_task(state.worker(units))
             except* FatalInferenceError as fatal:
                 status, error = "failed", str(fatal.exceptions[0])
