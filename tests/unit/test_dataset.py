@@ -129,3 +129,17 @@ def test_bundled_sample_is_valid_and_balanced() -> None:
     assert len(dataset.items) >= 60
     assert all(levels.count(level) >= 20 for level in (1, 2, 3))
     assert {item.choice_num for item in dataset.items} >= {4, 5}
+
+
+def test_jsonl_is_read_line_by_line_with_bom_and_bad_bytes_named(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n" + b'{"id": "\xff"}\n')
+    assert "bom.jsonl:2: not UTF-8 text" in _error(path)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n")
+    assert load_dataset(path).items[0].id == "q-0001"
+
+
+def test_damaged_parquet_is_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 not really parquet")
+    assert "unreadable Parquet file" in _error(path)

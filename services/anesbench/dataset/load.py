@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from anesbench.dataset.model import LANGUAGES, Item
 from anesbench.dataset.validate import validate_records
 from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,38 +51,60 @@ def _json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         yield f"{path} item #{index}", record
 
 
-def _jsonl_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{path}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
-        yield f"{path}:{number}", record
+def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """One line at a time: a large file is never held in memory whole."""
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if number == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"{path}:{number}: not UTF-8 text (byte {exc.start})") from None
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
+            yield f"{path}:{number}", record
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+        batches = pq.ParquetFile(path).iter_batches(batch_size=4096)
+        index = 0
+        for batch in batches:
+            for record in batch.to_pylist():
+                yield f"{path} row {index}", record
+                index += 1
+    except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidInput(f"{path}: unreadable Parquet file: {exc}") from None
-    for index, record in enumerate(table.to_pylist()):
-        yield f"{path} row {index}", record
 
 
-def _records(path: Path, raw: bytes) -> Iterator[tuple[str, Any]]:
-    if raw[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
+def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+    if head[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
         return _parquet_records(path)
+    if path.suffix in (".jsonl", ".ndjson") or (
+        path.suffix != ".json" and not head.removeprefix(BOM).lstrip().startswith(b"[")
+    ):
+        return _jsonl_records(path)
     try:
-        text = raw.decode("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    if path.suffix in (".jsonl", ".ndjson") or (path.suffix != ".json" and not text.lstrip().startswith("[")):
-        return _jsonl_records(path, text)
     return _json_records(path, text)
+
+
+def _sha256(path: Path) -> tuple[str, bytes]:
+    """The file's sha256 (read in chunks) and its first bytes (to tell the format)."""
+    digest = hashlib.sha256()
+    head = b""
+    with path.open("rb") as data:
+        while chunk := data.read(1 << 20):
+            head = head or chunk[:4096]
+            digest.update(chunk)
+    return digest.hexdigest(), head
 
 
 def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str | None = None) -> Dataset:
@@ -91,15 +116,15 @@ def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str
     wanted = _check_languages(languages)
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        sha256, head = _sha256(file)
     except FileNotFoundError:
         raise InvalidInput(f"--dataset: no such file: {file}") from None
     except IsADirectoryError:
         raise InvalidInput(f"--dataset: {file} is a directory, expected a .json, .jsonl or .parquet file") from None
     except OSError as exc:
         raise InvalidInput(f"--dataset: cannot read {file}: {exc.strerror}") from None
-    items = validate_records(_records(file, raw), wanted, str(file))
-    return Dataset(name=name or file.name.split(".")[0], sha256=hashlib.sha256(raw).hexdigest(), items=items)
+    items = validate_records(_records(file, head), wanted, str(file))
+    return Dataset(name=name or file.name.split(".")[0], sha256=sha256, items=items)
 
 
 def dataset_from_items(
