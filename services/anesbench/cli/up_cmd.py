@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import signal
 import subprocess
 import sys
@@ -19,19 +18,22 @@ class StartupFailed(AnesbenchError):
     """A child service did not come up."""
 
 
-def _spawn(args: list[str], name: str) -> tuple[subprocess.Popen[str], str]:
+def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start a child and read the addresses it announces (``listening on …``, ``metrics on …``)."""
     popen = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert popen.stdout is not None
+    wanted = list(announcements or ("listening on ",))
+    found: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if select.select([popen.stdout], [], [], 0.2)[0]:
-            line = popen.stdout.readline()
-            if line.startswith("listening on "):
-                return popen, line.removeprefix("listening on ").strip()
-            if not line:
-                break
-        elif popen.poll() is not None:
+    while time.monotonic() < deadline and len(found) < len(wanted):
+        # readline, not select: the child prints its lines together and they share one buffer
+        line = popen.stdout.readline()
+        if not line:
             break
+        if line.startswith(wanted[len(found)]):
+            found.append(line.removeprefix(wanted[len(found)]).strip())
+    if len(found) == len(wanted):
+        return popen, found
     popen.kill()
     raise StartupFailed(f"{name} did not start (exit code {popen.poll()})")
 
@@ -59,12 +61,15 @@ def _stop(children: list[tuple[str, subprocess.Popen[str]]], timeout: float = 20
 @click.option("--metrics/--no-metrics", default=True, show_default=True, help="Serve /metrics on free ports.")
 @click.option("--standin/--no-standin", default=False, help="Also start the stand-in model server (a test tool).")
 @click.option("--standin-latency-ms", type=float, default=50.0, show_default=True)
+@click.option("--standin-answer-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Dataset whose answers the stand-in knows (its replies then look like a model's).")
 @click.option("--datasets-dir", type=click.Path(file_okay=False), default=None)
 def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: bool, standin_latency_ms: float,
-       datasets_dir: str | None) -> None:
+       standin_answer_key: str | None, datasets_dir: str | None) -> None:
     """Start the services locally on 127.0.0.1 until Ctrl-C, then stop them cleanly."""
     cli = [sys.executable, "-m", "anesbench.cli.main", "serve"]
     metric_args = ["--metrics-port", "0"] if metrics else []
+    announced = ("listening on ", "metrics on ") if metrics else ("listening on ",)
     children: list[tuple[str, subprocess.Popen[str]]] = []
     stop = False
 
@@ -76,21 +81,24 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
     signal.signal(signal.SIGINT, request_stop)
     try:
         if standin:
-            popen, url = _spawn([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
-                                 "--latency-ms", str(standin_latency_ms)], "stand-in")
+            key = ["--answer-key", standin_answer_key] if standin_answer_key else []
+            popen, (url,) = _spawn([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
+                                    "--latency-ms", str(standin_latency_ms), *key], "stand-in")
             children.append(("stand-in", popen))
             click.echo(f"stand-in model server  {url}   (a pipeline check, not a model)")
-        popen, grader = _spawn([*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port), *metric_args],
-                               "grader")
+        popen, (grader, *grader_metrics) = _spawn(
+            [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port), *metric_args], "grader", *announced)
         children.append(("grader", popen))
-        click.echo(f"grader                 {grader}")
+        click.echo(f"grader                 {grader}" + (f"   metrics http://{grader_metrics[0]}/metrics"
+                                                           if grader_metrics else ""))
         dispatcher_args = [*cli, "dispatcher", "--host", "127.0.0.1", "--port", str(dispatcher_port),
                            "--grader", grader, "--db", db, *metric_args]
         if datasets_dir:
             dispatcher_args += ["--datasets-dir", datasets_dir]
-        popen, dispatcher = _spawn(dispatcher_args, "dispatcher")
+        popen, (dispatcher, *dispatcher_metrics) = _spawn(dispatcher_args, "dispatcher", *announced)
         children.append(("dispatcher", popen))
-        click.echo(f"dispatcher             {dispatcher}")
+        click.echo(f"dispatcher             {dispatcher}" + (f"   metrics http://{dispatcher_metrics[0]}/metrics"
+                                                               if dispatcher_metrics else ""))
         click.echo(f"try: anesbench run --dispatcher {dispatcher} --endpoint URL --model NAME --dataset FILE",
                    err=True)
         sys.stdout.flush()
