@@ -81,6 +81,20 @@ def _stub(stack: Stack) -> dispatcher_pb2_grpc.DispatcherStub:
     return dispatcher_pb2_grpc.DispatcherStub(grpc.insecure_channel(stack.dispatcher.address))
 
 
+def _follow(stack: Stack, run_id: str, *extra: str) -> subprocess.Popen[str]:
+    """`anesbench run --dispatcher` on the named dataset, in the background."""
+    return subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
+                             stack.standin.address, "--model", "standin", "--dataset", "anesbench",
+                             "--run-id", run_id, *extra], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_answered(stack: Stack, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while standin_stats(stack.standin.address)["answered"] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _wait_final(stub: dispatcher_pb2_grpc.DispatcherStub, run_id: str, timeout: float = 120) -> pb.Run:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -193,13 +207,8 @@ def test_concurrent_runs_share_the_endpoint_and_all_finish(stack: Stack, write_j
 def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: Stack) -> None:
     standin_control(stack.standin.address, latency_ms=40)
     stub = _stub(stack)
-    follower = subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                                 stack.standin.address, "--model", "standin", "--dataset", "anesbench",
-                                 "--languages", "en,zh", "--run-id", "drain", "--concurrency", "8"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while standin_stats(stack.standin.address)["answered"] < 40 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    follower = _follow(stack, "drain", "--languages", "en,zh", "--concurrency", "8")
+    _wait_answered(stack, 40)
     started = time.monotonic()
     assert stack.dispatcher.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 15
@@ -219,13 +228,8 @@ def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: St
 
 def test_grader_killed_mid_run_then_back_the_run_completes(stack: Stack) -> None:
     standin_control(stack.standin.address, latency_ms=30)
-    follower = subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                                 stack.standin.address, "--model", "standin", "--dataset", "anesbench",
-                                 "--languages", "en,zh", "--run-id", "gk", "--concurrency", "8"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while standin_stats(stack.standin.address)["answered"] < 30 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    follower = _follow(stack, "gk", "--languages", "en,zh", "--concurrency", "8")
+    _wait_answered(stack, 30)
     port = int(stack.grader.address.rsplit(":", 1)[1])
     stack.grader.stop(signal.SIGKILL)
     time.sleep(1.0)
@@ -263,13 +267,8 @@ def test_metrics_pass_promtool(stack: Stack) -> None:
 
 def test_cancel_keeps_finished_results(stack: Stack) -> None:
     standin_control(stack.standin.address, latency_ms=200)
-    follower = subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                                 stack.standin.address, "--model", "standin", "--dataset", "anesbench",
-                                 "--run-id", "cx", "--concurrency", "4"], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while standin_stats(stack.standin.address)["answered"] < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    follower = _follow(stack, "cx", "--concurrency", "4")
+    _wait_answered(stack, 8, timeout=30)
     cancelled = run_cli("cancel", "cx", "--dispatcher", stack.dispatcher.address)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
     out, err = follower.communicate(timeout=60)

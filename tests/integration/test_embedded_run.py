@@ -64,6 +64,9 @@ def test_sample_set_end_to_end_in_both_languages(standin: Proc, tmp_path: Path) 
     assert {row["level"] for row in board} == {"system1", "system1.x", "system2", "overall"}
     stats = standin_stats(standin.address)
     assert stats["answered"] == 2 * items and stats["answered_more_than_once"] == 0
+    # Reasoning models: reasoning_content is kept apart, <think> traces stay in the raw response.
+    assert _rows(db, "SELECT count(*) > 0 FROM results WHERE reasoning IS NOT NULL") == [(True,)]
+    assert _rows(db, "SELECT count(*) > 0 FROM results WHERE response LIKE '%<think>%' AND pred IS NOT NULL") == [(True,)]
     run = _rows(db, "SELECT dataset_sha256, prompt_template, prompt_sha256, status, endpoint FROM runs")[0]
     assert run[1] == "anesbench-cot" and len(run[0]) == len(run[2]) == 64 and run[3] == "completed"
     table = run_cli("leaderboard", "--db", str(db)).stdout
