@@ -18,15 +18,16 @@ def test_loads_jsonl_with_both_languages(write_jsonl) -> None:
     path = write_jsonl(make_records(6))
     dataset = load_dataset(path, ["en", "zh"])
     assert [item.id for item in dataset.items] == [f"q-{n:04d}" for n in range(6)]
-    assert dataset.items[1].texts["zh"].options["B"] == "药物1-1"
-    assert dataset.items[1].choice_num == 5 and dataset.items[1].level == 2
+    items = list(dataset.items)
+    assert items[1].texts["zh"].options["B"] == "药物1-1"
+    assert items[1].choice_num == 5 and items[1].level == 2
     assert len(dataset.sha256) == 64 and dataset.name == "data"
 
 
 def test_json_array_and_cn_prefix(tmp_path: Path) -> None:
     path = tmp_path / "bench.json"
     path.write_text(json.dumps([make_record(1, zh_prefix="cn")], ensure_ascii=False), encoding="utf-8")
-    item = load_dataset(path, ["zh"]).items[0]
+    item = list(load_dataset(path, ["zh"]).items)[0]
     assert item.texts["zh"].question.startswith("问题1")
 
 
@@ -38,7 +39,8 @@ def test_parquet_with_null_extra_options(tmp_path: Path) -> None:
     pq.write_table(table, path)
     dataset = load_dataset(path, ["en", "zh"])
     assert [item.choice_num for item in dataset.items] == [4, 6]
-    assert dataset.items[1].texts["en"].options["F"] == "Drug 1-5"
+    items = list(dataset.items)
+    assert items[1].texts["en"].options["F"] == "Drug 1-5"
 
 
 def test_sha256_is_of_the_file_bytes(write_jsonl) -> None:
@@ -136,10 +138,20 @@ def test_jsonl_is_read_line_by_line_with_bom_and_bad_bytes_named(tmp_path: Path)
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n" + b'{"id": "\xff"}\n')
     assert "bom.jsonl:2: not UTF-8 text" in _error(path)
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n")
-    assert load_dataset(path).items[0].id == "q-0001"
+    assert list(load_dataset(path).items)[0].id == "q-0001"
 
 
 def test_damaged_parquet_is_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"PAR1 not really parquet")
     assert "unreadable Parquet file" in _error(path)
+
+
+def test_a_jsonl_dataset_is_read_again_per_pass_and_a_changed_file_is_refused(write_jsonl) -> None:
+    path = write_jsonl(make_records(4))
+    dataset = load_dataset(path, ["en"])
+    assert len(dataset.items) == 4
+    assert [item.id for item in dataset.items] == [item.id for item in dataset.items]  # two passes, same items
+    path.write_text(path.read_text(encoding="utf-8") + json.dumps(make_record(99)) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="changed while a run was reading it"):
+        list(dataset.items)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +12,34 @@ from typing import Any
 import pyarrow as pa
 
 from anesbench.dataset.model import LANGUAGES, Item
-from anesbench.dataset.validate import validate_records
+from anesbench.dataset.validate import Problems, checked_items, count_valid, validate_records
 from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
 BOM = b"\xef\xbb\xbf"
+
+
+class ItemsOnDisk:
+    """The validated questions of a JSON Lines or Parquet file, read again from disk on each pass.
+
+    The file was validated whole before the run (every problem reported before any request); the
+    run then streams it, so memory does not grow with the number of questions.
+    """
+
+    def __init__(self, path: Path, head: bytes, languages: tuple[str, ...], count: int) -> None:
+        self._path, self._head, self._languages, self._count = path, head, languages, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Item]:
+        problems = Problems()
+        seen = 0
+        for item in checked_items(_records(self._path, self._head), self._languages, problems):
+            seen += 1
+            yield item
+        if problems.count or seen != self._count:
+            raise InvalidInput(f"{self._path}: the file changed while a run was reading it; start the run again")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +48,7 @@ class Dataset:
 
     name: str
     sha256: str
-    items: list[Item]
+    items: Sequence[Item] | ItemsOnDisk
 
 
 def _check_languages(languages: Iterable[str]) -> tuple[str, ...]:
@@ -82,12 +105,24 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: unreadable Parquet file: {exc}") from None
 
 
-def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
-    if head[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
-        return _parquet_records(path)
-    if path.suffix in (".jsonl", ".ndjson") or (
+def _is_parquet(path: Path, head: bytes) -> bool:
+    return head[:4] == PARQUET_MAGIC or path.suffix == ".parquet"
+
+
+def _is_jsonl(path: Path, head: bytes) -> bool:
+    return path.suffix in (".jsonl", ".ndjson") or (
         path.suffix != ".json" and not head.removeprefix(BOM).lstrip().startswith(b"[")
-    ):
+    )
+
+
+def _streamable(path: Path, head: bytes) -> bool:
+    return _is_parquet(path, head) or _is_jsonl(path, head)
+
+
+def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+    if _is_parquet(path, head):
+        return _parquet_records(path)
+    if _is_jsonl(path, head):
         return _jsonl_records(path)
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -123,7 +158,12 @@ def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str
         raise InvalidInput(f"--dataset: {file} is a directory, expected a .json, .jsonl or .parquet file") from None
     except OSError as exc:
         raise InvalidInput(f"--dataset: cannot read {file}: {exc.strerror}") from None
-    items = validate_records(_records(file, head), wanted, str(file))
+    records = _records(file, head)
+    items: Sequence[Item] | ItemsOnDisk
+    if _streamable(file, head):
+        items = ItemsOnDisk(file, head, wanted, count_valid(records, wanted, str(file)))
+    else:
+        items = validate_records(records, wanted, str(file))
     return Dataset(name=name or file.name.split(".")[0], sha256=sha256, items=items)
 
 

@@ -7,7 +7,7 @@ the field, e.g. ``data.jsonl:12 (id q-7): field 'answer': 'E' is not one of the 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from anesbench.dataset.model import LETTERS, MAX_CHOICES, MIN_CHOICES, Item, LocalizedQuestion
@@ -17,7 +17,7 @@ MAX_REPORTED = 20
 LANGUAGE_PREFIXES: dict[str, tuple[str, ...]] = {"en": ("en",), "zh": ("zh", "cn")}
 
 
-class _Problems:
+class Problems:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.count = 0
@@ -89,9 +89,30 @@ def validate_records(
     records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str
 ) -> list[Item]:
     """Validate ``(where, record)`` pairs for the requested languages; raise InvalidInput listing problems."""
-    wanted = tuple(languages)
-    problems = _Problems()
-    items: list[Item] = []
+    problems = Problems()
+    items = list(checked_items(records, tuple(languages), problems))
+    _finish(problems, len(items), source)
+    return items
+
+
+def count_valid(records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str) -> int:
+    """Validate like :func:`validate_records`, holding only the ids; return the number of items."""
+    problems = Problems()
+    count = sum(1 for _ in checked_items(records, tuple(languages), problems))
+    _finish(problems, count, source)
+    return count
+
+
+def _finish(problems: Problems, count: int, source: str) -> None:
+    if not problems.count and not count:
+        problems.add(source, None, None, "the dataset has no items")
+    problems.raise_if_any(source)
+
+
+def checked_items(
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems
+) -> Iterator[Item]:
+    """Yield the valid items one by one; every problem found goes to ``problems``."""
     seen: dict[str, str] = {}
     for where, record in records:
         if not isinstance(record, Mapping):
@@ -139,8 +160,4 @@ def validate_records(
             else:
                 texts[language] = localized
         if ok and item_id and isinstance(answer, str) and level is not None:
-            items.append(Item(id=item_id, choice_num=choice_num, answer=answer.strip(), level=level, texts=texts))
-    if not problems.count and not items:
-        problems.add(source, None, None, "the dataset has no items")
-    problems.raise_if_any(source)
-    return items
+            yield Item(id=item_id, choice_num=choice_num, answer=answer.strip(), level=level, texts=texts)
