@@ -6,6 +6,7 @@ import asyncio
 import urllib.request
 
 from anesbench.grader.multi import MultiConnectionGrader
+
 from tests.procs import start_grader
 
 

@@ -20,13 +20,12 @@ from anesbench.engine.config import RunConfig, new_run_id, run_record
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
-from anesbench.errors import InferenceError
+from anesbench.errors import InferenceError, InvalidInput
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
-from anesbench.inference.client import request_body
-from anesbench.inference.router import EndpointRouter
-from anesbench.inference.client import FatalInferenceError
+from anesbench.inference.client import FatalInferenceError, request_body
 from anesbench.inference.retry import RetryPolicy
+from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
@@ -229,7 +228,7 @@ async def execute_run(
                 async with asyncio.TaskGroup() as group:
                     for _ in range(min(workers, pending)):
                         group.create_task(state.worker(units))
-            except* FatalInferenceError as fatal:
+            except* (FatalInferenceError, InvalidInput) as fatal:  # a refusing server; a file changed mid-run
                 status, error = "failed", str(fatal.exceptions[0])
             finally:
                 publisher.cancel()

@@ -9,6 +9,7 @@ import signal
 import sys
 
 import click
+
 from anesbench import aio
 from anesbench.standin.answers import AnswerKey
 from anesbench.standin.faults import FAULT_KINDS, FaultPlan

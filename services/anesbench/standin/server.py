@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
 from anesbench.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
 from anesbench.standin.faults import FaultPlan
 from anesbench.standin.replies import STYLES, render_reply
