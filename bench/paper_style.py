@@ -1,7 +1,7 @@
 """The AnesBench paper's way of driving a server, for comparison: a thread pool with a synchronous client.
 
-Each worker thread sends one chat request at a time (httpx, like the OpenAI SDK the paper's script
-uses), extracts a letter with a regex, and the results are written as one JSON file at the end.
+Each worker thread sends one chat request at a time with its own synchronous client (httpx, like the
+OpenAI SDK the paper's script uses), extracts a letter with a regex, and the results are written as one JSON file at the end.
 
     .venv/bin/python bench/paper_style.py --endpoint URL --dataset FILE --workers 16 --out results.json
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,9 +35,13 @@ def main() -> None:
     dataset = load_dataset(args.dataset, languages)
     template = load_template()
     jobs = [(item, language) for item in dataset.items for language in languages]
-    client = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=args.workers))
+    local = threading.local()
 
     def ask(job: tuple) -> dict:
+        # One client per worker thread: a single client shared by hundreds of threads was seen to hang.
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=600)
         item, language = job
         body = {"model": "paper", "messages": template.render(item, language), "max_tokens": 2048,
                 "temperature": 0}
