@@ -6,7 +6,7 @@ Never item ids, run ids or prompts.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
 FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
@@ -68,7 +68,7 @@ QUEUE_DEPTH = Gauge(
     "anesbench_queue_depth", "Work items waiting to be sent to the inference server.", ["model"]
 )
 GRADE_QUEUE_DEPTH = Gauge(
-    "anesbench_grade_queue_depth", "Responses waiting for the grader.", []
+    "anesbench_grade_queue_depth", "Responses sent to the grader service and not graded yet (dispatcher)."
 )
 STORE_ROWS = Counter("anesbench_store_rows_written", "Result rows written to DuckDB.")
 STORE_FLUSH = Histogram(
@@ -93,7 +93,3 @@ GRADER_DURATION = Histogram(
 )
 GRADER_STREAMS = Gauge("anesbench_grader_active_streams", "Open GradeStream calls.")
 
-
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Expose /metrics on ``host:port`` from a background thread (prometheus-client's own server)."""
-    start_http_server(port, addr=host)

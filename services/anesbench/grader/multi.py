@@ -12,6 +12,7 @@ import asyncio
 import itertools
 from collections.abc import Mapping
 
+from anesbench import metrics
 from anesbench.grader.client import RemoteGrader
 from anesbench.grading import Extraction
 from anesbench.serving import CLIENT_OPTIONS
@@ -29,7 +30,12 @@ class MultiConnectionGrader:
         self._next = itertools.cycle(self.graders)
 
     async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
-        return await next(self._next).grade(choices, response, finish_reason)
+        waiting = metrics.GRADE_QUEUE_DEPTH
+        waiting.inc()
+        try:
+            return await next(self._next).grade(choices, response, finish_reason)
+        finally:
+            waiting.dec()
 
     async def close(self) -> None:
         await asyncio.gather(*(grader.close() for grader in self.graders))
