@@ -275,3 +275,16 @@ def test_cancel_keeps_finished_results(stack: Stack) -> None:
     assert follower.returncode == 1 and "status=cancelled" in out
     run = _stub(stack).GetRun(pb.GetRunRequest(run_id="cx"), timeout=5)
     assert run.status == pb.RUN_STATUS_CANCELLED and 0 < run.done < run.total
+
+
+def test_ctrl_c_detaches_and_the_run_goes_on(stack: Stack) -> None:
+    standin_control(stack.standin.address, latency_ms=100)
+    follower = _follow(stack, "detached", "--concurrency", "4")
+    _wait_answered(stack, 4, timeout=30)
+    follower.send_signal(signal.SIGINT)
+    _, err = follower.communicate(timeout=30)
+    assert follower.returncode == 130
+    assert "detached: run detached goes on in the dispatcher" in err and "Traceback" not in err
+    standin_control(stack.standin.address, latency_ms=5)
+    run = _wait_final(_stub(stack), "detached")
+    assert (run.status, run.done) == (pb.RUN_STATUS_COMPLETED, ITEMS)
