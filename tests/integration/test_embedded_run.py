@@ -271,3 +271,27 @@ def test_reuse_answers_identical_requests_from_the_store(standin: Proc, small: P
     third = _run(standin.address, small, db, "--run-id", "third", "--reuse", "--max-tokens", "1000")
     assert third.returncode == 0
     assert standin_stats(standin.address)["requests"] == sent + 12
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_saves_finished_results_and_the_run_resumes(tmp_path: Path, sig: int) -> None:
+    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "50")
+    try:
+        db = tmp_path / "int.duckdb"
+        args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
+                "--db", str(db), "--run-id", "i", "--concurrency", "4"]
+        victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while standin_stats(proc.address)["answered"] < 12 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        victim.send_signal(sig)
+        _, err = victim.communicate(timeout=30)
+        assert victim.returncode != 0 and "Traceback" not in err
+        assert "run again with the same --run-id to resume" in err
+        status, saved = _rows(db, "SELECT status, (SELECT count(*) FROM results) FROM runs")[0]
+        assert status == "cancelled" and saved >= 12  # everything answered before the signal was written
+        again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert again.returncode == 0, again.stderr
+        assert standin_stats(proc.address)["answered_more_than_once"] <= 4  # only what was in flight
+    finally:
+        proc.stop()

@@ -8,14 +8,16 @@ import sys
 
 from anesbench import aio
 from anesbench.cli.progress import TerminalProgress, summary_line
-from anesbench.dataset import load_dataset
+from anesbench.dataset import Dataset, load_dataset
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
 from anesbench.inference import load_api_key
-from anesbench.prompts import load_template
+from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 def run_embedded(
@@ -29,12 +31,18 @@ def run_embedded(
     api_key = load_api_key(api_key_file)
     store = Store(db_path)
     observer = TerminalProgress() if show_progress else None
-    run = aio.run(_main(config, dataset, template, store, api_key, observer))
+    try:
+        run = aio.run(_main(config, dataset, template, store, api_key, observer))
+    except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
+        raise SystemExit(SIGTERM_EXIT) from None
     print(summary_line(run), flush=True)
     return run
 
 
-async def _main(config, dataset, template, store, api_key, observer) -> RunRecord:  # type: ignore[no-untyped-def]
+async def _main(
+    config: RunConfig, dataset: Dataset, template: PromptTemplate, store: Store, api_key: str | None,
+    observer: TerminalProgress | None,
+) -> RunRecord:
     astore = AsyncStore(store)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
