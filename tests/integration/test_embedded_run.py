@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -17,10 +17,22 @@ from tests.procs import CLI, ROOT, Proc, run_cli, standin_control, standin_stats
 
 
 @pytest.fixture
-def standin() -> Iterator[Proc]:
-    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5")
-    yield proc
-    proc.stop()
+def make_standin() -> Iterator[Callable[..., Proc]]:
+    """Start stand-in servers for one test; all are stopped when it ends."""
+    started: list[Proc] = []
+
+    def make(*options: str, env: dict[str, str] | None = None) -> Proc:
+        started.append(start_standin(*options, env=env))
+        return started[-1]
+
+    yield make
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def standin(make_standin: Callable[..., Proc]) -> Proc:
+    return make_standin("--answer-key", str(SAMPLE), "--latency-ms", "5")
 
 
 @pytest.fixture
@@ -86,95 +98,78 @@ def test_sample_set_end_to_end_in_both_languages(standin: Proc, tmp_path: Path) 
         (["--fail-first", "1", "--fail-kind", "garbage"], 2),
     ],
 )
-def test_transient_failures_are_retried(small: Path, tmp_path: Path, options: list[str], attempts: int) -> None:
-    proc = start_standin(*options)
-    try:
-        db = tmp_path / "r.duckdb"
-        result = _run(proc.address, small, db, "--concurrency", "4")
-        assert result.returncode == 0, result.stderr
-        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(attempts,)]
-        assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
-    finally:
-        proc.stop()
+def test_transient_failures_are_retried(make_standin, small: Path, tmp_path: Path, options: list[str],
+                                        attempts: int) -> None:
+    proc = make_standin(*options)
+    db = tmp_path / "r.duckdb"
+    result = _run(proc.address, small, db, "--concurrency", "4")
+    assert result.returncode == 0, result.stderr
+    assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(attempts,)]
+    assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
 
 
-def test_429_retry_after_is_honoured(small: Path, tmp_path: Path) -> None:
-    proc = start_standin("--fail-first", "1", "--fail-kind", "429", "--retry-after", "1.5")
-    try:
-        db = tmp_path / "r.duckdb"
-        started = time.monotonic()
-        result = _run(proc.address, small, db, "--concurrency", "12")
-        elapsed = time.monotonic() - started
-        assert result.returncode == 0, result.stderr
-        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
-        assert elapsed >= 1.5  # no request came back before the server said it may
-    finally:
-        proc.stop()
+def test_429_retry_after_is_honoured(make_standin, small: Path, tmp_path: Path) -> None:
+    proc = make_standin("--fail-first", "1", "--fail-kind", "429", "--retry-after", "1.5")
+    db = tmp_path / "r.duckdb"
+    started = time.monotonic()
+    result = _run(proc.address, small, db, "--concurrency", "12")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
+    assert elapsed >= 1.5  # no request came back before the server said it may
 
 
-def test_hung_request_times_out_and_is_retried(small: Path, tmp_path: Path) -> None:
-    proc = start_standin("--fail-first", "1", "--fail-kind", "hang", "--hang-seconds", "60")
-    try:
-        db = tmp_path / "r.duckdb"
-        started = time.monotonic()
-        result = _run(proc.address, small, db, "--concurrency", "12", "--request-timeout", "1")
-        assert result.returncode == 0, result.stderr
-        assert time.monotonic() - started < 30
-        assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
-    finally:
-        proc.stop()
+def test_hung_request_times_out_and_is_retried(make_standin, small: Path, tmp_path: Path) -> None:
+    proc = make_standin("--fail-first", "1", "--fail-kind", "hang", "--hang-seconds", "60")
+    db = tmp_path / "r.duckdb"
+    started = time.monotonic()
+    result = _run(proc.address, small, db, "--concurrency", "12", "--request-timeout", "1")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+    assert _rows(db, "SELECT DISTINCT attempts FROM results") == [(2,)]
 
 
-def test_client_errors_are_not_retried_and_fail_the_run(small: Path, tmp_path: Path) -> None:
-    proc = start_standin("--fail-first", "1", "--fail-kind", "400")
-    try:
-        db = tmp_path / "r.duckdb"
-        result = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
-        assert result.returncode == 1
-        assert "12 of 12 items got no answer" in result.stderr
-        assert _rows(db, "SELECT DISTINCT attempts, error LIKE 'HTTP 400%' FROM results") == [(1, True)]
-        # The same run id retries only the failed items; this time the server answers them.
-        again = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
-        assert again.returncode == 0, again.stderr
-        assert _rows(db, "SELECT count(*), count(*) FILTER (WHERE error IS NULL) FROM results") == [(12, 12)]
-    finally:
-        proc.stop()
+def test_client_errors_are_not_retried_and_fail_the_run(make_standin, small: Path, tmp_path: Path) -> None:
+    proc = make_standin("--fail-first", "1", "--fail-kind", "400")
+    db = tmp_path / "r.duckdb"
+    result = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
+    assert result.returncode == 1
+    assert "12 of 12 items got no answer" in result.stderr
+    assert _rows(db, "SELECT DISTINCT attempts, error LIKE 'HTTP 400%' FROM results") == [(1, True)]
+    # The same run id retries only the failed items; this time the server answers them.
+    again = _run(proc.address, small, db, "--concurrency", "4", "--run-id", "r400")
+    assert again.returncode == 0, again.stderr
+    assert _rows(db, "SELECT count(*), count(*) FILTER (WHERE error IS NULL) FROM results") == [(12, 12)]
 
 
-def test_exhausted_attempts_are_recorded_then_resumed(small: Path, tmp_path: Path) -> None:
-    proc = start_standin("--fail-first", "100", "--fail-kind", "503")
-    try:
-        db = tmp_path / "r.duckdb"
-        first = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
-        assert first.returncode == 1
-        assert _rows(db, "SELECT status FROM runs") == [("failed",)]
-        assert _rows(db, "SELECT count(*), min(attempts) FROM results WHERE error IS NOT NULL") == [(12, 2)]
-        standin_control(proc.address, fail_first=0)
-        second = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
-        assert second.returncode == 0, second.stderr
-        assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
-        assert _rows(db, "SELECT status FROM runs") == [("completed",)]
-    finally:
-        proc.stop()
+def test_exhausted_attempts_are_recorded_then_resumed(make_standin, small: Path, tmp_path: Path) -> None:
+    proc = make_standin("--fail-first", "100", "--fail-kind", "503")
+    db = tmp_path / "r.duckdb"
+    first = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
+    assert first.returncode == 1
+    assert _rows(db, "SELECT status FROM runs") == [("failed",)]
+    assert _rows(db, "SELECT count(*), min(attempts) FROM results WHERE error IS NOT NULL") == [(12, 2)]
+    standin_control(proc.address, fail_first=0)
+    second = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
+    assert second.returncode == 0, second.stderr
+    assert _rows(db, "SELECT count(*) FROM results WHERE error IS NULL") == [(12,)]
+    assert _rows(db, "SELECT status FROM runs") == [("completed",)]
 
 
-def test_api_key_from_environment_is_sent_and_never_stored(small: Path, tmp_path: Path) -> None:
+def test_api_key_from_environment_is_sent_and_never_stored(make_standin, small: Path, tmp_path: Path) -> None:
     secret = "sk-test-0123456789abcdef"
-    proc = start_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": secret})
-    try:
-        db = tmp_path / "k.duckdb"
-        denied = _run(proc.address, small, db, "--run-id", "nokey", env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
-        assert denied.returncode == 1 and "HTTP 401" in denied.stderr
-        key_file = tmp_path / "key.txt"
-        key_file.write_text(secret + "\n", encoding="utf-8")
-        via_file = _run(proc.address, small, db, "--run-id", "file", "--api-key-file", str(key_file))
-        assert via_file.returncode == 0, via_file.stderr
-        via_env = _run(proc.address, small, db, "--run-id", "env", env={"ANESBENCH_API_KEY": secret})
-        assert via_env.returncode == 0, via_env.stderr
-        assert secret not in via_env.stderr + via_env.stdout + via_file.stderr + denied.stderr
-        assert secret.encode() not in db.read_bytes()
-    finally:
-        proc.stop()
+    proc = make_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": secret})
+    db = tmp_path / "k.duckdb"
+    denied = _run(proc.address, small, db, "--run-id", "nokey", env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
+    assert denied.returncode == 1 and "HTTP 401" in denied.stderr
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(secret + "\n", encoding="utf-8")
+    via_file = _run(proc.address, small, db, "--run-id", "file", "--api-key-file", str(key_file))
+    assert via_file.returncode == 0, via_file.stderr
+    via_env = _run(proc.address, small, db, "--run-id", "env", env={"ANESBENCH_API_KEY": secret})
+    assert via_env.returncode == 0, via_env.stderr
+    assert secret not in via_env.stderr + via_env.stdout + via_file.stderr + denied.stderr
+    assert secret.encode() not in db.read_bytes()
 
 
 def test_credentials_in_the_endpoint_are_not_stored(standin: Proc, small: Path, tmp_path: Path) -> None:
@@ -192,67 +187,60 @@ def test_progress_bar_on_request(standin: Proc, small: Path, tmp_path: Path) -> 
     assert quiet.stderr == "" and quiet.stdout.count("\n") == 1
 
 
-def test_kill_9_then_resume_sends_only_unfinished_work(tmp_path: Path) -> None:
-    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "60", "--jitter-ms", "40")
-    try:
-        db = tmp_path / "kill.duckdb"
-        args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
-                "--languages", "en,zh", "--db", str(db), "--run-id", "k", "--concurrency", "8"]
-        victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while standin_stats(proc.address)["answered"] < 50 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
-        answered_before = standin_stats(proc.address)["answered"]
-        total = 2 * sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
-        assert answered_before < total
-        resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
-        assert _rows(db, "SELECT count(*), count(DISTINCT (item_id, language, sample)) FROM results") == [(total, total)]
-        stats = standin_stats(proc.address)
-        # Only what was in flight (or answered but not yet flushed, < 0.2 s of work) is sent again.
-        assert stats["answered_more_than_once"] <= 8 + 8 * 0.3 / 0.02
-        assert stats["answered"] - stats["answered_more_than_once"] == total
-        clean_db = tmp_path / "clean.duckdb"
-        clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32")
-        assert clean.returncode == 0
-        assert _leaderboard(db) == _leaderboard(clean_db)
-    finally:
-        proc.stop()
+def test_kill_9_then_resume_sends_only_unfinished_work(make_standin, tmp_path: Path) -> None:
+    proc = make_standin("--answer-key", str(SAMPLE), "--latency-ms", "60", "--jitter-ms", "40")
+    db = tmp_path / "kill.duckdb"
+    args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
+            "--languages", "en,zh", "--db", str(db), "--run-id", "k", "--concurrency", "8"]
+    victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while standin_stats(proc.address)["answered"] < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    answered_before = standin_stats(proc.address)["answered"]
+    total = 2 * sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert answered_before < total
+    resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _rows(db, "SELECT count(*), count(DISTINCT (item_id, language, sample)) FROM results") == [(total, total)]
+    stats = standin_stats(proc.address)
+    # Only what was in flight (or answered but not yet flushed, < 0.2 s of work) is sent again.
+    assert stats["answered_more_than_once"] <= 8 + 8 * 0.3 / 0.02
+    assert stats["answered"] - stats["answered_more_than_once"] == total
+    clean_db = tmp_path / "clean.duckdb"
+    clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32")
+    assert clean.returncode == 0
+    assert _leaderboard(db) == _leaderboard(clean_db)
 
 
-def test_replicas_of_one_model_are_used_together_and_a_dead_one_is_taken_out(small: Path, tmp_path: Path,
+def test_replicas_of_one_model_are_used_together_and_a_dead_one_is_taken_out(make_standin, tmp_path: Path,
                                                                            write_jsonl) -> None:
     import socket
 
-    first = start_standin("--slots", "4", "--latency-ms", "30")
-    second = start_standin("--slots", "4", "--latency-ms", "30")
+    first = make_standin("--slots", "4", "--latency-ms", "30")
+    second = make_standin("--slots", "4", "--latency-ms", "30")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"  # nothing listens once the socket is closed
-    try:
-        data = write_jsonl(make_records(80), "eighty.jsonl")
-        db = tmp_path / "multi.duckdb"
-        result = run_cli("run", "--endpoint", first.address, "--endpoint", second.address, "--model", "standin",
-                         "--dataset", str(data), "--db", str(db))
-        assert result.returncode == 0, result.stderr
-        one, two = standin_stats(first.address), standin_stats(second.address)
-        assert one["answered"] + two["answered"] == 80
-        assert min(one["answered"], two["answered"]) >= 20  # both replicas did real work
-        # Each replica kept full: its 4 slots busy plus a short queue (sized from /get_server_info).
-        assert one["max_running"] == two["max_running"] == 4
-        assert one["max_inflight"] == two["max_inflight"] == 4 + 8
-        with_dead = run_cli("run", "--endpoint", dead, "--endpoint", first.address, "--model", "standin",
-                            "--dataset", str(data), "--db", str(tmp_path / "dead.duckdb"), "--concurrency", "8")
-        assert with_dead.returncode == 0, with_dead.stderr
-        assert _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE error IS NULL") == [(80,)]
-        # The dead replica costs a few retries, not one per item: it is taken out after repeated failures.
-        retried = _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE attempts > 1")[0][0]
-        assert retried <= 20
-    finally:
-        first.stop()
-        second.stop()
+    data = write_jsonl(make_records(80), "eighty.jsonl")
+    db = tmp_path / "multi.duckdb"
+    result = run_cli("run", "--endpoint", first.address, "--endpoint", second.address, "--model", "standin",
+                     "--dataset", str(data), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    one, two = standin_stats(first.address), standin_stats(second.address)
+    assert one["answered"] + two["answered"] == 80
+    assert min(one["answered"], two["answered"]) >= 20  # both replicas did real work
+    # Each replica kept full: its 4 slots busy plus a short queue (sized from /get_server_info).
+    assert one["max_running"] == two["max_running"] == 4
+    assert one["max_inflight"] == two["max_inflight"] == 4 + 8
+    with_dead = run_cli("run", "--endpoint", dead, "--endpoint", first.address, "--model", "standin",
+                        "--dataset", str(data), "--db", str(tmp_path / "dead.duckdb"), "--concurrency", "8")
+    assert with_dead.returncode == 0, with_dead.stderr
+    assert _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE error IS NULL") == [(80,)]
+    # The dead replica costs a few retries, not one per item: it is taken out after repeated failures.
+    retried = _rows(tmp_path / "dead.duckdb", "SELECT count(*) FROM results WHERE attempts > 1")[0][0]
+    assert retried <= 20
 
 
 def test_reuse_answers_identical_requests_from_the_store(standin: Proc, small: Path, tmp_path: Path) -> None:
@@ -274,24 +262,21 @@ def test_reuse_answers_identical_requests_from_the_store(standin: Proc, small: P
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_saves_finished_results_and_the_run_resumes(tmp_path: Path, sig: int) -> None:
-    proc = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "50")
-    try:
-        db = tmp_path / "int.duckdb"
-        args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
-                "--db", str(db), "--run-id", "i", "--concurrency", "4"]
-        victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while standin_stats(proc.address)["answered"] < 12 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        victim.send_signal(sig)
-        _, err = victim.communicate(timeout=30)
-        assert victim.returncode != 0 and "Traceback" not in err
-        assert "run again with the same --run-id to resume" in err
-        status, saved = _rows(db, "SELECT status, (SELECT count(*) FROM results) FROM runs")[0]
-        assert status == "cancelled" and saved >= 12  # everything answered before the signal was written
-        again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-        assert again.returncode == 0, again.stderr
-        assert standin_stats(proc.address)["answered_more_than_once"] <= 4  # only what was in flight
-    finally:
-        proc.stop()
+def test_interrupt_saves_finished_results_and_the_run_resumes(make_standin, tmp_path: Path, sig: int) -> None:
+    proc = make_standin("--answer-key", str(SAMPLE), "--latency-ms", "50")
+    db = tmp_path / "int.duckdb"
+    args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(SAMPLE),
+            "--db", str(db), "--run-id", "i", "--concurrency", "4"]
+    victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while standin_stats(proc.address)["answered"] < 12 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    victim.send_signal(sig)
+    _, err = victim.communicate(timeout=30)
+    assert victim.returncode != 0 and "Traceback" not in err
+    assert "run again with the same --run-id to resume" in err
+    status, saved = _rows(db, "SELECT status, (SELECT count(*) FROM results) FROM runs")[0]
+    assert status == "cancelled" and saved >= 12  # everything answered before the signal was written
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert standin_stats(proc.address)["answered_more_than_once"] <= 4  # only what was in flight
