@@ -28,7 +28,7 @@ protos: $(STAMP)
 protos-check: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py --check
 
-test: setup protos-check
+test: setup protos-check lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
@@ -39,6 +39,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests scripts bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .tools build services/*.egg-info .pytest_cache

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
 from anesbench.dataset import load_dataset
 from anesbench.prompts import load_template
 

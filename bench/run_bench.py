@@ -32,8 +32,8 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import write as write_dataset
-from tests.procs import Proc, http_json, standin_stats, start, start_dispatcher, start_grader
+from bench.synthetic import write as write_dataset  # noqa: E402 (after the sys.path insert)
+from tests.procs import Proc, http_json, standin_stats, start, start_dispatcher, start_grader  # noqa: E402
 
 CLI = [sys.executable, "-m", "anesbench.cli.main"]
 

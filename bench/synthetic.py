@@ -28,10 +28,10 @@ def record(n: int, rng: random.Random) -> dict[str, object]:
         "level": rng.choice((1, 1, 2, 3)),
         "en_question": f"Case {n}: a patient undergoing surgery needs a drug; which agent best fits scenario {n}?",
     }
-    for index, (letter, pick) in enumerate(zip(LETTERS, picks)):
+    for index, (letter, pick) in enumerate(zip(LETTERS, picks, strict=False)):
         item[f"en_{letter}"] = f"{DRUGS[pick].capitalize()} (regimen {n}.{index})"
     item["zh_question"] = f"病例{n}：一名手术患者需要用药；哪种药物最符合情景{n}？"
-    for index, (letter, pick) in enumerate(zip(LETTERS, picks)):
+    for index, (letter, pick) in enumerate(zip(LETTERS, picks, strict=False)):
         item[f"zh_{letter}"] = f"{DRUGS_ZH[pick]}（方案{n}.{index}）"
     return item
 

@@ -44,7 +44,7 @@ def test_invalid_dataset_writes_nothing(write_jsonl, tmp_path: Path) -> None:
 def test_bad_flags(write_jsonl, tmp_path: Path, args: list[str], needle: str) -> None:
     base = {"--endpoint": "http://127.0.0.1:9/v1", "--model": "m", "--dataset": str(write_jsonl(make_records(2))),
             "--db": str(tmp_path / "x.duckdb")}
-    for flag, value in zip(args[::2], args[1::2]):
+    for flag, value in zip(args[::2], args[1::2], strict=False):
         base[flag] = value
     result = run_cli("run", *[part for pair in base.items() for part in pair])
     _assert_bad_input(result, needle)

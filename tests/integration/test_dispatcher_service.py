@@ -13,11 +13,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from anesbench.v1 import dispatcher_pb2 as pb
-from anesbench.v1 import dispatcher_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
 from tests.conftest import SAMPLE, make_records
 from tests.integration.prometheus import Prometheus
 from tests.procs import (
@@ -111,7 +111,7 @@ def _wait_final(stub: dispatcher_pb2_grpc.DispatcherStub, run_id: str, timeout: 
 def test_run_through_dispatcher_equals_embedded_run(stack: Stack, tmp_path: Path) -> None:
     result = _run(stack, "--languages", "en,zh", "--run-id", "remote", "--concurrency", "16")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("run_id=remote status=completed done=%d total=%d" % (2 * ITEMS, 2 * ITEMS))
+    assert result.stdout.startswith(f"run_id=remote status=completed done={2 * ITEMS} total={2 * ITEMS}")
     embedded_db = tmp_path / "embedded.duckdb"
     embedded = run_cli("run", "--endpoint", stack.standin.address, "--model", "standin", "--dataset", str(SAMPLE),
                        "--languages", "en,zh", "--db", str(embedded_db))
@@ -213,7 +213,7 @@ def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: St
     assert stack.dispatcher.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 15
     stack.restart_dispatcher()
-    out, err = follower.communicate(timeout=120)
+    _out, err = follower.communicate(timeout=120)
     assert follower.returncode == 0, err
     run = _wait_final(_stub(stack), "drain")
     assert (run.status, run.done, run.total) == (pb.RUN_STATUS_COMPLETED, 2 * ITEMS, 2 * ITEMS)
@@ -271,7 +271,7 @@ def test_cancel_keeps_finished_results(stack: Stack) -> None:
     _wait_answered(stack, 8, timeout=30)
     cancelled = run_cli("cancel", "cx", "--dispatcher", stack.dispatcher.address)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
-    out, err = follower.communicate(timeout=60)
+    out, _err = follower.communicate(timeout=60)
     assert follower.returncode == 1 and "status=cancelled" in out
     run = _stub(stack).GetRun(pb.GetRunRequest(run_id="cx"), timeout=5)
     assert run.status == pb.RUN_STATUS_CANCELLED and 0 < run.done < run.total

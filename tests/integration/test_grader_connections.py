@@ -6,7 +6,6 @@ import asyncio
 import urllib.request
 
 from anesbench.grader.multi import MultiConnectionGrader
-
 from tests.procs import start_grader
 
 

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 import grpc
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus import Prometheus, prometheus_binary  # tests/integration/prometheus.py
+
 from anesbench.errors import InvalidInput
 from anesbench.grader.client import RemoteGrader
 from anesbench.grading import extract_answer
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from prometheus import Prometheus, prometheus_binary  # tests/integration/prometheus.py
 
 if TYPE_CHECKING:
     from conftest import GraderProcess  # the fixtures' type; conftest modules are not importable at run time

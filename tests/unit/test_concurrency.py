@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from aiohttp import web
+
 from anesbench.dispatcher.shares import EndpointShares
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from anesbench.dataset import load_dataset
 from anesbench.errors import InvalidInput
-
 from tests.conftest import SAMPLE, make_record, make_records
 
 
@@ -27,7 +27,7 @@ def test_loads_jsonl_with_both_languages(write_jsonl) -> None:
 def test_json_array_and_cn_prefix(tmp_path: Path) -> None:
     path = tmp_path / "bench.json"
     path.write_text(json.dumps([make_record(1, zh_prefix="cn")], ensure_ascii=False), encoding="utf-8")
-    item = list(load_dataset(path, ["zh"]).items)[0]
+    item = next(iter(load_dataset(path, ["zh"]).items))
     assert item.texts["zh"].question.startswith("问题1")
 
 
@@ -138,7 +138,7 @@ def test_jsonl_is_read_line_by_line_with_bom_and_bad_bytes_named(tmp_path: Path)
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n" + b'{"id": "\xff"}\n')
     assert "bom.jsonl:2: not UTF-8 text" in _error(path)
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(make_record(1)).encode() + b"\n")
-    assert list(load_dataset(path).items)[0].id == "q-0001"
+    assert next(iter(load_dataset(path).items)).id == "q-0001"
 
 
 def test_damaged_parquet_is_bad_input(tmp_path: Path) -> None:

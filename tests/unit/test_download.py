@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import huggingface_hub
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import huggingface_hub
 from anesbench.dataset import load_dataset
 from anesbench.dataset.download import DownloadFailed, download_dataset
 from anesbench.errors import InvalidInput

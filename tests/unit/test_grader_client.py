@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from anesbench.errors import GraderUnavailable, InvalidInput
 from anesbench.grader import LocalGrader, _pool
 from anesbench.grader._pool import GradingPool, GradingTimeout

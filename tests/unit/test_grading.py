@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+
 from anesbench.grading import METHODS, Extraction, extract_answer, strip_think
 
 MH = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from anesbench.grading import METHODS, extract_answer
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "grader_corpus.jsonl"

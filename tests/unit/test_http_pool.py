@@ -7,6 +7,7 @@ import gzip
 from collections.abc import Awaitable, Callable
 
 import pytest
+
 from anesbench.inference.http import HttpConnectionError, HttpPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+
 from anesbench.dataset import load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.prompts import load_template
-
 from tests.conftest import make_record
 
 
 def test_default_template_renders_english_and_chinese(write_jsonl) -> None:
-    item = list(load_dataset(write_jsonl([make_record(2, choice_num=5)]), ["en", "zh"]).items)[0]
+    item = next(iter(load_dataset(write_jsonl([make_record(2, choice_num=5)]), ["en", "zh"]).items))
     template = load_template()
     en = template.render(item, "en")
     assert [m["role"] for m in en] == ["system", "user"]
@@ -32,7 +32,7 @@ def test_template_file_is_identified_by_name_and_sha(tmp_path: Path, write_jsonl
     path.write_bytes(raw)
     template = load_template(str(path))
     assert template.name == "paper" and template.sha256 == hashlib.sha256(raw).hexdigest()
-    item = list(load_dataset(write_jsonl([make_record(1)])).items)[0]
+    item = next(iter(load_dataset(write_jsonl([make_record(1)])).items))
     assert template.render(item, "en") == [{"role": "user", "content": item.texts["en"].question + "\n"
                                             + "\n".join(f"{k}. {v}" for k, v in item.texts["en"].options.items())
                                             + "\nAnswer:"}]

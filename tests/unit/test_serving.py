@@ -9,10 +9,11 @@ from typing import ClassVar
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from anesbench import errors
 from anesbench.serving import INTERNAL_MESSAGE, ServeConfig, rpc, run, status_for
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

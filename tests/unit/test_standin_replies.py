@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from anesbench.grading import extract_answer, strip_think
 from anesbench.standin.replies import STYLES, UNANSWERED, render_reply
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from anesbench.errors import ConfigConflict, NotFound
 from anesbench.store import ResultRow, RunRecord, Store
 

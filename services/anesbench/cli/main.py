@@ -155,7 +155,7 @@ class _read_store:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self):
         from pathlib import Path
 
         from anesbench.errors import InvalidInput

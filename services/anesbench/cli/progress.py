@@ -14,7 +14,7 @@ class TerminalProgress:
     """RunObserver showing done / rate / ETA and accuracy and errors so far."""
 
     def __init__(self) -> None:
-        self._bar: tqdm | None = None  # type: ignore[type-arg]
+        self._bar: tqdm | None = None
         self._since_postfix = 0
 
     def on_start(self, run: RunRecord, progress: RunProgress) -> None:

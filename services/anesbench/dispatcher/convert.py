@@ -40,7 +40,8 @@ def _datetime(stamp: Timestamp, present: bool) -> datetime | None:
 def run_to_pb(run: RunRecord) -> pb.Run:
     return pb.Run(
         id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
-        dataset_sha256=run.dataset_sha256, languages=list(run.languages), status=STATUS.get(run.status, 0),
+        dataset_sha256=run.dataset_sha256, languages=list(run.languages),
+        status=STATUS.get(run.status, pb.RUN_STATUS_UNSPECIFIED),
         total=run.total, done=run.done, failed=run.failed, correct=run.correct, unanswered=run.unanswered,
         started_at=_timestamp(run.started_at), finished_at=_timestamp(run.finished_at), error=run.error or "",
         prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,

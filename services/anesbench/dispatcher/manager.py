@@ -8,6 +8,8 @@ themselves from the specs kept in the store.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import dataclasses
 import json
 import logging
@@ -210,11 +212,11 @@ class RunManager:
             return snap
         return await self.store.call(self.store.store.get_run, run_id)
 
-    async def list(self) -> list[RunRecord]:
+    async def list(self) -> builtins.list[RunRecord]:
         runs = await self.store.call(self.store.store.list_runs)
         return [self._active[r.id].snapshot() or r if r.id in self._active else r for r in runs]
 
-    async def leaderboard(self, run_id: str | None) -> list[LeaderboardRow]:
+    async def leaderboard(self, run_id: str | None) -> builtins.list[LeaderboardRow]:
         return await self.store.call(self.store.store.leaderboard, run_id)
 
     async def watch(self, run_id: str) -> AsyncIterator[tuple[RunRecord, float]]:
@@ -230,10 +232,8 @@ class RunManager:
             if snap is not None and (snap.done, snap.failed, snap.status) != last:
                 last = (snap.done, snap.failed, snap.status)
                 yield snap, active.rate()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
-            except TimeoutError:
-                pass
         final = await self.store.call(self.store.store.get_run, run_id)
         yield final, active.rate()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,13 @@ def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str])
                    f"{', '.join(available) or 'none'})")
 
 
-def canonical_records(records: list[Mapping[str, Any]]) -> tuple[str, str]:
+def canonical_records(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     """The JSON text of uploaded records and its sha256 (computed here, not trusted from the client)."""
     text = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 
-def uploaded_dataset(name: str, records: list[Mapping[str, Any]], languages: Iterable[str]) -> Dataset:
+def uploaded_dataset(name: str, records: Sequence[Mapping[str, Any]], languages: Iterable[str]) -> Dataset:
     if not NAME.match(name):
         raise InvalidInput(f"upload.name: {name!r} is not a dataset name (letters, digits, '.', '_', '-')")
     _, sha = canonical_records(records)

@@ -6,11 +6,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from anesbench import metrics
 from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.store.records import ResultRow
-from prometheus_client import Counter
 
 
 @dataclass(slots=True)

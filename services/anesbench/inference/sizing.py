@@ -45,7 +45,8 @@ async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
     slots = info.get("max_running_requests")
     if slots is None and isinstance(info.get("internal_states"), list) and info["internal_states"]:
         slots = info["internal_states"][0].get("max_running_requests")  # newer SGLang layouts
-    dp = info.get("dp_size") if isinstance(info.get("dp_size"), int) else 1
+    dp_size = info.get("dp_size")
+    dp = dp_size if isinstance(dp_size, int) else 1
     if isinstance(slots, int) and slots > 0:
         return slots * max(dp, 1)
     return None

@@ -24,7 +24,7 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "anesbench"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-SCHEMAS = REPO.parent / "shared" / "schemas"
+SCHEMAS = REPO / "tests" / "data" / "crds"
 TOOLS_BIN = REPO / ".tools" / "bin"
 
 RELEASE = "anesbench"
@@ -142,7 +142,7 @@ def _strict(schema: Any) -> Any:
 
 @cache
 def crd_validators() -> dict[tuple[str, str], jsonschema.protocols.Validator]:
-    """{(apiVersion, kind): validator of the strict openAPIV3Schema} from the CRDs under shared/schemas."""
+    """{(apiVersion, kind): validator of the strict openAPIV3Schema} from the CRDs vendored in tests/data/crds."""
     if not SCHEMAS.is_dir():
         pytest.fail(f"CRD schemas not found at {SCHEMAS}")
     validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
