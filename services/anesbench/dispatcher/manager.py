@@ -22,14 +22,14 @@ from anesbench.dataset import Dataset
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
 from anesbench.dispatcher.sources import canonical_records, named_dataset, uploaded_dataset
-from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, config_hash, new_run_id
+from anesbench.engine.config import RunConfig, config_hash, new_run_id
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, GraderUnavailable
 from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.endpoint import check_allowed
-from anesbench.inference.sizing import headroom, server_slots
+from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord
 from anesbench.store.async_store import AsyncStore
@@ -147,11 +147,15 @@ class RunManager:
         active = ActiveRun(config=config, hash=wanted)
         self._active[run_id] = active
         wanted_concurrency = config.concurrency
+        capped = config
         if wanted_concurrency is None:
+            # Servers that report their slots get that many (plus a short queue); the others are sized
+            # by the engine's adaptive limiter, as in embedded runs (the fair share then only caps it).
             found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))
-            wanted_concurrency = sum(n + headroom(n) if n else DEFAULT_CONCURRENCY for n in found)
+            wanted_concurrency = sum(n + headroom(n) if n else MAX_LIMIT for n in found)
+            if all(found):
+                capped = dataclasses.replace(config, concurrency=wanted_concurrency)
         limiter = self._shares.join(config.endpoint, run_id, wanted_concurrency)
-        capped = dataclasses.replace(config, concurrency=wanted_concurrency)
 
         async def execute() -> RunRecord:
             try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import statistics
 from types import TracebackType
 
 
@@ -48,3 +50,87 @@ class DynamicLimiter:
         self._inflight -= 1
         async with self._changed:
             self._changed.notify()
+
+
+def headroom(slots: float) -> int:
+    """A short queue in front of a server's slots: enough to hide the harness's turn-around."""
+    return max(8, math.ceil(slots * 0.1))
+
+
+def _low(values: list[float]) -> float:
+    """The 10th percentile: queueing shifts it like the median, but even a burst that starts above the
+    server's capacity has its first tenth served without waiting, so the unqueued latency is seen."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 10]
+
+
+class SlowStart:
+    """Find a server's capacity from latency alone, like TCP's slow start (a pure policy: no clock, no I/O).
+
+    Observations are grouped in windows of completed requests; each carries its latency and how
+    many requests were in flight when it was sent. ``base`` is the lowest 10th percentile of a
+    window seen: the latency without queueing. While a window's stays within ``QUEUEING`` of it, the limit
+    doubles relative to the concurrency that window was sent at (so it doubles once per round
+    trip, whatever the window size). Once the median rises, the server is queueing: by Little's
+    law its slots are about ``concurrency ÷ (latency ÷ base)``, and the limit becomes that plus a
+    short queue (:func:`headroom`). Afterwards the limit follows the same estimate and probes
+    upwards gently while latency stays flat. A 429/503 cuts the limit by 30 %, once per round trip.
+    """
+
+    QUEUEING = 1.2  # a window median this much above the base means requests wait for a slot
+    FLAT = 1.05  # below this, nothing queues: probe for more capacity
+    BACKOFF = 0.7
+    MIN_WINDOW = 16
+
+    def __init__(self, start: int, maximum: int) -> None:
+        self.limit = max(1, min(start, maximum))
+        self.maximum = maximum
+        self.base = math.inf
+        self.slow_start = True
+        self.estimate: float | None = None  # the server's slots, once queueing was seen
+        self._latencies: list[float] = []
+        self._inflight: list[int] = []
+        self._hold_overload = 0
+
+    def _set(self, limit: float) -> int:
+        self.limit = max(1, min(self.maximum, round(limit)))
+        return self.limit
+
+    def overloaded(self) -> int | None:
+        """The server said 429/503: cut the limit, at most once per round trip of observations."""
+        if self._hold_overload > 0:
+            return None
+        self.slow_start = False
+        self._hold_overload = self.limit
+        self._latencies.clear()
+        self._inflight.clear()
+        return self._set(self.limit * self.BACKOFF)
+
+    def observe(self, latency: float, inflight: int) -> int | None:
+        """One completed request; returns the new limit when it changes."""
+        self._hold_overload -= 1
+        self._latencies.append(latency)
+        self._inflight.append(inflight)
+        # The first window is the whole first burst: its first quarter to finish is the fastest quarter.
+        window = self.limit if self.base == math.inf else max(self.MIN_WINDOW, self.limit // 4)
+        if len(self._latencies) < window:
+            return None
+        recent = _low(self._latencies)
+        self.base = min(self.base, recent)
+        ratio = recent / self.base if self.base > 0 else 1.0
+        concurrency = max(self._inflight)  # the level this window was sent at
+        slots = statistics.median(self._inflight) / ratio  # Little's law: in flight ÷ (latency ÷ unqueued)
+        self._latencies.clear()
+        self._inflight.clear()
+        before = self.limit
+        if ratio <= (self.QUEUEING if self.slow_start else self.FLAT):
+            if self.slow_start:
+                self._set(max(self.limit, (4 if ratio <= self.FLAT else 2) * concurrency))
+            elif concurrency >= 0.9 * self.limit:  # only probe when the limit is what holds us back
+                self._set(self.limit + max(1.0, concurrency / 16))
+        else:
+            self.slow_start = False
+            self.estimate = slots
+            target = self.estimate + headroom(self.estimate)
+            self._set(target if self.limit > target * 1.5 else (self.limit + target) / 2)
+        return self.limit if self.limit != before else None

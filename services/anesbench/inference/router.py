@@ -39,10 +39,10 @@ class Endpoint:
     def free(self) -> int:
         return self.limiter.limit - self.limiter.inflight
 
-    def record(self, error: RetryableInferenceError | None, latency: float | None) -> None:
+    def record(self, error: RetryableInferenceError | None, latency: float | None, inflight: int) -> None:
         if isinstance(self.limiter, AdaptiveLimiter):
             if error is None and latency is not None:
-                self.limiter.observe(latency)
+                self.limiter.observe(latency, inflight=inflight)
             elif error is not None and error.cause in OVERLOAD_CAUSES:
                 self.limiter.observe(0.0, True)
         if error is None:
@@ -101,12 +101,13 @@ class EndpointRouter:
     async def _once(self, payload: bytes) -> Completion:
         endpoint = self._pick()
         async with endpoint.limiter:
+            inflight = endpoint.limiter.inflight  # this request included: what the server saw it arrive with
             try:
                 completion = await endpoint.client.attempt(payload)
             except RetryableInferenceError as error:
-                endpoint.record(error, None)
+                endpoint.record(error, None, inflight)
                 raise
-        endpoint.record(None, completion.latency)
+        endpoint.record(None, completion.latency, inflight)
         return completion
 
     async def complete(self, payload: bytes) -> Completion:

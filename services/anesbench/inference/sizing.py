@@ -3,27 +3,22 @@
 1. Ask the server: SGLang's ``GET /get_server_info`` reports ``max_running_requests`` (its decode
    batch). We keep that many in flight plus a small queue, so a slot that frees up is refilled at
    once without the server's queue growing long.
-2. Otherwise adapt (:class:`AdaptiveLimiter`): grow while latency stays near the best seen, shrink
-   when it rises (the server is queueing) or the server says 429/503.
+2. Otherwise adapt (:class:`AdaptiveLimiter`, TCP-like slow start): grow multiplicatively while
+   latency stays flat, settle at the capacity Little's law gives once requests queue, cut on 429/503.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import time
 
-from anesbench.engine.limiter import DynamicLimiter
+from anesbench.engine.limiter import DynamicLimiter, SlowStart, headroom
 from anesbench.inference.http import HttpConnectionError, HttpPool
 
+__all__ = ["MAX_LIMIT", "START_LIMIT", "AdaptiveLimiter", "headroom", "server_slots"]
+
 PROBE_TIMEOUT = 5.0
-START_LIMIT = 32
+START_LIMIT = 64  # doubles (or quadruples) per round trip while latency stays flat
 MAX_LIMIT = 1024
-
-
-def headroom(slots: int) -> int:
-    """A short queue in front of the server's slots: enough to hide the harness's turn-around."""
-    return max(8, math.ceil(slots * 0.1))
 
 
 async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
@@ -53,38 +48,21 @@ async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
 
 
 class AdaptiveLimiter(DynamicLimiter):
-    """Gradient-style limit: ``limit * best_latency / recent_latency + queue``, doubling while uncongested.
+    """A :class:`DynamicLimiter` sized by :class:`~anesbench.engine.limiter.SlowStart` from what it observes.
 
-    ``observe`` is called after every attempt with its latency and whether the server pushed back.
+    The router calls ``observe`` after every attempt with its latency, the number of requests in
+    flight when it was sent, and whether the server pushed back (429/503).
     """
 
     def __init__(self, start: int = START_LIMIT, maximum: int = MAX_LIMIT) -> None:
         super().__init__(start)
         self.maximum = maximum
-        self._best = math.inf
-        self._window: list[float] = []
-        self._slow_start = True
-        self._last_backoff = 0.0
+        self.policy = SlowStart(start, maximum)
 
-    def observe(self, latency: float, overloaded: bool = False) -> None:
-        now = time.monotonic()
+    def observe(self, latency: float, overloaded: bool = False, inflight: int | None = None) -> None:
         if overloaded:
-            if now - self._last_backoff > 1.0:  # one cut per burst of 429s, not one per request
-                self._last_backoff = now
-                self._slow_start = False
-                self.set_limit(max(1, int(self.limit * 0.7)))
-            return
-        self._best = min(self._best, latency)
-        self._window.append(latency)
-        if len(self._window) < max(self.limit // 2, 8):
-            return
-        self._window.sort()
-        recent = self._window[len(self._window) // 2]
-        self._window.clear()
-        ratio = self._best / recent if recent > 0 else 1.0
-        if self._slow_start and ratio > 0.8:
-            self.set_limit(min(self.maximum, self.limit * 2))
-            return
-        self._slow_start = False
-        target = self.limit * max(ratio, 0.5) + math.sqrt(self.limit)
-        self.set_limit(min(self.maximum, max(1, int(0.8 * self.limit + 0.2 * target))))
+            changed = self.policy.overloaded()
+        else:
+            changed = self.policy.observe(latency, self.limit if inflight is None else inflight)
+        if changed is not None:
+            self.set_limit(changed)
