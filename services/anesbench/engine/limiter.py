@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 
@@ -18,6 +20,7 @@ class DynamicLimiter:
     def __init__(self, limit: int) -> None:
         self._limit = max(1, limit)
         self._inflight = 0
+        self._weighted = False
         self._changed = asyncio.Condition()
 
     @property
@@ -36,20 +39,40 @@ class DynamicLimiter:
         async with self._changed:
             self._changed.notify_all()
 
-    async def __aenter__(self) -> None:
-        if self._inflight < self._limit:
-            self._inflight += 1
+    async def acquire(self, weight: int = 1) -> None:
+        """Take ``weight`` places (a request for n choices takes n); more than the limit waits for an idle limiter."""
+        if weight > 1:
+            self._weighted = True  # from now on a release wakes every waiter: a heavy one may not fit
+        if self._inflight + weight <= self._limit:
+            self._inflight += weight
             return
         async with self._changed:
-            await self._changed.wait_for(lambda: self._inflight < self._limit)
-            self._inflight += 1
+            await self._changed.wait_for(lambda: self._inflight + weight <= self._limit or self._inflight == 0)
+            self._inflight += weight
+
+    async def release(self, weight: int = 1) -> None:
+        self._inflight -= weight
+        async with self._changed:
+            if not self._weighted:
+                self._changed.notify()
+            else:
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def slots(self, weight: int = 1) -> AsyncIterator[None]:
+        await self.acquire(weight)
+        try:
+            yield
+        finally:
+            await self.release(weight)
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._inflight -= 1
-        async with self._changed:
-            self._changed.notify()
+        await self.release()
 
 
 def headroom(slots: float) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,12 +19,13 @@ from anesbench import metrics
 from anesbench.dataset import Dataset, Item
 from anesbench.engine.config import RunConfig, new_run_id, run_record
 from anesbench.engine.limiter import DynamicLimiter
+from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import InferenceError, InvalidInput
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
-from anesbench.inference.client import FatalInferenceError, request_body
+from anesbench.inference.client import ChoicesRefused, Completion, FatalInferenceError, request_body
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
@@ -32,6 +34,7 @@ from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
 
 PUBLISH_INTERVAL = 0.5
+log = logging.getLogger(__name__)
 
 
 class RunObserver(Protocol):
@@ -46,9 +49,11 @@ class RunObserver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Work:
+    """One question in one language, and the samples of it still to do (a run's unit of sending)."""
+
     item: Item
     language: str
-    sample: int
+    samples: tuple[int, ...]
 
 
 def sample_seed(config: RunConfig, sample: int) -> int | None:
@@ -89,56 +94,99 @@ class _Run:
         self.limiter = limiter
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
+        self.n_refused = False  # the server refused n > 1 once: send samples one by one from then on
 
     async def worker(self, work: Iterator[Work]) -> None:
         for unit in work:
-            self.pending -= 1
-            row = await self.process(unit)
-            self.writer.add(row)
-            self.progress.record(row)
-            if self.observer is not None:
-                self.observer.on_result(row, self.progress)
+            self.pending -= len(unit.samples)
+            for row in await self.process(unit):
+                self.writer.add(row)
+                self.progress.record(row)
+                if self.observer is not None:
+                    self.observer.on_result(row, self.progress)
 
-    async def process(self, unit: Work) -> ResultRow:
+    async def process(self, unit: Work) -> list[ResultRow]:
+        """Answer (reuse or send), grade and return every pending sample of one question in one language."""
         item, language = unit.item, unit.language
         messages = self.template.render(item, language)
-        payload, digest = request_payload(self.config, messages, self.params, unit.sample)
-        row = ResultRow(
-            run_id=self.run.id, item_id=item.id, language=language, sample=unit.sample, level=item.level,
-            answer=item.answer, request_hash=digest,
-        )
-        previous = self.reusable.get(digest)
-        if previous is not None:
+        rows: list[ResultRow] = []
+        to_send: list[tuple[ResultRow, bytes]] = []
+        for sample in unit.samples:
+            payload, digest = request_payload(self.config, messages, self.params, sample)
+            row = ResultRow(
+                run_id=self.run.id, item_id=item.id, language=language, sample=sample, level=item.level,
+                answer=item.answer, request_hash=digest,
+            )
+            rows.append(row)
+            previous = self.reusable.get(digest)
+            if previous is None:
+                to_send.append((row, payload))
+                continue
             row.response, row.reasoning, row.finish_reason = previous.response, previous.reasoning, previous.finish_reason
             row.prompt_tokens, row.completion_tokens = previous.prompt_tokens, previous.completion_tokens
             row.reused_from = previous.run_id
             self.progress.reused += 1
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
-        else:
+        if len(to_send) > 1 and not self.n_refused:
             try:
-                if self.limiter is None:
-                    completion = await self.client.complete(payload)
-                else:
-                    async with self.limiter:
-                        completion = await self.client.complete(payload)
-            except FatalInferenceError:
-                raise
-            except InferenceError as exc:
-                row.error = str(exc)[:2000]
-                row.attempts = exc.attempts
-                return row
-            row.response, row.reasoning = completion.content, completion.reasoning
-            row.finish_reason, row.latency_s, row.attempts = (
-                completion.finish_reason, completion.latency, completion.attempts,
-            )
-            row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
-        extraction = await self.grader.grade(
-            item.texts[language].options, row.response or "", row.finish_reason
-        )
-        row.pred, row.method = extraction.pred, extraction.method
-        row.correct = extraction.pred == item.answer
-        row.created_at = datetime.now()
-        return row
+                await self._send_choices(messages, [row for row, _ in to_send])
+            except ChoicesRefused as refused:
+                self.n_refused = True
+                log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
+                await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+        elif to_send:
+            await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+        for row in rows:
+            if row.error is None:
+                extraction = await self.grader.grade(
+                    item.texts[language].options, row.response or "", row.finish_reason
+                )
+                row.pred, row.method = extraction.pred, extraction.method
+                row.correct = extraction.pred == item.answer
+            row.created_at = datetime.now()
+        return rows
+
+    async def _complete(self, payload: bytes, n: int) -> Completion:
+        if self.limiter is None:
+            return await self.client.complete(payload, n)
+        async with self.limiter.slots(n):
+            return await self.client.complete(payload, n)
+
+    async def _send(self, row: ResultRow, payload: bytes) -> None:
+        """One sample, one request; a failure becomes the row's error (retried on resume)."""
+        try:
+            completion = await self._complete(payload, 1)
+        except FatalInferenceError:
+            raise
+        except InferenceError as exc:
+            row.error, row.attempts = str(exc)[:2000], exc.attempts
+            return
+        row.response, row.reasoning, row.finish_reason = completion.content, completion.reasoning, completion.finish_reason
+        row.latency_s, row.attempts = completion.latency, completion.attempts
+        row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+
+    async def _send_choices(self, messages: list[dict[str, str]], rows: list[ResultRow]) -> None:
+        """Several samples in one request with ``n`` (one prefill); choice i answers rows[i].
+
+        Each row keeps its own identity (request_hash of the single-sample request), so reuse and
+        resume treat it like a sample sent alone. Usage is per request: each sample stores the prompt
+        tokens and an even share of the completion tokens.
+        """
+        n = len(rows)
+        payload = request_body(self.config.model, messages, self.params, None, n)
+        try:
+            completion = await self._complete(payload, n)
+        except (FatalInferenceError, ChoicesRefused):
+            raise
+        except InferenceError as exc:
+            for row in rows:
+                row.error, row.attempts = str(exc)[:2000], exc.attempts
+            return
+        share = None if completion.completion_tokens is None else round(completion.completion_tokens / n)
+        for row, (content, reasoning, finish) in zip(rows, completion.choices, strict=True):
+            row.response, row.reasoning, row.finish_reason = content, reasoning, finish
+            row.latency_s, row.attempts = completion.latency, completion.attempts
+            row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, share
 
     async def publish(self) -> None:
         while True:
@@ -159,15 +207,14 @@ async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[Dyna
     return [DynamicLimiter(n + headroom(n)) if n else AdaptiveLimiter() for n in slots]
 
 
-def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
-    """The work still to do, generated as the workers take it (nothing per item is held in advance)."""
-    return (
-        Work(item, language, sample)
-        for item in dataset.items
-        for language in config.languages
-        for sample in range(config.samples)
-        if (item.id, language, sample) not in done
-    )
+def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]],
+                  ordering: Ordering | None = None) -> Iterator[Work]:
+    """The work still to do in sending order (finished keys skipped), generated as the workers take it:
+    in file order nothing per item is held in advance."""
+    for item, language in (ordering or Ordering()).cells(dataset.items, config.languages):
+        samples = tuple(s for s in range(config.samples) if (item.id, language, s) not in done)
+        if samples:
+            yield Work(item, language, samples)
 
 
 async def execute_run(
@@ -201,10 +248,15 @@ async def execute_run(
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
     if config.reuse and pending:
         hashes = [
-            request_payload(config, template.render(u.item, u.language), params, u.sample)[1]
-            for u in _pending_work(dataset, config, done)
+            request_payload(config, template.render(u.item, u.language), params, sample)[1]
+            for u in _pending_work(dataset, config, done) for sample in u.samples
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
+    ordering = Ordering()
+    if pending:
+        history_runs, expected = await store.call(store.store.length_history, dataset.sha256, run.id)
+        ordering = Ordering(tuple(history_runs), expected)
+        await store.call(store.store.set_ordering, run.id, ordering.label)
     limiters = await endpoint_limiters(config, api_key)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
@@ -223,7 +275,7 @@ async def execute_run(
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = pending
             publisher = asyncio.create_task(state.publish())
-            units = _pending_work(dataset, config, done)
+            units = _pending_work(dataset, config, done, ordering)
             try:
                 async with asyncio.TaskGroup() as group:
                     for _ in range(min(workers, pending)):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench import metrics
@@ -21,8 +22,9 @@ class FatalInferenceError(InferenceError):
     """The server refuses every request (bad key, unknown model or path): stop the run."""
 
 
-def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None) -> bytes:
-    """The JSON body of a chat completion request (non-streaming)."""
+def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None,
+                 n: int = 1) -> bytes:
+    """The JSON body of a chat completion request (non-streaming); ``n > 1`` asks for that many choices."""
     body: dict[str, Any] = {
         "model": model,
         "messages": list(messages),
@@ -32,7 +34,16 @@ def request_body(model: str, messages: Sequence[dict[str, str]], params: Generat
     }
     if seed is not None:
         body["seed"] = seed
+    if n > 1:
+        body["n"] = n
     return json.dumps(body, ensure_ascii=False).encode()
+
+
+class ChoicesRefused(InferenceError):
+    """The server does not accept ``n > 1`` (HTTP 400/422 naming ``n``): send the samples one by one."""
+
+
+_NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +52,40 @@ class GenerationParams:
     temperature: float = 0.0
 
 
+Choice = tuple[str, str | None, str | None]  # content, reasoning, finish_reason
+
+
 @dataclass(slots=True)
 class Completion:
     content: str
     reasoning: str | None
     finish_reason: str | None
     prompt_tokens: int | None
-    completion_tokens: int | None
+    completion_tokens: int | None  # of all choices together
     latency: float  # seconds, the successful attempt
     attempts: int
+    choices: list[Choice] = field(default_factory=list)  # every choice in index order (n > 1); the first is above
 
 
-def _message(payload: Any) -> tuple[str, str | None, str | None, int | None, int | None]:
+def _choice(choice: Any) -> Choice:
+    message = choice["message"]
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or None
+    return content, reasoning, choice.get("finish_reason")
+
+
+def _message(payload: Any, n: int = 1) -> tuple[list[Choice], int | None, int | None]:
     try:
-        choice = payload["choices"][0]
-        message = choice["message"]
-        content = message.get("content") or ""
-        reasoning = message.get("reasoning_content") or message.get("reasoning") or None
+        raw = payload["choices"]
+        if n == 1:
+            choices = [_choice(raw[0])]
+        else:
+            choices = [_choice(c) for c in sorted(raw, key=lambda c: int(c.get("index", 0)))]
+            if len(choices) != n:
+                raise RetryableInferenceError(f"asked for {n} choices, got {len(choices)}", cause="bad_payload")
         usage = payload.get("usage") or {}
-        return content, reasoning, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get(
-            "completion_tokens"
-        )
-    except (KeyError, IndexError, TypeError, AttributeError):
+        return choices, usage.get("prompt_tokens"), usage.get("completion_tokens")
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
         raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
 
 
@@ -105,8 +128,9 @@ class ChatClient:
     async def close(self) -> None:
         await self._http.close()
 
-    async def attempt(self, payload: bytes) -> Completion:
-        """One HTTP attempt; raises RetryableInferenceError, InferenceError or FatalInferenceError."""
+    async def attempt(self, payload: bytes, n: int = 1) -> Completion:
+        """One HTTP attempt (``n``: the choices the body asks for); raises RetryableInferenceError,
+        InferenceError (ChoicesRefused when a server refuses ``n``) or FatalInferenceError."""
         started = time.perf_counter()
         self._inflight.inc()
         try:
@@ -136,10 +160,12 @@ class ChatClient:
             self._requests["client_error"].inc()
             if status in FATAL_STATUS:
                 raise FatalInferenceError(f"HTTP {status} from {self._url}: {detail}")
+            if n > 1 and status in (400, 422) and _NAMES_N.search(detail):
+                raise ChoicesRefused(f"HTTP {status}: {detail}")
             raise InferenceError(f"HTTP {status}: {detail}")
         try:
             data = json.loads(raw)
-            content, reasoning, finish, prompt_tokens, completion_tokens = _message(data)
+            choices, prompt_tokens, completion_tokens = _message(data, n)
         except (json.JSONDecodeError, UnicodeDecodeError, RetryableInferenceError):
             self._requests["bad_payload"].inc()
             raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
@@ -148,4 +174,5 @@ class ChatClient:
             self._tokens_prompt.inc(prompt_tokens)
         if completion_tokens:
             self._tokens_completion.inc(completion_tokens)
-        return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1)
+        content, reasoning, finish = choices[0]
+        return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1, choices)

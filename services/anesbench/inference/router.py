@@ -98,22 +98,23 @@ class EndpointRouter:
             return min(self.endpoints, key=lambda endpoint: endpoint.down_until)
         return max(up, key=Endpoint.free)
 
-    async def _once(self, payload: bytes) -> Completion:
+    async def _once(self, payload: bytes, n: int) -> Completion:
         endpoint = self._pick()
-        async with endpoint.limiter:
+        async with endpoint.limiter.slots(n):  # a request for n choices takes n of the server's slots
             inflight = endpoint.limiter.inflight  # this request included: what the server saw it arrive with
             try:
-                completion = await endpoint.client.attempt(payload)
+                completion = await endpoint.client.attempt(payload, n)
             except RetryableInferenceError as error:
                 endpoint.record(error, None, inflight)
                 raise
         endpoint.record(None, completion.latency, inflight)
         return completion
 
-    async def complete(self, payload: bytes) -> Completion:
-        """Send one chat request (a body from :func:`request_body`); retry transient failures, on any endpoint."""
+    async def complete(self, payload: bytes, n: int = 1) -> Completion:
+        """Send one chat request (a body from :func:`request_body` asking for ``n`` choices); retry transient
+        failures, on any endpoint."""
         try:
-            return await self._once(payload)  # the common case, without the retry machinery's overhead
+            return await self._once(payload, n)  # the common case, without the retry machinery's overhead
         except RetryableInferenceError as error:
             if self._retry.max_attempts == 1:
                 raise
@@ -132,7 +133,7 @@ class EndpointRouter:
                     attempts += 1
                     self._retries[last.cause].inc()
                     try:
-                        completion = await self._once(payload)
+                        completion = await self._once(payload, n)
                     except RetryableInferenceError as error:
                         last = error
                         raise

@@ -12,7 +12,7 @@ import click
 
 from anesbench import aio
 from anesbench.standin.answers import AnswerKey
-from anesbench.standin.faults import FAULT_KINDS, FaultPlan
+from anesbench.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
 from anesbench.standin.server import StandinServer, start
 
 
@@ -21,6 +21,15 @@ from anesbench.standin.server import StandinServer, start
 @click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True, help="Service time per request.")
 @click.option("--jitter-ms", type=float, default=0.0, show_default=True, help="Uniform ± jitter on the service time.")
+@click.option("--latency-dist", type=click.Choice(LATENCY_DISTS), default="uniform", show_default=True,
+              help="lognormal: heavy-tailed service times with mean --latency-ms, per question and model.")
+@click.option("--sigma", type=float, default=1.0, show_default=True, help="lognormal: spread across questions.")
+@click.option("--model-sigma", type=float, default=0.3, show_default=True,
+              help="lognormal: spread of one model's (and sample's) lengths around the question's.")
+@click.option("--latency-cap", type=float, default=25.0, show_default=True,
+              help="lognormal: longest service time, in multiples of the mean.")
+@click.option("--accept-n/--refuse-n", default=True, show_default=True,
+              help="Answer n > 1 choices per request, or refuse it with HTTP 400.")
 @click.option("--slots", type=int, default=0, show_default=True, help="Decode slots; 0 = unlimited.")
 @click.option("--answer-key", type=click.Path(exists=True, dir_okay=False), help="AnesBench file with answers.")
 @click.option("--accuracy", default="0.8,0.65,0.5", show_default=True, help="P(correct) for levels 1,2,3.")
@@ -35,7 +44,8 @@ from anesbench.standin.server import StandinServer, start
               help="Share of replies that refuse or are truncated.")
 @click.option("--require-api-key-env", default=None, help="Name of an env var holding the key clients must send.")
 def main(
-    host: str, port: int, latency_ms: float, jitter_ms: float, slots: int, answer_key: str | None, accuracy: str,
+    host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
+    latency_cap: float, accept_n: bool, slots: int, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
     hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None,
 ) -> None:
@@ -44,7 +54,9 @@ def main(
     try:
         levels = [float(p) for p in accuracy.split(",")]
         plan.update({
-            "latency_ms": latency_ms, "jitter_ms": jitter_ms, "slots": slots, "fail_first": fail_first,
+            "latency_ms": latency_ms, "jitter_ms": jitter_ms, "latency_dist": latency_dist, "sigma": sigma,
+            "model_sigma": model_sigma, "latency_cap": latency_cap, "accept_n": accept_n, "slots": slots,
+            "fail_first": fail_first,
             "fail_kind": fail_kind, "fault_rate": fault_rate, "fault_kinds": fault_kinds.split(","),
             "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),
             "hang_seconds": hang_seconds, "unanswerable_rate": unanswerable_rate,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("503", "500", "429", "400", "401", "reset", "hang", "garbage")
+LATENCY_DISTS = ("uniform", "lognormal")
 
 
 @dataclass(slots=True)
@@ -17,8 +20,14 @@ class FaultPlan:
     kind drawn from ``fault_kinds`` (for soak and benchmark runs).
     """
 
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
+    latency_ms: float = 0.0  # mean service time
+    jitter_ms: float = 0.0  # uniform: service time = latency_ms ± jitter_ms
+    latency_dist: str = "uniform"  # or "lognormal": heavy-tailed reply lengths (see service_time)
+    sigma: float = 1.0  # lognormal: spread of a question's length (the same for every model)
+    model_sigma: float = 0.3  # lognormal: spread of one model's (and sample's) factor on top of it
+    latency_cap: float = 25.0  # lognormal: no reply takes longer than this many times the mean
+    tokens_per_second: float = 100.0  # lognormal: completion tokens reported = service time x this
+    accept_n: bool = True  # False: answer n > 1 with HTTP 400 like servers that do not support it
     slots: int = 0  # 0: unlimited; otherwise requests beyond the slots queue
     fail_first: int = 0
     fail_kind: str = "503"
@@ -39,9 +48,36 @@ class FaultPlan:
             elif key == "fault_kinds":
                 value = tuple(value)
             setattr(self, key, value)
+        if self.latency_dist not in LATENCY_DISTS:
+            raise ValueError(f"unknown latency distribution {self.latency_dist!r}; choose from {', '.join(LATENCY_DISTS)}")
+        if self.sigma < 0 or self.model_sigma < 0 or self.latency_cap <= 0:
+            raise ValueError("sigma and model_sigma must be >= 0 and latency_cap > 0")
         for kind in (self.fail_kind, *self.fault_kinds):
             if kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def service_time(plan: FaultPlan, key: str, question: str, variant: str, seed: int = 0) -> float:
+    """Seconds a request occupies a decode slot.
+
+    ``uniform``: ``latency_ms`` ± ``jitter_ms``, drawn from the request ``key``. ``lognormal``: the
+    question's own length factor (drawn from the question text and ``seed``, so every model and
+    every run agrees on which questions are long) times a factor of the model and sample
+    (``variant``), each lognormal with mean 1; the product has mean ``latency_ms`` and is capped at
+    ``latency_cap`` times it. History from one model therefore predicts another's lengths up to a
+    lognormal factor of ``model_sigma``, which is how chain-of-thought lengths behave across models.
+    """
+    if plan.latency_dist == "lognormal":
+        mean = plan.latency_ms / 1000
+        question_z = random.Random(f"{seed}:q:{question}").gauss(0.0, 1.0)
+        variant_z = random.Random(f"{seed}:v:{variant}:{question}").gauss(0.0, 1.0)
+        log_factor = (plan.sigma * question_z - plan.sigma ** 2 / 2) + (
+            plan.model_sigma * variant_z - plan.model_sigma ** 2 / 2)
+        return min(mean * math.exp(log_factor), mean * plan.latency_cap)
+    if plan.latency_ms or plan.jitter_ms:
+        jitter = random.Random(key).uniform(-plan.jitter_ms, plan.jitter_ms) if plan.jitter_ms else 0.0
+        return max(plan.latency_ms + jitter, 0.0) / 1000
+    return 0.0

@@ -8,6 +8,7 @@ faults on demand. Control and statistics endpoints (``/_control``, ``/_stats``) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -19,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from anesbench.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
-from anesbench.standin.faults import FaultPlan
+from anesbench.standin.faults import FaultPlan, service_time
 from anesbench.standin.replies import STYLES, render_reply
 
 ANSWERING_STYLES = tuple(style for style in STYLES if style not in ("refusal", "truncated"))
@@ -37,6 +38,11 @@ class Stats:
     max_inflight: int = 0
     running: int = 0  # in a slot
     max_running: int = 0
+    slot_seconds: float = 0.0  # service time of every answered choice: the work the slots did
+    longest: float = 0.0  # the longest single service time
+    choices: int = 0  # answered choices (a request with n = 4 answers 4)
+    prompt_tokens: int = 0  # prefill: counted once per request, whatever its n
+    completion_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +57,11 @@ class Stats:
             if self.first_request is not None and self.last_answer is not None else None,
             "max_inflight": self.max_inflight,
             "max_running": self.max_running,
+            "slot_seconds": self.slot_seconds,
+            "longest_seconds": self.longest,
+            "choices": self.choices,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
         }
 
 
@@ -63,6 +74,7 @@ class StandinServer:
         self._fault_rng = random.Random(seed)
         self._slots: asyncio.Semaphore | None = None
         self._slot_count = -1
+        self._admit = asyncio.Lock()  # a request with n > 1 takes its n slots without interleaving
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -144,6 +156,7 @@ class StandinServer:
             body = json.loads(raw)
             messages = body["messages"]
             prompt = str(messages[-1]["content"])
+            n = int(body.get("n") or 1)
         except (ValueError, KeyError, IndexError, TypeError):
             stats.outcomes["bad_request"] += 1
             return web.json_response({"error": {"message": "expected a chat completion request"}}, status=400)
@@ -151,45 +164,62 @@ class StandinServer:
         stats.attempts_by_key[key] += 1
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
             return await self._inject("401", request)
+        if n != 1 and (not self.plan.accept_n or not 1 <= n <= 128):
+            stats.outcomes["n_refused"] += 1
+            detail = "n must be from 1 to 128" if self.plan.accept_n else "only n = 1 is supported"
+            return web.json_response({"error": {"message": f"stand-in: {detail}", "param": "n"}}, status=400)
         fault = self._fault_for(key)
         if fault is not None:
             return await self._inject(fault, request)
+        model = str(body.get("model", "standin"))
+        # A choice's identity: the request's seed for n = 1 (so samples sent one by one differ), its index otherwise.
+        variants = [f"{model}:{body.get('seed')}"] if n == 1 else [f"{model}:n{i}" for i in range(n)]
+        durations = [service_time(self.plan, key, prompt, variant, self._seed) for variant in variants]
         stats.inflight += 1
         stats.max_inflight = max(stats.max_inflight, stats.inflight)
         try:
-            gate = self._slot_gate()
-            if gate is not None:
-                async with gate:
-                    await self._serve_time(key)
-            else:
-                await self._serve_time(key)
+            await self._serve(durations)
         finally:
             stats.inflight -= 1
-        reply = self._reply(key, str(body.get("model", "standin")), prompt, int(body.get("max_tokens") or 2048))
+        reply = self._reply(key, model, prompt, int(body.get("max_tokens") or 2048), variants, durations)
         stats.outcomes["ok"] += 1
         stats.answered_by_key[key] += 1
         stats.last_answer = time.monotonic()
         return web.Response(body=reply, content_type="application/json")
 
-    async def _serve_time(self, key: str) -> None:
-        plan = self.plan
+    async def _serve(self, durations: list[float]) -> None:
+        """Each choice decodes in a slot of its own; the reply is sent when the last one ends."""
+        gate = self._slot_gate()
+        held = 0
+        try:
+            if gate is not None:
+                async with self._admit if len(durations) > 1 else contextlib.nullcontext():
+                    for _ in durations:
+                        await gate.acquire()
+                        held += 1
+        except BaseException:  # cancelled while waiting (the client went away): give back what was taken
+            for _ in range(held):
+                gate.release()  # type: ignore[union-attr]
+            raise
+        await asyncio.gather(*(self._decode(seconds, gate) for seconds in durations))
+
+    async def _decode(self, seconds: float, gate: asyncio.Semaphore | None) -> None:
         stats = self.stats
         stats.running += 1
         stats.max_running = max(stats.max_running, stats.running)
         try:
-            await self._sleep(plan, key)
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+            stats.slot_seconds += seconds
+            stats.longest = max(stats.longest, seconds)
         finally:
             stats.running -= 1
+            if gate is not None:
+                gate.release()
 
-    @staticmethod
-    async def _sleep(plan: FaultPlan, key: str) -> None:
-        if plan.latency_ms or plan.jitter_ms:
-            jitter = random.Random(key).uniform(-plan.jitter_ms, plan.jitter_ms) if plan.jitter_ms else 0.0
-            await asyncio.sleep(max(plan.latency_ms + jitter, 0.0) / 1000)
-
-    def _reply(self, key: str, model: str, prompt: str, max_tokens: int) -> bytes:
+    def _choice(self, model: str, prompt: str, max_tokens: int, index: int, duration: float) -> tuple[dict[str, Any], int]:
         # The reply depends only on the request, so a re-sent request gets the same answer.
-        rng = random.Random(f"{self._seed}:{model}:{prompt}")
+        rng = random.Random(f"{self._seed}:{model}:{prompt}" + (f":{index}" if index else ""))
         options = parse_options(prompt)
         language = prompt_language(prompt)
         if not options:
@@ -203,21 +233,37 @@ class StandinServer:
             content, reasoning, finish = render_reply(
                 style, letter=letter, choices=options, language=language, rng=rng
             )
-        completion_tokens = min(max(len(content) // 4, 1), max_tokens)
+        lognormal = self.plan.latency_dist == "lognormal"  # then the reply is as long as it took to decode
+        tokens = round(duration * self.plan.tokens_per_second) if lognormal else len(content) // 4
+        choice = {
+            "index": index,
+            "message": {"role": "assistant", "content": content, "reasoning_content": reasoning},
+            "finish_reason": finish,
+        }
+        return choice, min(max(tokens, 1), max_tokens)
+
+    def _reply(self, key: str, model: str, prompt: str, max_tokens: int, variants: list[str],
+               durations: list[float]) -> bytes:
+        choices, completion_tokens = [], 0
+        for index, duration in enumerate(durations):
+            choice, tokens = self._choice(model, prompt, max_tokens, index, duration)
+            choices.append(choice)
+            completion_tokens += tokens
+        prompt_tokens = len(prompt) // 4
+        stats = self.stats
+        stats.choices += len(choices)
+        stats.prompt_tokens += prompt_tokens
+        stats.completion_tokens += completion_tokens
         payload = {
             "id": f"chatcmpl-{key[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "reasoning_content": reasoning},
-                "finish_reason": finish,
-            }],
+            "choices": choices,
             "usage": {
-                "prompt_tokens": len(prompt) // 4,
+                "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,
-                "total_tokens": len(prompt) // 4 + completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
             },
         }
         return json.dumps(payload, ensure_ascii=False).encode()

@@ -38,7 +38,7 @@ RUN_COLUMNS = (
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error
+       r.created_at, r.started_at, r.finished_at, r.error, r.ordering
 FROM runs r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
@@ -48,6 +48,9 @@ FROM runs r LEFT JOIN (
     FROM results GROUP BY run_id
 ) c ON c.run_id = r.id
 """
+
+
+HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 
 
 class StoreBusy(AnesbenchError):
@@ -185,6 +188,48 @@ class Store:
             [run_id],
         ).fetchall()
         return [LeaderboardRow(*row) for row in rows]
+
+    def set_ordering(self, run_id: str, ordering: str) -> None:
+        self._con.execute("UPDATE runs SET ordering = ? WHERE id = ?", [ordering, run_id])
+
+    def length_history(self, dataset_sha256: str, run_id: str,
+                       runs: int = HISTORY_RUNS) -> tuple[list[str], dict[tuple[str, str], float]]:
+        """How long each (item, language) took in earlier runs on the same dataset, any model.
+
+        Returns the run ids used (the newest ``runs`` with answers of their own) and, per (item,
+        language), the geometric mean over those runs and samples of its length relative to its run's
+        median: completion tokens where a run has them for every answer, else latency. 1.0 is a
+        typical question, 10.0 one that took ten times as long.
+        """
+        used = [row[0] for row in self._con.execute(
+            """SELECT r.id FROM runs r
+               WHERE r.dataset_sha256 = ? AND r.id <> ? AND EXISTS (
+                   SELECT 1 FROM results x WHERE x.run_id = r.id AND x.error IS NULL AND x.reused_from IS NULL
+                   AND coalesce(x.completion_tokens, x.latency_s) > 0)
+               ORDER BY r.created_at DESC, r.id LIMIT ?""",
+            [dataset_sha256, run_id, runs],
+        ).fetchall()]
+        if not used:
+            return [], {}
+        rows = self._con.execute(
+            """WITH answered AS (
+                   SELECT run_id, item_id, language, completion_tokens, latency_s,
+                          count(completion_tokens) OVER (PARTITION BY run_id) = count(*) OVER (PARTITION BY run_id)
+                              AS tokens_everywhere
+                   FROM results
+                   WHERE run_id IN (SELECT unnest(?::VARCHAR[])) AND error IS NULL AND reused_from IS NULL
+               ), lengths AS (
+                   SELECT run_id, item_id, language,
+                          CASE WHEN tokens_everywhere THEN completion_tokens::DOUBLE ELSE latency_s END AS length
+                   FROM answered
+               ), relative AS (
+                   SELECT item_id, language, length / median(length) OVER (PARTITION BY run_id) AS x
+                   FROM lengths WHERE length > 0
+               )
+               SELECT item_id, language, exp(avg(ln(x))) FROM relative GROUP BY item_id, language""",
+            [used],
+        ).fetchall()
+        return used, {(item, language): float(x) for item, language, x in rows}
 
     # --- dispatcher records -----------------------------------------------------------------
     def save_spec(self, run_id: str, spec: str) -> None:

@@ -20,8 +20,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at       TIMESTAMP NOT NULL,
     started_at       TIMESTAMP,
     finished_at      TIMESTAMP,
-    error            VARCHAR
+    error            VARCHAR,
+    ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
