@@ -31,6 +31,8 @@ from anesbench.standin.server import StandinServer, start
 @click.option("--accept-n/--refuse-n", default=True, show_default=True,
               help="Answer n > 1 choices per request, or refuse it with HTTP 400.")
 @click.option("--slots", type=int, default=0, show_default=True, help="Decode slots; 0 = unlimited.")
+@click.option("--report-slots/--hide-slots", default=True, show_default=True,
+              help="Answer SGLang's /get_server_info with the slots, or 404 like vLLM and hosted APIs.")
 @click.option("--answer-key", type=click.Path(exists=True, dir_okay=False), help="AnesBench file with answers.")
 @click.option("--accuracy", default="0.8,0.65,0.5", show_default=True, help="P(correct) for levels 1,2,3.")
 @click.option("--fail-first", type=int, default=0, help="Fail the first N attempts of every distinct request.")
@@ -45,7 +47,7 @@ from anesbench.standin.server import StandinServer, start
 @click.option("--require-api-key-env", default=None, help="Name of an env var holding the key clients must send.")
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
-    latency_cap: float, accept_n: bool, slots: int, answer_key: str | None, accuracy: str,
+    latency_cap: float, accept_n: bool, slots: int, report_slots: bool, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
     hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None,
 ) -> None:
@@ -56,6 +58,7 @@ def main(
         plan.update({
             "latency_ms": latency_ms, "jitter_ms": jitter_ms, "latency_dist": latency_dist, "sigma": sigma,
             "model_sigma": model_sigma, "latency_cap": latency_cap, "accept_n": accept_n, "slots": slots,
+            "report_slots": report_slots,
             "fail_first": fail_first,
             "fail_kind": fail_kind, "fault_rate": fault_rate, "fault_kinds": fault_kinds.split(","),
             "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),

@@ -28,6 +28,7 @@ class FaultPlan:
     latency_cap: float = 25.0  # lognormal: no reply takes longer than this many times the mean
     tokens_per_second: float = 100.0  # lognormal: completion tokens reported = service time x this
     accept_n: bool = True  # False: answer n > 1 with HTTP 400 like servers that do not support it
+    report_slots: bool = True  # False: no /get_server_info (404), like vLLM or a hosted API
     slots: int = 0  # 0: unlimited; otherwise requests beyond the slots queue
     fail_first: int = 0
     fail_kind: str = "503"

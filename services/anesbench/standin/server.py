@@ -96,6 +96,8 @@ class StandinServer:
 
     async def server_info(self, request: web.Request) -> web.Response:
         """SGLang-style server info: the harness reads max_running_requests to size its concurrency."""
+        if not self.plan.report_slots:
+            raise web.HTTPNotFound()
         return web.json_response({"max_running_requests": self.plan.slots or None, "standin": True})
 
     async def get_stats(self, request: web.Request) -> web.Response:
