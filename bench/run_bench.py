@@ -1,17 +1,21 @@
-"""The performance benchmark: is the harness ever the bottleneck? (``make bench``)
+"""The performance benchmark: how close does a run get to the physical limit? (``make bench``)
 
-Runs every scenario as real processes on 127.0.0.1 against the stand-in server and prints (and
-writes to docs/performance.md) a table of:
+Every job runs as real processes on 127.0.0.1 against the stand-in server, ``--repeat`` times (3 by
+default); the table shows the median and the min–max of the runs. Figures are ratios wherever the
+machine's load could distort seconds:
 
-* backend efficiency = (requests × service time ÷ slots) ÷ the span the server saw from its first
-  request to its last answer (1.0 = every slot busy all the time);
-* items/s against an instant server (the harness's own overhead, grading and DuckDB writes included);
-* wall time of the whole command, process start to leaderboard in the database;
-* the harness's added latency per request (p50/p99 of round trips to an instant server);
-* peak memory (max RSS of the harness process).
+* efficiency = lower bound ÷ the span the stand-in saw from its first request to its last answer,
+  where the lower bound is max(slot-seconds of work ÷ slots, the longest single request): 1.0 means no
+  schedule could have finished sooner. (For fixed 200 ms requests it is the share of slot time used.)
+* wall ÷ ideal: the whole command, process start to leaderboard in the database, against
+  requests × mean service time ÷ slots;
+* items/s against an instant server (the harness's own overhead: grading and DuckDB writes included);
+* peak RSS of the harness process (of the CLI client for the services; lm-eval's own process).
 
-Scenarios: the embedded engine, the dispatcher + grader services, and the paper's approach (a
-thread pool of 16 or 256 workers with a synchronous client).
+Jobs: saturation (256 slots × 200 ms, en+zh), the same without the server reporting its slots
+(adaptive limiter), heavy-tailed replies (lognormal) with and without history, ``--samples 4`` with
+and without ``n``, an instant server, memory at 4,427 and 44,270 items; the paper's thread pool and
+lm-evaluation-harness as peers against the same stand-in.
 """
 
 from __future__ import annotations
@@ -23,210 +27,435 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import write as write_dataset  # noqa: E402 (after the sys.path insert)
+from bench import lm_eval_peer  # noqa: E402 (after the sys.path insert)
+from bench.synthetic import write as write_dataset  # noqa: E402
 from tests.procs import Proc, http_json, standin_stats, start, start_dispatcher, start_grader  # noqa: E402
 
 CLI = [sys.executable, "-m", "anesbench.cli.main"]
 
 
 @dataclass
-class Result:
-    scenario: str
+class Job:
+    """One job's repeated measurements."""
+
+    job: str
     harness: str
     requests: int
-    wall_seconds: float
-    efficiency: float | None
-    items_per_second: float | None
-    p50_ms: float | None
-    p99_ms: float | None
-    peak_rss_mb: float
+    ideal_s: float | None = None  # requests x mean service ÷ slots, for wall ÷ ideal
+    walls: list[float] = field(default_factory=list)
+    efficiencies: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)  # items/s
+    rss: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)  # requests sent, prompt tokens, ...
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, key: str, value: float) -> None:
+        self.extra.setdefault(key, []).append(value)
 
 
-def timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[bytes]]:
-    """Run a command; return (wall seconds, peak RSS in MB, result)."""
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run a command; return (wall seconds, peak RSS in MB of exactly this process (``wait4``), stdout)."""
     started = time.perf_counter()
-    popen = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    popen = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+
+    def drain(stream: Any, into: list[bytes]) -> None:
+        for chunk in iter(lambda: stream.read(65536), b""):
+            into.append(chunk)
+
+    readers = [threading.Thread(target=drain, args=(popen.stdout, out_chunks)),
+               threading.Thread(target=drain, args=(popen.stderr, err_chunks))]
+    for reader in readers:
+        reader.start()
     _, status, usage = os.wait4(popen.pid, 0)
     wall = time.perf_counter() - started
+    for reader in readers:
+        reader.join()
     popen.returncode = os.waitstatus_to_exitcode(status)
-    out, err = popen.stdout.read(), popen.stderr.read()  # type: ignore[union-attr]
-    result = subprocess.CompletedProcess(args, popen.returncode, out, err)
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, result
+    if popen.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({popen.returncode}): {b''.join(err_chunks).decode()[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, b"".join(out_chunks).decode()
 
 
-def standin(slots: int, latency_ms: float, jitter_ms: float) -> Proc:
+def standin(*options: str) -> Proc:
     return start([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
-                  "--slots", str(slots), "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms),
-                  "--unanswerable-rate", "0"])
-
-
-def efficiency(stats: dict, requests: int, service_s: float, slots: int) -> float:
-    return (requests * service_s / slots) / stats["span_seconds"]
-
-
-def latencies(db: Path) -> tuple[float, float]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        values = sorted(v for (v,) in con.execute("SELECT latency_s FROM results").fetchall())
-    q = statistics.quantiles(values, n=100)
-    return q[49] * 1000, q[98] * 1000
-
-
-def run_duration(db: Path) -> float:
-    with duckdb.connect(str(db), read_only=True) as con:
-        started, finished = con.execute("SELECT started_at, finished_at FROM runs").fetchone()
-    return (finished - started).total_seconds()
-
-
-def dispatcher_span(dispatcher: str, run_id: str) -> float:
-    """Seconds from the run's start to its end, as the dispatcher recorded them."""
-    from datetime import datetime
-
-    listed = subprocess.run([*CLI, "runs", "--dispatcher", dispatcher, "--format", "json"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout
-    run = next(r for r in json.loads(listed) if r["id"] == run_id)
-    return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
-
-
-def embedded(endpoint: str, dataset: Path, languages: str, db: Path, *extra: str) -> tuple[float, float]:
-    wall, rss, _ = timed([*CLI, "run", "--endpoint", endpoint, "--model", "bench", "--dataset", str(dataset),
-                          "--languages", languages, "--db", str(db), *extra])
-    return wall, rss
-
-
-def through_services(dispatcher: str, endpoint: str, dataset: Path, languages: str, run_id: str) -> tuple[float, float]:
-    wall, rss, _ = timed([*CLI, "run", "--dispatcher", dispatcher, "--endpoint", endpoint, "--model", "bench",
-                          "--dataset", str(dataset), "--languages", languages, "--run-id", run_id])
-    return wall, rss
-
-
-def paper(endpoint: str, dataset: Path, languages: str, workers: int, out: Path) -> tuple[float, float]:
-    wall, rss, _ = timed([sys.executable, str(ROOT / "bench" / "paper_style.py"), "--endpoint", endpoint,
-                          "--dataset", str(dataset), "--languages", languages, "--workers", str(workers),
-                          "--out", str(out)])
-    return wall, rss
+                  "--unanswerable-rate", "0", *options])
 
 
 def reset(proc: Proc) -> None:
     http_json(proc.address.removesuffix("/v1") + "/_stats/reset", {})
 
 
+def efficiency(stats: dict[str, Any], slots: int) -> float:
+    """Lower bound ÷ span: max(work ÷ slots, longest request) against first request to last answer."""
+    bound = max(stats["slot_seconds"] / slots, stats["longest_seconds"])
+    return bound / stats["span_seconds"]
+
+
+def run_span(db: Path, run_id: str | None = None) -> float:
+    with duckdb.connect(str(db), read_only=True) as con:
+        query = "SELECT started_at, finished_at FROM runs" + (" WHERE id = ?" if run_id else "")
+        started, finished = con.execute(query, [run_id] if run_id else []).fetchone()
+    return (finished - started).total_seconds()
+
+
+def run_orderings(db: Path) -> dict[str, str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {model: ordering for model, ordering in con.execute("SELECT model, ordering FROM runs").fetchall()}
+
+
+def dispatcher_span(dispatcher: str, run_id: str) -> float:
+    listed = subprocess.run([*CLI, "runs", "--dispatcher", dispatcher, "--format", "json"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    run = next(r for r in json.loads(listed) if r["id"] == run_id)
+    return (datetime.fromisoformat(run["finished"]) - datetime.fromisoformat(run["started"])).total_seconds()
+
+
+def embedded(endpoint: str, dataset: Path, languages: str, db: Path, *extra: str,
+             model: str = "bench") -> tuple[float, float]:
+    wall, rss, _ = run_measured([*CLI, "run", "--endpoint", endpoint, "--model", model, "--dataset", str(dataset),
+                                 "--languages", languages, "--db", str(db), "--no-progress", *extra])
+    return wall, rss
+
+
+def through_services(dispatcher: str, endpoint: str, dataset: Path, languages: str, run_id: str) -> tuple[float, float]:
+    wall, rss, _ = run_measured([*CLI, "run", "--dispatcher", dispatcher, "--endpoint", endpoint, "--model", "bench",
+                                 "--dataset", str(dataset), "--languages", languages, "--run-id", run_id,
+                                 "--no-progress"])
+    return wall, rss
+
+
+def paper(endpoint: str, dataset: Path, languages: str, workers: int, out: Path) -> tuple[float, float]:
+    wall, rss, _ = run_measured([sys.executable, str(ROOT / "bench" / "paper_style.py"), "--endpoint", endpoint,
+                                 "--dataset", str(dataset), "--languages", languages, "--workers", str(workers),
+                                 "--out", str(out)])
+    return wall, rss
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="anesbench-bench-"))
+        self.jobs: dict[tuple[str, str], Job] = {}
+        self.memory: dict[int, list[float]] = {}
+        self.data = write_dataset(self.work / "synthetic.jsonl", args.items)
+        self.requests = 2 * args.items
+        self.service_s = args.service_ms / 1000
+        self.ideal = self.requests * self.service_s / args.slots
+        self._runs = 0
+        self.lm_eval: Path | None = None
+        self.lm_eval_problem: str | None = None
+
+    def job(self, name: str, harness: str, requests: int, ideal: float | None = None) -> Job:
+        return self.jobs.setdefault((name, harness), Job(name, harness, requests, ideal))
+
+    def db(self) -> Path:
+        self._runs += 1
+        return self.work / f"run{self._runs}.duckdb"
+
+    def saturating(self, *options: str) -> list[str]:
+        a = self.args
+        return ["--slots", str(a.slots), "--latency-ms", str(a.service_ms), "--jitter-ms", str(a.jitter_ms), *options]
+
+    # --- jobs -----------------------------------------------------------------------------------
+    def saturation(self, dispatcher: Proc) -> None:
+        a = self.args
+        for label, options in (("saturation (server reports its slots)", ()),
+                               ("adaptive (server does not report its slots)", ("--hide-slots",))):
+            server = standin(*self.saturating(*options))
+            try:
+                for repeat in range(a.repeat):
+                    reset(server)
+                    wall, rss = embedded(server.address, self.data, "en,zh", self.db())
+                    job = self.job(label, "anesbench embedded", self.requests, self.ideal)
+                    job.walls.append(wall)
+                    job.rss.append(rss)
+                    job.efficiencies.append(efficiency(standin_stats(server.address), a.slots))
+                    reset(server)
+                    tag = "sat" if not options else "adaptive"
+                    wall, rss = through_services(dispatcher.address, server.address, self.data, "en,zh",
+                                                 f"{tag}-{repeat}")
+                    job = self.job(label, "anesbench dispatcher+grader", self.requests, self.ideal)
+                    job.walls.append(wall)
+                    job.rss.append(rss)
+                    job.efficiencies.append(efficiency(standin_stats(server.address), a.slots))
+                    if not options and not a.skip_peers:
+                        reset(server)
+                        wall, rss = paper(server.address, self.data, "en,zh", 256, self.work / "paper.json")
+                        job = self.job(label, "paper-style thread pool (256)", self.requests, self.ideal)
+                        job.walls.append(wall)
+                        job.rss.append(rss)
+                        job.efficiencies.append(efficiency(standin_stats(server.address), a.slots))
+                        self.peer_lm_eval(server, label, self.data, "en,zh", self.requests, self.ideal)
+            finally:
+                server.stop()
+
+    def heavy_tailed(self) -> None:
+        a = self.args
+        for repeat in range(a.repeat):
+            server = standin("--slots", str(a.slots), "--latency-ms", str(a.service_ms), "--latency-dist", "lognormal",
+                             "--sigma", "1.0", "--model-sigma", "0.3", "--latency-cap", "25", "--seed", str(repeat))
+            try:
+                db = self.db()
+                for model, harness in (("model-a", "no history (file order)"),
+                                       ("model-b", "history of model-a (longest first)")):
+                    reset(server)
+                    wall, rss = embedded(server.address, self.data, "en,zh", db, model=model)
+                    job = self.job("heavy-tailed: lognormal σ 1.0, cap 25×", f"anesbench embedded, {harness}",
+                                   self.requests, None)
+                    job.walls.append(wall)
+                    job.rss.append(rss)
+                    stats = standin_stats(server.address)
+                    job.efficiencies.append(efficiency(stats, a.slots))
+                    job.add("bound_s", max(stats["slot_seconds"] / a.slots, stats["longest_seconds"]))
+                orderings = run_orderings(db)
+                if orderings.get("model-a") != "file" or not str(orderings.get("model-b")).startswith("history:"):
+                    raise SystemExit(f"unexpected orderings in the heavy-tailed job: {orderings}")
+            finally:
+                server.stop()
+
+    def samples(self) -> None:
+        a = self.args
+        data = write_dataset(self.work / "samples.jsonl", a.sample_items)
+        choices = a.sample_items * 4
+        for label, options in (("one request with n = 4", ()), ("4 requests (server refuses n)", ("--refuse-n",))):
+            server = standin(*self.saturating(*options))
+            try:
+                for _ in range(a.repeat):
+                    reset(server)
+                    wall, rss = embedded(server.address, data, "en", self.db(), "--samples", "4",
+                                         "--temperature", "0.7")
+                    stats = standin_stats(server.address)
+                    job = self.job(f"--samples 4, {a.sample_items} items", f"anesbench embedded, {label}", choices,
+                                   choices * self.service_s / a.slots)
+                    job.walls.append(wall)
+                    job.rss.append(rss)
+                    job.efficiencies.append(efficiency(stats, a.slots))
+                    job.add("requests_sent", stats["requests"])
+                    job.add("prompt_tokens", stats["prompt_tokens"])
+                    job.add("completion_tokens", stats["completion_tokens"])
+            finally:
+                server.stop()
+
+    def instant(self, dispatcher: Proc) -> None:
+        a = self.args
+        server = standin()
+        try:
+            big = write_dataset(self.work / "big.jsonl", a.items * 10)
+            for repeat in range(a.repeat):
+                db = self.db()
+                wall, rss = embedded(server.address, self.data, "en", db, "--concurrency", "256")
+                job = self.job("instant server", "anesbench embedded", a.items)
+                job.walls.append(wall)
+                job.rss.append(rss)
+                job.rates.append(a.items / run_span(db))
+                self.memory.setdefault(a.items, []).append(rss)
+                wall, rss = through_services(dispatcher.address, server.address, self.data, "en", f"fast-{repeat}")
+                job = self.job("instant server", "anesbench dispatcher+grader", a.items)
+                job.walls.append(wall)
+                job.rss.append(rss)
+                job.rates.append(a.items / dispatcher_span(dispatcher.address, f"fast-{repeat}"))
+                if not a.skip_peers:
+                    for workers in (16, 256):
+                        wall, rss = paper(server.address, self.data, "en", workers, self.work / "paperfast.json")
+                        job = self.job("instant server", f"paper-style thread pool ({workers})", a.items)
+                        job.walls.append(wall)
+                        job.rss.append(rss)
+                        job.rates.append(a.items / wall)
+                    self.peer_lm_eval(server, "instant server", self.data, "en", a.items, None)
+                db = self.db()
+                wall, rss = embedded(server.address, big, "en", db, "--concurrency", "256")
+                self.memory.setdefault(a.items * 10, []).append(rss)
+        finally:
+            server.stop()
+
+    def peer_lm_eval(self, server: Proc, label: str, data: Path, languages: str, requests: int,
+                     ideal: float | None) -> None:
+        if self.lm_eval_problem is not None:
+            return
+        try:
+            lm_eval_peer.install()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            self.lm_eval_problem = f"lm-eval could not be installed: {exc}"
+            return
+        folder = lm_eval_peer.write_task(data, tuple(languages.split(",")), self.work / f"lm-eval-{languages}")
+        reset(server)
+        wall, rss, _ = run_measured(lm_eval_peer.command(server.address, folder),
+                                    env=lm_eval_peer.environment(self.work / "hf"))
+        job = self.job(label, "lm-evaluation-harness (local-chat-completions, 256 concurrent)", requests, ideal)
+        job.walls.append(wall)
+        job.rss.append(rss)
+        stats = standin_stats(server.address)
+        if ideal is not None:
+            job.efficiencies.append(efficiency(stats, self.args.slots))
+        else:
+            job.rates.append(requests / wall)
+
+
+def _stat(values: list[float], spec: str, scale: float = 1.0) -> str:
+    if not values:
+        return "-"
+    scaled = [v * scale for v in values]
+    median = format(statistics.median(scaled), spec)
+    if len(scaled) == 1:
+        return median
+    return f"{median} ({format(min(scaled), spec)}–{format(max(scaled), spec)})"
+
+
+def tables(bench: Bench) -> tuple[str, list[dict[str, Any]]]:
+    lines = [
+        "| job | harness | requests | whole command s | wall ÷ ideal | efficiency | items/s | peak RSS MB |",
+        "|:---|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for job in bench.jobs.values():
+        ratio = [w / job.ideal_s for w in job.walls] if job.ideal_s else []
+        lines.append(f"| {job.job} | {job.harness} | {job.requests} | {_stat(job.walls, '.2f')} | {_stat(ratio, '.2f')} "
+                     f"| {_stat(job.efficiencies, '.3f')} | {_stat(job.rates, '.0f')} | {_stat(job.rss, '.0f')} |")
+    samples = [job for job in bench.jobs.values() if "requests_sent" in job.extra]
+    if samples:
+        lines += ["", "| `--samples 4` | requests sent | prompt tokens (prefill) | completion tokens | whole command s |",
+                  "|:---|---:|---:|---:|---:|"]
+        for job in samples:
+            lines.append(f"| {job.harness} | {_stat(job.extra['requests_sent'], '.0f')} "
+                         f"| {_stat(job.extra['prompt_tokens'], '.0f')} | {_stat(job.extra['completion_tokens'], '.0f')} "
+                         f"| {_stat(job.walls, '.2f')} |")
+    if bench.memory:
+        small = min(bench.memory)
+        lines += ["", "| JSON Lines items, instant server | peak RSS MB | ÷ peak at 4,427 items |", "|---:|---:|---:|"]
+        for items, values in sorted(bench.memory.items()):
+            ratios = [v / statistics.median(bench.memory[small]) for v in values]
+            lines.append(f"| {items} | {_stat(values, '.0f')} | {_stat(ratios, '.3f')} |")
+    raw = [asdict(job) for job in bench.jobs.values()] + [{"memory": bench.memory}]
+    return "\n".join(lines), raw
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def goals(bench: Bench) -> str:
+    """The issue's goals next to the medians measured in this run."""
+    jobs = bench.jobs
+
+    def eff(name: str, harness: str) -> float | None:
+        job = jobs.get((name, harness))
+        return _median(job.efficiencies) if job else None
+
+    rows: list[tuple[str, str, float | None, Callable[[float], bool]]] = []
+    sat, ada = "saturation (server reports its slots)", "adaptive (server does not report its slots)"
+    heavy = "heavy-tailed: lognormal σ 1.0, cap 25×"
+    rows.append(("efficiency embedded, server reports slots", "≥ 0.95", eff(sat, "anesbench embedded"),
+                 lambda v: v >= 0.95))
+    rows.append(("efficiency dispatcher + grader", "≥ 0.92", eff(sat, "anesbench dispatcher+grader"),
+                 lambda v: v >= 0.92))
+    rows.append(("efficiency, no --concurrency, server hides its slots (adaptive)", "≥ 0.9",
+                 eff(ada, "anesbench embedded"), lambda v: v >= 0.9))
+    rows.append(("the same through the dispatcher", "≥ 0.9", eff(ada, "anesbench dispatcher+grader"),
+                 lambda v: v >= 0.9))
+    for harness, goal, check in (("anesbench embedded, no history (file order)", "(issue: 1.56–1.62)", None),
+                                 ("anesbench embedded, history of model-a (longest first)", "≤ 1.08", 1.08)):
+        value = eff(heavy, harness)
+        rows.append((f"heavy-tailed span ÷ lower bound, {harness.split(', ', 1)[1]}", goal,
+                     None if value is None else 1 / value,
+                     (lambda v, c=check: v <= c) if check else (lambda v: True)))
+    n_job = next((j for j in jobs.values() if "n = 4" in j.harness), None)
+    one_job = next((j for j in jobs.values() if "refuses n" in j.harness), None)
+    if n_job and one_job:
+        requests = _median(n_job.extra["requests_sent"]) / _median(one_job.extra["requests_sent"])  # type: ignore[operator]
+        tokens = _median(n_job.extra["prompt_tokens"]) / _median(one_job.extra["prompt_tokens"])  # type: ignore[operator]
+        rows.append(("`--samples 4` with n: requests ÷ one request per sample", "fewer", requests, lambda v: v < 1))
+        rows.append(("`--samples 4` with n: prompt tokens ÷ one request per sample", "fewer", tokens, lambda v: v < 1))
+    if len(bench.memory) >= 2:
+        small, large = min(bench.memory), max(bench.memory)
+        ratio = statistics.median(bench.memory[large]) / statistics.median(bench.memory[small])
+        rows.append((f"peak RSS {large:,} ÷ {small:,} JSON Lines items", "≤ 1.2", ratio, lambda v: v <= 1.2))
+    lines = ["| goal (issue 11) | target | measured median | |", "|:---|---:|---:|:---:|"]
+    for text, target, value, check in rows:
+        shown = "-" if value is None else f"{value:.3f}"
+        mark = "" if value is None else ("✓" if check(value) else "✗")
+        lines.append(f"| {text} | {target} | {shown} | {mark} |")
+    if bench.lm_eval_problem:
+        lines.append(f"\nlm-evaluation-harness: {bench.lm_eval_problem}")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    if begin not in text or end not in text:
+        return text
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}\n{end}{tail}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="anesbench performance benchmark")
     parser.add_argument("--items", type=int, default=4427)
+    parser.add_argument("--sample-items", type=int, default=1000, help="questions for the --samples 4 job")
     parser.add_argument("--slots", type=int, default=256)
     parser.add_argument("--service-ms", type=float, default=200.0)
     parser.add_argument("--jitter-ms", type=float, default=20.0)
-    parser.add_argument("--big-items", type=int, default=100_000, help="dataset size for the memory scenario")
-    parser.add_argument("--skip-paper", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-peers", action="store_true", help="leave out the paper-style pool and lm-eval")
+    parser.add_argument("--only", default="saturation,heavy,samples,instant",
+                        help="comma-separated jobs: saturation, heavy, samples, instant")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--load-note", default="", help="said under the table, e.g. that the machine was loaded")
     args = parser.parse_args()
-    results: list[Result] = []
-    work = Path(tempfile.mkdtemp(prefix="anesbench-bench-"))
-    data = write_dataset(work / "synthetic.jsonl", args.items)
-    requests_two = 2 * args.items
-    service_s = args.service_ms / 1000
-
+    bench = Bench(args)
+    only = set(args.only.split(","))
+    started = time.monotonic()
+    load_before = os.getloadavg()
     grader, _ = start_grader()
-    dispatcher, _ = start_dispatcher(grader.address, work / "dispatcher.duckdb")
+    dispatcher, _ = start_dispatcher(grader.address, bench.work / "dispatcher.duckdb")
     try:
-        # --- saturation: slots x service time ---------------------------------------------------
-        slow = standin(args.slots, args.service_ms, args.jitter_ms)
-        try:
-            wall, rss = embedded(slow.address, data, "en,zh", work / "sat.duckdb")
-            results.append(Result("saturation", "anesbench embedded", requests_two, wall,
-                                  efficiency(standin_stats(slow.address), requests_two, service_s, args.slots),
-                                  None, None, None, rss))
-            reset(slow)
-            wall, rss = through_services(dispatcher.address, slow.address, data, "en,zh", "sat")
-            results.append(Result("saturation", "anesbench dispatcher+grader", requests_two, wall,
-                                   efficiency(standin_stats(slow.address), requests_two, service_s, args.slots),
-                                   None, None, None, rss))
-            if not args.skip_paper:
-                for workers in (16, 256):
-                    reset(slow)
-                    wall, rss = paper(slow.address, data, "en,zh", workers, work / f"paper{workers}.json")
-                    results.append(Result("saturation", f"paper-style thread pool ({workers})", requests_two, wall,
-                                          efficiency(standin_stats(slow.address), requests_two, service_s,
-                                                     args.slots), None, None, None, rss))
-        finally:
-            slow.stop()
-        # --- overhead: an instant server ---------------------------------------------------------
-        fast = standin(0, 0, 0)
-        try:
-            db = work / "fast.duckdb"
-            wall, rss = embedded(fast.address, data, "en", db, "--concurrency", "256")
-            p50, p99 = latencies(db)
-            results.append(Result("instant server", "anesbench embedded", args.items, wall, None,
-                                  args.items / run_duration(db), p50, p99, rss))
-            wall, rss = through_services(dispatcher.address, fast.address, data, "en", "fast")
-            results.append(Result("instant server", "anesbench dispatcher+grader", args.items, wall, None,
-                                  args.items / dispatcher_span(dispatcher.address, "fast"), None, None, rss))
-            probe_db = work / "probe.duckdb"
-            wall, rss = embedded(fast.address, data, "en", probe_db, "--concurrency", "8")
-            p50, p99 = latencies(probe_db)
-            results.append(Result("instant server, 8 in flight", "anesbench embedded", args.items, wall, None,
-                                  args.items / run_duration(probe_db), p50, p99, rss))
-            if not args.skip_paper:
-                for workers in (16, 256):
-                    wall, rss = paper(fast.address, data, "en", workers, work / f"paperfast{workers}.json")
-                    results.append(Result("instant server", f"paper-style thread pool ({workers})", args.items,
-                                          wall, None, args.items / wall, None, None, rss))
-            if args.big_items:
-                big = write_dataset(work / "big.jsonl", args.big_items)
-                db = work / "big.duckdb"
-                wall, rss = embedded(fast.address, big, "en", db, "--concurrency", "256")
-                results.append(Result("instant server, memory", "anesbench embedded", args.big_items, wall, None,
-                                      args.big_items / run_duration(db), None, None, rss))
-        finally:
-            fast.stop()
+        if "saturation" in only:
+            bench.saturation(dispatcher)
+        if "heavy" in only:
+            bench.heavy_tailed()
+        if "samples" in only:
+            bench.samples()
+        if "instant" in only:
+            bench.instant(dispatcher)
     finally:
         dispatcher.stop()
         grader.stop()
-    report(results, args)
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def report(results: list[Result], args: argparse.Namespace) -> None:
-    lines = [
-        "| scenario | harness | requests | wall s (whole command) | efficiency | items/s | p50 ms | p99 ms | peak RSS MB |",
-        "|:---|:---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(f"| {r.scenario} | {r.harness} | {r.requests} | {r.wall_seconds:.2f} | {_fmt(r.efficiency, '.3f')} "
-                     f"| {_fmt(r.items_per_second, '.0f')} | {_fmt(r.p50_ms, '.2f')} | {_fmt(r.p99_ms, '.2f')} "
-                     f"| {r.peak_rss_mb:.0f} |")
-    table = "\n".join(lines)
+    minutes = (time.monotonic() - started) / 60
+    table, raw = tables(bench)
+    summary = goals(bench)
+    load_after = os.getloadavg()
+    settings = (f"{time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores, {minutes:.1f} min; "
+                f"median (min–max) of {args.repeat} runs; {args.items} items, en+zh = {bench.requests} requests; "
+                f"stand-in: {args.slots} slots × {args.service_ms:.0f} ms (± {args.jitter_ms:.0f} ms; lognormal jobs: "
+                f"mean {args.service_ms:.0f} ms); ideal span {bench.ideal:.2f} s; load average "
+                f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
     print(table)
-    settings = (f"{args.items} items; saturation: {args.slots} slots × {args.service_ms:.0f} ms "
-                f"(± {args.jitter_ms:.0f} ms jitter), en+zh = {2 * args.items} requests; "
-                f"ideal span {2 * args.items * args.service_ms / 1000 / args.slots:.2f} s")
-    raw = json.dumps([asdict(r) for r in results], indent=2)
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "latest.json").write_text(raw + "\n", encoding="utf-8")
+    print()
+    print(summary)
     print(settings)
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "latest.json").write_text(
+        json.dumps({"settings": settings, "jobs": raw}, indent=2) + "\n", encoding="utf-8")
     if args.out and args.out.exists():
+        note = f"\n\n{args.load_note}" if args.load_note else ""
         text = args.out.read_text(encoding="utf-8")
-        begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-        if begin in text and end in text:
-            head, rest = text.split(begin, 1)
-            _, tail = rest.split(end, 1)
-            stamp = time.strftime("%Y-%m-%d %H:%M")
-            block = f"{begin}\n_{stamp}, {os.cpu_count()} cores; {settings}_\n\n{table}\n{end}"
-            args.out.write_text(head + block + tail, encoding="utf-8")
+        text = replace_block(text, "bench", f"_{settings}_{note}\n\n{table}")
+        text = replace_block(text, "goals", summary)
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

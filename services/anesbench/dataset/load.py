@@ -35,7 +35,8 @@ class ItemsOnDisk:
     def __iter__(self) -> Iterator[Item]:
         problems = Problems()
         seen = 0
-        for item in checked_items(_records(self._path, self._head), self._languages, problems):
+        # Validated whole before the run (duplicates included); this pass only notices a changed file.
+        for item in checked_items(_records(self._path, self._head), self._languages, problems, unique=False):
             seen += 1
             yield item
         if problems.count or seen != self._count:

@@ -110,9 +110,12 @@ def _finish(problems: Problems, count: int, source: str) -> None:
 
 
 def checked_items(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems, *, unique: bool = True
 ) -> Iterator[Item]:
-    """Yield the valid items one by one; every problem found goes to ``problems``."""
+    """Yield the valid items one by one; every problem found goes to ``problems``.
+
+    ``unique=False`` skips the duplicate-id check (and the index of every id it needs): for a file
+    read again during a run after it was validated whole."""
     seen: dict[str, str] = {}
     for where, record in records:
         if not isinstance(record, Mapping):
@@ -122,6 +125,8 @@ def checked_items(
         item_id = raw_id.strip() if isinstance(raw_id, str) else None
         if not item_id:
             problems.add(where, None, "id", "missing or empty")
+        elif not unique:
+            pass
         elif item_id in seen:
             problems.add(where, item_id, "id", f"duplicate id (first seen at {seen[item_id]})")
         else:
