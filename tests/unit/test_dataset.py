@@ -155,3 +155,30 @@ def test_a_jsonl_dataset_is_read_again_per_pass_and_a_changed_file_is_refused(wr
     path.write_text(path.read_text(encoding="utf-8") + json.dumps(make_record(99)) + "\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="changed while a run was reading it"):
         list(dataset.items)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_large_json_array_is_streamed_and_validated_like_a_small_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrapped: bool
+) -> None:
+    from anesbench.dataset import load as load_module
+
+    records = make_records(30)
+    records[7]["en_B"] = ""  # one bad record among good ones
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"data": records} if wrapped else records, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(InvalidInput) as whole:
+        load_dataset(path, ["en", "zh"])
+    small = whole.value
+    monkeypatch.setattr(load_module, "JSON_STREAM_BYTES", 100)  # this file now counts as large
+    with pytest.raises(InvalidInput) as streamed:
+        load_dataset(path, ["en", "zh"])
+    assert str(streamed.value) == str(small) and "item #7" in str(small)
+    records[7]["en_B"] = "fixed"
+    path.write_text(json.dumps({"data": records} if wrapped else records, ensure_ascii=False), encoding="utf-8")
+    dataset = load_dataset(path, ["en", "zh"])
+    assert isinstance(dataset.items, load_module.ItemsOnDisk)  # read from disk again during the run
+    assert [item.id for item in dataset.items] == [r["id"] for r in records]
+    path.write_text(json.dumps(records)[:-40], encoding="utf-8")  # cut short
+    with pytest.raises(InvalidInput, match=r"big.json: invalid JSON after item #\d+"):
+        load_dataset(path, ["en"])

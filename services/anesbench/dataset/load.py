@@ -17,6 +17,7 @@ from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
 BOM = b"\xef\xbb\xbf"
+JSON_STREAM_BYTES = 16 * 1024 * 1024  # a JSON array larger than this is streamed (ijson), like JSON Lines
 
 
 class ItemsOnDisk:
@@ -75,6 +76,28 @@ def _json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
         yield f"{path} item #{index}", record
 
 
+def _json_stream(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+    """The records of a large JSON array (or ``{"data": [...]}``) one by one, never the whole file."""
+    import ijson
+
+    text = head.removeprefix(BOM).lstrip()
+    prefix = "data.item" if text.startswith(b"{") else "item"
+    index = 0
+    with path.open("rb") as data:
+        if head.startswith(BOM):
+            data.read(len(BOM))
+        try:
+            for record in ijson.items(data, prefix, use_float=True):
+                yield f"{path} item #{index}", record
+                index += 1
+        except ijson.JSONError as exc:
+            raise InvalidInput(f"{path}: invalid JSON after item #{index}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if not index and not text.startswith((b"[", b"{")):
+        raise InvalidInput(f"{path}: expected a JSON array of questions")
+
+
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
     """One line at a time: a large file is never held in memory whole."""
     with path.open("rb") as lines:
@@ -116,8 +139,15 @@ def _is_jsonl(path: Path, head: bytes) -> bool:
     )
 
 
+def _is_big_json(path: Path) -> bool:
+    try:
+        return path.stat().st_size > JSON_STREAM_BYTES
+    except OSError:
+        return False
+
+
 def _streamable(path: Path, head: bytes) -> bool:
-    return _is_parquet(path, head) or _is_jsonl(path, head)
+    return _is_parquet(path, head) or _is_jsonl(path, head) or _is_big_json(path)
 
 
 def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
@@ -125,6 +155,8 @@ def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
         return _parquet_records(path)
     if _is_jsonl(path, head):
         return _jsonl_records(path)
+    if _is_big_json(path):
+        return _json_stream(path, head)
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
