@@ -107,3 +107,27 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
         await runner.cleanup()
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
+
+
+async def test_weighted_places_are_first_come_first_served_and_a_cancelled_waiter_gives_back() -> None:
+    limiter = DynamicLimiter(4)
+    await limiter.acquire(3)
+    heavy = asyncio.create_task(limiter.acquire(2))  # does not fit yet
+    light = asyncio.create_task(limiter.acquire(1))  # would fit, but waits its turn behind the heavy one
+    await asyncio.sleep(0)
+    assert not heavy.done() and not light.done() and limiter.inflight == 3
+    limiter.release(3)
+    await asyncio.sleep(0)
+    assert heavy.done() and light.done() and limiter.inflight == 3
+    limiter.release(2)
+    limiter.release(1)
+    await limiter.acquire(10)  # heavier than the whole limit: goes alone on an idle limiter
+    waiter = asyncio.create_task(limiter.acquire(1))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    limiter.release(10)
+    assert limiter.inflight == 0
+    async with limiter.slots(4):
+        assert limiter.inflight == 4
+    assert limiter.inflight == 0

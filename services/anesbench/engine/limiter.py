@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import statistics
-from collections.abc import AsyncIterator
+from collections import deque
 from types import TracebackType
 
 
 class DynamicLimiter:
     """Like a semaphore whose size can be set at any time; a lower limit takes effect as requests finish.
+
+    Waiters are served first come, first served; places are handed to a waiter directly on release
+    (no lock, no condition variable: this is on every request's path, twice through the dispatcher).
 
     >>> limiter = DynamicLimiter(2)
     >>> async with limiter: ...
@@ -20,8 +22,7 @@ class DynamicLimiter:
     def __init__(self, limit: int) -> None:
         self._limit = max(1, limit)
         self._inflight = 0
-        self._weighted = False
-        self._changed = asyncio.Condition()
+        self._waiters: deque[tuple[asyncio.Future[None], int]] = deque()
 
     @property
     def limit(self) -> int:
@@ -33,38 +34,46 @@ class DynamicLimiter:
 
     def set_limit(self, limit: int) -> None:
         self._limit = max(1, limit)
-        asyncio.get_running_loop().create_task(self._notify_all())
+        self._wake()
 
-    async def _notify_all(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _fits(self, weight: int) -> bool:
+        # A request heavier than the whole limit still goes, alone.
+        return self._inflight + weight <= self._limit or self._inflight == 0
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            future, weight = waiters[0]
+            if future.done():  # cancelled while waiting
+                waiters.popleft()
+                continue
+            if not self._fits(weight):
+                return
+            waiters.popleft()
+            self._inflight += weight
+            future.set_result(None)
 
     async def acquire(self, weight: int = 1) -> None:
-        """Take ``weight`` places (a request for n choices takes n); more than the limit waits for an idle limiter."""
-        if weight > 1:
-            self._weighted = True  # from now on a release wakes every waiter: a heavy one may not fit
-        if self._inflight + weight <= self._limit:
+        """Take ``weight`` places (a request for n choices takes n)."""
+        if not self._waiters and self._fits(weight):
             self._inflight += weight
             return
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._inflight + weight <= self._limit or self._inflight == 0)
-            self._inflight += weight
-
-    async def release(self, weight: int = 1) -> None:
-        self._inflight -= weight
-        async with self._changed:
-            if not self._weighted:
-                self._changed.notify()
-            else:
-                self._changed.notify_all()
-
-    @contextlib.asynccontextmanager
-    async def slots(self, weight: int = 1) -> AsyncIterator[None]:
-        await self.acquire(weight)
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((future, weight))
         try:
-            yield
-        finally:
-            await self.release(weight)
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # the places were handed over just before
+                self.release(weight)
+            raise
+
+    def release(self, weight: int = 1) -> None:
+        self._inflight -= weight
+        self._wake()
+
+    def slots(self, weight: int = 1) -> _Held:
+        """``async with limiter.slots(n):`` holds n places."""
+        return _Held(self, weight)
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -72,7 +81,20 @@ class DynamicLimiter:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.release()
+        self.release()
+
+
+class _Held:
+    __slots__ = ("_limiter", "_weight")
+
+    def __init__(self, limiter: DynamicLimiter, weight: int) -> None:
+        self._limiter, self._weight = limiter, weight
+
+    async def __aenter__(self) -> None:
+        await self._limiter.acquire(self._weight)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._limiter.release(self._weight)
 
 
 def headroom(slots: float) -> int:

@@ -134,6 +134,8 @@ class _Run:
                 self.n_refused = True
                 log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
                 await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+        elif len(to_send) == 1:
+            await self._send(*to_send[0])  # the common case: no task per request
         elif to_send:
             await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
         for row in rows:
