@@ -1,4 +1,4 @@
-"""``anesbench``: the command line (DESIGN.md, CLI contract). Heavy modules load inside commands."""
+"""``anesbench``: the command line (docs/architecture.md, CLI contract). Heavy modules load inside commands."""
 
 from __future__ import annotations
 
