@@ -15,8 +15,13 @@ class DynamicLimiter:
     Waiters are served first come, first served; places are handed to a waiter directly on release
     (no lock, no condition variable: this is on every request's path, twice through the dispatcher).
 
-    >>> limiter = DynamicLimiter(2)
-    >>> async with limiter: ...
+    >>> async def two_at_a_time() -> int:
+    ...     limiter = DynamicLimiter(2)
+    ...     async with limiter:
+    ...         limiter.set_limit(1)
+    ...     return limiter.limit
+    >>> asyncio.run(two_at_a_time())
+    1
     """
 
     def __init__(self, limit: int) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench import metrics
+from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
 from anesbench.errors import InferenceError, RetryableInferenceError
 from anesbench.inference.http import HttpConnectionError, HttpPool
 from anesbench.inference.retry import parse_retry_after
@@ -48,8 +49,8 @@ _NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class GenerationParams:
-    max_tokens: int = 2048
-    temperature: float = 0.0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
 
 
 Choice = tuple[str, str | None, str | None]  # content, reasoning, finish_reason
@@ -99,7 +100,7 @@ class ChatClient:
         *,
         api_key: str | None = None,
         pool_size: int = 64,
-        request_timeout: float = 600.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         label: str | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
