@@ -8,7 +8,9 @@ Callers catch at the level they care about::
     ├── NotFound            unknown run id or dataset name           -> exit 2, NOT_FOUND
     ├── PermissionDenied    endpoint outside the allowed prefixes    -> exit 2, PERMISSION_DENIED
     ├── InferenceError      the model server failed for good          -> exit 1, UNAVAILABLE
-    │   └── RetryableInferenceError  a failure worth another attempt
+    │   ├── RetryableInferenceError  a failure worth another attempt
+    │   ├── ModelNotReady   an InferenceService did not become Ready in time
+    │   └── KubeApiError    the Kubernetes API failed (not a refusal: that is PermissionDenied)
     ├── GraderUnavailable   the grader service cannot be reached     -> exit 1, UNAVAILABLE
     └── RunFailed           a run ended with items that never got an answer -> exit 1, ABORTED
 """
@@ -49,6 +51,14 @@ class RetryableInferenceError(InferenceError):
         super().__init__(message)
         self.cause = cause
         self.retry_after = retry_after
+
+
+class ModelNotReady(InferenceError):
+    """An InferenceService the run needs did not become Ready before the deadline."""
+
+
+class KubeApiError(InferenceError):
+    """The Kubernetes API answered with an error or could not be reached."""
 
 
 class GraderUnavailable(AnesbenchError):

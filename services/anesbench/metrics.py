@@ -93,3 +93,32 @@ GRADER_DURATION = Histogram(
 )
 GRADER_STREAMS = Gauge("anesbench_grader_active_streams", "Open GradeStream calls.")
 
+
+# --- InferenceServices the dispatcher drives (anesbench.kube) ------------------------------------
+MODEL_STATES = ("stopped", "queued", "starting", "ready", "stopping", "external")
+MODEL_STATE = Gauge(
+    "anesbench_model_state",
+    "State of an InferenceService the dispatcher uses, 1 for the current state: stopped, queued (waiting "
+    "for the GPU budget), starting, ready, stopping, external (up, not started by this dispatcher).",
+    ["model", "state"],
+)
+MODEL_READY_WAIT = Histogram(
+    "anesbench_model_ready_wait_seconds",
+    "Time a run waited for its InferenceService to become Ready (budget queue included).",
+    ["model"],
+    buckets=(0.5, 1, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600),
+)
+MODEL_STARTS = Counter(
+    "anesbench_model_starts", "On-demand InferenceServices started by the dispatcher.", ["model"]
+)
+MODEL_QUEUED_RUNS = Gauge(
+    "anesbench_model_queued_runs", "Runs waiting for the GPU budget (dispatcher.gpuBudget).", ["model"]
+)
+GPU_BUDGET_USED = Gauge(
+    "anesbench_model_budget_used", "On-demand models up or starting, counted against the GPU budget."
+)
+
+
+def set_model_state(model: str, state: str) -> None:
+    for name in MODEL_STATES:
+        MODEL_STATE.labels(model, name).set(1 if name == state else 0)

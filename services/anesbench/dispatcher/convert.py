@@ -75,7 +75,9 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
     return pb.RunSpec(
-        model=config.model, endpoint=config.endpoints[0], more_endpoints=list(config.endpoints[1:]),
+        model=config.model, endpoint=config.endpoints[0] if config.endpoints else "",
+        more_endpoints=list(config.endpoints[1:]), inference_service=config.inference_service or "",
+        namespace=config.namespace or "",
         max_attempts=config.max_attempts, languages=list(config.languages),
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
@@ -86,7 +88,9 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
     return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints), max_attempts=spec.max_attempts or 6,
+        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
+        inference_service=spec.inference_service or None, namespace=spec.namespace or None,
+        max_attempts=spec.max_attempts or 6,
         languages=tuple(spec.languages) or ("en",),
         concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or 2048, temperature=spec.temperature,
         request_timeout=spec.request_timeout_seconds or 600.0, samples=spec.samples or 1, reuse=spec.reuse,

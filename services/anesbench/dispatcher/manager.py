@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench.dataset import Dataset
+from anesbench.dispatcher.model_runs import check_model_run, launch_model_run, model_pool
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
 from anesbench.dispatcher.sources import canonical_records, named_dataset, uploaded_dataset
@@ -96,9 +97,12 @@ class RunManager:
         self.draining = False
         self._active: dict[str, ActiveRun] = {}
         self._shares = EndpointShares()
+        self.models = model_pool(settings)  # InferenceServices, with --kube-namespace
 
     # --- starting ---------------------------------------------------------------------------
     def _prepare(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
+        if config.inference_service:
+            config = check_model_run(self.models, config)
         endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
@@ -146,6 +150,8 @@ class RunManager:
         run_id = config.run_id or ""
         active = ActiveRun(config=config, hash=wanted)
         self._active[run_id] = active
+        if config.inference_service:
+            return await launch_model_run(self, active, dataset, template, spec)
         wanted_concurrency = config.concurrency
         if wanted_concurrency is None:
             found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))

@@ -12,6 +12,7 @@ from anesbench import serving
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
+from anesbench.errors import AnesbenchError
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
@@ -36,7 +37,13 @@ class DispatcherApp:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.manager), server)
 
     async def start(self) -> None:
-        """Resume every unfinished run before reporting SERVING."""
+        """Adopt the on-demand models started before a restart, then resume every unfinished run,
+        before reporting SERVING."""
+        if self.manager.models is not None:
+            try:
+                await self.manager.models.recover()
+            except AnesbenchError as exc:  # serve anyway: runs wait for the API like for a model
+                log.error("cannot look for on-demand models started before a restart: %s", exc)
         resumed = await self.manager.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
@@ -46,6 +53,8 @@ class DispatcherApp:
 
     async def shutdown(self) -> None:
         await (self._drained or self.manager.drain())
+        if self.manager.models is not None:
+            await self.manager.models.close()
         await self.grader.close()
         await self.store.close()
 

@@ -18,6 +18,7 @@ from anesbench.store import RunRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 DEFAULT_CONCURRENCY = 64
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +34,25 @@ class RunConfig:
     max_attempts: int = 6
     reuse: bool = False
     run_id: str | None = None
+    # A KServe InferenceService the dispatcher resolves to `endpoints` (then empty here) once it is Ready.
+    inference_service: str | None = None
+    namespace: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model.strip():
             raise InvalidInput("--model: must not be empty")
-        if not self.endpoints:
-            raise InvalidInput("--endpoint: at least one is needed")
+        if self.inference_service is not None:
+            if not DNS_NAME.match(self.inference_service):
+                raise InvalidInput(f"--inference-service: {self.inference_service[:80]!r} is not a Kubernetes object "
+                                   "name (lower-case letters, digits, '-', at most 63)")
+            if self.namespace is not None and not DNS_NAME.match(self.namespace):
+                raise InvalidInput(f"--namespace: {self.namespace[:80]!r} is not a Kubernetes namespace name")
+            if self.endpoints:
+                raise InvalidInput("--endpoint: give either --endpoint or --inference-service, not both")
+        elif self.namespace is not None:
+            raise InvalidInput("--namespace: only with --inference-service")
+        elif not self.endpoints:
+            raise InvalidInput("--endpoint: at least one is needed (or --inference-service)")
         if len(set(self.endpoints)) != len(self.endpoints):
             raise InvalidInput("--endpoint: the same URL is given twice")
         unknown = [language for language in self.languages if language not in LANGUAGES]
@@ -68,6 +82,8 @@ class RunConfig:
     @property
     def endpoint(self) -> str:
         """The endpoints as one display string (credentials removed), as stored with the run."""
+        if not self.endpoints and self.inference_service:
+            return f"inferenceservice:{self.namespace or ''}/{self.inference_service}"
         return " ".join(public_endpoint(url) for url in self.endpoints)
 
 
