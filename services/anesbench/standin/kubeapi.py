@@ -401,7 +401,7 @@ async def _serve(standin: KubeApiStandin, host: str, port: int, objects_file: st
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = site._server.sockets[0].getsockname()[1]
     server = f"http://{host}:{bound}"
     if kubeconfig_file:
         with open(kubeconfig_file, "w", encoding="utf-8") as handle:
