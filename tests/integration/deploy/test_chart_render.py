@@ -306,6 +306,8 @@ def test_network_policies(render) -> None:
     ]
     assert {"grader", "inference", "standin"} <= set(selected)
     assert any(p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for p in peers)  # the external endpoint
+    # the Kubernetes API server: the dispatcher drives the InferenceServices of the schedules
+    assert any({"port": 6443, "protocol": "TCP"} in rule["ports"] for rule in dispatcher["egress"])
     grader = policies["anesbench-grader"]
     assert len(grader["egress"]) == 1 and grader["egress"][0]["ports"][0]["port"] == 53  # DNS only
     for spec in policies.values():
