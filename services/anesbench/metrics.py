@@ -48,20 +48,25 @@ ITEMS_GRADED = Counter(
     "Items graded, by result (correct, wrong, unanswered).",
     ["model", "language", "level", "result"],
 )
+# Run-level series carry the dataset and the configuration (prompt template and generation
+# parameters, e.g. "anesbench-cot/t0/max2048/n1"), so that runs of one model on different datasets
+# or settings keep their own series and alerts compare like with like.
+RUN_LABELS = ["model", "dataset", "config"]
 RUN_ACCURACY = Gauge(
     "anesbench_run_accuracy",
-    "Accuracy so far of the model's most recent run (level 'overall' included).",
-    ["model", "language", "level"],
+    "Accuracy so far of the most recent run of a model, dataset and configuration (level 'overall' included).",
+    [*RUN_LABELS, "language", "level"],
 )
 RUN_ITEMS = Gauge(
     "anesbench_run_items",
-    "Work items of the model's active runs by state (total, done, failed).",
-    ["model", "state"],
+    "Work items of the active or last run of a model, dataset and configuration by state (total, done, failed); "
+    "removed when that run is cancelled.",
+    [*RUN_LABELS, "state"],
 )
 RUN_LAST_PROGRESS = Gauge(
     "anesbench_run_last_progress_timestamp_seconds",
-    "Unix time of the last result written for the model's active run (0 when idle).",
-    ["model"],
+    "Unix time of the last result written for the active run (0 when idle).",
+    RUN_LABELS,
 )
 RUNS = Gauge("anesbench_runs", "Runs known to this process by state.", ["state"])
 QUEUE_DEPTH = Gauge(

@@ -233,3 +233,21 @@ def test_bad_requests_are_refused_at_once(cluster) -> None:
                       "--dataset", "anesbench")
     assert missing.returncode == 1 and "nope: not found" in missing.stderr
     assert c.events() == []
+
+
+def test_cancelled_run_releases_its_model_and_its_series(cluster) -> None:
+    c = cluster({"m1": True})
+    c.start_dispatcher()
+    standin_control(c.standins["m1"].address, latency_ms=200)
+    follower = c.run("m1", "--run-id", "cx", "--concurrency", "2")
+    deadline = time.monotonic() + 60
+    while standin_stats(c.standins["m1"].address)["answered"] < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert 'anesbench_run_items{config="anesbench-cot/t0/max2048/n1",dataset="anesbench",model="standin",state="total"}' \
+        in c.metrics()
+    assert c.dispatcher is not None
+    cancelled = run_cli("cancel", "cx", "--dispatcher", c.dispatcher.address)
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout, cancelled.stderr
+    _finish(follower)
+    assert c.wait_events(lambda e: "m1:stopped" in e) == ["m1:started", "m1:ready", "m1:stopped"]
+    assert "anesbench_run_items{" not in c.metrics()
