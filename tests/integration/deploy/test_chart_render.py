@@ -548,3 +548,10 @@ def test_cluster_domain_is_a_value(tmp_path) -> None:
     args = Render("domain", docs).one("Deployment", "anesbench-dispatcher")["spec"]["template"]["spec"][
         "containers"][0]["args"]
     assert f"http://anesbench-standin.{NAMESPACE}.svc.k8s.example.internal:8000/v1" in args
+
+
+def test_dataset_download_runs_on_install_only_and_skips_when_present(render) -> None:
+    job = render("defaults", True).one("Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install"
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["datasets", "download"] and "--skip-if-present" in args
