@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import grpc
 
+from anesbench.dispatcher.auth import client_metadata
 from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFound, PermissionDenied
 from anesbench.serving import CLIENT_OPTIONS
 from anesbench.v1 import dispatcher_pb2 as pb
@@ -19,6 +20,7 @@ ERROR_FOR_STATUS: dict[grpc.StatusCode, type[AnesbenchError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: ConfigConflict,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: PermissionDenied,
 }
 
 
@@ -38,6 +40,7 @@ class DispatcherClient:
         self.target = target
         self.timeout = timeout
         self._channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
+        self.metadata = client_metadata()  # the bearer token, when the dispatcher requires one
         self.stub = dispatcher_pb2_grpc.DispatcherStub(self._channel)
 
     async def __aenter__(self) -> DispatcherClient:
@@ -48,13 +51,14 @@ class DispatcherClient:
 
     async def call(self, method: Callable[..., Awaitable[T]], request: object) -> T:
         try:
-            return await method(request, timeout=self.timeout, wait_for_ready=True)
+            return await method(request, timeout=self.timeout, wait_for_ready=True, metadata=self.metadata)
         except grpc.aio.AioRpcError as error:
             raise to_error(self.target, error) from None
 
     async def watch(self, run_id: str) -> AsyncIterator[pb.RunEvent]:
         try:
-            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id), wait_for_ready=True):
+            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id), wait_for_ready=True,
+                                                  metadata=self.metadata):
                 yield event
         except grpc.aio.AioRpcError as error:
             raise to_error(self.target, error) from None

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import grpc
 
 from anesbench import serving
+from anesbench.dispatcher.auth import BearerTokenInterceptor
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
@@ -62,6 +63,9 @@ class DispatcherApp:
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    interceptors = (BearerTokenInterceptor(settings.auth_token),) if settings.auth_token else ()
     config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
-                                 grace_seconds=settings.grace_seconds)
+                                 grace_seconds=settings.grace_seconds, interceptors=interceptors)
+    if settings.auth_token:
+        log.info("the Dispatcher API requires a bearer token")
     return serving.serve(lambda: DispatcherApp(settings), config)

@@ -22,4 +22,5 @@ class DispatcherSettings:
     kube_owner: str = "anesbench-dispatcher"  # value of anesbench.io/started-by on models it starts
     gpu_budget: int = 0  # on-demand models up at once; 0 = unlimited
     model_idle_seconds: float = 300.0  # grace period before an unneeded on-demand model is stopped
+    auth_token: str | None = None  # bearer token every Dispatcher RPC must carry; None = no authentication
     ready_timeout: float = 1800.0  # seconds a run waits for its InferenceService to become Ready
