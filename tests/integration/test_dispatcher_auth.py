@@ -62,3 +62,30 @@ def test_health_is_open_and_streams_are_refused_too(stack) -> None:
         assert streaming.value.code() == grpc.StatusCode.UNAUTHENTICATED
         runs = stub.ListRuns(pb.ListRunsRequest(), timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),))
         assert list(runs.runs) == []
+
+
+def test_each_endpoint_gets_its_own_api_key(tmp_path: Path) -> None:
+    """Two servers requiring different keys: each receives only its own (a shared key would fail one)."""
+    keys = {"a": "key-for-a", "b": "key-for-b"}
+    standins = {name: start_standin("--answer-key", str(SAMPLE), "--require-api-key-env", "STANDIN_KEY",
+                                    env={"STANDIN_KEY": key}) for name, key in keys.items()}
+    grader, _ = start_grader()
+    args: list[str] = []
+    for name, key in keys.items():
+        (tmp_path / name).write_text(key)
+        args += ["--endpoint-key-file", f"{standins[name].address}={tmp_path / name}",
+                 "--allow-endpoint", standins[name].address]
+    dispatcher = start([*CLI, "serve", "dispatcher", "--host", "127.0.0.1", "--port", "0", "--grader", grader.address,
+                        "--db", str(tmp_path / "d.duckdb"), *args], env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
+    try:
+        for name in keys:
+            result = run_cli("run", "--dispatcher", dispatcher.address, "--endpoint", standins[name].address,
+                             "--model", "standin", "--dataset", str(SAMPLE), "--run-id", f"key-{name}",
+                             "--max-attempts", "1")
+            assert result.returncode == 0 and "status=completed" in result.stdout, result.stdout + result.stderr
+        both = run_cli("run", "--dispatcher", dispatcher.address, "--endpoint", standins["a"].address, "--endpoint",
+                       standins["b"].address, "--model", "standin", "--dataset", str(SAMPLE))
+        assert both.returncode == 2 and "different API keys" in both.stderr
+    finally:
+        for proc in (dispatcher, grader, *standins.values()):
+            proc.stop()

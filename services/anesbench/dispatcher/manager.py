@@ -106,6 +106,7 @@ class RunManager:
         endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
+        self.settings.key_for(endpoints)  # refuses endpoints that need different keys
         template = load_template(prompt_template or None, allow_files=False)
         template.require(config.languages)
         return dataclasses.replace(config, endpoints=endpoints), template
@@ -154,7 +155,8 @@ class RunManager:
             return await launch_model_run(self, active, dataset, template, spec)
         wanted_concurrency = config.concurrency
         if wanted_concurrency is None:
-            found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))
+            found = await asyncio.gather(*(server_slots(url, self.settings.key_for(config.endpoints))
+                                           for url in config.endpoints))
             wanted_concurrency = sum(n + headroom(n) if n else DEFAULT_CONCURRENCY for n in found)
         limiter = self._shares.join(config.endpoint, run_id, wanted_concurrency)
         capped = dataclasses.replace(config, concurrency=wanted_concurrency)
@@ -164,7 +166,7 @@ class RunManager:
                 if spec is not None:
                     await self.store.call(self.store.store.save_spec, run_id, spec)
                 return await execute_run(
-                    capped, dataset, template, self.store, self.grader, api_key=self.settings.api_key,
+                    capped, dataset, template, self.store, self.grader, api_key=self.settings.key_for(config.endpoints),
                     # a drain leaves the run 'running' so the next dispatcher resumes it; cancel() marks it
                     observer=active, status_on_cancel=None,
                     limiter=limiter,

@@ -85,13 +85,14 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
                 await store.call(store.store.save_spec, run_id, spec)
             async with pool.hold(name, run_id) as url:
                 resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
-                wanted = await _concurrency(resolved, manager.settings.api_key)
+                api_key = manager.settings.key_for(resolved.endpoints)
+                wanted = await _concurrency(resolved, api_key)
                 limiter = manager._shares.join(resolved.endpoint, run_id, wanted)
                 running = True
                 try:
                     return await execute_run(
                         dataclasses.replace(resolved, concurrency=wanted), dataset, template, store, manager.grader,
-                        api_key=manager.settings.api_key, observer=active, status_on_cancel=None, limiter=limiter,
+                        api_key=api_key, observer=active, status_on_cancel=None, limiter=limiter,
                     )
                 finally:
                     manager._shares.leave(resolved.endpoint, run_id)
