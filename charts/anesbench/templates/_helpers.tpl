@@ -275,3 +275,16 @@ Environment every anesbench container gets: caches under the writable /tmp.
 - name: tmp
   mountPath: /tmp
 {{- end }}
+
+{{/*
+The dispatcher's bearer token (env ANESBENCH_DISPATCHER_TOKEN) for the dispatcher and its clients.
+*/}}
+{{- define "anesbench.dispatcherTokenEnv" -}}
+{{- with .Values.dispatcher.auth.existingSecret }}
+- name: ANESBENCH_DISPATCHER_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: {{ $.Values.dispatcher.auth.key | quote }}
+{{- end }}
+{{- end }}

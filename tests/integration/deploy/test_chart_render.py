@@ -209,10 +209,19 @@ def test_dispatcher_is_a_single_recreated_writer_with_its_allow_list(render) -> 
         "http://vllm.inference.svc.cluster.local:8000/v1",
     }
     assert args[args.index("--grader") + 1] == f"anesbench-grader.{NAMESPACE}.svc:50052"
-    assert {
-        "name": "ANESBENCH_API_KEY",
-        "valueFrom": {"secretKeyRef": {"name": "inference-api-key", "key": "ANESBENCH_API_KEY"}},
-    } in container["env"]
+    # The hosted endpoint's key goes to it alone; no key is given to every endpoint.
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--endpoint-key-file"] == [
+        "https://api.example.com/v1=/var/run/anesbench/api-keys/hosted"
+    ]
+    assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
+    volumes = {v["name"]: v for v in dispatcher["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["api-keys"]["secret"]["secretName"] == "inference-api-keys"
+    assert volumes["api-keys"]["secret"]["items"] == [{"key": "hosted", "path": "hosted"}]
+    token = {"name": "ANESBENCH_DISPATCHER_TOKEN",
+             "valueFrom": {"secretKeyRef": {"name": "dispatcher-token", "key": "token"}}}
+    assert token in container["env"]
+    for cronjob in out.of_kind("CronJob"):  # the run clients send the dispatcher's token
+        assert token in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
     claims = {
         v["name"]: v["persistentVolumeClaim"]
         for v in dispatcher["spec"]["template"]["spec"]["volumes"]
@@ -229,6 +238,8 @@ def test_no_api_key_env_without_a_secret(render) -> None:
         "template"
     ]["spec"]["containers"][0]
     assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
+    assert "ANESBENCH_DISPATCHER_TOKEN" not in {env["name"] for env in container["env"]}
+    assert "--endpoint-key-file" not in container["args"]
 
 
 def test_sglang_runtime_and_inference_services(render) -> None:
