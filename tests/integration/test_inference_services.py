@@ -107,13 +107,13 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     made: list[Cluster] = []
 
-    def make(models: dict[str, bool], *kubeapi_args: str) -> Cluster:
+    def make(models: dict[str, bool], *kubeapi_args: str, objects_list: list[dict[str, Any]] | None = None) -> Cluster:
         datasets = tmp_path / "datasets"
         datasets.mkdir()
         shutil.copy(SAMPLE, datasets / "anesbench.jsonl")
         standins = {name: start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5") for name in models}
         objects = tmp_path / "isvcs.json"
-        objects.write_text(json.dumps([isvc(name, on_demand=on) for name, on in models.items()]))
+        objects.write_text(json.dumps(objects_list or [isvc(name, on_demand=on) for name, on in models.items()]))
         kubeconfig = tmp_path / "kubeconfig"
         urls = [arg for name, proc in standins.items() for arg in ("--url", f"{name}={proc.address}")]
         kubeapi = start([*CLI[:-1], "anesbench.standin.kubeapi", "--namespace", NAMESPACE, "--token", "t0ken",
@@ -251,3 +251,46 @@ def test_cancelled_run_releases_its_model_and_its_series(cluster) -> None:
     _finish(follower)
     assert c.wait_events(lambda e: "m1:stopped" in e) == ["m1:started", "m1:ready", "m1:stopped"]
     assert "anesbench_run_items{" not in c.metrics()
+
+
+def _helm_render(values: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    helm = ROOT / ".tools" / "bin" / "helm"
+    result = subprocess.run(
+        [str(helm if helm.exists() else shutil.which("helm") or "helm"), "template", "anesbench",
+         str(ROOT / "charts" / "anesbench"),
+         "--namespace", NAMESPACE, "--values", str(values), "--api-versions", "serving.kserve.io/v1beta1",
+         "--api-versions", "serving.kserve.io/v1alpha1"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _after(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_the_charts_objects_and_command_lines_work_together(cluster) -> None:
+    """The chart's on-demand InferenceServices, its dispatcher flags and its CronJob command line,
+    run against the stand-in API server: the schedule's run starts the model, completes, stops it."""
+    docs = _helm_render(ROOT / "charts" / "anesbench" / "ci" / "nightly-values.yaml")
+    isvcs = [d for d in docs if d["kind"] == "InferenceService"][:2]
+    names = [d["metadata"]["name"] for d in isvcs]
+    c = cluster(dict.fromkeys(names, True), objects_list=isvcs)
+    dispatcher = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "anesbench-dispatcher")
+    dargs = dispatcher["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert _after(dargs, "--kube-namespace") == NAMESPACE
+    c.start_dispatcher("--instance-name", _after(dargs, "--instance-name"), "--gpu-budget", _after(dargs, "--gpu-budget"),
+                       "--ready-timeout", _after(dargs, "--ready-timeout"))
+    cronjob = next(d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "anesbench-qwen3-8b")
+    args = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert c.dispatcher is not None
+    args[args.index("--dispatcher") + 1] = c.dispatcher.address
+    args[args.index("--run-id") + 1] = "anesbench-qwen3-8b-29112233"
+    result = run_cli(*args, timeout=180)
+    assert result.returncode == 0 and "status=completed" in result.stdout, result.stderr + c.log()
+    events = c.wait_events(lambda e: "anesbench-qwen3-8b:stopped" in e)
+    assert events == ["anesbench-qwen3-8b:started", "anesbench-qwen3-8b:ready", "anesbench-qwen3-8b:stopped"]
+    marked = c.object("anesbench-qwen3-8b")["metadata"]["annotations"]
+    assert marked["serving.kserve.io/stop"] == "true" and "anesbench.io/started-by" not in marked
