@@ -294,3 +294,15 @@ def test_the_charts_objects_and_command_lines_work_together(cluster) -> None:
     assert events == ["anesbench-qwen3-8b:started", "anesbench-qwen3-8b:ready", "anesbench-qwen3-8b:stopped"]
     marked = c.object("anesbench-qwen3-8b")["metadata"]["annotations"]
     assert marked["serving.kserve.io/stop"] == "true" and "anesbench.io/started-by" not in marked
+
+
+def test_restart_during_the_grace_period_still_stops_the_model(cluster) -> None:
+    c = cluster({"m1": True})
+    first = c.start_dispatcher("--model-idle-seconds", "300")
+    code, _out, err = _finish(c.run("m1", "--run-id", "g1"))
+    assert code == 0, err
+    assert c.events("m1") == ["started", "ready"]  # idle, kept up for its grace period
+    assert first.stop(signal.SIGTERM) == 0
+    assert c.object("m1")["metadata"]["annotations"]["anesbench.io/started-by"] == OWNER
+    c.start_dispatcher()  # grace 1 s: adopts the model no run needs and stops it
+    assert c.wait_events(lambda e: "m1:stopped" in e) == ["m1:started", "m1:ready", "m1:stopped"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,8 @@ def _api_client() -> Any:
     except config.ConfigException:
         pass
     try:
-        api_client = config.new_client_from_config()
+        # KUBECONFIG read now (the client reads it once, at import); a ':'-separated list is merged.
+        api_client = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
     except (config.ConfigException, OSError) as exc:
         raise InvalidInput(f"kubernetes: no in-cluster configuration and no usable kubeconfig: {exc}") from None
     log.info("kubernetes: kubeconfig, server %s", api_client.configuration.host)
