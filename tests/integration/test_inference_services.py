@@ -166,8 +166,12 @@ def test_two_runs_sharing_a_model_start_it_once(cluster) -> None:
 
 def test_gpu_budget_of_one_serialises_two_models(cluster) -> None:
     c = cluster({"m1": True, "m2": True})
-    c.start_dispatcher("--gpu-budget", "1")
-    first, second = c.run("m1", "--run-id", "a"), c.run("m2", "--run-id", "b")
+    # The readiness deadline counts from a model's start, not from the time its run waited in the queue.
+    c.start_dispatcher("--gpu-budget", "1", "--ready-timeout", "5")
+    for proc in c.standins.values():
+        standin_control(proc.address, latency_ms=300)  # the first run lasts longer than the deadline
+    first, second = (c.run("m1", "--run-id", "a", "--concurrency", "4"),
+                     c.run("m2", "--run-id", "b", "--concurrency", "4"))
     assert _finish(first)[0] == 0 and _finish(second)[0] == 0, c.log()
     events = c.wait_events(lambda e: e.count("m1:stopped") + e.count("m2:stopped") == 2)
     # One model is up at a time: the second starts only after the first has been stopped.

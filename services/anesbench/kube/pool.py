@@ -121,7 +121,8 @@ class ModelPool:
                 else:
                     log.info("InferenceService %s is on demand but was started by %s: using it, not stopping it",
                              name, started_by(obj) or "someone else")
-            url = await self._wait_ready(model, began, run_id)
+            # The deadline counts from the start: a run queued behind the GPU budget waits as long as it takes.
+            url = await self._wait_ready(model, time.monotonic(), run_id)
             metrics.MODEL_READY_WAIT.labels(model.label).observe(time.monotonic() - began)
             yield url
         finally:
