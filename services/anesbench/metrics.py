@@ -48,9 +48,9 @@ ITEMS_GRADED = Counter(
     "Items graded, by result (correct, wrong, unanswered).",
     ["model", "language", "level", "result"],
 )
-# Run-level series carry the dataset and the configuration (prompt template and generation
-# parameters, e.g. "anesbench-cot/t0/max2048/n1"), so that runs of one model on different datasets
-# or settings keep their own series and alerts compare like with like.
+# Run-level series carry the dataset and the configuration (prompt template, generation parameters
+# and languages, e.g. "anesbench-cot/t0/max2048/n1/en+zh"), so that concurrent runs of one model keep
+# their own series and alerts compare like with like.
 RUN_LABELS = ["model", "dataset", "config"]
 RUN_ACCURACY = Gauge(
     "anesbench_run_accuracy",

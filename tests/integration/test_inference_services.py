@@ -247,7 +247,7 @@ def test_cancelled_run_releases_its_model_and_its_series(cluster) -> None:
     deadline = time.monotonic() + 60
     while standin_stats(c.standins["m1"].address)["answered"] < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert 'anesbench_run_items{config="anesbench-cot/t0/max2048/n1",dataset="anesbench",model="standin",state="total"}' \
+    assert 'anesbench_run_items{config="anesbench-cot/t0/max2048/n1/en",dataset="anesbench",model="standin",state="total"}' \
         in c.metrics()
     assert c.dispatcher is not None
     cancelled = run_cli("cancel", "cx", "--dispatcher", c.dispatcher.address)

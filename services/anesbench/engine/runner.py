@@ -150,8 +150,10 @@ class _Run:
 
 
 def config_label(config: RunConfig, template: PromptTemplate) -> str:
-    """The `config` label of run-level metrics: prompt template and generation parameters, readable."""
-    return f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}"
+    """The `config` label of run-level metrics: prompt template, generation parameters and languages, readable
+    (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)."""
+    return (f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
+            f"{'+'.join(config.languages)}")
 
 
 async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[DynamicLimiter]:
