@@ -23,7 +23,8 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
     """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement."""
     from anesbench.analysis import compare_runs, language_agreement
     from anesbench.analysis.render import render_agreement, render_comparison
-    from anesbench.cli.sources import open_source, outcomes
+    from anesbench.analysis.source import outcomes
+    from anesbench.cli.sources import open_source
     from anesbench.errors import InvalidInput
 
     if run_b is not None and run_a == run_b:

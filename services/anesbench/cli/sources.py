@@ -1,48 +1,16 @@
-"""Where reads for compare, export and report come from: the local DuckDB file or a dispatcher.
-
-Both give the same things: run records, leaderboard rows, item outcomes, and every result as an
-export row (a dict in :data:`~anesbench.store.export_sql.EXPORT_NAMES` order) pushed to a callback
-page by page, so a large run is never held in memory.
-"""
+"""The two :class:`~anesbench.analysis.source.ResultSource` kinds: the local DuckDB file, or a dispatcher."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
-from anesbench.analysis import Outcome
+from anesbench.analysis.source import ResultSource, Visit
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
 from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
-
-Visit = Callable[[dict[str, Any]], None]
-LEVEL_NUMBER = {"system1": 1, "system1.x": 2, "system2": 3}
-
-
-class ResultSource(Protocol):
-    def runs(self, run_ids: Sequence[str]) -> list[RunRecord]: ...
-
-    def all_runs(self) -> list[RunRecord]: ...
-
-    def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]: ...
-
-    def scan(self, run_id: str, visit: Visit) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def outcomes(source: ResultSource, run_id: str) -> list[Outcome]:
-    found: list[Outcome] = []
-
-    def keep(row: dict[str, Any]) -> None:
-        found.append(Outcome(row["item_id"], row["language"], row["sample"], LEVEL_NUMBER[row["level"]], row["gold"],
-                             row["predicted"], row["outcome"]))
-
-    source.scan(run_id, keep)
-    return found
 
 
 class EmbeddedSource:
@@ -55,9 +23,6 @@ class EmbeddedSource:
 
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
         return self.store.require_runs(run_ids)
-
-    def all_runs(self) -> list[RunRecord]:
-        return self.store.list_runs()
 
     def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
         return self.store.leaderboard(run_ids, include_incomplete)
@@ -91,11 +56,6 @@ class RemoteSource:
                         for run_id in run_ids]
 
         return asyncio.run(get())
-
-    def all_runs(self) -> list[RunRecord]:
-        from anesbench.cli.remote_reads import remote_runs
-
-        return remote_runs(self.target)
 
     def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
         from anesbench.cli.remote_reads import remote_leaderboard
