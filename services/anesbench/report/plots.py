@@ -10,11 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from anesbench.leaderboard.labels import model_label  # noqa: E402
-from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow  # noqa: E402
+from anesbench.leaderboard.labels import model_label
+from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 
 plt.rcParams.update({"svg.fonttype": "path", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
                      "svg.hashsalt": "anesbench"})  # text as paths (no font needed); stable ids
@@ -73,9 +73,9 @@ def distributions(names: Sequence[str], tokens: Sequence[Sequence[int]], latenci
             left.hist(values, bins=30, alpha=0.6, label=name)
     left.set_xlabel("completion tokens")
     left.set_ylabel("results")
-    for name, values in zip(names, latencies, strict=True):
-        if values:
-            right.hist(values, bins=30, alpha=0.6, label=name)
+    for name, seconds in zip(names, latencies, strict=True):
+        if seconds:
+            right.hist(seconds, bins=30, alpha=0.6, label=name)
     right.set_xlabel("latency (s)")
     right.legend(fontsize=7, frameon=False)
     return _svg(figure)
