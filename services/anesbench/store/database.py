@@ -258,6 +258,9 @@ class Store:
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
                 low, high, template, prompt_sha, max_tokens, temperature, n_samples, **extra,
             ))
+        if ids:  # runs named: in the order given (the paper layout's column groups follow it)
+            position = {run_id: index for index, run_id in enumerate(ids)}
+            board.sort(key=lambda row: position[row.run_id])
         return board
 
     # --- item-level reads (compare, report, export) -----------------------------------------
