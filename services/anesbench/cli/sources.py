@@ -9,13 +9,10 @@ from pathlib import Path
 from anesbench.analysis.source import ResultSource, Visit
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
-from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
 
 class EmbeddedSource:
-    PAGE = 2000
-
     def __init__(self, db: str) -> None:
         if not Path(db).is_file():
             raise InvalidInput(f"--db: no such file: {db}")
@@ -28,14 +25,8 @@ class EmbeddedSource:
         return self.store.leaderboard(run_ids, include_incomplete)
 
     def scan(self, run_id: str, visit: Visit) -> None:
-        after: tuple[str, str, int] | None = None
-        while True:
-            page = self.store.export_page(run_id, after, self.PAGE)
-            for row in page:
-                visit(dict(zip(EXPORT_NAMES, row, strict=True)))
-            if len(page) < self.PAGE:
-                return
-            after = (page[-1][0], page[-1][1], page[-1][3])
+        for row in self.store.iter_export(run_id):
+            visit(row)
 
     def close(self) -> None:
         self.store.close()

@@ -219,7 +219,7 @@ class RunManager:
     async def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool) -> builtins.list[LeaderboardRow]:
         return await self.store.call(self.store.store.leaderboard, run_ids, include_incomplete)
 
-    async def export_pages(self, run_id: str, page_size: int = 1000) -> AsyncIterator[builtins.list[tuple[Any, ...]]]:
+    async def export_pages(self, run_id: str, page_size: int = 5000) -> AsyncIterator[builtins.list[tuple[Any, ...]]]:
         """A run's export rows page by page (one store call per page, so writers are never held up long)."""
         await self.store.call(self.store.store.get_run, run_id)
         after: tuple[str, str, int] | None = None

@@ -7,7 +7,8 @@ never duplicate a result and a retried error row is replaced by its answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pyarrow as pa
 
 from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFound
 from anesbench.stats import wilson
-from anesbench.store.export_sql import EXPORT_COLUMNS, export_sql
+from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
 from anesbench.store.leaderboard_sql import (
     OUTCOME_SQL,
     SAMPLES_SQL,
@@ -276,7 +277,26 @@ class Store:
     def export_to(self, run_id: str, fmt: str, path: str) -> None:
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
         self.get_run(run_id)
-        self._con.execute(export_sql(run_id, fmt, path))
+        with self._export_settings():
+            self._con.execute(export_sql(run_id, fmt, path))
+
+    def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
+        self.get_run(run_id)
+        with self._export_settings():
+            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).fetch_record_batch(batch_rows)
+            for batch in reader:
+                yield from batch.to_pylist()
+
+    @contextlib.contextmanager
+    def _export_settings(self) -> Iterator[None]:
+        for name, value in EXPORT_SETTINGS.items():
+            self._con.execute(f"SET {name} = {value}")
+        try:
+            yield
+        finally:
+            for name in EXPORT_SETTINGS:
+                self._con.execute(f"RESET {name}")
 
     def export_page(self, run_id: str, after: tuple[str, str, int] | None, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` export rows after the key ``after`` (item_id, language, sample), in key order."""
