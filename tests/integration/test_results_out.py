@@ -35,11 +35,12 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     other.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_records(9)), encoding="utf-8")
     standin = start_standin("--answer-key", str(SAMPLE))
     try:
-        for run_id, model, dataset in (("m1", "model-one", SAMPLE), ("m2", "model-two", SAMPLE),
-                                       ("elsewhere", "model-one", other)):
+        for run_id, model, dataset, *extra in (("m1", "model-one", SAMPLE), ("m2", "model-two", SAMPLE),
+                                               ("elsewhere", "model-one", other),
+                                               ("sampled", "model-one", other, "--samples", "3", "--temperature", "0.7")):
             result = run_cli("run", "--endpoint", standin.address, "--model", model, "--dataset", str(dataset),
                              "--languages", "en,zh", "--db", str(path), "--run-id", run_id, "--no-progress",
-                             "--concurrency", "8", timeout=180)
+                             "--concurrency", "8", *extra, timeout=180)
             assert result.returncode == 0, result.stderr
     finally:
         standin.stop()
@@ -122,6 +123,16 @@ def test_export_of_an_unknown_run_writes_nothing(db: Path, tmp_path: Path) -> No
     out = tmp_path / "x.csv"
     _bad_input(run_cli("export", "--run", "nope", "--db", str(db), "--format", "csv", "--out", str(out)), "'nope'")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sampled_run_shows_mean_majority_and_agreement_next_to_its_configuration(db: Path) -> None:
+    rows = json.loads(run_cli("leaderboard", "--db", str(db), "--run", "sampled", "--format", "json").stdout)
+    overall = next(row for row in rows if row["level"] == "overall" and row["language"] == "en")
+    assert overall["total"] == 27 and overall["samples"] == 3
+    assert 0 <= overall["majority_accuracy"] <= 1 and 0 <= overall["agreement"] <= 1
+    assert overall["mean_accuracy"] == pytest.approx(overall["accuracy"])  # no errors: the same 9 items per sample
+    table = run_cli("leaderboard", "--db", str(db), "--run", "sampled").stdout
+    assert "model-one [T=0.7, samples=3]" in table and "majority" in table
 
 
 def test_runs_json_carries_the_validity_record(db: Path) -> None:
