@@ -78,7 +78,7 @@ def test_the_page_shows_every_section(report: Path) -> None:
                   "English ↔ Chinese agreement", "extraction methods", "Tokens and latency",
                   "answered wrongly"):
         assert title in html, title
-    assert re.search(r"<td>[0-9a-f]{64}</td>", html)  # dataset and template sha256 are shown in full
+    assert re.search(r'<td class="w">[0-9a-f]{64}</td>', html)  # dataset and template sha256 are shown in full
     assert "<details><summary>reply</summary><pre>" in html  # the reply, folded
     assert "A = m1 vs B = m2" in html
 

@@ -20,7 +20,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;
      padding:0 1rem;line-height:1.4}
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+td.w{overflow-wrap:anywhere;min-width:8rem}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:.85rem}.figure{margin:.8rem 0}.figure svg{max-width:100%;height:auto}
 details>summary{cursor:pointer}pre{white-space:pre-wrap;max-width:60rem;background:#fafafa;padding:.4rem;margin:.2rem 0}
@@ -28,12 +29,14 @@ code{font-size:.8rem}
 """
 
 
-def _table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric_from: int = 99) -> str:
+def _table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric_from: int = 99,
+           wrap: Sequence[int] = ()) -> str:
+    """An HTML table; columns from ``numeric_from`` are right-aligned, columns in ``wrap`` break anywhere."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     rows = []
     for line in body:
         cells = "".join(
-            f'<td class="n">{escape(_text(v))}</td>' if i >= numeric_from else f"<td>{escape(_text(v))}</td>"
+            f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
             for i, v in enumerate(line)
         )
         rows.append(f"<tr>{cells}</tr>")
@@ -54,7 +57,7 @@ def _validity(data: ReportData) -> str:
     body = [[s.run.id, s.run.model, s.run.status, s.run.dataset_name, s.run.dataset_sha256, s.run.prompt_template,
              s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.harness_version,
              s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
-    return _table(header, body)
+    return _table(header, body, wrap=(4, 6, 12))
 
 
 def _board(data: ReportData) -> str:
