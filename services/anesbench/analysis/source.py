@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from anesbench.analysis.compare import Outcome
+from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
 Visit = Callable[[dict[str, Any]], None]
-LEVEL_NUMBER = {"system1": 1, "system1.x": 2, "system2": 3}
+LEVEL_NUMBER = {name: number for number, name in LEVEL_NAMES.items()}
 
 
 class ResultSource(Protocol):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from anesbench.defaults import PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
 from anesbench.store.leaderboard_sql import LeaderboardRow
-
-PAPER_MAX_TOKENS = 2048
-PAPER_TEMPERATURE = 0.0
-PAPER_SAMPLES = 1
 
 
 @cache

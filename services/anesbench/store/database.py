@@ -20,6 +20,7 @@ from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFo
 from anesbench.stats import wilson
 from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
 from anesbench.store.leaderboard_sql import (
+    LEVEL_SQL,
     OUTCOME_SQL,
     SAMPLES_SQL,
     LeaderboardRow,
@@ -197,8 +198,7 @@ class Store:
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:
         """Answered results of a run per (language, level): what a resumed run starts from."""
         rows = self._con.execute(
-            """SELECT run_id, '', '', language,
-                      CASE level WHEN 1 THEN 'system1' WHEN 2 THEN 'system1.x' ELSE 'system2' END,
+            f"""SELECT run_id, '', '', language, {LEVEL_SQL},
                       count(*) FILTER (WHERE correct), count(*), 0.0, count(*) FILTER (WHERE pred IS NULL)
                FROM results WHERE run_id = ? AND error IS NULL GROUP BY run_id, language, level""",
             [run_id],

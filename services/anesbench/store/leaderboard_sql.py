@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LEVEL_ORDER = ("system1", "system1.x", "system2", "overall")
+from anesbench.dataset.model import LEVEL_NAMES
+
+LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
 OUTCOMES = ("correct", "wrong", "unanswered", "error")
 
 OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
@@ -24,7 +26,7 @@ OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
      WHEN correct THEN 'correct' ELSE 'wrong' END"""
 """One result's outcome, from the stored columns (an error with no usable response is an error)."""
 
-LEVEL_SQL = "CASE level WHEN 1 THEN 'system1' WHEN 2 THEN 'system1.x' ELSE 'system2' END"
+LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
 CONFIGURATION = "model, dataset_name, prompt_sha256, max_tokens, temperature, samples"
 
 
@@ -92,7 +94,7 @@ SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.tota
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples
 FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
-         CASE c.level WHEN 'system1' THEN 0 WHEN 'system1.x' THEN 1 WHEN 'system2' THEN 2 ELSE 3 END
+         list_position({list(LEVEL_ORDER)!r}, c.level)
 """
 
 
