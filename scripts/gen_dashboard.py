@@ -411,7 +411,7 @@ def models_row() -> list[Builder]:
         series(
             "Waiting for Ready",
             "How long runs waited for their InferenceService to become Ready, GPU budget queue"
-            " included (p50, p90, max bucket p99), and runs waiting for the budget now.",
+            " included (p50, p90, p99), and the runs waiting for the budget now.",
             [
                 *quantiles("anesbench_model_ready_wait_seconds_bucket", "model, ", OURS, "{{model}} "),
                 query(f"sum by (model) (anesbench_model_queued_runs{{{OURS}}})", "{{model}} runs queued", "D"),
