@@ -3,6 +3,7 @@ fails UNAUTHENTICATED (the CLI exits 2 saying what to set), with it runs work; h
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import grpc
@@ -50,9 +51,14 @@ def test_runs_need_the_token(stack) -> None:
 def test_health_is_open_and_streams_are_refused_too(stack) -> None:
     _standin, dispatcher, _ = stack
     with grpc.insecure_channel(dispatcher.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10,
-                                                            wait_for_ready=True)
-        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        # Open without a token; SERVING once the dispatcher has started (it may still be resuming runs).
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status != health_pb2.HealthCheckResponse.SERVING:
+            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10,
+                                                                wait_for_ready=True).status
+            time.sleep(0.1)
+        assert status == health_pb2.HealthCheckResponse.SERVING
         stub = dispatcher_pb2_grpc.DispatcherStub(channel)
         with pytest.raises(grpc.RpcError) as unary:
             stub.ListRuns(pb.ListRunsRequest(), timeout=10)
