@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from anesbench.errors import DispatcherUnavailable, Unavailable
 from anesbench.serving import CLIENT_OPTIONS, error_from_rpc
@@ -33,7 +33,7 @@ def reconnecting(for_seconds: float = RECONNECT_FOR, *, initial: float = 0.5, ma
     return AsyncRetrying(
         retry=retry_if_exception_type(Unavailable),
         stop=stop_after_delay(for_seconds),
-        wait=wait_exponential_jitter(initial=initial, max=maximum),
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, initial),
         reraise=True,
     )
 
