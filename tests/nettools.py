@@ -94,6 +94,7 @@ class ChatServer:
 
     tls: ssl.SSLContext | None = None
     idle_close: float | None = None
+    latency: float = 0.0  # seconds before each answer
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     connections: int = 0
     handshakes_failed: int = 0
@@ -136,6 +137,8 @@ class ChatServer:
                     first, headers, _ = await read_head(reader)
                 self.requests.append((first, headers))
                 path = first.split(" ")[1]
+                if self.latency:
+                    await asyncio.sleep(self.latency)
                 if path.endswith("/chat/completions"):
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                                  + str(len(REPLY)).encode() + b"\r\n\r\n" + REPLY)

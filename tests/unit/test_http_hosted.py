@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import struct
 from collections.abc import Iterator
@@ -15,9 +16,9 @@ import pytest
 from anesbench import errors
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.inference.client import ChatClient
+from anesbench.inference.http import HttpPool
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
-from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions, proxy_for
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
 
@@ -84,7 +85,7 @@ async def test_a_proxy_refusing_the_tunnel_is_a_proxy_error(monkeypatch: pytest.
 
     server = await asyncio.start_server(refuse, "127.0.0.1", 0)
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
-    with pytest.raises(errors.ProxyError, match="refused CONNECT model.test:443: HTTP/1.1 403 Forbidden"):
+    with pytest.raises(errors.ProxyError, match=r"refused CONNECT model.test:443: HTTP/1.1 403 Forbidden"):
         await HttpPool(f"https://{TEST_HOST}/v1").request("GET", "/models")
     server.close()
 
@@ -109,7 +110,7 @@ async def test_no_proxy_really_bypasses_and_an_unknown_name_is_fatal(monkeypatch
     async with ChatServer() as origin, ForwardProxy({TEST_HOST: origin.port}) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", TEST_HOST)
-        with pytest.raises(errors.NameResolutionError, match="cannot resolve the host name 'model.test'") as caught:
+        with pytest.raises(errors.NameResolutionError, match=r"cannot resolve the host name 'model.test'") as caught:
             await HttpPool(f"http://{TEST_HOST}:8000/v1").request("GET", "/models")
     assert caught.value.fatal and proxy.seen == []
 
@@ -138,7 +139,7 @@ async def test_untrusted_certificate_is_fatal_and_tried_once(tmp_path: Path) -> 
         router = EndpointRouter([f"https://127.0.0.1:{origin.port}/v1"], "m", [DynamicLimiter(1)],
                                 retry=RetryPolicy(max_attempts=6, initial_backoff=0.01))
         async with router:
-            with pytest.raises(errors.FatalInferenceError, match="is not trusted .*pass --ca-bundle FILE"):
+            with pytest.raises(errors.FatalInferenceError, match=r"is not trusted .*pass --ca-bundle FILE"):
                 await router.complete(BODY)
         await origin.settled()
     assert (origin.connections, origin.handshakes_failed, origin.requests) == (1, 1, [])
@@ -157,7 +158,7 @@ def test_a_bad_ca_bundle_is_bad_input(tmp_path: Path) -> None:
 # --- connecting -------------------------------------------------------------------------------------
 async def test_dns_failure_is_fatal_for_the_chat_client() -> None:
     client = ChatClient("http://anesbench-nowhere.invalid:8000/v1", "m")
-    with pytest.raises(errors.FatalInferenceError, match="cannot resolve the host name 'anesbench-nowhere.invalid'"):
+    with pytest.raises(errors.FatalInferenceError, match=r"cannot resolve the host name 'anesbench-nowhere.invalid'"):
         await client.attempt(BODY)
     await client.close()
 
@@ -172,13 +173,11 @@ async def test_connect_timeout_is_separate_from_the_request_deadline() -> None:
     for _ in range(4):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     pool = HttpPool(f"http://127.0.0.1:{port}/v1", timeout=600, options=HttpOptions(connect_timeout=0.5))
-    with pytest.raises(errors.ConnectTimeout, match="no connection within 0.5 s") as caught:
+    with pytest.raises(errors.ConnectTimeout, match=r"no connection within 0.5 s") as caught:
         await pool.request("GET", "/models")
     assert caught.value.retryable and not caught.value.fatal
     for sock in (*fillers, listener):
@@ -214,7 +213,9 @@ async def test_a_close_crossing_the_next_request_is_retried_once_on_a_new_connec
 
     server = await asyncio.start_server(closes_second_request, "127.0.0.1", 0)
     pool = HttpPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", size=1)
-    for _ in range(3):
+    for n in range(3):
+        if n:
+            await asyncio.sleep(0.7)  # idle long enough for a server's idle timeout to cross our request
         assert (await pool.request("POST", "/chat/completions", BODY)).body == b"{}"
     assert connections == 3  # requests 2 and 3 each found their connection dropped and went on a new one
     await pool.close()

@@ -99,7 +99,7 @@ def _value(name: str, value: Any) -> Any:
     if value is None and optional:
         return None
     if name in ("endpoints", "languages"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InvalidInput("expected a list of strings", field=field)
         return tuple(value)
     if name in ("model", "run_id"):

@@ -44,6 +44,7 @@ from anesbench.inference.transport import HttpOptions, Proxy, basic_auth, proxy_
 
 HttpConnectionError = HttpError  # the base of every transport failure raised here
 MAX_TUNNEL_RESPONSE = 64 << 10
+STALE_AFTER = 0.5  # seconds idle after which a connection may have been closed by the server as we send
 
 
 @dataclass(slots=True)
@@ -292,14 +293,15 @@ class HttpPool:
         async with self._slots, asyncio.timeout(self.timeout):
             connection = self._take_idle()
             if connection is not None:
+                idle = time.monotonic() - connection.idle_since
                 try:
                     return self._keep(connection, await connection.exchange(message))
                 except ReadError:
                     connection.close()
-                    if connection.received:
-                        raise
-                    # The server closed the idle connection as we sent on it (no byte of an answer came
-                    # back, so it never processed the request): send it once more on a new connection.
+                    if connection.received or idle < STALE_AFTER:
+                        raise  # a failure of this request, retried (and counted) by the caller
+                    # The server closed the idle connection as we sent on it (its idle timeout and our
+                    # request crossed; no byte came back): send it once more on a new connection.
                 except BaseException:
                     connection.close()
                     raise
