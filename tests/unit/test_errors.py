@@ -22,7 +22,7 @@ from anesbench.engine.config import RunConfig
 from anesbench.serving import error_from_rpc, rpc, status_for
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLE
 
 
 def _all_error_classes() -> list[type[errors.AnesbenchError]]:
@@ -207,7 +207,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("command", [["runs"], ["cancel", "r1"], ["leaderboard"]])
+@pytest.mark.parametrize("command", [
+    ["runs"], ["cancel", "r1"], ["leaderboard"],
+    ["run", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--dataset", str(SAMPLE)],
+])
 def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> None:
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     # The old client waited for its 60 s call deadline; 30 s is generous on a loaded machine and still less.

@@ -38,6 +38,7 @@ from anesbench.inference import validate_endpoint
 from anesbench.inference.credentials import check_url_credentials
 from anesbench.inference.endpoint import check_allowed
 from anesbench.inference.sizing import headroom, server_slots
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord
 from anesbench.store.async_store import AsyncStore
@@ -119,6 +120,7 @@ class RunManager:
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
         check_url_credentials(endpoints, self.settings.api_key)
+        HttpOptions().check()  # $SSL_CERT_FILE and the proxy variables of the dispatcher's environment
         template = load_template(prompt_template or None, allow_files=False)
         template.require(config.languages)
         return dataclasses.replace(config, endpoints=endpoints), template
