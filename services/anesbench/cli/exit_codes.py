@@ -1,6 +1,6 @@
 """The command line's edge of the error model: exit codes and messages from ``anesbench.errors``.
 
-Each exception declares its exit code (0 ok, 2 bad input, 1 anything else); a field named in an error
+Each exception declares its exit code (docs/architecture.md: 0 ok, 2 bad input, 1 anything else); a field named in an error
 is shown as the option that sets it (``field="concurrency"`` -> ``--concurrency``).
 """
 
