@@ -183,7 +183,7 @@ class _read_store:
         from anesbench.store import Store
 
         if not Path(self.path).is_file():
-            raise InvalidInput(f"--db: no such file: {self.path}")
+            raise InvalidInput(f"no such file: {self.path}", field="db")
         self.store = Store(self.path, read_only=True)
         return self.store
 

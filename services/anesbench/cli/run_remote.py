@@ -44,7 +44,11 @@ def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_i
 
 async def _follow(target: str, request: pb.StartRunRequest, show: bool) -> RunRecord:
     async with DispatcherClient(target) as client:
-        run = run_from_pb(await client.call(client.stub.StartRun, request))
+        # StartRun is idempotent for one run id (the dispatcher joins the run), so a draining or
+        # restarting dispatcher is simply asked again.
+        async for attempt in reconnecting():
+            with attempt:
+                run = run_from_pb(await client.call(client.stub.StartRun, request))
         print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
         bar = tqdm(total=run.total, initial=run.done, unit="item", file=sys.stderr, dynamic_ncols=True) if show else None
         try:
