@@ -17,7 +17,7 @@ from typing import TypeVar
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
-from anesbench.errors import DispatcherUnavailable, Unavailable
+from anesbench.errors import AnesbenchError, DispatcherUnavailable, Unavailable
 from anesbench.serving import CLIENT_OPTIONS, error_from_rpc
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
@@ -63,14 +63,15 @@ class DispatcherClient:
                 "--dispatcher HOST:PORT (is `anesbench serve dispatcher` listening there?)"
             ) from None
 
-    def _error(self, error: grpc.aio.AioRpcError) -> Exception:
+    def error_for(self, error: grpc.aio.AioRpcError) -> AnesbenchError:
+        """The exception the dispatcher raised (or DispatcherUnavailable when it did not answer)."""
         return error_from_rpc(error, unreachable=f"dispatcher {self.target}")
 
     async def call(self, method: Callable[..., Awaitable[T]], request: object) -> T:
         try:
             return await method(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as error:
-            raise self._error(error) from None
+            raise self.error_for(error) from None
 
     async def watch(self, run_id: str) -> AsyncIterator[pb.RunEvent]:
         """The run's progress events until the run ends or the stream breaks (Unavailable)."""
@@ -79,4 +80,4 @@ class DispatcherClient:
             async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
                 yield event
         except grpc.aio.AioRpcError as error:
-            raise self._error(error) from None
+            raise self.error_for(error) from None
