@@ -45,12 +45,12 @@ def model_pool(settings: DispatcherSettings) -> ModelPool | None:
 def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
     """Validate a run naming an InferenceService; returns it with the namespace filled in."""
     if pool is None:
-        raise InvalidInput(f"--inference-service {config.inference_service}: this dispatcher does not drive "
-                           "InferenceServices (start it with --kube-namespace)")
+        raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
+                           "with --kube-namespace)", field="inference_service")
     namespace = config.namespace or pool.namespace
     if namespace != pool.namespace:
-        raise PermissionDenied(f"--namespace {namespace}: this dispatcher drives InferenceServices in namespace "
-                               f"{pool.namespace} only")
+        raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
+                               "only", field="namespace")
     return dataclasses.replace(config, namespace=namespace)
 
 
@@ -70,11 +70,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
     assert pool is not None and name is not None
     run_id = config.run_id or ""
     store = manager.store
-    try:
-        record = await store.call(store.store.begin_run, run_record(run_id, config, dataset, template))
-    except BaseException:
-        manager._active.pop(run_id, None)
-        raise
+    record = await store.call(store.store.begin_run, run_record(run_id, config, dataset, template))
     active.record = dataclasses.replace(record, status="pending", started_at=None)
     active.started.set()
 
@@ -104,8 +100,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
             active.record = final
             return final
         finally:
-            manager._active.pop(run_id, None)
-            active.finished.set()
+            manager._release(run_id, active)
 
     from anesbench.dispatcher.manager import _log_outcome
 

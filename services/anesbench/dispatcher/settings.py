@@ -39,5 +39,5 @@ class DispatcherSettings:
             matches = [(len(prefix), key) for prefix, key in self.endpoint_keys if matches_prefix(url, prefix)]
             keys.add(max(matches)[1] if matches else self.api_key)
         if len(keys) > 1:
-            raise InvalidInput("--endpoint: the endpoints of one run use different API keys; run them separately")
+            raise InvalidInput("the endpoints of one run use different API keys; run them separately", field="endpoints")
         return keys.pop() if keys else self.api_key
