@@ -22,13 +22,14 @@ from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
-from anesbench.errors import InferenceError, InvalidInput
+from anesbench.errors import ChoicesRefused, FatalInferenceError, InferenceError, InvalidInput
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
-from anesbench.inference.client import ChoicesRefused, Completion, FatalInferenceError, request_body
+from anesbench.inference.client import Completion, request_body
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
@@ -199,13 +200,22 @@ class _Run:
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
-async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[DynamicLimiter]:
+def config_label(config: RunConfig, template: PromptTemplate) -> str:
+    """The `config` label of run-level metrics: prompt template, generation parameters and languages, readable
+    (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)."""
+    return (f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
+            f"{'+'.join(config.languages)}")
+
+
+async def endpoint_limiters(
+    config: RunConfig, api_key: str | None, http: HttpOptions | None = None
+) -> list[DynamicLimiter]:
     """One limiter per endpoint: --concurrency split evenly, else the server's own slots, else adaptive."""
     count = len(config.endpoints)
     if config.concurrency:
         share, extra = divmod(config.concurrency, count)
         return [DynamicLimiter(max(1, share + (i < extra))) for i in range(count)]
-    slots = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    slots = await asyncio.gather(*(server_slots(url, api_key, http) for url in config.endpoints))
     return [DynamicLimiter(n + headroom(n)) if n else AdaptiveLimiter() for n in slots]
 
 
@@ -231,20 +241,22 @@ async def execute_run(
     status_on_cancel: str | None = "cancelled",
     retry: RetryPolicy | None = None,
     limiter: DynamicLimiter | None = None,
+    http: HttpOptions | None = None,
 ) -> RunRecord:
     """Run (or resume) one evaluation to the end and return its final record.
 
     Cancelling the task stops sending, writes every finished result, and marks the run
     ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
-    on top of the per-endpoint limits.
+    on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
     template.require(config.languages)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(store.store.begin_run, record)
     done = await store.call(store.store.completed_keys, run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
-    progress = RunProgress(model=config.model, total=run.total)
+    progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
+                           config=config_label(config, template))
     progress.seed(await store.call(store.store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
@@ -259,7 +271,7 @@ async def execute_run(
         history_runs, expected = await store.call(store.store.length_history, dataset.sha256, run.id)
         ordering = Ordering(tuple(history_runs), expected)
         await store.call(store.store.set_ordering, run.id, ordering.label)
-    limiters = await endpoint_limiters(config, api_key)
+    limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
     writer = ResultWriter(store)
@@ -272,7 +284,7 @@ async def execute_run(
     try:
         async with EndpointRouter(
             config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
-            retry=retry or RetryPolicy(max_attempts=config.max_attempts),
+            retry=retry or RetryPolicy(max_attempts=config.max_attempts), http=http,
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = pending
@@ -294,6 +306,8 @@ async def execute_run(
         metrics.RUNS.labels("running").dec()
         metrics.QUEUE_DEPTH.labels(config.model).set(0)
         progress.idle()
+        if cancelled:
+            progress.forget()
         await writer.close()
         final = await _finish(store, run.id, status_on_cancel if cancelled else status, error, decide=not cancelled)
         if observer is not None:

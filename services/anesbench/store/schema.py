@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS runs (
     ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
