@@ -107,3 +107,32 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
         await runner.cleanup()
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ({"/props": {"total_slots": 4}}, 4),  # llama.cpp: --parallel 4
+        ({"/get_server_info": {"max_running_requests": 32}, "/props": {"total_slots": 4}}, 32),  # SGLang first
+        ({"/get_server_info": {"other": 1}, "/props": {"total_slots": 6}}, 6),
+        ({"/props": {"total_slots": 0}}, None),
+        ({"/props": {"total_slots": True}}, None),
+        ({"/props": ["total_slots"]}, None),
+    ],
+)
+async def test_server_slots_reads_llamacpp_props(routes: dict, expected: int | None) -> None:
+    app = web.Application()
+    for path, payload in routes.items():
+        async def handler(request: web.Request, payload: object = payload) -> web.Response:
+            return web.json_response(payload)
+
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        assert await server_slots(f"http://127.0.0.1:{port}/v1") == expected
+    finally:
+        await runner.cleanup()
