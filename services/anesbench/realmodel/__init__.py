@@ -12,5 +12,5 @@ replies are real model output (formats, truncation, usage counts, finish reasons
 stand-in of ours can be trusted to imitate.
 
     python -m anesbench.realmodel fetch            # download, assemble, verify, cache; prints the path
-    python -m anesbench.realmodel serve --slots 4  # prints "listening http://127.0.0.1:PORT" when ready
+    python -m anesbench.realmodel serve --slots 4  # prints "listening on http://127.0.0.1:PORT" when ready
 """

@@ -50,7 +50,7 @@ def fetch(cache: Path | None) -> None:
 @click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True)
 @click.option("--alias", default=MODEL_ALIAS, show_default=True, help="Model name served in /v1/models.")
 def serve(cache: Path | None, host: str, port: int, slots: int, slot_context: int, threads: int, alias: str) -> None:
-    """Serve the model; print "listening URL" on stdout once /health is ok; stop on SIGTERM or Ctrl-C."""
+    """Serve the model; print "listening on URL" on stdout once /health is ok; stop on SIGTERM or Ctrl-C."""
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before llama.cpp's threads start: they inherit the mask
     try:
@@ -65,7 +65,7 @@ def serve(cache: Path | None, host: str, port: int, slots: int, slot_context: in
         _say("error: xllamacpp is not installed; run: pip install -e '.[realmodel]' (or make realmodel)")
         sys.exit(1)
     _say(f"model ready in {fetched - started:.1f} s, server started in {time.monotonic() - fetched:.1f} s")
-    click.echo(f"listening {address}", nl=True)
+    click.echo(f"listening on {address}")
     sys.stdout.flush()
     signal.sigwait(stop)
     del server
