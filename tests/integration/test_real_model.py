@@ -35,7 +35,7 @@ from tests.procs import CLI, ROOT, Proc, run_cli, start
 pytestmark = pytest.mark.slow
 
 CACHE = Path(os.environ.get("ANESBENCH_MODEL_CACHE") or ROOT / ".cache" / "models")
-MAX_TOKENS = 32
+MAX_TOKENS = 16
 START_TIMEOUT = 240.0
 RUN_TIMEOUT = 300.0
 
@@ -90,7 +90,7 @@ class RealServer:
 @pytest.fixture(scope="module")
 def real() -> Iterator[RealServer]:
     _require_real_model()
-    server = RealServer(slots=4)
+    server = RealServer(slots=2)
     yield server
     server.stop()
     os.unlink(server.log.name)
@@ -116,7 +116,7 @@ def test_real_server_health_models_and_slots(real: RealServer) -> None:
     assert json.loads(real.get("/health")) == {"status": "ok"}
     models = json.loads(real.get("/v1/models"))
     assert [m["id"] for m in models["data"]] == [MODEL_ALIAS]
-    assert json.loads(real.get("/props"))["total_slots"] == 4
+    assert json.loads(real.get("/props"))["total_slots"] == 2
 
     async def sized() -> tuple[int | None, int]:
         config = RunConfig(endpoints=(real.v1,), model=MODEL_ALIAS, languages=("en",))
@@ -125,21 +125,20 @@ def test_real_server_health_models_and_slots(real: RealServer) -> None:
 
     import asyncio
 
-    # llama.cpp has no /get_server_info: the sizing falls back to /props and keeps its 4 slots busy.
-    assert asyncio.run(sized()) == (4, 4 + headroom(4))
+    # llama.cpp has no /get_server_info: the sizing falls back to /props and keeps its 2 slots busy.
+    assert asyncio.run(sized()) == (2, 2 + headroom(2))
 
 
 def test_usage_and_finish_reasons_come_from_the_real_replies(real: RealServer, tmp_path: Path) -> None:
     db = tmp_path / "real.duckdb"
     predicted_before = real.metric("tokens_predicted_total")
-    for template in ("anesbench-cot", "anesbench-paper"):
-        result = run_cli(*_run_args(real.v1, _few(tmp_path, 2), db, "--languages", "en,zh",
-                                    "--prompt-template", template, "--run-id", template), timeout=RUN_TIMEOUT)
-        assert result.returncode == 0, result.stderr
+    result = run_cli(*_run_args(real.v1, _few(tmp_path, 1), db, "--languages", "en,zh",
+                                "--prompt-template", "anesbench-paper", "--run-id", "usage"), timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr
     rows = _rows(db, "SELECT finish_reason, prompt_tokens, completion_tokens, pred, method, error FROM results")
-    assert len(rows) == 8 and all(error is None for *_, error in rows)
+    assert len(rows) == 2 and all(error is None for *_, error in rows)
     assert {reason for reason, *_ in rows} <= {"stop", "length"}
-    assert any(reason == "length" for reason, *_ in rows), "a 0.5B model's step-by-step reply fits in 32 tokens?"
+    assert any(reason == "length" for reason, *_ in rows), "a 0.5B model's step-by-step reply fits in 16 tokens?"
     for reason, prompt, completion, pred, method, _ in rows:
         assert prompt is not None and prompt > 50  # the template and question, as the server tokenised them
         assert completion is not None and 1 <= completion <= MAX_TOKENS
@@ -155,12 +154,12 @@ def test_usage_and_finish_reasons_come_from_the_real_replies(real: RealServer, t
 
 def test_two_samples_per_question(real: RealServer, tmp_path: Path) -> None:
     db = tmp_path / "samples.duckdb"
-    result = run_cli(*_run_args(real.v1, _few(tmp_path, 2), db, "--languages", "en", "--samples", "2",
+    result = run_cli(*_run_args(real.v1, _few(tmp_path, 1), db, "--languages", "en", "--samples", "2",
                                 "--temperature", "0.8", "--max-attempts", "2", "--run-id", "s2"),
                      timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr
     rows = _rows(db, "SELECT item_id, sample, completion_tokens, finish_reason, error FROM results ORDER BY ALL")
-    assert [(sample, error) for _, sample, _, _, error in rows] == [(0, None), (1, None)] * 2
+    assert [(sample, error) for _, sample, _, _, error in rows] == [(0, None), (1, None)]
     assert all(tokens and 1 <= tokens <= MAX_TOKENS and reason in ("stop", "length") for _, _, tokens, reason, _ in rows)
 
 
@@ -168,14 +167,14 @@ def test_two_samples_per_question(real: RealServer, tmp_path: Path) -> None:
 def test_server_killed_mid_run_then_the_same_run_id_resumes(tmp_path: Path) -> None:
     _require_real_model()
     db = tmp_path / "kill.duckdb"
-    dataset = _few(tmp_path, 3)
-    total = 3 * 2
-    server = RealServer(slots=2)
+    dataset = _few(tmp_path, 2)
+    total = 2 * 2
+    server = RealServer(slots=1)  # one request at a time: some are done, the rest not, when it is killed
     args = _run_args(server.v1, dataset, db, "--languages", "en,zh", "--run-id", "k", "--max-attempts", "2")
     victim = subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
-        while server.finished_requests() < 2 and victim.poll() is None and time.monotonic() < deadline:
+        while server.finished_requests() < 1 and victim.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(0.5)  # the results of finished requests reach the store within 0.1 s
         server.stop(signal.SIGKILL)
@@ -188,7 +187,7 @@ def test_server_killed_mid_run_then_the_same_run_id_resumes(tmp_path: Path) -> N
     done = _rows(db, "SELECT item_id, language, sample, response, created_at FROM results WHERE error IS NULL")
     assert 1 <= len(done) < total
 
-    again = RealServer(slots=2)
+    again = RealServer(slots=1)
     try:
         predicted_before = again.metric("tokens_predicted_total")
         resumed = run_cli(*_run_args(again.v1, dataset, db, "--languages", "en,zh", "--run-id", "k"),
