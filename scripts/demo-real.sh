@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 DATASET=data/sample/anesbench-sample.jsonl
 DB=${DEMO_DB:-demo-real.duckdb}
-LIMIT=${DEMO_LIMIT:-5}
-MAX_TOKENS=${DEMO_MAX_TOKENS:-384}
+LIMIT=${DEMO_LIMIT:-2}
+MAX_TOKENS=${DEMO_MAX_TOKENS:-200}
 SLOTS=${DEMO_SLOTS:-4}
 WORK=$(mktemp -d)
 LOG=$WORK/server.log
@@ -34,6 +34,6 @@ else  # a CLI without --limit: the first $LIMIT questions as their own file
 fi
 # No --concurrency: the sizing reads the server's slots from llama.cpp's /props (total_slots).
 "$BIN/anesbench" run --endpoint "$ADDRESS/v1" --model qwen2.5-coder-0.5b-instruct "${SUBSET[@]}" \
-  --languages en,zh --max-tokens "$MAX_TOKENS" --db "$DB" --run-id demo-real --no-progress
+  --languages en,zh --max-tokens "$MAX_TOKENS" --request-timeout 1800 --db "$DB" --run-id demo-real --no-progress
 echo
 "$BIN/anesbench" leaderboard --db "$DB"

@@ -61,7 +61,11 @@ class PromptTemplate:
 
 
 def letter_list(letters: tuple[str, ...], language: str) -> str:
-    """``A, B, C and D`` (English) or ``A、B、C和D`` (Chinese): the letters as a list, "and" before the last."""
+    """``A, B, C and D`` (English) or ``A、B、C和D`` (Chinese): the letters as a list, "and" before the last.
+
+    >>> letter_list(("A", "B", "C", "D"), "en"), letter_list(("A", "B"), "en"), letter_list(("A", "B", "C"), "zh")
+    ('A, B, C and D', 'A and B', 'A、B和C')
+    """
     separator, last = LIST_WORDS[language]
     if len(letters) < 2:
         return "".join(letters)

