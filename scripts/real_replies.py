@@ -5,7 +5,8 @@ template) once, e.g. ``zh/cot,paper/11:66/320/0`` or ``en/cot/0:66:2/120/0.7`` (
 of the sample's questions; a non-zero temperature gets a fixed seed per request). A small MAX_TOKENS
 gives replies cut by the token limit. Each reply is one JSON line in the corpus format of
 ``tests/data/grader_corpus.jsonl`` without ``expected``: the label is added by a person who reads it.
-Lines are written in job order, so running the same command again resumes after the last line.
+Lines are written as replies arrive, each with its job number (``source.job``); running the same
+command again skips the jobs already written.
 
     python scripts/real_replies.py --endpoint http://127.0.0.1:PORT/v1 --out replies.jsonl \\
         --batch en,zh/cot,paper/0:66/320/0
@@ -41,7 +42,7 @@ def _batch(spec: str, items: list[Item], seed_base: int) -> list[dict[str, Any]]
     return jobs
 
 
-async def _ask(session: aiohttp.ClientSession, endpoint: str, job: dict[str, Any]) -> dict[str, Any]:
+async def _ask(session: aiohttp.ClientSession, endpoint: str, job: dict[str, Any], number: int) -> dict[str, Any]:
     item, template = job["item"], TEMPLATES[job["family"]]
     body: dict[str, Any] = {"model": "real", "messages": load_template(template).render(item, job["lang"]),
                             "max_tokens": job["max_tokens"], "temperature": job["temperature"], "stream": False}
@@ -62,7 +63,7 @@ async def _ask(session: aiohttp.ClientSession, endpoint: str, job: dict[str, Any
         "choices": item.texts[job["lang"]].options,
         "response": choice["message"].get("content") or "",
         "finish_reason": choice.get("finish_reason"),
-        "source": {"item": item.id, "template": template, "max_tokens": job["max_tokens"],
+        "source": {"job": number, "item": item.id, "template": template, "max_tokens": job["max_tokens"],
                    "temperature": job["temperature"], "seed": job["seed"],
                    "completion_tokens": payload.get("usage", {}).get("completion_tokens")},
     }
@@ -79,20 +80,22 @@ async def main() -> None:
     args = parser.parse_args()
     items = list(load_dataset(args.dataset, ["en", "zh"]).items)
     jobs = [job for n, spec in enumerate(args.batch) for job in _batch(spec, items, args.seed + 1000 * n)]
-    done = sum(1 for _ in args.out.open(encoding="utf-8")) if args.out.exists() else 0
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["source"]["job"] for line in args.out.open(encoding="utf-8") if line.strip()}
     gate = asyncio.Semaphore(args.concurrency)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3600)) as session:
 
-        async def one(job: dict[str, Any]) -> dict[str, Any]:
+        async def one(number: int, job: dict[str, Any]) -> dict[str, Any]:
             async with gate:
-                return await _ask(session, args.endpoint.rstrip("/"), job)
+                return await _ask(session, args.endpoint.rstrip("/"), job, number)
 
-        tasks = [asyncio.ensure_future(one(job)) for job in jobs[done:]]
+        tasks = [asyncio.ensure_future(one(n, job)) for n, job in enumerate(jobs) if n not in done]
         with args.out.open("a", encoding="utf-8") as out:
-            for n, task in enumerate(tasks, start=done + 1):  # in job order, so a restart resumes exactly
+            for finished, task in enumerate(asyncio.as_completed(tasks), start=len(done) + 1):
                 out.write(json.dumps(await task, ensure_ascii=False) + "\n")
                 out.flush()
-                print(f"{n}/{len(jobs)}", flush=True)
+                print(f"{finished}/{len(jobs)}", flush=True)
 
 
 if __name__ == "__main__":
