@@ -14,7 +14,9 @@ import math
 import time
 
 from anesbench.engine.limiter import DynamicLimiter
-from anesbench.inference.http import HttpConnectionError, HttpPool
+from anesbench.errors import HttpError
+from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpOptions
 
 PROBE_TIMEOUT = 5.0
 START_LIMIT = 32
@@ -26,7 +28,7 @@ def headroom(slots: int) -> int:
     return max(8, math.ceil(slots * 0.1))
 
 
-async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
+async def server_slots(endpoint: str, api_key: str | None = None, options: HttpOptions | None = None) -> int | None:
     """The server's own count of parallel slots, or None when it does not say.
 
     SGLang's ``GET /get_server_info`` is asked first (``max_running_requests`` times ``dp_size``), then
@@ -34,7 +36,7 @@ async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
     """
     root = endpoint.rstrip("/").removesuffix("/v1")
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
-                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
     try:
         slots = _sglang_slots(await _get_json(http, "/get_server_info"))
         if slots is None:
@@ -50,7 +52,7 @@ async def _get_json(http: HttpPool, path: str) -> object:
         if response.status != 200:
             return None
         return json.loads(response.body)
-    except (HttpConnectionError, TimeoutError, ValueError):
+    except (HttpError, TimeoutError, ValueError):
         return None
 
 
