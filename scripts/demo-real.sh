@@ -9,12 +9,13 @@ BIN=.venv/bin
 DATASET=data/sample/anesbench-sample.jsonl
 DB=${DEMO_DB:-demo-real.duckdb}
 LIMIT=${DEMO_LIMIT:-2}
-MAX_TOKENS=${DEMO_MAX_TOKENS:-200}
+MAX_TOKENS=${DEMO_MAX_TOKENS:-160}
 SLOTS=${DEMO_SLOTS:-4}
+# One thread: on a busy machine llama.cpp's threads wait for each other at every step (DEMO_THREADS=2 on an idle one).
 WORK=$(mktemp -d)
 LOG=$WORK/server.log
 rm -f "$DB"
-"$BIN/python" -m anesbench.realmodel serve --slots "$SLOTS" --slot-context 1024 --threads "${DEMO_THREADS:-2}" \
+"$BIN/python" -m anesbench.realmodel serve --slots "$SLOTS" --slot-context 1024 --threads "${DEMO_THREADS:-1}" \
   >"$WORK/server.out" 2>"$LOG" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -38,6 +38,8 @@ CACHE = Path(os.environ.get("ANESBENCH_MODEL_CACHE") or ROOT / ".cache" / "model
 MAX_TOKENS = 16
 START_TIMEOUT = 240.0
 RUN_TIMEOUT = 300.0
+# One llama.cpp thread: on a loaded CI machine two threads wait for each other at every step.
+THREADS = os.environ.get("ANESBENCH_REALMODEL_THREADS", "1")
 
 
 def _require_real_model() -> None:
@@ -60,7 +62,7 @@ class RealServer:
         self.log = tempfile.NamedTemporaryFile(prefix="realmodel-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc: Proc = start(
             [PYTHON, "-m", "anesbench.realmodel", "serve", "--slots", str(slots), "--slot-context", "1024",
-             "--threads", "2", "--port", str(port)],
+             "--threads", THREADS, "--port", str(port)],
             env={"ANESBENCH_MODEL_CACHE": str(CACHE)}, timeout=START_TIMEOUT, stderr=self.log,
         )
         self.base = self.proc.address
