@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 DATASET=data/sample/anesbench-sample.jsonl
 DB=${DEMO_DB:-demo-real.duckdb}
-LIMIT=${DEMO_LIMIT:-2}
+LIMIT=${DEMO_LIMIT:-5}
 MAX_TOKENS=${DEMO_MAX_TOKENS:-320}
 SLOTS=${DEMO_SLOTS:-4}
 # One thread: on a busy machine llama.cpp's threads wait for each other at every step (DEMO_THREADS=2 on an idle one).
