@@ -9,6 +9,7 @@ import pytest
 
 from anesbench.errors import ConfigConflict, NotFound
 from anesbench.store import ResultRow, RunRecord, Store
+from anesbench.store.database import StoreBusy
 
 
 def _run(run_id: str = "r1", model: str = "m", config_hash: str = "h1", total: int = 6) -> RunRecord:
@@ -106,7 +107,7 @@ def test_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
                                "print('ok', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
-        with pytest.raises(Exception, match="open in another process"):
+        with pytest.raises(StoreBusy, match="open in another process"):
             Store(path)
     finally:
         holder.kill()
