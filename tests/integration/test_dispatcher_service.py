@@ -22,8 +22,9 @@ from tests.conftest import SAMPLE, make_records
 from tests.integration.prometheus import Prometheus
 from tests.procs import (
     CLI,
-    ROOT,
     Proc,
+    metric,
+    popen,
     run_cli,
     standin_control,
     standin_stats,
@@ -31,6 +32,7 @@ from tests.procs import (
     start_grader,
     start_standin,
 )
+from tests.waiting import wait_until
 
 ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
 
@@ -83,16 +85,14 @@ def _stub(stack: Stack) -> dispatcher_pb2_grpc.DispatcherStub:
 
 def _follow(stack: Stack, run_id: str, *extra: str) -> subprocess.Popen[str]:
     """`anesbench run --dispatcher` on the named dataset, in the background."""
-    return subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                             stack.standin.address, "--model", "standin", "--dataset", "anesbench",
-                             "--run-id", run_id, *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint", stack.standin.address,
+                  "--model", "standin", "--dataset", "anesbench", "--run-id", run_id, *extra],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_answered(stack: Stack, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while standin_stats(stack.standin.address)["answered"] < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: standin_stats(stack.standin.address)["answered"] >= count,
+               f"the stand-in answers {count} requests", timeout=timeout)
 
 
 def _wait_final(stub: dispatcher_pb2_grpc.DispatcherStub, run_id: str, timeout: float = 120) -> pb.Run:
@@ -119,6 +119,11 @@ def test_run_through_dispatcher_equals_embedded_run(stack: Stack, tmp_path: Path
     assert _board("--dispatcher", stack.dispatcher.address) == _board("--db", str(embedded_db))
     runs = json.loads(run_cli("runs", "--dispatcher", stack.dispatcher.address, "--format", "json").stdout)
     assert [(r["id"], r["status"], r["done"]) for r in runs] == [("remote", "completed", 2 * ITEMS)]
+
+
+def test_a_run_id_is_idempotent_for_its_configuration_and_refused_for_another(stack: Stack) -> None:
+    first = _run(stack, "--languages", "en,zh", "--run-id", "remote", "--concurrency", "16")
+    assert first.returncode == 0, first.stderr
     # Same id, same configuration: idempotent, nothing is sent again.
     answered = standin_stats(stack.standin.address)["answered"]
     again = _run(stack, "--languages", "en,zh", "--run-id", "remote", "--concurrency", "16")
@@ -139,12 +144,8 @@ def test_health_and_reflection(stack: Stack) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "anesbench.v1.Dispatcher"):
         # NOT_SERVING while it resumes unfinished runs, then SERVING.
-        deadline = time.monotonic() + 15
-        status = None
-        while time.monotonic() < deadline and status != health_pb2.HealthCheckResponse.SERVING:
-            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-            time.sleep(0.05)
-        assert status == health_pb2.HealthCheckResponse.SERVING
+        wait_until(lambda service=service: health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                   .status == health_pb2.HealthCheckResponse.SERVING, f"health of {service!r} is SERVING")
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for r in responses for s in r.list_services_response.service}
@@ -193,10 +194,9 @@ def test_bad_requests_get_precise_errors_and_the_server_keeps_serving(
 def test_concurrent_runs_share_the_endpoint_and_all_finish(stack: Stack, write_jsonl) -> None:
     standin_control(stack.standin.address, latency_ms=20)
     data = write_jsonl(make_records(60), "many.jsonl")
-    procs = [subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                               stack.standin.address, "--model", f"model-{n}", "--dataset", str(data),
-                               "--concurrency", "8", "--run-id", f"c{n}"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for n in range(3)]
+    procs = [popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint", stack.standin.address,
+                    "--model", f"model-{n}", "--dataset", str(data), "--concurrency", "8", "--run-id", f"c{n}"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert standin_stats(stack.standin.address)["max_inflight"] <= 8
@@ -227,12 +227,16 @@ def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: St
 
 
 def test_grader_killed_mid_run_then_back_the_run_completes(stack: Stack) -> None:
+    concurrency = 8
     standin_control(stack.standin.address, latency_ms=30)
-    follower = _follow(stack, "gk", "--languages", "en,zh", "--concurrency", "8")
+    follower = _follow(stack, "gk", "--languages", "en,zh", "--concurrency", str(concurrency))
     _wait_answered(stack, 30)
     port = int(stack.grader.address.rsplit(":", 1)[1])
     stack.grader.stop(signal.SIGKILL)
-    time.sleep(1.0)
+    # The outage reaches the run: every worker has its answer and waits for the dead grader.
+    wait_until(lambda: metric(stack.dispatcher_metrics, "anesbench_grade_queue_depth") >= concurrency,
+               f"{concurrency} answers wait for the grader")
+    assert follower.poll() is None
     stack.grader, stack.grader_metrics = start_grader(port)
     out, err = follower.communicate(timeout=120)
     assert follower.returncode == 0, err
