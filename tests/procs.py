@@ -89,20 +89,27 @@ class Proc:
         raise RuntimeError(f"{self.popen.args!r} printed no {prefix!r} line ({state}); output: {seen}{log}")
 
 
-def as_from_a_terminal() -> None:
-    """``preexec_fn``: SIGINT back to its default, as in a shell's foreground job.
+def _sigint_as_from_a_terminal() -> None:
+    """Let the programs we start turn SIGINT into KeyboardInterrupt, as in a shell's foreground job.
 
-    A shell starts background jobs (``pytest ... &``, some CI runners) with SIGINT ignored, and the
-    children inherit that; Python then never turns SIGINT into KeyboardInterrupt, and a test that
-    presses Ctrl-C would see the program run on.
+    A shell starts background jobs (``pytest ... &``, some CI runners) with SIGINT ignored, and an
+    ignored signal stays ignored across fork and exec: Python in the child then never raises
+    KeyboardInterrupt, and a test that presses Ctrl-C sees the program run on. A handler (rather
+    than "ignore") is reset to the default by exec, so installing Python's own handler here gives
+    every child the default. (Not in the child before exec: running Python code between fork and
+    exec aborts a child of a process that has gRPC threads.)
     """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_sigint_as_from_a_terminal()
 
 
 def popen(args: list[str], **options: Any) -> subprocess.Popen[str]:
-    """``subprocess.Popen`` in the repository root, text mode, SIGINT as from a terminal."""
+    """``subprocess.Popen`` in the repository root, in text mode (stop it with ``.send_signal``/``.kill``)."""
     options.setdefault("cwd", ROOT)
-    return subprocess.Popen(args, text=True, preexec_fn=as_from_a_terminal, **options)
+    return subprocess.Popen(args, text=True, **options)
 
 
 def _pump(stream: Any, lines: queue.Queue[str | None]) -> None:
@@ -126,7 +133,7 @@ def start(args: list[str], *, ready: str = "listening on ", env: dict[str, str] 
         log_path = Path(name)
     with open(log_path, "wb") if log_path is not None else contextlib.nullcontext(stderr) as err:
         popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
-                                 env={**os.environ, **(env or {})}, preexec_fn=as_from_a_terminal)
+                                 env={**os.environ, **(env or {})})
     proc = Proc(popen, "", log_path=log_path)
     threading.Thread(target=_pump, args=(popen.stdout, proc.lines), daemon=True).start()
     try:
@@ -171,7 +178,7 @@ def metric(address: str, name: str) -> float:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120.0,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, input=stdin,
-                          env={**os.environ, **(env or {})}, preexec_fn=as_from_a_terminal)
+                          env={**os.environ, **(env or {})})
 
 
 def _wait_line_or_close(proc: Proc, prefix: str, timeout: float) -> str:
@@ -219,11 +226,13 @@ class GraderProcess(Proc):
     """A grader (:func:`grader_command`) whose health is SERVING; ``address`` is ``127.0.0.1:PORT``.
 
     Its grading workers start after the port is bound, so health turns SERVING a little after the
-    ``listening on`` line; the constructor waits for that. Stderr is kept (``log()``).
+    ``listening on`` line; the constructor waits for that. Stderr is kept (``log()``) unless
+    ``keep_log`` is false; ``close()`` removes it.
     """
 
-    def __init__(self, port: int = 0, metrics_port: int | None = 0, *, start_timeout: float = 20.0) -> None:
-        proc = start(grader_command(port, metrics_port), timeout=start_timeout, keep_log=True)
+    def __init__(self, port: int = 0, metrics_port: int | None = 0, *, start_timeout: float = 20.0,
+                 keep_log: bool = True) -> None:
+        proc = start(grader_command(port, metrics_port), timeout=start_timeout, keep_log=keep_log)
         super().__init__(proc.popen, proc.address, proc.lines, proc.log_path)
         self.port = int(self.address.rsplit(":", 1)[1])
         self.metrics_address = None if metrics_port is None else _wait_line_or_close(self, "metrics on ", start_timeout)
@@ -243,8 +252,8 @@ class GraderProcess(Proc):
 
 
 def start_grader(port: int = 0) -> tuple[Proc, str]:
-    """A grader service, SERVING; returns the process and its metrics address."""
-    proc = GraderProcess(port)
+    """A grader service, SERVING; returns the process and its metrics address (stop it with ``stop()``)."""
+    proc = GraderProcess(port, keep_log=False)
     assert proc.metrics_address is not None
     return proc, proc.metrics_address
 
