@@ -115,23 +115,38 @@ async def test_health_and_reflection(grader: GraderProcess) -> None:
         assert found.file_descriptor_response.file_descriptor_proto  # the schema itself is served
 
 
-async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(grader: GraderProcess) -> None:
+async def _still_serving(stub: grader_pb2_grpc.GraderStub) -> None:
+    reply = await stub.Grade(request(7, *CASES[0]))
+    assert (reply.pred, reply.method) == GRADED[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
+        (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
+        (
+            grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
+            "request (id 'r'): response: 1048577 bytes",
+        ),
+    ],
+    ids=["no-choices", "bad-key", "long-response"],
+)
+async def test_a_bad_request_is_invalid_argument_naming_id_and_field(
+    grader: GraderProcess, message: grader_pb2.GradeRequest, text: str
+) -> None:
     async with grpc.aio.insecure_channel(grader.address) as channel:
         stub = grader_pb2_grpc.GraderStub(channel)
-        bad = [
-            (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
-            (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
-            (
-                grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
-                "request (id 'r'): response: 1048577 bytes",
-            ),
-        ]
-        for message, text in bad:
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.Grade(message)
-            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert text in (info.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Grade(message)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert text in (info.value.details() or "")
+        await _still_serving(stub)
 
+
+async def test_a_bad_item_in_a_stream_names_batch_item_and_field(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(0, *CASES[0])]))
         await call.write(grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")]))
@@ -140,25 +155,33 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
             await call.read()
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert info.value.details() == "batch 1, items[1] (id 'x'): choices: must not be empty"
+        await _still_serving(stub)
 
+
+async def test_a_batch_over_the_item_limit_is_refused(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(i, *CASES[1]) for i in range(4097)]))
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call.read()
         assert "batch 0: items: 4097 items, more than the limit of 4096" in (info.value.details() or "")
+        await _still_serving(stub)
 
+
+async def test_bytes_that_are_not_a_request_are_refused_before_any_handler(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
         # Not even protobuf: undecodable bytes and a message over the 64 MiB limit.
         raw = channel.unary_unary("/anesbench.v1.Grader/Grade")
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await raw(b"\x12\x05\x0a\x01\xff\x12\x00")  # choices entry whose key is invalid UTF-8
         # grpc.aio rejects it before any handler runs, as UNKNOWN "DecodeError".
-        assert "DecodeError" in (info.value.details() or "")
+        assert info.value.code() == grpc.StatusCode.UNKNOWN and "DecodeError" in (info.value.details() or "")
+        stub = grader_pb2_grpc.GraderStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Grade(grader_pb2.GradeRequest(choices=OPTIONS, response="x" * (65 << 20)))
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-
-        reply = await stub.Grade(request(7, *CASES[0]))
-        assert (reply.pred, reply.method) == GRADED[0]
+        await _still_serving(stub)
 
 
 async def test_a_pathological_reply_cannot_wedge_the_grader(grader: GraderProcess) -> None:

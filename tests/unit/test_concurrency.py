@@ -79,7 +79,7 @@ def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() 
         assert limiter.limit < grown
         before = limiter.limit
         limiter.observe(0.1, True)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop step: set_limit's notification task runs (nothing waits on it)
         assert limiter.limit == max(1, int(before * 0.7))
 
     asyncio.run(scenario())

@@ -32,6 +32,8 @@ def corpus() -> list[Case]:
 
 
 def expected(case: Case) -> tuple[str | None, str]:
+    """The library's answer in-process: what a faithful transport must hand back (the extractor's
+    own correctness is checked against labels in tests/unit/test_grading*.py)."""
     extraction = extract_answer(case[0], case[1], finish_reason=case[2])
     return extraction.pred, extraction.method
 
@@ -114,7 +116,7 @@ async def test_batches_stay_under_the_byte_budget(recording: Server) -> None:
     case = ({"A": "yes", "B": "no"}, "x" * 10_000 + " The answer is B.", "stop")
     async with RemoteGrader(recording.target, max_batch_bytes=64 << 10) as grader:
         results = await asyncio.gather(*(grader.grade(*case) for _ in range(40)))
-    assert pairs(results) == [expected(case)] * 40
+    assert pairs(results) == [("B", "final_answer_phrase")] * 40
     assert max(len(batch) for batch in recording.servicer.batches) <= 7  # type: ignore[attr-defined]
 
 
