@@ -61,7 +61,9 @@ class Proc:
 
     def log(self) -> str:
         """What the process wrote to stderr so far ("" unless started with ``keep_log=True``)."""
-        return self.log_path.read_text(errors="replace") if self.log_path is not None else ""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
 
     def close(self) -> None:
         """Kill the process if it still runs and remove its log (stdout is left to the reader thread)."""
@@ -132,10 +134,10 @@ def start(args: list[str], *, ready: str = "listening on ", env: dict[str, str] 
         os.close(handle)
         log_path = Path(name)
     with open(log_path, "wb") if log_path is not None else contextlib.nullcontext(stderr) as err:
-        popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
+        child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
                                  env={**os.environ, **(env or {})})
-    proc = Proc(popen, "", log_path=log_path)
-    threading.Thread(target=_pump, args=(popen.stdout, proc.lines), daemon=True).start()
+    proc = Proc(child, "", log_path=log_path)
+    threading.Thread(target=_pump, args=(child.stdout, proc.lines), daemon=True).start()
     try:
         proc.address = proc.wait_line(ready, timeout)
     except BaseException:
