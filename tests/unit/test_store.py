@@ -7,9 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from anesbench.errors import ConfigConflict, NotFound
+from anesbench.errors import ConfigConflict, NotFound, StoreBusy
 from anesbench.store import ResultRow, RunRecord, Store
-from anesbench.store.database import StoreBusy
 
 
 def _run(run_id: str = "r1", model: str = "m", config_hash: str = "h1", total: int = 6) -> RunRecord:
