@@ -272,6 +272,7 @@ def test_kill_9_then_resume_sends_only_unfinished_work(make_standin, tmp_path: P
     window = interval + 2 * 0.1
     per_worker = math.floor(window / ((latency_ms - jitter_ms) / 1000)) + 1
     bound = concurrency + concurrency * per_worker  # of 132: 8 + 8 * 4 = 40 at a 0.2 s interval, 32 at 0.1 s
+    print(f"kill -9: {lost} answers lost of {total} (in flight + unflushed; bound {bound})")
     assert 0 <= lost <= bound, (lost, bound, first, saved)
 
     resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
