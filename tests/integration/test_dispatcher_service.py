@@ -58,14 +58,21 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     datasets = tmp_path / "datasets"
     datasets.mkdir()
     shutil.copy(SAMPLE, datasets / "anesbench.jsonl")
-    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5")
-    grader, grader_metrics = start_grader()
-    dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",
-                                                      "--datasets-dir", str(datasets))
-    s = Stack(standin, grader, grader_metrics, dispatcher, dispatcher_metrics, tmp_path / "d.duckdb", datasets)
-    yield s
-    for proc in (s.dispatcher, s.grader, s.standin):
-        proc.stop()
+    started: list[Proc] = []  # stopped at the end, also when a later one fails to start
+    try:
+        started.append(start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5"))
+        grader, grader_metrics = start_grader()
+        started.append(grader)
+        dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",
+                                                          "--datasets-dir", str(datasets))
+        started.append(dispatcher)
+        s = Stack(started[0], grader, grader_metrics, dispatcher, dispatcher_metrics, tmp_path / "d.duckdb",
+                  datasets)
+        yield s
+        started = [s.standin, s.grader, s.dispatcher]  # tests may have restarted some
+    finally:
+        for proc in reversed(started):
+            proc.stop()
 
 
 def _run(stack: Stack, *extra: str, dataset: str = str(SAMPLE)) -> subprocess.CompletedProcess[str]:
