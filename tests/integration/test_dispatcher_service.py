@@ -278,7 +278,8 @@ def test_metrics_pass_promtool(stack: Stack) -> None:
 
 
 def test_cancel_keeps_finished_results(stack: Stack) -> None:
-    standin_control(stack.standin.address, latency_ms=200)
+    # 66 items x 1 s / 4 in flight = 16 s: the cancel (a new CLI process on a loaded machine) lands mid-run.
+    standin_control(stack.standin.address, latency_ms=1000)
     follower = _follow(stack, "cx", "--concurrency", "4")
     _wait_answered(stack, 8, timeout=30)
     cancelled = run_cli("cancel", "cx", "--dispatcher", stack.dispatcher.address)
