@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from anesbench.cli.exit_codes import message_for
 from anesbench.errors import AnesbenchError
 from anesbench.realmodel.model import MODEL_ALIAS, MODEL_NAME, MODEL_SHA256, cache_dir, ensure_model
 from anesbench.realmodel.server import ServerOptions, start
@@ -33,8 +34,8 @@ def fetch(cache: Path | None) -> None:
     try:
         path = ensure_model(cache or cache_dir(), log=_say)
     except AnesbenchError as exc:
-        _say(f"error: {exc}")
-        sys.exit(1)
+        _say(f"error: {message_for(exc)}")
+        sys.exit(exc.exit_code)
     _say(f"{MODEL_NAME}: sha256 {MODEL_SHA256} ok ({time.monotonic() - started:.1f} s)")
     click.echo(str(path))
 
@@ -59,8 +60,8 @@ def serve(cache: Path | None, host: str, port: int, slots: int, slot_context: in
         fetched = time.monotonic()
         server, address = start(model, ServerOptions(host, port, slots, slot_context, threads, alias))
     except AnesbenchError as exc:
-        _say(f"error: {exc}")
-        sys.exit(1)
+        _say(f"error: {message_for(exc)}")
+        sys.exit(exc.exit_code)
     except ImportError:
         _say("error: xllamacpp is not installed; run: pip install -e '.[realmodel]' (or make realmodel)")
         sys.exit(1)

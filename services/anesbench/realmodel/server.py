@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anesbench.realmodel.model import MODEL_ALIAS, ModelFetchError
+from anesbench.errors import InvalidInput, StartupFailed
+from anesbench.realmodel.model import MODEL_ALIAS
 
 READY_TIMEOUT = 120.0
 
@@ -26,10 +27,10 @@ class ServerOptions:
 
     def check(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ModelFetchError(f"--host: the test model server binds the loopback interface only, not {self.host}")
+            raise InvalidInput(f"the test model server binds the loopback interface only, not {self.host}", field="host")
         for name in ("slots", "slot_context", "threads"):
             if getattr(self, name) < 1:
-                raise ModelFetchError(f"--{name.replace('_', '-')}: must be at least 1")
+                raise InvalidInput("must be at least 1", field=name)
 
 
 def start(model: Path, options: ServerOptions) -> tuple[Any, str]:
@@ -66,4 +67,4 @@ def wait_healthy(address: str, timeout: float = READY_TIMEOUT) -> None:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last = str(exc)
         time.sleep(0.2)
-    raise ModelFetchError(f"{address}/health: not ready after {timeout:.0f} s ({last})")
+    raise StartupFailed(f"{address}/health: not ready after {timeout:.0f} s ({last})")
