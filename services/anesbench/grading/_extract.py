@@ -109,7 +109,7 @@ def extract_answer(
     refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
-    rejected = frozenset(letter for letter, positive in verdicts.items() if not positive)
+    rejected = frozenset(letter for letter, positive in verdicts.items() if positive is False)
     return _decided(by_option_text(text, index, rejected), valid)
 
 

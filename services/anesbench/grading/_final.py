@@ -31,6 +31,9 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
      ("answer", "option", "choice", "selection")),
     (P.EN_LETTER_FIRST, "final_answer_phrase", STRONG, _REF | _BETWEEN | _HYPO, CAPS),
     (P.EN_BOTH, "final_answer_phrase", STRONG, _REF, CAPS),
+    (P.EN_FITS_BEST, "final_answer_phrase", STRONG, _REF | _HYPO, CAPS),
+    (P.EN_BEST_FIT_IS, "final_answer_phrase", STRONG, _WORD | _LOWER | _HYPO, ("option", "choice", "answer", "one")),
+    (P.BRACKET_ANSWER, "final_answer_phrase", STRONG, _LOWER, ("[",)),
     (P.EN_CHOOSE, "final_answer_phrase", STRONG, _WORD | _LOWER,
      ("i ", "i'", "we ", "we'", "let", "change", "switch", "revise", "correct", "update")),
     (P.EN_NOT_BUT, "final_answer_phrase", STRONG, _WORD, ("not",)),
@@ -46,6 +49,8 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.ZH_CHOOSE, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("选",)),
     (P.ZH_LETTER_FIRST, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
     (P.ZH_BOTH, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
+    (P.ZH_BEST_FIT, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _REF, CAPS),
+    (P.ZH_FIT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("最",)),
     (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("正确", "最")),
     (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "修正", "改")),
     (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
@@ -175,7 +180,11 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     assert first is not None
     if first.group().islower() and not _lower_ok(text, g1, first.group()):
         return ()
-    if checks & _REF and not ref_ok(text, first.start()):
+    if checks & _REF and (
+        not ref_ok(text, first.start())
+        or P.JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
+        or P.QUESTIONED.match(lower, m.end())
+    ):
         return ()
     if P.QUESTIONED.match(lower, g1):
         return ()

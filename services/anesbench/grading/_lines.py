@@ -53,10 +53,10 @@ def _judge(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str]
     start = 1 if lower[0] in "([" else 0
     if not index.match_at(lower, start):
         return None
-    named = mentions(lower, index)
-    if letter in named:
+    named = set(mentions(lower, index))
+    if named == {letter}:  # "Option A, neostigmine, …; option B, sugammadex, …" names more than its own
         return letter, "letter_with_text"
-    if named:
+    if named and letter not in named:
         return None, "none_ambiguous"
     return None
 

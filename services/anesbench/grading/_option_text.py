@@ -16,21 +16,38 @@ from anesbench.grading._scan import matches
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
 _SPACES = re.compile(r"\s+")
+#: a leading concentration or route that a reply may leave out when it names the option
+_QUALIFIER = re.compile(
+    r"^(?:\d+(?:\.\d+)?[ \t]*%[ \t]*|(?:intravenous|iv|oral|nebuli[sz]ed|inhaled|静注|静脉注射|静脉|口服|雾化吸入)[ \t]*)+"
+)
 _TRIM = " \t.。;；,，:!！"
 _NEG_BEFORE = re.compile(
     r"(?:\bnot|\brather than|\binstead of|\bother than|\bnor|n't|\bthan|\bexcept|\bunlike|\bavoid"
     r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用|禁用)[^,.;:，。；：!?！？]*$"
 )
 _NEG_AFTER = re.compile(
-    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled))"
-    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非)"
+    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled|contraindicated))"
+    r"|^[ \t]*(?:(?:would|will|could|may|might)[ \t]+)?(?:worsen|deepen|aggravate)"
+    r"|^[ \t]*should[ \t]+(?:be[ \t]+avoided|not)"
+    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非|禁用|慎用|(?:会|可|可能)?加重)"
 )
+#: options named as a list ("esmolol and nitroglycerin would worsen …"): a verdict after the last is on all
+_JOINED = re.compile(r"^[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]+as)[ \t]*$")
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
     r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
+    r"|(?:treatment|drug|agent|antidote|diagnosis|nerve|cause|management|therapy|intervention|predictor)"
+    r"(?:[ \t]+of[ \t]+choice)?(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
+    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|(?:应(?:该|当)?|宜)(?:使用|用|选用|给予|首选)"
 )
-_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "答案", "选", "首选", "应")
+_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "treatment", "drug", "agent", "antidote", "diagnosis",
+                 "nerve", "cause", "management", "therapy", "intervention", "predictor", "答案", "选", "首选", "应", "宜")
+#: after an option's text, what makes it the answer: "phenylephrine is the drug to give"
+_TAIL_HEAD = re.compile(
+    r"[ \t]+is[ \t]+the[ \t]+(?:(?:best|first|preferred|appropriate|correct|right|safest|specific|most|first-line)[ \t]+)*"
+    r"(?:drug|agent|treatment|therapy|choice|answer|option|antidote|diagnosis|intervention)(?![a-z])"
+    r"(?![ \t]+(?:most[ \t]+)?(?:likely[ \t]+)?to[ \t]+(?:cause|worsen|avoid))"
+)
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
@@ -123,6 +140,9 @@ def _forms(text: str) -> list[str]:
     bare = _PAREN.sub("", full).strip(_TRIM)
     if bare and bare != full:
         out.append(bare)
+    core = _QUALIFIER.sub("", bare)  # "20% lipid emulsion" is named "lipid emulsion"
+    if core and core not in out:
+        out.append(core)
     return [f for f in out if len(f) >= (3 if f.isascii() else 2)]
 
 
@@ -142,11 +162,14 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     >>> mentions("bupivacaine, not lidocaine", option_index((("A", "Lidocaine"), ("B", "Bupivacaine"))))
     ['B']
     """
+    hits = index.find_all(lower, start, end)
+    negated = [bool(_NEG_AFTER.match(lower[stop: stop + 24])) for _, stop, _ in hits]
+    for i in range(len(hits) - 2, -1, -1):  # "A and B would worsen": the verdict after B is A's too
+        if negated[i + 1] and _JOINED.match(lower, hits[i][1], hits[i + 1][0]):
+            negated[i] = True
     found: list[str] = []
-    for at, stop, form in index.find_all(lower, start, end):
-        if _NEG_BEFORE.search(lower, max(start, at - 24), at):
-            continue
-        if _NEG_AFTER.match(lower[stop: stop + 24]):
+    for (at, _, form), neg in zip(hits, negated, strict=True):
+        if neg or _NEG_BEFORE.search(lower, max(start, at - 24), at):
             continue
         found.append(index.letter_of[form])
     return found
@@ -168,6 +191,13 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
              if not (m.group()[0] == "i" and m.start() and "a" <= lower[m.start() - 1] <= "z")
              and not (m.group()[0] == "选" and lower[m.start() - 1:m.start()] == "不")]
     last = heads[-1] if heads else None
+    named_first = [index.letter_of[form] for at, stop, form in index.find_all(lower)
+                   if _TAIL_HEAD.match(lower, stop) and (last is None or at > last.start())
+                   and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
+    if named_first:  # "… ; phenylephrine is the drug to give." after any head
+        if len(set(named_first)) == 1 and named_first[0] not in rejected:
+            return named_first[0], "option_text"
+        return None, "none_ambiguous"
     if last is not None:
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)
