@@ -477,3 +477,82 @@ def test_thousands_of_unclosed_think_tags_are_stripped_in_linear_time() -> None:
     assert extract_answer({"A": "x", "B": "y"}, "<think>" * 150_000) == Extraction(None, "none_empty")
     assert strip_think("x<think>y</think>z<think>w") == "x\nz"
     assert strip_think("<think>a</thinking>The answer is B.") == "The answer is B."
+
+
+# ------------------------------------------------------------------ issue 8 / 13 shapes
+@pytest.mark.parametrize("reply", [
+    "【答案】C", "【正确答案】C\n【解析】丹曲林是特效药。", "【解析】琥珀胆碱是触发药物。\n【答案】C", "【答案】：C项",
+    "[Answer] C",
+    "【Answer】C\n【Rationale】dantrolene", "**[Correct answer]**: C",
+])
+def test_bracketed_answer_headers(reply: str) -> None:
+    assert extract_answer(ZMH if not reply.isascii() else MH, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize("reply", ["【答案】B或C", "【答案】A、C", "[Answer] B or C", "【答案】\n【解析】略"])
+def test_bracketed_headers_naming_two_letters_or_none_are_no_answer(reply: str) -> None:
+    assert pred(reply, ZMH) is None
+
+
+@pytest.mark.parametrize("reply", [
+    "以上选项中，C最符合。", "最符合题意的是C。", "C项最为合适。", "相比之下，C更符合临床需要。", "最恰当的处理是C。",
+    "Of the options above, C fits best.", "The option that best fits this scenario is C.", "C is the most fitting choice.",
+])
+def test_best_fit_phrasings(reply: str) -> None:
+    assert pred(reply, ZMH if not reply.isascii() else MH) == "C"
+
+
+@pytest.mark.parametrize("reply", [
+    "以上选项中，B和C都比较符合。", "B和C最符合。", "以上选项中，C最符合？但B也有道理。", "不是C最符合。",
+    "Both B and C fit best.",
+])
+def test_best_fit_naming_two_options_or_asking_is_no_answer(reply: str) -> None:
+    assert pred(reply, ZMH if not reply.isascii() else MH) is None
+
+
+def test_chinese_per_option_verdicts_inside_one_sentence() -> None:
+    reply = "A选项丙泊酚不能治疗恶性高热；B选项氯胺酮无关；C选项丹曲林抑制钙释放，是正确的；D选项琥珀胆碱是触发药物。"
+    assert extract_answer(ZMH, reply) == Extraction("C", "verdict")
+
+
+def test_two_options_called_correct_in_one_sentence_is_ambiguous() -> None:
+    assert extract_answer(ZMH, "A选项是正确的，C选项也是正确的。") == Extraction(None, "none_ambiguous")
+
+
+def test_a_segment_judged_both_ways_makes_the_verdicts_abstain() -> None:
+    reply = "Option A is wrong.\nOption B is correct in children but wrong in adults.\nOption C is wrong."
+    assert pred(reply) is None
+
+
+def test_letter_with_text_line_that_goes_on_to_other_options_is_not_an_answer() -> None:
+    reply = "Option A, propofol, is an induction agent. Option B, ketamine, has no role. Option C, dantrolene, works."
+    assert pred(reply) is None
+
+
+def test_letter_with_a_short_option_text_on_its_own_line() -> None:
+    assert extract_answer({"A": "2%", "B": "6%", "C": "1.2%", "D": "0.75%"}, "B. 6%") == Extraction("B", "letter_with_text")
+
+
+def test_answer_phrase_ending_the_line_with_the_letter_and_text_on_the_next() -> None:
+    reply = ("A. Propofol - not indicated.\nB. Ketamine - not indicated.\n"
+             "Therefore, the most suitable single choice is:\nC. Dantrolene\nUnlike propofol, it blocks calcium release.")
+    assert extract_answer(MH, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize(("reply", "letter"), [
+    ("Esmolol and nitroglycerin would worsen it; phenylephrine is the drug to give.", "A"),
+    ("The treatment of choice is phenylephrine, not esmolol.", "A"),
+    ("Lipid emulsion is the cornerstone; vasopressin should be avoided.", None),  # "20% lipid emulsion" ≠ hypo list
+])
+def test_option_content_named_as_the_answer(reply: str, letter: str | None) -> None:
+    hypo = {"A": "Phenylephrine", "B": "Esmolol", "C": "Nitroglycerin", "D": "Vasopressin"}
+    assert pred(reply, hypo) == letter
+
+
+def test_option_named_without_its_concentration_or_route() -> None:
+    last = {"A": "20% lipid emulsion", "B": "Sodium bicarbonate", "C": "Intravenous vasopressin", "D": "Propranolol"}
+    assert pred("Start lipid emulsion now; vasopressin should be avoided.", last) == "A"
+
+
+def test_options_listed_before_a_negation_are_all_negated() -> None:
+    assert pred("丙泊酚和琥珀胆碱都会加重病情，应该使用丹曲林。", ZMH) == "C"

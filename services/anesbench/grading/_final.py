@@ -191,9 +191,11 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     if checks & _PREADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
+    # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so)
     if (
         checks & _HEADER
-        and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"))
+        and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"
+                                         and not m.group("sep").strip()[:1].isalpha()))
         and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
     ):
         return ()

@@ -107,6 +107,13 @@ class OptionIndex:
             return False
         return not (_alnum_ascii(form[-1]) and end < len(lower) and _alnum_ascii(lower[end]))
 
+    def is_text_of(self, letter: str, lower: str) -> bool:
+        """Is ``lower`` (lower-cased, stripped) exactly the text of option ``letter``, however short ("6%")?"""
+        return any(form == lower for form in self.forms.get(letter, ())) or any(
+            own == letter and _SPACES.sub(" ", normalize(str(text)).lower()).strip(_TRIM) == lower
+            for own, text in self._items
+        )
+
     def match_at(self, lower: str, at: int) -> bool:
         """Does an option's text start at ``at``?"""
         return any(lower.startswith(form, at) and self._bounded(lower, form, at) for form in self.longest_first)

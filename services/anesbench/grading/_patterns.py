@@ -34,7 +34,7 @@ EN_ANSWER = re.compile(
     r"(?:[ \t]+(?:here|overall|then|therefore|thus|in[ \t]+this[ \t]+case))?"
     r"(?P<sep>[ \t]*(?:is|would[ \t]+be|should[ \t]+be|must[ \t]+be|will[ \t]+be|remains|=|:|-|–|—|->|→)(?![a-z])"
     r"|[ \t]*\n)"
-    rf"\s*{_ADV}(?:(?:option|choice|letter|answer)[ \t]*)?:?[ \t]*" + GRP,
+    rf"\s*:?\s*{_ADV}(?:(?:option|choice|letter|answer)[ \t]*)?:?[ \t]*" + GRP,
     M,
 )
 EN_LETTER_FIRST = re.compile(

@@ -148,7 +148,7 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
         for m in _YES_NO.finditer(lower):
             if text[m.start("l")].isupper():
                 events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
-    events.sort(key=lambda e: e[0])
+    events.sort(key=lambda e: (e[0], e[2] is None))  # a two-way segment outweighs "B is correct" in it
     return events
 
 
