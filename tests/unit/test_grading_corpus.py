@@ -54,7 +54,7 @@ def test_real_corpus_covers_both_languages_and_both_templates() -> None:
         pytest.skip(f"{REAL} not present")
     cases = load(REAL)
     assert len(cases) >= 300
-    assert all(t.startswith("real-") for c in cases for t in c["tags"])
+    assert all(any(t.startswith("real-") for t in c["tags"]) for c in cases)
     assert {c["lang"] for c in cases} >= {"en", "zh"}
     assert len({template_of(c) for c in cases} - {"-"}) >= 2
     assert any(c["finish_reason"] == "length" for c in cases)

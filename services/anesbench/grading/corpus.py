@@ -126,13 +126,20 @@ def tally(graded: Iterable[Graded], keys: Callable[[Graded], Iterable[str]]) -> 
 
 
 def template_of(case: dict[str, Any]) -> str:
-    """The prompt template a real reply answered (``source.template``), or ``"-"``.
+    """The prompt template a real reply answered: ``source.template``, else the middle of a
+    ``real-<template>-<lang>`` tag, else ``"-"``.
 
-    >>> template_of({"source": {"template": "anesbench-paper"}}), template_of({})
-    ('anesbench-paper', '-')
+    >>> template_of({"source": {"template": "anesbench-paper"}}), template_of({"tags": ["real-cot-zh"]})
+    ('anesbench-paper', 'cot')
     """
     source = case.get("source")
-    return str(source.get("template", "-")) if isinstance(source, dict) else "-"
+    if isinstance(source, dict) and "template" in source:
+        return str(source["template"])
+    for tag in case.get("tags", ()):
+        parts = tag.split("-")
+        if len(parts) >= 3 and parts[0] == "real" and parts[-1] in LANGS:
+            return "-".join(parts[1:-1])
+    return "-"
 
 
 __all__ = ["FLOORS", "OUTCOMES", "Graded", "grade", "load", "outcome", "tally", "template_of"]
