@@ -556,3 +556,31 @@ def test_option_named_without_its_concentration_or_route() -> None:
 
 def test_options_listed_before_a_negation_are_all_negated() -> None:
     assert pred("丙泊酚和琥珀胆碱都会加重病情，应该使用丹曲林。", ZMH) == "C"
+
+
+def test_verdicts_do_not_decide_when_an_unread_final_answer_follows_them() -> None:
+    doses = {"A": "0.25 mg/kg", "B": "1 mg/kg", "C": "2.5 mg/kg", "D": "10 mg/kg"}
+    reply = "A. 0.25 mg/kg - too low.\nB. 1 mg/kg - this option is correct.\nThe correct answer is: 2.5 mg per kilogram"
+    assert pred(reply, doses) is None
+
+
+def test_truncated_reply_after_naming_an_option_as_the_answer_stands() -> None:
+    tof = {"A": "0.25", "B": "0.5", "C": "0.7", "D": "0.9"}
+    reply = "A. 0.25\n- not recommended.\n\nAfter analyzing each option, 0.9 is the most appropriate choice for excluding resid"
+    assert extract_answer(tof, reply, finish_reason="length") == Extraction("D", "option_text")
+
+
+def test_truncated_reply_before_any_commitment_is_no_answer() -> None:
+    tof = {"A": "0.25", "B": "0.5", "C": "0.7", "D": "0.9"}
+    reply = "A. 0.25\n- not recommended.\n\nB. 0.5\n- 0.5 is the ratio that"
+    assert extract_answer(tof, reply, finish_reason="length") == Extraction(None, "none_truncated")
+
+
+def test_an_answer_that_is_not_an_option_is_no_answer() -> None:
+    volumes = {"A": "50 mL", "B": "60 mL", "C": "70 mL", "D": "80 mL"}
+    assert pred("Tidal volume = 7 mL/kg x 8 kg.\nTherefore, the answer is: 56 mL", volumes) is None
+
+
+def test_a_repetition_loop_after_a_commitment_keeps_it() -> None:
+    reply = "The answer is C. " + "Dantrolene is the treatment. " * 60
+    assert extract_answer(MH, reply, finish_reason="length").pred == "C"

@@ -6,10 +6,12 @@
 2. the last explicit final answer (phrase, boxed, JSON, tag, conclusion) wins → its letter, or
    ``none_ambiguous`` if it names two letters, ``none_invalid_choice`` if not an option;
 3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated`` (a
-   conclusion cut right after its letter, "Therefore, C", does not count there);
+   conclusion cut right after its letter, "Therefore, C", does not count there), unless it named
+   one option's text as the answer ("0.25 is the most appropriate choice …") → ``option_text``;
 4. a bare letter as the first/last line → ``lone_letter`` / ``letter_with_text``;
 5. a closing "... is B." sentence → ``conclusion``;
-6. option-by-option verdicts with exactly one option judged correct → ``verdict``;
+6. option-by-option verdicts with exactly one option judged correct (none both ways, and no
+   final-answer phrase after them that the steps above could not read) → ``verdict``;
 7. a refusal → ``none_refusal``;
 8. the reply names exactly one option's text → ``option_text``; otherwise ``none_no_match``.
 
@@ -25,12 +27,12 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import by_option_text, option_index
+from anesbench.grading._option_text import by_option_text, named_as_answer, option_index
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
 from anesbench.grading._types import Extraction
-from anesbench.grading._verdicts import judge_options, verdict_map
+from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
 
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
@@ -94,17 +96,20 @@ def extract_answer(
         firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
     if firm:
         return _resolve(firm[-1], valid)
-    if truncated:
-        return _TRUNCATED
+    if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
+        named = named_as_answer(lower, index)
+        return _decided(named, valid) if named is not None and named[0] is not None else _TRUNCATED
     line = letter_line(text, index)
     if line is not None:
         return _decided(line, valid)
     weak = find_commitments(text, index, 0, None, lower, weak=True)
     if weak:
         return _resolve(weak[-1], valid)
-    verdicts = verdict_map(text, lower)
+    standing = standing_verdicts(text, lower)
+    verdicts = {letter: positive for letter, (positive, _) in standing.items()}
     judged = judge_options(verdicts, valid)
-    if judged is not None:
+    # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
+    if judged is not None and not (judged[0] is not None and final_answer_after(lower, standing[judged[0]][1])):
         return _decided(judged, valid)
     refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"

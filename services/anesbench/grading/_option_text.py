@@ -182,6 +182,25 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     return found
 
 
+def named_as_answer(
+    lower: str, index: OptionIndex, rejected: frozenset[str] = frozenset(), after: int = -1
+) -> tuple[str | None, str] | None:
+    """``(letter, "option_text")`` if the options named as the answer by their text ("phenylephrine
+    is the drug to give", "0.25 is the most appropriate choice") after offset ``after`` are one
+    option, ``(None, "none_ambiguous")`` if several, ``None`` if none.
+
+    >>> named_as_answer("0.25 is the most appropriate choice for", option_index((("A", "0.25"), ("B", "0.5"))))
+    ('A', 'option_text')
+    """
+    named = [index.letter_of[form] for at, stop, form in index.find_all(lower)
+             if at > after and _TAIL_HEAD.match(lower, stop) and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
+    if not named:
+        return None
+    if len(set(named)) == 1 and named[0] not in rejected:
+        return named[0], "option_text"
+    return None, "none_ambiguous"
+
+
 def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """The letter whose text alone the reply names as its answer, as ``(letter, method)``.
 
@@ -198,13 +217,9 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
              if not (m.group()[0] == "i" and m.start() and "a" <= lower[m.start() - 1] <= "z")
              and not (m.group()[0] == "选" and lower[m.start() - 1:m.start()] == "不")]
     last = heads[-1] if heads else None
-    named_first = [index.letter_of[form] for at, stop, form in index.find_all(lower)
-                   if _TAIL_HEAD.match(lower, stop) and (last is None or at > last.start())
-                   and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
-    if named_first:  # "… ; phenylephrine is the drug to give." after any head
-        if len(set(named_first)) == 1 and named_first[0] not in rejected:
-            return named_first[0], "option_text"
-        return None, "none_ambiguous"
+    named_first = named_as_answer(lower, index, rejected, -1 if last is None else last.start())
+    if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
+        return named_first
     if last is not None:
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)

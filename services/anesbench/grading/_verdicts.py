@@ -152,16 +152,39 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
     return events
 
 
+def standing_verdicts(text: str, lower: str | None = None) -> dict[str, tuple[bool | None, int]]:
+    """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both
+    ways) and where that verdict was given.
+
+    >>> standing_verdicts("A is wrong. C is correct.")
+    {'A': (False, 0), 'C': (True, 12)}
+    """
+    last: dict[str, tuple[bool | None, int]] = {}
+    for at, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
+        last[letter] = positive, at
+    return last
+
+
 def verdict_map(text: str, lower: str | None = None) -> dict[str, bool | None]:
     """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both).
 
     >>> verdict_map("A is correct. Wait, no: A is wrong, not B either.")
     {'A': False, 'B': False}
     """
-    last: dict[str, bool | None] = {}
-    for _, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
-        last[letter] = positive
-    return last
+    return {letter: positive for letter, (positive, _) in standing_verdicts(text, lower).items()}
+
+
+#: a final-answer phrase; one that comes after the verdicts decides, not they, even if unread
+_FINAL_HEAD = re.compile(r"(?:answer|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![a-z])|answer[ \t]*:|答案")
+
+
+def final_answer_after(lower: str, at: int) -> bool:
+    """Whether a final-answer phrase follows offset ``at`` ("… C is correct. The answer is: 10 mg/kg").
+
+    >>> final_answer_after("c is correct. so the answer is: 10 mg/kg", 0), final_answer_after("c is correct.", 0)
+    (True, False)
+    """
+    return _FINAL_HEAD.search(lower, at) is not None
 
 
 def judge_options(last: dict[str, bool | None], valid: frozenset[str]) -> tuple[str | None, str] | None:
