@@ -299,6 +299,6 @@ def find_commitments(
                 if letters:
                     hits.append(Hit(m.start(), letters, method, STRONG))
     if len(hits) > 1:
-        hits.sort(key=lambda h: (h.pos, h.tier))
+        hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
         hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
     return hits

@@ -44,11 +44,16 @@ _HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "treatment", "drug", 
                  "nerve", "cause", "management", "therapy", "intervention", "predictor", "答案", "选", "首选", "应", "宜")
 #: after an option's text, what makes it the answer: "phenylephrine is the drug to give"
 _TAIL_HEAD = re.compile(
-    r"[ \t]+is[ \t]+the[ \t]+(?:(?:best|first|preferred|appropriate|correct|right|safest|specific|most|first-line)[ \t]+)*"
-    r"(?:drug|agent|treatment|therapy|choice|answer|option|antidote|diagnosis|intervention)(?![a-z])"
+    r"[ \t]+is[ \t]+the[ \t]+(?:(?:best|first|preferred|appropriate|correct|right|safest|specific|most|first-line"
+    r"|strongest|single)[ \t]+)*"
+    r"(?:drug|agent|treatment|therapy|choice|answer|option|antidote|diagnosis|intervention|predictor)(?![a-z])"
     r"(?![ \t]+(?:most[ \t]+)?(?:likely[ \t]+)?to[ \t]+(?:cause|worsen|avoid))"
 )
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
+_CLAUSE_END = re.compile(r"\n|。|;|,|、|[.!?](?:\s|$)")
+_LIST_WORDS = re.compile(r"(?:[\s,、/.;。]|和|与|及|或者|或|以及|and|or|as well as)*")
+#: a clause that adds an alternative ("ketamine also works", "布比卡因也可以", "or both")
+_ALTERNATIVE = re.compile(r"(?<![a-z])(?:also|too|as well|either|or|and|both)(?![a-z])|也|亦|同样|都|均|或|和")
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
@@ -182,6 +187,34 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     return found
 
 
+def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int) -> str | None:
+    """The option named right after a head when it ends its clause and what follows is not a list
+    of options ("首选罗哌卡因，布比卡因心脏毒性较大" → 罗哌卡因; not "I'd pick propofol, ketamine or …").
+
+    >>> idx = option_index((("A", "Propofol"), ("B", "Ketamine")))
+    >>> _named_in_first_clause("i'd pick propofol, ketamine is worse", idx, 8, 36)
+    'A'
+    >>> _named_in_first_clause("i'd pick propofol, ketamine or both", idx, 8, 35) is None
+    True
+    """
+    hits = index.find_all(lower, start, end)
+    if not hits or lower[start:hits[0][0]].strip(" \t:") or mentions(lower, index, hits[0][0], hits[0][1]) == []:
+        return None
+    brk = _CLAUSE_END.match(lower, hits[0][1])
+    if brk is None:
+        return None
+    nxt = _CLAUSE_END.search(lower, brk.end())
+    tail_end = min(nxt.start() if nxt else len(lower), end)
+    rest, at = [], brk.end()
+    for h0, h1, _ in index.find_all(lower, brk.end(), tail_end):
+        rest.append(lower[at:h0])
+        at = h1
+    rest.append(lower[at:tail_end])
+    if all(_LIST_WORDS.fullmatch(piece) for piece in rest) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
+        return None
+    return index.letter_of[hits[0][2]]
+
+
 def named_as_answer(
     lower: str, index: OptionIndex, rejected: frozenset[str] = frozenset(), after: int = -1
 ) -> tuple[str | None, str] | None:
@@ -226,6 +259,9 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
         named = set(mentions(lower, index, last.end(), end)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
+        first = _named_in_first_clause(lower, index, last.end(), end)
+        if first is not None and first not in rejected:  # "首选罗哌卡因，布比卡因心脏毒性较大"
+            return first, "option_text"
     if len(text) <= 250 and not _UNSURE.search(lower):
         named = set(mentions(lower, index)) - rejected
         if len(named) == 1:
