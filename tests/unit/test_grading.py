@@ -584,3 +584,15 @@ def test_an_answer_that_is_not_an_option_is_no_answer() -> None:
 def test_a_repetition_loop_after_a_commitment_keeps_it() -> None:
     reply = "The answer is C. " + "Dantrolene is the treatment. " * 60
     assert extract_answer(MH, reply, finish_reason="length").pred == "C"
+
+
+@pytest.mark.parametrize("reply", [
+    "The drug of choice for asthma is ketamine, but for this patient propofol is better.",
+    "A. Propofol is indicated for sedation.\nB. Ketamine has a role in asthma.",
+])
+def test_a_contrast_or_an_incidental_indication_is_no_answer(reply: str) -> None:
+    assert pred(reply) is None
+
+
+def test_a_comparison_of_two_of_four_options_commits_to_neither() -> None:
+    assert pred("A比B更合适。", ZMH) is None

@@ -53,7 +53,10 @@ _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
 _CLAUSE_END = re.compile(r"\n|。|;|,|、|[.!?](?:\s|$)")
 _LIST_WORDS = re.compile(r"(?:[\s,、/.;。]|和|与|及|或者|或|以及|and|or|as well as)*")
 #: a clause that adds an alternative ("ketamine also works", "布比卡因也可以", "or both")
-_ALTERNATIVE = re.compile(r"(?<![a-z])(?:also|too|as well|either|or|and|both)(?![a-z])|也|亦|同样|都|均|或|和")
+_ALTERNATIVE = re.compile(
+    r"(?<![a-z])(?:also|too|as well|either|or|and|both|but|however|although|though|while|whereas)(?![a-z])"
+    r"|也|亦|同样|都|均|或|和|但|而|然而|不过"
+)
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 

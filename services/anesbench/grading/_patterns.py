@@ -153,7 +153,7 @@ ZH_LEAVES = re.compile(r"(?:只剩下?|剩下|剩余)[ \t]*(?:的是)?[ \t]*(?:�
 ZH_IS_LETTER = re.compile(r"是[ \t]*(?:选项)?" + SINGLE + _ZH_END, M)
 #: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
 ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否",
-               "不是", "并非")
+               "不是", "并非", "比", "于")
 
 # ---------------------------------------------------------------- structured
 BOXED = re.compile(r"\\boxed[ \t]*\{(?P<c>(?:[^{}]|\{[^{}]*\}){0,200})\}")

@@ -41,6 +41,7 @@ _PREDICATIVE = re.compile(
     r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
     re.MULTILINE,
 )
+_LABELLED_BEFORE = re.compile(r"[:\-–—(][ \t]*\Z")
 _ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案|选择)[\u4e00-\u9fff]")
 _ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
 
@@ -64,6 +65,8 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
         if bad is not None and lower.endswith(bad, max(0, s - 3), s):
             continue
         positive = m.group("pos") is not None
+        if word == "indicated" and not _LABELLED_BEFORE.search(lower, max(0, s - 4), s):  # "C. X – Indicated" only
+            continue
         if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges
             continue
         if (
