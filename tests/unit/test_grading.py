@@ -451,17 +451,6 @@ def test_result_is_json_friendly() -> None:
         "pred": "C", "method": "final_answer_phrase"}
 
 
-def test_docstring_examples_hold() -> None:
-    import doctest
-    import importlib
-
-    for name in ("__init__", "_types", "_think", "_normalize", "_scan", "_patterns", "_option_text", "_final",
-                 "_lines", "_verdicts", "_extract"):
-        module = importlib.import_module("anesbench.grading" + ("" if name == "__init__" else f".{name}"))
-        assert doctest.testmod(module).failed == 0, name
-    assert doctest.testmod(importlib.import_module("anesbench.standin.replies")).failed == 0
-
-
 @pytest.mark.parametrize("reply", [
     "A, B, C, D, " * 3000, "A、B、C、D、" * 4000, "the answer is " * 2000, "(" * 20000 + "C" + ")" * 20000,
     "\\boxed{" * 5000, '{"answer": "' * 5000, "A is incorrect. " * 3000, "A项错误。" * 5000,
