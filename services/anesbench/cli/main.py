@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from anesbench import __version__
-from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for
+from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
+from anesbench.cli.options import DEFAULT_DB
+from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
     DEFAULT_LANGUAGES,
@@ -20,9 +22,8 @@ from anesbench.defaults import (
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
 )
-from anesbench.errors import AnesbenchError
+from anesbench.errors import AnesbenchError, RunFailed
 
-DEFAULT_DB = "./anesbench.duckdb"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -32,15 +33,6 @@ def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     if bad or not languages:
         raise click.BadParameter(f"unknown language(s) {', '.join(bad) or '(none)'}; choose from {', '.join(LANGUAGES)}")
     return languages
-
-
-def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
-    return value
 
 
 @click.group(context_settings=CONTEXT)
@@ -75,13 +67,22 @@ def cli() -> None:
 @click.option("--reuse", is_flag=True, help="Answer requests identical to earlier runs' from the store.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
               help="File holding the API key (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), default=None,
+              help="PEM file of the CAs to trust for https endpoints (else $SSL_CERT_FILE, else the system's).")
+@click.option("--connect-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
+              help="Seconds to connect (TCP, proxy tunnel, TLS), apart from --request-timeout.")
 @click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: on a terminal).")
-def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, dispatcher: str | None,
-        progress: bool | None, **options: Any) -> None:
-    """Evaluate a model: send every question, grade every answer, store every result."""
+def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, ca_bundle: str | None,
+        connect_timeout: float, dispatcher: str | None, progress: bool | None, **options: Any) -> None:
+    """Evaluate a model: send every question, grade every answer, store every result.
+
+    Proxies come from $HTTPS_PROXY / $HTTP_PROXY (and $NO_PROXY); user:password in an --endpoint
+    URL is sent as Basic auth.
+    """
     from anesbench.engine.config import RunConfig
     from anesbench.inference import validate_endpoint
+    from anesbench.inference.transport import HttpOptions
 
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
@@ -91,35 +92,42 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
 
         if api_key_file:
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
+        if ca_bundle:
+            raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
         final = run_remote(dispatcher, config, dataset, prompt_template, show)
     else:
         from anesbench.cli.run_embedded import run_embedded
 
-        final = run_embedded(config, dataset, db, prompt_template, api_key_file, show)
+        http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
+        final = run_embedded(config, dataset, db, prompt_template, api_key_file, show, http)
     if final.status != "completed":
-        if final.error:
-            click.echo(f"error: run {final.id} {final.status}: {final.error}", err=True)
-        sys.exit(FAILURE)
+        raise RunFailed(f"run {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
 
 
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
-@click.option("--run", "run_id", default=None, help="One run (default: the latest run per model and dataset).")
+@click.option("--run", "run_ids", multiple=True,
+              help="Show this run (repeatable; default: the newest completed run per model, dataset and configuration).")
+@click.option("--include-incomplete", is_flag=True,
+              help="Also show the newest failed, cancelled or unfinished run per configuration (flagged with *).")
+@click.option("--layout", type=click.Choice(["rows", "paper"]), default="rows", show_default=True,
+              help="rows: one row per model and language; paper: the AnesBench README's table.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
-def leaderboard(db: str, dispatcher: str | None, run_id: str | None, fmt: str) -> None:
-    """Accuracy per level (system1, system1.x, system2, overall) and language."""
+def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], include_incomplete: bool, layout: str,
+                fmt: str) -> None:
+    """Accuracy per level (system1, system1.x, system2, overall) and language, with 95 % intervals."""
     from anesbench.leaderboard import render_leaderboard
 
     if dispatcher:
         from anesbench.cli.remote_reads import remote_leaderboard
 
-        rows = remote_leaderboard(dispatcher, run_id)
+        rows = remote_leaderboard(dispatcher, list(run_ids), include_incomplete)
     else:
         with _read_store(db) as store:
-            rows = store.leaderboard(run_id)
-    click.echo(render_leaderboard(rows, fmt))
+            rows = store.leaderboard(list(run_ids), include_incomplete)
+    click.echo(render_leaderboard(rows, fmt, layout))
 
 
 @cli.command()
@@ -173,7 +181,7 @@ class _read_store:
         from anesbench.store import Store
 
         if not Path(self.path).is_file():
-            raise InvalidInput(f"--db: no such file: {self.path}")
+            raise InvalidInput(f"no such file: {self.path}", field="db")
         self.store = Store(self.path, read_only=True)
         return self.store
 
@@ -182,11 +190,14 @@ class _read_store:
 
 
 def _register_optional() -> None:
-    from anesbench.cli import datasets_cmd, serve_cmd, up_cmd
+    from anesbench.cli import analysis_cmd, datasets_cmd, serve_cmd, up_cmd
 
     cli.add_command(serve_cmd.serve)
     cli.add_command(datasets_cmd.datasets)
     cli.add_command(up_cmd.up)
+    cli.add_command(analysis_cmd.compare)
+    cli.add_command(analysis_cmd.export)
+    cli.add_command(analysis_cmd.report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else FAILURE
     except AnesbenchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {message_for(exc)}", err=True)
         return exit_code_for(exc)
     except Exception as exc:  # a bug, not bad input: say so, keep the details for a bug report
         if os.environ.get("ANESBENCH_DEBUG"):

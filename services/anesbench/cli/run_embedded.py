@@ -13,6 +13,8 @@ from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
 from anesbench.inference import load_api_key
+from anesbench.inference.credentials import check_url_credentials
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
@@ -22,17 +24,20 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 def run_embedded(
     config: RunConfig, dataset_path: str, db_path: str, prompt_template: str | None, api_key_file: str | None,
-    show_progress: bool,
+    show_progress: bool, http: HttpOptions | None = None,
 ) -> RunRecord:
     # Everything that can be wrong with the input is checked before the database is touched.
     dataset = load_dataset(dataset_path, config.languages)
     template = load_template(prompt_template)
     template.require(config.languages)
     api_key = load_api_key(api_key_file)
+    check_url_credentials(config.endpoints, api_key)
+    http = http or HttpOptions()
+    http.check()
     store = Store(db_path)
     observer = TerminalProgress() if show_progress else None
     try:
-        run = aio.run(_main(config, dataset, template, store, api_key, observer))
+        run = aio.run(_main(config, dataset, template, store, api_key, observer, http))
     except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
         raise SystemExit(SIGTERM_EXIT) from None
     print(summary_line(run), flush=True)
@@ -41,7 +46,7 @@ def run_embedded(
 
 async def _main(
     config: RunConfig, dataset: Dataset, template: PromptTemplate, store: Store, api_key: str | None,
-    observer: TerminalProgress | None,
+    observer: TerminalProgress | None, http: HttpOptions,
 ) -> RunRecord:
     astore = AsyncStore(store)
     task = asyncio.current_task()
@@ -50,7 +55,7 @@ async def _main(
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         return await execute_run(config, dataset, template, astore, LocalGrader(), api_key=api_key,
-                                 observer=observer)
+                                 observer=observer, http=http)
     except asyncio.CancelledError:
         print("interrupted: finished results are saved; run again with the same --run-id to resume",
               file=sys.stderr)

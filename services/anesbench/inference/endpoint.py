@@ -17,9 +17,9 @@ def validate_endpoint(url: str) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"--endpoint: expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}")
+        raise InvalidInput(f"expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}", field="endpoints")
     if parts.query or parts.fragment:
-        raise InvalidInput(f"--endpoint: a base URL takes no query or fragment: {url!r}")
+        raise InvalidInput(f"a base URL takes no query or fragment: {url!r}", field="endpoints")
     return url.strip().rstrip("/")
 
 
