@@ -60,9 +60,8 @@ def test_real_corpus_covers_both_languages_and_both_templates() -> None:
     assert any(c["finish_reason"] == "length" for c in cases)
 
 
-@pytest.mark.parametrize("path", CORPORA)
-def test_every_tag_has_at_least_three_cases(path: Path) -> None:
-    tags = Counter(t for c in load(path) for t in c["tags"])
+def test_every_written_tag_has_at_least_three_cases() -> None:  # real replies' shape tags are as they came
+    tags = Counter(t for c in load(WRITTEN) for t in c["tags"])
     assert {t: k for t, k in tags.items() if k < 3} == {}
 
 
