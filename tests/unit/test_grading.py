@@ -585,3 +585,22 @@ def test_a_contrast_or_an_incidental_indication_is_no_answer(reply: str) -> None
 
 def test_a_comparison_of_two_of_four_options_commits_to_neither() -> None:
     assert pred("A比B更合适。", ZMH) is None
+
+
+@pytest.mark.parametrize(("reply", "choices"), [
+    ("A. Propofol: no.\nB. Ketamine: no.\nGiven the information provided, the most appropriate drug here is:\n"
+     "C. Dantrolene\nThis drug is specifically designed for this crisis, unlike succinylcholine.", MH),
+    ("Based on the analysis, the most likely cause of the described scenario is:\nC. Dantrolene", MH),
+    ("综合分析，最可能的原因是：\nC. 丹曲林\n其余选项与题干不符。", ZMH),
+])
+def test_superlative_phrase_ending_its_line_then_the_letter_with_its_own_text(reply: str, choices: dict[str, str]) -> None:
+    assert extract_answer(choices, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize("reply", [
+    "The most appropriate options to consider are listed; the best is:\nC. Propofol",  # letter and text disagree
+    "The most likely cause is:\nA. Propofol - not the cause\nB. Ketamine - not the cause",
+    "The most appropriate drug is:\nA. Propofol\nB. Ketamine\nC. Dantrolene",
+])
+def test_superlative_phrase_before_a_list_or_a_mismatch_is_no_answer(reply: str) -> None:
+    assert pred(reply) is None

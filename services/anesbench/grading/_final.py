@@ -20,6 +20,7 @@ STRONG, MEDIUM, WEAK = 0, 1, 2
 #: checks a match must pass (see :func:`_vet`)
 _LOWER, _PREADJ, _HEADER, _REF, _BETWEEN = 1, 2, 4, 8, 16
 _WORD, _ZHPRE, _TAIL, _ZH, _HYPO = 32, 64, 128, 256, 512
+_OWN = 1024  # the letter must be followed by its own option's text ("is:\nD. Hydralazine bolus")
 
 #: (pattern, method, tier, checks, anchors). A pattern is tried (``match``) only where one of its
 #: anchors occurs in the lower-cased text (``str.find`` is ~20x faster than a regex scan whose first
@@ -34,6 +35,8 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.EN_FITS_BEST, "final_answer_phrase", STRONG, _REF | _HYPO, CAPS),
     (P.EN_BEST_FIT_IS, "final_answer_phrase", STRONG, _WORD | _LOWER | _HYPO, ("option", "choice", "answer", "one")),
     (P.BRACKET_ANSWER, "final_answer_phrase", STRONG, _LOWER, ("[",)),
+    (P.EN_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _WORD | _OWN | _HYPO,
+     ("most", "best", "correct", "right", "preferred", "first-line", "optimal")),
     (P.EN_CHOOSE, "final_answer_phrase", STRONG, _WORD | _LOWER,
      ("i ", "i'", "we ", "we'", "let", "change", "switch", "revise", "correct", "update")),
     (P.EN_NOT_BUT, "final_answer_phrase", STRONG, _WORD, ("not",)),
@@ -51,6 +54,7 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.ZH_BOTH, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
     (P.ZH_BEST_FIT, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _REF, CAPS),
     (P.ZH_FIT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("最",)),
+    (P.ZH_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _OWN, ("最",)),
     (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("正确", "最")),
     (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "修正", "改")),
     (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
@@ -76,6 +80,9 @@ _ALLOWED_BEFORE = frozenset((
 _ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
+#: a letter line that is one of an option list, or judges its option wrong, is not the answer
+_NEXT_LABEL = re.compile(r"\s*[(\[]?[a-h][)\]]?[ \t]*[.:)、]")
+_OWN_REJECT = re.compile(r"(?<![a-z])(?:not|incorrect|wrong|unlikely|isn't)(?![a-z])|不|错")
 #: what may come before "answer" on a heading line ("## Final Answer\nC")
 _ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
 _HEADING_WORDS = re.compile(r"[ \t]*(?:(?:the|my|our|final|correct|best|right|most|appropriate|single|likely)[ \t]+)*")
@@ -213,12 +220,38 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     if P.NEG_AFTER.match(lower, g1):
         return ()
+    if checks & _OWN and not _own_text_follows(lower, g1, letters[0], index):
+        return ()
     if checks & _HYPO:
         if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
             return ()
         if "would" in m.group() and P.HYPOTHETICAL_AFTER.match(lower, m.end()):
             return ()
     return letters
+
+
+def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
+    text and names no other option.
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> idx = option_index((("C", "Dantrolene"), ("D", "Propofol")))
+    >>> _own_text_follows("c. dantrolene, it works", 1, "C", idx), _own_text_follows("c. propofol", 1, "C", idx)
+    (True, False)
+    >>> _own_text_follows("c. dantrolene\\nd. propofol", 1, "C", idx)  # a list of the options, not an answer
+    False
+    """
+    if index is None:
+        return False
+    end = lower.find("\n", at)
+    line = lower[at:len(lower) if end == -1 else end]
+    rest = line.lstrip(_NOT_TEXT_START)
+    if not rest or _OWN_REJECT.search(rest) or (end != -1 and _NEXT_LABEL.match(lower, end)):
+        return False
+    start = at + len(line) - len(rest)
+    if index.is_text_of(letter, rest.rstrip(" \t.。")):
+        return True
+    return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
 def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:

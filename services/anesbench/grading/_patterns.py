@@ -80,6 +80,18 @@ EN_BEST_FIT_IS = re.compile(
     r"(?:option|choice|answer|one)[ \t]+(?:that|which)[ \t]+(?:best[ \t]+)?(?:fits|matches|suits|describes|explains)"
     r"(?:[ \t]+best)?(?:[ \t]+[^.;:!?\n]{0,60}?)?[ \t]+is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + GRP
 )
+#: "… the most likely cause of the described scenario is:\nD. Right endobronchial intubation": a
+#: superlative phrase ending in "is" with a letter after it (vetted: the letter must be followed by
+#: its own option's text, so "the best options are listed below: A. …" does not count)
+EN_SUPERLATIVE_IS = re.compile(
+    r"(?:most[ \t]+(?:appropriate|likely|suitable|accurate|correct|probable|effective|fitting)"
+    r"|best|correct|right|preferred|first-line|optimal)(?![a-z])[^\n.;:?!]{0,80}?[ \t]"
+    r"(?:is|would[ \t]+be|should[ \t]+be|will[ \t]+be)[ \t]*:?[ \t]*(?:\n\s*)?(?:option[ \t]+|choice[ \t]+)?" + SINGLE
+)
+#: "最可能的原因是：\nD. 右主支气管插管" (vetted the same way)
+ZH_SUPERLATIVE_IS = re.compile(
+    r"最(?:可能|合适|恰当|适合|适宜|佳|有效|符合|准确)[^\n。;:?!]{0,40}?(?:是|为)[ \t]*:?[ \t]*(?:\n\s*)?(?:选项)?" + SINGLE
+)
 #: "it could be A or C": two alternatives, so no single answer
 EN_MAYBE = re.compile(
     r"(?:could|might|may)[ \t]+be[ \t]+(?:either[ \t]+)?(?:option[ \t]+)?"
