@@ -604,3 +604,16 @@ def test_superlative_phrase_ending_its_line_then_the_letter_with_its_own_text(re
 ])
 def test_superlative_phrase_before_a_list_or_a_mismatch_is_no_answer(reply: str) -> None:
     assert pred(reply) is None
+
+
+def test_a_letter_followed_by_another_options_exact_text_is_no_answer() -> None:
+    reply = "答案是C。氯胺酮。"
+    assert extract_answer(ZMH, reply) == Extraction(None, "none_ambiguous")
+
+
+def test_a_letter_followed_by_a_sentence_that_starts_with_another_option_stands() -> None:
+    assert pred("The answer is C — propofol cannot treat it, whereas dantrolene can.") == "C"
+
+
+def test_chinese_answer_is_colon_letter() -> None:
+    assert pred("最终答案是：C. 丹曲林。", ZMH) == "C"

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import by_option_text, named_as_answer, option_index
+from anesbench.grading._option_text import OptionIndex, by_option_text, named_as_answer, option_index
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
@@ -40,8 +40,35 @@ _TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitme
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
 
 
-def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
-    """The extraction a commitment stands for: its letter, or why it gives none.
+_SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
+
+
+def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
+    """The letter of the option whose exact text is the sentence right after the committed letter
+    ("答案是C。在任何通气之前…手术。" where that is B's text), if any.
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> _text_after("答案是C。氯胺酮。", Hit(3, ("C",), "final_answer_phrase", 0, 4), option_index((("B", "氯胺酮"),)))
+    'B'
+    """
+    if hit.end < 0:
+        return None
+    at = hit.end
+    while at < len(text) and text[at] in " \t.。:)]、,-–—":
+        at += 1
+    m = _SENTENCE.match(text, at)
+    sentence = (m.group() if m else "").strip().lower().rstrip(" \t.。")
+    if not sentence:
+        return None
+    for letter in index.letters:
+        if index.is_text_of(letter, sentence):
+            return letter
+    return None
+
+
+def _resolve(hit: Hit, valid: frozenset[str], text: str = "", index: OptionIndex | None = None) -> Extraction:
+    """The extraction a commitment stands for: its letter, or why it gives none (several letters;
+    not an option; the letter followed by another option's exact text).
 
     >>> _resolve(Hit(0, ("A", "C"), "final_answer_phrase", 0), frozenset("ABCD")).method
     'none_ambiguous'
@@ -51,6 +78,8 @@ def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
     letter = hit.letters[0]
     if letter not in valid:
         return Extraction(None, "none_invalid_choice")
+    if index is not None and _text_after(text, hit, index) not in (None, letter):
+        return Extraction(None, "none_ambiguous")
     return Extraction(letter, hit.method)
 
 
@@ -95,7 +124,7 @@ def extract_answer(
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
         firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
     if firm:
-        return _resolve(firm[-1], valid)
+        return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
         named = named_as_answer(lower, index)
         return _decided(named, valid) if named is not None and named[0] is not None else _TRUNCATED
@@ -104,7 +133,7 @@ def extract_answer(
         return _decided(line, valid)
     weak = find_commitments(text, index, 0, None, lower, weak=True)
     if weak:
-        return _resolve(weak[-1], valid)
+        return _resolve(weak[-1], valid, text, index)
     standing = standing_verdicts(text, lower)
     verdicts = {letter: positive for letter, (positive, _) in standing.items()}
     judged = judge_options(verdicts, valid)
