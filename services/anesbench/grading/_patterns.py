@@ -77,7 +77,7 @@ EN_FITS_BEST = re.compile(
 )
 #: "the option that best fits this scenario is A"
 EN_BEST_FIT_IS = re.compile(
-    r"(?:option|choice|answer|one)[ \t]+(?:that|which)[ \t]+(?:best[ \t]+)?(?:fits|matches|suits|describes|explains)"
+    r"(?:option|choice|answer)[ \t]+(?:that|which)[ \t]+(?:best[ \t]+)?(?:fits|matches|suits|describes|explains)"
     r"(?:[ \t]+best)?(?:[ \t]+[^.;:!?\n]{0,60}?)?[ \t]+is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + GRP
 )
 #: "… the most likely cause of the described scenario is:\nD. Right endobronchial intubation": a
@@ -85,7 +85,7 @@ EN_BEST_FIT_IS = re.compile(
 #: its own option's text, so "the best options are listed below: A. …" does not count)
 EN_SUPERLATIVE_IS = re.compile(
     r"(?:most[ \t]+(?:appropriate|likely|suitable|accurate|correct|probable|effective|fitting)"
-    r"|best|correct|right|preferred|first-line|optimal)(?![a-z])[^\n.;:?!]{0,80}?[ \t]"
+    r"|best|preferred|first-line|optimal)(?![a-z])[^\n.;:?!]{0,80}?[ \t]"
     r"(?:is|would[ \t]+be|should[ \t]+be|will[ \t]+be)[ \t]*:?[ \t]*(?:\n\s*)?(?:option[ \t]+|choice[ \t]+)?" + SINGLE
 )
 #: "最可能的原因是：\nD. 右主支气管插管" (vetted the same way)
