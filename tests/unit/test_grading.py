@@ -617,3 +617,23 @@ def test_a_letter_followed_by_a_sentence_that_starts_with_another_option_stands(
 
 def test_chinese_answer_is_colon_letter() -> None:
     assert pred("最终答案是：C. 丹曲林。", ZMH) == "C"
+
+
+def test_options_listed_before_a_negation_are_all_negated_in_a_short_reply() -> None:
+    assert pred("丙泊酚、氯胺酮和琥珀胆碱都不会有效。丹曲林。", ZMH) == "C"
+
+
+def test_chinese_answer_is_colon_newline_then_the_letter_with_its_own_text() -> None:
+    reply = "答案是A。但并不是唯一的正确答案。因此，正确答案应该是：\n\nB. 错误"
+    assert pred(reply, {"A": "正确", "B": "错误"}) == "B"
+
+
+def test_a_letter_whose_next_sentence_is_about_another_option_only_is_no_answer() -> None:
+    reply = "答案是C。琥珀胆碱的作用时间受器官功能影响最小。"
+    assert pred(reply, ZMH) is None
+
+
+def test_a_reply_cut_off_inside_the_answers_own_text_keeps_it() -> None:
+    shock = {"A": "Hypovolaemia; give fluids", "B": "Septic shock; start noradrenaline, targeting a MAP of 65"}
+    reply = "A. Hypovolaemia; give fluids - not suitable.\nSo the most suitable single choice is:\nB. Septic shock; start nor"
+    assert extract_answer(shock, reply, finish_reason="length") == Extraction("B", "final_answer_phrase")

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import OptionIndex, by_option_text, named_as_answer, option_index
+from anesbench.grading._option_text import OptionIndex, by_option_text, mentions, named_as_answer, option_index
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
@@ -44,8 +44,10 @@ _SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
 
 
 def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
-    """The letter of the option whose exact text is the sentence right after the committed letter
-    ("答案是C。在任何通气之前…手术。" where that is B's text), if any.
+    """The letter of another option the sentence right after the committed letter names instead:
+    its exact text ("答案是C。在任何通气之前…手术。" where that is B's text), or its text as the
+    sentence's subject when the committed option's own text is not named and that other is not
+    negated ("答案是C。顺阿曲库铵的作用时间受影响最小。" where that is D's).
 
     >>> from anesbench.grading._option_text import option_index
     >>> _text_after("答案是C。氯胺酮。", Hit(3, ("C",), "final_answer_phrase", 0, 4), option_index((("B", "氯胺酮"),)))
@@ -60,9 +62,18 @@ def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
     sentence = (m.group() if m else "").strip().lower().rstrip(" \t.。")
     if not sentence:
         return None
-    for letter in index.letters:
+    if index.is_text_of(hit.letters[0], sentence):  # its own text (twins of other options included)
+        return None
+    for letter in sorted(index.letters):
         if index.is_text_of(letter, sentence):
             return letter
+    # "答案是C。顺阿曲库铵的作用时间…最小…" (D's text as the subject, C's never named): the text disagrees
+    hits = index.find_all(sentence)
+    named = mentions(sentence, index)
+    if hits and hits[0][0] == 0:
+        first = index.letter_of[hits[0][2]]
+        if first != hit.letters[0] and first in named and hit.letters[0] not in named:
+            return first
     return None
 
 

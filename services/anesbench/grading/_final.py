@@ -198,20 +198,23 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     if checks & _PREADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
-    # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so)
-    if (
-        checks & _HEADER
-        and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"
-                                         and not m.group("sep").strip()[:1].isalpha()))
-        and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
-    ):
-        return ()
-    # "## 答案\nC" is a heading; "……的答案\nC项错误" is not
+    # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so, if the letter's
+    # line is the bare letter or its own option's text)
+    if checks & _HEADER:
+        verbal = m.group("sep").strip()[:1].isalpha()
+        after_nl = "\n" in lower[m.end("sep"):g0]
+        heading = _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+        if ("\n" in m.group("sep") or (after_nl and m.group("head") != "answer" and not verbal)) and not heading:
+            return ()
+        if after_nl and verbal and not heading and not _answer_line(lower, g1, letters[0], index):
+            return ()
+    # "## 答案\nC" is a heading; "……的答案\nC项错误" is not; "……正确答案应该是：\n\nB. 错误" is an answer
     if (
         checks & _ZH
         and "nl" in m.re.groupindex
         and m.group("nl")
         and not _ZH_HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+        and not (("是" in m.group("nl") or "为" in m.group("nl")) and _answer_line(lower, g1, letters[0], index))
     ):
         return ()
     if checks & _BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
@@ -230,6 +233,19 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     return letters
 
 
+def _answer_line(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+    """Whether the letter ending at ``lower[at]`` stands alone on its line or with its own text only
+    (not the first line of an option list).
+
+    >>> _answer_line("c\\nthat is all", 1, "C", None), _answer_line("c. x\\nd. y", 1, "C", None)
+    (True, False)
+    """
+    end = lower.find("\n", at)
+    if not lower[at:len(lower) if end == -1 else end].strip(" \t.。:)]"):
+        return not (end != -1 and _NEXT_LABEL.match(lower, end))
+    return _own_text_follows(lower, at, letter, index)
+
+
 def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
     """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
     text and names no other option.
@@ -246,11 +262,15 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | Non
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
     rest = line.lstrip(_NOT_TEXT_START)
-    if not rest or _OWN_REJECT.search(rest) or (end != -1 and _NEXT_LABEL.match(lower, end)):
+    if not rest or (end != -1 and _NEXT_LABEL.match(lower, end)):
         return False
     start = at + len(line) - len(rest)
-    if index.is_text_of(letter, rest.rstrip(" \t.。")):
+    if index.is_text_of(letter, rest.rstrip(" \t.。")):  # "B. 错误" where B is "错误"
         return True
+    if end == -1 and len(rest) >= 8 and any(form.startswith(rest.rstrip()) for form in index.forms.get(letter, ())):
+        return True  # the reply was cut off inside the option's own text
+    if _OWN_REJECT.search(rest):
+        return False
     return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 

@@ -32,7 +32,7 @@ _NEG_AFTER = re.compile(
     r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非|禁用|慎用|(?:会|可|可能)?加重)"
 )
 #: options named as a list ("esmolol and nitroglycerin would worsen …"): a verdict after the last is on all
-_JOINED = re.compile(r"^[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]+as)[ \t]*$")
+_JOINED = re.compile(r"[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]+as)[ \t]*")
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
     r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
@@ -180,7 +180,7 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     hits = index.find_all(lower, start, end)
     negated = [bool(_NEG_AFTER.match(lower[stop: stop + 24])) for _, stop, _ in hits]
     for i in range(len(hits) - 2, -1, -1):  # "A and B would worsen": the verdict after B is A's too
-        if negated[i + 1] and _JOINED.match(lower, hits[i][1], hits[i + 1][0]):
+        if negated[i + 1] and _JOINED.fullmatch(lower, hits[i][1], hits[i + 1][0]):
             negated[i] = True
     found: list[str] = []
     for (at, _, form), neg in zip(hits, negated, strict=True):
