@@ -57,3 +57,20 @@ class GraderUnavailable(AnesbenchError):
 
 class RunFailed(AnesbenchError):
     """A run finished but some items still have no result."""
+
+
+# --- issue 9 (preflight, breaker, isolation, store): run-level faults --------------------------------
+class EndpointNotReady(InferenceError):
+    """Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row)."""
+
+
+class EndpointsUnreachable(InferenceError):
+    """The circuit breaker opened: every endpoint of the model keeps failing; the run stops, resumable."""
+
+
+class Ungradable(AnesbenchError):
+    """One reply the grader cannot handle (too large, over its deadline): recorded on its row, the run goes on."""
+
+
+class StoreWriteFailed(AnesbenchError):
+    """The result store cannot write: the run stops at once (exit 1)."""

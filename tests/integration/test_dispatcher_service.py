@@ -56,7 +56,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     datasets = tmp_path / "datasets"
     datasets.mkdir()
     shutil.copy(SAMPLE, datasets / "anesbench.jsonl")
-    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5")
+    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5",
+                            "--served-model", "standin,model-0,model-1,model-2")
     grader, grader_metrics = start_grader()
     dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",
                                                       "--datasets-dir", str(datasets))

@@ -143,7 +143,8 @@ def test_client_errors_are_not_retried_and_fail_the_run(make_standin, small: Pat
 
 
 def test_exhausted_attempts_are_recorded_then_resumed(make_standin, small: Path, tmp_path: Path) -> None:
-    proc = make_standin("--fail-first", "100", "--fail-kind", "503")
+    # 429s: the server is there but pushes back (an outage, every request a 503, trips the breaker instead).
+    proc = make_standin("--fail-first", "100", "--fail-kind", "429")
     db = tmp_path / "r.duckdb"
     first = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
     assert first.returncode == 1
@@ -205,8 +206,11 @@ def test_kill_9_then_resume_sends_only_unfinished_work(make_standin, tmp_path: P
     assert resumed.returncode == 0, resumed.stderr
     assert _rows(db, "SELECT count(*), count(DISTINCT (item_id, language, sample)) FROM results") == [(total, total)]
     stats = standin_stats(proc.address)
-    # Only what was in flight (or answered but not yet flushed, < 0.2 s of work) is sent again.
-    assert stats["answered_more_than_once"] <= 8 + 8 * 0.3 / 0.02
+    # Only what was in flight (or answered but not yet flushed, < 0.1 s and one write of work) is sent again:
+    # 8 in flight, 8 / 0.06 s = 133 answers/s at most, so 0.1 s of answers is ~13; 0.2 s allows a slow write.
+    resent = stats["answered_more_than_once"]
+    print(f"kill -9 re-sent {resent} requests (8 in flight)")
+    assert resent <= 8 + 8 * 0.2 / 0.02
     assert stats["answered"] - stats["answered_more_than_once"] == total
     clean_db = tmp_path / "clean.duckdb"
     clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32")

@@ -46,9 +46,9 @@ class DispatcherClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._channel.close()
 
-    async def call(self, method: Callable[..., Awaitable[T]], request: object) -> T:
+    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
         try:
-            return await method(request, timeout=self.timeout, wait_for_ready=True)
+            return await method(request, timeout=timeout or self.timeout, wait_for_ready=True)
         except grpc.aio.AioRpcError as error:
             raise to_error(self.target, error) from None
 

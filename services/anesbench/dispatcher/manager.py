@@ -29,6 +29,7 @@ from anesbench.errors import AnesbenchError, ConfigConflict, GraderUnavailable
 from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.preflight import preflight
 from anesbench.inference.sizing import headroom, server_slots
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord
@@ -133,6 +134,9 @@ class RunManager:
         existing = await self.store.call(self.store.store.find_run, run_id)
         if existing is not None and existing.status == "completed" and existing.config_hash == wanted:
             return existing
+        # The endpoint is up and serves the model before anything is stored (else no run row).
+        await preflight(config.endpoints, config.model, api_key=self.settings.api_key, wait_ready=config.wait_ready,
+                        report=lambda line: log.warning("run %s: %s", run_id, line))
         if upload is not None:
             text, _ = canonical_records(upload[1])
             await self.store.call(self.store.store.save_upload, dataset.sha256, dataset.name, text)

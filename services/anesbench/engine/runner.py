@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,11 +17,19 @@ from typing import Protocol
 
 from anesbench import metrics
 from anesbench.dataset import Dataset, Item
-from anesbench.engine.config import RunConfig, new_run_id, run_record
+from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
-from anesbench.errors import InferenceError, InvalidInput
+from anesbench.errors import (
+    AnesbenchError,
+    EndpointsUnreachable,
+    GraderUnavailable,
+    InferenceError,
+    InvalidInput,
+    StoreWriteFailed,
+    Ungradable,
+)
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
 from anesbench.inference.client import FatalInferenceError, request_body
@@ -31,7 +40,9 @@ from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
 
+log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
+UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
 
 
 class RunObserver(Protocol):
@@ -89,17 +100,35 @@ class _Run:
         self.limiter = limiter
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
+        self.halted: str | None = None  # why the run stops: no new request is sent once set
+
+    def halt(self, cause: str) -> None:
+        if self.halted is None:
+            self.halted = cause
+            log.warning("run %s stops: %s", self.run.id, cause)
 
     async def worker(self, work: Iterator[Work]) -> None:
-        for unit in work:
-            self.pending -= 1
-            row = await self.process(unit)
-            self.writer.add(row)
-            self.progress.record(row)
-            if self.observer is not None:
-                self.observer.on_result(row, self.progress)
+        """Take work until there is none or the run halts; no exception leaves a worker but cancellation."""
+        try:
+            for unit in work:
+                if self.halted is not None:
+                    return
+                self.pending -= 1
+                row = await self.process(unit)
+                if row is None:
+                    continue
+                self.writer.add(row)
+                self.progress.record(row)
+                if self.observer is not None:
+                    self.observer.on_result(row, self.progress)
+        except AnesbenchError as exc:  # a refusing server (401/403/404); the dataset file changed mid-run
+            self.halt(str(exc))
+        except Exception as exc:  # a bug: stop the run with what it was, keep the traceback in the log
+            log.exception("run %s: a worker failed", self.run.id)
+            self.halt(f"internal error: {type(exc).__name__}: {exc}")
 
-    async def process(self, unit: Work) -> ResultRow:
+    async def process(self, unit: Work) -> ResultRow | None:
+        """The finished row of one unit, or None when the run halted before it could be finished."""
         item, language = unit.item, unit.language
         messages = self.template.render(item, language)
         payload, digest = request_payload(self.config, messages, self.params, unit.sample)
@@ -121,6 +150,9 @@ class _Run:
                 else:
                     async with self.limiter:
                         completion = await self.client.complete(payload)
+            except EndpointsUnreachable as exc:  # the breaker opened: the unit stays to do, for the resume
+                self.halt(str(exc))
+                return None
             except FatalInferenceError:
                 raise
             except InferenceError as exc:
@@ -132,11 +164,19 @@ class _Run:
                 completion.finish_reason, completion.latency, completion.attempts,
             )
             row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
-        extraction = await self.grader.grade(
-            item.texts[language].options, row.response or "", row.finish_reason
-        )
-        row.pred, row.method = extraction.pred, extraction.method
-        row.correct = extraction.pred == item.answer
+        try:
+            extraction = await self.grader.grade(
+                item.texts[language].options, row.response or "", row.finish_reason
+            )
+        except (InvalidInput, Ungradable) as exc:  # this reply alone: too large, over the grading deadline
+            log.warning("run %s: item %s (%s) cannot be graded: %s", self.run.id, item.id, language, exc)
+            row.pred, row.method, row.correct = None, UNGRADABLE, False
+        except GraderUnavailable as exc:  # retried with backoff by the grader client until its grace ran out
+            self.halt(f"grader unavailable (the model's answers are not at fault): {exc}")
+            return None
+        else:
+            row.pred, row.method = extraction.pred, extraction.method
+            row.correct = extraction.pred == item.answer
         row.created_at = datetime.now()
         return row
 
@@ -191,6 +231,7 @@ async def execute_run(
     on top of the per-endpoint limits.
     """
     template.require(config.languages)
+    dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(store.store.begin_run, record)
     done = await store.call(store.store.completed_keys, run.id)
@@ -208,7 +249,16 @@ async def execute_run(
     limiters = await endpoint_limiters(config, api_key)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
-    writer = ResultWriter(store)
+    halt: list[str] = []  # a store failure before the run state exists
+    state: _Run | None = None
+
+    def store_failed(error: BaseException) -> None:
+        cause = f"the result store cannot write: {type(error).__name__}: {error}"
+        if state is not None:
+            state.halt(cause)
+        halt.append(cause)
+
+    writer = ResultWriter(store, on_error=store_failed)
     writer.start()
     if observer is not None:
         observer.on_start(run, progress)
@@ -225,14 +275,14 @@ async def execute_run(
             publisher = asyncio.create_task(state.publish())
             units = _pending_work(dataset, config, done)
             try:
-                async with asyncio.TaskGroup() as group:
+                async with asyncio.TaskGroup() as group:  # workers halt the run instead of raising
                     for _ in range(min(workers, pending)):
                         group.create_task(state.worker(units))
-            except* (FatalInferenceError, InvalidInput) as fatal:  # a refusing server; a file changed mid-run
-                status, error = "failed", str(fatal.exceptions[0])
             finally:
                 publisher.cancel()
                 progress.publish()
+            if state.halted is not None:
+                status, error = "failed", state.halted
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -241,7 +291,19 @@ async def execute_run(
         metrics.QUEUE_DEPTH.labels(config.model).set(0)
         progress.idle()
         await writer.close()
-        final = await _finish(store, run.id, status_on_cancel if cancelled else status, error, decide=not cancelled)
+        if writer.error is not None and not cancelled:
+            status, error = "failed", halt[0] if halt else f"the result store cannot write: {writer.error}"
+        try:
+            final = await _finish(store, run.id, status_on_cancel if cancelled else status, error,
+                                  decide=not cancelled)
+        except Exception as exc:
+            if writer.error is None:
+                raise
+            raise StoreWriteFailed(
+                f"run {run.id}: {error}; {writer.unwritten} results were not saved and the run could not be "
+                f"marked failed ({type(exc).__name__}: {exc}); run again with the same --run-id once the store "
+                "can write"
+            ) from None
         if observer is not None:
             observer.on_finish(final, progress)
     return final

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61nesbench/v1/dispatcher.proto\x12\x0c\x61nesbench.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x01\n\x0fStartRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.anesbench.v1.RunSpec\x12-\n\x06upload\x18\x03 \x01(\x0b\x32\x1b.anesbench.v1.DatasetUploadH\x00\x12\x16\n\x0c\x64\x61taset_name\x18\x04 \x01(\tH\x00\x42\t\n\x07\x64\x61taset\"\x83\x02\n\x07RunSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x01\x12\x1f\n\x17request_timeout_seconds\x18\x07 \x01(\x01\x12\x17\n\x0fprompt_template\x18\x08 \x01(\t\x12\x0f\n\x07samples\x18\t \x01(\x05\x12\r\n\x05reuse\x18\n \x01(\x08\x12\x16\n\x0emore_endpoints\x18\x0b \x03(\t\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\"P\n\rDatasetUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12!\n\x05items\x18\x03 \x03(\x0b\x32\x12.anesbench.v1.Item\"\xc2\x01\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nchoice_num\x18\x02 \x01(\x05\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12,\n\x05texts\x18\x05 \x03(\x0b\x32\x1d.anesbench.v1.Item.TextsEntry\x1aM\n\nTextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x05value\x18\x02 \x01(\x0b\x32\x1f.anesbench.v1.LocalizedQuestion:\x02\x38\x01\"\x94\x01\n\x11LocalizedQuestion\x12\x10\n\x08question\x18\x01 \x01(\t\x12=\n\x07options\x18\x02 \x03(\x0b\x32,.anesbench.v1.LocalizedQuestion.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8e\x03\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x05 \x01(\t\x12\x11\n\tlanguages\x18\x06 \x03(\t\x12\'\n\x06status\x18\x07 \x01(\x0e\x32\x17.anesbench.v1.RunStatus\x12\r\n\x05total\x18\x08 \x01(\x03\x12\x0c\n\x04\x64one\x18\t \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\n \x01(\x03\x12\x0f\n\x07\x63orrect\x18\x0b \x01(\x03\x12\x12\n\nunanswered\x18\x0c \x01(\x03\x12.\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x0f \x01(\t\x12\x17\n\x0fprompt_template\x18\x10 \x01(\t\x12\x15\n\rprompt_sha256\x18\x11 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"D\n\x08RunEvent\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.anesbench.v1.Run\x12\x18\n\x10items_per_second\x18\x02 \x01(\x01\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"3\n\x10ListRunsResponse\x12\x1f\n\x04runs\x18\x01 \x03(\x0b\x32\x11.anesbench.v1.Run\"\'\n\x15GetLeaderboardRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"D\n\x16GetLeaderboardResponse\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.anesbench.v1.LeaderboardRow\"\xa7\x01\n\x0eLeaderboardRow\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x06 \x01(\x03\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x61\x63\x63uracy\x18\x08 \x01(\x01\x12\x12\n\nunanswered\x18\t \x01(\x03*\xa2\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x32\xb1\x03\n\nDispatcher\x12<\n\x08StartRun\x12\x1d.anesbench.v1.StartRunRequest\x1a\x11.anesbench.v1.Run\x12\x38\n\x06GetRun\x12\x1b.anesbench.v1.GetRunRequest\x1a\x11.anesbench.v1.Run\x12\x43\n\x08WatchRun\x12\x1d.anesbench.v1.WatchRunRequest\x1a\x16.anesbench.v1.RunEvent0\x01\x12>\n\tCancelRun\x12\x1e.anesbench.v1.CancelRunRequest\x1a\x11.anesbench.v1.Run\x12I\n\x08ListRuns\x12\x1d.anesbench.v1.ListRunsRequest\x1a\x1e.anesbench.v1.ListRunsResponse\x12[\n\x0eGetLeaderboard\x12#.anesbench.v1.GetLeaderboardRequest\x1a$.anesbench.v1.GetLeaderboardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61nesbench/v1/dispatcher.proto\x12\x0c\x61nesbench.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x01\n\x0fStartRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12#\n\x04spec\x18\x02 \x01(\x0b\x32\x15.anesbench.v1.RunSpec\x12-\n\x06upload\x18\x03 \x01(\x0b\x32\x1b.anesbench.v1.DatasetUploadH\x00\x12\x16\n\x0c\x64\x61taset_name\x18\x04 \x01(\tH\x00\x42\t\n\x07\x64\x61taset\"\xae\x02\n\x07RunSpec\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x11\n\tlanguages\x18\x03 \x03(\t\x12\x13\n\x0b\x63oncurrency\x18\x04 \x01(\x05\x12\x12\n\nmax_tokens\x18\x05 \x01(\x05\x12\x13\n\x0btemperature\x18\x06 \x01(\x01\x12\x1f\n\x17request_timeout_seconds\x18\x07 \x01(\x01\x12\x17\n\x0fprompt_template\x18\x08 \x01(\t\x12\x0f\n\x07samples\x18\t \x01(\x05\x12\r\n\x05reuse\x18\n \x01(\x08\x12\x16\n\x0emore_endpoints\x18\x0b \x03(\t\x12\x14\n\x0cmax_attempts\x18\x0c \x01(\x05\x12\x1a\n\x12wait_ready_seconds\x18\x14 \x01(\x01\x12\r\n\x05limit\x18\x15 \x01(\x05\"P\n\rDatasetUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12!\n\x05items\x18\x03 \x03(\x0b\x32\x12.anesbench.v1.Item\"\xc2\x01\n\x04Item\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nchoice_num\x18\x02 \x01(\x05\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\x12\r\n\x05level\x18\x04 \x01(\x05\x12,\n\x05texts\x18\x05 \x03(\x0b\x32\x1d.anesbench.v1.Item.TextsEntry\x1aM\n\nTextsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x05value\x18\x02 \x01(\x0b\x32\x1f.anesbench.v1.LocalizedQuestion:\x02\x38\x01\"\x94\x01\n\x11LocalizedQuestion\x12\x10\n\x08question\x18\x01 \x01(\t\x12=\n\x07options\x18\x02 \x03(\x0b\x32,.anesbench.v1.LocalizedQuestion.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8e\x03\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x04 \x01(\t\x12\x16\n\x0e\x64\x61taset_sha256\x18\x05 \x01(\t\x12\x11\n\tlanguages\x18\x06 \x03(\t\x12\'\n\x06status\x18\x07 \x01(\x0e\x32\x17.anesbench.v1.RunStatus\x12\r\n\x05total\x18\x08 \x01(\x03\x12\x0c\n\x04\x64one\x18\t \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\n \x01(\x03\x12\x0f\n\x07\x63orrect\x18\x0b \x01(\x03\x12\x12\n\nunanswered\x18\x0c \x01(\x03\x12.\n\nstarted_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65rror\x18\x0f \x01(\t\x12\x17\n\x0fprompt_template\x18\x10 \x01(\t\x12\x15\n\rprompt_sha256\x18\x11 \x01(\t\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"!\n\x0fWatchRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"D\n\x08RunEvent\x12\x1e\n\x03run\x18\x01 \x01(\x0b\x32\x11.anesbench.v1.Run\x12\x18\n\x10items_per_second\x18\x02 \x01(\x01\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x11\n\x0fListRunsRequest\"3\n\x10ListRunsResponse\x12\x1f\n\x04runs\x18\x01 \x03(\x0b\x32\x11.anesbench.v1.Run\"\'\n\x15GetLeaderboardRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"D\n\x16GetLeaderboardResponse\x12*\n\x04rows\x18\x01 \x03(\x0b\x32\x1c.anesbench.v1.LeaderboardRow\"\xa7\x01\n\x0eLeaderboardRow\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\r\n\x05level\x18\x05 \x01(\t\x12\x0f\n\x07\x63orrect\x18\x06 \x01(\x03\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x61\x63\x63uracy\x18\x08 \x01(\x01\x12\x12\n\nunanswered\x18\t \x01(\x03*\xa2\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x16\n\x12RUN_STATUS_PENDING\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x03\x12\x15\n\x11RUN_STATUS_FAILED\x10\x04\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x05\x32\xb1\x03\n\nDispatcher\x12<\n\x08StartRun\x12\x1d.anesbench.v1.StartRunRequest\x1a\x11.anesbench.v1.Run\x12\x38\n\x06GetRun\x12\x1b.anesbench.v1.GetRunRequest\x1a\x11.anesbench.v1.Run\x12\x43\n\x08WatchRun\x12\x1d.anesbench.v1.WatchRunRequest\x1a\x16.anesbench.v1.RunEvent0\x01\x12>\n\tCancelRun\x12\x1e.anesbench.v1.CancelRunRequest\x1a\x11.anesbench.v1.Run\x12I\n\x08ListRuns\x12\x1d.anesbench.v1.ListRunsRequest\x1a\x1e.anesbench.v1.ListRunsResponse\x12[\n\x0eGetLeaderboard\x12#.anesbench.v1.GetLeaderboardRequest\x1a$.anesbench.v1.GetLeaderboardResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,42 +36,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ITEM_TEXTSENTRY']._serialized_options = b'8\001'
   _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._loaded_options = None
   _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_RUNSTATUS']._serialized_start=1856
-  _globals['_RUNSTATUS']._serialized_end=2018
+  _globals['_RUNSTATUS']._serialized_start=1899
+  _globals['_RUNSTATUS']._serialized_end=2061
   _globals['_STARTRUNREQUEST']._serialized_start=81
   _globals['_STARTRUNREQUEST']._serialized_end=233
   _globals['_RUNSPEC']._serialized_start=236
-  _globals['_RUNSPEC']._serialized_end=495
-  _globals['_DATASETUPLOAD']._serialized_start=497
-  _globals['_DATASETUPLOAD']._serialized_end=577
-  _globals['_ITEM']._serialized_start=580
-  _globals['_ITEM']._serialized_end=774
-  _globals['_ITEM_TEXTSENTRY']._serialized_start=697
-  _globals['_ITEM_TEXTSENTRY']._serialized_end=774
-  _globals['_LOCALIZEDQUESTION']._serialized_start=777
-  _globals['_LOCALIZEDQUESTION']._serialized_end=925
-  _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._serialized_start=879
-  _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._serialized_end=925
-  _globals['_RUN']._serialized_start=928
-  _globals['_RUN']._serialized_end=1326
-  _globals['_GETRUNREQUEST']._serialized_start=1328
-  _globals['_GETRUNREQUEST']._serialized_end=1359
-  _globals['_WATCHRUNREQUEST']._serialized_start=1361
-  _globals['_WATCHRUNREQUEST']._serialized_end=1394
-  _globals['_RUNEVENT']._serialized_start=1396
-  _globals['_RUNEVENT']._serialized_end=1464
-  _globals['_CANCELRUNREQUEST']._serialized_start=1466
-  _globals['_CANCELRUNREQUEST']._serialized_end=1500
-  _globals['_LISTRUNSREQUEST']._serialized_start=1502
-  _globals['_LISTRUNSREQUEST']._serialized_end=1519
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1521
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1572
-  _globals['_GETLEADERBOARDREQUEST']._serialized_start=1574
-  _globals['_GETLEADERBOARDREQUEST']._serialized_end=1613
-  _globals['_GETLEADERBOARDRESPONSE']._serialized_start=1615
-  _globals['_GETLEADERBOARDRESPONSE']._serialized_end=1683
-  _globals['_LEADERBOARDROW']._serialized_start=1686
-  _globals['_LEADERBOARDROW']._serialized_end=1853
-  _globals['_DISPATCHER']._serialized_start=2021
-  _globals['_DISPATCHER']._serialized_end=2454
+  _globals['_RUNSPEC']._serialized_end=538
+  _globals['_DATASETUPLOAD']._serialized_start=540
+  _globals['_DATASETUPLOAD']._serialized_end=620
+  _globals['_ITEM']._serialized_start=623
+  _globals['_ITEM']._serialized_end=817
+  _globals['_ITEM_TEXTSENTRY']._serialized_start=740
+  _globals['_ITEM_TEXTSENTRY']._serialized_end=817
+  _globals['_LOCALIZEDQUESTION']._serialized_start=820
+  _globals['_LOCALIZEDQUESTION']._serialized_end=968
+  _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._serialized_start=922
+  _globals['_LOCALIZEDQUESTION_OPTIONSENTRY']._serialized_end=968
+  _globals['_RUN']._serialized_start=971
+  _globals['_RUN']._serialized_end=1369
+  _globals['_GETRUNREQUEST']._serialized_start=1371
+  _globals['_GETRUNREQUEST']._serialized_end=1402
+  _globals['_WATCHRUNREQUEST']._serialized_start=1404
+  _globals['_WATCHRUNREQUEST']._serialized_end=1437
+  _globals['_RUNEVENT']._serialized_start=1439
+  _globals['_RUNEVENT']._serialized_end=1507
+  _globals['_CANCELRUNREQUEST']._serialized_start=1509
+  _globals['_CANCELRUNREQUEST']._serialized_end=1543
+  _globals['_LISTRUNSREQUEST']._serialized_start=1545
+  _globals['_LISTRUNSREQUEST']._serialized_end=1562
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1564
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1615
+  _globals['_GETLEADERBOARDREQUEST']._serialized_start=1617
+  _globals['_GETLEADERBOARDREQUEST']._serialized_end=1656
+  _globals['_GETLEADERBOARDRESPONSE']._serialized_start=1658
+  _globals['_GETLEADERBOARDRESPONSE']._serialized_end=1726
+  _globals['_LEADERBOARDROW']._serialized_start=1729
+  _globals['_LEADERBOARDROW']._serialized_end=1896
+  _globals['_DISPATCHER']._serialized_start=2064
+  _globals['_DISPATCHER']._serialized_end=2497
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,140 @@
+"""Preflight: before a run writes anything, its endpoints must be up, healthy and serving the model.
+
+Checked for each endpoint (the URL itself was validated by :func:`validate_endpoint`):
+
+1. health: ``GET {root}/health`` where the server has one (SGLang, vLLM and llama.cpp do; the root
+   is the base URL without its ``/v1``); a 5xx there (llama.cpp says 503 while loading) is "not ready";
+2. ``GET {base}/models``: 401/403 (a refused key) and 404 (a wrong base URL, with a hint when the
+   ``/v1`` is missing) are configuration faults, exit 2; a 5xx or no connection is "not ready";
+3. the model name is among the listed ids (else exit 2 naming the served models); a server that
+   lists none is accepted with a warning.
+
+"Not ready" is retried until ``wait_ready`` seconds have passed (a cold InferenceService loads its
+weights for minutes), with a progress line every ``REPORT_EVERY`` seconds; then
+:class:`EndpointNotReady` (exit 1). A run with several endpoints starts once one of them is ready;
+the router takes the others in when they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from anesbench.errors import EndpointNotReady, InvalidInput
+from anesbench.inference.endpoint import public_endpoint
+from anesbench.inference.http import HttpConnectionError, HttpPool
+
+PROBE_TIMEOUT = 5.0
+POLL_INTERVAL = 1.0
+REPORT_EVERY = 10.0
+NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+Report = Callable[[str], None]
+
+
+class _NotYet(Exception):
+    """This check failed in a way that waiting may fix; the message is the cause."""
+
+
+def server_root(base_url: str) -> str:
+    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
+
+
+def _served_ids(body: bytes) -> list[str] | None:
+    """Model ids of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [entry["id"] for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+
+
+async def _get(pool: HttpPool, path: str) -> tuple[int, bytes]:
+    try:
+        response = await pool.request("GET", path)
+    except HttpConnectionError as exc:
+        raise _NotYet(str(exc)) from None
+    except TimeoutError:
+        raise _NotYet(f"GET {path} got no answer within {PROBE_TIMEOUT:g} s") from None
+    return response.status, response.body
+
+
+async def check_endpoint(url: str, model: str, api_key: str | None, report: Report) -> None:
+    """One round of checks for one endpoint; raises _NotYet (wait and retry) or InvalidInput (give up)."""
+    shown = public_endpoint(url)
+    parts = urlsplit(url)
+    base_path = parts.path.rstrip("/")
+    root_path = urlsplit(server_root(url)).path
+    pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+    try:
+        status, body = await _get(pool, f"{root_path}/health")
+        if status >= 500:
+            detail = body[:200].decode("utf-8", "replace").strip()
+            raise _NotYet(f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else ""))
+        # 200: healthy. Anything else (404, a hosted API's 401 on an unknown path): no health endpoint here.
+        status, body = await _get(pool, f"{base_path}/models")
+    finally:
+        await pool.close()
+    where = f"{shown}/models"
+    if status in (401, 403):
+        raise InvalidInput(f"--endpoint {shown}: the server refuses the API key (HTTP {status} on {where}); "
+                           "set $ANESBENCH_API_KEY or --api-key-file")
+    if status == 404:
+        hint = (f"; an OpenAI-compatible base URL usually ends in /v1: try {shown}/v1"
+                if not base_path.endswith("/v1") else "; is this an OpenAI-compatible base URL?")
+        raise InvalidInput(f"--endpoint {shown}: {where} not found (HTTP 404){hint}")
+    if status in NOT_READY_STATUS:
+        raise _NotYet(f"{where} answered HTTP {status}")
+    if status != 200:
+        raise InvalidInput(f"--endpoint {shown}: {where} answered HTTP {status}: "
+                           f"{body[:200].decode('utf-8', 'replace')}")
+    served = _served_ids(body)
+    if not served:
+        report(f"warning: {where} lists no models; --model {model!r} cannot be checked before the run")
+        return
+    if model not in served:
+        listed = ", ".join(repr(name) for name in served[:20]) + (" ..." if len(served) > 20 else "")
+        raise InvalidInput(f"--model: {model!r} is not served by {shown}; it serves {listed}")
+
+
+async def preflight(
+    endpoints: Sequence[str], model: str, *, api_key: str | None = None, wait_ready: float = 0.0,
+    report: Report = lambda line: None,
+) -> None:
+    """Return once at least one endpoint is ready and serves ``model``; raise InvalidInput or EndpointNotReady."""
+    started = time.monotonic()
+    deadline = started + wait_ready
+    reported = started
+    while True:
+        outcomes = await asyncio.gather(
+            *(check_endpoint(url, model, api_key, report) for url in endpoints), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, _NotYet):
+                raise outcome
+        causes = {public_endpoint(url): str(outcome) for url, outcome in zip(endpoints, outcomes, strict=True)
+                  if isinstance(outcome, _NotYet)}
+        if len(causes) < len(endpoints):
+            for shown, cause in causes.items():
+                report(f"warning: endpoint {shown} is not ready ({cause}); starting on the others")
+            return
+        cause = "; ".join(f"{shown}: {text}" for shown, text in causes.items()) if len(causes) > 1 \
+            else next(iter(causes.values()))
+        now = time.monotonic()
+        if now >= deadline:
+            subject = " ".join(causes) if len(causes) > 1 else next(iter(causes))
+            hint = "" if wait_ready else " (--wait-ready SECONDS waits for a server that is still starting)"
+            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}")
+        if now - reported >= REPORT_EVERY or reported == started:
+            reported = now
+            report(f"waiting for the endpoint to be ready ({now - started:.0f} s of {wait_ready:g} s): {cause}")
+        await asyncio.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
