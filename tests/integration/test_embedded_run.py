@@ -184,7 +184,7 @@ def test_progress_bar_on_request(standin: Proc, small: Path, tmp_path: Path) -> 
     result = _run(standin.address, small, tmp_path / "p.duckdb", "--progress")
     assert result.returncode == 0
     assert "12/12" in result.stderr and "acc=" in result.stderr
-    quiet = _run(standin.address, small, tmp_path / "q.duckdb")
+    quiet = _run(standin.address, small, tmp_path / "q.duckdb", "--no-progress")
     assert quiet.stderr == "" and quiet.stdout.count("\n") == 1
 
 

@@ -37,9 +37,11 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="API key for endpoints (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
 @click.option("--grader-connections", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Connections to the grader service; a Service balances connections, so this spreads replicas.")
+@click.option("--grader-grace", type=click.FloatRange(1, 86400), default=120.0, show_default=True,
+              help="Seconds to keep re-sending to a grader that is down before its runs fail (resumable).")
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
-               grader_connections: int) -> None:
+               grader_connections: int, grader_grace: float) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.server import DispatcherSettings
     from anesbench.dispatcher.server import serve as serve_dispatcher
@@ -48,6 +50,6 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
     settings = DispatcherSettings(
         host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
         datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
-        grader_connections=grader_connections,
+        grader_connections=grader_connections, grader_grace=grader_grace,
     )
     sys.exit(serve_dispatcher(settings))

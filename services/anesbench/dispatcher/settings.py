@@ -17,3 +17,4 @@ class DispatcherSettings:
     api_key: str | None = None  # from the dispatcher's environment or a file, never from a request
     grace_seconds: float = 10.0
     grader_connections: int = 4  # connections to the grader Service (so its replicas share the work)
+    grader_grace: float = 120.0  # seconds a grade request is re-sent while the grader is down; then its run fails
