@@ -15,7 +15,17 @@ import duckdb
 import pytest
 
 from tests.conftest import SAMPLE, make_records
-from tests.procs import CLI, ROOT, Proc, run_cli, standin_stats, start_dispatcher, start_grader, start_standin
+from tests.procs import (
+    CLI,
+    ROOT,
+    Proc,
+    run_cli,
+    standin_control,
+    standin_stats,
+    start_dispatcher,
+    start_grader,
+    start_standin,
+)
 
 ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
 GRACE = 3.0
@@ -94,3 +104,18 @@ def test_grader_down_beyond_its_grace_fails_the_run_with_that_cause_then_resumes
         assert con.execute("SELECT count(*), count(DISTINCT (item_id, language)) FROM results").fetchall() == [
             (2 * ITEMS, 2 * ITEMS)
         ]
+
+
+def test_a_2_mib_reply_is_ungradable_on_its_row_and_the_run_completes(stack: Stack, write_jsonl) -> None:
+    standin_control(stack.standin.address, huge_reply_rate=0.15, latency_ms=0)
+    result = subprocess.run(_run(stack, "--run-id", "huge", dataset=str(write_jsonl(make_records(40)))), cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "done=40 total=40 failed=0" in result.stdout
+    stack.dispatcher.stop()
+    with duckdb.connect(str(stack.db), read_only=True) as con:
+        huge, ungradable = con.execute(
+            "SELECT count(*) FILTER (WHERE length(response) > 1048576), "
+            "count(*) FILTER (WHERE method = 'none_ungradable' AND pred IS NULL AND error IS NULL) FROM results"
+        ).fetchone()
+    assert huge >= 1 and ungradable == huge

@@ -170,6 +170,8 @@ def test_server_down_at_30_percent_stops_fast_then_resumes_exactly(write_jsonl, 
     assert "Traceback" not in err
     status, error = _rows(db, "SELECT status, error FROM runs")[0]
     assert status == "failed" and "unreachable since" in error
+    table = run_cli("runs", "--db", str(db)).stdout
+    assert "failed" in table and "error" in table.splitlines()[0] and f"endpoint http://127.0.0.1:{port}/v1" in table
     answered_first = _rows(db, "SELECT count(*) FROM results WHERE error IS NULL")[0][0]
     assert 30 <= answered_first < 100
 
