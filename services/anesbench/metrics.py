@@ -1,4 +1,4 @@
-"""Prometheus metrics. The names are a contract (DESIGN.md): dashboards and alerts depend on them.
+"""Prometheus metrics. The names are a contract (docs/architecture.md): dashboards and alerts depend on them.
 
 Labels carry only bounded values: model names, languages, levels, outcomes, causes, methods.
 Never item ids, run ids or prompts.

@@ -1,4 +1,4 @@
-"""The one place where our exceptions become exit codes (DESIGN.md: 0 ok, 2 bad input, 1 other)."""
+"""The one place where our exceptions become exit codes (docs/architecture.md: 0 ok, 2 bad input, 1 other)."""
 
 from __future__ import annotations
 

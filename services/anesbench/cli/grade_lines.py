@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from anesbench.dataset.model import LETTERS
 from anesbench.errors import InvalidInput
 from anesbench.grading import extract_answer
 
@@ -36,7 +37,7 @@ def _parse(name: str, number: int, line: str) -> dict[str, Any]:
     if not isinstance(choices, dict) or not choices:
         raise InvalidInput(f"{name}:{number}: field 'choices': expected a non-empty object of letter -> option text")
     for letter, text in choices.items():
-        if len(letter) != 1 or letter not in "ABCDEFGH" or not isinstance(text, str):
+        if len(letter) != 1 or letter not in LETTERS or not isinstance(text, str):
             raise InvalidInput(f"{name}:{number}: field 'choices.{letter}': keys are letters A-H, values text")
     response = record.get("response")
     if not isinstance(response, str):

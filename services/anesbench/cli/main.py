@@ -1,4 +1,4 @@
-"""``anesbench``: the command line (DESIGN.md, CLI contract). Heavy modules load inside commands."""
+"""``anesbench``: the command line (docs/architecture.md, CLI contract). Heavy modules load inside commands."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import click
 
 from anesbench import __version__
 from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for
+from anesbench.dataset.model import LANGUAGES
+from anesbench.defaults import (
+    DEFAULT_LANGUAGES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SAMPLES,
+    DEFAULT_TEMPERATURE,
+)
 from anesbench.errors import AnesbenchError
 
 DEFAULT_DB = "./anesbench.duckdb"
@@ -19,9 +28,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     languages = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
-    bad = [lang for lang in languages if lang not in ("en", "zh")]
+    bad = [lang for lang in languages if lang not in LANGUAGES]
     if bad or not languages:
-        raise click.BadParameter(f"unknown language(s) {', '.join(bad) or '(none)'}; choose from en, zh")
+        raise click.BadParameter(f"unknown language(s) {', '.join(bad) or '(none)'}; choose from {', '.join(LANGUAGES)}")
     return languages
 
 
@@ -46,18 +55,20 @@ def cli() -> None:
 @click.option("--model", required=True, help="Model name sent in each request and shown on the leaderboard.")
 @click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
               "in the dispatcher's --datasets-dir.")
-@click.option("--languages", default="en", show_default=True, callback=_languages, help="Comma-separated: en,zh.")
+@click.option("--languages", default=",".join(DEFAULT_LANGUAGES), show_default=True, callback=_languages,
+              help=f"Comma-separated: {','.join(LANGUAGES)}.")
 @click.option("--concurrency", type=click.IntRange(1, 4096), default=None,
               help="Requests in flight (default: automatic).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file (embedded mode).")
 @click.option("--run-id", default=None, help="Name the run; the same id again resumes it.")
-@click.option("--request-timeout", type=click.FloatRange(0, 86400, min_open=True), default=600.0, show_default=True,
+@click.option("--request-timeout", type=click.FloatRange(0, 86400, min_open=True), default=DEFAULT_REQUEST_TIMEOUT_S,
+              show_default=True,
               help="Seconds per attempt.")
-@click.option("--max-tokens", type=click.IntRange(1, 1_000_000), default=2048, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0, 2), default=0.0, show_default=True)
-@click.option("--samples", type=click.IntRange(1, 100), default=1, show_default=True,
+@click.option("--max-tokens", type=click.IntRange(1, 1_000_000), default=DEFAULT_MAX_TOKENS, show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=DEFAULT_TEMPERATURE, show_default=True)
+@click.option("--samples", type=click.IntRange(1, 100), default=DEFAULT_SAMPLES, show_default=True,
               help="Answers per question and language.")
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=6, show_default=True,
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
               help="Attempts per request before it counts as failed.")
 @click.option("--prompt-template", default=None, help="Bundled template name or a template file "
               "(default: anesbench-cot).")

@@ -9,6 +9,14 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anesbench.dataset import Item
+from anesbench.dataset.model import LANGUAGES, LETTERS
+from anesbench.defaults import (
+    DEFAULT_LANGUAGES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SAMPLES,
+)
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
@@ -86,10 +94,12 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
     return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints), max_attempts=spec.max_attempts or 6,
-        languages=tuple(spec.languages) or ("en",),
-        concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or 2048, temperature=spec.temperature,
-        request_timeout=spec.request_timeout_seconds or 600.0, samples=spec.samples or 1, reuse=spec.reuse,
+        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints),
+        max_attempts=spec.max_attempts or DEFAULT_MAX_ATTEMPTS,
+        languages=tuple(spec.languages) or DEFAULT_LANGUAGES,
+        concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or DEFAULT_MAX_TOKENS, temperature=spec.temperature,
+        request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
+        reuse=spec.reuse,
         run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
     )
 
@@ -106,12 +116,12 @@ def item_record(item: pb.Item, index: int) -> dict[str, Any]:
     record: dict[str, Any] = {"id": item.id, "choice_num": item.choice_num, "answer": item.answer,
                               "level": item.level}
     for language, text in item.texts.items():
-        if language not in ("en", "zh"):
+        if language not in LANGUAGES:
             raise InvalidInput(f"upload item #{index} (id {item.id[:64]}): field 'texts': unknown language "
                                f"{language[:16]!r}")
         record[f"{language}_question"] = text.question
         for letter, option in text.options.items():
-            if len(letter) != 1 or letter not in "ABCDEFGH":
+            if len(letter) != 1 or letter not in LETTERS:
                 raise InvalidInput(f"upload item #{index} (id {item.id[:64]}): field 'texts.{language}.options': "
                                    f"unknown option letter {letter[:8]!r}")
             record[f"{language}_{letter}"] = option

@@ -13,6 +13,14 @@ from datetime import datetime
 
 from anesbench import __version__
 from anesbench.dataset import LANGUAGES, Dataset, Item
+from anesbench.defaults import (
+    DEFAULT_LANGUAGES,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SAMPLES,
+    DEFAULT_TEMPERATURE,
+)
 from anesbench.errors import InvalidInput
 from anesbench.inference import public_endpoint
 from anesbench.prompts import PromptTemplate
@@ -26,13 +34,13 @@ DEFAULT_CONCURRENCY = 64
 class RunConfig:
     model: str
     endpoints: tuple[str, ...]  # one model's replicas or data-parallel ranks, used together
-    languages: tuple[str, ...] = ("en",)
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
     concurrency: int | None = None  # None: automatic
-    max_tokens: int = 2048
-    temperature: float = 0.0
-    request_timeout: float = 600.0
-    samples: int = 1
-    max_attempts: int = 6
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
+    samples: int = DEFAULT_SAMPLES
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     reuse: bool = False
     run_id: str | None = None
     limit: int | None = None  # only the first N items (a smoke test)

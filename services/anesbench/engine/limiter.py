@@ -9,8 +9,13 @@ from types import TracebackType
 class DynamicLimiter:
     """Like a semaphore whose size can be set at any time; a lower limit takes effect as requests finish.
 
-    >>> limiter = DynamicLimiter(2)
-    >>> async with limiter: ...
+    >>> async def two_at_a_time() -> int:
+    ...     limiter = DynamicLimiter(2)
+    ...     async with limiter:
+    ...         limiter.set_limit(1)
+    ...     return limiter.limit
+    >>> asyncio.run(two_at_a_time())
+    1
     """
 
     def __init__(self, limit: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from anesbench.dataset.model import LETTERS
 from anesbench.errors import InvalidInput
 
 MAX_BATCH_ITEMS = 4096
@@ -17,7 +18,7 @@ MAX_RESPONSE_BYTES = 1 << 20  # 1 MiB: far above any 2048-token answer, far belo
 MAX_CHOICE_BYTES = 64 << 10  # one option's text; AnesBench options are a few dozen words
 MAX_ID_BYTES = 256
 MAX_FINISH_REASON_BYTES = 64
-CHOICE_KEYS = frozenset("ABCDEFGH")
+CHOICE_KEYS = frozenset(LETTERS)
 
 
 def where(index: int | None, item_id: str, *, batch: int | None = None) -> str:

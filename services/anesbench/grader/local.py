@@ -11,8 +11,9 @@ from anesbench.grading import Extraction, extract_answer
 class LocalGrader:
     """Calls ``anesbench.grading.extract_answer`` directly; satisfies :class:`anesbench.grader.Grader`.
 
-    >>> await LocalGrader().grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")
-    Extraction(pred='B', method=...)
+    >>> import asyncio
+    >>> asyncio.run(LocalGrader().grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")).pred
+    'B'
     """
 
     async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:

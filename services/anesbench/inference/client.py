@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anesbench import metrics
+from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
 from anesbench.errors import InferenceError, RetryableInferenceError
 from anesbench.inference.http import HttpConnectionError, HttpPool
 from anesbench.inference.retry import parse_retry_after
@@ -37,8 +38,8 @@ def request_body(model: str, messages: Sequence[dict[str, str]], params: Generat
 
 @dataclass(frozen=True, slots=True)
 class GenerationParams:
-    max_tokens: int = 2048
-    temperature: float = 0.0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class ChatClient:
         *,
         api_key: str | None = None,
         pool_size: int = 64,
-        request_timeout: float = 600.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         label: str | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from anesbench.dataset.model import Item
+from anesbench.dataset.model import LANGUAGES, Item
 from anesbench.errors import InvalidInput
 
 DEFAULT_TEMPLATE = "anesbench-cot"
@@ -67,7 +67,7 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput(f"{source}: field 'name': missing or empty")
     messages: dict[str, tuple[str, str]] = {}
-    for language in ("en", "zh"):
+    for language in LANGUAGES:
         section = data.get(language)
         if section is None:
             continue

@@ -1,12 +1,13 @@
 """Helpers of the deployment tests: locate the real tools, render the chart, validate against CRDs.
 
 Tools are looked up in the repo's .tools/bin (scripts/install-tools.sh puts them there), then on PATH.
-A missing tool fails the test that needs it, with the command that installs it.
+A missing tool skips the test that needs it with the command that installs it (under CI=true it fails).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -37,16 +38,17 @@ CRD_KINDS = frozenset(
 
 
 def find_tool(name: str) -> str:
-    """Path of a tool in .tools/bin, the venv or on PATH; fails (not skips) when it is missing."""
+    """Path of a tool in .tools/bin, the venv or on PATH; a missing one skips the test, or fails it under CI."""
     for candidate in (TOOLS_BIN / name, REPO / ".venv" / "bin" / name):
         if candidate.is_file() and candidate.stat().st_mode & 0o111:
             return str(candidate)
     found = shutil.which(name)
     if found:
         return found
-    pytest.fail(
-        f"{name} not found in {TOOLS_BIN} or on PATH: run `bash scripts/install-tools.sh` (or `make setup`)"
-    )
+    message = f"{name} not found in {TOOLS_BIN} or on PATH: run `bash scripts/install-tools.sh` (or `make setup`)"
+    if os.environ.get("CI"):
+        pytest.fail(message)  # CI must have every tool: a missing one is a broken setup, not a skip
+    pytest.skip(message)
 
 
 def run_tool(

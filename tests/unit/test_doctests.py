@@ -1,0 +1,27 @@
+"""The examples in docstrings are run: a module whose example no longer holds fails here."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "services" / "anesbench"
+MODULES = sorted(
+    ".".join(("anesbench", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+    for path in PACKAGE.rglob("*.py")
+    if "v1" not in path.relative_to(PACKAGE).parts and ">>> " in path.read_text(encoding="utf-8")
+)
+
+
+def test_modules_with_examples_are_found() -> None:
+    assert {"anesbench.grading._extract", "anesbench.engine.limiter", "anesbench.grader.local"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS, report=True)
+    assert result.attempted > 0, f"{name} has '>>> ' but no example was collected"
+    assert result.failed == 0
