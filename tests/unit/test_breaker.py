@@ -135,3 +135,17 @@ def test_limit_cuts_the_dataset_and_is_part_of_the_identity() -> None:
                                                                           limit=2), dataset, template)
     with pytest.raises(InvalidInput, match="--limit"):
         RunConfig(model="m", endpoints=("http://h/v1",), limit=0)
+
+
+def test_the_window_is_checked_even_when_no_attempt_ends_then() -> None:
+    """All requests are waiting in backoff: the breaker still opens when the window is over."""
+    import asyncio
+
+    async def scenario() -> bool:
+        breaker = CircuitBreaker([A], threshold=20, window=0.05)
+        for _ in range(MIN_FAILURES):
+            breaker.failure(A, "connection_error", "refused")
+        await asyncio.wait_for(breaker.opened.wait(), 10)  # no further failure is reported
+        return breaker.open
+
+    assert asyncio.run(scenario())

@@ -12,6 +12,7 @@ resumes it. 429 and 4xx do not count: the server is there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import datetime
 from anesbench.inference.endpoint import public_endpoint
 
 THRESHOLD = 20  # failed attempts in a row, over all endpoints
-WINDOW = 10.0  # seconds all endpoints have been failing (with at least MIN_FAILURES attempts)
+WINDOW = 5.0  # seconds all endpoints have been failing (with at least MIN_FAILURES attempts)
 MIN_FAILURES = 3
 OUTAGE_CAUSES = frozenset({"connection_error", "server_error", "timeout"})
 
@@ -44,6 +45,7 @@ class CircuitBreaker:
         self._threshold, self._window = threshold, window
         self._clock, self._wall = clock, wall
         self.opened = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def open(self) -> bool:
@@ -52,6 +54,9 @@ class CircuitBreaker:
     def success(self, url: str) -> None:
         if not self.open:
             self._states[url] = _State()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     def failure(self, url: str, cause: str, message: str) -> None:
         """An attempt to ``url`` failed with ``cause`` (the RetryableInferenceError's); counts only outages."""
@@ -72,6 +77,16 @@ class CircuitBreaker:
         all_failing_for = self._clock() - max(state.since for state in states)
         if total >= self._threshold or (total >= MIN_FAILURES and all_failing_for >= self._window):
             self.opened.set()
+        elif self._timer is None and all_failing_for < self._window:
+            # Look again when the window is over, even if no attempt ends then (they may all be in backoff).
+            with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller): the next failure
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self._window - all_failing_for + 0.01, self._recheck)
+
+    def _recheck(self) -> None:
+        self._timer = None
+        if not self.open:
+            self._check()
 
     def cause(self) -> str:
         """``endpoint http://… unreachable since 12:03:41: connection failed: …`` (one clause per endpoint)."""
