@@ -162,7 +162,8 @@ def test_api_key_from_environment_is_sent_and_never_stored(make_standin, small: 
     proc = make_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": secret})
     db = tmp_path / "k.duckdb"
     denied = _run(proc.address, small, db, "--run-id", "nokey", env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
-    assert denied.returncode == 1 and "HTTP 401" in denied.stderr
+    # A refused key is a configuration fault found by the preflight: exit 2, nothing written.
+    assert denied.returncode == 2 and "HTTP 401" in denied.stderr and not db.exists()
     key_file = tmp_path / "key.txt"
     key_file.write_text(secret + "\n", encoding="utf-8")
     via_file = _run(proc.address, small, db, "--run-id", "file", "--api-key-file", str(key_file))

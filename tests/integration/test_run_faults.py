@@ -117,6 +117,21 @@ def test_wrong_model_name_names_the_served_models(make_standin, write_jsonl, tmp
     assert standin_stats(proc.address)["requests"] == 0
 
 
+def test_a_refused_api_key_is_bad_input_before_anything_is_sent(write_jsonl, tmp_path: Path) -> None:
+    proc = start_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": "sk-right"})
+    try:
+        result = run_cli("run", "--endpoint", proc.address, "--model", "standin", "--dataset",
+                         str(write_jsonl(make_records(3))), "--db", str(tmp_path / "k.duckdb"),
+                         env={"ANESBENCH_API_KEY": "sk-wrong"})
+        stats = standin_stats(proc.address)
+    finally:
+        proc.stop(signal.SIGKILL)
+    _clean(result, 2)
+    assert f"--endpoint {proc.address}: the server refuses the API key (HTTP 401" in result.stderr
+    assert "sk-wrong" not in result.stderr
+    assert stats["requests"] == 0 and not (tmp_path / "k.duckdb").exists()
+
+
 def test_base_url_without_v1_gets_a_hint(make_standin, write_jsonl, tmp_path: Path) -> None:
     proc = make_standin()
     root = proc.address.removesuffix("/v1")

@@ -105,7 +105,7 @@ class _Run:
     def halt(self, cause: str) -> None:
         if self.halted is None:
             self.halted = cause
-            log.warning("run %s stops: %s", self.run.id, cause)
+            log.info("run %s stops: %s", self.run.id, cause)  # the CLI prints the run's error once, at the end
 
     async def worker(self, work: Iterator[Work]) -> None:
         """Take work until there is none or the run halts; no exception leaves a worker but cancellation."""
@@ -124,7 +124,7 @@ class _Run:
         except AnesbenchError as exc:  # a refusing server (401/403/404); the dataset file changed mid-run
             self.halt(str(exc))
         except Exception as exc:  # a bug: stop the run with what it was, keep the traceback in the log
-            log.exception("run %s: a worker failed", self.run.id)
+            log.info("run %s: a worker failed", self.run.id, exc_info=True)  # in the service log, not on the CLI
             self.halt(f"internal error: {type(exc).__name__}: {exc}")
 
     async def process(self, unit: Work) -> ResultRow | None:
@@ -169,7 +169,7 @@ class _Run:
                 item.texts[language].options, row.response or "", row.finish_reason
             )
         except (InvalidInput, Ungradable) as exc:  # this reply alone: too large, over the grading deadline
-            log.warning("run %s: item %s (%s) cannot be graded: %s", self.run.id, item.id, language, exc)
+            log.info("run %s: item %s (%s) cannot be graded: %s", self.run.id, item.id, language, exc)
             row.pred, row.method, row.correct = None, UNGRADABLE, False
         except GraderUnavailable as exc:  # retried with backoff by the grader client until its grace ran out
             self.halt(f"grader unavailable (the model's answers are not at fault): {exc}")

@@ -67,7 +67,7 @@ class ResultWriter:
 
     def _fail(self, error: BaseException) -> None:
         self.error = error
-        log.error("writing results failed (%d rows not written): %s", len(self._pending), error)
+        log.info("writing results failed (%d rows not written): %s", len(self._pending), error)
         if self._on_error is not None:
             self._on_error(error)
 

@@ -88,6 +88,8 @@ class StandinServer:
         loading = self._loading()
         if loading is not None:
             return loading
+        if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
+            return web.json_response({"error": {"message": "stand-in: invalid API key"}}, status=401)
         return web.json_response({"object": "list", "data": [
             {"id": name, "object": "model", "owned_by": "standin"} for name in self.plan.served_models
         ]})
