@@ -119,3 +119,19 @@ def test_a_2_mib_reply_is_ungradable_on_its_row_and_the_run_completes(stack: Sta
             "count(*) FILTER (WHERE method = 'none_ungradable' AND pred IS NULL AND error IS NULL) FROM results"
         ).fetchone()
     assert huge >= 1 and ungradable == huge
+
+
+def test_dispatcher_waits_for_a_cold_endpoint_and_limit_cuts_the_run(stack: Stack) -> None:
+    standin_control(stack.standin.address, not_ready_seconds=10_000)  # loading its weights
+    follower = subprocess.Popen(_run(stack, "--run-id", "cold", "--wait-ready", "120", "--limit", "5",
+                                     "--languages", "en,zh"),
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while standin_stats(stack.standin.address)["outcomes"].get("not_ready", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _runs(stack) == []  # nothing stored while the endpoint is not ready
+    standin_control(stack.standin.address, not_ready_seconds=0)  # ready
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 0, err
+    assert "done=10 total=10 failed=0" in out
+    assert standin_stats(stack.standin.address)["answered"] == 10
