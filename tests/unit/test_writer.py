@@ -68,3 +68,25 @@ def test_progress_line_text(counts: tuple[int, int, int, int], expected: str) ->
     line = ProgressLine(interval=30)
     line.update(*counts)
     assert expected in line.line()
+
+
+def test_requests_still_in_flight_after_a_halt_are_dropped_after_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung server: once the run halts, in-flight requests get IN_FLIGHT_GRACE, then they are cancelled."""
+    from types import SimpleNamespace
+
+    from anesbench.engine import runner
+
+    monkeypatch.setattr(runner, "IN_FLIGHT_GRACE", 0.0)
+
+    async def scenario() -> list[bool]:
+        state = SimpleNamespace(stopping=asyncio.Event())
+        hung = [asyncio.create_task(asyncio.Event().wait()) for _ in range(3)]
+        cutter = asyncio.create_task(runner._cut_in_flight(state, hung))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in hung)  # nothing is cut before the run halts
+        state.stopping.set()
+        await cutter
+        await asyncio.gather(*hung, return_exceptions=True)
+        return [task.cancelled() for task in hung]
+
+    assert asyncio.run(scenario()) == [True, True, True]

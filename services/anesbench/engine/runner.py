@@ -43,6 +43,7 @@ from anesbench.store.records import ResultRow, RunRecord
 log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
 UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
+IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
 
 
 class RunObserver(Protocol):
@@ -101,10 +102,12 @@ class _Run:
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
         self.halted: str | None = None  # why the run stops: no new request is sent once set
+        self.stopping = asyncio.Event()
 
     def halt(self, cause: str) -> None:
         if self.halted is None:
             self.halted = cause
+            self.stopping.set()
             log.info("run %s stops: %s", self.run.id, cause)  # the CLI prints the run's error once, at the end
 
     async def worker(self, work: Iterator[Work]) -> None:
@@ -249,14 +252,13 @@ async def execute_run(
     limiters = await endpoint_limiters(config, api_key)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
-    halt: list[str] = []  # a store failure before the run state exists
+    store_causes: list[str] = []
     state: _Run | None = None
 
-    def store_failed(error: BaseException) -> None:
-        cause = f"the result store cannot write: {type(error).__name__}: {error}"
+    def store_failed(error: BaseException) -> None:  # the writer's first failed write: stop sending at once
+        store_causes.append(f"the result store cannot write: {type(error).__name__}: {error}")
         if state is not None:
-            state.halt(cause)
-        halt.append(cause)
+            state.halt(store_causes[0])
 
     writer = ResultWriter(store, on_error=store_failed)
     writer.start()
@@ -274,12 +276,15 @@ async def execute_run(
             state.pending = pending
             publisher = asyncio.create_task(state.publish())
             units = _pending_work(dataset, config, done)
+            cutter: asyncio.Task[None] | None = None
             try:
                 async with asyncio.TaskGroup() as group:  # workers halt the run instead of raising
-                    for _ in range(min(workers, pending)):
-                        group.create_task(state.worker(units))
+                    tasks = [group.create_task(state.worker(units)) for _ in range(min(workers, pending))]
+                    cutter = asyncio.create_task(_cut_in_flight(state, tasks))
             finally:
                 publisher.cancel()
+                if cutter is not None:
+                    cutter.cancel()
                 progress.publish()
             if state.halted is not None:
                 status, error = "failed", state.halted
@@ -291,8 +296,9 @@ async def execute_run(
         metrics.QUEUE_DEPTH.labels(config.model).set(0)
         progress.idle()
         await writer.close()
-        if writer.error is not None and not cancelled:
-            status, error = "failed", halt[0] if halt else f"the result store cannot write: {writer.error}"
+        if store_causes and not cancelled:
+            status = "failed"
+            error = store_causes[0] if error in (None, store_causes[0]) else f"{error}; {store_causes[0]}"
         try:
             final = await _finish(store, run.id, status_on_cancel if cancelled else status, error,
                                   decide=not cancelled)
@@ -307,6 +313,17 @@ async def execute_run(
         if observer is not None:
             observer.on_finish(final, progress)
     return final
+
+
+async def _cut_in_flight(state: _Run, tasks: list[asyncio.Task[None]]) -> None:
+    """Once the run halts, give requests in flight IN_FLIGHT_GRACE to finish, then drop them (a hung server).
+
+    A dropped request was never stored: the resumed run sends it again.
+    """
+    await state.stopping.wait()
+    await asyncio.sleep(IN_FLIGHT_GRACE)
+    for task in tasks:
+        task.cancel()
 
 
 async def _finish(
