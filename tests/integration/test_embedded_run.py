@@ -276,6 +276,8 @@ def test_interrupt_saves_finished_results_and_the_run_resumes(make_standin, tmp_
     deadline = time.monotonic() + 30
     while standin_stats(proc.address)["answered"] < 12 and time.monotonic() < deadline:
         time.sleep(0.02)
+    # The server counts an answer before the client has read it: let the 12th reach the client first.
+    time.sleep(0.2)
     victim.send_signal(sig)
     _, err = victim.communicate(timeout=30)
     assert victim.returncode != 0 and "Traceback" not in err
