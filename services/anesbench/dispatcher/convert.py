@@ -20,6 +20,7 @@ from anesbench.defaults import (
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
+from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.v1 import dispatcher_pb2 as pb
 
@@ -52,7 +53,9 @@ def run_to_pb(run: RunRecord) -> pb.Run:
         status=STATUS.get(run.status, pb.RUN_STATUS_UNSPECIFIED),
         total=run.total, done=run.done, failed=run.failed, correct=run.correct, unanswered=run.unanswered,
         started_at=_timestamp(run.started_at), finished_at=_timestamp(run.finished_at), error=run.error or "",
-        prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,
+        prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256, max_tokens=run.max_tokens,
+        temperature=run.temperature, samples=run.samples, harness_version=run.harness_version,
+        extractor_version=run.extractor_version,
     )
 
 
@@ -60,7 +63,8 @@ def run_from_pb(run: pb.Run) -> RunRecord:
     return RunRecord(
         id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
         dataset_sha256=run.dataset_sha256, prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,
-        max_tokens=0, temperature=0.0, samples=1, languages=list(run.languages), harness_version="",
+        max_tokens=run.max_tokens, temperature=run.temperature, samples=run.samples or 1,
+        languages=list(run.languages), harness_version=run.harness_version, extractor_version=run.extractor_version,
         config_hash="", status=STATUS_NAME.get(run.status, "pending"), total=run.total, done=run.done,
         failed=run.failed, correct=run.correct, unanswered=run.unanswered,
         started_at=_datetime(run.started_at, run.HasField("started_at")),
@@ -68,17 +72,50 @@ def run_from_pb(run: pb.Run) -> RunRecord:
     )
 
 
+_SAMPLE_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement")
+
+
 def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
-    return pb.GetLeaderboardResponse(rows=[
-        pb.LeaderboardRow(run_id=r.run_id, model=r.model, dataset=r.dataset, language=r.language, level=r.level,
-                          correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered)
-        for r in rows
-    ])
+    out = []
+    for r in rows:
+        message = pb.LeaderboardRow(
+            run_id=r.run_id, model=r.model, dataset=r.dataset, language=r.language, level=r.level,
+            correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered, errors=r.errors,
+            status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
+            prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
+        )
+        for name in _SAMPLE_FIELDS:
+            if getattr(r, name) is not None:
+                setattr(message, name, getattr(r, name))
+        out.append(message)
+    return pb.GetLeaderboardResponse(rows=out)
 
 
 def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[LeaderboardRow]:
-    return [LeaderboardRow(r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy,
-                           r.unanswered) for r in response.rows]
+    return [
+        LeaderboardRow(
+            r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy, r.unanswered,
+            r.errors, r.status, r.ci_low, r.ci_high, r.prompt_template, r.prompt_sha256, r.max_tokens,
+            r.temperature, r.samples or 1,
+            *(getattr(r, name) if r.HasField(name) else None for name in _SAMPLE_FIELDS),
+        )
+        for r in response.rows
+    ]
+
+
+def export_row_to_pb(row: Sequence[Any]) -> pb.ExportedResult:
+    """A row of :data:`anesbench.store.export_sql.EXPORT_COLUMNS` as a message (None = field absent)."""
+    return pb.ExportedResult(**{name: value for name, value in zip(EXPORT_NAMES, row, strict=True)
+                                if value is not None})
+
+
+def export_row_from_pb(message: pb.ExportedResult) -> dict[str, Any]:
+    """The message back as a row dict in export column order (absent optional fields = None)."""
+    return {name: getattr(message, name) if name in _ALWAYS or message.HasField(name) else None
+            for name in EXPORT_NAMES}
+
+
+_ALWAYS = {"item_id", "language", "level", "sample", "gold", "outcome", "attempts"}
 
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:

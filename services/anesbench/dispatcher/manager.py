@@ -14,7 +14,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,8 +220,22 @@ class RunManager:
         runs = await self.store.call(self.store.store.list_runs)
         return [self._active[r.id].snapshot() or r if r.id in self._active else r for r in runs]
 
-    async def leaderboard(self, run_id: str | None) -> builtins.list[LeaderboardRow]:
-        return await self.store.call(self.store.store.leaderboard, run_id)
+    async def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool) -> builtins.list[LeaderboardRow]:
+        return await self.store.call(self.store.store.leaderboard, run_ids, include_incomplete)
+
+    async def export_pages(self, run_id: str, page_size: int = 5000) -> AsyncIterator[builtins.list[tuple[Any, ...]]]:
+        """A run's export rows page by page (one store call per page, so writers are never held up long)."""
+        await self.store.call(self.store.store.get_run, run_id)
+        after: tuple[str, str, int] | None = None
+        while True:
+            page = await self.store.call(self.store.store.export_page, run_id, after, page_size)
+            if not page:
+                return
+            yield page
+            if len(page) < page_size:
+                return
+            last = page[-1]
+            after = (last[0], last[1], last[3])
 
     async def watch(self, run_id: str) -> AsyncIterator[tuple[RunRecord, float]]:
         """Progress snapshots while the run is active (≤ 10/s, only on change), then the final record."""

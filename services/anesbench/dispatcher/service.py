@@ -9,6 +9,7 @@ import grpc
 from anesbench import metrics
 from anesbench.dispatcher.convert import (
     config_from_pb,
+    export_row_to_pb,
     item_record,
     leaderboard_to_pb,
     run_to_pb,
@@ -82,5 +83,14 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     async def GetLeaderboard(
         self, request: pb.GetLeaderboardRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetLeaderboardResponse:
-        run_id = _run_id(request.run_id) if request.run_id else None
-        return leaderboard_to_pb(await self.manager.leaderboard(run_id))
+        run_ids = [_run_id(value, "run_ids") for value in request.run_ids]
+        if request.run_id:
+            run_ids.insert(0, _run_id(request.run_id))
+        return leaderboard_to_pb(await self.manager.leaderboard(run_ids, request.include_incomplete))
+
+    @rpc(observe=_count)
+    async def ExportResults(
+        self, request: pb.ExportResultsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ExportResultsChunk]:
+        async for page in self.manager.export_pages(_run_id(request.run_id)):
+            yield pb.ExportResultsChunk(results=[export_row_to_pb(row) for row in page])

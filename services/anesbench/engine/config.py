@@ -22,6 +22,7 @@ from anesbench.defaults import (
     DEFAULT_TEMPERATURE,
 )
 from anesbench.errors import InvalidInput
+from anesbench.grading import EXTRACTOR_VERSION
 from anesbench.inference import public_endpoint
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord
@@ -143,4 +144,5 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
         harness_version=__version__,
         config_hash=config_hash(config, dataset, template),
         total=len(dataset.items) * len(config.languages) * config.samples,
+        extractor_version=EXTRACTOR_VERSION,
     )

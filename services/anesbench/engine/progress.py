@@ -41,10 +41,11 @@ class RunProgress:
             self.unanswered += row.unanswered
 
     def record(self, row: ResultRow) -> None:
+        level = LEVEL_NAMES[row.level]
         if row.error is not None:
             self.failed += 1
+            self._count(row.language, level, "error")
             return
-        level = LEVEL_NAMES[row.level]
         cell = self._cells.setdefault((row.language, level), [0, 0])
         cell[1] += 1
         self.done += 1
@@ -57,7 +58,10 @@ class RunProgress:
             result = "unanswered"
         else:
             result = "wrong"
-        key = (row.language, level, result)
+        self._count(row.language, level, result)
+
+    def _count(self, language: str, level: str, result: str) -> None:
+        key = (language, level, result)
         counter = self._graded.get(key)
         if counter is None:
             counter = self._graded[key] = metrics.ITEMS_GRADED.labels(self.model, *key)

@@ -1,7 +1,8 @@
-"""Render leaderboard rows and run lists as table, JSON, CSV or Markdown.
+"""Render leaderboard rows and run lists as table, JSON, CSV or Markdown (tables through ``tabulate``).
 
 The table and Markdown follow the AnesBench paper: one row per model (and language), one column
-per level plus overall. JSON and CSV are the flat rows of the CLI contract.
+per level plus overall, each accuracy with its 95 % Wilson half-width. JSON and CSV are the flat rows
+of the CLI contract (``ci_low``/``ci_high`` instead of ±).
 """
 
 from __future__ import annotations
@@ -12,63 +13,89 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
+from tabulate import tabulate
+
+from anesbench.leaderboard.labels import INCOMPLETE_NOTE, is_incomplete, model_label
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 from anesbench.store.records import RunRecord
 
 FORMATS = ("table", "json", "csv", "markdown")
-JSON_FIELDS = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered")
+JSON_FIELDS = (
+    "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
+    "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
+    "samples", "mean_accuracy", "majority_accuracy", "agreement",
+)
 
 
-def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "dataset", "lang", *LEVEL_ORDER, "n", "unanswered", "run"]
+def cell(row: LeaderboardRow) -> str:
+    """``0.62 ±0.05``: accuracy and the half-width of its 95 % Wilson interval; ``-`` with no graded answer."""
+    if row.total == 0:
+        return "-"
+    return f"{row.accuracy:.2f} ±{(row.ci_high - row.ci_low) / 2:.2f}"
+
+
+def grid(header: Sequence[str], body: Sequence[Sequence[Any]], fmt: str, *, numbers_from: int | None = None) -> str:
+    """A table as plain text (``table``) or GitHub Markdown (``markdown``).
+
+    Columns from ``numbers_from`` on are numbers (right-aligned, two decimals); by default none are.
+    """
+    text_columns = list(range(len(header) if numbers_from is None else numbers_from))
+    return tabulate(body, headers=list(header), tablefmt="github" if fmt == "markdown" else "simple",
+                    disable_numparse=text_columns or False, stralign="left", floatfmt=".2f", missingval="-")
+
+
+def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], bool]:
+    sampled = any(row.samples > 1 for row in rows)
+    header = ["model", "dataset", "lang", *LEVEL_ORDER, "n", "unanswered", "errors", "status", "run"]
+    if sampled:
+        header[-1:-1] = ["mean acc", "majority", "agree"]
     grouped: dict[tuple[str, str, str, str], dict[str, LeaderboardRow]] = {}
     for row in rows:
-        grouped.setdefault((row.model, row.dataset, row.language, row.run_id), {})[row.level] = row
+        grouped.setdefault((model_label(row), row.dataset, row.language, row.run_id), {})[row.level] = row
     body: list[list[str]] = []
-    for (model, dataset, language, run_id), cells in grouped.items():
+    flagged = False
+    for (label, dataset, language, run_id), cells in grouped.items():
         overall = cells.get("overall")
-        body.append([
-            model, dataset, language,
-            *(f"{cells[level].accuracy:.2f}" if level in cells else "-" for level in LEVEL_ORDER),
-            str(overall.total if overall else 0), str(overall.unanswered if overall else 0), run_id,
-        ])
-    return header, body
+        flagged = flagged or (overall is not None and is_incomplete(overall))
+        line = [
+            label, dataset, language,
+            *(cell(cells[level]) if level in cells else "-" for level in LEVEL_ORDER),
+            str(overall.total if overall else 0), str(overall.unanswered if overall else 0),
+            str(overall.errors if overall else 0), overall.status if overall else "-", run_id,
+        ]
+        if sampled:
+            figures = [getattr(overall, name) if overall else None
+                       for name in ("mean_accuracy", "majority_accuracy", "agreement")]
+            line[-1:-1] = ["-" if value is None else f"{value:.2f}" for value in figures]
+        body.append(line)
+    return header, body, flagged
 
 
-def _table(header: list[str], body: list[list[str]], numeric_from: int) -> str:
-    widths = [max(len(header[i]), *(len(row[i]) for row in body)) if body else len(header[i]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            cell.rjust(widths[i]) if numeric_from <= i < len(header) - 1 else cell.ljust(widths[i])
-            for i, cell in enumerate(cells)
-        ).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(row) for row in body)])
-
-
-def _markdown(header: list[str], body: list[list[str]], numeric_from: int) -> str:
-    align = [("---:" if numeric_from <= i < len(header) - 1 else ":---") for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def render_leaderboard(rows: Sequence[LeaderboardRow], fmt: str) -> str:
+def _flat(rows: Sequence[LeaderboardRow], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{k: asdict(row)[k] for k in JSON_FIELDS} for row in rows], ensure_ascii=False, indent=2)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(JSON_FIELDS)
-        for row in rows:
-            writer.writerow([getattr(row, k) for k in JSON_FIELDS])
-        return out.getvalue().rstrip("\n")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(JSON_FIELDS)
+    for row in rows:
+        writer.writerow(["" if getattr(row, k) is None else getattr(row, k) for k in JSON_FIELDS])
+    return out.getvalue().rstrip("\n")
+
+
+def render_leaderboard(rows: Sequence[LeaderboardRow], fmt: str, layout: str = "rows") -> str:
+    if layout == "paper":
+        from anesbench.leaderboard.paper import render_paper
+
+        return render_paper(rows, fmt)
+    if fmt in ("json", "csv"):
+        return _flat(rows, fmt)
     if not rows:
-        return "no results yet"
-    header, body = _pivot(rows)
-    return _markdown(header, body, 3) if fmt == "markdown" else _table(header, body, 3)
+        return "no completed runs yet (--include-incomplete shows the others)"
+    header, body, flagged = _pivot(rows)
+    text = grid(header, body, fmt)
+    return f"{text}\n\n{INCOMPLETE_NOTE}" if flagged else text
 
 
 def _when(value: datetime | None) -> str:
@@ -83,19 +110,24 @@ def _short(error: str | None, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """A run as ``runs --format json`` prints it: progress plus the validity record."""
+    return {
+        "id": run.id, "model": run.model, "dataset": run.dataset_name, "languages": list(run.languages),
+        "status": run.status, "done": run.done, "total": run.total, "failed": run.failed,
+        "correct": run.correct, "endpoint": run.endpoint, "prompt_template": run.prompt_template,
+        "started": run.started_at.isoformat() if run.started_at else None,
+        "finished": run.finished_at.isoformat() if run.finished_at else None,
+        "error": run.error,
+        "dataset_sha256": run.dataset_sha256, "prompt_sha256": run.prompt_sha256, "max_tokens": run.max_tokens,
+        "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
+        "extractor_version": run.extractor_version,
+    }
+
+
 def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([
-            {
-                "id": run.id, "model": run.model, "dataset": run.dataset_name, "languages": list(run.languages),
-                "status": run.status, "done": run.done, "total": run.total, "failed": run.failed,
-                "correct": run.correct, "endpoint": run.endpoint, "prompt_template": run.prompt_template,
-                "started": run.started_at.isoformat() if run.started_at else None,
-                "finished": run.finished_at.isoformat() if run.finished_at else None,
-                "error": run.error,
-            }
-            for run in runs
-        ], ensure_ascii=False, indent=2)
+        return json.dumps([run_json(run) for run in runs], ensure_ascii=False, indent=2)
     if not runs:
         return "no runs yet"
     header = ["id", "model", "dataset", "languages", "status", "done/total", "failed", "started", "finished",
@@ -105,4 +137,4 @@ def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:
          str(run.failed), _when(run.started_at), _when(run.finished_at), _short(run.error)]
         for run in runs
     ]
-    return _table(header, body, len(header))
+    return grid(header, body, "table")

@@ -7,16 +7,28 @@ never duplicate a result and a retried error row is replaced by its answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFound
-from anesbench.store.leaderboard_sql import LEADERBOARD_SQL, LeaderboardRow
+from anesbench.stats import wilson
+from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
+from anesbench.store.leaderboard_sql import (
+    LEVEL_SQL,
+    OUTCOME_SQL,
+    SAMPLES_SQL,
+    LeaderboardRow,
+    chosen_runs_sql,
+    leaderboard_sql,
+)
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
+from anesbench.store.sample_stats import SampleFigures, summarize_samples
 from anesbench.store.schema import SCHEMA
 
 RESULT_SCHEMA = pa.schema(
@@ -38,7 +50,7 @@ RUN_COLUMNS = (
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error
+       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}
 FROM runs r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
@@ -75,13 +87,20 @@ class Store:
             raise InvalidInput(f"--db: {self.path} is not a usable DuckDB file: {exc}") from None
         if not read_only:
             self._con.execute(SCHEMA)
+        # A file written before the column existed, opened read-only, has no extractor version.
+        has_version = self._con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'runs' AND column_name = 'extractor_version'"
+        ).fetchone()
+        self._run_select = RUN_SELECT.format(
+            extractor_version="coalesce(r.extractor_version, '')" if has_version and has_version[0] else "''"
+        )
 
     def close(self) -> None:
         self._con.close()
 
     # --- runs -------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
-        row = self._con.execute(RUN_SELECT + " WHERE r.id = ?", [run_id]).fetchone()
+        row = self._con.execute(self._run_select + " WHERE r.id = ?", [run_id]).fetchone()
         if row is None:
             raise NotFound(f"no run with id '{run_id}' in {self.path}")
         return RunRecord(*row)
@@ -93,7 +112,7 @@ class Store:
             return None
 
     def list_runs(self) -> list[RunRecord]:
-        rows = self._con.execute(RUN_SELECT + " ORDER BY r.created_at, r.id").fetchall()
+        rows = self._con.execute(self._run_select + " ORDER BY r.created_at, r.id").fetchall()
         return [RunRecord(*row) for row in rows]
 
     def begin_run(self, run: RunRecord) -> RunRecord:
@@ -102,11 +121,11 @@ class Store:
         now = datetime.now()
         if existing is None:
             self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
                  run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now],
+                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version],
             )
             return self.get_run(run.id)
         if existing.config_hash != run.config_hash:
@@ -115,8 +134,9 @@ class Store:
                 f"({describe_difference(existing, run)}); use a new --run-id"
             )
         self._con.execute(
-            "UPDATE runs SET status = 'running', endpoint = ?, finished_at = NULL, error = NULL WHERE id = ?",
-            [run.endpoint, run.id],
+            "UPDATE runs SET status = 'running', endpoint = ?, finished_at = NULL, error = NULL, "
+            "harness_version = ?, extractor_version = ? WHERE id = ?",
+            [run.endpoint, run.harness_version, run.extractor_version, run.id],
         )
         return self.get_run(run.id)
 
@@ -178,8 +198,7 @@ class Store:
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:
         """Answered results of a run per (language, level): what a resumed run starts from."""
         rows = self._con.execute(
-            """SELECT run_id, '', '', language,
-                      CASE level WHEN 1 THEN 'system1' WHEN 2 THEN 'system1.x' ELSE 'system2' END,
+            f"""SELECT run_id, '', '', language, {LEVEL_SQL},
                       count(*) FILTER (WHERE correct), count(*), 0.0, count(*) FILTER (WHERE pred IS NULL)
                FROM results WHERE run_id = ? AND error IS NULL GROUP BY run_id, language, level""",
             [run_id],
@@ -204,11 +223,92 @@ class Store:
         return (row[0], row[1]) if row else None
 
     # --- leaderboard ------------------------------------------------------------------------
-    def leaderboard(self, run_id: str | None = None) -> list[LeaderboardRow]:
-        if run_id is not None:
-            self.get_run(run_id)
-        rows = self._con.execute(LEADERBOARD_SQL, [run_id, run_id]).fetchall()
-        return [LeaderboardRow(*row) for row in rows]
+    def require_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        """The runs named, in order; an unknown id is bad input naming every unknown one."""
+        found = {run.id: run for run in self.list_runs() if run.id in set(run_ids)}
+        unknown = [run_id for run_id in run_ids if run_id not in found]
+        if unknown:
+            raise NotFound(f"--run: no run with id {', '.join(repr(u) for u in unknown)} in {self.path}")
+        return [found[run_id] for run_id in run_ids]
+
+    def leaderboard(self, run_ids: str | Sequence[str] | None = None,
+                    include_incomplete: bool = False) -> list[LeaderboardRow]:
+        """Rows per (run, language, level) with Wilson intervals and, for sampled runs, sample figures."""
+        ids = [run_ids] if isinstance(run_ids, str) else list(dict.fromkeys(run_ids or ()))
+        if ids:
+            self.require_runs(ids)
+        chosen, params = chosen_runs_sql(ids or None, include_incomplete)
+        rows = self._con.execute(leaderboard_sql(chosen), params).fetchall()
+        samples: dict[str, dict[tuple[str, str], SampleFigures]] = {}
+        board: list[LeaderboardRow] = []
+        for row in rows:
+            (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
+             template, prompt_sha, max_tokens, temperature, n_samples) = row
+            low, high = wilson(correct, total)
+            extra: dict[str, float] = {}
+            if n_samples > 1:
+                if run_id not in samples:
+                    samples[run_id] = summarize_samples(
+                        tuple(r[1:]) for r in self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
+                    )
+                figures = samples[run_id].get((language, level))
+                if figures is not None:
+                    extra = {"mean_accuracy": figures.mean_accuracy, "majority_accuracy": figures.majority_accuracy,
+                             "agreement": figures.agreement}
+            board.append(LeaderboardRow(
+                run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
+                low, high, template, prompt_sha, max_tokens, temperature, n_samples, **extra,
+            ))
+        if ids:  # runs named: in the order given (the paper layout's column groups follow it)
+            position = {run_id: index for index, run_id in enumerate(ids)}
+            board.sort(key=lambda row: position[row.run_id])
+        return board
+
+    # --- item-level reads (compare, report, export) -----------------------------------------
+    def outcomes(self, run_id: str) -> list[tuple[str, str, int, int, str, str | None, str]]:
+        """(item_id, language, sample, level, answer, pred, outcome) of every stored result of a run."""
+        self.get_run(run_id)
+        return self._con.execute(
+            f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL} FROM results WHERE run_id = ? "
+            "ORDER BY item_id, language, sample",
+            [run_id],
+        ).fetchall()
+
+    def export_to(self, run_id: str, fmt: str, path: str) -> None:
+        """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
+        self.get_run(run_id)
+        with self._export_settings():
+            self._con.execute(export_sql(run_id, fmt, path))
+
+    def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
+        self.get_run(run_id)
+        with self._export_settings():
+            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).fetch_record_batch(batch_rows)
+            for batch in reader:
+                yield from batch.to_pylist()
+
+    @contextlib.contextmanager
+    def _export_settings(self) -> Iterator[None]:
+        for name, value in EXPORT_SETTINGS.items():
+            self._con.execute(f"SET {name} = {value}")
+        try:
+            yield
+        finally:
+            for name in EXPORT_SETTINGS:
+                self._con.execute(f"RESET {name}")
+
+    def export_page(self, run_id: str, after: tuple[str, str, int] | None, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` export rows after the key ``after`` (item_id, language, sample), in key order."""
+        where, params = "run_id = ?", list[Any]([run_id])
+        if after is not None:
+            where += " AND (item_id, language, sample) > (?, ?, ?)"
+            params.extend(after)
+        return self._con.execute(
+            f"SELECT {', '.join(expr for _, expr in EXPORT_COLUMNS)} FROM results WHERE {where} "
+            f"ORDER BY item_id, language, sample LIMIT {int(limit)}",
+            params,
+        ).fetchall()
 
 
 def describe_difference(old: RunRecord, new: RunRecord) -> str:

@@ -1,15 +1,33 @@
 """The leaderboard query: accuracy per run, language and level, plus 'overall'.
 
-Without a run id it takes, per (model, dataset), the newest completed run (or the newest run when
-none has completed). An item with no extractable answer, or that never got one, counts in
-``total`` and ``unanswered`` but not in ``correct``.
+Every stored result is one of four outcomes (:data:`OUTCOME_SQL`): ``error`` (the request never
+produced a usable response: refused connection, timeout, 5xx after every attempt), ``unanswered`` (a
+response with no single committed answer), ``correct`` or ``wrong``. ``total`` counts graded
+responses only (correct + wrong + unanswered), so an outage never lowers accuracy; errors are
+counted apart.
+
+Which runs: by default the newest *clean* run (completed, no errors) per model, dataset and
+configuration (prompt sha256, max tokens, temperature, samples). ``include_incomplete`` adds, per
+configuration, the newest run whatever its status when that is not the clean one. Explicit run ids
+pick exactly those runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-LEVEL_ORDER = ("system1", "system1.x", "system2", "overall")
+from anesbench.dataset.model import LEVEL_NAMES
+
+LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
+OUTCOMES = ("correct", "wrong", "unanswered", "error")
+
+OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
+     WHEN pred IS NULL THEN 'unanswered'
+     WHEN correct THEN 'correct' ELSE 'wrong' END"""
+"""One result's outcome, from the stored columns (an error with no usable response is an error)."""
+
+LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
+CONFIGURATION = "model, dataset_name, prompt_sha256, max_tokens, temperature, samples"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,34 +41,65 @@ class LeaderboardRow:
     total: int
     accuracy: float
     unanswered: int
+    errors: int = 0
+    status: str = ""
+    ci_low: float = 0.0
+    ci_high: float = 1.0
+    prompt_template: str = ""
+    prompt_sha256: str = ""
+    max_tokens: int = 0
+    temperature: float = 0.0
+    samples: int = 1
+    # Only for runs with several samples per question (None otherwise).
+    mean_accuracy: float | None = None
+    majority_accuracy: float | None = None
+    agreement: float | None = None
 
 
-LEADERBOARD_SQL = """
-WITH chosen AS (
-    SELECT id, model, dataset_name, created_at FROM runs
-    WHERE (CAST(? AS VARCHAR) IS NULL AND id IN (
-              SELECT id FROM runs
-              QUALIFY row_number() OVER (
-                  PARTITION BY model, dataset_name
-                  ORDER BY (status = 'completed') DESC, created_at DESC, id DESC) = 1))
-       OR id = ?
-),
+CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
+            "e.error IS NOT NULL AND e.response IS NULL)"
+
+
+def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tuple[str, list[object]]:
+    """SQL selecting the ids of the runs to show, and its parameters."""
+    if run_ids:
+        return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
+    clean = f"""SELECT id FROM runs WHERE {CLEAN_RUN}
+                QUALIFY row_number() OVER (PARTITION BY {CONFIGURATION} ORDER BY created_at DESC, id DESC) = 1"""
+    if not include_incomplete:
+        return clean, []
+    newest = f"""SELECT id FROM runs
+                 QUALIFY row_number() OVER (PARTITION BY {CONFIGURATION} ORDER BY created_at DESC, id DESC) = 1"""
+    return f"{clean} UNION {newest}", []
+
+
+def leaderboard_sql(chosen: str) -> str:
+    return f"""
+WITH chosen AS ({chosen}),
 graded AS (
-    SELECT r.run_id, c.model, c.dataset_name, c.created_at, r.language,
-           CASE r.level WHEN 1 THEN 'system1' WHEN 2 THEN 'system1.x' ELSE 'system2' END AS level,
-           coalesce(r.correct, false) AS correct,
-           (r.pred IS NULL) AS unanswered
-    FROM results r JOIN chosen c ON c.id = r.run_id
+    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome
+    FROM results r WHERE r.run_id IN (SELECT id FROM chosen)
+),
+cells AS (
+    SELECT run_id, language, coalesce(level, 'overall') AS level,
+           count(*) FILTER (WHERE outcome = 'correct') AS correct,
+           count(*) FILTER (WHERE outcome <> 'error') AS total,
+           count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
+           count(*) FILTER (WHERE outcome = 'error') AS errors
+    FROM graded
+    GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
-SELECT run_id, model, dataset_name, language, coalesce(level, 'overall') AS level,
-       count(*) FILTER (WHERE correct) AS correct,
-       count(*) AS total,
-       (count(*) FILTER (WHERE correct))::DOUBLE / count(*) AS accuracy,
-       count(*) FILTER (WHERE unanswered) AS unanswered
-FROM graded
-GROUP BY GROUPING SETS ((run_id, model, dataset_name, created_at, language, level),
-                        (run_id, model, dataset_name, created_at, language))
-ORDER BY model, dataset_name, created_at, run_id, CASE language WHEN 'en' THEN 0 ELSE 1 END,
-         CASE coalesce(level, 'overall') WHEN 'system1' THEN 0 WHEN 'system1.x' THEN 1
-              WHEN 'system2' THEN 2 ELSE 3 END
+SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
+       c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples
+FROM cells c JOIN runs r ON r.id = c.run_id
+ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
+         list_position({list(LEVEL_ORDER)!r}, c.level)
+"""
+
+
+SAMPLES_SQL = f"""
+SELECT run_id, item_id, language, {LEVEL_SQL} AS level, sample, answer, pred
+FROM results WHERE run_id = ? AND NOT (error IS NOT NULL AND response IS NULL)
+ORDER BY item_id, language, sample
 """

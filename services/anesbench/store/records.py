@@ -31,6 +31,7 @@ class RunRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    extractor_version: str = ""  # anesbench.grading.EXTRACTOR_VERSION of the grader that graded the run
 
 
 @dataclass(slots=True)

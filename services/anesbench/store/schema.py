@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at      TIMESTAMP,
     error            VARCHAR
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,

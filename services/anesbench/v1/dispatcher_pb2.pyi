@@ -116,7 +116,7 @@ class LocalizedQuestion(_message.Message):
     def __init__(self, question: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256")
+    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,11 @@ class Run(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    HARNESS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     endpoint: str
@@ -151,7 +156,12 @@ class Run(_message.Message):
     error: str
     prompt_template: str
     prompt_sha256: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ...) -> None: ...
+    max_tokens: int
+    temperature: float
+    samples: int
+    harness_version: str
+    extractor_version: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -190,10 +200,14 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
 
 class GetLeaderboardRequest(_message.Message):
-    __slots__ = ("run_id",)
+    __slots__ = ("run_id", "run_ids", "include_incomplete")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    include_incomplete: bool
+    def __init__(self, run_id: _Optional[str] = ..., run_ids: _Optional[_Iterable[str]] = ..., include_incomplete: _Optional[bool] = ...) -> None: ...
 
 class GetLeaderboardResponse(_message.Message):
     __slots__ = ("rows",)
@@ -202,7 +216,7 @@ class GetLeaderboardResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
 
 class LeaderboardRow(_message.Message):
-    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered")
+    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -212,6 +226,18 @@ class LeaderboardRow(_message.Message):
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     UNANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    MAJORITY_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     model: str
     dataset: str
@@ -221,4 +247,66 @@ class LeaderboardRow(_message.Message):
     total: int
     accuracy: float
     unanswered: int
-    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ...) -> None: ...
+    errors: int
+    status: str
+    ci_low: float
+    ci_high: float
+    prompt_template: str
+    prompt_sha256: str
+    max_tokens: int
+    temperature: float
+    samples: int
+    mean_accuracy: float
+    majority_accuracy: float
+    agreement: float
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ...) -> None: ...
+
+class ExportResultsRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ExportResultsChunk(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExportedResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ExportedResult, _Mapping]]] = ...) -> None: ...
+
+class ExportedResult(_message.Message):
+    __slots__ = ("item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response", "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    GOLD_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_S_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    language: str
+    level: str
+    sample: int
+    gold: str
+    predicted: str
+    method: str
+    outcome: str
+    correct: bool
+    response: str
+    reasoning: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    attempts: int
+    error: str
+    def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...

@@ -72,6 +72,11 @@ class DispatcherStub:
                 request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardRequest.SerializeToString,
                 response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardResponse.FromString,
                 _registered_method=True)
+        self.ExportResults = channel.unary_stream(
+                '/anesbench.v1.Dispatcher/ExportResults',
+                request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
+                response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -135,6 +140,15 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportResults(self, request, context):
+        """Every stored result of one run, one ExportedResult per (item, language, sample) in key order,
+        in chunks; the server reads the store page by page, so memory stays flat for any run size.
+        NOT_FOUND for an unknown run id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -167,6 +181,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.GetLeaderboard,
                     request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardRequest.FromString,
                     response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardResponse.SerializeToString,
+            ),
+            'ExportResults': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportResults,
+                    request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.FromString,
+                    response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -339,6 +358,33 @@ class Dispatcher:
             '/anesbench.v1.Dispatcher/GetLeaderboard',
             anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardRequest.SerializeToString,
             anesbench_dot_v1_dot_dispatcher__pb2.GetLeaderboardResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anesbench.v1.Dispatcher/ExportResults',
+            anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
+            anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,41 @@
+"""``anesbench compare`` output: table, JSON or Markdown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from anesbench.analysis.compare import AgreementCell, Comparison
+from anesbench.leaderboard.render import grid
+
+COMPARE_FORMATS = ("table", "json", "markdown")
+
+
+def _p(value: float) -> str:
+    return f"{value:.3g}" if value >= 0.001 else f"{value:.1e}"
+
+
+def render_comparison(comparison: Comparison, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"run_a": comparison.run_a, "run_b": comparison.run_b, "dropped_pairs": comparison.dropped,
+                           "cells": [asdict(cell) for cell in comparison.cells]}, ensure_ascii=False, indent=2)
+    header = ["lang", "level", "pairs", f"acc A ({comparison.run_a})", f"acc B ({comparison.run_b})", "A - B",
+              "95% CI", "McNemar p", "won", "lost"]
+    body = [
+        [c.language, c.level, str(c.pairs), f"{c.accuracy_a:.3f}", f"{c.accuracy_b:.3f}", f"{c.difference:+.3f}",
+         f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", _p(c.p_value), str(c.won), str(c.lost)]
+        for c in comparison.cells
+    ]
+    note = (f"paired over items both runs answered; {comparison.dropped} pair(s) dropped for an error on either side; "
+            "won/lost = pairs only A / only B got right; CI: seeded paired bootstrap")
+    return f"{grid(header, body, fmt)}\n\n{note}"
+
+
+def render_agreement(run_id: str, cells: Sequence[AgreementCell], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"run_id": run_id, "cells": [asdict(cell) for cell in cells]}, ensure_ascii=False, indent=2)
+    header = ["level", "pairs", "same letter en/zh", "acc en", "acc zh"]
+    body = [[c.level, str(c.pairs), f"{c.same_letter:.3f}", f"{c.accuracy_en:.3f}", f"{c.accuracy_zh:.3f}"]
+            for c in cells]
+    return f"en↔zh agreement of run {run_id} (items answered in both languages)\n\n{grid(header, body, fmt)}"

@@ -1,0 +1,109 @@
+"""``anesbench compare``, ``export`` and ``report``: reading results back out, embedded or via a dispatcher."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from anesbench.cli.options import DEFAULT_DB
+from anesbench.cli.options import host_port as _host_port
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+
+
+@click.command()
+@click.argument("run_a")
+@click.argument("run_b", required=False)
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=_host_port)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
+def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt: str) -> None:
+    """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement."""
+    from anesbench.analysis import compare_runs, language_agreement
+    from anesbench.analysis.render import render_agreement, render_comparison
+    from anesbench.analysis.source import outcomes
+    from anesbench.cli.sources import open_source
+    from anesbench.errors import InvalidInput
+
+    if run_b is not None and run_a == run_b:
+        raise InvalidInput(f"compare: RUN_A and RUN_B are the same run {run_a!r}; give two different runs")
+    source = open_source(db, dispatcher)
+    try:
+        if run_b is None:
+            (run,) = source.runs([run_a])
+            click.echo(render_agreement(run.id, language_agreement(run, outcomes(source, run.id)), fmt))
+            return
+        first, second = source.runs([run_a, run_b])
+        comparison = compare_runs(first, outcomes(source, first.id), second, outcomes(source, second.id))
+    finally:
+        source.close()
+    click.echo(render_comparison(comparison, fmt))
+
+
+@click.command()
+@click.option("--run", "run_id", required=True, help="The run to export.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True)
+@click.option("--out", default=None, help="File to write (default: standard output; Parquet needs --out).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=_host_port)
+def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
+    """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
+    correct, response, reasoning, finish reason, tokens, latency, attempts, error."""
+    from anesbench.cli.sources import EmbeddedSource, open_source
+    from anesbench.errors import InvalidInput
+    from anesbench.export import atomic_output, open_writer
+    from anesbench.export.output import check_target
+
+    if out is None and fmt == "parquet":
+        raise InvalidInput("--out: Parquet is binary; give a file with --out")
+    if out is not None:
+        check_target(out, force)  # before anything is read
+    source = open_source(db, dispatcher)
+    try:
+        source.runs([run_id])
+        if out is None:
+            writer = open_writer(fmt, sys.stdout.buffer)
+            source.scan(run_id, writer.write)
+            writer.close()
+            return
+        with atomic_output(out, force) as temporary:
+            if isinstance(source, EmbeddedSource):
+                source.store.export_to(run_id, fmt, str(temporary))
+            else:
+                with Path(temporary).open("wb") as handle:
+                    writer = open_writer(fmt, handle)
+                    source.scan(run_id, writer.write)
+                    writer.close()
+    finally:
+        source.close()
+    click.echo(f"wrote {out}", err=True)
+
+
+@click.command()
+@click.option("--run", "run_ids", multiple=True, help="Runs to report on (repeatable; default: the leaderboard's).")
+@click.option("--out", required=True, help="HTML file to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False),
+              help="Dataset file(s) the runs used, to show question stems and options (matched by sha256).")
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=_host_port)
+def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], db: str,
+           dispatcher: str | None) -> None:
+    """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
+    from anesbench.cli.sources import open_source
+    from anesbench.export import atomic_output
+    from anesbench.export.output import check_target
+    from anesbench.report import build_report
+
+    check_target(out, force)
+    source = open_source(db, dispatcher)
+    try:
+        html = build_report(source, list(run_ids), list(datasets))
+    finally:
+        source.close()
+    with atomic_output(out, force) as temporary:
+        temporary.write_text(html, encoding="utf-8")
+    click.echo(f"wrote {out}", err=True)

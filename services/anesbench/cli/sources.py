@@ -1,0 +1,66 @@
+"""The two :class:`~anesbench.analysis.source.ResultSource` kinds: the local DuckDB file, or a dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from anesbench.analysis.source import ResultSource, Visit
+from anesbench.errors import InvalidInput
+from anesbench.store import RunRecord, Store
+from anesbench.store.leaderboard_sql import LeaderboardRow
+
+
+class EmbeddedSource:
+    def __init__(self, db: str) -> None:
+        if not Path(db).is_file():
+            raise InvalidInput(f"--db: no such file: {db}")
+        self.store = Store(db, read_only=True)
+
+    def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        return self.store.require_runs(run_ids)
+
+    def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
+        return self.store.leaderboard(run_ids, include_incomplete)
+
+    def scan(self, run_id: str, visit: Visit) -> None:
+        for row in self.store.iter_export(run_id):
+            visit(row)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class RemoteSource:
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        from anesbench.cli.dispatcher_client import DispatcherClient
+        from anesbench.dispatcher.convert import run_from_pb
+        from anesbench.v1 import dispatcher_pb2 as pb
+
+        async def get() -> list[RunRecord]:
+            async with DispatcherClient(self.target) as client:
+                return [run_from_pb(await client.call(client.stub.GetRun, pb.GetRunRequest(run_id=run_id)))
+                        for run_id in run_ids]
+
+        return asyncio.run(get())
+
+    def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
+        from anesbench.cli.remote_reads import remote_leaderboard
+
+        return remote_leaderboard(self.target, list(run_ids), include_incomplete)
+
+    def scan(self, run_id: str, visit: Visit) -> None:
+        from anesbench.cli.remote_reads import remote_export
+
+        asyncio.run(remote_export(self.target, run_id, visit))
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(db: str, dispatcher: str | None) -> ResultSource:
+    return RemoteSource(dispatcher) if dispatcher else EmbeddedSource(db)

@@ -1,0 +1,88 @@
+"""Row writers for export rows arriving one by one (from a dispatcher stream, or to stdout).
+
+The embedded command with ``--out`` lets DuckDB ``COPY`` write the file instead; these writers
+produce the same columns, and the same JSON/CSV spelling of values (``null``/empty, ``true``/``false``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from anesbench.store.export_sql import EXPORT_NAMES
+
+PARQUET_SCHEMA = pa.schema([
+    ("item_id", pa.string()), ("language", pa.string()), ("level", pa.string()), ("sample", pa.int32()),
+    ("gold", pa.string()), ("predicted", pa.string()), ("method", pa.string()), ("outcome", pa.string()),
+    ("correct", pa.bool_()), ("response", pa.string()), ("reasoning", pa.string()), ("finish_reason", pa.string()),
+    ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("latency_s", pa.float64()),
+    ("attempts", pa.int32()), ("error", pa.string()),
+])
+assert tuple(PARQUET_SCHEMA.names) == EXPORT_NAMES
+
+
+class RowWriter(Protocol):
+    def write(self, row: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesWriter:
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class CsvWriter:
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        self.csv = csv.writer(self.out, lineterminator="\n")
+        self.csv.writerow(EXPORT_NAMES)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.csv.writerow(["" if v is None else ("true" if v is True else "false" if v is False else v)
+                           for v in row.values()])
+
+    def close(self) -> None:
+        self.out.flush()
+        self.out.detach()
+
+
+class ParquetWriter:
+    BATCH = 2000
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.writer = pq.ParquetWriter(out, PARQUET_SCHEMA)
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=PARQUET_SCHEMA))
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+def open_writer(fmt: str, out: IO[bytes]) -> RowWriter:
+    if fmt == "jsonl":
+        return JsonLinesWriter(out)
+    if fmt == "csv":
+        return CsvWriter(out)
+    return ParquetWriter(out)

@@ -1,0 +1,44 @@
+"""How a run is named on a board: the model, plus its configuration when that is not the paper's."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from anesbench.defaults import PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
+from anesbench.store.leaderboard_sql import LeaderboardRow
+
+
+@cache
+def _default_template() -> tuple[str, str]:
+    from anesbench.prompts import load_template
+
+    template = load_template(None)
+    return template.name, template.sha256
+
+
+def configuration_note(row: LeaderboardRow) -> str:
+    """``""`` for the paper's configuration, else e.g. ``"max_tokens=512, T=0.7, prompt=mine@1a2b3c4d"``."""
+    parts: list[str] = []
+    if row.max_tokens and row.max_tokens != PAPER_MAX_TOKENS:
+        parts.append(f"max_tokens={row.max_tokens}")
+    if row.temperature != PAPER_TEMPERATURE:
+        parts.append(f"T={row.temperature:g}")
+    if row.samples != PAPER_SAMPLES:
+        parts.append(f"samples={row.samples}")
+    if row.prompt_sha256 and row.prompt_sha256 != _default_template()[1]:
+        parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
+    return ", ".join(parts)
+
+
+def is_incomplete(row: LeaderboardRow) -> bool:
+    """Not a headline number: the run did not complete, or some items never got a usable response."""
+    return row.status != "completed" or row.errors > 0
+
+
+def model_label(row: LeaderboardRow) -> str:
+    note = configuration_note(row)
+    label = f"{row.model} [{note}]" if note else row.model
+    return f"* {label}" if is_incomplete(row) else label
+
+
+INCOMPLETE_NOTE = "* run not completed or with errors (shown by --include-incomplete or --run): not a headline number"

@@ -1,0 +1,183 @@
+"""Assemble the report page. Every value is HTML-escaped; figures are inline SVG; no script, no URL."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from anesbench import __version__
+from anesbench.analysis import compare_runs, language_agreement
+from anesbench.analysis.source import ResultSource
+from anesbench.leaderboard.labels import INCOMPLETE_NOTE
+from anesbench.leaderboard.paper import paper_table
+from anesbench.report import plots
+from anesbench.report.data import WRONG_SHOWN, ReportData, RunSummary, gather
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;color:#1a1a1a;
+     padding:0 1rem;line-height:1.4}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+td.w{overflow-wrap:anywhere;min-width:8rem}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.note{color:#555;font-size:.85rem}.figure{margin:.8rem 0}.figure svg{max-width:100%;height:auto}
+details>summary{cursor:pointer}pre{white-space:pre-wrap;max-width:60rem;background:#fafafa;padding:.4rem;margin:.2rem 0}
+code{font-size:.8rem}
+"""
+
+
+def _table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric_from: int = 99,
+           wrap: Sequence[int] = ()) -> str:
+    """An HTML table; columns from ``numeric_from`` are right-aligned, columns in ``wrap`` break anywhere."""
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    rows = []
+    for line in body:
+        cells = "".join(
+            f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
+            for i, v in enumerate(line)
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _validity(data: ReportData) -> str:
+    header = ["run", "model", "status", "dataset", "dataset sha256", "prompt template", "template sha256",
+              "max tokens", "temperature", "samples", "harness", "extractor", "endpoint"]
+    body = [[s.run.id, s.run.model, s.run.status, s.run.dataset_name, s.run.dataset_sha256, s.run.prompt_template,
+             s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.harness_version,
+             s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
+    return _table(header, body, wrap=(4, 6, 12))
+
+
+def _board(data: ReportData) -> str:
+    header, body, flagged = paper_table(data.board)
+    note = f'<p class="note">{escape(INCOMPLETE_NOTE)}</p>' if flagged else ""
+    cells = [[label, *values] for label, *values in body]
+    return _table(header, cells, numeric_from=1) + note
+
+
+def _comparisons(data: ReportData) -> str:
+    parts: list[str] = []
+    first = data.runs[0]
+    for other in data.runs[1:]:
+        if other.run.dataset_sha256 != first.run.dataset_sha256 or len(parts) >= 3:
+            continue
+        comparison = compare_runs(first.run, first.outcomes, other.run, other.outcomes)
+        if not comparison.cells:
+            parts.append(f'<p class="note">{escape(first.run.id)} vs {escape(other.run.id)}: no item answered by both '
+                         f"({comparison.dropped} pair(s) with an error on either side).</p>")
+            continue
+        header = ["language", "level", "pairs", f"accuracy {first.run.id}", f"accuracy {other.run.id}", "A − B",
+                  "95 % CI (paired bootstrap)", "McNemar p", "won", "lost"]
+        body = [[c.language, c.level, c.pairs, c.accuracy_a, c.accuracy_b, f"{c.difference:+.3f}",
+                 f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", f"{c.p_value:.3g}", c.won, c.lost] for c in comparison.cells]
+        parts.append(f"<h3>A = {escape(first.run.id)} vs B = {escape(other.run.id)}</h3>" + _table(header, body, 2)
+                     + f'<p class="note">{comparison.dropped} pair(s) dropped for an error on either side.</p>')
+    return "".join(parts) or '<p class="note">Needs two runs on the same dataset.</p>'
+
+
+def _agreement(data: ReportData) -> str:
+    parts: list[str] = []
+    for summary in data.runs:
+        if {"en", "zh"} <= set(summary.run.languages):
+            cells = language_agreement(summary.run, summary.outcomes)
+            body = [[c.level, c.pairs, c.same_letter, c.accuracy_en, c.accuracy_zh] for c in cells]
+            parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
+                         + _table(["level", "pairs", "same letter en/zh", "accuracy en", "accuracy zh"], body, 1))
+    return "".join(parts) or '<p class="note">No run holds both English and Chinese.</p>'
+
+
+def _outcomes(data: ReportData) -> str:
+    names = [s.run.id for s in data.runs]
+    figure = plots.outcome_bars(names, [dict(s.by_outcome) for s in data.runs])
+    methods = sorted({m for s in data.runs for m in s.methods})
+    outcome_table = _table(["run", "correct", "wrong", "unanswered", "error"],
+                           [[s.run.id, *(s.by_outcome.get(k, 0) for k in ("correct", "wrong", "unanswered", "error"))]
+                            for s in data.runs], 1)
+    method_table = _table(["extraction method", *names], [[m, *(s.methods.get(m, 0) for s in data.runs)]
+                                                          for m in methods], 1)
+    return f'<div class="figure">{figure}</div>{outcome_table}{method_table}'
+
+
+def _quantiles(values: Sequence[float]) -> list[Any]:
+    if not values:
+        return [None, None, None]
+    ordered = sorted(values)
+    return [statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))], ordered[-1]]
+
+
+def _distributions(data: ReportData) -> str:
+    names = [s.run.id for s in data.runs]
+    figure = plots.distributions(names, [s.completion_tokens for s in data.runs], [s.latencies for s in data.runs])
+    body = [[s.run.id, *_quantiles(s.completion_tokens), *_quantiles(s.latencies)] for s in data.runs]
+    table = _table(["run", "tokens median", "tokens p90", "tokens max", "latency median (s)", "latency p90 (s)",
+                    "latency max (s)"], body, 1)
+    return f'<div class="figure">{figure}</div>{table}'
+
+
+def _wrong(data: ReportData) -> str:
+    parts: list[str] = []
+    for summary in data.runs:
+        rows = []
+        for wrong in summary.wrong:
+            item = data.questions.get((summary.run.dataset_sha256, wrong["item_id"]))
+            text = item.texts.get(wrong["language"]) if item else None
+            stem = escape(text.question) if text else '<span class="note">(pass --dataset to show the question)</span>'
+            options = "<br>".join(f"{escape(k)}. {escape(v)}" for k, v in text.options.items()) if text else ""
+            reply = escape(wrong["response"] or "")
+            rows.append(
+                f"<tr><td><code>{escape(wrong['item_id'])}</code></td><td>{escape(wrong['language'])}</td>"
+                f"<td>{escape(wrong['level'])}</td><td>{stem}</td><td>{options}</td><td>{escape(wrong['gold'])}</td>"
+                f"<td>{escape(wrong['predicted'] or 'no answer')}</td><td>{escape(wrong['method'] or '')}</td>"
+                f"<td><details><summary>reply</summary><pre>{reply}</pre></details></td></tr>"
+            )
+        shown = f"first {WRONG_SHOWN} of " if summary.wrong_total > WRONG_SHOWN else ""
+        head = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
+                                                   "method", "reply"))
+        parts.append(
+            f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{summary.wrong_total} "
+            f"wrong or unanswered</summary><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+            "</table></details>"
+        )
+    return "".join(parts)
+
+
+def render(data: ReportData) -> str:
+    sections = [
+        ("Runs and what they used (validity record)", _validity(data)),
+        ("Leaderboard (paper layout)", _board(data)),
+        ("Accuracy by level and language, with 95 % Wilson intervals",
+         f'<div class="figure">{plots.accuracy_bars(data.board)}</div>'),
+        ("Paired comparison", _comparisons(data)),
+        ("English ↔ Chinese agreement", _agreement(data)),
+        ("Outcomes and extraction methods", _outcomes(data)),
+        ("Tokens and latency", _distributions(data)),
+        ("Questions answered wrongly or not at all", _wrong(data)),
+    ]
+    body = "".join(f"<section><h2>{escape(title)}</h2>{content}</section>" for title, content in sections)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>AnesBench report</title><style>{STYLE}</style></head><body>"
+        f"<h1>AnesBench report</h1><p class=\"note\">anesbench {escape(__version__)}; {len(data.runs)} run(s). "
+        "Accuracy = correct / graded answers; errors (no usable response) are counted apart.</p>"
+        f"{body}</body></html>\n"
+    )
+
+
+def build_report(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str]) -> str:
+    return render(gather(source, run_ids, dataset_paths))
+
+
+__all__ = ["RunSummary", "build_report"]

@@ -1,0 +1,81 @@
+"""The report's figures, drawn by matplotlib (Agg, no display) and returned as inline SVG text."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from anesbench.leaderboard.labels import model_label
+from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
+
+plt.rcParams.update({"svg.fonttype": "path", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+                     "svg.hashsalt": "anesbench"})  # text as paths (no font needed); stable ids
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    text = buffer.getvalue()
+    text = re.sub(r"^.*?(?=<svg)", "", text, flags=re.S)  # drop the XML declaration and DOCTYPE
+    return re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about matplotlib itself
+
+
+def accuracy_bars(rows: Sequence[LeaderboardRow]) -> str:
+    """Accuracy per level, one bar per (model, language), with the 95 % Wilson interval as error bars."""
+    series: dict[str, dict[str, LeaderboardRow]] = {}
+    for row in rows:
+        if row.total:
+            series.setdefault(f"{model_label(row)} ({row.language})", {})[row.level] = row
+    figure, axis = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / max(1, len(series))
+    for index, (name, cells) in enumerate(series.items()):
+        xs = [i + index * width for i, level in enumerate(LEVEL_ORDER) if level in cells]
+        values = [cells[level].accuracy for level in LEVEL_ORDER if level in cells]
+        below = [cells[level].accuracy - cells[level].ci_low for level in LEVEL_ORDER if level in cells]
+        above = [cells[level].ci_high - cells[level].accuracy for level in LEVEL_ORDER if level in cells]
+        axis.bar(xs, values, width, yerr=[below, above], capsize=3, label=name)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(LEVEL_ORDER))], list(LEVEL_ORDER))
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("accuracy (95 % Wilson interval)")
+    axis.legend(fontsize=7, loc="upper right", frameon=False)
+    return _svg(figure)
+
+
+def outcome_bars(names: Sequence[str], counts: Sequence[dict[str, int]]) -> str:
+    """Per run: correct, wrong, unanswered and error counts, stacked."""
+    figure, axis = plt.subplots(figsize=(8, 0.5 + 0.45 * len(names)))
+    left = [0] * len(names)
+    for outcome, colour in (("correct", "tab:green"), ("wrong", "tab:red"), ("unanswered", "tab:orange"),
+                            ("error", "tab:gray")):
+        values = [c.get(outcome, 0) for c in counts]
+        axis.barh(list(names), values, left=left, color=colour, label=outcome)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    axis.set_xlabel("results")
+    axis.invert_yaxis()
+    axis.legend(fontsize=7, ncols=4, loc="lower right", frameon=False, bbox_to_anchor=(1, 1))
+    return _svg(figure)
+
+
+def distributions(names: Sequence[str], tokens: Sequence[Sequence[int]], latencies: Sequence[Sequence[float]]) -> str:
+    """Completion tokens and latency per run, as overlaid histograms."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
+    for name, values in zip(names, tokens, strict=True):
+        if values:
+            left.hist(values, bins=30, alpha=0.6, label=name)
+    left.set_xlabel("completion tokens")
+    left.set_ylabel("results")
+    for name, seconds in zip(names, latencies, strict=True):
+        if seconds:
+            right.hist(seconds, bins=30, alpha=0.6, label=name)
+    right.set_xlabel("latency (s)")
+    right.legend(fontsize=7, frameon=False)
+    return _svg(figure)

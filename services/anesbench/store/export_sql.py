@@ -1,0 +1,48 @@
+"""What ``anesbench export`` writes: one row per result, the same columns for every format and transport."""
+
+from __future__ import annotations
+
+from anesbench.store.leaderboard_sql import LEVEL_SQL, OUTCOME_SQL
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+
+# (output name, SQL expression over the results table), in output order.
+EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("item_id", "item_id"),
+    ("language", "language"),
+    ("level", LEVEL_SQL),
+    ("sample", "sample"),
+    ("gold", "answer"),
+    ("predicted", "pred"),
+    ("method", "method"),
+    ("outcome", OUTCOME_SQL),
+    ("correct", "correct"),
+    ("response", "response"),
+    ("reasoning", "reasoning"),
+    ("finish_reason", "finish_reason"),
+    ("prompt_tokens", "prompt_tokens"),
+    ("completion_tokens", "completion_tokens"),
+    ("latency_s", "latency_s"),
+    ("attempts", "attempts"),
+    ("error", "error"),
+)
+EXPORT_NAMES = tuple(name for name, _ in EXPORT_COLUMNS)
+
+_COPY_OPTIONS = {"jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet, ROW_GROUP_SIZE 8192"}
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+SELECT_EXPORT = "SELECT " + ", ".join(f'{expr} AS "{name}"' for name, expr in EXPORT_COLUMNS) + " FROM results"
+
+# DuckDB keeps the blocks it reads in its buffer pool up to its memory limit (80 % of RAM by default),
+# so an export would grow with the run; capped, one thread, no order kept: memory stays flat.
+EXPORT_SETTINGS = {"memory_limit": "'64MB'", "threads": "1", "preserve_insertion_order": "false"}
+
+
+def export_sql(run_id: str, fmt: str, path: str) -> str:
+    """A COPY statement, rows in storage order (COPY takes no parameters, so values are quoted here)."""
+    return (f"COPY ({SELECT_EXPORT} WHERE run_id = {_literal(run_id)}) TO {_literal(path)} "
+            f"({_COPY_OPTIONS[fmt]})")
