@@ -115,9 +115,14 @@ def test_the_screenshot_shows_the_plots(report: Path, tmp_path: Path) -> None:
 
 def test_report_with_no_completed_run_writes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
-    down = run_cli("run", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--dataset", str(SAMPLE),
-                   "--db", str(db), "--run-id", "down", "--max-attempts", "1", "--no-progress")
-    assert down.returncode == 1
+    # A server that is up (the preflight passes) but refuses every request: a failed run, no answer.
+    refusing = start_standin("--fail-first", "100", "--fail-kind", "429")
+    try:
+        down = run_cli("run", "--endpoint", refusing.address, "--model", "standin", "--dataset", str(SAMPLE),
+                       "--db", str(db), "--run-id", "down", "--max-attempts", "1", "--no-progress")
+    finally:
+        refusing.stop()
+    assert down.returncode == 1, down.stderr
     out = tmp_path / "r.html"
     for args in ((), ("--run", "down")):
         result = run_cli("report", "--db", str(db), *args, "--out", str(out))
