@@ -46,7 +46,8 @@ def _console(stderr: str) -> list[str]:
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("report") / "a.duckdb"
-    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "3", "--jitter-ms", "2")
+    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "3", "--jitter-ms", "2",
+                            "--served-model", "model-one,model-two")
     try:
         for run_id, model in (("m1", "model-one"), ("m2", "model-two")):
             result = run_cli("run", "--endpoint", standin.address, "--model", model, "--dataset", str(SAMPLE),
