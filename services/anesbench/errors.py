@@ -1,49 +1,167 @@
-"""Domain exceptions, mapped once to exit codes (cli) and gRPC status codes (servers).
+"""Every domain exception, each declaring once what it means at the edges.
+
+Each class says, as class attributes, the process exit code the CLI ends with (``exit_code``) and the
+gRPC status a server answers with (``grpc_status``, a ``grpc.StatusCode`` name, so this module does
+not import grpc). The CLI (``cli/exit_codes.py``), the servers (``serving/_status.py``) and the
+dispatcher client (``cli/dispatcher_client.py``) all map from these declarations, both ways: a server
+sends the class name with the status, and the client raises the same class again.
+
+An error about one input field carries the field's name as data (``field``, the name in
+:class:`anesbench.engine.config.RunConfig` or the option's own name); each edge renders it in its own
+terms (``--concurrency`` on the command line, ``spec.concurrency`` over gRPC)::
+
+    raise InvalidInput("must be from 1 to 4096, got 0", field="concurrency")
 
 Callers catch at the level they care about::
 
-    AnesbenchError
-    ├── InvalidInput        bad dataset, flag, template or request   -> exit 2, INVALID_ARGUMENT
-    │   └── ConfigConflict  a run id reused with another configuration -> exit 2, FAILED_PRECONDITION
-    ├── NotFound            unknown run id or dataset name           -> exit 2, NOT_FOUND
-    ├── PermissionDenied    endpoint outside the allowed prefixes    -> exit 2, PERMISSION_DENIED
-    ├── InferenceError      the model server failed for good          -> exit 1, UNAVAILABLE
-    │   └── RetryableInferenceError  a failure worth another attempt
-    ├── GraderUnavailable   the grader service cannot be reached     -> exit 1, UNAVAILABLE
-    └── RunFailed           a run ended with items that never got an answer -> exit 1, ABORTED
+    AnesbenchError                                                          exit  gRPC status
+    ├── InvalidInput        bad dataset, flag, template or request          2     INVALID_ARGUMENT
+    │   └── ConfigConflict  a run id reused with another configuration      2     FAILED_PRECONDITION
+    ├── NotFound            unknown run id or dataset name                  2     NOT_FOUND
+    ├── PermissionDenied    endpoint outside the allowed prefixes           2     PERMISSION_DENIED
+    ├── Unavailable         a service is down or busy: worth trying later   1     UNAVAILABLE
+    │   ├── GraderUnavailable      the grader service cannot be reached
+    │   ├── DispatcherUnavailable  the dispatcher cannot be reached
+    │   ├── Draining               the dispatcher is shutting down
+    │   ├── StoreBusy              the DuckDB file is held by another process
+    │   └── DownloadFailed         the dataset download failed
+    ├── InferenceError      the model server failed for good                1     UNAVAILABLE
+    │   ├── RetryableInferenceError  a failure worth another attempt
+    │   ├── FatalInferenceError      every request would fail (401/403/404, TLS, DNS): stop the run
+    │   ├── EndpointNotReady         preflight: not up/healthy within --wait-ready (no run row)
+    │   └── EndpointsUnreachable     the circuit breaker opened: every endpoint keeps failing
+    ├── HttpError           the HTTP transport failed (inference/http.py)   1     UNAVAILABLE
+    │   ├── ConnectError           no connection (refused, unreachable)
+    │   │   └── ConnectTimeout     no connection within the connect timeout
+    │   ├── ReadError              the connection broke before the response ended
+    │   ├── RemoteProtocolError    the bytes were not HTTP
+    │   ├── ProxyError             the proxy refused or failed the tunnel
+    │   └── FatalHttpError         retrying cannot help (fatal = True)
+    │       ├── CertificateError   the server's certificate is not trusted
+    │       └── NameResolutionError  the host name does not resolve
+    ├── GradingTimeout      a grading batch overran its deadline            1     DEADLINE_EXCEEDED
+    ├── StartupFailed       a service started by ``anesbench up`` died       1     INTERNAL
+    ├── RunFailed           a run ended without every item answered         1     ABORTED
+    ├── Ungradable          one reply the grader cannot handle (its row records it; never crosses an edge)
+    ├── StoreWriteFailed    the result store cannot write                   1     (embedded only)
+    └── ServerError         the server hit a bug (client side of INTERNAL)  1     INTERNAL
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+_BY_NAME: dict[str, type[AnesbenchError]] = {}
+_BY_STATUS: dict[str, type[AnesbenchError]] = {}
 
 
 class AnesbenchError(Exception):
     """Base of every error this package raises on purpose."""
 
+    exit_code: ClassVar[int] = EXIT_FAILURE
+    grpc_status: ClassVar[str] = "INTERNAL"
+    retryable: ClassVar[bool] = False  # would the same call, made again later, possibly succeed?
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _BY_NAME[cls.__name__] = cls
+        if "grpc_status" in cls.__dict__:
+            _BY_STATUS.setdefault(cls.grpc_status, cls)  # the first (most general) class owns a status
+
+    def render(self, name_field: Callable[[str], str] | None = None) -> str:
+        """The message, prefixed by the field as this edge names it (``--concurrency: ...``)."""
+        message = self.message or type(self).__name__
+        if self.field is None:
+            return message
+        return f"{name_field(self.field) if name_field else self.field}: {message}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def error_class(name: str) -> type[AnesbenchError] | None:
+    """The class with this name (what a server sends along with the status), if it is ours."""
+    return _BY_NAME.get(name)
+
+
+def error_for_status(status: str) -> type[AnesbenchError]:
+    """The most general class that declares this gRPC status name; ServerError when none does."""
+    return _BY_STATUS.get(status, ServerError)
+
 
 class InvalidInput(AnesbenchError):
     """Input that can never succeed as given: the message says what and where."""
+
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class ConfigConflict(InvalidInput):
     """A run id that already exists with a different configuration."""
 
+    grpc_status = "FAILED_PRECONDITION"
+
 
 class NotFound(AnesbenchError):
     """A run, dataset or other named thing that does not exist."""
+
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "NOT_FOUND"
 
 
 class PermissionDenied(AnesbenchError):
     """A request for something the server is not allowed to do (e.g. a foreign endpoint)."""
 
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "PERMISSION_DENIED"
+
+
+class Unavailable(AnesbenchError):
+    """A service that is down, starting or busy: the same call may succeed later."""
+
+    grpc_status = "UNAVAILABLE"
+    retryable = True
+
+
+class GraderUnavailable(Unavailable):
+    """The remote grader could not be reached."""
+
+
+class DispatcherUnavailable(Unavailable):
+    """The dispatcher could not be reached."""
+
+
+class Draining(Unavailable):
+    """The dispatcher is shutting down and takes no new runs."""
+
+
+class StoreBusy(Unavailable):
+    """The DuckDB file is held by another process."""
+
+
+class DownloadFailed(Unavailable):
+    """A dataset download from the Hugging Face Hub failed."""
+
 
 class InferenceError(AnesbenchError):
     """The inference server answered with an error that retrying will not fix."""
 
+    grpc_status = "UNAVAILABLE"
     attempts: int = 1  # how many attempts were made before giving up
 
 
 class RetryableInferenceError(InferenceError):
     """A transient inference failure (429, 5xx, reset, timeout); ``retry_after`` in seconds if given."""
+
+    retryable = True
 
     def __init__(self, message: str, *, cause: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -51,12 +169,84 @@ class RetryableInferenceError(InferenceError):
         self.retry_after = retry_after
 
 
-class GraderUnavailable(AnesbenchError):
-    """The remote grader could not be reached."""
+class FatalInferenceError(InferenceError):
+    """Every request would fail the same way (bad key, unknown model or path, untrusted TLS, no DNS): stop."""
+
+
+class HttpError(AnesbenchError):
+    """The HTTP transport failed: no connection, a broken or malformed response, a failed proxy."""
+
+    grpc_status = "UNAVAILABLE"
+    retryable = True
+    fatal: ClassVar[bool] = False  # True: every request to this server would fail the same way
+
+
+class ConnectError(HttpError):
+    """No connection to the server (or the proxy): refused, unreachable, reset during the handshake."""
+
+
+class ConnectTimeout(ConnectError):
+    """No connection within the connect timeout."""
+
+
+class ReadError(HttpError):
+    """The connection closed or broke before the response ended."""
+
+
+class RemoteProtocolError(HttpError):
+    """The server's bytes were not a valid HTTP response."""
+
+
+class ProxyError(HttpError):
+    """The proxy failed the request or refused to open a tunnel."""
+
+
+class FatalHttpError(HttpError):
+    """A transport failure that retrying cannot fix."""
+
+    retryable = False
+    fatal = True
+
+
+class CertificateError(FatalHttpError):
+    """TLS failed: the certificate is not trusted (wrong or missing CA bundle), or TLS itself failed."""
+
+
+class NameResolutionError(FatalHttpError):
+    """The host name does not resolve."""
+
+
+class ProxyAuthenticationRequired(FatalHttpError):
+    """The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong."""
+
+
+HttpConnectionError = HttpError  # the name the inference modules have used; same class
+
+
+class GradingTimeout(AnesbenchError):
+    """A grading batch did not finish within its deadline (its worker was killed)."""
+
+    grpc_status = "DEADLINE_EXCEEDED"
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(f"not graded within {deadline:.1f} s")
+        self.deadline = deadline
+
+
+class StartupFailed(AnesbenchError):
+    """A service started by ``anesbench up`` did not come up, or died."""
 
 
 class RunFailed(AnesbenchError):
-    """A run finished but some items still have no result."""
+    """A run ended (failed or cancelled) without a result for every item; the same --run-id resumes it."""
+
+    grpc_status = "ABORTED"
+
+
+class ServerError(AnesbenchError):
+    """The server reported an internal error (a bug, see its log): retrying the same call will not help."""
+
+    grpc_status = "INTERNAL"
 
 
 # --- issue 9 (preflight, breaker, isolation, store): run-level faults --------------------------------

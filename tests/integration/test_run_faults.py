@@ -127,7 +127,7 @@ def test_a_refused_api_key_is_bad_input_before_anything_is_sent(write_jsonl, tmp
     finally:
         proc.stop(signal.SIGKILL)
     _clean(result, 2)
-    assert f"--endpoint {proc.address}: the server refuses the API key (HTTP 401" in result.stderr
+    assert f"--endpoint: {proc.address} refuses the API key (HTTP 401" in result.stderr
     assert "sk-wrong" not in result.stderr
     assert stats["requests"] == 0 and not (tmp_path / "k.duckdb").exists()
 

@@ -58,7 +58,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     from anesbench.export.output import check_target
 
     if out is None and fmt == "parquet":
-        raise InvalidInput("--out: Parquet is binary; give a file with --out")
+        raise InvalidInput("Parquet is binary; give a file with --out", field="out")
     if out is not None:
         check_target(out, force)  # before anything is read
     source = open_source(db, dispatcher)

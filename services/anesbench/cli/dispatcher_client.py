@@ -1,60 +1,83 @@
-"""A small gRPC client for the dispatcher: one channel, status codes mapped back to our errors."""
+"""A small gRPC client for the dispatcher: one channel, the server's exceptions raised again here.
+
+* A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
+  ``--dispatcher``, not after a 60 s DEADLINE_EXCEEDED.
+* Status codes become the exceptions the server raised (``serving.error_from_rpc``, from the
+  declarations in ``anesbench.errors``). Only :class:`~anesbench.errors.Unavailable` is worth trying
+  again: :func:`reconnecting` retries it with exponential backoff (tenacity, like HTTP retries); a
+  server bug (INTERNAL -> :class:`~anesbench.errors.ServerError`) is raised at once.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
-from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFound, PermissionDenied
-from anesbench.serving import CLIENT_OPTIONS
+from anesbench.errors import AnesbenchError, DispatcherUnavailable, Unavailable
+from anesbench.serving import CLIENT_OPTIONS, error_from_rpc
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 
 T = TypeVar("T")
-
-ERROR_FOR_STATUS: dict[grpc.StatusCode, type[AnesbenchError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidInput,
-    grpc.StatusCode.FAILED_PRECONDITION: ConfigConflict,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-}
+CONNECT_TIMEOUT = 5.0  # seconds to reach the dispatcher before saying the address is wrong
+CALL_TIMEOUT = 60.0  # seconds for one unary call once connected
+RECONNECT_FOR = 600.0  # seconds to keep re-attaching while a dispatcher restarts
 
 
-class DispatcherUnavailable(AnesbenchError):
-    """The dispatcher could not be reached or failed."""
-
-
-def to_error(target: str, error: grpc.aio.AioRpcError) -> AnesbenchError:
-    kind = ERROR_FOR_STATUS.get(error.code())
-    if kind is not None:
-        return kind(error.details() or error.code().name)
-    return DispatcherUnavailable(f"dispatcher {target}: {error.code().name}: {error.details()}")
+def reconnecting(for_seconds: float = RECONNECT_FOR, *, initial: float = 0.5, maximum: float = 10.0) -> AsyncRetrying:
+    """Retry while the dispatcher is unavailable (restarting, draining), with backoff and jitter."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(Unavailable),
+        stop=stop_after_delay(for_seconds),
+        wait=wait_exponential(multiplier=initial, max=maximum) + wait_random(0, initial),
+        reraise=True,
+    )
 
 
 class DispatcherClient:
-    def __init__(self, target: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, target: str, *, timeout: float = CALL_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.target = target
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self._channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
         self.stub = dispatcher_pb2_grpc.DispatcherStub(self._channel)
 
     async def __aenter__(self) -> DispatcherClient:
+        await self.ready()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self._channel.close()
 
+    async def ready(self) -> None:
+        """Wait until the channel is connected; DispatcherUnavailable with a hint after ``connect_timeout``."""
+        try:
+            await asyncio.wait_for(self._channel.channel_ready(), self.connect_timeout)
+        except TimeoutError:
+            raise DispatcherUnavailable(
+                f"cannot reach a dispatcher at {self.target} within {self.connect_timeout:g} s; check "
+                "--dispatcher HOST:PORT (is `anesbench serve dispatcher` listening there?)"
+            ) from None
+
+    def error_for(self, error: grpc.aio.AioRpcError) -> AnesbenchError:
+        """The exception the dispatcher raised (or DispatcherUnavailable when it did not answer)."""
+        return error_from_rpc(error, unreachable=f"dispatcher {self.target}")
+
     async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
         try:
-            return await method(request, timeout=timeout or self.timeout, wait_for_ready=True)
+            return await method(request, timeout=timeout or self.timeout)
         except grpc.aio.AioRpcError as error:
-            raise to_error(self.target, error) from None
+            raise self.error_for(error) from None
 
     async def watch(self, run_id: str) -> AsyncIterator[pb.RunEvent]:
+        """The run's progress events until the run ends or the stream breaks (Unavailable)."""
+        await self.ready()
         try:
-            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id), wait_for_ready=True):
+            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
                 yield event
         except grpc.aio.AioRpcError as error:
-            raise to_error(self.target, error) from None
+            raise self.error_for(error) from None

@@ -1,15 +1,31 @@
-"""The one place where our exceptions become exit codes (docs/architecture.md: 0 ok, 2 bad input, 1 other)."""
+"""The command line's edge of the error model: exit codes and messages from ``anesbench.errors``.
+
+Each exception declares its exit code (docs/architecture.md: 0 ok, 2 bad input, 1 anything else); a field named in an error
+is shown as the option that sets it (``field="concurrency"`` -> ``--concurrency``).
+"""
 
 from __future__ import annotations
 
-from anesbench.errors import AnesbenchError, InvalidInput, NotFound, PermissionDenied
+from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError
 
-OK, FAILURE, BAD_INPUT = 0, 1, 2
+OK, FAILURE, BAD_INPUT = EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT
+
+# RunConfig fields whose option is not simply the field name with dashes.
+_OPTION_FOR_FIELD = {"endpoints": "endpoint"}
+
+
+def option_for(field: str) -> str:
+    """``request_timeout`` -> ``--request-timeout``; ``SSL_CERT_FILE`` (a variable) -> ``$SSL_CERT_FILE``."""
+    if field.isupper():
+        return f"${field}"
+    if "." in field or field.startswith("-"):
+        return field
+    return "--" + _OPTION_FOR_FIELD.get(field, field).replace("_", "-")
 
 
 def exit_code_for(error: BaseException) -> int:
-    if isinstance(error, (InvalidInput, NotFound, PermissionDenied)):
-        return BAD_INPUT
-    if isinstance(error, AnesbenchError):
-        return FAILURE
-    return FAILURE
+    return error.exit_code if isinstance(error, AnesbenchError) else FAILURE
+
+
+def message_for(error: AnesbenchError) -> str:
+    return error.render(option_for)

@@ -21,9 +21,9 @@ def _read(source: str) -> tuple[str, list[str]]:
     try:
         return source, Path(source).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise InvalidInput(f"--input: no such file: {source}") from None
+        raise InvalidInput(f"no such file: {source}", field="input") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"--input: cannot read {source}: {exc}") from None
+        raise InvalidInput(f"cannot read {source}: {exc}", field="input") from None
 
 
 def _parse(name: str, number: int, line: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from anesbench import __version__
-from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for
+from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB
 from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
@@ -22,7 +22,7 @@ from anesbench.defaults import (
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
 )
-from anesbench.errors import AnesbenchError
+from anesbench.errors import AnesbenchError, RunFailed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -67,6 +67,10 @@ def cli() -> None:
 @click.option("--reuse", is_flag=True, help="Answer requests identical to earlier runs' from the store.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
               help="File holding the API key (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), default=None,
+              help="PEM file of the CAs to trust for https endpoints (else $SSL_CERT_FILE, else the system's).")
+@click.option("--connect-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
+              help="Seconds to connect (TCP, proxy tunnel, TLS), apart from --request-timeout.")
 @click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
 @click.option("--progress/--no-progress", default=None,
               help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
@@ -74,11 +78,16 @@ def cli() -> None:
               help="Only the first N items (a smoke test): N x languages results.")
 @click.option("--wait-ready", type=click.FloatRange(0, 86400), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
-def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, dispatcher: str | None,
-        progress: bool | None, **options: Any) -> None:
-    """Evaluate a model: send every question, grade every answer, store every result."""
+def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, ca_bundle: str | None,
+        connect_timeout: float, dispatcher: str | None, progress: bool | None, **options: Any) -> None:
+    """Evaluate a model: send every question, grade every answer, store every result.
+
+    Proxies come from $HTTPS_PROXY / $HTTP_PROXY (and $NO_PROXY); user:password in an --endpoint
+    URL is sent as Basic auth.
+    """
     from anesbench.engine.config import RunConfig
     from anesbench.inference import validate_endpoint
+    from anesbench.inference.transport import HttpOptions
 
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
@@ -89,15 +98,16 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
 
         if api_key_file:
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
+        if ca_bundle:
+            raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
         final = run_remote(dispatcher, config, dataset, prompt_template, mode)
     else:
         from anesbench.cli.run_embedded import run_embedded
 
-        final = run_embedded(config, dataset, db, prompt_template, api_key_file, mode)
+        http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
+        final = run_embedded(config, dataset, db, prompt_template, api_key_file, mode, http)
     if final.status != "completed":
-        if final.error:
-            click.echo(f"error: run {final.id} {final.status}: {final.error}", err=True)
-        sys.exit(FAILURE)
+        raise RunFailed(f"run {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
 
 
 @cli.command()
@@ -177,7 +187,7 @@ class _read_store:
         from anesbench.store import Store
 
         if not Path(self.path).is_file():
-            raise InvalidInput(f"--db: no such file: {self.path}")
+            raise InvalidInput(f"no such file: {self.path}", field="db")
         self.store = Store(self.path, read_only=True)
         return self.store
 
@@ -213,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else FAILURE
     except AnesbenchError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {message_for(exc)}", err=True)
         return exit_code_for(exc)
     except Exception as exc:  # a bug, not bad input: say so, keep the details for a bug report
         if os.environ.get("ANESBENCH_DEBUG"):

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from anesbench.cli.dispatcher_client import DispatcherClient, to_error
+from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.dispatcher.convert import export_row_from_pb, leaderboard_from_pb, run_from_pb
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
@@ -26,11 +26,11 @@ async def remote_export(target: str, run_id: str, visit: Callable[[dict[str, Any
     """Stream a run's results (ExportResults) and hand each row to ``visit`` as it arrives."""
     async with DispatcherClient(target) as client:
         try:
-            async for chunk in client.stub.ExportResults(pb.ExportResultsRequest(run_id=run_id), wait_for_ready=True):
+            async for chunk in client.stub.ExportResults(pb.ExportResultsRequest(run_id=run_id)):
                 for message in chunk.results:
                     visit(export_row_from_pb(message))
         except grpc.aio.AioRpcError as error:
-            raise to_error(target, error) from None
+            raise client.error_for(error) from None
 
 
 async def _runs(target: str) -> list[RunRecord]:

@@ -13,7 +13,9 @@ from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
 from anesbench.inference import load_api_key
+from anesbench.inference.credentials import check_url_credentials
 from anesbench.inference.preflight import preflight
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
@@ -23,7 +25,7 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 def run_embedded(
     config: RunConfig, dataset_path: str, db_path: str, prompt_template: str | None, api_key_file: str | None,
-    progress: str,
+    progress: str, http: HttpOptions | None = None,
 ) -> RunRecord:
     """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"."""
     # Everything that can be wrong with the input is checked before the database is touched.
@@ -31,15 +33,18 @@ def run_embedded(
     template = load_template(prompt_template)
     template.require(config.languages)
     api_key = load_api_key(api_key_file)
+    check_url_credentials(config.endpoints, api_key)
+    http = http or HttpOptions()
+    http.check()
     # ... and so is the endpoint: up, healthy and serving the model (else no run row, no file).
     aio.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
-                      report=lambda line: print(line, file=sys.stderr, flush=True)))
+                      report=lambda line: print(line, file=sys.stderr, flush=True), options=http))
     store = Store(db_path)
     observer: TerminalProgress | LineProgress | None = (
         TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
     )
     try:
-        run = aio.run(_main(config, dataset, template, store, api_key, observer))
+        run = aio.run(_main(config, dataset, template, store, api_key, observer, http))
     except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
         raise SystemExit(SIGTERM_EXIT) from None
     print(summary_line(run), flush=True)
@@ -48,7 +53,7 @@ def run_embedded(
 
 async def _main(
     config: RunConfig, dataset: Dataset, template: PromptTemplate, store: Store, api_key: str | None,
-    observer: TerminalProgress | LineProgress | None,
+    observer: TerminalProgress | LineProgress | None, http: HttpOptions,
 ) -> RunRecord:
     astore = AsyncStore(store)
     task = asyncio.current_task()
@@ -57,7 +62,7 @@ async def _main(
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         return await execute_run(config, dataset, template, astore, LocalGrader(), api_key=api_key,
-                                 observer=observer)
+                                 observer=observer, http=http)
     except asyncio.CancelledError:
         print("interrupted: finished results are saved; run again with the same --run-id to resume",
               file=sys.stderr)

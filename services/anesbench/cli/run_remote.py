@@ -2,29 +2,29 @@
 
 A local dataset file is validated here and its items travel with the run; any other value names a
 dataset in the dispatcher's --datasets-dir. Ctrl-C detaches: the run goes on in the dispatcher.
+While the dispatcher restarts or drains, the client re-attaches with backoff (``reconnecting``) for
+up to ten minutes; any other error (a server bug included) ends the command at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
 from anesbench import aio
-from anesbench.cli.dispatcher_client import DispatcherClient, DispatcherUnavailable
+from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
 from anesbench.cli.progress import ProgressLine, summary_line
 from anesbench.dataset import load_dataset
 from anesbench.dispatcher.convert import item_to_pb, run_from_pb, spec_to_pb
 from anesbench.dispatcher.sources import NAME
 from anesbench.engine.config import RunConfig, new_run_id
-from anesbench.errors import InvalidInput
+from anesbench.errors import DispatcherUnavailable, InvalidInput
 from anesbench.store import RunRecord
 from anesbench.v1 import dispatcher_pb2 as pb
 
 FINAL = {"completed", "failed", "cancelled"}
-RECONNECT_FOR = 600.0  # seconds to keep re-attaching while the dispatcher restarts
 
 
 def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_id: str) -> pb.StartRunRequest:
@@ -38,25 +38,28 @@ def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_i
     elif NAME.match(dataset) and "/" not in dataset:
         request.dataset_name = dataset
     else:
-        raise InvalidInput(f"--dataset: no such file: {dataset}")
+        raise InvalidInput(f"no such file: {dataset}", field="dataset")
     return request
 
 
 async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> RunRecord:
     async with DispatcherClient(target) as client:
-        # StartRun waits for the endpoint to be ready (preflight in the dispatcher) up to wait_ready_seconds.
-        run = run_from_pb(await client.call(client.stub.StartRun, request,
-                                            timeout=client.timeout + request.spec.wait_ready_seconds))
+        # StartRun is idempotent for one run id (the dispatcher joins the run), so a draining or
+        # restarting dispatcher is simply asked again. It waits for the endpoint to be ready (the
+        # dispatcher's preflight) up to wait_ready_seconds.
+        async for attempt in reconnecting():
+            with attempt:
+                run = run_from_pb(await client.call(client.stub.StartRun, request,
+                                                    timeout=client.timeout + request.spec.wait_ready_seconds))
         print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
         show = progress == "bar"
         bar = tqdm(total=run.total, initial=run.done, unit="item", file=sys.stderr, dynamic_ncols=True) if show else None
         line = ProgressLine() if progress == "line" else None
         if line is not None:
             line.begin(run.done, run.total)
-        deadline = asyncio.get_running_loop().time() + RECONNECT_FOR
         try:
-            while True:
-                try:
+            async for attempt in reconnecting():
+                with attempt:
                     async for event in client.watch(run.id):
                         run = run_from_pb(event.run)
                         if line is not None:
@@ -65,15 +68,10 @@ async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> Ru
                             bar.update(run.done - bar.n)
                             accuracy = f"{run.correct / run.done:.3f}" if run.done else "-"
                             bar.set_postfix_str(f"acc={accuracy} errors={run.failed}", refresh=False)
-                except DispatcherUnavailable:
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise
-                if run.status in FINAL:
-                    return run
-                # The stream ended early (the dispatcher is draining or restarting): attach again.
-                if asyncio.get_running_loop().time() > deadline:
-                    raise DispatcherUnavailable(f"run {run.id} is still {run.status}; gave up following it")
-                await asyncio.sleep(1.0)
+                    if run.status not in FINAL:
+                        # The stream ended early (the dispatcher is draining or restarting): attach again.
+                        raise DispatcherUnavailable(f"run {run.id} is still {run.status}; gave up following it")
+            return run
         finally:
             if bar is not None:
                 bar.close()

@@ -15,7 +15,7 @@ from anesbench.store.leaderboard_sql import LeaderboardRow
 class EmbeddedSource:
     def __init__(self, db: str) -> None:
         if not Path(db).is_file():
-            raise InvalidInput(f"--db: no such file: {db}")
+            raise InvalidInput(f"no such file: {db}", field="db")
         self.store = Store(db, read_only=True)
 
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:

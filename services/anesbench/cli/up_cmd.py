@@ -9,13 +9,9 @@ import time
 
 import click
 
-from anesbench.errors import AnesbenchError
+from anesbench.errors import StartupFailed
 
 STARTUP_SECONDS = 30.0
-
-
-class StartupFailed(AnesbenchError):
-    """A child service did not come up."""
 
 
 def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.Popen[str], list[str]]:

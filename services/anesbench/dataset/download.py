@@ -15,14 +15,10 @@ from pathlib import Path
 
 from anesbench.dataset.load import load_dataset
 from anesbench.dataset.model import LETTERS
-from anesbench.errors import AnesbenchError, InvalidInput
+from anesbench.errors import DownloadFailed, InvalidInput
 
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
 NOT_DATA = {"dataset_infos.json", "dataset_info.json", "config.json", "state.json"}
-
-
-class DownloadFailed(AnesbenchError):
-    """The hub could not be reached or refused the download."""
 
 
 def _snapshot(repo_id: str, revision: str | None, into: Path) -> Path:
@@ -83,7 +79,7 @@ def publish(files: list[Path], dest: Path, name: str) -> Path:
 
 def download_dataset(*, repo_id: str, dest: str | Path, revision: str | None, name: str) -> Path:
     if not name.replace("-", "").replace("_", "").isalnum():
-        raise InvalidInput(f"--name: {name!r} must be letters, digits, '-' or '_'")
+        raise InvalidInput(f"{name!r} must be letters, digits, '-' or '_'", field="name")
     destination = Path(dest)
     with tempfile.TemporaryDirectory(prefix="anesbench-download-") as scratch:
         root = _snapshot(repo_id, revision, Path(scratch))

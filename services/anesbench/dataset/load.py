@@ -56,8 +56,7 @@ def _check_languages(languages: Iterable[str]) -> tuple[str, ...]:
     unknown = [lang for lang in wanted if lang not in LANGUAGES]
     if unknown or not wanted:
         raise InvalidInput(
-            f"--languages: unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}"
-        )
+            f"unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}", field="languages")
     return wanted
 
 
@@ -153,11 +152,11 @@ def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str
     try:
         sha256, head = _sha256(file)
     except FileNotFoundError:
-        raise InvalidInput(f"--dataset: no such file: {file}") from None
+        raise InvalidInput(f"no such file: {file}", field="dataset") from None
     except IsADirectoryError:
-        raise InvalidInput(f"--dataset: {file} is a directory, expected a .json, .jsonl or .parquet file") from None
+        raise InvalidInput(f"{file} is a directory, expected a .json, .jsonl or .parquet file", field="dataset") from None
     except OSError as exc:
-        raise InvalidInput(f"--dataset: cannot read {file}: {exc.strerror}") from None
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}", field="dataset") from None
     records = _records(file, head)
     items: Sequence[Item] | ItemsOnDisk
     if _streamable(file, head):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -126,6 +127,18 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
         samples=config.samples, reuse=config.reuse, wait_ready_seconds=config.wait_ready, limit=config.limit or 0,
     )
+
+
+# RunConfig fields as the StartRunRequest spells them (the others are spec.<field>).
+_REQUEST_FIELD = {"run_id": "run_id", "endpoints": "spec.endpoint", "request_timeout": "spec.request_timeout_seconds"}
+_CONFIG_FIELDS = frozenset(f.name for f in fields(RunConfig))
+
+
+def request_field(field: str) -> str:
+    """An error's field as named in the request: ``concurrency`` -> ``spec.concurrency``."""
+    if field in _REQUEST_FIELD:
+        return _REQUEST_FIELD[field]
+    return f"spec.{field}" if field in _CONFIG_FIELDS else field
 
 
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:

@@ -2,7 +2,13 @@
 
 It is the only writer of the DuckDB file. Each run is an asyncio task executing the shared engine;
 runs on one endpoint share its concurrency fairly; after a restart, unfinished runs resume by
-themselves from the specs kept in the store.
+themselves from the specs kept in the store (:mod:`anesbench.dispatcher.run_spec`); a spec that
+cannot be read fails that run alone, with the reason.
+
+A run id is reserved in ``_active`` before the first ``await`` of :meth:`RunManager.start`, so two
+concurrent starts with one id make one run: the second gets the same run back, or ConfigConflict
+when its spec differs. Loading, validating and hashing a dataset (an upload may hold 200,000 items)
+runs in a worker thread, so the event loop keeps serving every other run's progress stream.
 """
 
 from __future__ import annotations
@@ -16,21 +22,24 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from anesbench.dataset import Dataset
+from anesbench.dispatcher.run_spec import DatasetRef, StoredSpec
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
-from anesbench.dispatcher.sources import canonical_records, named_dataset, uploaded_dataset
+from anesbench.dispatcher.sources import named_dataset, uploaded_dataset
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, config_hash, new_run_id
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
-from anesbench.errors import AnesbenchError, ConfigConflict, GraderUnavailable
+from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput
 from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
+from anesbench.inference.credentials import check_url_credentials
 from anesbench.inference.endpoint import check_allowed
 from anesbench.inference.preflight import preflight
 from anesbench.inference.sizing import headroom, server_slots
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord
 from anesbench.store.async_store import AsyncStore
@@ -40,26 +49,34 @@ log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.1
 
 
-class Draining(GraderUnavailable):
-    """The dispatcher is shutting down and takes no new runs."""
+class Loaded(NamedTuple):
+    """A run's dataset, validated and hashed off the event loop."""
 
-
-@dataclass(slots=True)
-class DatasetRef:
-    name: str | None = None  # a dataset in --datasets-dir
-    upload_sha256: str | None = None  # an upload kept in the store
+    dataset: Dataset
+    ref: DatasetRef
+    upload_text: str | None  # the canonical JSON of an upload, to keep in the store
+    hash: str  # config_hash: what a run with the same id must match
 
 
 @dataclass(slots=True)
 class ActiveRun:
+    """A run id taken by this dispatcher: starting (``identified`` not yet set) or running."""
+
     config: RunConfig
     task: asyncio.Task[RunRecord] | None = None
     record: RunRecord | None = None
     progress: RunProgress | None = None
+    identified: asyncio.Event = field(default_factory=asyncio.Event)  # hash known, or the start failed
     started: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     hash: str = ""
     initial_done: int = 0
+
+    def release(self) -> None:
+        """Wake everyone waiting on this run (it ended, or it never started)."""
+        self.identified.set()
+        self.started.set()
+        self.finished.set()
 
     def snapshot(self) -> RunRecord | None:
         if self.record is None:
@@ -103,9 +120,34 @@ class RunManager:
         endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
+        check_url_credentials(endpoints, self.settings.api_key)
+        HttpOptions().check()  # $SSL_CERT_FILE and the proxy variables of the dispatcher's environment
         template = load_template(prompt_template or None, allow_files=False)
         template.require(config.languages)
         return dataclasses.replace(config, endpoints=endpoints), template
+
+    def _load(
+        self, config: RunConfig, template: PromptTemplate, dataset_name: str | None,
+        upload: tuple[str, list[dict[str, Any]]] | None,
+    ) -> Loaded:
+        """Load, validate and hash the dataset (blocking, CPU-heavy: runs in a worker thread)."""
+        if upload is not None:
+            dataset, text = uploaded_dataset(upload[0], upload[1], config.languages)
+            ref = DatasetRef(upload_sha256=dataset.sha256)
+        else:
+            dataset = named_dataset(self.settings.datasets_dir, dataset_name or "", config.languages)
+            ref, text = DatasetRef(name=dataset_name), None
+        return Loaded(dataset, ref, text, config_hash(config, dataset, template))
+
+    def _reserve(self, run_id: str, config: RunConfig) -> ActiveRun:
+        active = ActiveRun(config=config)
+        self._active[run_id] = active
+        return active
+
+    def _release(self, run_id: str, active: ActiveRun) -> None:
+        if self._active.get(run_id) is active:
+            del self._active[run_id]
+        active.release()
 
     async def start(
         self, config: RunConfig, prompt_template: str | None, *, dataset_name: str | None = None,
@@ -115,41 +157,49 @@ class RunManager:
         if self.draining:
             raise Draining("the dispatcher is shutting down; retry shortly")
         config, template = self._prepare(config, prompt_template)
-        if upload is not None:
-            name, records = upload
-            dataset = uploaded_dataset(name, records, config.languages)
-            ref = DatasetRef(upload_sha256=dataset.sha256)
-        else:
-            dataset = named_dataset(self.settings.datasets_dir, dataset_name or "", config.languages)
-            ref = DatasetRef(name=dataset_name)
-        run_id = config.run_id or new_run_id(config.model, dataset.name)
+        run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
         config = dataclasses.replace(config, run_id=run_id)
-        wanted = config_hash(config, dataset, template)
-        active = self._active.get(run_id)
-        if active is not None:
-            if active.hash != wanted:
-                raise ConfigConflict(f"run_id {run_id}: a run with that id is active with a different configuration")
-            await active.started.wait()
-            return active.snapshot() or await self.get(run_id)
-        existing = await self.store.call(self.store.store.find_run, run_id)
-        if existing is not None and existing.status == "completed" and existing.config_hash == wanted:
-            return existing
-        # The endpoint is up and serves the model before anything is stored (else no run row).
-        await preflight(config.endpoints, config.model, api_key=self.settings.api_key, wait_ready=config.wait_ready,
-                        report=lambda line: log.warning("run %s: %s", run_id, line))
-        if upload is not None:
-            text, _ = canonical_records(upload[1])
-            await self.store.call(self.store.store.save_upload, dataset.sha256, dataset.name, text)
-        spec = {"config": dataclasses.asdict(config), "prompt_template": prompt_template or None,
-                "dataset": dataclasses.asdict(ref)}
-        return await self._launch(config, dataset, template, wanted, json.dumps(spec))
+        loaded: Loaded | None = None
+        while (other := self._active.get(run_id)) is not None:
+            # The id is taken (starting or running): the same spec joins that run, another one is refused.
+            if loaded is None:
+                loaded = await asyncio.to_thread(self._load, config, template, dataset_name, upload)
+            await other.identified.wait()
+            if self._active.get(run_id) is not other:
+                continue  # that start failed or the run just ended: look again
+            if other.hash != loaded.hash:
+                raise ConfigConflict("a run with that id is active with a different configuration", field="run_id")
+            await other.started.wait()
+            return other.snapshot() or await self.get(run_id)
+        active = self._reserve(run_id, config)  # no await since the check above: the id is ours
+        try:
+            if loaded is None:
+                loaded = await asyncio.to_thread(self._load, config, template, dataset_name, upload)
+            active.hash = loaded.hash
+            active.identified.set()
+            existing = await self.store.call(self.store.store.find_run, run_id)
+            if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
+                self._release(run_id, active)
+                return existing
+            # The endpoint is up and serves the model before anything is stored (else no run row).
+            await preflight(config.endpoints, config.model, api_key=self.settings.api_key,
+                            wait_ready=config.wait_ready, report=lambda line: log.warning("run %s: %s", run_id, line),
+                            options=HttpOptions())
+            if loaded.upload_text is not None:
+                await self.store.call(self.store.store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
+                                      loaded.upload_text)
+            spec = StoredSpec(config, prompt_template or None, loaded.ref).to_json()
+            return await self._launch(active, config, loaded.dataset, template, spec)
+        except BaseException:
+            if active.task is None:
+                self._release(run_id, active)
+            raise
 
     async def _launch(
-        self, config: RunConfig, dataset: Dataset, template: PromptTemplate, wanted: str, spec: str | None
+        self, active: ActiveRun, config: RunConfig, dataset: Dataset, template: PromptTemplate, spec: str | None
     ) -> RunRecord:
+        """Start the run's task on a reserved id and return once the run has begun (or failed to)."""
         run_id = config.run_id or ""
-        active = ActiveRun(config=config, hash=wanted)
-        self._active[run_id] = active
         wanted_concurrency = config.concurrency
         if wanted_concurrency is None:
             found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))
@@ -169,9 +219,7 @@ class RunManager:
                 )
             finally:
                 self._shares.leave(config.endpoint, run_id)
-                self._active.pop(run_id, None)
-                active.finished.set()
-                active.started.set()
+                self._release(run_id, active)
 
         active.task = asyncio.create_task(execute(), name=f"run-{run_id}")
         active.task.add_done_callback(_log_outcome)
@@ -182,32 +230,49 @@ class RunManager:
         return active.snapshot() or await self.get(run_id)
 
     async def resume_unfinished(self) -> list[str]:
-        """Restart every run the store says is unfinished and that this dispatcher started."""
+        """Restart every run the store says is unfinished and that this dispatcher started.
+
+        A run whose stored spec cannot be read, or whose dataset is gone, is marked failed with the
+        reason; the others resume and the dispatcher serves on.
+        """
         resumed: list[str] = []
         for run in await self.store.call(self.store.store.unfinished_runs):
             spec_text = await self.store.call(self.store.store.load_spec, run.id)
             if spec_text is None:
                 continue  # an embedded run in the same file: not ours to finish
             try:
-                spec = json.loads(spec_text)
-                saved = spec["config"]
-                config = RunConfig(**{**saved, "languages": tuple(saved["languages"]),
-                                      "endpoints": tuple(saved["endpoints"])})
-                config, template = self._prepare(config, spec["prompt_template"])
-                ref = DatasetRef(**spec["dataset"])
-                if ref.upload_sha256:
-                    upload = await self.store.call(self.store.store.load_upload, ref.upload_sha256)
-                    if upload is None:
-                        raise ConfigConflict(f"upload {ref.upload_sha256} is missing from the store")
-                    dataset = uploaded_dataset(upload[0], json.loads(upload[1]), config.languages)
-                else:
-                    dataset = named_dataset(self.settings.datasets_dir, ref.name or "", config.languages)
-                await self._launch(config, dataset, template, config_hash(config, dataset, template), None)
+                await self._resume(run.id, spec_text)
                 resumed.append(run.id)
-            except AnesbenchError as exc:
-                log.error("cannot resume run %s: %s", run.id, exc)
-                await self.store.call(self.store.store.finish_run, run.id, "failed", f"resume failed: {exc}")
+            except Exception as exc:  # this run alone fails; a bug is logged with its traceback
+                reason = str(exc) if isinstance(exc, AnesbenchError) else f"{type(exc).__name__}: {exc}"
+                log.error("cannot resume run %s: %s", run.id, reason, exc_info=not isinstance(exc, AnesbenchError))
+                await self.store.call(self.store.store.finish_run, run.id, "failed", f"resume failed: {reason}")
         return resumed
+
+    async def _resume(self, run_id: str, spec_text: str) -> None:
+        try:
+            spec = StoredSpec.from_json(spec_text)
+        except InvalidInput as exc:
+            raise InvalidInput(f"the stored run spec cannot be read: {exc}") from None
+        config, template = self._prepare(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
+        upload: tuple[str, list[dict[str, Any]]] | None = None
+        if spec.dataset.upload_sha256:
+            stored = await self.store.call(self.store.store.load_upload, spec.dataset.upload_sha256)
+            if stored is None:
+                raise ConfigConflict(f"upload {spec.dataset.upload_sha256} is missing from the store")
+            upload = (stored[0], await asyncio.to_thread(json.loads, stored[1]))
+        if run_id in self._active:
+            return  # already running (resumed or started meanwhile)
+        active = self._reserve(run_id, config)
+        try:
+            loaded = await asyncio.to_thread(self._load, config, template, spec.dataset.name, upload)
+            active.hash = loaded.hash
+            active.identified.set()
+            await self._launch(active, config, loaded.dataset, template, None)
+        except BaseException:
+            if active.task is None:
+                self._release(run_id, active)
+            raise
 
     # --- reading ----------------------------------------------------------------------------
     async def get(self, run_id: str) -> RunRecord:

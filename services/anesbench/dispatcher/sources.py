@@ -23,17 +23,17 @@ SUFFIXES = (".jsonl", ".json", ".parquet")
 
 def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
     if not NAME.match(name) or ".." in name:
-        raise InvalidInput(f"dataset_name: {name!r} is not a dataset name (letters, digits, '.', '_', '-')")
+        raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="dataset_name")
     if not datasets_dir:
-        raise NotFound("dataset_name: this dispatcher has no --datasets-dir; upload the dataset with the run")
+        raise NotFound("this dispatcher has no --datasets-dir; upload the dataset with the run", field="dataset_name")
     root = Path(datasets_dir)
     for suffix in SUFFIXES:
         candidate = root / f"{name}{suffix}"
         if candidate.is_file():
             return load_dataset(candidate, languages, name=name)
     available = sorted({p.name.split(".")[0] for p in root.glob("*") if p.suffix in SUFFIXES}) if root.is_dir() else []
-    raise NotFound(f"dataset_name: no dataset {name!r} in the datasets directory (available: "
-                   f"{', '.join(available) or 'none'})")
+    raise NotFound(f"no dataset {name!r} in the datasets directory (available: {', '.join(available) or 'none'})",
+                   field="dataset_name")
 
 
 def canonical_records(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
@@ -42,10 +42,17 @@ def canonical_records(records: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 
-def uploaded_dataset(name: str, records: Sequence[Mapping[str, Any]], languages: Iterable[str]) -> Dataset:
+def uploaded_dataset(
+    name: str, records: Sequence[Mapping[str, Any]], languages: Iterable[str]
+) -> tuple[Dataset, str]:
+    """The validated dataset and its canonical JSON text (computed once: the sha256 and the stored copy).
+
+    CPU-heavy for large uploads (200,000 items take seconds): call it off the event loop.
+    """
     if not NAME.match(name):
-        raise InvalidInput(f"upload.name: {name!r} is not a dataset name (letters, digits, '.', '_', '-')")
-    _, sha = canonical_records(records)
-    return dataset_from_items(
+        raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="upload.name")
+    text, sha = canonical_records(records)
+    dataset = dataset_from_items(
         name, sha, ((f"upload item #{index}", record) for index, record in enumerate(records)), languages
     )
+    return dataset, text

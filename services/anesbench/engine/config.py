@@ -49,37 +49,35 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not self.model.strip():
-            raise InvalidInput("--model: must not be empty")
+            raise InvalidInput("must not be empty", field="model")
         if not self.endpoints:
-            raise InvalidInput("--endpoint: at least one is needed")
+            raise InvalidInput("at least one is needed", field="endpoints")
         if len(set(self.endpoints)) != len(self.endpoints):
-            raise InvalidInput("--endpoint: the same URL is given twice")
+            raise InvalidInput("the same URL is given twice", field="endpoints")
         unknown = [language for language in self.languages if language not in LANGUAGES]
         if unknown or not self.languages:
             raise InvalidInput(
-                f"--languages: unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}"
-            )
+                f"unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}", field="languages")
         if self.concurrency is not None and not 1 <= self.concurrency <= 4096:
-            raise InvalidInput(f"--concurrency: must be from 1 to 4096, got {self.concurrency}")
+            raise InvalidInput(f"must be from 1 to 4096, got {self.concurrency}", field="concurrency")
         if not 1 <= self.max_tokens <= 1_000_000:
-            raise InvalidInput(f"--max-tokens: must be from 1 to 1000000, got {self.max_tokens}")
+            raise InvalidInput(f"must be from 1 to 1000000, got {self.max_tokens}", field="max_tokens")
         if not 0.0 <= self.temperature <= 2.0:
-            raise InvalidInput(f"--temperature: must be from 0 to 2, got {self.temperature}")
+            raise InvalidInput(f"must be from 0 to 2, got {self.temperature}", field="temperature")
         if not 0 < self.request_timeout <= 86_400:
-            raise InvalidInput(f"--request-timeout: must be from 0 to 86400 seconds, got {self.request_timeout}")
+            raise InvalidInput(f"must be from 0 to 86400 seconds, got {self.request_timeout}", field="request_timeout")
         if not 1 <= self.samples <= 100:
-            raise InvalidInput(f"--samples: must be from 1 to 100, got {self.samples}")
+            raise InvalidInput(f"must be from 1 to 100, got {self.samples}", field="samples")
         if not 1 <= self.max_attempts <= 100:
-            raise InvalidInput(f"--max-attempts: must be from 1 to 100, got {self.max_attempts}")
+            raise InvalidInput(f"must be from 1 to 100, got {self.max_attempts}", field="max_attempts")
         if self.limit is not None and not 1 <= self.limit <= 10_000_000:
-            raise InvalidInput(f"--limit: must be from 1 to 10000000, got {self.limit}")
+            raise InvalidInput(f"must be from 1 to 10000000, got {self.limit}", field="limit")
         if not 0 <= self.wait_ready <= 86_400:
-            raise InvalidInput(f"--wait-ready: must be from 0 to 86400 seconds, got {self.wait_ready}")
+            raise InvalidInput(f"must be from 0 to 86400 seconds, got {self.wait_ready}", field="wait_ready")
         if self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id):
             raise InvalidInput(
-                f"--run-id: {self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
-                "letter or digit"
-            )
+                f"{self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
+                "letter or digit", field="run_id")
 
     @property
     def endpoint(self) -> str:

@@ -24,6 +24,7 @@ from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
     EndpointsUnreachable,
+    FatalInferenceError,
     GraderUnavailable,
     InferenceError,
     InvalidInput,
@@ -32,10 +33,11 @@ from anesbench.errors import (
 )
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
-from anesbench.inference.client import FatalInferenceError, request_body
+from anesbench.inference.client import request_body
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
@@ -192,13 +194,15 @@ class _Run:
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
-async def endpoint_limiters(config: RunConfig, api_key: str | None) -> list[DynamicLimiter]:
+async def endpoint_limiters(
+    config: RunConfig, api_key: str | None, http: HttpOptions | None = None
+) -> list[DynamicLimiter]:
     """One limiter per endpoint: --concurrency split evenly, else the server's own slots, else adaptive."""
     count = len(config.endpoints)
     if config.concurrency:
         share, extra = divmod(config.concurrency, count)
         return [DynamicLimiter(max(1, share + (i < extra))) for i in range(count)]
-    slots = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    slots = await asyncio.gather(*(server_slots(url, api_key, http) for url in config.endpoints))
     return [DynamicLimiter(n + headroom(n)) if n else AdaptiveLimiter() for n in slots]
 
 
@@ -225,13 +229,14 @@ async def execute_run(
     status_on_cancel: str | None = "cancelled",
     retry: RetryPolicy | None = None,
     limiter: DynamicLimiter | None = None,
+    http: HttpOptions | None = None,
 ) -> RunRecord:
     """Run (or resume) one evaluation to the end and return its final record.
 
     Cancelling the task stops sending, writes every finished result, and marks the run
     ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
-    on top of the per-endpoint limits.
+    on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
     template.require(config.languages)
     dataset = limited(dataset, config.limit)
@@ -249,7 +254,7 @@ async def execute_run(
             for u in _pending_work(dataset, config, done)
         ]
         reusable = await store.call(store.store.reusable, run.id, hashes)
-    limiters = await endpoint_limiters(config, api_key)
+    limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
     store_causes: list[str] = []
@@ -270,7 +275,7 @@ async def execute_run(
     try:
         async with EndpointRouter(
             config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
-            retry=retry or RetryPolicy(max_attempts=config.max_attempts),
+            retry=retry or RetryPolicy(max_attempts=config.max_attempts), http=http,
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
             state.pending = pending

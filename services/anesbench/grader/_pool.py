@@ -19,6 +19,8 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
+from anesbench.errors import GradingTimeout
+
 log = logging.getLogger(__name__)
 
 Item = tuple[dict[str, str], str, str | None]  # choices, response, finish_reason
@@ -28,14 +30,6 @@ class Graded(NamedTuple):
     pred: str | None
     method: str
     seconds: float  # time the extractor took for this item
-
-
-class GradingTimeout(Exception):
-    """A batch was not graded within its deadline; the worker was killed."""
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__(f"not graded within {deadline:.1f} s")
-        self.deadline = deadline
 
 
 def deadline_for(items: Sequence[Item]) -> float:

@@ -20,11 +20,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Self
 
 import grpc
+from tenacity import AsyncRetrying, retry_if_result, stop_never, wait_random_exponential
 
 from anesbench.errors import GraderUnavailable, InvalidInput, Ungradable
 from anesbench.grader._limits import check_item
@@ -116,36 +116,39 @@ class RemoteGrader:
             self._task = asyncio.create_task(self._supervise(), name=f"RemoteGrader({self.target})")
 
     async def _supervise(self) -> None:
-        failures = 0
+        low, high = self._backoff
         try:
             while True:
-                await self._queue.has_work.wait()
-                code, details, answered = await self._run_stream()
-                unanswered = self._queue.take_inflight()
-                # OK here means a draining replica closed the stream: reconnect (elsewhere) and re-send.
-                ok = code is grpc.StatusCode.OK
-                self._last_error = "stream closed by the server" if ok else f"{code.name}: {details}"
-                if code in _CONTENT_CODES:
-                    log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
-                    await self._grade_singly(unanswered)
-                    continue
-                self._queue.requeue(unanswered)
-                failures = 0 if answered else failures + 1
-                low, high = self._backoff
-                delay = 0.0 if failures == 0 else random.uniform(0.5, 1.0) * min(high, low * 2 ** (failures - 1))
-                log.log(
-                    logging.DEBUG if ok else logging.INFO,
-                    "grade stream to %s ended (%s); re-sending %d unanswered after %.2f s",
-                    self.target,
-                    self._last_error,
-                    len(unanswered),
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                # Streams that end without answering anything are reconnected with backoff and jitter
+                # (tenacity, as for HTTP); one that answered something starts the count again at once.
+                async for attempt in AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
+                                                   wait=wait_random_exponential(multiplier=low, max=high),
+                                                   stop=stop_never):
+                    with attempt:
+                        answered = await self._session()
+                    if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
+                        attempt.retry_state.set_result(answered)
         except Exception as exc:
             # A bug here must not leave callers waiting for give_up_after; the next grade() restarts us.
             log.exception("RemoteGrader supervisor crashed")
             self._queue.fail_all(GraderUnavailable(f"grader client for {self.target} failed: {exc!r}"))
+
+    async def _session(self) -> bool | None:
+        """One stream; True/False: whether it answered anything; None: its batch was graded one by one."""
+        await self._queue.has_work.wait()
+        code, details, answered = await self._run_stream()
+        unanswered = self._queue.take_inflight()
+        # OK here means a draining replica closed the stream: reconnect (elsewhere) and re-send.
+        ok = code is grpc.StatusCode.OK
+        self._last_error = "stream closed by the server" if ok else f"{code.name}: {details}"
+        if code in _CONTENT_CODES:
+            log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
+            await self._grade_singly(unanswered)
+            return None
+        self._queue.requeue(unanswered)
+        log.log(logging.DEBUG if ok else logging.INFO, "grade stream to %s ended (%s); re-sending %d unanswered",
+                self.target, self._last_error, len(unanswered))
+        return answered
 
     async def _run_stream(self) -> tuple[grpc.StatusCode, str, bool]:
         """Run one GradeStream until it ends; returns its status code, details and whether it answered."""

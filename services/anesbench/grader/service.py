@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 
 from anesbench import metrics
-from anesbench.errors import InvalidInput
+from anesbench.errors import GradingTimeout, InvalidInput
 from anesbench.grader._limits import check_batch_size, check_item, where
-from anesbench.grader._pool import Graded, GradingPool, GradingTimeout, Item, grade_items
+from anesbench.grader._pool import Graded, GradingPool, Item, grade_items
 from anesbench.grading import METHODS
 from anesbench.serving import rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc

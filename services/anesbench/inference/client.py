@@ -10,16 +10,14 @@ from typing import Any
 
 from anesbench import metrics
 from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
-from anesbench.errors import InferenceError, RetryableInferenceError
-from anesbench.inference.http import HttpConnectionError, HttpPool
+from anesbench.errors import FatalInferenceError, HttpError, InferenceError, RetryableInferenceError
+from anesbench.inference.endpoint import public_endpoint
+from anesbench.inference.http import HttpPool
 from anesbench.inference.retry import parse_retry_after
+from anesbench.inference.transport import HttpOptions
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
-
-
-class FatalInferenceError(InferenceError):
-    """The server refuses every request (bad key, unknown model or path): stop the run."""
 
 
 def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None) -> bytes:
@@ -79,13 +77,14 @@ class ChatClient:
         pool_size: int = 64,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         label: str | None = None,
+        options: HttpOptions | None = None,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.model = model
         self._url = f"{self.endpoint}/chat/completions"
         self._timeout = request_timeout
         self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout,
-                              headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+                              headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
         label = label or model
         self._requests = {
             outcome: metrics.INFERENCE_REQUESTS.labels(label, outcome)
@@ -117,8 +116,10 @@ class ChatClient:
         except TimeoutError:
             self._requests["timeout"].inc()
             raise RetryableInferenceError(f"no answer within {self._timeout:g} s", cause="timeout") from None
-        except HttpConnectionError as exc:
+        except HttpError as exc:
             self._requests["connection_error"].inc()
+            if exc.fatal:  # an untrusted certificate, a name that does not resolve: the same for every request
+                raise FatalInferenceError(f"{public_endpoint(self.endpoint)}: {exc}") from None
             raise RetryableInferenceError(f"connection failed: {exc}", cause="connection_error") from None
         finally:
             self._inflight.dec()
@@ -136,7 +137,7 @@ class ChatClient:
                 )
             self._requests["client_error"].inc()
             if status in FATAL_STATUS:
-                raise FatalInferenceError(f"HTTP {status} from {self._url}: {detail}")
+                raise FatalInferenceError(f"HTTP {status} from {public_endpoint(self._url)}: {detail}")
             raise InferenceError(f"HTTP {status}: {detail}")
         try:
             data = json.loads(raw)

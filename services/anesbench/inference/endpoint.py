@@ -17,15 +17,15 @@ def validate_endpoint(url: str) -> str:
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"--endpoint: expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}")
+        raise InvalidInput(f"expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}", field="endpoints")
     if parts.query or parts.fragment:
-        raise InvalidInput(f"--endpoint: a base URL takes no query or fragment: {url!r}")
+        raise InvalidInput(f"a base URL takes no query or fragment: {url!r}", field="endpoints")
     try:
         port = parts.port
     except ValueError:  # not a number, or outside 0-65535
         port = -1
     if port is not None and not 1 <= port <= 65535:
-        raise InvalidInput(f"--endpoint: the port must be a number from 1 to 65535: {public_endpoint(url)!r}")
+        raise InvalidInput(f"the port must be a number from 1 to 65535: {public_endpoint(url)!r}", field="endpoints")
     return url.strip().rstrip("/")
 
 

@@ -1,28 +1,50 @@
 """A lean HTTP/1.1 client for the hot path: a sized keep-alive connection pool on asyncio Protocols.
 
-Why not aiohttp: measured here, aiohttp costs about 125 µs of CPU per request, more than everything
-else the harness does per item (prompt, hashing, grading, storage: about 80 µs), and the inference
-server shares the machine. This client costs a fraction of that. It speaks exactly what an
-OpenAI-compatible server needs: POST/GET with a body of known length, keep-alive, responses framed
-by Content-Length, chunked encoding or connection close (parsed by ``httptools``, the parser uvicorn
-uses), TLS, and a total deadline per request. No proxies, cookies, redirects or compression (it
-does not ask for any).
+Why not httpx or aiohttp: measured here (``bench/http_clients.py``, docs/performance.md), they cost
+several times more CPU per request than this client, more than everything else the harness does per
+item, and the inference server shares the machine. It speaks what OpenAI-compatible servers and
+hosted APIs need: POST/GET with a body of known length, keep-alive with idle expiry, responses
+framed by Content-Length, chunked encoding or connection close (parsed by ``httptools``, the parser
+uvicorn uses), TLS with a chosen CA bundle, proxies from the environment (plain forwarding and
+``CONNECT`` tunnels, :mod:`anesbench.inference.transport`), a connect timeout and a total deadline
+per request. Credentials in the URL are sent as ``Authorization: Basic``. No cookies, redirects or
+compression negotiation.
+
+Failures are :class:`anesbench.errors.HttpError` subclasses; those with ``fatal = True`` (an untrusted
+certificate, a name that does not resolve, a proxy refusing our credentials) will fail every request
+the same way and must not be retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
+from anesbench.errors import (
+    CertificateError,
+    ConnectError,
+    ConnectTimeout,
+    HttpError,
+    InvalidInput,
+    NameResolutionError,
+    ProxyAuthenticationRequired,
+    ProxyError,
+    ReadError,
+    RemoteProtocolError,
+)
+from anesbench.inference.transport import HttpOptions, Proxy, basic_auth, proxy_for
 
-class HttpConnectionError(ConnectionError):
-    """The connection failed, closed early, or the server's bytes were not HTTP."""
+HttpConnectionError = HttpError  # the base of every transport failure raised here
+MAX_TUNNEL_RESPONSE = 64 << 10
+STALE_AFTER = 0.5  # seconds idle after which a connection may have been closed by the server as we send
 
 
 @dataclass(slots=True)
@@ -32,12 +54,25 @@ class Response:
     body: bytes
 
 
+def check_header_value(name: str, value: str) -> None:
+    """Refuse a value that would break the header block (CR, LF, NUL or other control characters)."""
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise InvalidInput(f"the {name} header value contains a line break or control character")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"the {name} header value has characters outside ISO-8859-1") from None
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; one request at a time."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.idle_since = 0.0
+        self.keep_alive: float | None = None  # the server's Keep-Alive: timeout=N
+        self.received = 0  # bytes of the current response
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
@@ -50,20 +85,24 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(HttpConnectionError(f"malformed HTTP response: {exc}"))
+            self._fail(RemoteProtocolError(f"malformed HTTP response: {exc}"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._waiter is not None and not self._waiter.done():
-            if self._headers_done and "content-length" not in self._headers \
-                    and self._headers.get("transfer-encoding", "").lower() != "chunked":
-                self.on_message_complete()  # a body delimited by the connection's end
+            close_delimited = self._headers_done and "content-length" not in self._headers \
+                and self._headers.get("transfer-encoding", "").lower() != "chunked"
+            if close_delimited and exc is None:
+                self.on_message_complete()  # a body delimited by the connection's orderly end
+            elif close_delimited:
+                self._fail(ReadError(f"connection broke in the middle of the response body ({exc})"))
             else:
-                self._fail(HttpConnectionError(f"connection closed before the response ended ({exc or 'EOF'})"))
+                self._fail(ReadError(f"connection closed before the response ended ({exc or 'EOF'})"))
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -72,6 +111,11 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
         self._headers_done = True
+        hint = self._headers.get("keep-alive", "")
+        for part in hint.split(","):
+            key, _, number = part.strip().partition("=")
+            if key.lower() == "timeout" and number.strip().isdigit():
+                self.keep_alive = float(number)
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -79,7 +123,12 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         body = b"".join(self._body)
         if self._headers.get("content-encoding", "").lower() in ("gzip", "deflate"):
-            body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            try:
+                body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            except zlib.error as exc:
+                self._fail(RemoteProtocolError(f"bad {self._headers['content-encoding']} body: {exc}"))
+                self.close()
+                return
         if not self._parser.should_keep_alive():
             self.close()
         if self._waiter is not None and not self._waiter.done():
@@ -94,6 +143,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
         self._headers, self._body, self._status, self._headers_done = {}, [], 0, False
+        self.received = 0
         self.transport.write(request)
         return await self._waiter
 
@@ -107,57 +157,166 @@ class HttpPool:
     """Keep-alive connections to one origin, at most ``size`` open; ``request`` is safe to call concurrently."""
 
     def __init__(self, base_url: str, *, size: int = 64, timeout: float = 600.0,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, options: HttpOptions | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.options = options or HttpOptions()
+        self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self._ssl = ssl.create_default_context() if parts.scheme == "https" else None
+        self._ssl = self.options.ssl_context() if parts.scheme == "https" else None
         authority = self.host if parts.port is None else f"{self.host}:{parts.port}"
         if ":" in self.host:
             authority = f"[{self.host}]" + ("" if parts.port is None else f":{parts.port}")
-        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        headers = dict(headers or {})
+        if parts.username is not None:
+            if any(name.lower() == "authorization" for name in headers):
+                raise InvalidInput("credentials in the URL and an API key: give only one of them", field="endpoints")
+            headers["Authorization"] = basic_auth(unquote(parts.username), unquote(parts.password or ""))
+        self.proxy: Proxy | None = proxy_for(self.scheme, self.host, self.port, self.options)
+        self._target = self.prefix
+        if self.proxy is not None and self.scheme == "http":  # forwarding: the full URL in the request line
+            self._target = f"http://{authority}{self.prefix}"
+            if self.proxy.authorization:
+                headers["Proxy-Authorization"] = self.proxy.authorization
+        for name, value in headers.items():
+            check_header_value(name, value)
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._authority = authority
         self._common = f"Host: {authority}\r\n{extra}Connection: keep-alive\r\n"
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
 
     def _head(self, method: str, path: str, body: bytes) -> bytes:
         length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
-        return f"{method} {self.prefix}{path} HTTP/1.1\r\n{self._common}{length}\r\n".encode("latin-1") + body
+        return f"{method} {self._target}{path} HTTP/1.1\r\n{self._common}{length}\r\n".encode("latin-1") + body
 
+    # --- connecting -------------------------------------------------------------------------
     async def _connect(self) -> _Connection:
-        loop = asyncio.get_running_loop()
+        where = f"{self.host}:{self.port}"
+        if self.proxy is not None:
+            where += f" through the proxy {self.proxy.host}:{self.proxy.port} (${self.proxy.env})"
         try:
-            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl)
+            async with asyncio.timeout(self.options.connect_timeout):
+                return await self._open()
+        except TimeoutError:
+            raise ConnectTimeout(f"cannot connect to {where}: no connection within "
+                                 f"{self.options.connect_timeout:g} s") from None
+        except socket.gaierror as exc:
+            host = self.proxy.host if self.proxy is not None else self.host
+            raise NameResolutionError(f"cannot resolve the host name {host!r}: {exc.strerror or exc}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise CertificateError(
+                f"TLS certificate of {self.host}:{self.port} is not trusted ({exc.verify_message}); for a private "
+                "CA pass --ca-bundle FILE (or set SSL_CERT_FILE)") from None
+        except ssl.SSLError as exc:
+            raise CertificateError(f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}") from None
         except OSError as exc:
-            raise HttpConnectionError(f"cannot connect to {self.host}:{self.port}: {exc.strerror or exc}") from None
+            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if self.proxy is None:
+            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl)
+        elif self.scheme == "http":
+            _, connection = await loop.create_connection(_Connection, self.proxy.host, self.proxy.port)
+        else:
+            sock = await self._tunnel(self.proxy)
+            try:
+                _, connection = await loop.create_connection(_Connection, sock=sock, ssl=self._ssl,
+                                                             server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
         return connection
 
+    async def _tunnel(self, proxy: Proxy) -> socket.socket:
+        """A TCP connection to the proxy that it has turned into a tunnel to our server (CONNECT)."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+        last: OSError = OSError("no address")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+                break
+            except OSError as exc:
+                sock.close()
+                last = exc
+        else:
+            raise last
+        try:
+            auth = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+            target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+            await loop.sock_sendall(sock, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n".encode("latin-1"))
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    raise ProxyError(f"the proxy {proxy.host}:{proxy.port} closed the connection during CONNECT")
+                reply += chunk
+                if len(reply) > MAX_TUNNEL_RESPONSE:
+                    raise ProxyError(f"the proxy {proxy.host}:{proxy.port} sent an oversized CONNECT reply")
+            status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
+            fields = status_line.split(" ", 2)
+            code = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            if code == 407:
+                raise ProxyAuthenticationRequired(
+                    f"the proxy {proxy.host}:{proxy.port} (${proxy.env}) wants credentials: {status_line}")
+            if not 200 <= code < 300:
+                raise ProxyError(f"the proxy {proxy.host}:{proxy.port} refused CONNECT {target}: {status_line}")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    # --- requests ---------------------------------------------------------------------------
     def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
-            if not connection.closed:
+            limit = self.options.idle_timeout
+            if connection.keep_alive is not None:
+                limit = min(limit, max(connection.keep_alive - 1.0, connection.keep_alive / 2))
+            if not connection.closed and now - connection.idle_since < limit:
                 return connection
+            connection.close()  # expired: the server may be closing it right now
         return None
 
     async def request(self, method: str, path: str, body: bytes = b"") -> Response:
-        """Send one request within ``timeout`` seconds (raises TimeoutError or HttpConnectionError)."""
+        """Send one request within ``timeout`` seconds (raises TimeoutError or an HttpError)."""
         message = self._head(method, path, body)
         async with self._slots, asyncio.timeout(self.timeout):
-            # An idle connection the server closed is dropped when its FIN arrives (connection_lost), so
-            # a failure here is the request's own and is retried by the caller like any other.
-            connection = self._take_idle() or await self._connect()
+            connection = self._take_idle()
+            if connection is not None:
+                idle = time.monotonic() - connection.idle_since
+                try:
+                    return self._keep(connection, await connection.exchange(message))
+                except ReadError:
+                    connection.close()
+                    if connection.received or idle < STALE_AFTER:
+                        raise  # a failure of this request, retried (and counted) by the caller
+                    # The server closed the idle connection as we sent on it (its idle timeout and our
+                    # request crossed; no byte came back): send it once more on a new connection.
+                except BaseException:
+                    connection.close()
+                    raise
+            connection = await self._connect()
             try:
-                response = await connection.exchange(message)
+                return self._keep(connection, await connection.exchange(message))
             except BaseException:
                 connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
                 raise
-            if not connection.closed:
-                self._idle.append(connection)
-            return response
+
+    def _keep(self, connection: _Connection, response: Response) -> Response:
+        if not connection.closed:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+        return response
 
     async def close(self) -> None:
         while self._idle:

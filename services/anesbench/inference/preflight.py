@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from anesbench.errors import EndpointNotReady, InvalidInput
+from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
 from anesbench.inference.endpoint import public_endpoint
-from anesbench.inference.http import HttpConnectionError, HttpPool
+from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpOptions
 
 PROBE_TIMEOUT = 5.0
 POLL_INTERVAL = 1.0
@@ -33,10 +34,6 @@ REPORT_EVERY = 10.0
 NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 Report = Callable[[str], None]
-
-
-class _NotYet(Exception):
-    """This check failed in a way that waiting may fix; the message is the cause."""
 
 
 def server_root(base_url: str) -> str:
@@ -57,58 +54,69 @@ def _served_ids(body: bytes) -> list[str] | None:
     return [entry["id"] for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
 
 
-async def _get(pool: HttpPool, path: str) -> tuple[int, bytes]:
+async def _get(pool: HttpPool, path: str) -> tuple[int, bytes] | str:
+    """The status and body, or why there is none yet (a string: waiting may fix it)."""
     try:
         response = await pool.request("GET", path)
-    except HttpConnectionError as exc:
-        raise _NotYet(str(exc)) from None
+    except HttpError as exc:
+        if exc.fatal:  # an untrusted certificate, a name that does not resolve: waiting will not help
+            raise
+        return str(exc)
     except TimeoutError:
-        raise _NotYet(f"GET {path} got no answer within {PROBE_TIMEOUT:g} s") from None
+        return f"GET {path} got no answer within {PROBE_TIMEOUT:g} s"
     return response.status, response.body
 
 
-async def check_endpoint(url: str, model: str, api_key: str | None, report: Report) -> None:
-    """One round of checks for one endpoint; raises _NotYet (wait and retry) or InvalidInput (give up)."""
+async def check_endpoint(url: str, model: str, api_key: str | None, report: Report,
+                         options: HttpOptions | None = None) -> str | None:
+    """One round of checks for one endpoint: None when ready, else why not yet; InvalidInput: give up."""
     shown = public_endpoint(url)
     parts = urlsplit(url)
     base_path = parts.path.rstrip("/")
     root_path = urlsplit(server_root(url)).path
     pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
-                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
     try:
-        status, body = await _get(pool, f"{root_path}/health")
+        health = await _get(pool, f"{root_path}/health")
+        if isinstance(health, str):
+            return health
+        status, body = health
         if status >= 500:
             detail = body[:200].decode("utf-8", "replace").strip()
-            raise _NotYet(f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else ""))
+            return f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else "")
         # 200: healthy. Anything else (404, a hosted API's 401 on an unknown path): no health endpoint here.
-        status, body = await _get(pool, f"{base_path}/models")
+        listing = await _get(pool, f"{base_path}/models")
     finally:
         await pool.close()
+    if isinstance(listing, str):
+        return listing
+    status, body = listing
     where = f"{shown}/models"
     if status in (401, 403):
-        raise InvalidInput(f"--endpoint {shown}: the server refuses the API key (HTTP {status} on {where}); "
-                           "set $ANESBENCH_API_KEY or --api-key-file")
+        raise InvalidInput(f"{shown} refuses the API key (HTTP {status} on {where}); "
+                           "set $ANESBENCH_API_KEY or --api-key-file", field="endpoints")
     if status == 404:
         hint = (f"; an OpenAI-compatible base URL usually ends in /v1: try {shown}/v1"
                 if not base_path.endswith("/v1") else "; is this an OpenAI-compatible base URL?")
-        raise InvalidInput(f"--endpoint {shown}: {where} not found (HTTP 404){hint}")
+        raise InvalidInput(f"{where} not found (HTTP 404){hint}", field="endpoints")
     if status in NOT_READY_STATUS:
-        raise _NotYet(f"{where} answered HTTP {status}")
+        return f"{where} answered HTTP {status}"
     if status != 200:
-        raise InvalidInput(f"--endpoint {shown}: {where} answered HTTP {status}: "
-                           f"{body[:200].decode('utf-8', 'replace')}")
+        raise InvalidInput(f"{where} answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
+                           field="endpoints")
     served = _served_ids(body)
     if not served:
         report(f"warning: {where} lists no models; --model {model!r} cannot be checked before the run")
-        return
+        return None
     if model not in served:
         listed = ", ".join(repr(name) for name in served[:20]) + (" ..." if len(served) > 20 else "")
-        raise InvalidInput(f"--model: {model!r} is not served by {shown}; it serves {listed}")
+        raise InvalidInput(f"{model!r} is not served by {shown}; it serves {listed}", field="model")
+    return None
 
 
 async def preflight(
     endpoints: Sequence[str], model: str, *, api_key: str | None = None, wait_ready: float = 0.0,
-    report: Report = lambda line: None,
+    report: Report = lambda line: None, options: HttpOptions | None = None,
 ) -> None:
     """Return once at least one endpoint is ready and serves ``model``; raise InvalidInput or EndpointNotReady."""
     started = time.monotonic()
@@ -116,13 +124,13 @@ async def preflight(
     reported = started
     while True:
         outcomes = await asyncio.gather(
-            *(check_endpoint(url, model, api_key, report) for url in endpoints), return_exceptions=True
+            *(check_endpoint(url, model, api_key, report, options) for url in endpoints), return_exceptions=True
         )
         for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, _NotYet):
+            if isinstance(outcome, BaseException):  # a configuration fault (or a fatal TLS/DNS one)
                 raise outcome
-        causes = {public_endpoint(url): str(outcome) for url, outcome in zip(endpoints, outcomes, strict=True)
-                  if isinstance(outcome, _NotYet)}
+        causes = {public_endpoint(url): outcome for url, outcome in zip(endpoints, outcomes, strict=True)
+                  if isinstance(outcome, str)}
         if len(causes) < len(endpoints):
             for shown, cause in causes.items():
                 report(f"warning: endpoint {shown} is not ready ({cause}); starting on the others")

@@ -22,6 +22,7 @@ from anesbench.inference.breaker import CircuitBreaker
 from anesbench.inference.client import ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.sizing import AdaptiveLimiter
+from anesbench.inference.transport import HttpOptions
 
 DOWN_AFTER = 3  # consecutive connection failures or timeouts
 FIRST_COOLDOWN, MAX_COOLDOWN = 2.0, 60.0
@@ -69,6 +70,7 @@ class EndpointRouter:
         api_key: str | None = None,
         request_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
+        http: HttpOptions | None = None,
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.model = model
@@ -76,7 +78,7 @@ class EndpointRouter:
         self.endpoints = [
             Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum
                                 if isinstance(limiter, AdaptiveLimiter) else limiter.limit,
-                                request_timeout=request_timeout), limiter)
+                                request_timeout=request_timeout, options=http), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]
         self.breaker = breaker or CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])

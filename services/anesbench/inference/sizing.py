@@ -14,7 +14,9 @@ import math
 import time
 
 from anesbench.engine.limiter import DynamicLimiter
-from anesbench.inference.http import HttpConnectionError, HttpPool
+from anesbench.errors import HttpError
+from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpOptions
 
 PROBE_TIMEOUT = 5.0
 START_LIMIT = 32
@@ -26,17 +28,17 @@ def headroom(slots: int) -> int:
     return max(8, math.ceil(slots * 0.1))
 
 
-async def server_slots(endpoint: str, api_key: str | None = None) -> int | None:
+async def server_slots(endpoint: str, api_key: str | None = None, options: HttpOptions | None = None) -> int | None:
     """``max_running_requests`` from an SGLang-style server, or None when the server does not say."""
     root = endpoint.rstrip("/").removesuffix("/v1")
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
-                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
     try:
         response = await http.request("GET", "/get_server_info")
         if response.status != 200:
             return None
         info = json.loads(response.body)
-    except (HttpConnectionError, TimeoutError, ValueError):
+    except (HttpError, TimeoutError, ValueError):
         return None
     finally:
         await http.close()

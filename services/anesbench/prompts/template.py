@@ -104,5 +104,5 @@ def load_template(spec: str | None = None, *, allow_files: bool = True) -> Promp
         raise InvalidInput(f"prompt_template: no bundled template named {spec!r}")
     path = Path(spec)
     if not path.is_file():
-        raise InvalidInput(f"--prompt-template: no bundled template or file named '{spec}'")
+        raise InvalidInput(f"no bundled template or file named '{spec}'", field="prompt_template")
     return parse_template(path.read_bytes(), str(path))

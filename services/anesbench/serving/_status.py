@@ -1,7 +1,9 @@
-"""The one place where our domain exceptions become gRPC status codes.
+"""The servers' edge of the error model: our exceptions become the gRPC status they declare.
 
 Servicer methods raise ``anesbench.errors`` exceptions and decorate themselves with :func:`rpc`;
-the client sees a status code and the exception's message, never a traceback::
+the client sees the status code each exception declares (``grpc_status``) and its message, never a
+traceback. The trailing metadata names the exception's class and field, so that a client raises the
+same class again (:func:`error_from_rpc`)::
 
     class GraderServicer(grader_pb2_grpc.GraderServicer):
         @rpc(observe=count_request)
@@ -31,54 +33,93 @@ Observer = Callable[[str, grpc.StatusCode], None]
 
 INTERNAL_MESSAGE = "internal error in the server; details are in its log"
 
-# Most specific first: ConfigConflict is an InvalidInput, but has a code of its own.
-_STATUS_BY_ERROR: tuple[tuple[type[errors.AnesbenchError], grpc.StatusCode], ...] = (
-    (errors.ConfigConflict, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.InferenceError, grpc.StatusCode.UNAVAILABLE),
-    (errors.GraderUnavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.RunFailed, grpc.StatusCode.ABORTED),
-)
+FieldNamer = Callable[[str], str]
+"""How a service names an error's ``field`` in its own request messages (e.g. ``spec.concurrency``)."""
 # Status details travel in an HTTP/2 trailer; keep them well inside the default 8 KiB metadata limit.
 MAX_DETAILS_CHARS = 2000
+ERROR_KEY, FIELD_KEY, MESSAGE_KEY = "anesbench-error", "anesbench-field", "anesbench-message-bin"
+_TRANSPORT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 
-def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+def _clip(message: str) -> str:
+    return message if len(message) <= MAX_DETAILS_CHARS else message[: MAX_DETAILS_CHARS - 3] + "..."
+
+
+def status_for(exc: BaseException, name_field: FieldNamer | None = None) -> tuple[grpc.StatusCode, str]:
     """The status code and client-facing message for an exception raised by a servicer.
 
-    Unknown exceptions become INTERNAL with a generic message: their text may hold paths, SQL or
-    secrets that the client has no business seeing.
+    Unknown exceptions (and ours that declare INTERNAL) become INTERNAL with a generic message: their
+    text may hold paths, SQL or secrets that the client has no business seeing.
     """
-    for kind, code in _STATUS_BY_ERROR:
-        if isinstance(exc, kind):
-            message = str(exc) or kind.__name__
-            if len(message) > MAX_DETAILS_CHARS:
-                message = message[: MAX_DETAILS_CHARS - 3] + "..."
-            return code, message
+    if isinstance(exc, errors.AnesbenchError) and exc.grpc_status != "INTERNAL":
+        return grpc.StatusCode[exc.grpc_status], _clip(exc.render(name_field))
     return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
 
 
-def rpc(*, observe: Observer | None = None) -> Callable[[F], F]:
+def trailers_for(exc: BaseException) -> tuple[tuple[str, str | bytes], ...]:
+    """What the client needs to raise the same exception: its class, field and bare message."""
+    if not isinstance(exc, errors.AnesbenchError) or exc.grpc_status == "INTERNAL":
+        return ((ERROR_KEY, errors.ServerError.__name__),)
+    found: list[tuple[str, str | bytes]] = [(ERROR_KEY, type(exc).__name__),
+                                            (MESSAGE_KEY, _clip(exc.message).encode())]
+    if exc.field is not None and exc.field.isascii() and exc.field.isprintable():
+        found.append((FIELD_KEY, exc.field))
+    return tuple(found)
+
+
+def error_from_rpc(
+    error: grpc.aio.AioRpcError, *, unreachable: str,
+    unavailable: type[errors.Unavailable] = errors.DispatcherUnavailable,
+) -> errors.AnesbenchError:
+    """The exception a server raised, rebuilt on the client from the status and its trailers.
+
+    A status the server did not send itself (the channel could not connect, the deadline passed)
+    becomes ``unavailable`` with ``unreachable`` in its message; a server's INTERNAL becomes
+    :class:`errors.ServerError`, which callers must not retry.
+    """
+    trailers = {key: value for key, value in (error.trailing_metadata() or ())}
+    kind = errors.error_class(str(trailers.get(ERROR_KEY, "")))
+    details = error.details() or error.code().name
+    if kind is None:
+        if error.code() in _TRANSPORT_CODES:
+            return unavailable(f"{unreachable}: {error.code().name}: {details}")
+        kind = errors.error_for_status(error.code().name)
+        return kind(details)
+    raw = trailers.get(MESSAGE_KEY)
+    message = raw.decode(errors="replace") if isinstance(raw, bytes) else details
+    field = trailers.get(FIELD_KEY)
+    return _build(kind, message, field if isinstance(field, str) else None)
+
+
+def _build(kind: type[errors.AnesbenchError], message: str, field: str | None) -> errors.AnesbenchError:
+    try:
+        return kind(message, field=field)
+    except TypeError:  # a class with its own constructor (e.g. GradingTimeout(deadline)): keep the kind's status
+        return errors.error_for_status(kind.grpc_status)(message, field=field)
+
+
+def rpc(*, observe: Observer | None = None, fields: FieldNamer | None = None) -> Callable[[F], F]:
     """Decorate a grpc.aio servicer method: map exceptions to status codes and report the outcome.
 
     Works for unary handlers (coroutines, including streaming handlers that use ``context.write``)
-    and for streaming handlers written as async generators.
+    and for streaming handlers written as async generators. ``fields`` names an error's field the
+    way this service's requests spell it.
     """
 
     def decorate(fn: F) -> F:
         name = fn.__name__
         if inspect.isasyncgenfunction(fn):
-            return cast(F, _wrap_stream(fn, name, observe))
+            return cast(F, _wrap_stream(fn, name, observe, fields))
         if inspect.iscoroutinefunction(fn):
-            return cast(F, _wrap_unary(fn, name, observe))
+            return cast(F, _wrap_unary(fn, name, observe, fields))
         raise TypeError(f"@rpc needs an async def or async generator servicer method, got {fn!r}")
 
     return decorate
 
 
-def _wrap_unary(fn: Callable[..., Any], name: str, observe: Observer | None) -> Callable[..., Any]:
+def _wrap_unary(
+    fn: Callable[..., Any], name: str, observe: Observer | None, fields: FieldNamer | None
+) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         code = grpc.StatusCode.OK
@@ -93,8 +134,8 @@ def _wrap_unary(fn: Callable[..., Any], name: str, observe: Observer | None) -> 
             code = _code_set_by_handler(context)  # the handler called context.abort() itself
             raise
         except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-            code, message = _translate(exc, name)
-            await context.abort(code, message)
+            code, message = _translate(exc, name, fields)
+            await context.abort(code, message, trailing_metadata=trailers_for(exc))
         finally:
             if observe is not None:
                 observe(name, code)
@@ -102,7 +143,9 @@ def _wrap_unary(fn: Callable[..., Any], name: str, observe: Observer | None) -> 
     return handler
 
 
-def _wrap_stream(fn: Callable[..., Any], name: str, observe: Observer | None) -> Callable[..., Any]:
+def _wrap_stream(
+    fn: Callable[..., Any], name: str, observe: Observer | None, fields: FieldNamer | None
+) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         code = grpc.StatusCode.OK
@@ -119,8 +162,8 @@ def _wrap_stream(fn: Callable[..., Any], name: str, observe: Observer | None) ->
             code = _code_set_by_handler(context)
             raise
         except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-            code, message = _translate(exc, name)
-            await context.abort(code, message)
+            code, message = _translate(exc, name, fields)
+            await context.abort(code, message, trailing_metadata=trailers_for(exc))
         finally:
             if observe is not None:
                 observe(name, code)
@@ -133,8 +176,8 @@ def _code_set_by_handler(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
 
 
-def _translate(exc: Exception, name: str) -> tuple[grpc.StatusCode, str]:
-    code, message = status_for(exc)
+def _translate(exc: Exception, name: str, fields: FieldNamer | None) -> tuple[grpc.StatusCode, str]:
+    code, message = status_for(exc, fields)
     if code is grpc.StatusCode.INTERNAL:
         log.error("%s failed unexpectedly", name, exc_info=exc)
     else:

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from anesbench.errors import AnesbenchError, ConfigConflict, InvalidInput, NotFound
+from anesbench.errors import ConfigConflict, InvalidInput, NotFound, StoreBusy
 from anesbench.stats import wilson
 from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
 from anesbench.store.leaderboard_sql import (
@@ -62,10 +62,6 @@ FROM runs r LEFT JOIN (
 """
 
 
-class StoreBusy(AnesbenchError):
-    """The DuckDB file is held by another process."""
-
-
 class Store:
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
@@ -74,7 +70,7 @@ class Store:
         if self.path != ":memory:":
             parent = Path(self.path).parent
             if not parent.exists():
-                raise InvalidInput(f"--db: directory {parent} does not exist")
+                raise InvalidInput(f"directory {parent} does not exist", field="db")
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -82,9 +78,9 @@ class Store:
                 raise StoreBusy(
                     f"database {self.path} is open in another process (a dispatcher owns it: use --dispatcher)"
                 ) from None
-            raise InvalidInput(f"--db: cannot open {self.path}: {exc}") from None
+            raise InvalidInput(f"cannot open {self.path}: {exc}", field="db") from None
         except duckdb.Error as exc:
-            raise InvalidInput(f"--db: {self.path} is not a usable DuckDB file: {exc}") from None
+            raise InvalidInput(f"{self.path} is not a usable DuckDB file: {exc}", field="db") from None
         if not read_only:
             self._con.execute(SCHEMA)
         # A file written before the column existed, opened read-only, has no extractor version.

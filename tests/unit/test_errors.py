@@ -1,0 +1,223 @@
+"""One error model: every domain exception in anesbench.errors, declared once, mapped at each edge both ways."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+import anesbench
+from anesbench import errors
+from anesbench.cli.dispatcher_client import DispatcherClient
+from anesbench.cli.exit_codes import exit_code_for, message_for
+from anesbench.cli.run_remote import _follow
+from anesbench.dispatcher.convert import request_field, spec_to_pb
+from anesbench.engine.config import RunConfig
+from anesbench.serving import error_from_rpc, rpc, status_for
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
+from tests.conftest import ROOT, SAMPLE
+
+
+def _all_error_classes() -> list[type[errors.AnesbenchError]]:
+    found: list[type[errors.AnesbenchError]] = []
+    pending = [errors.AnesbenchError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_domain_exception_is_defined_in_errors_py() -> None:
+    skip = ("anesbench.v1", "anesbench.cli.main")  # generated code; main registers commands on import
+    for module in pkgutil.walk_packages(anesbench.__path__, "anesbench."):
+        if not module.name.startswith(skip) and module.name != "anesbench.__main__":
+            importlib.import_module(module.name)
+    outside = sorted(f"{cls.__module__}.{cls.__qualname__}" for cls in _all_error_classes()
+                     if cls.__module__ != "anesbench.errors" and not cls.__module__.startswith("tests"))
+    assert outside == []
+    # and nothing in the package defines its own Exception subclass beside them
+    for module in pkgutil.walk_packages(anesbench.__path__, "anesbench."):
+        if module.name.startswith(skip) or module.name in ("anesbench.errors", "anesbench.__main__"):
+            continue
+        mod = importlib.import_module(module.name)
+        own = [name for name, obj in vars(mod).items() if inspect.isclass(obj) and issubclass(obj, BaseException)
+               and obj.__module__ == mod.__name__]
+        assert own == [], module.name
+
+
+@pytest.mark.parametrize("cls", _all_error_classes(), ids=lambda c: c.__name__)
+def test_each_exception_declares_an_exit_code_and_a_real_grpc_status(cls: type[errors.AnesbenchError]) -> None:
+    assert cls.exit_code in (1, 2)
+    assert grpc.StatusCode[cls.grpc_status].name == cls.grpc_status
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "status"),
+    [
+        (errors.InvalidInput("x"), 2, grpc.StatusCode.INVALID_ARGUMENT),
+        (errors.ConfigConflict("x"), 2, grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.NotFound("x"), 2, grpc.StatusCode.NOT_FOUND),
+        (errors.PermissionDenied("x"), 2, grpc.StatusCode.PERMISSION_DENIED),
+        (errors.Draining("x"), 1, grpc.StatusCode.UNAVAILABLE),
+        (errors.StoreBusy("x"), 1, grpc.StatusCode.UNAVAILABLE),
+        (errors.FatalInferenceError("x"), 1, grpc.StatusCode.UNAVAILABLE),
+        (errors.RunFailed("x"), 1, grpc.StatusCode.ABORTED),
+        (errors.GradingTimeout(2.0), 1, grpc.StatusCode.DEADLINE_EXCEEDED),
+    ],
+)
+def test_cli_and_server_read_the_same_declaration(error: errors.AnesbenchError, exit_code: int,
+                                                  status: grpc.StatusCode) -> None:
+    assert exit_code_for(error) == exit_code
+    assert status_for(error)[0] == status
+
+
+def test_the_field_is_data_and_each_edge_names_it() -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), concurrency=0)
+    error = caught.value
+    assert (error.field, error.message) == ("concurrency", "must be from 1 to 4096, got 0")
+    assert message_for(error) == "--concurrency: must be from 1 to 4096, got 0"
+    assert status_for(error, request_field) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                "spec.concurrency: must be from 1 to 4096, got 0")
+    timeout = errors.InvalidInput("too long", field="request_timeout")
+    assert message_for(timeout) == "--request-timeout: too long"
+    assert status_for(timeout, request_field)[1] == "spec.request_timeout_seconds: too long"
+    assert status_for(errors.InvalidInput("bad", field="run_id"), request_field)[1] == "run_id: bad"
+
+
+# --- both ways over a real server ------------------------------------------------------------------
+RAISE: dict[str, Exception] = {
+    "conflict": errors.ConfigConflict("a run with that id is active with a different configuration", field="run_id"),
+    "range": errors.InvalidInput("must be from 1 to 4096, got 0", field="concurrency"),
+    "gone": errors.NotFound("no run with id 'x'"),
+    "draining": errors.Draining("the dispatcher is shutting down; retry shortly"),
+    "bug": RuntimeError("secret path /etc/x"),
+}
+
+
+class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
+    """GetRun raises the error named by the run id; WatchRun fails with a server bug after one event."""
+
+    def __init__(self) -> None:
+        self.watch_calls = 0
+        self.start_calls = 0
+
+    @rpc(fields=request_field)
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        raise RAISE[request.run_id]
+
+    @rpc(fields=request_field)
+    async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        self.start_calls += 1
+        return pb.Run(id=request.run_id, status=pb.RUN_STATUS_RUNNING, total=10)
+
+    @rpc(fields=request_field)
+    async def WatchRun(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[pb.RunEvent]:
+        self.watch_calls += 1
+        yield pb.RunEvent(run=pb.Run(id=request.run_id, status=pb.RUN_STATUS_RUNNING, total=10, done=1))
+        raise RuntimeError("a bug in the dispatcher")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeDispatcher, str]]:
+    servicer = FakeDispatcher()
+    server = grpc.aio.server()
+    dispatcher_pb2_grpc.add_DispatcherServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "field", "message"),
+    [
+        ("conflict", errors.ConfigConflict, "run_id", "a run with that id is active with a different configuration"),
+        ("range", errors.InvalidInput, "concurrency", "must be from 1 to 4096, got 0"),
+        ("gone", errors.NotFound, None, "no run with id 'x'"),
+        ("draining", errors.Draining, None, "the dispatcher is shutting down; retry shortly"),
+        ("bug", errors.ServerError, None, "internal error in the server; details are in its log"),
+    ],
+)
+async def test_the_client_raises_the_class_the_server_raised(
+    fake: tuple[FakeDispatcher, str], name: str, kind: type[errors.AnesbenchError], field: str | None, message: str
+) -> None:
+    async with DispatcherClient(fake[1]) as client:
+        with pytest.raises(errors.AnesbenchError) as caught:
+            await client.call(client.stub.GetRun, pb.GetRunRequest(run_id=name))
+    assert type(caught.value) is kind
+    assert (caught.value.field, caught.value.message) == (field, message)
+    if field == "concurrency":  # the CLI names it as its own option again
+        assert message_for(caught.value) == "--concurrency: must be from 1 to 4096, got 0"
+
+
+async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -> None:
+    servicer, target = fake
+    config = RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), run_id="r")
+    request = pb.StartRunRequest(run_id="r", spec=spec_to_pb(config, None), dataset_name="d")
+    with pytest.raises(errors.ServerError, match="internal error in the server"):
+        await _follow(target, request, progress="off")
+    assert (servicer.start_calls, servicer.watch_calls) == (1, 1)  # not re-attached as if the server were down
+
+
+async def test_unavailable_is_retried_with_backoff_then_given_up() -> None:
+    from anesbench.cli.dispatcher_client import reconnecting
+
+    calls = 0
+    with pytest.raises(errors.DispatcherUnavailable):
+        async for attempt in reconnecting(0.3, initial=0.01, maximum=0.02):
+            with attempt:
+                calls += 1
+                raise errors.DispatcherUnavailable("down")
+    assert calls >= 2
+    calls = 0
+    with pytest.raises(errors.ServerError):
+        async for attempt in reconnecting(5.0, initial=0.01, maximum=0.02):
+            with attempt:
+                calls += 1
+                raise errors.ServerError("bug")
+    assert calls == 1
+
+
+def test_transport_statuses_become_unavailable() -> None:
+    class Failed(grpc.aio.AioRpcError):
+        def __init__(self, code: grpc.StatusCode) -> None:
+            super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="connect failed")
+
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        error = error_from_rpc(Failed(code), unreachable="dispatcher 127.0.0.1:1")
+        assert isinstance(error, errors.DispatcherUnavailable) and "dispatcher 127.0.0.1:1" in str(error)
+    assert type(error_from_rpc(Failed(grpc.StatusCode.INTERNAL), unreachable="d")) is errors.ServerError
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [
+    ["runs"], ["cancel", "r1"], ["leaderboard"],
+    ["run", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--dataset", str(SAMPLE)],
+])
+def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> None:
+    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    # The old client waited for its 60 s call deadline; 30 s is generous on a loaded machine and still less.
+    result = subprocess.run([sys.executable, "-m", "anesbench.cli.main", *command, "--dispatcher", address],
+                            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"error: cannot reach a dispatcher at {address} within 5 s; check --dispatcher "
+                                     "HOST:PORT (is `anesbench serve dispatcher` listening there?)")
+
+
