@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, statetimeline, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -29,6 +29,8 @@ from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     Threshold,
     ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
     VariableRefresh,
     VariableSort,
 )
@@ -376,6 +378,80 @@ def inference_row() -> list[Builder]:
     ]
 
 
+# anesbench_model_state as one number per model for the state timeline (stopped = 0).
+MODEL_STATES = (("stopped", "text"), ("queued", "purple"), ("starting", "yellow"), ("ready", "green"),
+                ("stopping", "orange"))
+
+
+def model_state_timeline() -> statetimeline.Panel:
+    expr = " + ".join(
+        f'{i} * sum by (model) (anesbench_model_state{{{OURS}, state="{state}"}})'
+        for i, (state, _) in enumerate(MODEL_STATES)
+    )
+    mapping = ValueMap({str(i): ValueMappingResult(text=state, color=color, index=i)
+                        for i, (state, color) in enumerate(MODEL_STATES)})
+    return (
+        statetimeline.Panel()
+        .title("Model states")
+        .description("InferenceServices the dispatcher drives: stopped, queued (waiting for the GPU budget),"
+                     " starting (waiting for Ready), ready, stopping. On-demand models run only while a run"
+                     " needs them.")
+        .datasource(DATASOURCE)
+        .with_target(query(expr, "{{model}}"))
+        .mappings([mapping])
+        .height(8)
+        .span(12)
+    )
+
+
+def models_row() -> list[Builder]:
+    return [
+        dashboard.Row("Models (InferenceServices)"),
+        model_state_timeline(),
+        series(
+            "Waiting for Ready",
+            "How long runs waited for their InferenceService to become Ready, GPU budget queue"
+            " included (p50, p90, p99), and the runs waiting for the budget now.",
+            [
+                *quantiles("anesbench_model_ready_wait_seconds_bucket", "model, ", OURS, "{{model}} "),
+                query(f"sum by (model) (anesbench_model_queued_runs{{{OURS}}})", "{{model}} runs queued", "D"),
+            ],
+            "s",
+        ),
+        series(
+            "Starts and GPU budget",
+            "On-demand model starts per hour and the models counted against dispatcher.gpuBudget.",
+            queries(
+                (f"sum by (model) (increase(anesbench_model_starts_total{{{OURS}}}[1h]))", "{{model}} starts/h"),
+                (f"max(anesbench_model_budget_used{{{OURS_NS}}})", "models up (budget used)"),
+            ),
+            "none",
+            width=24,
+        ),
+    ]
+
+
+def sglang_cache_row() -> list[Builder]:
+    return [
+        series(
+            "KV cache usage (SGLang)",
+            "Share of SGLang's KV-cache tokens in use (sglang:token_usage); near 1 the scheduler queues"
+            " requests instead of running them.",
+            queries((f"max by (model_name) (sglang:token_usage{{{SGLANG}}})", "{{model_name}}")),
+            "percentunit",
+            max_value=1,
+        ),
+        series(
+            "Prefix cache hit rate (SGLang)",
+            "Share of prompt tokens served from SGLang's radix (prefix) cache (sglang:cache_hit_rate); the"
+            " shared system prompt of a run should keep it high.",
+            queries((f"max by (model_name) (sglang:cache_hit_rate{{{SGLANG}}})", "{{model_name}}")),
+            "percentunit",
+            max_value=1,
+        ),
+    ]
+
+
 def grader_row() -> list[Builder]:
     return [
         dashboard.Row("Grader, dispatcher and store"),
@@ -479,7 +555,7 @@ def build() -> dashboard.Dashboard:
         .timezone("browser")
         .variables(variables())
     )
-    items = [*runs_row(), *accuracy_row(), *inference_row(), *grader_row()]
+    items = [*runs_row(), *accuracy_row(), *inference_row(), *sglang_cache_row(), *models_row(), *grader_row()]
     # Stable panel ids keep links to a panel (viewPanel=N) valid across regenerations.
     for panel_id, item in enumerate(items, start=1):
         item.id(panel_id)

@@ -19,6 +19,7 @@ Callers catch at the level they care about::
     │   └── ConfigConflict  a run id reused with another configuration      2     FAILED_PRECONDITION
     ├── NotFound            unknown run id or dataset name                  2     NOT_FOUND
     ├── PermissionDenied    endpoint outside the allowed prefixes           2     PERMISSION_DENIED
+    │   └── Unauthenticated no or a wrong dispatcher bearer token           2     UNAUTHENTICATED
     ├── Unavailable         a service is down or busy: worth trying later   1     UNAVAILABLE
     │   ├── GraderUnavailable      the grader service cannot be reached
     │   ├── DispatcherUnavailable  the dispatcher cannot be reached
@@ -29,7 +30,9 @@ Callers catch at the level they care about::
     │   ├── RetryableInferenceError  a failure worth another attempt
     │   ├── FatalInferenceError      every request would fail (401/403/404, TLS, DNS): stop the run
     │   ├── EndpointNotReady         preflight: not up/healthy within --wait-ready (no run row)
-    │   └── EndpointsUnreachable     the circuit breaker opened: every endpoint keeps failing
+    │   ├── EndpointsUnreachable     the circuit breaker opened: every endpoint keeps failing
+    │   ├── ModelNotReady            an InferenceService did not become Ready in time
+    │   └── KubeApiError             the Kubernetes API failed (a refusal is PermissionDenied)
     ├── HttpError           the HTTP transport failed (inference/http.py)   1     UNAVAILABLE
     │   ├── ConnectError           no connection (refused, unreachable)
     │   │   └── ConnectTimeout     no connection within the connect timeout
@@ -124,6 +127,12 @@ class PermissionDenied(AnesbenchError):
     grpc_status = "PERMISSION_DENIED"
 
 
+class Unauthenticated(PermissionDenied):
+    """A call without the bearer token the dispatcher requires (ANESBENCH_DISPATCHER_TOKEN)."""
+
+    grpc_status = "UNAUTHENTICATED"
+
+
 class Unavailable(AnesbenchError):
     """A service that is down, starting or busy: the same call may succeed later."""
 
@@ -171,6 +180,14 @@ class RetryableInferenceError(InferenceError):
 
 class FatalInferenceError(InferenceError):
     """Every request would fail the same way (bad key, unknown model or path, untrusted TLS, no DNS): stop."""
+
+
+class ModelNotReady(InferenceError):
+    """An InferenceService the run needs did not become Ready before the deadline."""
+
+
+class KubeApiError(InferenceError):
+    """The Kubernetes API answered with an error or could not be reached."""
 
 
 class HttpError(AnesbenchError):

@@ -48,20 +48,25 @@ ITEMS_GRADED = Counter(
     "Items finished, by result (correct, wrong, unanswered; error = no usable response).",
     ["model", "language", "level", "result"],
 )
+# Run-level series carry the dataset and the configuration (prompt template, generation parameters
+# and languages, e.g. "anesbench-cot/t0/max2048/n1/en+zh"), so that concurrent runs of one model keep
+# their own series and alerts compare like with like.
+RUN_LABELS = ["model", "dataset", "config"]
 RUN_ACCURACY = Gauge(
     "anesbench_run_accuracy",
-    "Accuracy so far of the model's most recent run (level 'overall' included).",
-    ["model", "language", "level"],
+    "Accuracy so far of the most recent run of a model, dataset and configuration (level 'overall' included).",
+    [*RUN_LABELS, "language", "level"],
 )
 RUN_ITEMS = Gauge(
     "anesbench_run_items",
-    "Work items of the model's active runs by state (total, done, failed).",
-    ["model", "state"],
+    "Work items of the active or last run of a model, dataset and configuration by state (total, done, failed); "
+    "removed when that run is cancelled.",
+    [*RUN_LABELS, "state"],
 )
 RUN_LAST_PROGRESS = Gauge(
     "anesbench_run_last_progress_timestamp_seconds",
-    "Unix time of the last result written for the model's active run (0 when idle).",
-    ["model"],
+    "Unix time of the last result written for the active run (0 when idle).",
+    RUN_LABELS,
 )
 RUNS = Gauge("anesbench_runs", "Runs known to this process by state.", ["state"])
 QUEUE_DEPTH = Gauge(
@@ -93,3 +98,32 @@ GRADER_DURATION = Histogram(
 )
 GRADER_STREAMS = Gauge("anesbench_grader_active_streams", "Open GradeStream calls.")
 
+
+# --- InferenceServices the dispatcher drives (anesbench.kube) ------------------------------------
+MODEL_STATES = ("stopped", "queued", "starting", "ready", "stopping", "external")
+MODEL_STATE = Gauge(
+    "anesbench_model_state",
+    "State of an InferenceService the dispatcher uses, 1 for the current state: stopped, queued (waiting "
+    "for the GPU budget), starting, ready, stopping, external (up, not started by this dispatcher).",
+    ["model", "state"],
+)
+MODEL_READY_WAIT = Histogram(
+    "anesbench_model_ready_wait_seconds",
+    "Time a run waited for its InferenceService to become Ready (budget queue included).",
+    ["model"],
+    buckets=(0.5, 1, 5, 10, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600),
+)
+MODEL_STARTS = Counter(
+    "anesbench_model_starts", "On-demand InferenceServices started by the dispatcher.", ["model"]
+)
+MODEL_QUEUED_RUNS = Gauge(
+    "anesbench_model_queued_runs", "Runs waiting for the GPU budget (dispatcher.gpuBudget).", ["model"]
+)
+GPU_BUDGET_USED = Gauge(
+    "anesbench_model_budget_used", "On-demand models up or starting, counted against the GPU budget."
+)
+
+
+def set_model_state(model: str, state: str) -> None:
+    for name in MODEL_STATES:
+        MODEL_STATE.labels(model, name).set(1 if name == state else 0)

@@ -51,7 +51,8 @@ def test_download_validates_merges_and_publishes_one_jsonl(monkeypatch, tmp_path
     assert calls[0]["repo_type"] == "dataset" and calls[0]["revision"] == "v1" and calls[0]["token"] == "hf_secret"
     published = load_dataset(target, ["en", "zh"])
     assert sorted(item.id for item in published.items) == sorted(r["id"] for r in records)
-    assert [p.name for p in target.parent.iterdir()] == ["anesbench.jsonl"]  # no temporary file left
+    # no temporary file left; the source marker lets a later --skip-if-present skip the hub
+    assert sorted(p.name for p in target.parent.iterdir()) == [".anesbench.source.json", "anesbench.jsonl"]
 
 
 def test_a_bad_hub_file_publishes_nothing(monkeypatch, tmp_path: Path) -> None:
@@ -75,3 +76,16 @@ def test_hub_errors_are_reported(monkeypatch, tmp_path: Path) -> None:
 def test_cli_refuses_a_bad_name(tmp_path: Path) -> None:
     result = run_cli("datasets", "download", "--dest", str(tmp_path), "--name", "../etc")
     assert result.returncode == 2 and "--name" in result.stderr
+
+
+def test_skip_if_present_does_not_ask_the_hub_again(monkeypatch, tmp_path: Path) -> None:
+    from anesbench.cli.main import main
+
+    calls = _fake_hub(monkeypatch, {"data/a.jsonl": make_records(4)})
+    dest = tmp_path / "datasets"
+    args = ["datasets", "download", "--dest", str(dest), "--revision", "v1", "--skip-if-present"]
+    assert main(args) == 0 and len(calls) == 1
+    assert main(args) == 0 and len(calls) == 1  # present: the hub is not contacted
+    assert main([*args[:-3], "--revision", "v2", "--skip-if-present"]) == 0 and len(calls) == 2  # another revision
+    (dest / "anesbench.jsonl").unlink()
+    assert main([*args[:-3], "--revision", "v2", "--skip-if-present"]) == 0 and len(calls) == 3  # file gone

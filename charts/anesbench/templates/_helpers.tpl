@@ -128,11 +128,11 @@ Name of the InferenceService serving one entry of `models:`.
 In-cluster OpenAI base URL of one InferenceService (the predictor Service KServe creates).
 */}}
 {{- define "anesbench.isvc.url" -}}
-{{- printf "http://%s-predictor.%s.svc.cluster.local/v1" (include "anesbench.isvc.name" .) .ctx.Release.Namespace }}
+{{- printf "http://%s-predictor.%s.svc.%s/v1" (include "anesbench.isvc.name" .) .ctx.Release.Namespace .ctx.Values.clusterDomain }}
 {{- end }}
 
 {{- define "anesbench.standin.url" -}}
-{{- printf "http://%s.%s.svc.cluster.local:%d/v1" (include "anesbench.standin.fullname" .) .Release.Namespace (int .Values.standin.port) }}
+{{- printf "http://%s.%s.svc.%s:%d/v1" (include "anesbench.standin.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.standin.port) }}
 {{- end }}
 
 {{/*
@@ -141,9 +141,10 @@ Fails on a name defined twice.
 */}}
 {{- define "anesbench.endpoints" -}}
 {{- $endpoints := dict }}
+{{- $kserve := include "anesbench.kserve.enabled" . }}
 {{- range .Values.models }}
 {{- if hasKey $endpoints .name }}{{ fail (printf "models: the name %q is used twice" .name) }}{{ end }}
-{{- $_ := set $endpoints .name (dict "url" (include "anesbench.isvc.url" (dict "ctx" $ "model" .)) "model" .name) }}
+{{- $_ := set $endpoints .name (dict "url" (include "anesbench.isvc.url" (dict "ctx" $ "model" .)) "model" .name "isvc" (ternary (include "anesbench.isvc.name" (dict "ctx" $ "model" .)) "" (not (empty $kserve)))) }}
 {{- end }}
 {{- range .Values.externalEndpoints }}
 {{- if hasKey $endpoints .name }}{{ fail (printf "externalEndpoints: the name %q is already used by another model or endpoint" .name) }}{{ end }}
@@ -178,25 +179,37 @@ then the extra prefixes from values.
 {{- end }}
 
 {{/*
-Pod-level security context shared by every anesbench pod.
+Pod-level security context shared by every anesbench pod: podSecurityContext when set, else ours
+(without fixed UIDs when security.fixedUids is false, e.g. for OpenShift's restricted-v2).
 */}}
 {{- define "anesbench.podSecurityContext" -}}
+{{- if .Values.podSecurityContext }}
+{{- toYaml .Values.podSecurityContext }}
+{{- else }}
 runAsNonRoot: true
+{{- if .Values.security.fixedUids }}
 runAsUser: {{ .Values.security.uid }}
 runAsGroup: {{ .Values.security.uid }}
 fsGroup: {{ .Values.security.uid }}
 fsGroupChangePolicy: OnRootMismatch
+{{- end }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+{{- end }}
 
 {{/*
-Container-level security context shared by every anesbench container.
+Container-level security context shared by every anesbench container (containerSecurityContext when set).
 */}}
 {{- define "anesbench.containerSecurityContext" -}}
+{{- if .Values.containerSecurityContext }}
+{{- toYaml .Values.containerSecurityContext }}
+{{- else }}
 runAsNonRoot: true
+{{- if .Values.security.fixedUids }}
 runAsUser: {{ .Values.security.uid }}
 runAsGroup: {{ .Values.security.uid }}
+{{- end }}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 privileged: false
@@ -205,6 +218,39 @@ capabilities:
     - ALL
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+{{- end }}
+
+{{/*
+What the dispatcher may do with inferenceservices, as a JSON list of verbs ("[]": nothing, and then
+no ServiceAccount token, Role or RoleBinding): get/list/watch when a schedule runs an in-cluster
+model (it waits for Ready), plus patch when a model is on demand (it starts and stops it).
+*/}}
+{{- define "anesbench.kube.verbs" -}}
+{{- $verbs := list }}
+{{- if include "anesbench.kserve.enabled" . }}
+{{- $models := dict }}
+{{- $patch := false }}
+{{- range .Values.models }}
+{{- $_ := set $models .name true }}
+{{- if .onDemand }}{{ $patch = true }}{{ end }}
+{{- end }}
+{{- $read := $patch }}
+{{- range .Values.schedules }}
+{{- if hasKey $models .model }}{{ $read = true }}{{ end }}
+{{- end }}
+{{- if $read }}{{ $verbs = list "get" "list" "watch" }}{{ end }}
+{{- if $patch }}{{ $verbs = append $verbs "patch" }}{{ end }}
+{{- end }}
+{{- toJson $verbs }}
+{{- end }}
+
+{{- define "anesbench.dispatcher.serviceAccountName" -}}
+{{- if .Values.dispatcher.rbac.create }}
+{{- include "anesbench.dispatcher.fullname" . }}
+{{- else }}
+{{- required "dispatcher.rbac.serviceAccountName: needed when dispatcher.rbac.create is false and the dispatcher drives InferenceServices" .Values.dispatcher.rbac.serviceAccountName }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -228,4 +274,17 @@ Environment every anesbench container gets: caches under the writable /tmp.
 {{- define "anesbench.tmpVolumeMount" -}}
 - name: tmp
   mountPath: /tmp
+{{- end }}
+
+{{/*
+The dispatcher's bearer token (env ANESBENCH_DISPATCHER_TOKEN) for the dispatcher and its clients.
+*/}}
+{{- define "anesbench.dispatcherTokenEnv" -}}
+{{- with .Values.dispatcher.auth.existingSecret }}
+- name: ANESBENCH_DISPATCHER_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . | quote }}
+      key: {{ $.Values.dispatcher.auth.key | quote }}
+{{- end }}
 {{- end }}

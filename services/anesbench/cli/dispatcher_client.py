@@ -17,6 +17,7 @@ from typing import TypeVar
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
+from anesbench.dispatcher.auth import client_metadata
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, Unavailable
 from anesbench.serving import CLIENT_OPTIONS, error_from_rpc
 from anesbench.v1 import dispatcher_pb2 as pb
@@ -44,6 +45,7 @@ class DispatcherClient:
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self._channel = grpc.aio.insecure_channel(target, options=CLIENT_OPTIONS)
+        self.metadata = client_metadata()  # the bearer token, when the dispatcher requires one
         self.stub = dispatcher_pb2_grpc.DispatcherStub(self._channel)
 
     async def __aenter__(self) -> DispatcherClient:
@@ -69,7 +71,7 @@ class DispatcherClient:
 
     async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
         try:
-            return await method(request, timeout=timeout or self.timeout)
+            return await method(request, timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as error:
             raise self.error_for(error) from None
 
@@ -77,7 +79,7 @@ class DispatcherClient:
         """The run's progress events until the run ends or the stream breaks (Unavailable)."""
         await self.ready()
         try:
-            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id), metadata=self.metadata):
                 yield event
         except grpc.aio.AioRpcError as error:
             raise self.error_for(error) from None

@@ -42,8 +42,12 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--endpoint", "endpoints", required=True, multiple=True,
+@click.option("--endpoint", "endpoints", multiple=True,
               help="OpenAI-compatible base URL, e.g. http://127.0.0.1:30000/v1; repeat for replicas of one model.")
+@click.option("--inference-service", default=None, metavar="NAME",
+              help="A KServe InferenceService instead of --endpoint (with --dispatcher): the dispatcher starts it "
+              "if it is on demand, waits until it is Ready and uses its URL.")
+@click.option("--namespace", default=None, help="Namespace of --inference-service (default: the dispatcher's).")
 @click.option("--model", required=True, help="Model name sent in each request and shown on the leaderboard.")
 @click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
               "in the dispatcher's --datasets-dir.")
@@ -89,6 +93,10 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
     from anesbench.inference import validate_endpoint
     from anesbench.inference.transport import HttpOptions
 
+    if options["inference_service"] is None and not options["endpoints"]:
+        raise click.UsageError("one of --endpoint or --inference-service is required")
+    if options["inference_service"] is not None and not dispatcher:
+        raise click.UsageError("--inference-service: needs --dispatcher (the dispatcher drives InferenceServices)")
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
     show = sys.stderr.isatty() if progress is None else progress

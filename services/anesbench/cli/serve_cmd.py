@@ -37,19 +37,39 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="API key for endpoints (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
 @click.option("--grader-connections", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Connections to the grader service; a Service balances connections, so this spreads replicas.")
+@click.option("--endpoint-key-file", "endpoint_keys", multiple=True, metavar="URL_PREFIX=FILE",
+              help="API key (in FILE) sent only to endpoints under URL_PREFIX (repeatable); the longest prefix wins.")
+@click.option("--auth-token-file", type=click.Path(dir_okay=False), default=None,
+              help="Require this bearer token on every Dispatcher RPC (else $ANESBENCH_DISPATCHER_TOKEN if set).")
+@click.option("--kube-namespace", default=None,
+              help="Drive KServe InferenceServices in this namespace (runs may then name --inference-service).")
+@click.option("--instance-name", default="anesbench-dispatcher", show_default=True,
+              help="Marks the on-demand models this dispatcher starts (annotation anesbench.io/started-by).")
+@click.option("--gpu-budget", type=click.IntRange(0, 10_000), default=0, show_default=True,
+              help="On-demand models up at once; runs beyond it wait (0: no limit).")
+@click.option("--model-idle-seconds", type=click.FloatRange(0, 86_400), default=300.0, show_default=True,
+              help="Grace period before an on-demand model no run needs is stopped.")
+@click.option("--ready-timeout", type=click.FloatRange(1, 86_400), default=1800.0, show_default=True,
+              help="Seconds a run waits for its InferenceService to become Ready, then fails.")
 @click.option("--grader-grace", type=click.FloatRange(1, 86400), default=120.0, show_default=True,
               help="Seconds to keep re-sending to a grader that is down before its runs fail (resumable).")
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
-               grader_connections: int, grader_grace: float) -> None:
+               grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None, kube_namespace: str | None,
+               instance_name: str, gpu_budget: int, model_idle_seconds: float, ready_timeout: float,
+               grader_grace: float) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
+    from anesbench.dispatcher.auth import server_token
     from anesbench.dispatcher.server import DispatcherSettings
     from anesbench.dispatcher.server import serve as serve_dispatcher
     from anesbench.inference import load_api_key
+    from anesbench.inference.credentials import load_endpoint_keys
 
     settings = DispatcherSettings(
         host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
         datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
-        grader_connections=grader_connections, grader_grace=grader_grace,
+        grader_connections=grader_connections, grader_grace=grader_grace, kube_namespace=kube_namespace, kube_owner=instance_name,
+        gpu_budget=gpu_budget, model_idle_seconds=model_idle_seconds, ready_timeout=ready_timeout,
+        auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
     )
     sys.exit(serve_dispatcher(settings))

@@ -121,7 +121,9 @@ _ALWAYS = {"item_id", "language", "level", "sample", "gold", "outcome", "attempt
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
     return pb.RunSpec(
-        model=config.model, endpoint=config.endpoints[0], more_endpoints=list(config.endpoints[1:]),
+        model=config.model, endpoint=config.endpoints[0] if config.endpoints else "",
+        more_endpoints=list(config.endpoints[1:]), inference_service=config.inference_service or "",
+        namespace=config.namespace or "",
         max_attempts=config.max_attempts, languages=list(config.languages),
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
@@ -144,7 +146,8 @@ def request_field(field: str) -> str:
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
     return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints),
+        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
+        inference_service=spec.inference_service or None, namespace=spec.namespace or None,
         max_attempts=spec.max_attempts or DEFAULT_MAX_ATTEMPTS,
         languages=tuple(spec.languages) or DEFAULT_LANGUAGES,
         concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or DEFAULT_MAX_TOKENS, temperature=spec.temperature,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from anesbench.dataset import Dataset
+from anesbench.dispatcher.model_runs import check_model_run, launch_model_run, model_pool
 from anesbench.dispatcher.run_spec import DatasetRef, StoredSpec
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
@@ -114,13 +115,16 @@ class RunManager:
         self.draining = False
         self._active: dict[str, ActiveRun] = {}
         self._shares = EndpointShares()
+        self.models = model_pool(settings)  # InferenceServices, with --kube-namespace
 
     # --- starting ---------------------------------------------------------------------------
     def _prepare(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
+        if config.inference_service:
+            config = check_model_run(self.models, config)
         endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
-        check_url_credentials(endpoints, self.settings.api_key)
+        check_url_credentials(endpoints, self.settings.key_for(endpoints))  # also refuses runs mixing keys
         HttpOptions().check()  # $SSL_CERT_FILE and the proxy variables of the dispatcher's environment
         template = load_template(prompt_template or None, allow_files=False)
         template.require(config.languages)
@@ -181,10 +185,12 @@ class RunManager:
             if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
                 self._release(run_id, active)
                 return existing
-            # The endpoint is up and serves the model before anything is stored (else no run row).
-            await preflight(config.endpoints, config.model, api_key=self.settings.api_key,
-                            wait_ready=config.wait_ready, report=lambda line: log.warning("run %s: %s", run_id, line),
-                            options=HttpOptions())
+            # The endpoint is up and serves the model before anything is stored (else no run row). An
+            # InferenceService has no endpoint yet: the run waits for its Ready condition instead.
+            if config.endpoints:
+                await preflight(config.endpoints, config.model, api_key=self.settings.key_for(config.endpoints),
+                                wait_ready=config.wait_ready, options=HttpOptions(),
+                                report=lambda line: log.warning("run %s: %s", run_id, line))
             if loaded.upload_text is not None:
                 await self.store.call(self.store.store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)
@@ -200,9 +206,12 @@ class RunManager:
     ) -> RunRecord:
         """Start the run's task on a reserved id and return once the run has begun (or failed to)."""
         run_id = config.run_id or ""
+        if config.inference_service:
+            return await launch_model_run(self, active, dataset, template, spec)
         wanted_concurrency = config.concurrency
         if wanted_concurrency is None:
-            found = await asyncio.gather(*(server_slots(url, self.settings.api_key) for url in config.endpoints))
+            found = await asyncio.gather(*(server_slots(url, self.settings.key_for(config.endpoints))
+                                           for url in config.endpoints))
             wanted_concurrency = sum(n + headroom(n) if n else DEFAULT_CONCURRENCY for n in found)
         limiter = self._shares.join(config.endpoint, run_id, wanted_concurrency)
         capped = dataclasses.replace(config, concurrency=wanted_concurrency)
@@ -212,7 +221,7 @@ class RunManager:
                 if spec is not None:
                     await self.store.call(self.store.store.save_spec, run_id, spec)
                 return await execute_run(
-                    capped, dataset, template, self.store, self.grader, api_key=self.settings.api_key,
+                    capped, dataset, template, self.store, self.grader, api_key=self.settings.key_for(config.endpoints),
                     # a drain leaves the run 'running' so the next dispatcher resumes it; cancel() marks it
                     observer=active, status_on_cancel=None,
                     limiter=limiter,

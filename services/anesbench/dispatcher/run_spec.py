@@ -95,14 +95,14 @@ def _config(data: Mapping[str, Any]) -> RunConfig:
 def _value(name: str, value: Any) -> Any:
     """One RunConfig field, checked against the type it has today."""
     field = f"config.{name}"
-    optional = name in ("concurrency", "run_id", "limit")
+    optional = name in ("concurrency", "run_id", "limit", "inference_service", "namespace")
     if value is None and optional:
         return None
     if name in ("endpoints", "languages"):
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InvalidInput("expected a list of strings", field=field)
         return tuple(value)
-    if name in ("model", "run_id"):
+    if name in ("model", "run_id", "inference_service", "namespace"):
         if not isinstance(value, str):
             raise InvalidInput(f"expected a string, got {type(value).__name__}", field=field)
         return value

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 import grpc
 
 from anesbench import serving
+from anesbench.dispatcher.auth import BearerTokenInterceptor
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
+from anesbench.errors import AnesbenchError
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
@@ -37,7 +39,13 @@ class DispatcherApp:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.manager), server)
 
     async def start(self) -> None:
-        """Resume every unfinished run before reporting SERVING."""
+        """Adopt the on-demand models started before a restart, then resume every unfinished run,
+        before reporting SERVING."""
+        if self.manager.models is not None:
+            try:
+                await self.manager.models.recover()
+            except AnesbenchError as exc:  # serve anyway: runs wait for the API like for a model
+                log.error("cannot look for on-demand models started before a restart: %s", exc)
         resumed = await self.manager.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
@@ -47,6 +55,8 @@ class DispatcherApp:
 
     async def shutdown(self) -> None:
         await (self._drained or self.manager.drain())
+        if self.manager.models is not None:
+            await self.manager.models.close()
         await self.grader.close()
         await self.store.close()
 
@@ -54,6 +64,9 @@ class DispatcherApp:
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    interceptors = (BearerTokenInterceptor(settings.auth_token),) if settings.auth_token else ()
     config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
-                                 grace_seconds=settings.grace_seconds)
+                                 grace_seconds=settings.grace_seconds, interceptors=interceptors)
+    if settings.auth_token:
+        log.info("the Dispatcher API requires a bearer token")
     return serving.serve(lambda: DispatcherApp(settings), config)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from anesbench.errors import InvalidInput
+from anesbench.inference.endpoint import matches_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +19,26 @@ class DispatcherSettings:
     datasets_dir: str | None = None
     allowed_endpoints: tuple[str, ...] = ()  # URL prefixes; empty = loopback only
     api_key: str | None = None  # from the dispatcher's environment or a file, never from a request
+    # (URL prefix, key): a key sent only to endpoints under its prefix (--endpoint-key-file)
+    endpoint_keys: tuple[tuple[str, str], ...] = ()
     grace_seconds: float = 10.0
     grader_connections: int = 4  # connections to the grader Service (so its replicas share the work)
     grader_grace: float = 120.0  # seconds a grade request is re-sent while the grader is down; then its run fails
+    # InferenceServices (anesbench.kube): enabled by a namespace; runs may name objects in it only.
+    kube_namespace: str | None = None
+    kube_owner: str = "anesbench-dispatcher"  # value of anesbench.io/started-by on models it starts
+    gpu_budget: int = 0  # on-demand models up at once; 0 = unlimited
+    model_idle_seconds: float = 300.0  # grace period before an unneeded on-demand model is stopped
+    auth_token: str | None = None  # bearer token every Dispatcher RPC must carry; None = no authentication
+    ready_timeout: float = 1800.0  # seconds a run waits for its InferenceService to become Ready
+
+    def key_for(self, endpoints: Sequence[str]) -> str | None:
+        """The API key of a run's endpoints: the longest matching --endpoint-key-file prefix, else the
+        dispatcher-wide key. A run whose endpoints need different keys is refused."""
+        keys = set()
+        for url in endpoints:
+            matches = [(len(prefix), key) for prefix, key in self.endpoint_keys if matches_prefix(url, prefix)]
+            keys.add(max(matches)[1] if matches else self.api_key)
+        if len(keys) > 1:
+            raise InvalidInput("the endpoints of one run use different API keys; run them separately", field="endpoints")
+        return keys.pop() if keys else self.api_key

@@ -29,6 +29,7 @@ from anesbench.store import RunRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 DEFAULT_CONCURRENCY = 64
+DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +47,25 @@ class RunConfig:
     run_id: str | None = None
     limit: int | None = None  # only the first N items (a smoke test)
     wait_ready: float = 0.0  # seconds preflight waits for the endpoint to become ready
+    # A KServe InferenceService the dispatcher resolves to `endpoints` (then empty here) once it is Ready.
+    inference_service: str | None = None
+    namespace: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model.strip():
             raise InvalidInput("must not be empty", field="model")
-        if not self.endpoints:
-            raise InvalidInput("at least one is needed", field="endpoints")
+        if self.inference_service is not None:
+            if not DNS_NAME.match(self.inference_service):
+                raise InvalidInput(f"{self.inference_service[:80]!r} is not a Kubernetes object name (lower-case "
+                                   "letters, digits, '-', at most 63)", field="inference_service")
+            if self.namespace is not None and not DNS_NAME.match(self.namespace):
+                raise InvalidInput(f"{self.namespace[:80]!r} is not a Kubernetes namespace name", field="namespace")
+            if self.endpoints:
+                raise InvalidInput("give either --endpoint or --inference-service, not both", field="endpoints")
+        elif self.namespace is not None:
+            raise InvalidInput("only with --inference-service", field="namespace")
+        elif not self.endpoints:
+            raise InvalidInput("at least one is needed (or --inference-service)", field="endpoints")
         if len(set(self.endpoints)) != len(self.endpoints):
             raise InvalidInput("the same URL is given twice", field="endpoints")
         unknown = [language for language in self.languages if language not in LANGUAGES]
@@ -82,6 +96,8 @@ class RunConfig:
     @property
     def endpoint(self) -> str:
         """The endpoints as one display string (credentials removed), as stored with the run."""
+        if not self.endpoints and self.inference_service:
+            return f"inferenceservice:{self.namespace or ''}/{self.inference_service}"
         return " ".join(public_endpoint(url) for url in self.endpoints)
 
 

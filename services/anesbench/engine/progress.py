@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ class RunProgress:
 
     model: str
     total: int
+    dataset: str = ""
+    config: str = ""  # the configuration label of run-level metrics (see metrics.RUN_LABELS)
     done: int = 0
     failed: int = 0
     correct: int = 0
@@ -71,23 +74,38 @@ class RunProgress:
     def accuracy(self) -> float | None:
         return self.correct / self.done if self.done else None
 
+    @property
+    def _run_labels(self) -> tuple[str, str, str]:
+        return self.model, self.dataset, self.config
+
     def idle(self) -> None:
         """The run is over: no active work for this model, so no progress timestamp either."""
-        metrics.RUN_LAST_PROGRESS.labels(self.model).set(0)
+        metrics.RUN_LAST_PROGRESS.labels(*self._run_labels).set(0)
+
+    def forget(self) -> None:
+        """The run was cancelled: drop its item and accuracy series, so that neither a stalled-run alert
+        nor an accuracy comparison takes a run someone stopped on purpose for an unfinished one."""
+        for state in ("total", "done", "failed"):
+            with contextlib.suppress(KeyError):
+                metrics.RUN_ITEMS.remove(*self._run_labels, state)
+        languages = {language for language, _ in self._cells}
+        for language, level in [*self._cells, *((lang, "overall") for lang in languages)]:
+            with contextlib.suppress(KeyError):
+                metrics.RUN_ACCURACY.remove(*self._run_labels, language, level)
 
     def publish(self) -> None:
         """Refresh the gauges (called a few times a second, not per result)."""
-        metrics.RUN_ITEMS.labels(self.model, "total").set(self.total)
-        metrics.RUN_ITEMS.labels(self.model, "done").set(self.done)
-        metrics.RUN_ITEMS.labels(self.model, "failed").set(self.failed)
+        metrics.RUN_ITEMS.labels(*self._run_labels, "total").set(self.total)
+        metrics.RUN_ITEMS.labels(*self._run_labels, "done").set(self.done)
+        metrics.RUN_ITEMS.labels(*self._run_labels, "failed").set(self.failed)
         if (self.done, self.failed) != self._published:
             self._published = (self.done, self.failed)
-            metrics.RUN_LAST_PROGRESS.labels(self.model).set(time.time())
+            metrics.RUN_LAST_PROGRESS.labels(*self._run_labels).set(time.time())
         overall: dict[str, list[int]] = {}
         for (language, level), (correct, total) in self._cells.items():
-            metrics.RUN_ACCURACY.labels(self.model, language, level).set(correct / total)
+            metrics.RUN_ACCURACY.labels(*self._run_labels, language, level).set(correct / total)
             cell = overall.setdefault(language, [0, 0])
             cell[0] += correct
             cell[1] += total
         for language, (correct, total) in overall.items():
-            metrics.RUN_ACCURACY.labels(self.model, language, "overall").set(correct / total)
+            metrics.RUN_ACCURACY.labels(*self._run_labels, language, "overall").set(correct / total)

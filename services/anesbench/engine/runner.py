@@ -194,6 +194,13 @@ class _Run:
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
+def config_label(config: RunConfig, template: PromptTemplate) -> str:
+    """The `config` label of run-level metrics: prompt template, generation parameters and languages, readable
+    (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)."""
+    return (f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
+            f"{'+'.join(config.languages)}")
+
+
 async def endpoint_limiters(
     config: RunConfig, api_key: str | None, http: HttpOptions | None = None
 ) -> list[DynamicLimiter]:
@@ -244,7 +251,8 @@ async def execute_run(
     run = await store.call(store.store.begin_run, record)
     done = await store.call(store.store.completed_keys, run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
-    progress = RunProgress(model=config.model, total=run.total)
+    progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
+                           config=config_label(config, template))
     progress.seed(await store.call(store.store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
@@ -300,6 +308,8 @@ async def execute_run(
         metrics.RUNS.labels("running").dec()
         metrics.QUEUE_DEPTH.labels(config.model).set(0)
         progress.idle()
+        if cancelled:
+            progress.forget()
         await writer.close()
         if store_causes and not cancelled:
             status = "failed"

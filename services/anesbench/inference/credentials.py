@@ -53,3 +53,20 @@ def check_url_credentials(endpoints: Sequence[str], api_key: str | None) -> None
         if api_key and urlsplit(url).username is not None:
             raise InvalidInput("the URL holds credentials (sent as Basic auth) and an API key is set as well; "
                                "give only one of them", field="endpoints")
+
+
+def load_endpoint_keys(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``PREFIX=FILE`` pairs (``--endpoint-key-file``): the key in FILE goes only to endpoints under PREFIX."""
+    keys: list[tuple[str, str]] = []
+    for spec in specs:
+        prefix, sep, path = spec.partition("=")
+        if not sep or not prefix.strip() or not path.strip():
+            raise InvalidInput(f"--endpoint-key-file: expected URL_PREFIX=FILE, got {spec!r}")
+        try:
+            key = Path(path.strip()).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidInput(f"--endpoint-key-file {prefix}: cannot read {path}: {exc.strerror}") from None
+        if not key:
+            raise InvalidInput(f"--endpoint-key-file {prefix}: {path} is empty")
+        keys.append((prefix.strip().rstrip("/"), _checked(key, "endpoint_key_file", f"the key in {path}")))
+    return tuple(keys)

@@ -48,10 +48,39 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    """(scheme, host, port, path) with the scheme's default port filled in; ValueError on a bad port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+def matches_prefix(url: str, prefix: str) -> bool:
+    """Whether ``url`` lies under the allowed ``prefix``: the same scheme, host and port exactly, and a
+    path equal to the prefix's path or below it (``/v1`` admits ``/v1/chat`` but not ``/v10``).
+
+    >>> matches_prefix("https://api.x.com/v1", "https://api.x.com")
+    True
+    >>> matches_prefix("https://api.x.com.evil.net/v1", "https://api.x.com")
+    False
+    >>> matches_prefix("http://api.x.com:8080/v1", "http://api.x.com/v1")
+    False
+    """
+    try:
+        scheme, host, port, path = _origin(url)
+        p_scheme, p_host, p_port, p_path = _origin(prefix)
+    except ValueError:
+        return False
+    if (scheme, host, port) != (p_scheme, p_host, p_port) or not host:
+        return False
+    return path == p_path or path.startswith(p_path + "/")
+
+
 def check_allowed(url: str, allowed_prefixes: Sequence[str]) -> None:
     """Refuse endpoints outside the allowed prefixes (loopback only when none are configured)."""
     if allowed_prefixes:
-        if any(url.startswith(prefix) for prefix in allowed_prefixes):
+        if any(matches_prefix(url, prefix) for prefix in allowed_prefixes):
             return
         raise PermissionDenied(f"endpoint {public_endpoint(url)} does not match any allowed endpoint prefix")
     if not is_loopback(url):

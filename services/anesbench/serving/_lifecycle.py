@@ -15,7 +15,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -34,6 +34,7 @@ class ServeConfig:
     metrics_port: int | None = None  # None = no /metrics endpoint; 0 = any free port
     grace_seconds: float = 10.0  # how long in-flight RPCs may run on after a drain starts
     shutdown_timeout_seconds: float = 10.0  # bound on the service's own shutdown hook
+    interceptors: tuple[Any, ...] = ()  # grpc.aio.ServerInterceptor, e.g. the dispatcher's bearer-token check
 
 
 class Service(Protocol):
@@ -88,7 +89,7 @@ async def run(
 ) -> int:
     """Serve until ``stop`` is set (by default: on SIGTERM or SIGINT), then drain; returns an exit code."""
     names = tuple(service.service_names)
-    server = build_server()
+    server = build_server(config.interceptors)
     health = await add_health(server, names)
     service.register(server)
     add_reflection(server, names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -44,9 +45,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def build_server() -> grpc.aio.Server:
+def build_server(interceptors: Sequence[Any] = ()) -> grpc.aio.Server:
     """A grpc.aio server with the shared message limits and keepalive policy; nothing registered."""
-    return grpc.aio.server(options=SERVER_OPTIONS)
+    return grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors) or None)
 
 
 async def add_health(server: grpc.aio.Server, service_names: Sequence[str]) -> health.aio.HealthServicer:

@@ -29,13 +29,33 @@ BASE = {
 }
 MONITORING = {"ServiceMonitor": 1, "PrometheusRule": 1}
 ONE_MODEL = {"ServingRuntime": 1, "InferenceService": 1, "PodMonitor": 1}
+# The dispatcher's own identity, when it drives InferenceServices (a schedule on a model, or on demand).
+DISPATCHER_RBAC = {"Role": 1, "RoleBinding": 1}
+# `models:` on a cluster without KServe: helm refuses (see test_models_without_kserve_are_refused).
+REFUSED: dict[str, int] = {}
 
 # values file -> (kinds when the cluster serves the CRD APIs, kinds when it does not)
 EXPECTED_KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
     # the ServingRuntime renders without models too: InferenceServices made by hand may use it
     "defaults": ({**BASE, **MONITORING, "ServingRuntime": 1}, BASE),
-    "minimal-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL}, BASE),
-    "gpu-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL, "CronJob": 1}, {**BASE, "CronJob": 1}),
+    "minimal-values.yaml": ({**BASE, **MONITORING, **ONE_MODEL}, REFUSED),
+    "gpu-values.yaml": (
+        {**BASE, **MONITORING, **ONE_MODEL, **DISPATCHER_RBAC, "ServiceAccount": 2, "CronJob": 1},
+        REFUSED,
+    ),
+    "nightly-values.yaml": (
+        {
+            **BASE,
+            **MONITORING,
+            **DISPATCHER_RBAC,
+            "ServingRuntime": 1,
+            "InferenceService": 12,
+            "PodMonitor": 1,
+            "ServiceAccount": 2,
+            "CronJob": 12,
+        },
+        REFUSED,
+    ),
     "dev-values.yaml": (
         # stand-in Deployment + Service; no PDB for a single grader; monitoring and KServe off
         {
@@ -59,24 +79,32 @@ EXPECTED_KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
             "CronJob": 4,
             "HorizontalPodAutoscaler": 1,
             "NetworkPolicy": 2,
+            **DISPATCHER_RBAC,
+            "ServiceAccount": 2,
         },
     )
     * 2,
 }
+RENDERS = [
+    (values, with_crds)
+    for values in VALUES
+    for with_crds in (True, False)
+    if EXPECTED_KINDS[values][0 if with_crds else 1] is not REFUSED
+]
+RENDER_IDS = [f"{values}-{'crd-apis' if with_crds else 'no-crd-apis'}" for values, with_crds in RENDERS]
 
 
 def test_every_ci_values_file_has_expectations() -> None:
     assert set(VALUES) == set(EXPECTED_KINDS)
 
 
-@pytest.mark.parametrize("values", VALUES)
-@pytest.mark.parametrize("with_crds", [True, False], ids=["crd-apis", "no-crd-apis"])
+@pytest.mark.parametrize(("values", "with_crds"), RENDERS, ids=RENDER_IDS)
 def test_rendered_kinds(render, values: str, with_crds: bool) -> None:
     expected = EXPECTED_KINDS[values][0 if with_crds else 1]
     assert render(values, with_crds).kinds() == dict(sorted(expected.items()))
 
 
-@pytest.mark.parametrize("values", VALUES)
+@pytest.mark.parametrize("values", [v for v, with_crds in RENDERS if not with_crds])
 def test_crd_kinds_absent_without_apis_unless_forced(render, values: str) -> None:
     kinds = set(render(values, False).kinds())
     if values == "full-values.yaml":  # sglang.force and monitoring.force
@@ -89,8 +117,7 @@ def _validate_builtin(doc: dict[str, Any]) -> None:
     kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("values", VALUES)
-@pytest.mark.parametrize("with_crds", [True, False], ids=["crd-apis", "no-crd-apis"])
+@pytest.mark.parametrize(("values", "with_crds"), RENDERS, ids=RENDER_IDS)
 def test_objects_are_valid(render, crd_validators, values: str, with_crds: bool) -> None:
     errors: list[str] = []
     for doc in render(values, with_crds).documents:
@@ -141,7 +168,8 @@ def test_every_anesbench_container_is_locked_down(render) -> None:
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] and pod["runAsUser"] == 10001, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
-        assert spec["automountServiceAccountToken"] is False, name
+        # Only the dispatcher talks to the Kubernetes API (it drives the InferenceServices).
+        assert spec["automountServiceAccountToken"] is (name == "anesbench-dispatcher"), name
         assert {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}} in spec["volumes"], name
         for container in spec["containers"]:
             sc = container["securityContext"]
@@ -181,10 +209,19 @@ def test_dispatcher_is_a_single_recreated_writer_with_its_allow_list(render) -> 
         "http://vllm.inference.svc.cluster.local:8000/v1",
     }
     assert args[args.index("--grader") + 1] == f"anesbench-grader.{NAMESPACE}.svc:50052"
-    assert {
-        "name": "ANESBENCH_API_KEY",
-        "valueFrom": {"secretKeyRef": {"name": "inference-api-key", "key": "ANESBENCH_API_KEY"}},
-    } in container["env"]
+    # The hosted endpoint's key goes to it alone; no key is given to every endpoint.
+    assert [args[i + 1] for i, arg in enumerate(args) if arg == "--endpoint-key-file"] == [
+        "https://api.example.com/v1=/var/run/anesbench/api-keys/hosted"
+    ]
+    assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
+    volumes = {v["name"]: v for v in dispatcher["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["api-keys"]["secret"]["secretName"] == "inference-api-keys"
+    assert volumes["api-keys"]["secret"]["items"] == [{"key": "hosted", "path": "hosted"}]
+    token = {"name": "ANESBENCH_DISPATCHER_TOKEN",
+             "valueFrom": {"secretKeyRef": {"name": "dispatcher-token", "key": "token"}}}
+    assert token in container["env"]
+    for cronjob in out.of_kind("CronJob"):  # the run clients send the dispatcher's token
+        assert token in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
     claims = {
         v["name"]: v["persistentVolumeClaim"]
         for v in dispatcher["spec"]["template"]["spec"]["volumes"]
@@ -201,6 +238,8 @@ def test_no_api_key_env_without_a_secret(render) -> None:
         "template"
     ]["spec"]["containers"][0]
     assert "ANESBENCH_API_KEY" not in {env["name"] for env in container["env"]}
+    assert "ANESBENCH_DISPATCHER_TOKEN" not in {env["name"] for env in container["env"]}
+    assert "--endpoint-key-file" not in container["args"]
 
 
 def test_sglang_runtime_and_inference_services(render) -> None:
@@ -257,6 +296,13 @@ def test_cronjobs_follow_the_schedules(render) -> None:
     ]
     assert args[args.index("--endpoint") + 1] == "https://api.example.com/v1"
     assert args[args.index("--model") + 1] == "qwen3-235b-a22b"
+    assert args[args.index("--wait-ready") + 1] == "600"
+    # A schedule on an entry of models: names the InferenceService; the dispatcher waits for Ready.
+    args = cronjobs["anesbench-qwen3-8b-nightly"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    assert args[args.index("--inference-service") + 1] == "anesbench-qwen3-8b"
+    assert "--endpoint" not in args and "--wait-ready" not in args
 
 
 def test_network_policies(render) -> None:
@@ -271,6 +317,8 @@ def test_network_policies(render) -> None:
     ]
     assert {"grader", "inference", "standin"} <= set(selected)
     assert any(p.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for p in peers)  # the external endpoint
+    # the Kubernetes API server: the dispatcher drives the InferenceServices of the schedules
+    assert any({"port": 6443, "protocol": "TCP"} in rule["ports"] for rule in dispatcher["egress"])
     grader = policies["anesbench-grader"]
     assert len(grader["egress"]) == 1 and grader["egress"][0]["ports"][0]["port"] == 53  # DNS only
     for spec in policies.values():
@@ -316,6 +364,8 @@ def test_health_check_script_compiles(render) -> None:
 @pytest.mark.parametrize("values", VALUES)
 def test_helm_lint_strict(values: str) -> None:
     files = [] if values == "defaults" else ["--values", str(CHART / "ci" / values)]
+    if EXPECTED_KINDS[values][1] is REFUSED:  # lint cannot be told the cluster's APIs
+        files += ["--set", "sglang.force=true"]
     result = run_tool(
         [find_tool("helm"), "lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION, *files]
     )
@@ -395,3 +445,124 @@ def test_health_check_script_against_a_real_grader(render) -> None:
         except subprocess.TimeoutExpired:
             grader.kill()
             grader.wait()
+
+
+def _rules(out: Render) -> list[dict[str, Any]]:
+    return out.one("Role")["rules"]
+
+
+def test_dispatcher_rbac_is_exactly_what_it_needs(render) -> None:
+    """get/list/watch/patch on inferenceservices in its namespace for on-demand models, read-only for
+    schedules on always-on models, nothing at all otherwise; no other pod has a token."""
+    nightly = render("nightly-values.yaml", True)
+    assert _rules(nightly) == [
+        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
+         "verbs": ["get", "list", "watch", "patch"]}
+    ]
+    role = nightly.one("Role")
+    binding = nightly.one("RoleBinding")
+    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "anesbench-dispatcher"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "anesbench-dispatcher", "namespace": NAMESPACE}]
+    assert not nightly.of_kind("ClusterRole") and not nightly.of_kind("ClusterRoleBinding")
+    pods = _pod_specs(nightly)
+    dispatcher = pods.pop("anesbench-dispatcher")
+    assert (dispatcher["serviceAccountName"], dispatcher["automountServiceAccountToken"]) == ("anesbench-dispatcher", True)
+    args = dispatcher["containers"][0]["args"]
+    assert args[args.index("--kube-namespace") + 1] == NAMESPACE
+    assert args[args.index("--gpu-budget") + 1] == "2"
+    assert args[args.index("--instance-name") + 1] == f"{NAMESPACE}/anesbench-dispatcher"
+    for name, spec in pods.items():
+        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["serviceAccountName"] == "anesbench", name
+    # Read-only: a schedule on an always-on model.
+    assert _rules(render("gpu-values.yaml", True))[0]["verbs"] == ["get", "list", "watch"]
+    # Nothing: no schedule on a model and no model on demand.
+    for values in ("defaults", "minimal-values.yaml", "dev-values.yaml"):
+        out = render(values, True)
+        assert not out.of_kind("Role") and not out.of_kind("RoleBinding"), values
+        spec = out.one("Deployment", "anesbench-dispatcher")["spec"]["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False and "--kube-namespace" not in spec["containers"][0]["args"]
+
+
+def test_on_demand_models_render_stopped_and_marked(render) -> None:
+    isvcs = render("nightly-values.yaml", True).of_kind("InferenceService")
+    assert len(isvcs) == 12
+    for isvc in isvcs:
+        assert isvc["metadata"]["annotations"]["serving.kserve.io/stop"] == "true"
+        assert isvc["metadata"]["labels"]["anesbench.io/on-demand"] == "true"
+    always_on = render("gpu-values.yaml", True).one("InferenceService")
+    assert "serving.kserve.io/stop" not in always_on["metadata"]["annotations"]
+    assert "anesbench.io/on-demand" not in always_on["metadata"]["labels"]
+
+
+def test_per_model_placement_and_cache_volume(render) -> None:
+    isvc = render("nightly-values.yaml", True).one("InferenceService", "anesbench-baichuan-m1-14b")
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert predictor["runtimeClassName"] == "nvidia"
+    assert predictor["annotations"] == {"example.com/cost-center": "evals"}
+    assert predictor["volumes"] == [{"name": "hf-cache", "persistentVolumeClaim": {"claimName": "hf-cache"}}]
+    assert predictor["model"]["volumeMounts"] == [{"name": "hf-cache", "mountPath": "/tmp/huggingface"}]
+
+
+def test_sglang_probes_outlast_the_health_window(render) -> None:
+    container = render("minimal-values.yaml", True).one("ServingRuntime")["spec"]["containers"][0]
+    for probe in ("startupProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/health"
+        assert container[probe]["timeoutSeconds"] > 20  # /health runs a generation: up to 20 s
+    assert container["readinessProbe"]["periodSeconds"] > container["readinessProbe"]["timeoutSeconds"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/v1/models"
+
+
+@pytest.mark.parametrize("values", [v for v, with_crds in ((v, w) for v in VALUES for w in (False,))
+                                    if EXPECTED_KINDS[v][1] is REFUSED])
+def test_models_without_kserve_are_refused(values: str) -> None:
+    from chart_tools import helm_template
+
+    result = helm_template((CHART / "ci" / values,))
+    assert result.returncode != 0
+    assert "does not serve KServe" in result.stderr and "Install KServe" in result.stderr
+    assert "externalEndpoints" in result.stderr
+    # Rendering offline with sglang.force renders them.
+    assert helm_template((CHART / "ci" / values,), set_values=("sglang.force=true",)).returncode == 0
+
+
+def test_security_contexts_are_overridable(tmp_path) -> None:
+    import yaml
+    from chart_tools import helm_template
+
+    values = tmp_path / "openshift.yaml"
+    values.write_text(yaml.safe_dump({"security": {"fixedUids": False}}))
+    docs = [d for d in yaml.safe_load_all(helm_template((values,)).stdout) if d]
+    out = Render("openshift", docs)
+    for name, spec in _pod_specs(out).items():
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(spec["securityContext"]), name
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        for container in spec["containers"]:
+            assert "runAsUser" not in container["securityContext"], name
+    values.write_text(yaml.safe_dump({"podSecurityContext": {"runAsNonRoot": True},
+                                      "containerSecurityContext": {"privileged": False}}))
+    docs = [d for d in yaml.safe_load_all(helm_template((values,)).stdout) if d]
+    dispatcher = Render("custom", docs).one("Deployment", "anesbench-dispatcher")["spec"]["template"]["spec"]
+    assert dispatcher["securityContext"] == {"runAsNonRoot": True}
+    assert dispatcher["containers"][0]["securityContext"] == {"privileged": False}
+
+
+def test_cluster_domain_is_a_value(tmp_path) -> None:
+    import yaml
+    from chart_tools import helm_template
+
+    values = tmp_path / "domain.yaml"
+    values.write_text(yaml.safe_dump({"clusterDomain": "k8s.example.internal", "standin": {"enabled": True}}))
+    docs = [d for d in yaml.safe_load_all(helm_template((values,)).stdout) if d]
+    args = Render("domain", docs).one("Deployment", "anesbench-dispatcher")["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    assert f"http://anesbench-standin.{NAMESPACE}.svc.k8s.example.internal:8000/v1" in args
+
+
+def test_dataset_download_runs_on_install_only_and_skips_when_present(render) -> None:
+    job = render("defaults", True).one("Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install"
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["datasets", "download"] and "--skip-if-present" in args

@@ -107,7 +107,8 @@ def test_cronjob_args_mean_what_the_schedule_says(render, cli: click.Group) -> N
     assert name == "run" and run is not None
     params = run.make_context(name, rest, parent=ctx).params
     assert params["dispatcher"] == "anesbench-dispatcher.anesbench.svc:50051"
-    assert params["endpoints"] == ("http://anesbench-qwen3-8b-predictor.anesbench.svc.cluster.local/v1",)
+    assert params["endpoints"] == ()
+    assert params["inference_service"] == "anesbench-qwen3-8b"  # the dispatcher resolves its URL
     assert params["model"] == "qwen3-8b"
     assert params["dataset"] == "anesbench"
     assert params["languages"] == ("en", "zh")

@@ -152,8 +152,21 @@ def test_dashboard_shape(dashboard: dict[str, Any]) -> None:
         "Tokens per second",
         "Grading latency",
         "Replies by extraction method",
+        "Model states",
+        "Waiting for Ready",
+        "KV cache usage (SGLang)",
+        "Prefix cache hit rate (SGLang)",
     ):
         assert title in titles
+    timeline = next(p for p in dashboard["panels"] if p["title"] == "Model states")
+    assert timeline["type"] == "state-timeline"
+    names = {option["text"] for mapping in timeline["fieldConfig"]["defaults"]["mappings"]
+             for option in mapping["options"].values()}
+    assert names == {"stopped", "queued", "starting", "ready", "stopping"}
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
+    for metric in ("sglang:token_usage", "sglang:cache_hit_rate", "anesbench_model_state",
+                   "anesbench_model_ready_wait_seconds_bucket"):
+        assert metric in exprs, metric
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:

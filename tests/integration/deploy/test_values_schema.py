@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import pytest
-from chart_tools import CHART, helm_template
+from chart_tools import CHART, CRD_API_VERSIONS, helm_template
 
 MODEL = {"name": "qwen3-8b", "storageUri": "hf://Qwen/Qwen3-8B"}
 SCHEDULE = {"name": "nightly", "model": "qwen3-8b", "cron": "0 2 * * *"}
@@ -64,14 +64,15 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], str]] = {
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))
 def test_bad_values_are_refused(tmp_values, case: str) -> None:
     values, needle = BAD_VALUES[case]
-    result = helm_template((tmp_values(values),))
+    # As on a cluster with KServe, so that the checks below the "KServe is missing" refusal are reached.
+    result = helm_template((tmp_values(values),), api_versions=CRD_API_VERSIONS)
     assert result.returncode != 0, f"{case}: rendered although it should not:\n{result.stdout[:400]}"
     assert needle in result.stderr, result.stderr
 
 
 def test_good_values_render(tmp_values) -> None:
     values = {"models": [MODEL], "schedules": [{**SCHEDULE, "languages": ["en", "zh"], "cron": "@daily"}]}
-    result = helm_template((tmp_values(values),))
+    result = helm_template((tmp_values(values),), api_versions=CRD_API_VERSIONS)
     assert result.returncode == 0, result.stderr
 
 

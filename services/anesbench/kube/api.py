@@ -1,0 +1,156 @@
+"""InferenceServices through the official ``kubernetes`` client, every call off the event loop.
+
+The client is synchronous: each call runs in a worker thread (``asyncio.to_thread``); a watch runs
+in a thread for a bounded slice of time (``WATCH_SLICE`` seconds, enforced by the API server and by
+the client's read timeout) so that a cancelled wait never leaves a thread blocked for long.
+Configuration: in-cluster (the pod's ServiceAccount) when available, else ``KUBECONFIG``/~/.kube/config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from anesbench.errors import AnesbenchError, InvalidInput, KubeApiError, NotFound, PermissionDenied
+from anesbench.kube.objects import GROUP, PLURAL, VERSION, Obj
+
+log = logging.getLogger(__name__)
+WATCH_SLICE = 10.0  # seconds one watch request lasts at most
+REQUEST_TIMEOUT = 30.0  # seconds of one GET/LIST/PATCH
+
+
+def _api_client() -> Any:
+    from kubernetes import client, config
+
+    try:
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)
+        log.info("kubernetes: in-cluster configuration")
+        return client.ApiClient(configuration)
+    except config.ConfigException:
+        pass
+    try:
+        # KUBECONFIG read now (the client reads it once, at import); a ':'-separated list is merged.
+        api_client = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+    except (config.ConfigException, OSError) as exc:
+        raise InvalidInput(f"kubernetes: no in-cluster configuration and no usable kubeconfig: {exc}") from None
+    log.info("kubernetes: kubeconfig, server %s", api_client.configuration.host)
+    return api_client
+
+
+def _translate(exc: Exception, what: str) -> Exception:
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        detail = _status_message(exc)
+        if exc.status == 404:
+            return NotFound(f"{what}: not found ({detail})")
+        if exc.status in (401, 403):
+            return PermissionDenied(f"{what}: the Kubernetes API refused access ({exc.status}: {detail})")
+        return KubeApiError(f"{what}: Kubernetes API error {exc.status}: {detail}")
+    return KubeApiError(f"{what}: Kubernetes API unreachable: {type(exc).__name__}: {exc}")
+
+
+def _status_message(exc: Any) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body).get("message") or exc.reason)
+    except (TypeError, ValueError, AttributeError):
+        return str(exc.reason)
+
+
+class InferenceServiceApi:
+    """get/list/watch/patch of ``inferenceservices`` in one namespace."""
+
+    def __init__(self, namespace: str, api_client: Any | None = None) -> None:
+        self.namespace = namespace
+        self._api_client = api_client
+        self._custom: Any = None
+
+    def _objects(self) -> Any:
+        if self._custom is None:
+            from kubernetes import client
+
+            self._api_client = self._api_client or _api_client()
+            self._custom = client.CustomObjectsApi(self._api_client)
+        return self._custom
+
+    async def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        def guarded() -> Any:
+            try:
+                return fn()
+            except AnesbenchError:
+                raise
+            except Exception as exc:  # the client raises ApiException, urllib3 and socket errors
+                raise _translate(exc, what) from None
+
+        return await asyncio.to_thread(guarded)
+
+    def _what(self, name: str) -> str:
+        return f"InferenceService {self.namespace}/{name}"
+
+    async def get(self, name: str) -> Obj:
+        api = self._objects()
+        result: Obj = await self._call(self._what(name), lambda: api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT))
+        return result
+
+    async def list(self, label_selector: str = "") -> tuple[list[Obj], str]:
+        """The objects and the list's resourceVersion."""
+        api = self._objects()
+        result: Obj = await self._call(f"InferenceServices in {self.namespace}", lambda: api.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT))
+        return list(result.get("items") or []), str(result.get("metadata", {}).get("resourceVersion", ""))
+
+    async def patch(self, name: str, merge_patch: Obj) -> Obj:
+        """A JSON merge patch (application/merge-patch+json)."""
+        api = self._objects()
+        result: Obj = await self._call(self._what(name), lambda: api.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, merge_patch,
+            _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
+        return result
+
+    async def watch_until(self, name: str, resource_version: str, done: Callable[[Obj], bool],
+                          seconds: float) -> tuple[Obj | None, str]:
+        """Watch one object from ``resource_version`` for at most ``seconds``; return the first version
+        for which ``done`` holds (or None) and the last resourceVersion seen."""
+        from kubernetes import watch
+
+        api = self._objects()
+        slice_seconds = max(1, int(min(seconds, WATCH_SLICE)))
+
+        def run() -> tuple[Obj | None, str]:
+            watcher = watch.Watch()
+            version = resource_version
+            deadline = time.monotonic() + slice_seconds
+            try:
+                for event in watcher.stream(
+                    api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
+                    field_selector=f"metadata.name={name}", resource_version=resource_version,
+                    timeout_seconds=slice_seconds, allow_watch_bookmarks=True,
+                    _request_timeout=slice_seconds + 5,
+                ):
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        code = obj.get("code") if isinstance(obj, dict) else None
+                        if code == 410:
+                            return None, ""  # too old: the caller reads the object again
+                        raise KubeApiError(f"{self._what(name)}: watch error {obj}")
+                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
+                    if event.get("type") in ("ADDED", "MODIFIED") and done(obj):
+                        return obj, version
+                    if event.get("type") == "DELETED":
+                        raise NotFound(f"{self._what(name)}: deleted while waiting for it")
+                    if time.monotonic() > deadline:
+                        break
+            finally:
+                watcher.stop()
+            return None, version
+
+        result: tuple[Obj | None, str] = await self._call(self._what(name), run)
+        return result
