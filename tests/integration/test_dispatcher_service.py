@@ -22,8 +22,9 @@ from tests.conftest import SAMPLE, make_records
 from tests.integration.prometheus import Prometheus
 from tests.procs import (
     CLI,
-    ROOT,
     Proc,
+    metric,
+    popen,
     run_cli,
     standin_control,
     standin_stats,
@@ -31,6 +32,7 @@ from tests.procs import (
     start_grader,
     start_standin,
 )
+from tests.waiting import wait_until
 
 ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
 
@@ -56,15 +58,22 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     datasets = tmp_path / "datasets"
     datasets.mkdir()
     shutil.copy(SAMPLE, datasets / "anesbench.jsonl")
-    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5",
-                            "--served-model", "standin,model-0,model-1,model-2")
-    grader, grader_metrics = start_grader()
-    dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",
-                                                      "--datasets-dir", str(datasets))
-    s = Stack(standin, grader, grader_metrics, dispatcher, dispatcher_metrics, tmp_path / "d.duckdb", datasets)
-    yield s
-    for proc in (s.dispatcher, s.grader, s.standin):
-        proc.stop()
+    started: list[Proc] = []  # stopped at the end, also when a later one fails to start
+    try:
+        started.append(start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5",
+                                     "--served-model", "standin,model-0,model-1,model-2"))
+        grader, grader_metrics = start_grader()
+        started.append(grader)
+        dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",
+                                                          "--datasets-dir", str(datasets))
+        started.append(dispatcher)
+        s = Stack(started[0], grader, grader_metrics, dispatcher, dispatcher_metrics, tmp_path / "d.duckdb",
+                  datasets)
+        yield s
+        started = [s.standin, s.grader, s.dispatcher]  # tests may have restarted some
+    finally:
+        for proc in reversed(started):
+            proc.stop()
 
 
 def _run(stack: Stack, *extra: str, dataset: str = str(SAMPLE)) -> subprocess.CompletedProcess[str]:
@@ -84,16 +93,14 @@ def _stub(stack: Stack) -> dispatcher_pb2_grpc.DispatcherStub:
 
 def _follow(stack: Stack, run_id: str, *extra: str) -> subprocess.Popen[str]:
     """`anesbench run --dispatcher` on the named dataset, in the background."""
-    return subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                             stack.standin.address, "--model", "standin", "--dataset", "anesbench",
-                             "--run-id", run_id, *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint", stack.standin.address,
+                  "--model", "standin", "--dataset", "anesbench", "--run-id", run_id, *extra],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_answered(stack: Stack, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while standin_stats(stack.standin.address)["answered"] < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: standin_stats(stack.standin.address)["answered"] >= count,
+               f"the stand-in answers {count} requests", timeout=timeout)
 
 
 def _wait_final(stub: dispatcher_pb2_grpc.DispatcherStub, run_id: str, timeout: float = 120) -> pb.Run:
@@ -120,6 +127,11 @@ def test_run_through_dispatcher_equals_embedded_run(stack: Stack, tmp_path: Path
     assert _board("--dispatcher", stack.dispatcher.address) == _board("--db", str(embedded_db))
     runs = json.loads(run_cli("runs", "--dispatcher", stack.dispatcher.address, "--format", "json").stdout)
     assert [(r["id"], r["status"], r["done"]) for r in runs] == [("remote", "completed", 2 * ITEMS)]
+
+
+def test_a_run_id_is_idempotent_for_its_configuration_and_refused_for_another(stack: Stack) -> None:
+    first = _run(stack, "--languages", "en,zh", "--run-id", "remote", "--concurrency", "16")
+    assert first.returncode == 0, first.stderr
     # Same id, same configuration: idempotent, nothing is sent again.
     answered = standin_stats(stack.standin.address)["answered"]
     again = _run(stack, "--languages", "en,zh", "--run-id", "remote", "--concurrency", "16")
@@ -140,12 +152,8 @@ def test_health_and_reflection(stack: Stack) -> None:
     health = health_pb2_grpc.HealthStub(channel)
     for service in ("", "anesbench.v1.Dispatcher"):
         # NOT_SERVING while it resumes unfinished runs, then SERVING.
-        deadline = time.monotonic() + 15
-        status = None
-        while time.monotonic() < deadline and status != health_pb2.HealthCheckResponse.SERVING:
-            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
-            time.sleep(0.05)
-        assert status == health_pb2.HealthCheckResponse.SERVING
+        wait_until(lambda service=service: health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                   .status == health_pb2.HealthCheckResponse.SERVING, f"health of {service!r} is SERVING")
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
     responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {s.name for r in responses for s in r.list_services_response.service}
@@ -195,10 +203,9 @@ def test_bad_requests_get_precise_errors_and_the_server_keeps_serving(
 def test_concurrent_runs_share_the_endpoint_and_all_finish(stack: Stack, write_jsonl) -> None:
     standin_control(stack.standin.address, latency_ms=20)
     data = write_jsonl(make_records(60), "many.jsonl")
-    procs = [subprocess.Popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint",
-                               stack.standin.address, "--model", f"model-{n}", "--dataset", str(data),
-                               "--concurrency", "8", "--run-id", f"c{n}"], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for n in range(3)]
+    procs = [popen([*CLI, "run", "--dispatcher", stack.dispatcher.address, "--endpoint", stack.standin.address,
+                    "--model", f"model-{n}", "--dataset", str(data), "--concurrency", "8", "--run-id", f"c{n}"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(3)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert standin_stats(stack.standin.address)["max_inflight"] <= 8
@@ -229,12 +236,16 @@ def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: St
 
 
 def test_grader_killed_mid_run_then_back_the_run_completes(stack: Stack) -> None:
+    concurrency = 8
     standin_control(stack.standin.address, latency_ms=30)
-    follower = _follow(stack, "gk", "--languages", "en,zh", "--concurrency", "8")
+    follower = _follow(stack, "gk", "--languages", "en,zh", "--concurrency", str(concurrency))
     _wait_answered(stack, 30)
     port = int(stack.grader.address.rsplit(":", 1)[1])
     stack.grader.stop(signal.SIGKILL)
-    time.sleep(1.0)
+    # The outage reaches the run: every worker has its answer and waits for the dead grader.
+    wait_until(lambda: metric(stack.dispatcher_metrics, "anesbench_grade_queue_depth") >= concurrency,
+               f"{concurrency} answers wait for the grader")
+    assert follower.poll() is None
     stack.grader, stack.grader_metrics = start_grader(port)
     out, err = follower.communicate(timeout=120)
     assert follower.returncode == 0, err
@@ -268,7 +279,8 @@ def test_metrics_pass_promtool(stack: Stack) -> None:
 
 
 def test_cancel_keeps_finished_results(stack: Stack) -> None:
-    standin_control(stack.standin.address, latency_ms=200)
+    # 66 items x 1 s / 4 in flight = 16 s: the cancel (a new CLI process on a loaded machine) lands mid-run.
+    standin_control(stack.standin.address, latency_ms=1000)
     follower = _follow(stack, "cx", "--concurrency", "4")
     _wait_answered(stack, 8, timeout=30)
     cancelled = run_cli("cancel", "cx", "--dispatcher", stack.dispatcher.address)

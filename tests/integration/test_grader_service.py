@@ -24,9 +24,10 @@ from anesbench.errors import InvalidInput
 from anesbench.grader.client import RemoteGrader
 from anesbench.grading import extract_answer
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
+from tests.waiting import eventually
 
 if TYPE_CHECKING:
-    from conftest import GraderProcess  # the fixtures' type; conftest modules are not importable at run time
+    from tests.procs import GraderProcess  # the fixtures' type (tests/integration/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS = {"A": "Propofol", "B": "Ketamine", "C": "Etomidate", "D": "Midazolam"}
@@ -39,6 +40,17 @@ CASES: list[tuple[dict[str, str], str, str | None]] = [
     ({"A": "是", "B": "否"}, "分析……答案是 B", None),
     ({"A": "yes", "B": "no", "C": "maybe"}, "x" * 200_000 + " so the answer is C", "stop"),
 ]
+# What the grader must answer for each of CASES, written out (pred "" = no answer): the service is
+# checked against these values, not against the library it wraps.
+GRADED: list[tuple[str, str]] = [
+    ("B", "final_answer_phrase"),
+    ("C", "lone_letter"),
+    ("", "none_empty"),
+    ("", "none_no_match"),
+    ("D", "final_answer_phrase"),
+    ("B", "final_answer_phrase"),
+    ("C", "final_answer_phrase"),
+]
 CORPUS = ROOT / "tests" / "data" / "grader_corpus.jsonl"  # realistic replies with their options
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -50,6 +62,7 @@ def corpus() -> list[tuple[dict[str, str], str, str | None]]:
 
 
 def expected(choices: dict[str, str], response: str, finish_reason: str | None) -> tuple[str, str]:
+    """The library's own answer in-process: for checking that the service transports it faithfully."""
     extraction = extract_answer(choices, response, finish_reason=finish_reason)
     return extraction.pred or "", extraction.method
 
@@ -60,21 +73,26 @@ def request(i: int, choices: dict[str, str], response: str, finish_reason: str |
     )
 
 
-async def test_grade_and_stream_agree_with_the_library(grader: GraderProcess) -> None:
+async def test_grade_answers_each_request_with_its_id_letter_and_method(grader: GraderProcess) -> None:
     async with grpc.aio.insecure_channel(grader.address) as channel:
         stub = grader_pb2_grpc.GraderStub(channel)
-        for i, case in enumerate(CASES):
-            reply = await stub.Grade(request(i, *case))
-            assert (reply.id, reply.pred, reply.method) == (f"item-{i}", *expected(*case))
+        replies = [await stub.Grade(request(i, *case)) for i, case in enumerate(CASES)]
+    assert [(r.id, r.pred, r.method) for r in replies] == [(f"item-{i}", *g) for i, g in enumerate(GRADED)]
 
-        call = stub.GradeStream()
+
+async def test_stream_answers_each_batch_in_order_as_the_library_does(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        call = grader_pb2_grpc.GraderStub(channel).GradeStream()
         batches = [CASES, corpus()]
         for batch in batches:
             await call.write(grader_pb2.GradeBatch(items=[request(i, *case) for i, case in enumerate(batch)]))
         await call.done_writing()
         results = [[(r.id, r.pred, r.method) for r in result.results] async for result in call]
-        assert results == [[(f"item-{i}", *expected(*case)) for i, case in enumerate(batch)] for batch in batches]
         assert await call.code() == grpc.StatusCode.OK
+    assert results[0] == [(f"item-{i}", *g) for i, g in enumerate(GRADED)]
+    # The corpus (300+ realistic replies) is the load here; its labels are checked against the
+    # library in tests/unit/test_grading_corpus.py. The service must return the library's answers.
+    assert results[1:] == [[(f"item-{i}", *expected(*case)) for i, case in enumerate(corpus())]]
 
 
 async def test_health_and_reflection(grader: GraderProcess) -> None:
@@ -97,23 +115,38 @@ async def test_health_and_reflection(grader: GraderProcess) -> None:
         assert found.file_descriptor_response.file_descriptor_proto  # the schema itself is served
 
 
-async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(grader: GraderProcess) -> None:
+async def _still_serving(stub: grader_pb2_grpc.GraderStub) -> None:
+    reply = await stub.Grade(request(7, *CASES[0]))
+    assert (reply.pred, reply.method) == GRADED[0]
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
+        (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
+        (
+            grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
+            "request (id 'r'): response: 1048577 bytes",
+        ),
+    ],
+    ids=["no-choices", "bad-key", "long-response"],
+)
+async def test_a_bad_request_is_invalid_argument_naming_id_and_field(
+    grader: GraderProcess, message: grader_pb2.GradeRequest, text: str
+) -> None:
     async with grpc.aio.insecure_channel(grader.address) as channel:
         stub = grader_pb2_grpc.GraderStub(channel)
-        bad = [
-            (grader_pb2.GradeRequest(id="e", response="A"), "request (id 'e'): choices: must not be empty"),
-            (grader_pb2.GradeRequest(id="k", choices={"a": "x"}), "request (id 'k'): choices: key 'a'"),
-            (
-                grader_pb2.GradeRequest(id="r", choices=OPTIONS, response="x" * ((1 << 20) + 1)),
-                "request (id 'r'): response: 1048577 bytes",
-            ),
-        ]
-        for message, text in bad:
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.Grade(message)
-            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert text in (info.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Grade(message)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert text in (info.value.details() or "")
+        await _still_serving(stub)
 
+
+async def test_a_bad_item_in_a_stream_names_batch_item_and_field(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(0, *CASES[0])]))
         await call.write(grader_pb2.GradeBatch(items=[request(1, *CASES[0]), grader_pb2.GradeRequest(id="x")]))
@@ -122,25 +155,33 @@ async def test_bad_requests_are_invalid_argument_and_the_server_keeps_serving(gr
             await call.read()
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert info.value.details() == "batch 1, items[1] (id 'x'): choices: must not be empty"
+        await _still_serving(stub)
 
+
+async def test_a_batch_over_the_item_limit_is_refused(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
+        stub = grader_pb2_grpc.GraderStub(channel)
         call = stub.GradeStream()
         await call.write(grader_pb2.GradeBatch(items=[request(i, *CASES[1]) for i in range(4097)]))
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call.read()
         assert "batch 0: items: 4097 items, more than the limit of 4096" in (info.value.details() or "")
+        await _still_serving(stub)
 
+
+async def test_bytes_that_are_not_a_request_are_refused_before_any_handler(grader: GraderProcess) -> None:
+    async with grpc.aio.insecure_channel(grader.address) as channel:
         # Not even protobuf: undecodable bytes and a message over the 64 MiB limit.
         raw = channel.unary_unary("/anesbench.v1.Grader/Grade")
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await raw(b"\x12\x05\x0a\x01\xff\x12\x00")  # choices entry whose key is invalid UTF-8
         # grpc.aio rejects it before any handler runs, as UNKNOWN "DecodeError".
-        assert "DecodeError" in (info.value.details() or "")
+        assert info.value.code() == grpc.StatusCode.UNKNOWN and "DecodeError" in (info.value.details() or "")
+        stub = grader_pb2_grpc.GraderStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Grade(grader_pb2.GradeRequest(choices=OPTIONS, response="x" * (65 << 20)))
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-
-        reply = await stub.Grade(request(7, *CASES[0]))
-        assert (reply.pred, reply.method) == expected(*CASES[0])
+        await _still_serving(stub)
 
 
 async def test_a_pathological_reply_cannot_wedge_the_grader(grader: GraderProcess) -> None:
@@ -167,7 +208,7 @@ async def test_remote_grader_rejects_bad_input_locally(grader: GraderProcess) ->
         with pytest.raises(InvalidInput, match="choices: key 'Z' is not a single letter A-H"):
             await remote.grade({"Z": "zebra"}, "Z", "stop")
         extraction = await remote.grade(*CASES[0])
-        assert (extraction.pred or "", extraction.method) == expected(*CASES[0])
+        assert (extraction.pred or "", extraction.method) == GRADED[0]
 
 
 def metrics_text(process: GraderProcess) -> str:
@@ -256,8 +297,7 @@ async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable
             return tasks
 
         producer = asyncio.create_task(produce())
-        while answered < 300:
-            await asyncio.sleep(0.001)
+        await eventually(lambda: answered >= 300, "the first grader answers 300 calls", interval=0.001)
         workers = psutil.Process(first.process.pid).children(recursive=True)
         first.kill()  # SIGKILL: no drain, in-flight batches are lost
         answered_at_kill = answered
@@ -268,4 +308,4 @@ async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable
     assert workers and not [w for w in psutil.wait_procs(workers, timeout=5)[1]]  # its workers did not linger
     assert second.port == first.port
     assert answered == len(cases)  # each call returned exactly once
-    assert results == [expected(*case) for case in cases]
+    assert results == [(letters[i % 4], "final_answer_phrase") for i in range(len(cases))]

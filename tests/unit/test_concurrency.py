@@ -10,6 +10,7 @@ from aiohttp import web
 from anesbench.dispatcher.shares import EndpointShares
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+from tests.waiting import eventually
 
 
 async def test_limiter_never_exceeds_its_limit_even_when_lowered() -> None:
@@ -25,7 +26,6 @@ async def test_limiter_never_exceeds_its_limit_even_when_lowered() -> None:
     await asyncio.gather(*(job() for _ in range(40)))
     assert peak == 8
     limiter.set_limit(3)
-    await asyncio.sleep(0)
     peak = 0
     await asyncio.gather(*(job() for _ in range(30)))
     assert peak == 3 and limiter.inflight == 0
@@ -34,20 +34,20 @@ async def test_limiter_never_exceeds_its_limit_even_when_lowered() -> None:
 async def test_raising_the_limit_wakes_waiters() -> None:
     limiter = DynamicLimiter(1)
     gate = asyncio.Event()
-    running = 0
+    arrived = running = 0
 
     async def job() -> None:
-        nonlocal running
+        nonlocal arrived, running
+        arrived += 1  # nothing awaits between here and the limiter: an arrived job holds a slot or waits
         async with limiter:
             running += 1
             await gate.wait()
 
     tasks = [asyncio.create_task(job()) for _ in range(4)]
-    await asyncio.sleep(0.01)
+    await eventually(lambda: arrived == 4, "all four jobs reach the limiter")
     assert running == 1
     limiter.set_limit(4)
-    await asyncio.sleep(0.01)
-    assert running == 4
+    await eventually(lambda: running == 4, "the raised limit wakes the three waiters")
     gate.set()
     await asyncio.gather(*tasks)
 
@@ -79,7 +79,7 @@ def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() 
         assert limiter.limit < grown
         before = limiter.limit
         limiter.observe(0.1, True)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one loop step: set_limit's notification task runs (nothing waits on it)
         assert limiter.limit == max(1, int(before * 0.7))
 
     asyncio.run(scenario())
@@ -107,3 +107,32 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
         await runner.cleanup()
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ({"/props": {"total_slots": 4}}, 4),  # llama.cpp: --parallel 4
+        ({"/get_server_info": {"max_running_requests": 32}, "/props": {"total_slots": 4}}, 32),  # SGLang first
+        ({"/get_server_info": {"other": 1}, "/props": {"total_slots": 6}}, 6),
+        ({"/props": {"total_slots": 0}}, None),
+        ({"/props": {"total_slots": True}}, None),
+        ({"/props": ["total_slots"]}, None),
+    ],
+)
+async def test_server_slots_reads_llamacpp_props(routes: dict, expected: int | None) -> None:
+    app = web.Application()
+    for path, payload in routes.items():
+        async def handler(request: web.Request, payload: object = payload) -> web.Response:
+            return web.json_response(payload)
+
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        assert await server_slots(f"http://127.0.0.1:{port}/v1") == expected
+    finally:
+        await runner.cleanup()

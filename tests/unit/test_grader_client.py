@@ -20,6 +20,7 @@ from anesbench.grader.service import GraderServicer, as_item
 from anesbench.grading import extract_answer
 from anesbench.serving import ServeConfig, run
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
+from tests.waiting import eventually, wait_event
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "grader_corpus.jsonl"
 Case = tuple[dict[str, str], str, str | None]
@@ -31,6 +32,8 @@ def corpus() -> list[Case]:
 
 
 def expected(case: Case) -> tuple[str | None, str]:
+    """The library's answer in-process: what a faithful transport must hand back (the extractor's
+    own correctness is checked against labels in tests/unit/test_grading*.py)."""
     extraction = extract_answer(case[0], case[1], finish_reason=case[2])
     return extraction.pred, extraction.method
 
@@ -40,16 +43,21 @@ def pairs(extractions: Sequence[object]) -> list[tuple[str | None, str]]:
 
 
 class Recording(GraderServicer):
-    """The real servicer, remembering each batch it graded and able to hold them at a gate."""
+    """The real servicer, remembering each batch it graded and able to hold them at a gate.
+
+    ``received`` is set when the first batch arrives.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[list[str]] = []
+        self.received = asyncio.Event()
         self.gate = asyncio.Event()
         self.gate.set()
 
     async def _grade(self, requests: Sequence[grader_pb2.GradeRequest], *, at: str) -> list[grader_pb2.GradeResponse]:
         self.batches.append([request.response for request in requests])
+        self.received.set()
         await self.gate.wait()
         return await super()._grade(requests, at=at)
 
@@ -108,7 +116,7 @@ async def test_batches_stay_under_the_byte_budget(recording: Server) -> None:
     case = ({"A": "yes", "B": "no"}, "x" * 10_000 + " The answer is B.", "stop")
     async with RemoteGrader(recording.target, max_batch_bytes=64 << 10) as grader:
         results = await asyncio.gather(*(grader.grade(*case) for _ in range(40)))
-    assert pairs(results) == [expected(case)] * 40
+    assert pairs(results) == [("B", "final_answer_phrase")] * 40
     assert max(len(batch) for batch in recording.servicer.batches) <= 7  # type: ignore[attr-defined]
 
 
@@ -178,8 +186,7 @@ async def test_unanswered_requests_are_resent_after_the_server_dies(recording: S
     cases = corpus() * 2
     async with RemoteGrader(recording.target) as grader:
         calls = asyncio.gather(*(grader.grade(*case) for case in cases))
-        while not servicer.batches:
-            await asyncio.sleep(0.005)
+        await wait_event(servicer.received, "the first replica has taken requests")
         await recording.stop(None)  # streams die with requests in flight
         replacement = await Server(GraderServicer()).start(recording.port)
         results = await asyncio.wait_for(calls, 10)
@@ -192,21 +199,27 @@ async def test_a_draining_replica_hands_its_clients_over() -> None:
     first_stop = asyncio.Event()
     lines: list[str] = []
     first = asyncio.create_task(run(GraderApp(), ServeConfig("127.0.0.1", 0), stop=first_stop, announce=lines.append))
-    while not lines:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: lines, "the first replica announces its address")
     target = lines[0].removeprefix("listening on ")
     cases = corpus() * 10
+    answered = asyncio.Event()
     async with RemoteGrader(target) as grader:
 
         async def trickle() -> list[object]:
+            # Calls keep arriving, 50 at a time, before, during and after the first replica drains.
             tasks = []
             for start in range(0, len(cases), 50):
-                tasks += [asyncio.create_task(grader.grade(*case)) for case in cases[start : start + 50]]
-                await asyncio.sleep(0.002)
+                chunk = [asyncio.create_task(grader.grade(*case)) for case in cases[start : start + 50]]
+                for task in chunk:
+                    task.add_done_callback(lambda _: answered.set())
+                tasks += chunk
+                if start == 500:
+                    await first_stop.wait()  # the rest arrive once the drain has begun
+                await asyncio.sleep(0.002)  # the pace at which clients send
             return list(await asyncio.gather(*tasks))
 
         results = asyncio.create_task(trickle())
-        await asyncio.sleep(0.02)
+        await wait_event(answered, "the first replica answers a call")
         first_stop.set()
         assert await first == 0
         second_stop = asyncio.Event()
@@ -293,8 +306,7 @@ async def test_close_fails_waiting_calls_and_later_ones(recording: Server) -> No
     recording.servicer.gate.clear()  # type: ignore[attr-defined]
     grader = RemoteGrader(recording.target)
     waiting = asyncio.ensure_future(grader.grade(*corpus()[0]))
-    while not recording.servicer.batches:  # type: ignore[attr-defined]
-        await asyncio.sleep(0.005)
+    await wait_event(recording.servicer.received, "the call reached the server")  # type: ignore[attr-defined]
     await grader.close()
     with pytest.raises(GraderUnavailable, match="closed"):
         await waiting
@@ -307,16 +319,31 @@ async def test_a_cancelled_call_is_not_sent(recording: Server) -> None:
     async with RemoteGrader(recording.target, max_delay=0.05) as grader:
         abandoned = asyncio.ensure_future(grader.grade(*cases[0]))
         kept = asyncio.ensure_future(grader.grade(*cases[1]))
-        await asyncio.sleep(0)
+        # Both calls are queued (and lingering for company) before one of them is cancelled.
+        await eventually(lambda: len(grader._queue.pending) == 2, "both calls are queued", interval=0)
         abandoned.cancel()
         assert pairs([await kept]) == [expected(cases[1])]
     assert recording.servicer.batches == [[cases[1][1]]]  # type: ignore[attr-defined]
 
 
-async def test_local_grader_is_the_library() -> None:
+OPTIONS = {"A": "Propofol", "B": "Ketamine", "C": "Etomidate", "D": "Midazolam"}
+
+
+@pytest.mark.parametrize(
+    ("case", "graded"),
+    [
+        ((OPTIONS, "Ketamine preserves airway reflexes. The answer is B.", "stop"), ("B", "final_answer_phrase")),
+        ((OPTIONS, "C", "stop"), ("C", "lone_letter")),
+        ((OPTIONS, "\\boxed{D}", "stop"), ("D", "boxed")),
+        (({"A": "是", "B": "否"}, "分析……答案是 B", None), ("B", "final_answer_phrase")),
+        ((OPTIONS, "", "stop"), (None, "none_empty")),
+        ((OPTIONS, "It could be A or C.", "stop"), (None, "none_ambiguous")),
+        ((OPTIONS, "Let me think step by step about the airway", "length"), (None, "none_truncated")),
+    ],
+)
+async def test_local_grader_grades_in_process(case: Case, graded: tuple[str | None, str]) -> None:
     grader = LocalGrader()
-    cases = corpus()
-    assert pairs([await grader.grade(*case) for case in cases]) == [expected(case) for case in cases]
+    assert pairs([await grader.grade(*case)]) == [graded]
     await grader.close()
 
 

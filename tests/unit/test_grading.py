@@ -451,17 +451,6 @@ def test_result_is_json_friendly() -> None:
         "pred": "C", "method": "final_answer_phrase"}
 
 
-def test_docstring_examples_hold() -> None:
-    import doctest
-    import importlib
-
-    for name in ("__init__", "_types", "_think", "_normalize", "_scan", "_patterns", "_option_text", "_final",
-                 "_lines", "_verdicts", "_extract"):
-        module = importlib.import_module("anesbench.grading" + ("" if name == "__init__" else f".{name}"))
-        assert doctest.testmod(module).failed == 0, name
-    assert doctest.testmod(importlib.import_module("anesbench.standin.replies")).failed == 0
-
-
 @pytest.mark.parametrize("reply", [
     "A, B, C, D, " * 3000, "A、B、C、D、" * 4000, "the answer is " * 2000, "(" * 20000 + "C" + ")" * 20000,
     "\\boxed{" * 5000, '{"answer": "' * 5000, "A is incorrect. " * 3000, "A项错误。" * 5000,
@@ -477,3 +466,174 @@ def test_thousands_of_unclosed_think_tags_are_stripped_in_linear_time() -> None:
     assert extract_answer({"A": "x", "B": "y"}, "<think>" * 150_000) == Extraction(None, "none_empty")
     assert strip_think("x<think>y</think>z<think>w") == "x\nz"
     assert strip_think("<think>a</thinking>The answer is B.") == "The answer is B."
+
+
+# ------------------------------------------------------------------ issue 8 / 13 shapes
+@pytest.mark.parametrize("reply", [
+    "【答案】C", "【正确答案】C\n【解析】丹曲林是特效药。", "【解析】琥珀胆碱是触发药物。\n【答案】C", "【答案】：C项",
+    "[Answer] C",
+    "【Answer】C\n【Rationale】dantrolene", "**[Correct answer]**: C",
+])
+def test_bracketed_answer_headers(reply: str) -> None:
+    assert extract_answer(ZMH if not reply.isascii() else MH, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize("reply", ["【答案】B或C", "【答案】A、C", "[Answer] B or C", "【答案】\n【解析】略"])
+def test_bracketed_headers_naming_two_letters_or_none_are_no_answer(reply: str) -> None:
+    assert pred(reply, ZMH) is None
+
+
+@pytest.mark.parametrize("reply", [
+    "以上选项中，C最符合。", "最符合题意的是C。", "C项最为合适。", "相比之下，C更符合临床需要。", "最恰当的处理是C。",
+    "Of the options above, C fits best.", "The option that best fits this scenario is C.", "C is the most fitting choice.",
+])
+def test_best_fit_phrasings(reply: str) -> None:
+    assert pred(reply, ZMH if not reply.isascii() else MH) == "C"
+
+
+@pytest.mark.parametrize("reply", [
+    "以上选项中，B和C都比较符合。", "B和C最符合。", "以上选项中，C最符合？但B也有道理。", "不是C最符合。",
+    "Both B and C fit best.",
+])
+def test_best_fit_naming_two_options_or_asking_is_no_answer(reply: str) -> None:
+    assert pred(reply, ZMH if not reply.isascii() else MH) is None
+
+
+def test_chinese_per_option_verdicts_inside_one_sentence() -> None:
+    reply = "A选项丙泊酚不能治疗恶性高热；B选项氯胺酮无关；C选项丹曲林抑制钙释放，是正确的；D选项琥珀胆碱是触发药物。"
+    assert extract_answer(ZMH, reply) == Extraction("C", "verdict")
+
+
+def test_two_options_called_correct_in_one_sentence_is_ambiguous() -> None:
+    assert extract_answer(ZMH, "A选项是正确的，C选项也是正确的。") == Extraction(None, "none_ambiguous")
+
+
+def test_a_segment_judged_both_ways_makes_the_verdicts_abstain() -> None:
+    reply = "Option A is wrong.\nOption B is correct in children but wrong in adults.\nOption C is wrong."
+    assert pred(reply) is None
+
+
+def test_letter_with_text_line_that_goes_on_to_other_options_is_not_an_answer() -> None:
+    reply = "Option A, propofol, is an induction agent. Option B, ketamine, has no role. Option C, dantrolene, works."
+    assert pred(reply) is None
+
+
+def test_letter_with_a_short_option_text_on_its_own_line() -> None:
+    assert extract_answer({"A": "2%", "B": "6%", "C": "1.2%", "D": "0.75%"}, "B. 6%") == Extraction("B", "letter_with_text")
+
+
+def test_answer_phrase_ending_the_line_with_the_letter_and_text_on_the_next() -> None:
+    reply = ("A. Propofol - not indicated.\nB. Ketamine - not indicated.\n"
+             "Therefore, the most suitable single choice is:\nC. Dantrolene\nUnlike propofol, it blocks calcium release.")
+    assert extract_answer(MH, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize(("reply", "letter"), [
+    ("Esmolol and nitroglycerin would worsen it; phenylephrine is the drug to give.", "A"),
+    ("The treatment of choice is phenylephrine, not esmolol.", "A"),
+    ("Lipid emulsion is the cornerstone; vasopressin should be avoided.", None),  # "20% lipid emulsion" ≠ hypo list
+])
+def test_option_content_named_as_the_answer(reply: str, letter: str | None) -> None:
+    hypo = {"A": "Phenylephrine", "B": "Esmolol", "C": "Nitroglycerin", "D": "Vasopressin"}
+    assert pred(reply, hypo) == letter
+
+
+def test_option_named_without_its_concentration_or_route() -> None:
+    last = {"A": "20% lipid emulsion", "B": "Sodium bicarbonate", "C": "Intravenous vasopressin", "D": "Propranolol"}
+    assert pred("Start lipid emulsion now; vasopressin should be avoided.", last) == "A"
+
+
+def test_options_listed_before_a_negation_are_all_negated() -> None:
+    assert pred("丙泊酚和琥珀胆碱都会加重病情，应该使用丹曲林。", ZMH) == "C"
+
+
+def test_verdicts_do_not_decide_when_an_unread_final_answer_follows_them() -> None:
+    doses = {"A": "0.25 mg/kg", "B": "1 mg/kg", "C": "2.5 mg/kg", "D": "10 mg/kg"}
+    reply = "A. 0.25 mg/kg - too low.\nB. 1 mg/kg - this option is correct.\nThe correct answer is: 2.5 mg per kilogram"
+    assert pred(reply, doses) is None
+
+
+def test_truncated_reply_after_naming_an_option_as_the_answer_stands() -> None:
+    tof = {"A": "0.25", "B": "0.5", "C": "0.7", "D": "0.9"}
+    reply = "A. 0.25\n- not recommended.\n\nAfter analyzing each option, 0.9 is the most appropriate choice for excluding resid"
+    assert extract_answer(tof, reply, finish_reason="length") == Extraction("D", "option_text")
+
+
+def test_truncated_reply_before_any_commitment_is_no_answer() -> None:
+    tof = {"A": "0.25", "B": "0.5", "C": "0.7", "D": "0.9"}
+    reply = "A. 0.25\n- not recommended.\n\nB. 0.5\n- 0.5 is the ratio that"
+    assert extract_answer(tof, reply, finish_reason="length") == Extraction(None, "none_truncated")
+
+
+def test_an_answer_that_is_not_an_option_is_no_answer() -> None:
+    volumes = {"A": "50 mL", "B": "60 mL", "C": "70 mL", "D": "80 mL"}
+    assert pred("Tidal volume = 7 mL/kg x 8 kg.\nTherefore, the answer is: 56 mL", volumes) is None
+
+
+def test_a_repetition_loop_after_a_commitment_keeps_it() -> None:
+    reply = "The answer is C. " + "Dantrolene is the treatment. " * 60
+    assert extract_answer(MH, reply, finish_reason="length").pred == "C"
+
+
+@pytest.mark.parametrize("reply", [
+    "The drug of choice for asthma is ketamine, but for this patient propofol is better.",
+    "A. Propofol is indicated for sedation.\nB. Ketamine has a role in asthma.",
+])
+def test_a_contrast_or_an_incidental_indication_is_no_answer(reply: str) -> None:
+    assert pred(reply) is None
+
+
+def test_a_comparison_of_two_of_four_options_commits_to_neither() -> None:
+    assert pred("A比B更合适。", ZMH) is None
+
+
+@pytest.mark.parametrize(("reply", "choices"), [
+    ("A. Propofol: no.\nB. Ketamine: no.\nGiven the information provided, the most appropriate drug here is:\n"
+     "C. Dantrolene\nThis drug is specifically designed for this crisis, unlike succinylcholine.", MH),
+    ("Based on the analysis, the most likely cause of the described scenario is:\nC. Dantrolene", MH),
+    ("综合分析，最可能的原因是：\nC. 丹曲林\n其余选项与题干不符。", ZMH),
+])
+def test_superlative_phrase_ending_its_line_then_the_letter_with_its_own_text(reply: str, choices: dict[str, str]) -> None:
+    assert extract_answer(choices, reply) == Extraction("C", "final_answer_phrase")
+
+
+@pytest.mark.parametrize("reply", [
+    "The most appropriate options to consider are listed; the best is:\nC. Propofol",  # letter and text disagree
+    "The most likely cause is:\nA. Propofol - not the cause\nB. Ketamine - not the cause",
+    "The most appropriate drug is:\nA. Propofol\nB. Ketamine\nC. Dantrolene",
+])
+def test_superlative_phrase_before_a_list_or_a_mismatch_is_no_answer(reply: str) -> None:
+    assert pred(reply) is None
+
+
+def test_a_letter_followed_by_another_options_exact_text_is_no_answer() -> None:
+    reply = "答案是C。氯胺酮。"
+    assert extract_answer(ZMH, reply) == Extraction(None, "none_ambiguous")
+
+
+def test_a_letter_followed_by_a_sentence_that_starts_with_another_option_stands() -> None:
+    assert pred("The answer is C — propofol cannot treat it, whereas dantrolene can.") == "C"
+
+
+def test_chinese_answer_is_colon_letter() -> None:
+    assert pred("最终答案是：C. 丹曲林。", ZMH) == "C"
+
+
+def test_options_listed_before_a_negation_are_all_negated_in_a_short_reply() -> None:
+    assert pred("丙泊酚、氯胺酮和琥珀胆碱都不会有效。丹曲林。", ZMH) == "C"
+
+
+def test_chinese_answer_is_colon_newline_then_the_letter_with_its_own_text() -> None:
+    reply = "答案是A。但并不是唯一的正确答案。因此，正确答案应该是：\n\nB. 错误"
+    assert pred(reply, {"A": "正确", "B": "错误"}) == "B"
+
+
+def test_a_letter_whose_next_sentence_is_about_another_option_only_is_no_answer() -> None:
+    reply = "答案是C。琥珀胆碱的作用时间受器官功能影响最小。"
+    assert pred(reply, ZMH) is None
+
+
+def test_a_reply_cut_off_inside_the_answers_own_text_keeps_it() -> None:
+    shock = {"A": "Hypovolaemia; give fluids", "B": "Septic shock; start noradrenaline, targeting a MAP of 65"}
+    reply = "A. Hypovolaemia; give fluids - not suitable.\nSo the most suitable single choice is:\nB. Septic shock; start nor"
+    assert extract_answer(shock, reply, finish_reason="length") == Extraction("B", "final_answer_phrase")

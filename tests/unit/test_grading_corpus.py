@@ -1,72 +1,101 @@
-"""The answer grader over the hand-labelled reply corpus (tests/data/grader_corpus.jsonl).
+"""The answer grader over the labelled reply corpora.
 
-The labels say what a careful human reading each reply would say it committed to (null: no single
-answer). The grader must agree on >= 97 % of replies and must never return a letter where the
-label is null: it does not guess.
+``grader_corpus.jsonl`` holds replies written to cover reply shapes; ``grader_corpus_real.jsonl``
+holds replies of a real tiny model (tags ``real-*``), each labelled by reading it. The labels say
+what a careful human reading each reply would say it committed to (null: no single answer). On
+every corpus the grader must reach the corpus' accuracy floor, must never give a letter other
+than the labelled one, and must never return a letter where the label is null: it does not guess.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from anesbench.grading import METHODS, extract_answer
+from anesbench.errors import InvalidInput
+from anesbench.grading import METHODS
+from anesbench.grading.corpus import FLOORS, Graded, grade, load, template_of
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "grader_corpus.jsonl"
-LETTERS = "ABCDEFGH"
+DATA = Path(__file__).resolve().parent.parent / "data"
+WRITTEN = DATA / "grader_corpus.jsonl"
+REAL = DATA / "grader_corpus_real.jsonl"
+CORPORA = [pytest.param(WRITTEN, id="written"),
+           pytest.param(REAL, id="real", marks=pytest.mark.skipif(not REAL.exists(), reason=f"{REAL} not present"))]
+#: the families issue 8 asked for, each with enough variants in both languages
+ISSUE8_FAMILIES = ("bracket_header", "option_verdicts", "best_fit", "option_content", "hard_negative")
 
-
-def _load() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-CASES = _load()
-
-
-def _grade(case: dict[str, Any]) -> str | None:
-    return extract_answer(case["choices"], case["response"], finish_reason=case["finish_reason"]).pred
+_GRADED: dict[Path, list[Graded]] = {}
 
 
-def test_corpus_is_well_formed() -> None:
-    ids = [c["id"] for c in CASES]
-    assert len(ids) == len(set(ids)) >= 180
-    for case in CASES:
-        assert set(case) == {"id", "lang", "tags", "choices", "response", "finish_reason", "expected"}, case["id"]
-        assert case["lang"] in ("en", "zh", "mixed"), case["id"]
-        assert case["finish_reason"] in ("stop", "length"), case["id"]
-        assert 2 <= len(case["choices"]) <= 8 and set(case["choices"]) <= set(LETTERS), case["id"]
-        assert case["expected"] is None or case["expected"] in case["choices"], case["id"]
-        assert case["tags"] and all(isinstance(t, str) for t in case["tags"]), case["id"]
+def _graded(path: Path) -> list[Graded]:
+    if path not in _GRADED:
+        _GRADED[path] = grade(load(path))
+    return _GRADED[path]
 
 
-def test_corpus_language_mix() -> None:
-    langs = Counter(c["lang"] for c in CASES)
-    n = len(CASES)
-    assert langs["en"] / n >= 0.40 and langs["zh"] / n >= 0.40 and langs["mixed"] / n >= 0.08, langs
+def test_written_corpus_size_and_language_mix() -> None:
+    cases = load(WRITTEN)
+    langs = Counter(c["lang"] for c in cases)
+    n = len(cases)
+    assert n >= 440
+    assert langs["en"] / n >= 0.35 and langs["zh"] / n >= 0.40 and langs["mixed"] / n >= 0.08, langs
 
 
-def test_every_tag_has_at_least_three_cases() -> None:
-    tags = Counter(t for c in CASES for t in c["tags"])
+@pytest.mark.parametrize("family", ISSUE8_FAMILIES)
+def test_issue8_family_has_variants_in_both_languages(family: str) -> None:
+    langs = Counter(c["lang"] for c in load(WRITTEN) if family in c["tags"])
+    assert sum(langs.values()) >= 20 and langs["en"] >= 5 and langs["zh"] >= 5, langs
+
+
+def test_real_corpus_covers_both_languages_and_both_templates() -> None:
+    if not REAL.exists():
+        pytest.skip(f"{REAL} not present")
+    cases = load(REAL)
+    assert len(cases) >= 300
+    assert all(any(t.startswith("real-") for t in c["tags"]) for c in cases)
+    assert {c["lang"] for c in cases} >= {"en", "zh"}
+    assert len({template_of(c) for c in cases} - {"-"}) >= 2
+    assert any(c["finish_reason"] == "length" for c in cases)
+
+
+def test_every_written_tag_has_at_least_three_cases() -> None:  # real replies' shape tags are as they came
+    tags = Counter(t for c in load(WRITTEN) for t in c["tags"])
     assert {t: k for t, k in tags.items() if k < 3} == {}
 
 
-def test_accuracy_is_at_least_97_percent() -> None:
-    wrong = [(c["id"], c["expected"], _grade(c)) for c in CASES if _grade(c) != c["expected"]]
-    accuracy = 1 - len(wrong) / len(CASES)
-    assert accuracy >= 0.97, f"accuracy {accuracy:.3f}; failing: {wrong}"
+@pytest.mark.parametrize("path", CORPORA)
+def test_accuracy_reaches_the_corpus_floor(path: Path) -> None:
+    graded = _graded(path)
+    failing = [(g.case["id"], g.case["expected"], g.got.pred, g.got.method) for g in graded if g.outcome != "ok"]
+    accuracy = 1 - len(failing) / len(graded)
+    assert accuracy >= FLOORS[path.name], f"accuracy {accuracy:.3f}; failing: {failing}"
 
 
-def test_never_guesses_where_no_answer_was_given() -> None:
-    guesses = [(c["id"], _grade(c)) for c in CASES if c["expected"] is None and _grade(c) is not None]
+@pytest.mark.parametrize("path", CORPORA)
+def test_never_a_wrong_letter(path: Path) -> None:
+    wrong = [(g.case["id"], g.case["expected"], g.got) for g in _graded(path) if g.outcome == "wrong_letter"]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("path", CORPORA)
+def test_never_guesses_where_no_answer_was_given(path: Path) -> None:
+    guesses = [(g.case["id"], g.got) for g in _graded(path) if g.outcome == "false_answer"]
     assert guesses == []
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_method_is_one_of_methods(case: dict[str, Any]) -> None:
-    got = extract_answer(case["choices"], case["response"], finish_reason=case["finish_reason"])
-    assert got.method in METHODS
-    assert (got.pred is None) == got.method.startswith("none_")
+@pytest.mark.parametrize("path", CORPORA)
+def test_methods_are_from_the_closed_set_and_agree_with_the_letter(path: Path) -> None:
+    bad = [(g.case["id"], g.got) for g in _graded(path)
+           if g.got.method not in METHODS or (g.got.pred is None) != g.got.method.startswith("none_")]
+    assert bad == []
+
+
+def test_a_malformed_corpus_line_is_named_by_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    good = WRITTEN.read_text(encoding="utf-8").splitlines()[0]
+    path.write_text(good + "\n" + good.replace('"finish_reason": "stop"', '"finish_reason": "done"') + "\n",
+                    encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"c\.jsonl:2: field finish_reason"):
+        load(path)

@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from anesbench import errors
 from anesbench.serving import INTERNAL_MESSAGE, ServeConfig, rpc, run, status_for
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
+from tests.waiting import eventually, wait_event
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -64,9 +65,13 @@ ERRORS: dict[str, Exception] = {
 
 
 class Raising(grader_pb2_grpc.GraderServicer):
-    """Raises the error named by the request's ``response``; records every outcome."""
+    """Raises the error named by the request's ``response``; records every outcome.
+
+    ``response="sleep"`` sets ``sleeping`` and then hangs, so a test can cancel a call it knows is running.
+    """
 
     outcomes: ClassVar[list[tuple[str, grpc.StatusCode]]] = []
+    sleeping: ClassVar[asyncio.Event]
 
     @staticmethod
     def record(name: str, code: grpc.StatusCode) -> None:
@@ -77,7 +82,8 @@ class Raising(grader_pb2_grpc.GraderServicer):
         self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
     ) -> grader_pb2.GradeResponse:
         if request.response == "sleep":
-            await asyncio.sleep(10)
+            Raising.sleeping.set()
+            await asyncio.sleep(10)  # a call that is still running when the client cancels it
         if request.response == "abort":
             await context.abort(grpc.StatusCode.OUT_OF_RANGE, "handler's own abort")
         if request.response in ERRORS:
@@ -98,6 +104,7 @@ class Raising(grader_pb2_grpc.GraderServicer):
 @pytest.fixture
 async def raising_stub() -> AsyncIterator[grader_pb2_grpc.GraderStub]:
     Raising.outcomes = []
+    Raising.sleeping = asyncio.Event()
     server = grpc.aio.server()
     grader_pb2_grpc.add_GraderServicer_to_server(Raising(), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -107,30 +114,41 @@ async def raising_stub() -> AsyncIterator[grader_pb2_grpc.GraderStub]:
     await server.stop(None)
 
 
+async def test_a_unary_success_is_observed_as_ok(raising_stub: grader_pb2_grpc.GraderStub) -> None:
+    assert (await raising_stub.Grade(grader_pb2.GradeRequest(id="ok"))).pred == "A"
+    await eventually(lambda: Raising.outcomes, "the observer runs when the handler returns")
+    assert Raising.outcomes == [("Grade", grpc.StatusCode.OK)]
+
+
+@pytest.mark.parametrize(
+    ("response", "code", "details"),
+    [
+        ("invalid", grpc.StatusCode.INVALID_ARGUMENT, "items[3] (id 'q'): choices: must not be empty"),
+        ("conflict", grpc.StatusCode.FAILED_PRECONDITION, "run r1 exists with another spec"),
+        ("bug", grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE),
+        ("abort", grpc.StatusCode.OUT_OF_RANGE, "handler's own abort"),
+    ],
+)
 async def test_unary_errors_become_status_codes(
+    raising_stub: grader_pb2_grpc.GraderStub, response: str, code: grpc.StatusCode, details: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await raising_stub.Grade(grader_pb2.GradeRequest(response=response))
+    assert (info.value.code(), info.value.details()) == (code, details)
+    await eventually(lambda: Raising.outcomes, "the observer runs when the handler unwinds (after the status is sent)")
+    assert Raising.outcomes == [("Grade", code)]
+
+
+async def test_a_bug_is_logged_with_its_traceback_and_the_client_never_sees_it(
     raising_stub: grader_pb2_grpc.GraderStub, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert (await raising_stub.Grade(grader_pb2.GradeRequest(id="ok"))).pred == "A"
-    expected = {
-        "invalid": (grpc.StatusCode.INVALID_ARGUMENT, "items[3] (id 'q'): choices: must not be empty"),
-        "conflict": (grpc.StatusCode.FAILED_PRECONDITION, "run r1 exists with another spec"),
-        "bug": (grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE),
-        "abort": (grpc.StatusCode.OUT_OF_RANGE, "handler's own abort"),
-    }
     with caplog.at_level(logging.ERROR, logger="anesbench.serving"):
-        for response, (code, details) in expected.items():
+        for response in ("invalid", "conflict", "bug", "abort"):
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await raising_stub.Grade(grader_pb2.GradeRequest(response=response))
-            assert (info.value.code(), info.value.details()) == (code, details)
-    # The bug is logged with its traceback for the operator; the client never saw the secret.
+            assert "hunter2" not in (info.value.details() or "")
+    # Only the bug is logged with its traceback, for the operator; domain errors are not logged as errors.
     assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [ERRORS["bug"]]
-    assert Raising.outcomes == [
-        ("Grade", grpc.StatusCode.OK),
-        ("Grade", grpc.StatusCode.INVALID_ARGUMENT),
-        ("Grade", grpc.StatusCode.FAILED_PRECONDITION),
-        ("Grade", grpc.StatusCode.INTERNAL),
-        ("Grade", grpc.StatusCode.OUT_OF_RANGE),
-    ]
 
 
 async def test_stream_errors_become_status_codes_after_earlier_results(
@@ -143,30 +161,33 @@ async def test_stream_errors_become_status_codes_after_earlier_results(
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call.read()
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    await asyncio.sleep(0.05)  # the observer runs when the handler unwinds
+    await eventually(lambda: Raising.outcomes, "the observer runs when the handler unwinds")
     assert Raising.outcomes == [("GradeStream", grpc.StatusCode.INVALID_ARGUMENT)]
 
 
-async def test_outcomes_of_finished_and_cancelled_calls(raising_stub: grader_pb2_grpc.GraderStub) -> None:
+async def test_a_finished_stream_is_observed_as_ok(raising_stub: grader_pb2_grpc.GraderStub) -> None:
     finished = raising_stub.GradeStream()
     await finished.done_writing()
     assert [r async for r in finished] == []
+    await eventually(lambda: Raising.outcomes, "the observer runs when the handler unwinds")
+    assert Raising.outcomes == [("GradeStream", grpc.StatusCode.OK)]
+
+
+async def test_a_cancelled_call_is_observed_as_cancelled(raising_stub: grader_pb2_grpc.GraderStub) -> None:
     slow = raising_stub.Grade(grader_pb2.GradeRequest(response="sleep"))
-    await asyncio.sleep(0.05)
+    await wait_event(Raising.sleeping, "the handler is running")
     slow.cancel()
-    for _ in range(100):
-        if len(Raising.outcomes) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert sorted(Raising.outcomes) == [
-        ("Grade", grpc.StatusCode.CANCELLED),
-        ("GradeStream", grpc.StatusCode.OK),
-    ]
+    await eventually(lambda: Raising.outcomes, "the observer runs when the handler unwinds")
+    assert Raising.outcomes == [("Grade", grpc.StatusCode.CANCELLED)]
 
 
 # --- lifecycle ------------------------------------------------------------------------------------
 class SlowService:
-    """A Grader whose Grade takes ``delay`` seconds; records the lifecycle calls it gets."""
+    """A Grader whose Grade takes ``delay`` seconds; records the lifecycle calls it gets.
+
+    ``in_flight`` is set once a Grade call runs; a call waits for ``release`` before its ``delay``
+    (set from the start; a test clears it to hold a call in flight for as long as it needs).
+    """
 
     service_names = ("anesbench.v1.Grader",)
 
@@ -175,6 +196,9 @@ class SlowService:
         self.calls: list[str] = []
         self.may_start = asyncio.Event()
         self.may_start.set()
+        self.in_flight = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
         service = self
 
         class Servicer(grader_pb2_grpc.GraderServicer):
@@ -182,7 +206,9 @@ class SlowService:
             async def Grade(
                 self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
             ) -> grader_pb2.GradeResponse:
-                await asyncio.sleep(service.delay)
+                service.in_flight.set()
+                await service.release.wait()
+                await asyncio.sleep(service.delay)  # the work itself
                 return grader_pb2.GradeResponse(id=request.id)
 
         self.servicer = Servicer()
@@ -208,11 +234,9 @@ class Running:
         self.task = asyncio.create_task(run(service, config, stop=self.stop, announce=self.lines.append))
 
     async def address(self) -> str:
-        for _ in range(500):
-            if self.lines:
-                return self.lines[0].removeprefix("listening on ")
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"server never announced itself: {self.lines}")
+        await eventually(lambda: self.lines or self.task.done(), "the server announces its address")
+        assert self.lines, f"the server exited with {self.task.result()} before announcing itself"
+        return self.lines[0].removeprefix("listening on ")
 
 
 @pytest.fixture
@@ -220,15 +244,26 @@ def config() -> Iterator[ServeConfig]:
     yield ServeConfig(host="127.0.0.1", port=0, metrics_port=0, grace_seconds=5.0)
 
 
-async def test_health_follows_start_and_drain_and_inflight_rpcs_finish(config: ServeConfig) -> None:
-    service = SlowService(delay=0.3)
-    service.may_start.clear()
-    running = Running(service, config)
-    address = await running.address()
+async def _until_serving(watch: grpc.aio.UnaryStreamCall) -> None:
+    while (await watch.read()).status != SERVING:
+        pass
+
+
+async def test_the_server_announces_its_grpc_and_metrics_addresses(config: ServeConfig) -> None:
+    running = Running(SlowService(), config)
+    await running.address()
     assert running.lines[0].startswith("listening on 127.0.0.1:") and running.lines[1].startswith(
         "metrics on 127.0.0.1:"
     )
-    async with grpc.aio.insecure_channel(address) as channel:
+    running.stop.set()
+    assert await asyncio.wait_for(running.task, 5) == 0
+
+
+async def test_health_is_not_serving_until_the_service_has_started(config: ServeConfig) -> None:
+    service = SlowService()
+    service.may_start.clear()
+    running = Running(service, config)
+    async with grpc.aio.insecure_channel(await running.address()) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", "anesbench.v1.Grader"):
             assert (await health.Check(health_pb2.HealthCheckRequest(service=name))).status == NOT_SERVING
@@ -236,12 +271,24 @@ async def test_health_follows_start_and_drain_and_inflight_rpcs_finish(config: S
         assert (await watch.read()).status == NOT_SERVING
         service.may_start.set()
         assert (await watch.read()).status == SERVING
+        watch.cancel()
+        running.stop.set()
+        assert await asyncio.wait_for(running.task, 5) == 0
 
+
+async def test_drain_turns_health_not_serving_and_inflight_rpcs_finish(config: ServeConfig) -> None:
+    service = SlowService(delay=0.3)
+    running = Running(service, config)
+    async with grpc.aio.insecure_channel(await running.address()) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        await asyncio.wait_for(_until_serving(watch), 10)
+        service.release.clear()  # the slow call stays in flight until the drain has begun
         slow = asyncio.ensure_future(grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest(id="slow")))
-        await asyncio.sleep(0.1)  # the slow call is in flight
+        await wait_event(service.in_flight, "the slow call is in flight")
         running.stop.set()
         assert (await watch.read()).status == NOT_SERVING
         watch.cancel()
+        service.release.set()
         assert (await slow).id == "slow"  # within the grace period
         assert await asyncio.wait_for(running.task, 5) == 0
     assert service.calls == ["start", "drain", "shutdown"]
@@ -252,11 +299,12 @@ async def test_grace_is_bounded(config: ServeConfig) -> None:
     running = Running(service, ServeConfig(host="127.0.0.1", port=0, grace_seconds=0.2))
     async with grpc.aio.insecure_channel(await running.address()) as channel:
         stuck = asyncio.ensure_future(grader_pb2_grpc.GraderStub(channel).Grade(grader_pb2.GradeRequest()))
-        await asyncio.sleep(0.1)
+        await wait_event(service.in_flight, "the stuck call is in flight")
         running.stop.set()
         assert await asyncio.wait_for(running.task, 3) == 0
-        with pytest.raises(grpc.aio.AioRpcError):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
             await stuck
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # cut off at the end of the grace: retry elsewhere
 
 
 async def test_busy_port_is_exit_code_1(config: ServeConfig) -> None:

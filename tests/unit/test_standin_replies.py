@@ -1,13 +1,17 @@
-"""The stand-in server's replies look like real models' and grade as the letter they commit to."""
+"""The stand-in server's replies look like real models', carry the letter they were written to
+commit to, and the grader reads that letter (the stand-in never consults the grader, so a grading
+regression fails here)."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import pytest
 
 from anesbench.grading import extract_answer, strip_think
-from anesbench.standin.replies import STYLES, UNANSWERED, render_reply
+from anesbench.standin.replies import STYLES, UNANSWERED, compose_reply, render_reply
 
 CHOICE_SETS = {
     "en": [
@@ -32,16 +36,41 @@ CHOICE_SETS = {
 SEEDS = range(150)
 
 
+def test_the_stand_in_does_not_import_the_grader() -> None:
+    code = ("import sys, anesbench.standin.server, anesbench.standin.__main__; "
+            "print(sorted(m for m in sys.modules if m.startswith(('anesbench.grading', 'anesbench.grader'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_each_reply_carries_its_intended_letter(style: str) -> None:
+    for seed in range(20):
+        rng = random.Random(seed)
+        letter = None if style in UNANSWERED else "C"
+        reply = compose_reply(style, letter=letter, choices=CHOICE_SETS["en"][0], language="en", rng=rng)
+        assert (reply.style, reply.intended) == (style, letter)
+
+
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("language", ["en", "zh"])
-def test_every_style_grades_as_its_letter(style: str, language: str) -> None:
+def test_the_grader_reads_every_style_as_its_intended_letter(style: str, language: str) -> None:
     for seed in SEEDS:
         rng = random.Random(f"{style}:{language}:{seed}")
         choices = rng.choice(CHOICE_SETS[language])
         letter = None if style in UNANSWERED else rng.choice(sorted(choices))
-        content, _, finish = render_reply(style, letter=letter, choices=choices, language=language, rng=rng)
-        got = extract_answer(choices, content, finish_reason=finish)
-        assert got.pred == letter, (style, language, seed, content, got)
+        reply = compose_reply(style, letter=letter, choices=choices, language=language, rng=rng)
+        got = extract_answer(choices, reply.content, finish_reason=reply.finish_reason)
+        assert got.pred == reply.intended, (style, language, seed, reply, got)
+
+
+def test_replies_are_a_pure_function_of_the_request() -> None:
+    choices = CHOICE_SETS["zh"][0]
+    for style in STYLES:
+        letter = None if style in UNANSWERED else "B"
+        first, again = (compose_reply(style, letter=letter, choices=choices, language="zh", rng=random.Random("k"))
+                        for _ in range(2))
+        assert first == again
 
 
 def test_styles_that_answer_finish_with_stop_and_truncated_with_length() -> None:
@@ -114,6 +143,6 @@ def test_option_texts_that_look_like_answers_do_not_fool_the_grader() -> None:
         choices = {"ABCDEFGH"[i]: rng.choice(ADVERSARIAL_OPTIONS) for i in range(rng.randint(2, 8))}
         style = rng.choice(STYLES)
         letter = None if style in UNANSWERED else rng.choice(sorted(choices))
-        content, _, finish = render_reply(style, letter=letter, choices=choices, language=rng.choice(["en", "zh"]),
-                                          rng=rng)
-        assert extract_answer(choices, content, finish_reason=finish).pred == letter, (seed, choices, content)
+        reply = compose_reply(style, letter=letter, choices=choices, language=rng.choice(["en", "zh"]), rng=rng)
+        assert reply.intended == letter
+        assert extract_answer(choices, reply.content, finish_reason=reply.finish_reason).pred == letter, (seed, reply)

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from anesbench.errors import ConfigConflict, NotFound
+from anesbench.errors import ConfigConflict, NotFound, StoreBusy
 from anesbench.store import ResultRow, RunRecord, Store
 
 
@@ -106,7 +106,7 @@ def test_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
                                "print('ok', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
-        with pytest.raises(Exception, match="open in another process"):
+        with pytest.raises(StoreBusy, match="open in another process"):
             Store(path)
     finally:
         holder.kill()

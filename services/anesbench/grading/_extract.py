@@ -6,10 +6,12 @@
 2. the last explicit final answer (phrase, boxed, JSON, tag, conclusion) wins → its letter, or
    ``none_ambiguous`` if it names two letters, ``none_invalid_choice`` if not an option;
 3. a cut-off reply (``finish_reason == "length"``) with no such answer → ``none_truncated`` (a
-   conclusion cut right after its letter, "Therefore, C", does not count there);
+   conclusion cut right after its letter, "Therefore, C", does not count there), unless it named
+   one option's text as the answer ("0.25 is the most appropriate choice …") → ``option_text``;
 4. a bare letter as the first/last line → ``lone_letter`` / ``letter_with_text``;
 5. a closing "... is B." sentence → ``conclusion``;
-6. option-by-option verdicts with exactly one option judged correct → ``verdict``;
+6. option-by-option verdicts with exactly one option judged correct (none both ways, and no
+   final-answer phrase after them that the steps above could not read) → ``verdict``;
 7. a refusal → ``none_refusal``;
 8. the reply names exactly one option's text → ``option_text``; otherwise ``none_no_match``.
 
@@ -25,12 +27,12 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import by_option_text, option_index
+from anesbench.grading._option_text import OptionIndex, by_option_text, mentions, named_as_answer, option_index
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
 from anesbench.grading._types import Extraction
-from anesbench.grading._verdicts import judge_options, verdict_map
+from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
 
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
@@ -38,8 +40,46 @@ _TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitme
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
 
 
-def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
-    """The extraction a commitment stands for: its letter, or why it gives none.
+_SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
+
+
+def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
+    """The letter of another option the sentence right after the committed letter names instead:
+    its exact text ("答案是C。在任何通气之前…手术。" where that is B's text), or its text as the
+    sentence's subject when the committed option's own text is not named and that other is not
+    negated ("答案是C。顺阿曲库铵的作用时间受影响最小。" where that is D's).
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> _text_after("答案是C。氯胺酮。", Hit(3, ("C",), "final_answer_phrase", 0, 4), option_index((("B", "氯胺酮"),)))
+    'B'
+    """
+    if hit.end < 0:
+        return None
+    at = hit.end
+    while at < len(text) and text[at] in " \t.。:)]、,-–—":
+        at += 1
+    m = _SENTENCE.match(text, at)
+    sentence = (m.group() if m else "").strip().lower().rstrip(" \t.。")
+    if not sentence:
+        return None
+    if index.is_text_of(hit.letters[0], sentence):  # its own text (twins of other options included)
+        return None
+    for letter in sorted(index.letters):
+        if index.is_text_of(letter, sentence):
+            return letter
+    # "答案是C。顺阿曲库铵的作用时间…最小…" (D's text as the subject, C's never named): the text disagrees
+    hits = index.find_all(sentence)
+    named = mentions(sentence, index)
+    if hits and hits[0][0] == 0:
+        first = index.letter_of[hits[0][2]]
+        if first != hit.letters[0] and first in named and hit.letters[0] not in named:
+            return first
+    return None
+
+
+def _resolve(hit: Hit, valid: frozenset[str], text: str = "", index: OptionIndex | None = None) -> Extraction:
+    """The extraction a commitment stands for: its letter, or why it gives none (several letters;
+    not an option; the letter followed by another option's exact text).
 
     >>> _resolve(Hit(0, ("A", "C"), "final_answer_phrase", 0), frozenset("ABCD")).method
     'none_ambiguous'
@@ -49,6 +89,8 @@ def _resolve(hit: Hit, valid: frozenset[str]) -> Extraction:
     letter = hit.letters[0]
     if letter not in valid:
         return Extraction(None, "none_invalid_choice")
+    if index is not None and _text_after(text, hit, index) not in (None, letter):
+        return Extraction(None, "none_ambiguous")
     return Extraction(letter, hit.method)
 
 
@@ -93,23 +135,26 @@ def extract_answer(
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
         firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
     if firm:
-        return _resolve(firm[-1], valid)
-    if truncated:
-        return _TRUNCATED
+        return _resolve(firm[-1], valid, text, index)
+    if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
+        named = named_as_answer(lower, index)
+        return _decided(named, valid) if named is not None and named[0] is not None else _TRUNCATED
     line = letter_line(text, index)
     if line is not None:
         return _decided(line, valid)
     weak = find_commitments(text, index, 0, None, lower, weak=True)
     if weak:
-        return _resolve(weak[-1], valid)
-    verdicts = verdict_map(text, lower)
+        return _resolve(weak[-1], valid, text, index)
+    standing = standing_verdicts(text, lower)
+    verdicts = {letter: positive for letter, (positive, _) in standing.items()}
     judged = judge_options(verdicts, valid)
-    if judged is not None:
+    # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
+    if judged is not None and not (judged[0] is not None and final_answer_after(lower, standing[judged[0]][1])):
         return _decided(judged, valid)
     refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
-    rejected = frozenset(letter for letter, positive in verdicts.items() if not positive)
+    rejected = frozenset(letter for letter, positive in verdicts.items() if positive is False)
     return _decided(by_option_text(text, index, rejected), valid)
 
 

@@ -20,6 +20,7 @@ STRONG, MEDIUM, WEAK = 0, 1, 2
 #: checks a match must pass (see :func:`_vet`)
 _LOWER, _PREADJ, _HEADER, _REF, _BETWEEN = 1, 2, 4, 8, 16
 _WORD, _ZHPRE, _TAIL, _ZH, _HYPO = 32, 64, 128, 256, 512
+_OWN = 1024  # the letter must be followed by its own option's text ("is:\nD. Hydralazine bolus")
 
 #: (pattern, method, tier, checks, anchors). A pattern is tried (``match``) only where one of its
 #: anchors occurs in the lower-cased text (``str.find`` is ~20x faster than a regex scan whose first
@@ -31,6 +32,11 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
      ("answer", "option", "choice", "selection")),
     (P.EN_LETTER_FIRST, "final_answer_phrase", STRONG, _REF | _BETWEEN | _HYPO, CAPS),
     (P.EN_BOTH, "final_answer_phrase", STRONG, _REF, CAPS),
+    (P.EN_FITS_BEST, "final_answer_phrase", STRONG, _REF | _HYPO, CAPS),
+    (P.EN_BEST_FIT_IS, "final_answer_phrase", STRONG, _WORD | _LOWER | _HYPO, ("option", "choice", "answer")),
+    (P.BRACKET_ANSWER, "final_answer_phrase", STRONG, _LOWER, ("[",)),
+    (P.EN_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _WORD | _OWN | _HYPO,
+     ("most", "best", "preferred", "first-line", "optimal")),
     (P.EN_CHOOSE, "final_answer_phrase", STRONG, _WORD | _LOWER,
      ("i ", "i'", "we ", "we'", "let", "change", "switch", "revise", "correct", "update")),
     (P.EN_NOT_BUT, "final_answer_phrase", STRONG, _WORD, ("not",)),
@@ -46,6 +52,9 @@ _SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
     (P.ZH_CHOOSE, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("选",)),
     (P.ZH_LETTER_FIRST, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
     (P.ZH_BOTH, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
+    (P.ZH_BEST_FIT, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _REF, CAPS),
+    (P.ZH_FIT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("最",)),
+    (P.ZH_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _OWN, ("最",)),
     (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("正确", "最")),
     (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "修正", "改")),
     (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
@@ -71,6 +80,9 @@ _ALLOWED_BEFORE = frozenset((
 _ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
+#: a letter line that is one of an option list, or judges its option wrong, is not the answer
+_NEXT_LABEL = re.compile(r"\s*[(\[]?[a-h][)\]]?[ \t]*[.:)、]")
+_OWN_REJECT = re.compile(r"(?<![a-z])(?:not|incorrect|wrong|unlikely|isn't)(?![a-z])|不|错")
 #: what may come before "answer" on a heading line ("## Final Answer\nC")
 _ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
 _HEADING_WORDS = re.compile(r"[ \t]*(?:(?:the|my|our|final|correct|best|right|most|appropriate|single|likely)[ \t]+)*")
@@ -175,25 +187,34 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     assert first is not None
     if first.group().islower() and not _lower_ok(text, g1, first.group()):
         return ()
-    if checks & _REF and not ref_ok(text, first.start()):
+    if checks & _REF and (
+        not ref_ok(text, first.start())
+        or P.JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
+        or P.QUESTIONED.match(lower, m.end())
+    ):
         return ()
     if P.QUESTIONED.match(lower, g1):
         return ()
     if checks & _PREADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
-    if (
-        checks & _HEADER
-        and ("\n" in m.group("sep") or ("\n" in lower[m.end("sep"):g0] and m.group("head") != "answer"))
-        and not _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
-    ):
-        return ()
-    # "## 答案\nC" is a heading; "……的答案\nC项错误" is not
+    # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so, if the letter's
+    # line is the bare letter or its own option's text)
+    if checks & _HEADER:
+        verbal = m.group("sep").strip()[:1].isalpha()
+        after_nl = "\n" in lower[m.end("sep"):g0]
+        heading = _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+        if ("\n" in m.group("sep") or (after_nl and m.group("head") != "answer" and not verbal)) and not heading:
+            return ()
+        if after_nl and verbal and not heading and not _answer_line(lower, g1, letters[0], index):
+            return ()
+    # "## 答案\nC" is a heading; "……的答案\nC项错误" is not; "……正确答案应该是：\n\nB. 错误" is an answer
     if (
         checks & _ZH
         and "nl" in m.re.groupindex
         and m.group("nl")
         and not _ZH_HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
+        and not (("是" in m.group("nl") or "为" in m.group("nl")) and _answer_line(lower, g1, letters[0], index))
     ):
         return ()
     if checks & _BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
@@ -202,12 +223,55 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     if P.NEG_AFTER.match(lower, g1):
         return ()
+    if checks & _OWN and not _own_text_follows(lower, g1, letters[0], index):
+        return ()
     if checks & _HYPO:
         if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
             return ()
         if "would" in m.group() and P.HYPOTHETICAL_AFTER.match(lower, m.end()):
             return ()
     return letters
+
+
+def _answer_line(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+    """Whether the letter ending at ``lower[at]`` stands alone on its line or with its own text only
+    (not the first line of an option list).
+
+    >>> _answer_line("c\\nthat is all", 1, "C", None), _answer_line("c. x\\nd. y", 1, "C", None)
+    (True, False)
+    """
+    end = lower.find("\n", at)
+    if not lower[at:len(lower) if end == -1 else end].strip(" \t.。:)]"):
+        return not (end != -1 and _NEXT_LABEL.match(lower, end))
+    return _own_text_follows(lower, at, letter, index)
+
+
+def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
+    text and names no other option.
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> idx = option_index((("C", "Dantrolene"), ("D", "Propofol")))
+    >>> _own_text_follows("c. dantrolene, it works", 1, "C", idx), _own_text_follows("c. propofol", 1, "C", idx)
+    (True, False)
+    >>> _own_text_follows("c. dantrolene\\nd. propofol", 1, "C", idx)  # a list of the options, not an answer
+    False
+    """
+    if index is None:
+        return False
+    end = lower.find("\n", at)
+    line = lower[at:len(lower) if end == -1 else end]
+    rest = line.lstrip(_NOT_TEXT_START)
+    if not rest or (end != -1 and _NEXT_LABEL.match(lower, end)):
+        return False
+    start = at + len(line) - len(rest)
+    if index.is_text_of(letter, rest.rstrip(" \t.。")):  # "B. 错误" where B is "错误"
+        return True
+    if end == -1 and len(rest) >= 8 and any(form.startswith(rest.rstrip()) for form in index.forms.get(letter, ())):
+        return True  # the reply was cut off inside the option's own text
+    if _OWN_REJECT.search(rest):
+        return False
+    return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
 def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:
@@ -288,6 +352,6 @@ def find_commitments(
                 if letters:
                     hits.append(Hit(m.start(), letters, method, STRONG))
     if len(hits) > 1:
-        hits.sort(key=lambda h: (h.pos, h.tier))
+        hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
         hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
     return hits

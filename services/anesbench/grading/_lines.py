@@ -44,19 +44,21 @@ def _judge(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str]
         if letter.islower() and not whole:
             return None
         return letter.upper(), "lone_letter"
+    lower = rest.lower()
+    if letter.isupper() and index.is_text_of(letter, lower):  # "B. 6%": too short to search for, but its own
+        return letter, "letter_with_text"
     if letter.islower() or not index.longest_first:
         return None
-    lower = rest.lower()
     pol = POLARITY.search(lower)
     if pol is not None and pol.group("neg") is not None:  # "C. Dantrolene — Incorrect" is an analysis line
         return None
     start = 1 if lower[0] in "([" else 0
     if not index.match_at(lower, start):
         return None
-    named = mentions(lower, index)
-    if letter in named:
+    named = set(mentions(lower, index))
+    if named == {letter}:  # "Option A, neostigmine, …; option B, sugammadex, …" names more than its own
         return letter, "letter_with_text"
-    if named:
+    if named and letter not in named:
         return None, "none_ambiguous"
     return None
 

@@ -16,22 +16,47 @@ from anesbench.grading._scan import matches
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
 _SPACES = re.compile(r"\s+")
+#: a leading concentration or route that a reply may leave out when it names the option
+_QUALIFIER = re.compile(
+    r"^(?:\d+(?:\.\d+)?[ \t]*%[ \t]*|(?:intravenous|iv|oral|nebuli[sz]ed|inhaled|静注|静脉注射|静脉|口服|雾化吸入)[ \t]*)+"
+)
 _TRIM = " \t.。;；,，:!！"
 _NEG_BEFORE = re.compile(
     r"(?:\bnot|\brather than|\binstead of|\bother than|\bnor|n't|\bthan|\bexcept|\bunlike|\bavoid"
     r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用|禁用)[^,.;:，。；：!?！？]*$"
 )
 _NEG_AFTER = re.compile(
-    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled))"
-    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非)"
+    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled|contraindicated))"
+    r"|^[ \t]*(?:(?:would|will|could|may|might)[ \t]+)?(?:worsen|deepen|aggravate)"
+    r"|^[ \t]*should[ \t]+(?:be[ \t]+avoided|not)"
+    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非|禁用|慎用|(?:会|可|可能)?加重)"
 )
+#: options named as a list ("esmolol and nitroglycerin would worsen …"): a verdict after the last is on all
+_JOINED = re.compile(r"[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]+as)[ \t]*")
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
     r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|应(?:该|当)?(?:使用|用|选用|给予|首选)"
+    r"|(?:treatment|drug|agent|antidote|diagnosis|nerve|cause|management|therapy|intervention|predictor)"
+    r"(?:[ \t]+of[ \t]+choice)?(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
+    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|(?:应(?:该|当)?|宜)(?:使用|用|选用|给予|首选)"
 )
-_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "答案", "选", "首选", "应")
+_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "treatment", "drug", "agent", "antidote", "diagnosis",
+                 "nerve", "cause", "management", "therapy", "intervention", "predictor", "答案", "选", "首选", "应", "宜")
+#: after an option's text, what makes it the answer: "phenylephrine is the drug to give"
+_TAIL_HEAD = re.compile(
+    r"[ \t]+is[ \t]+the[ \t]+(?:(?:best|first|preferred|appropriate|correct|right|safest|specific|most|first-line"
+    r"|strongest|single)[ \t]+)*"
+    r"(?:drug|agent|treatment|therapy|choice|answer|option|antidote|diagnosis|intervention|predictor)(?![a-z])"
+    r"(?![ \t]+(?:most[ \t]+)?(?:likely[ \t]+)?to[ \t]+(?:cause|worsen|avoid))"
+)
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
+_CLAUSE_END = re.compile(r"\n|。|;|,|、|[.!?](?:\s|$)")
+_LIST_WORDS = re.compile(r"(?:[\s,、/.;。]|和|与|及|或者|或|以及|and|or|as well as)*")
+#: a clause that adds an alternative ("ketamine also works", "布比卡因也可以", "or both")
+_ALTERNATIVE = re.compile(
+    r"(?<![a-z])(?:also|too|as well|either|or|and|both|but|however|although|though|while|whereas)(?![a-z])"
+    r"|也|亦|同样|都|均|或|和|但|而|然而|不过"
+)
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
@@ -90,6 +115,13 @@ class OptionIndex:
             return False
         return not (_alnum_ascii(form[-1]) and end < len(lower) and _alnum_ascii(lower[end]))
 
+    def is_text_of(self, letter: str, lower: str) -> bool:
+        """Is ``lower`` (lower-cased, stripped) exactly the text of option ``letter``, however short ("6%")?"""
+        return any(form == lower for form in self.forms.get(letter, ())) or any(
+            own == letter and _SPACES.sub(" ", normalize(str(text)).lower()).strip(_TRIM) == lower
+            for own, text in self._items
+        )
+
     def match_at(self, lower: str, at: int) -> bool:
         """Does an option's text start at ``at``?"""
         return any(lower.startswith(form, at) and self._bounded(lower, form, at) for form in self.longest_first)
@@ -123,6 +155,9 @@ def _forms(text: str) -> list[str]:
     bare = _PAREN.sub("", full).strip(_TRIM)
     if bare and bare != full:
         out.append(bare)
+    core = _QUALIFIER.sub("", bare)  # "20% lipid emulsion" is named "lipid emulsion"
+    if core and core not in out:
+        out.append(core)
     return [f for f in out if len(f) >= (3 if f.isascii() else 2)]
 
 
@@ -142,14 +177,64 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     >>> mentions("bupivacaine, not lidocaine", option_index((("A", "Lidocaine"), ("B", "Bupivacaine"))))
     ['B']
     """
+    hits = index.find_all(lower, start, end)
+    negated = [bool(_NEG_AFTER.match(lower[stop: stop + 24])) for _, stop, _ in hits]
+    for i in range(len(hits) - 2, -1, -1):  # "A and B would worsen": the verdict after B is A's too
+        if negated[i + 1] and _JOINED.fullmatch(lower, hits[i][1], hits[i + 1][0]):
+            negated[i] = True
     found: list[str] = []
-    for at, stop, form in index.find_all(lower, start, end):
-        if _NEG_BEFORE.search(lower, max(start, at - 24), at):
-            continue
-        if _NEG_AFTER.match(lower[stop: stop + 24]):
+    for (at, _, form), neg in zip(hits, negated, strict=True):
+        if neg or _NEG_BEFORE.search(lower, max(start, at - 24), at):
             continue
         found.append(index.letter_of[form])
     return found
+
+
+def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int) -> str | None:
+    """The option named right after a head when it ends its clause and what follows is not a list
+    of options ("首选罗哌卡因，布比卡因心脏毒性较大" → 罗哌卡因; not "I'd pick propofol, ketamine or …").
+
+    >>> idx = option_index((("A", "Propofol"), ("B", "Ketamine")))
+    >>> _named_in_first_clause("i'd pick propofol, ketamine is worse", idx, 8, 36)
+    'A'
+    >>> _named_in_first_clause("i'd pick propofol, ketamine or both", idx, 8, 35) is None
+    True
+    """
+    hits = index.find_all(lower, start, end)
+    if not hits or lower[start:hits[0][0]].strip(" \t:") or mentions(lower, index, hits[0][0], hits[0][1]) == []:
+        return None
+    brk = _CLAUSE_END.match(lower, hits[0][1])
+    if brk is None:
+        return None
+    nxt = _CLAUSE_END.search(lower, brk.end())
+    tail_end = min(nxt.start() if nxt else len(lower), end)
+    rest, at = [], brk.end()
+    for h0, h1, _ in index.find_all(lower, brk.end(), tail_end):
+        rest.append(lower[at:h0])
+        at = h1
+    rest.append(lower[at:tail_end])
+    if all(_LIST_WORDS.fullmatch(piece) for piece in rest) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
+        return None
+    return index.letter_of[hits[0][2]]
+
+
+def named_as_answer(
+    lower: str, index: OptionIndex, rejected: frozenset[str] = frozenset(), after: int = -1
+) -> tuple[str | None, str] | None:
+    """``(letter, "option_text")`` if the options named as the answer by their text ("phenylephrine
+    is the drug to give", "0.25 is the most appropriate choice") after offset ``after`` are one
+    option, ``(None, "none_ambiguous")`` if several, ``None`` if none.
+
+    >>> named_as_answer("0.25 is the most appropriate choice for", option_index((("A", "0.25"), ("B", "0.5"))))
+    ('A', 'option_text')
+    """
+    named = [index.letter_of[form] for at, stop, form in index.find_all(lower)
+             if at > after and _TAIL_HEAD.match(lower, stop) and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
+    if not named:
+        return None
+    if len(set(named)) == 1 and named[0] not in rejected:
+        return named[0], "option_text"
+    return None, "none_ambiguous"
 
 
 def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = frozenset()) -> tuple[str | None, str]:
@@ -168,12 +253,18 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
              if not (m.group()[0] == "i" and m.start() and "a" <= lower[m.start() - 1] <= "z")
              and not (m.group()[0] == "选" and lower[m.start() - 1:m.start()] == "不")]
     last = heads[-1] if heads else None
+    named_first = named_as_answer(lower, index, rejected, -1 if last is None else last.start())
+    if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
+        return named_first
     if last is not None:
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)
         named = set(mentions(lower, index, last.end(), end)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
+        first = _named_in_first_clause(lower, index, last.end(), end)
+        if first is not None and first not in rejected:  # "首选罗哌卡因，布比卡因心脏毒性较大"
+            return first, "option_text"
     if len(text) <= 250 and not _UNSURE.search(lower):
         named = set(mentions(lower, index)) - rejected
         if len(named) == 1:

@@ -34,7 +34,7 @@ EN_ANSWER = re.compile(
     r"(?:[ \t]+(?:here|overall|then|therefore|thus|in[ \t]+this[ \t]+case))?"
     r"(?P<sep>[ \t]*(?:is|would[ \t]+be|should[ \t]+be|must[ \t]+be|will[ \t]+be|remains|=|:|-|–|—|->|→)(?![a-z])"
     r"|[ \t]*\n)"
-    rf"\s*{_ADV}(?:(?:option|choice|letter|answer)[ \t]*)?:?[ \t]*" + GRP,
+    rf"\s*:?\s*{_ADV}(?:(?:option|choice|letter|answer)[ \t]*)?:?[ \t]*" + GRP,
     M,
 )
 EN_LETTER_FIRST = re.compile(
@@ -43,10 +43,10 @@ EN_LETTER_FIRST = re.compile(
     r"[ \t]+(?P<verb>is|would[ \t]+be|seems[ \t]+to[ \t]+be|appears[ \t]+to[ \t]+be|represents|remains)[ \t]+"
     r"(?:(?:therefore|thus|clearly|definitely|indeed|then|undoubtedly|probably|likely|most[ \t]+likely)[ \t]+)?"
     r"(?:(?:the|my|our)[ \t]+"
-    r"(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only)[ \t]+){0,3}"
+    r"(?:(?:single|most|best|correct|right|final|appropriate|accurate|likely|preferred|only|fitting|suitable)[ \t]+){0,3}"
     r"(?:answer|option|choice)"
     # "(B) is the most appropriate", "C is best": a superlative without the noun
-    r"|(?:the[ \t]+)?(?:best|most[ \t]+(?:appropriate|likely|accurate|suitable|correct)|correct[ \t]+one))(?![a-z])"
+    r"|(?:the[ \t]+)?(?:best|most[ \t]+(?:appropriate|likely|accurate|suitable|correct|fitting)|correct[ \t]+one))(?![a-z])"
 )
 EN_BOTH = re.compile(
     r"(?P<grp>[a-h](?:[ \t]*(?:,|and|&|or)[ \t]*[a-h]){1,7})(?![a-z0-9])[ \t]+"
@@ -64,6 +64,33 @@ EN_CHOOSE = re.compile(
 EN_NOT_BUT = re.compile(
     r"not[ \t]+(?:option[ \t]+)?" + ONE
     + r"[ \t]*,?[ \t]*but[ \t]+(?:rather[ \t]+|instead[ \t]+)?(?:option[ \t]+)?" + GRP
+)
+#: "[Answer] C", "[Correct answer]: B", "[答案]C", "[正确答案] A" (【】 are normalized to [])
+BRACKET_ANSWER = re.compile(
+    r"\[[ \t]*(?:(?:(?:final|correct|best|right)[ \t]+)?answer|(?:最终|正确|参考|标准|本题)?答案)[ \t]*\]"
+    r"[ \t]*:?[ \t]*(?:\n\s*)?(?:option[ \t]+|choice[ \t]+|选项)?" + GRP
+)
+#: "C fits best", "A fits the clinical picture best", "B matches best"
+EN_FITS_BEST = re.compile(
+    r"(?P<grp>[a-h])[)\]]?(?![a-z0-9])(?:[ \t]*\([^()\n]{1,60}\))?[ \t]+(?:fits|matches|suits)"
+    r"(?:[ \t]+[^.;:!?\n]{0,50}?)?[ \t]+best(?![a-z])"
+)
+#: "the option that best fits this scenario is A"
+EN_BEST_FIT_IS = re.compile(
+    r"(?:option|choice|answer)[ \t]+(?:that|which)[ \t]+(?:best[ \t]+)?(?:fits|matches|suits|describes|explains)"
+    r"(?:[ \t]+best)?(?:[ \t]+[^.;:!?\n]{0,60}?)?[ \t]+is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + GRP
+)
+#: "… the most likely cause of the described scenario is:\nD. Right endobronchial intubation": a
+#: superlative phrase ending in "is" with a letter after it (vetted: the letter must be followed by
+#: its own option's text, so "the best options are listed below: A. …" does not count)
+EN_SUPERLATIVE_IS = re.compile(
+    r"(?:most[ \t]+(?:appropriate|likely|suitable|accurate|correct|probable|effective|fitting)"
+    r"|best|preferred|first-line|optimal)(?![a-z])[^\n.;:?!]{0,80}?[ \t]"
+    r"(?:is|would[ \t]+be|should[ \t]+be|will[ \t]+be)[ \t]*:?[ \t]*(?:\n\s*)?(?:option[ \t]+|choice[ \t]+)?" + SINGLE
+)
+#: "最可能的原因是：\nD. 右主支气管插管" (vetted the same way)
+ZH_SUPERLATIVE_IS = re.compile(
+    r"最(?:可能|合适|恰当|适合|适宜|佳|有效|符合|准确)[^\n。;:?!]{0,40}?(?:是|为)[ \t]*:?[ \t]*(?:\n\s*)?(?:选项)?" + SINGLE
 )
 #: "it could be A or C": two alternatives, so no single answer
 EN_MAYBE = re.compile(
@@ -99,7 +126,7 @@ _ZH_FILL = (r"(?:应该|应当|应|就|显然|无疑|当然|肯定|必然|很明
             r"|依然|仍然|仍|还是|选)*")
 ZH_ANSWER = re.compile(
     rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}"
-    r"(?:(?P<nl>[ \t]*:?[ \t]*\n\s*)|[ \t]*(?:是|为|选择|选|:)?[ \t]*)(?:选项|选)?[ \t]*" + GRP
+    r"(?:(?P<nl>[ \t]*(?:是|为)?[ \t]*:?[ \t]*\n\s*)|[ \t]*(?:是|为|选择|选)?[ \t]*:?[ \t]*)(?:选项|选)?[ \t]*" + GRP
 )
 ZH_CHOOSE = re.compile(r"选(?:择|用)?[ \t]*(?:选项|答案)?[ \t]*" + GRP)
 ZH_LETTER_FIRST = re.compile(
@@ -121,6 +148,14 @@ ZH_CONCLUSION = re.compile(
     r"(?:选项)?" + SINGLE + _ZH_END,
     M,
 )
+_ZH_FIT = r"(?:符合|合适|恰当|适宜|贴切|适合|准确)"
+#: "B最符合", "A选项最符合题干要求", "B项最为合适", "相比之下，A更符合", "以A最为适宜"
+ZH_BEST_FIT = re.compile(GRP + rf"(?:项|选项)?[ \t]*(?:最为|最|更为|更){_ZH_FIT}")
+#: "最符合题意的是C", "最恰当的处理是A", "最符合的选项为B", "最合适的是A选项"
+ZH_FIT_IS = re.compile(
+    rf"最(?:为)?{_ZH_FIT}(?:题意|题干(?:要求|描述)?|本题|该患者(?:的情况)?|临床(?:需要)?)?的?"
+    r"(?:选项|答案|选择|处理|措施|药物|方法|是)*[ \t]*(?:为|是|:)?[ \t]*(?:选项)?" + GRP
+)
 #: "可能是B，也可能是C": two alternatives, so no single answer
 ZH_MAYBE = re.compile(
     r"(?:可能|也许|或许)(?:是|选)[ \t]*(?:选项)?(?P<grp>[a-h](?![a-z0-9])[^。.!\n]{0,12}?(?:也|或者?|还)(?:有)?"
@@ -129,7 +164,8 @@ ZH_MAYBE = re.compile(
 ZH_LEAVES = re.compile(r"(?:只剩下?|剩下|剩余)[ \t]*(?:的是)?[ \t]*(?:选项)?" + SINGLE + _ZH_END)
 ZH_IS_LETTER = re.compile(r"是[ \t]*(?:选项)?" + SINGLE + _ZH_END, M)
 #: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
-ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否")
+ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否",
+               "不是", "并非", "比", "于")
 
 # ---------------------------------------------------------------- structured
 BOXED = re.compile(r"\\boxed[ \t]*\{(?P<c>(?:[^{}]|\{[^{}]*\}){0,200})\}")
@@ -147,7 +183,12 @@ LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
 
 # ---------------------------------------------------------------- vetting (lower-cased text)
 #: a letter put as a question ("答案是B吗？", "The answer is B?") is not a commitment
-QUESTIONED = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:吗|呢|\?)")
+QUESTIONED = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:吗|呢|\?|还是)")
+#: the letter is one of a list ("B and C fit", "A、C最符合"): a pattern starting at a later letter of it
+#: does not commit to that letter alone (original case; searched in the characters before the letter)
+JOINED_BEFORE = re.compile(
+    r"(?<![A-Za-z])[A-H][)\]]?[ \t]*(?:,|、|/|&|\+|和|与|及|或者|或|and|or)[ \t]*(?:[Oo]ption[ \t]+|选项)?[(\[]?[ \t]*\Z"
+)
 #: the word before an answer noun that turns it around ("the wrong answer is A")
 NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
 #: right after the letter, a verdict that cancels the commitment ("Answer: C is incorrect because …",

@@ -16,10 +16,11 @@ import re
 from anesbench.grading._final import lower_same_length, ref_ok
 from anesbench.grading._scan import matches
 
-_NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
+_NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate|indicated)"
+           r"|contraindicated"
            r"|ruled[ \t]+out|eliminated?|excluded?")
-_POS_EN = (r"correct(?![ \t]+(?:the|a|an|this|it|its|any|for)[ \t])"
-           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))")
+_POS_EN = (r"correct(?![ \t]+(?:the|a|an|this|it|its|any)[ \t])"
+           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))|indicated")
 _NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
 _POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选|符合题意"
 #: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
@@ -28,18 +29,20 @@ POLARITY = re.compile(
     rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)",
     re.MULTILINE,
 )
-_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
+_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "indicated",
+                     "contraindicated", "不", "错",
                      "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
 _NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
 _NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
 #: an English "correct"/"right" is a verdict only as a predicate ("C is correct", "C: correct"),
 #: not as an attribute ("the correct drug is dantrolene") unless of the answer ("the correct answer")
 _PREDICATIVE = re.compile(
-    r"(?:^|[:\-–—(),.;!?\n]|(?<![a-z])(?:is|are|be|was|seems|appears|remains|looks))[ \t]*"
+    r"(?:^|[:\-–—(),.;!?\n]|(?<![a-z])(?:is|are|be|was|seems|appears|remains|looks|makes[ \t]+it|making[ \t]+it))[ \t]*"
     r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
     re.MULTILINE,
 )
-_ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案)[\u4e00-\u9fff]")
+_LABELLED_BEFORE = re.compile(r"[:\-–—(][ \t]*\Z")
+_ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案|选择)[\u4e00-\u9fff]")
 _ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
 
 
@@ -50,8 +53,11 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
     [(5, False), (64, True)]
     """
     out: list[tuple[int, bool]] = []
+    covered = -1
     for m in matches(POLARITY, lower, _POLARITY_ANCHORS, start, stop):
         s, word = m.start(), m.group()
+        if s < covered:  # inside the verdict word before ("正确" in "不正确")
+            continue
         if word[0].isascii() and word[0].isalpha() and s and "a" <= lower[s - 1] <= "z":
             continue
         key = "correct" if word.startswith("correct") else word
@@ -59,16 +65,19 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
         if bad is not None and lower.endswith(bad, max(0, s - 3), s):
             continue
         positive = m.group("pos") is not None
+        if word == "indicated" and not _LABELLED_BEFORE.search(lower, max(0, s - 4), s):  # "C. X – Indicated" only
+            continue
         if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges
             continue
         if (
             positive
-            and word[0] in "cr"
+            and word[0] in "cri"
             and not _PREDICATIVE.search(lower, max(0, s - 30), s)
             and not (lower.endswith(("the ", "most "), 0, s) and _ANSWER_NOUN.match(lower, s + len(word)))
         ):
             continue
         out.append((s, positive))
+        covered = m.end()
     return out
 
 
@@ -84,7 +93,13 @@ _BEFORE_EN = re.compile(
     r"[ \t]+(?:(?:also|clearly|definitely|therefore|thus|then|obviously)[ \t]+)?\Z"
 )
 _BEFORE_ZH = re.compile(
-    r"(?P<l>[a-h])(?![a-z0-9])[ \t]*(?:选项|项)?[ \t]*:?[ \t]*(?:说法|描述|叙述)?[ \t]*(?:是|为|也|亦|均|则)?[ \t]*\Z"
+    r"(?P<l>[a-h])(?![a-z0-9])[ \t]*(?:选项|项)?[ \t]*:?[ \t]*(?:说法|描述|叙述)?[ \t]*(?:也|亦|均|都|则)?(?:是|为)?[ \t]*\Z"
+)
+#: an option named inside a sentence, after a clause break: "…；B选项…", "…。选项C…", "…. Option D, …"
+_CLAUSE_LABEL = re.compile(
+    r"(?:^|[;。,.!?])[ \t]*(?P<body>(?:option[ \t]+|选项[ \t]*)[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
+    r"|(?P<k>[a-h])[ \t]*(?:选项|项))",
+    re.MULTILINE,
 )
 #: "not C", "rule out B", "不选C", "排除A": a negative verdict on a letter named after the negation
 _NEGATED = re.compile(
@@ -97,26 +112,31 @@ _YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:
 _SEGMENT_END = re.compile(r"\n[ \t]*\n")
 
 
-def _events(text: str, lower: str) -> list[tuple[int, str, bool]]:
+def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
     """(position, letter, judged correct) for every verdict in ``text``.
 
     >>> _events("B. Ketamine: wrong", "b. ketamine: wrong")
     [(0, 'B', False)]
     """
-    events: list[tuple[int, str, bool]] = []
-    labels = [m for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
-    for i, m in enumerate(labels):
-        stop = labels[i + 1].start() if i + 1 < len(labels) else len(lower)
-        gap = _SEGMENT_END.search(lower, m.end(), stop)
+    events: list[tuple[int, str, bool | None]] = []
+    labels = [(m.start("l"), m.start(), m.end()) for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
+    for m in _CLAUSE_LABEL.finditer(lower):
+        group = "l" if m.group("l") is not None else "k"
+        if text[m.start(group)].isupper():
+            labels.append((m.start(group), m.start("body"), m.end()))
+    labels = sorted({label[0]: label for label in sorted(labels, reverse=True)}.values())  # one per letter offset
+    for i, (at, _, end) in enumerate(labels):
+        stop = labels[i + 1][1] if i + 1 < len(labels) else len(lower)
+        gap = _SEGMENT_END.search(lower, end, stop)
         if gap is not None:
             stop = gap.start()
-        for cap in _CAPITAL.finditer(text, m.end(), stop):  # "选项A、B、C中…": the verdict is not A's
+        for cap in _CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
             if ref_ok(text, cap.start()):
                 stop = cap.start()
                 break
-        found = polarities(lower, m.end(), stop)
-        if found:
-            events.append((m.start("l"), text[m.start("l")], found[0][1]))
+        found = {positive for _, positive in polarities(lower, end, stop)}
+        if found:  # a segment that says both ("correct in children, wrong here") judges nothing for sure
+            events.append((at, text[at], found.pop() if len(found) == 1 else None))
     for s, positive in polarities(lower):
         for cap in reversed(list(_CAPITAL.finditer(text, max(0, s - 90), s))):
             at = cap.start()
@@ -131,30 +151,56 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool]]:
         for m in _YES_NO.finditer(lower):
             if text[m.start("l")].isupper():
                 events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
-    events.sort(key=lambda e: e[0])
+    events.sort(key=lambda e: (e[0], e[2] is None))  # a two-way segment outweighs "B is correct" in it
     return events
 
 
-def verdict_map(text: str, lower: str | None = None) -> dict[str, bool]:
-    """The standing verdict on each letter judged in ``text`` (True = judged correct).
+def standing_verdicts(text: str, lower: str | None = None) -> dict[str, tuple[bool | None, int]]:
+    """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both
+    ways) and where that verdict was given.
+
+    >>> standing_verdicts("A is wrong. C is correct.")
+    {'A': (False, 0), 'C': (True, 12)}
+    """
+    last: dict[str, tuple[bool | None, int]] = {}
+    for at, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
+        last[letter] = positive, at
+    return last
+
+
+def verdict_map(text: str, lower: str | None = None) -> dict[str, bool | None]:
+    """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both).
 
     >>> verdict_map("A is correct. Wait, no: A is wrong, not B either.")
     {'A': False, 'B': False}
     """
-    last: dict[str, bool] = {}
-    for _, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
-        last[letter] = positive
-    return last
+    return {letter: positive for letter, (positive, _) in standing_verdicts(text, lower).items()}
 
 
-def judge_options(last: dict[str, bool], valid: frozenset[str]) -> tuple[str | None, str] | None:
-    """``(letter, "verdict")`` when exactly one option is judged correct, ``(None, "none_ambiguous")``
-    when several are, ``None`` when no option is judged correct (``last`` from :func:`verdict_map`).
+#: a final-answer phrase; one that comes after the verdicts decides, not they, even if unread
+_FINAL_HEAD = re.compile(r"(?:answer|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![a-z])|answer[ \t]*:|答案")
+
+
+def final_answer_after(lower: str, at: int) -> bool:
+    """Whether a final-answer phrase follows offset ``at`` ("… C is correct. The answer is: 10 mg/kg").
+
+    >>> final_answer_after("c is correct. so the answer is: 10 mg/kg", 0), final_answer_after("c is correct.", 0)
+    (True, False)
+    """
+    return _FINAL_HEAD.search(lower, at) is not None
+
+
+def judge_options(last: dict[str, bool | None], valid: frozenset[str]) -> tuple[str | None, str] | None:
+    """``(letter, "verdict")`` when exactly one option is judged correct and none both ways,
+    ``(None, "none_ambiguous")`` when several are (or one is judged both ways), ``None`` when no
+    option is judged correct (``last`` from :func:`verdict_map`).
 
     >>> judge_options(verdict_map("A 错误，C 正确，D 也正确"), frozenset("ABCD"))
     (None, 'none_ambiguous')
     """
     winners = [letter for letter, positive in last.items() if positive and letter in valid]
+    if any(positive is None for letter, positive in last.items() if letter in valid):
+        return (None, "none_ambiguous") if winners else None
     if len(winners) == 1:
         return winners[0], "verdict"
     if len(winners) > 1:

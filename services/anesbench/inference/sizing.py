@@ -1,8 +1,8 @@
 """How many requests to keep in flight when the user does not say (``--concurrency`` unset).
 
 1. Ask the server: SGLang's ``GET /get_server_info`` reports ``max_running_requests`` (its decode
-   batch). We keep that many in flight plus a small queue, so a slot that frees up is refilled at
-   once without the server's queue growing long.
+   batch); llama.cpp's ``GET /props`` reports ``total_slots``. We keep that many in flight plus a
+   small queue, so a slot that frees up is refilled at once without the server's queue growing long.
 2. Otherwise adapt (:class:`AdaptiveLimiter`): grow while latency stays near the best seen, shrink
    when it rises (the server is queueing) or the server says 429/503.
 """
@@ -29,29 +29,52 @@ def headroom(slots: int) -> int:
 
 
 async def server_slots(endpoint: str, api_key: str | None = None, options: HttpOptions | None = None) -> int | None:
-    """``max_running_requests`` from an SGLang-style server, or None when the server does not say."""
+    """The server's own count of parallel slots, or None when it does not say.
+
+    SGLang's ``GET /get_server_info`` is asked first (``max_running_requests`` times ``dp_size``), then
+    llama.cpp's ``GET /props`` (``total_slots``, its ``--parallel``).
+    """
     root = endpoint.rstrip("/").removesuffix("/v1")
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
                     headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
     try:
-        response = await http.request("GET", "/get_server_info")
-        if response.status != 200:
-            return None
-        info = json.loads(response.body)
-    except (HttpError, TimeoutError, ValueError):
-        return None
+        slots = _sglang_slots(await _get_json(http, "/get_server_info"))
+        if slots is None:
+            slots = _llamacpp_slots(await _get_json(http, "/props"))
+        return slots
     finally:
         await http.close()
+
+
+async def _get_json(http: HttpPool, path: str) -> object:
+    try:
+        response = await http.request("GET", path)
+        if response.status != 200:
+            return None
+        return json.loads(response.body)
+    except (HttpError, TimeoutError, ValueError):
+        return None
+
+
+def _positive(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _sglang_slots(info: object) -> int | None:
     if not isinstance(info, dict):
         return None
     slots = info.get("max_running_requests")
     if slots is None and isinstance(info.get("internal_states"), list) and info["internal_states"]:
-        slots = info["internal_states"][0].get("max_running_requests")  # newer SGLang layouts
-    dp_size = info.get("dp_size")
-    dp = dp_size if isinstance(dp_size, int) else 1
-    if isinstance(slots, int) and slots > 0:
-        return slots * max(dp, 1)
-    return None
+        first = info["internal_states"][0]
+        slots = first.get("max_running_requests") if isinstance(first, dict) else None  # newer SGLang layouts
+    found = _positive(slots)
+    if found is None:
+        return None
+    return found * (_positive(info.get("dp_size")) or 1)
+
+
+def _llamacpp_slots(props: object) -> int | None:
+    return _positive(props.get("total_slots")) if isinstance(props, dict) else None
 
 
 class AdaptiveLimiter(DynamicLimiter):

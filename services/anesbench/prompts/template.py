@@ -6,7 +6,9 @@ A template is a JSON file (the bundled default is ``templates/anesbench-cot.json
      "en": {"system": "...", "user": "Question: {question}\\nOptions:\\n{options}"},
      "zh": {"system": "...", "user": "题目：{question}\\n选项：\\n{options}"}}
 
-``{question}`` is the stem and ``{options}`` the lettered options, one ``A. text`` per line.
+``{question}`` is the stem and ``{options}`` the lettered options, one ``A. text`` per line; both are
+required. ``{letters}`` (optional) is the item's own option letters as a list in the language of the
+section: ``A, B, C and D`` in English, ``A、B、C和D`` in Chinese (``A and B`` / ``A和B`` for two).
 The ``system`` message may be empty (it is then not sent).
 """
 
@@ -26,6 +28,8 @@ from anesbench.errors import InvalidInput
 DEFAULT_TEMPLATE = "anesbench-cot"
 BUNDLED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PLACEHOLDERS = {"question", "options"}
+OPTIONAL_PLACEHOLDERS = {"letters"}
+LIST_WORDS = {"en": (", ", " and "), "zh": ("、", "和")}  # language -> (separator, before the last)
 
 Message = dict[str, str]
 
@@ -41,7 +45,11 @@ class PromptTemplate:
         system, user = self.messages[language]
         text = item.texts[language]
         options = "\n".join(f"{letter}. {option}" for letter, option in text.options.items())
-        body = user.replace("{question}", text.question).replace("{options}", options)
+        body = (
+            user.replace("{letters}", letter_list(tuple(text.options), language))
+            .replace("{question}", text.question)
+            .replace("{options}", options)
+        )
         if system:
             return [{"role": "system", "content": system}, {"role": "user", "content": body}]
         return [{"role": "user", "content": body}]
@@ -50,6 +58,18 @@ class PromptTemplate:
         missing = [lang for lang in languages if lang not in self.messages]
         if missing:
             raise InvalidInput(f"prompt template '{self.name}' has no '{', '.join(missing)}' section")
+
+
+def letter_list(letters: tuple[str, ...], language: str) -> str:
+    """``A, B, C and D`` (English) or ``A、B、C和D`` (Chinese): the letters as a list, "and" before the last.
+
+    >>> letter_list(("A", "B", "C", "D"), "en"), letter_list(("A", "B"), "en"), letter_list(("A", "B", "C"), "zh")
+    ('A, B, C and D', 'A and B', 'A、B和C')
+    """
+    separator, last = LIST_WORDS[language]
+    if len(letters) < 2:
+        return "".join(letters)
+    return separator.join(letters[:-1]) + last + letters[-1]
 
 
 def _placeholders(text: str) -> set[str]:
@@ -82,10 +102,10 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
             found = _placeholders(user)
         except ValueError as exc:
             raise InvalidInput(f"{source}: field '{language}.user': {exc}") from None
-        if found != PLACEHOLDERS:
+        if not PLACEHOLDERS <= found <= PLACEHOLDERS | OPTIONAL_PLACEHOLDERS:
             raise InvalidInput(
-                f"{source}: field '{language}.user': needs exactly the placeholders {{question}} and {{options}}, "
-                f"found {sorted(found) or 'none'}"
+                f"{source}: field '{language}.user': needs exactly the placeholders {{question}} and {{options}} "
+                f"(and optionally {{letters}}), found {sorted(found) or 'none'}"
             )
         messages[language] = (system, user)
     if not messages:
