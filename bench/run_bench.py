@@ -68,7 +68,7 @@ def timed(args: list[str]) -> tuple[float, float, subprocess.CompletedProcess[by
 def standin(slots: int, latency_ms: float, jitter_ms: float) -> Proc:
     return start([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
                   "--slots", str(slots), "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms),
-                  "--unanswerable-rate", "0"])
+                  "--unanswerable-rate", "0", "--served-model", "bench"])
 
 
 def efficiency(stats: dict, requests: int, service_s: float, slots: int) -> float:

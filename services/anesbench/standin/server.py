@@ -63,6 +63,7 @@ class StandinServer:
         self._fault_rng = random.Random(seed)
         self._slots: asyncio.Semaphore | None = None
         self._slot_count = -1
+        self._started = time.monotonic()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -76,11 +77,25 @@ class StandinServer:
         return app
 
     # --- plain endpoints ---------------------------------------------------------------------
+    def _loading(self) -> web.Response | None:
+        """During a cold start (``not_ready_seconds``), what a loading SGLang or llama.cpp answers."""
+        if time.monotonic() - self._started >= self.plan.not_ready_seconds:
+            return None
+        self.stats.outcomes["not_ready"] += 1
+        return web.json_response({"error": {"message": "Loading model", "type": "unavailable_error"}}, status=503)
+
     async def models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "standin", "object": "model"}]})
+        loading = self._loading()
+        if loading is not None:
+            return loading
+        if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
+            return web.json_response({"error": {"message": "stand-in: invalid API key"}}, status=401)
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "owned_by": "standin"} for name in self.plan.served_models
+        ]})
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        return self._loading() or web.Response(text="ok")
 
     async def server_info(self, request: web.Request) -> web.Response:
         """SGLang-style server info: the harness reads max_running_requests to size its concurrency."""
@@ -151,6 +166,9 @@ class StandinServer:
         stats.attempts_by_key[key] += 1
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
             return await self._inject("401", request)
+        loading = self._loading()
+        if loading is not None:
+            return loading
         fault = self._fault_for(key)
         if fault is not None:
             return await self._inject(fault, request)
@@ -203,6 +221,9 @@ class StandinServer:
             content, reasoning, finish = render_reply(
                 style, letter=letter, choices=options, language=language, rng=rng
             )
+        if self.plan.huge_reply_rate and rng.random() < self.plan.huge_reply_rate:
+            # A runaway reply (a model that never stops repeating itself), far over the grader's limit.
+            content += " padding" * (self.plan.huge_reply_bytes // 8)
         completion_tokens = min(max(len(content) // 4, 1), max_tokens)
         payload = {
             "id": f"chatcmpl-{key[:24]}",
