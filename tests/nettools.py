@@ -95,6 +95,7 @@ class ChatServer:
     tls: ssl.SSLContext | None = None
     idle_close: float | None = None
     latency: float = 0.0  # seconds before each answer
+    models: tuple[str, ...] = ("m",)  # what GET /v1/models lists (the harness's preflight checks --model)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     connections: int = 0
     handshakes_failed: int = 0
@@ -142,6 +143,10 @@ class ChatServer:
                 if path.endswith("/chat/completions"):
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                                  + str(len(REPLY)).encode() + b"\r\n\r\n" + REPLY)
+                elif path.endswith("/models"):
+                    listing = json.dumps({"object": "list", "data": [{"id": name} for name in self.models]}).encode()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                                 + str(len(listing)).encode() + b"\r\n\r\n" + listing)
                 else:
                     writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()

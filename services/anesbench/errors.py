@@ -29,6 +29,8 @@ Callers catch at the level they care about::
     ├── InferenceError      the model server failed for good                1     UNAVAILABLE
     │   ├── RetryableInferenceError  a failure worth another attempt
     │   ├── FatalInferenceError      every request would fail (401/403/404, TLS, DNS): stop the run
+    │   ├── EndpointNotReady         preflight: not up/healthy within --wait-ready (no run row)
+    │   ├── EndpointsUnreachable     the circuit breaker opened: every endpoint keeps failing
     │   ├── ModelNotReady            an InferenceService did not become Ready in time
     │   └── KubeApiError             the Kubernetes API failed (a refusal is PermissionDenied)
     ├── HttpError           the HTTP transport failed (inference/http.py)   1     UNAVAILABLE
@@ -43,6 +45,8 @@ Callers catch at the level they care about::
     ├── GradingTimeout      a grading batch overran its deadline            1     DEADLINE_EXCEEDED
     ├── StartupFailed       a service started by ``anesbench up`` died       1     INTERNAL
     ├── RunFailed           a run ended without every item answered         1     ABORTED
+    ├── Ungradable          one reply the grader cannot handle (its row records it; never crosses an edge)
+    ├── StoreWriteFailed    the result store cannot write                   1     (embedded only)
     └── ServerError         the server hit a bug (client side of INTERNAL)  1     INTERNAL
 """
 
@@ -268,3 +272,20 @@ class ServerError(AnesbenchError):
     """The server reported an internal error (a bug, see its log): retrying the same call will not help."""
 
     grpc_status = "INTERNAL"
+
+
+# --- issue 9 (preflight, breaker, isolation, store): run-level faults --------------------------------
+class EndpointNotReady(InferenceError):
+    """Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row)."""
+
+
+class EndpointsUnreachable(InferenceError):
+    """The circuit breaker opened: every endpoint of the model keeps failing; the run stops, resumable."""
+
+
+class Ungradable(AnesbenchError):
+    """One reply the grader cannot handle (too large, over its deadline): recorded on its row, the run goes on."""
+
+
+class StoreWriteFailed(AnesbenchError):
+    """The result store cannot write: the run stops at once (exit 1)."""

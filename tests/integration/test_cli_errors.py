@@ -52,7 +52,7 @@ def test_bad_flags(write_jsonl, tmp_path: Path, args: list[str], needle: str) ->
 
 
 def test_same_run_id_with_another_configuration_is_refused(write_jsonl, tmp_path: Path) -> None:
-    proc = start_standin()
+    proc = start_standin("--served-model", "m")
     try:
         data = write_jsonl(make_records(3))
         db = tmp_path / "c.duckdb"

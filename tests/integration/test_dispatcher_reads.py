@@ -26,8 +26,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("dispatcher")
-    clean = start_standin("--answer-key", str(SAMPLE))
-    faulty = start_standin("--answer-key", str(SAMPLE), "--fault-rate", "0.33", "--fault-kinds", "503")
+    clean = start_standin("--answer-key", str(SAMPLE), "--served-model", "model-one,model-two")
+    faulty = start_standin("--answer-key", str(SAMPLE), "--fault-rate", "0.33", "--fault-kinds", "503",
+                           "--served-model", "model-one")
     grader, _ = start_grader()
     dispatcher, _ = start_dispatcher(grader.address, folder / "d.duckdb")
     stack = Stack(dispatcher.address, [dispatcher, grader, clean, faulty])

@@ -60,7 +60,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     shutil.copy(SAMPLE, datasets / "anesbench.jsonl")
     started: list[Proc] = []  # stopped at the end, also when a later one fails to start
     try:
-        started.append(start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5"))
+        started.append(start_standin("--answer-key", str(SAMPLE), "--latency-ms", "5",
+                                     "--served-model", "standin,model-0,model-1,model-2"))
         grader, grader_metrics = start_grader()
         started.append(grader)
         dispatcher, dispatcher_metrics = start_dispatcher(grader.address, tmp_path / "d.duckdb",

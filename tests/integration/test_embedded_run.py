@@ -191,7 +191,8 @@ def test_client_errors_are_not_retried_and_fail_the_run(make_standin, small: Pat
 
 
 def test_exhausted_attempts_are_recorded_then_resumed(make_standin, small: Path, tmp_path: Path) -> None:
-    proc = make_standin("--fail-first", "100", "--fail-kind", "503")
+    # 429s: the server is there but pushes back (an outage, every request a 503, trips the breaker instead).
+    proc = make_standin("--fail-first", "100", "--fail-kind", "429")
     db = tmp_path / "r.duckdb"
     first = _run(proc.address, small, db, "--max-attempts", "2", "--run-id", "x")
     assert first.returncode == 1
@@ -209,7 +210,8 @@ def test_api_key_from_environment_is_sent_and_never_stored(make_standin, small: 
     proc = make_standin("--require-api-key-env", "STANDIN_KEY", env={"STANDIN_KEY": secret})
     db = tmp_path / "k.duckdb"
     denied = _run(proc.address, small, db, "--run-id", "nokey", env={"ANESBENCH_API_KEY": "", "OPENAI_API_KEY": ""})
-    assert denied.returncode == 1 and "HTTP 401" in denied.stderr
+    # A refused key is a configuration fault found by the preflight: exit 2, nothing written.
+    assert denied.returncode == 2 and "HTTP 401" in denied.stderr and not db.exists()
     key_file = tmp_path / "key.txt"
     key_file.write_text(secret + "\n", encoding="utf-8")
     via_file = _run(proc.address, small, db, "--run-id", "file", "--api-key-file", str(key_file))
@@ -231,7 +233,7 @@ def test_progress_bar_on_request(standin: Proc, small: Path, tmp_path: Path) -> 
     result = _run(standin.address, small, tmp_path / "p.duckdb", "--progress")
     assert result.returncode == 0
     assert "12/12" in result.stderr and "acc=" in result.stderr
-    quiet = _run(standin.address, small, tmp_path / "q.duckdb")
+    quiet = _run(standin.address, small, tmp_path / "q.duckdb", "--no-progress")
     assert quiet.stderr == "" and quiet.stdout.count("\n") == 1
 
 

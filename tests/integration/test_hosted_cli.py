@@ -41,6 +41,11 @@ def dataset(write_jsonl: Callable[..., Path]) -> Path:
     return write_jsonl(make_records(ITEMS))
 
 
+def _chats(origin: ChatServer) -> list[tuple[str, dict[str, str]]]:
+    """The chat requests (not the preflight's GET /health and /v1/models)."""
+    return [request for request in origin.requests if request[0].startswith("POST ")]
+
+
 def _run_args(endpoint: str, dataset: Path, db: Path, *extra: str) -> list[str]:
     return ["run", "--endpoint", endpoint, "--model", "m", "--dataset", str(dataset), "--db", str(db),
             "--concurrency", "1", "--no-progress", *extra]
@@ -53,7 +58,7 @@ async def test_a_private_ca_is_trusted_with_ca_bundle(tmp_path: Path, dataset: P
                                                "--ca-bundle", str(ca.ca_pem)), env=_env())
     assert code == 0, err
     assert f"status=completed done={ITEMS} total={ITEMS}" in out
-    assert len(origin.requests) == ITEMS and origin.handshakes_failed == 0
+    assert len(_chats(origin)) == ITEMS and origin.handshakes_failed == 0
 
 
 async def test_an_untrusted_certificate_fails_the_run_at_once_without_retries(tmp_path: Path, dataset: Path) -> None:
@@ -75,8 +80,10 @@ async def test_a_plain_http_endpoint_goes_through_http_proxy(tmp_path: Path, dat
         code, _out, err = await _cli(*_run_args(f"http://{TEST_HOST}:8000/v1", dataset, tmp_path / "p.duckdb"),
                                      env=_env(HTTP_PROXY=proxy.url, NO_PROXY="example.org"))
     assert code == 0, err
-    assert proxy.seen == [f"POST http://{TEST_HOST}:8000/v1/chat/completions HTTP/1.1"] * ITEMS
-    assert len(origin.requests) == ITEMS
+    # The preflight goes the same way as the run: /health and /v1/models through the proxy too.
+    assert proxy.seen == [f"GET http://{TEST_HOST}:8000/health HTTP/1.1", f"GET http://{TEST_HOST}:8000/v1/models HTTP/1.1",
+                          *[f"POST http://{TEST_HOST}:8000/v1/chat/completions HTTP/1.1"] * ITEMS]
+    assert len(_chats(origin)) == ITEMS
 
 
 async def test_an_https_endpoint_goes_through_a_connect_tunnel(tmp_path: Path, dataset: Path) -> None:
@@ -86,8 +93,9 @@ async def test_an_https_endpoint_goes_through_a_connect_tunnel(tmp_path: Path, d
                                                 "--ca-bundle", str(ca.ca_pem)),
                                      env=_env(HTTPS_PROXY=proxy.url, HTTP_PROXY="http://127.0.0.1:9"))
     assert code == 0, err
-    assert proxy.seen == [f"CONNECT {TEST_HOST}:443 HTTP/1.1"]  # --concurrency 1: one tunnel, kept alive
-    assert len(origin.requests) == ITEMS
+    # One tunnel for the preflight, one for the run (--concurrency 1: kept alive for every item).
+    assert proxy.seen == [f"CONNECT {TEST_HOST}:443 HTTP/1.1"] * 2
+    assert len(_chats(origin)) == ITEMS
 
 
 async def test_url_credentials_are_sent_as_basic_auth_and_never_stored(tmp_path: Path, dataset: Path) -> None:
@@ -97,7 +105,8 @@ async def test_url_credentials_are_sent_as_basic_auth_and_never_stored(tmp_path:
                                      env=_env())
     assert code == 0, err
     expected = "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
-    assert [headers.get("authorization") for _, headers in origin.requests] == [expected] * ITEMS
+    # every request, the preflight's two included
+    assert [headers.get("authorization") for _, headers in origin.requests] == [expected] * (ITEMS + 2)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT endpoint FROM runs").fetchall() == [(f"http://127.0.0.1:{origin.port}/v1",)]
 

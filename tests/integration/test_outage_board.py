@@ -44,23 +44,29 @@ def _overall(rows: list[dict], run_id: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[Proc, Proc]]:
+def servers() -> Iterator[tuple[Proc, Proc, Proc]]:
     clean = start_standin("--answer-key", str(SAMPLE), "--seed", "3")
     faulty = start_standin("--answer-key", str(SAMPLE), "--seed", "3", "--fault-rate", "0.33", "--fault-kinds", "503")
-    yield clean, faulty
+    # Up for the preflight, then failing every request (429s: an outage of 503s would trip the circuit breaker).
+    refusing = start_standin("--fail-first", "100", "--fail-kind", "429")
+    yield clean, faulty, refusing
     clean.stop()
     faulty.stop()
+    refusing.stop()
 
 
 @pytest.fixture(scope="module")
-def db(servers: tuple[Proc, Proc], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    clean, faulty = servers
+def db(servers: tuple[Proc, Proc, Proc], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    clean, faulty, refusing = servers
     path = tmp_path_factory.mktemp("outage") / "a.duckdb"
     assert _run(clean.address, path, "clean").returncode == 0
     partial = _run(faulty.address, path, "partial", "--max-attempts", "1")
     assert partial.returncode == 1, partial.stderr
-    down = _run(f"http://127.0.0.1:{_closed_port()}/v1", path, "down", "--max-attempts", "1")
+    down = _run(refusing.address, path, "down", "--max-attempts", "1")
     assert down.returncode == 1, down.stderr
+    # Nothing listening at all: the preflight refuses before a run exists.
+    never = _run(f"http://127.0.0.1:{_closed_port()}/v1", path, "never", "--max-attempts", "1")
+    assert never.returncode == 1 and "not ready" in never.stderr, never.stderr
     return path
 
 
@@ -71,7 +77,7 @@ def test_down_for_every_request_counts_errors_not_answers(db: Path) -> None:
     assert "0.00" not in table  # no accuracy is shown for a model that never answered
 
 
-def test_down_for_a_third_keeps_the_accuracy_of_the_answered_ones(db: Path, servers: tuple[Proc, Proc]) -> None:
+def test_down_for_a_third_keeps_the_accuracy_of_the_answered_ones(db: Path, servers: tuple[Proc, Proc, Proc]) -> None:
     row = _overall(_board(db, "--run", "partial"), "partial")
     with duckdb.connect(str(db), read_only=True) as con:
         errors = con.execute("SELECT count(*) FROM results WHERE run_id = 'partial' AND error IS NOT NULL").fetchone()[0]

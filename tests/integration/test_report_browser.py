@@ -46,7 +46,8 @@ def _console(stderr: str) -> list[str]:
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("report") / "a.duckdb"
-    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "3", "--jitter-ms", "2")
+    standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "3", "--jitter-ms", "2",
+                            "--served-model", "model-one,model-two")
     try:
         for run_id, model in (("m1", "model-one"), ("m2", "model-two")):
             result = run_cli("run", "--endpoint", standin.address, "--model", model, "--dataset", str(SAMPLE),
@@ -115,9 +116,14 @@ def test_the_screenshot_shows_the_plots(report: Path, tmp_path: Path) -> None:
 
 def test_report_with_no_completed_run_writes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "empty.duckdb"
-    down = run_cli("run", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--dataset", str(SAMPLE),
-                   "--db", str(db), "--run-id", "down", "--max-attempts", "1", "--no-progress")
-    assert down.returncode == 1
+    # A server that is up (the preflight passes) but refuses every request: a failed run, no answer.
+    refusing = start_standin("--fail-first", "100", "--fail-kind", "429")
+    try:
+        down = run_cli("run", "--endpoint", refusing.address, "--model", "standin", "--dataset", str(SAMPLE),
+                       "--db", str(db), "--run-id", "down", "--max-attempts", "1", "--no-progress")
+    finally:
+        refusing.stop()
+    assert down.returncode == 1, down.stderr
     out = tmp_path / "r.html"
     for args in ((), ("--run", "down")):
         result = run_cli("report", "--db", str(db), *args, "--out", str(out))

@@ -33,7 +33,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = folder / "a.duckdb"
     other = folder / "other.jsonl"
     other.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in make_records(9)), encoding="utf-8")
-    standin = start_standin("--answer-key", str(SAMPLE))
+    standin = start_standin("--answer-key", str(SAMPLE), "--served-model", "model-one,model-two")
     try:
         for run_id, model, dataset, *extra in (("m1", "model-one", SAMPLE), ("m2", "model-two", SAMPLE),
                                                ("elsewhere", "model-one", other),

@@ -165,7 +165,7 @@ async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -
     config = RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), run_id="r")
     request = pb.StartRunRequest(run_id="r", spec=spec_to_pb(config, None), dataset_name="d")
     with pytest.raises(errors.ServerError, match="internal error in the server"):
-        await _follow(target, request, show=False)
+        await _follow(target, request, progress="off")
     assert (servicer.start_calls, servicer.watch_calls) == (1, 1)  # not re-attached as if the server were down
 
 

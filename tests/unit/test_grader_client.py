@@ -100,7 +100,8 @@ async def test_concurrent_calls_share_batches_and_match_the_library(recording: S
     assert pairs(results) == [expected(case) for case in cases]
     sizes = [len(batch) for batch in recording.servicer.batches]  # type: ignore[attr-defined]
     assert sum(sizes) == len(cases) and max(sizes) == 256
-    assert len(sizes) <= 8  # 1000 calls in ~4 batches of 256, not 1000 messages
+    full = -(-len(cases) // 256)
+    assert len(sizes) <= 2 * full  # a few thousand calls in full batches of 256, not one message each
 
 
 async def test_a_lone_call_is_flushed_after_the_short_linger(recording: Server) -> None:

@@ -69,9 +69,9 @@ class DispatcherClient:
         """The exception the dispatcher raised (or DispatcherUnavailable when it did not answer)."""
         return error_from_rpc(error, unreachable=f"dispatcher {self.target}")
 
-    async def call(self, method: Callable[..., Awaitable[T]], request: object) -> T:
+    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
         try:
-            return await method(request, timeout=self.timeout, metadata=self.metadata)
+            return await method(request, timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as error:
             raise self.error_for(error) from None
 

@@ -76,7 +76,12 @@ def cli() -> None:
 @click.option("--connect-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
               help="Seconds to connect (TCP, proxy tunnel, TLS), apart from --request-timeout.")
 @click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
-@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: on a terminal).")
+@click.option("--progress/--no-progress", default=None,
+              help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=None,
+              help="Only the first N items (a smoke test): N x languages results.")
+@click.option("--wait-ready", type=click.FloatRange(0, 86400), default=0.0, show_default=True,
+              help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
 def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, ca_bundle: str | None,
         connect_timeout: float, dispatcher: str | None, progress: bool | None, **options: Any) -> None:
     """Evaluate a model: send every question, grade every answer, store every result.
@@ -95,6 +100,7 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
     show = sys.stderr.isatty() if progress is None else progress
+    mode = "bar" if show else ("line" if progress is None else "off")  # no terminal: a line every 30 s
     if dispatcher:
         from anesbench.cli.run_remote import run_remote
 
@@ -102,12 +108,12 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
         if ca_bundle:
             raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
-        final = run_remote(dispatcher, config, dataset, prompt_template, show)
+        final = run_remote(dispatcher, config, dataset, prompt_template, mode)
     else:
         from anesbench.cli.run_embedded import run_embedded
 
         http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
-        final = run_embedded(config, dataset, db, prompt_template, api_key_file, show, http)
+        final = run_embedded(config, dataset, db, prompt_template, api_key_file, mode, http)
     if final.status != "completed":
         raise RunFailed(f"run {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
 

@@ -7,13 +7,14 @@ import signal
 import sys
 
 from anesbench import aio
-from anesbench.cli.progress import TerminalProgress, summary_line
+from anesbench.cli.progress import LineProgress, TerminalProgress, summary_line
 from anesbench.dataset import Dataset, load_dataset
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
 from anesbench.inference import load_api_key
 from anesbench.inference.credentials import check_url_credentials
+from anesbench.inference.preflight import preflight
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store import RunRecord, Store
@@ -24,8 +25,9 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 def run_embedded(
     config: RunConfig, dataset_path: str, db_path: str, prompt_template: str | None, api_key_file: str | None,
-    show_progress: bool, http: HttpOptions | None = None,
+    progress: str, http: HttpOptions | None = None,
 ) -> RunRecord:
+    """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"."""
     # Everything that can be wrong with the input is checked before the database is touched.
     dataset = load_dataset(dataset_path, config.languages)
     template = load_template(prompt_template)
@@ -34,8 +36,13 @@ def run_embedded(
     check_url_credentials(config.endpoints, api_key)
     http = http or HttpOptions()
     http.check()
+    # ... and so is the endpoint: up, healthy and serving the model (else no run row, no file).
+    aio.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
+                      report=lambda line: print(line, file=sys.stderr, flush=True), options=http))
     store = Store(db_path)
-    observer = TerminalProgress() if show_progress else None
+    observer: TerminalProgress | LineProgress | None = (
+        TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
+    )
     try:
         run = aio.run(_main(config, dataset, template, store, api_key, observer, http))
     except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
@@ -46,7 +53,7 @@ def run_embedded(
 
 async def _main(
     config: RunConfig, dataset: Dataset, template: PromptTemplate, store: Store, api_key: str | None,
-    observer: TerminalProgress | None, http: HttpOptions,
+    observer: TerminalProgress | LineProgress | None, http: HttpOptions,
 ) -> RunRecord:
     astore = AsyncStore(store)
     task = asyncio.current_task()

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from anesbench import aio
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
-from anesbench.cli.progress import summary_line
+from anesbench.cli.progress import ProgressLine, summary_line
 from anesbench.dataset import load_dataset
 from anesbench.dispatcher.convert import item_to_pb, run_from_pb, spec_to_pb
 from anesbench.dispatcher.sources import NAME
@@ -42,20 +42,28 @@ def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_i
     return request
 
 
-async def _follow(target: str, request: pb.StartRunRequest, show: bool) -> RunRecord:
+async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> RunRecord:
     async with DispatcherClient(target) as client:
         # StartRun is idempotent for one run id (the dispatcher joins the run), so a draining or
-        # restarting dispatcher is simply asked again.
+        # restarting dispatcher is simply asked again. It waits for the endpoint to be ready (the
+        # dispatcher's preflight) up to wait_ready_seconds.
         async for attempt in reconnecting():
             with attempt:
-                run = run_from_pb(await client.call(client.stub.StartRun, request))
+                run = run_from_pb(await client.call(client.stub.StartRun, request,
+                                                    timeout=client.timeout + request.spec.wait_ready_seconds))
         print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
+        show = progress == "bar"
         bar = tqdm(total=run.total, initial=run.done, unit="item", file=sys.stderr, dynamic_ncols=True) if show else None
+        line = ProgressLine() if progress == "line" else None
+        if line is not None:
+            line.begin(run.done, run.total)
         try:
             async for attempt in reconnecting():
                 with attempt:
                     async for event in client.watch(run.id):
                         run = run_from_pb(event.run)
+                        if line is not None:
+                            line.update(run.done, run.total, run.correct, run.failed)
                         if bar is not None:
                             bar.update(run.done - bar.n)
                             accuracy = f"{run.correct / run.done:.3f}" if run.done else "-"
@@ -67,13 +75,15 @@ async def _follow(target: str, request: pb.StartRunRequest, show: bool) -> RunRe
         finally:
             if bar is not None:
                 bar.close()
+            if line is not None:
+                line.end()
 
 
-def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: str | None, show: bool) -> RunRecord:
+def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: str | None, progress: str) -> RunRecord:
     run_id = config.run_id or new_run_id(config.model, Path(dataset).name.split(".")[0])
     request = _request(config, dataset, prompt_template, run_id)
     try:
-        run = aio.run(_follow(target, request, show))
+        run = aio.run(_follow(target, request, progress))
     except KeyboardInterrupt:
         print(f"detached: run {run_id} goes on in the dispatcher; "
               f"anesbench cancel {run_id} --dispatcher {target} stops it", file=sys.stderr)

@@ -51,10 +51,13 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="Grace period before an on-demand model no run needs is stopped.")
 @click.option("--ready-timeout", type=click.FloatRange(1, 86_400), default=1800.0, show_default=True,
               help="Seconds a run waits for its InferenceService to become Ready, then fails.")
+@click.option("--grader-grace", type=click.FloatRange(1, 86400), default=120.0, show_default=True,
+              help="Seconds to keep re-sending to a grader that is down before its runs fail (resumable).")
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
                grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None, kube_namespace: str | None,
-               instance_name: str, gpu_budget: int, model_idle_seconds: float, ready_timeout: float) -> None:
+               instance_name: str, gpu_budget: int, model_idle_seconds: float, ready_timeout: float,
+               grader_grace: float) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.auth import server_token
     from anesbench.dispatcher.server import DispatcherSettings
@@ -65,7 +68,7 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
     settings = DispatcherSettings(
         host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
         datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
-        grader_connections=grader_connections, kube_namespace=kube_namespace, kube_owner=instance_name,
+        grader_connections=grader_connections, grader_grace=grader_grace, kube_namespace=kube_namespace, kube_owner=instance_name,
         gpu_budget=gpu_budget, model_idle_seconds=model_idle_seconds, ready_timeout=ready_timeout,
         auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
     )

@@ -81,7 +81,7 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
             popen, (url,) = _spawn([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
                                     "--latency-ms", str(standin_latency_ms), *key], "stand-in")
             children.append(("stand-in", popen))
-            click.echo(f"stand-in model server  {url}   (a pipeline check, not a model)")
+            click.echo(f"stand-in model server  {url}   (a pipeline check, not a model; it serves --model standin)")
         popen, (grader, *grader_metrics) = _spawn(
             [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port), *metric_args], "grader", *announced)
         children.append(("grader", popen))

@@ -127,7 +127,7 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
         max_attempts=config.max_attempts, languages=list(config.languages),
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
-        samples=config.samples, reuse=config.reuse,
+        samples=config.samples, reuse=config.reuse, wait_ready_seconds=config.wait_ready, limit=config.limit or 0,
     )
 
 
@@ -153,7 +153,7 @@ def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
         concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or DEFAULT_MAX_TOKENS, temperature=spec.temperature,
         request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
         reuse=spec.reuse,
-        run_id=run_id or None,
+        run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
     )
 
 

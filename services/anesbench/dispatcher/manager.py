@@ -38,6 +38,7 @@ from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.credentials import check_url_credentials
 from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.preflight import preflight
 from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
@@ -184,6 +185,12 @@ class RunManager:
             if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
                 self._release(run_id, active)
                 return existing
+            # The endpoint is up and serves the model before anything is stored (else no run row). An
+            # InferenceService has no endpoint yet: the run waits for its Ready condition instead.
+            if config.endpoints:
+                await preflight(config.endpoints, config.model, api_key=self.settings.key_for(config.endpoints),
+                                wait_ready=config.wait_ready, options=HttpOptions(),
+                                report=lambda line: log.warning("run %s: %s", run_id, line))
             if loaded.upload_text is not None:
                 await self.store.call(self.store.store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)

@@ -95,7 +95,7 @@ def _config(data: Mapping[str, Any]) -> RunConfig:
 def _value(name: str, value: Any) -> Any:
     """One RunConfig field, checked against the type it has today."""
     field = f"config.{name}"
-    optional = name in ("concurrency", "run_id", "inference_service", "namespace")
+    optional = name in ("concurrency", "run_id", "limit", "inference_service", "namespace")
     if value is None and optional:
         return None
     if name in ("endpoints", "languages"):
@@ -110,11 +110,11 @@ def _value(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InvalidInput(f"expected true or false, got {value!r}", field=field)
         return value
-    if name in ("temperature", "request_timeout"):
+    if name in ("temperature", "request_timeout", "wait_ready"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidInput(f"expected a number, got {value!r}", field=field)
         return float(value)
-    if isinstance(value, bool) or not isinstance(value, int):  # concurrency, max_tokens, samples, max_attempts
+    if isinstance(value, bool) or not isinstance(value, int):  # concurrency, max_tokens, samples, max_attempts, limit
         raise InvalidInput(f"expected an integer, got {value!r}", field=field)
     return value
 

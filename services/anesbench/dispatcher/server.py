@@ -30,7 +30,8 @@ class DispatcherApp:
 
     def __init__(self, settings: DispatcherSettings) -> None:
         self.store = AsyncStore(Store(settings.db))
-        self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections)
+        self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections,
+                                            give_up_after=settings.grader_grace)
         self.manager = RunManager(self.store, self.grader, settings)
         self._drained: asyncio.Task[None] | None = None
 

@@ -23,6 +23,7 @@ class DispatcherSettings:
     endpoint_keys: tuple[tuple[str, str], ...] = ()
     grace_seconds: float = 10.0
     grader_connections: int = 4  # connections to the grader Service (so its replicas share the work)
+    grader_grace: float = 120.0  # seconds a grade request is re-sent while the grader is down; then its run fails
     # InferenceServices (anesbench.kube): enabled by a namespace; runs may name objects in it only.
     kube_namespace: str | None = None
     kube_owner: str = "anesbench-dispatcher"  # value of anesbench.io/started-by on models it starts

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from anesbench import __version__
-from anesbench.dataset import LANGUAGES, Dataset
+from anesbench.dataset import LANGUAGES, Dataset, Item
 from anesbench.defaults import (
     DEFAULT_LANGUAGES,
     DEFAULT_MAX_ATTEMPTS,
@@ -43,6 +45,8 @@ class RunConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     reuse: bool = False
     run_id: str | None = None
+    limit: int | None = None  # only the first N items (a smoke test)
+    wait_ready: float = 0.0  # seconds preflight waits for the endpoint to become ready
     # A KServe InferenceService the dispatcher resolves to `endpoints` (then empty here) once it is Ready.
     inference_service: str | None = None
     namespace: str | None = None
@@ -80,11 +84,14 @@ class RunConfig:
             raise InvalidInput(f"must be from 1 to 100, got {self.samples}", field="samples")
         if not 1 <= self.max_attempts <= 100:
             raise InvalidInput(f"must be from 1 to 100, got {self.max_attempts}", field="max_attempts")
+        if self.limit is not None and not 1 <= self.limit <= 10_000_000:
+            raise InvalidInput(f"must be from 1 to 10000000, got {self.limit}", field="limit")
+        if not 0 <= self.wait_ready <= 86_400:
+            raise InvalidInput(f"must be from 0 to 86400 seconds, got {self.wait_ready}", field="wait_ready")
         if self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id):
             raise InvalidInput(
                 f"{self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
                 "letter or digit", field="run_id")
-
 
     @property
     def endpoint(self) -> str:
@@ -92,6 +99,26 @@ class RunConfig:
         if not self.endpoints and self.inference_service:
             return f"inferenceservice:{self.namespace or ''}/{self.inference_service}"
         return " ".join(public_endpoint(url) for url in self.endpoints)
+
+
+class _FirstItems:
+    """The first ``count`` items of a dataset (a list, or a file streamed from disk)."""
+
+    def __init__(self, items: Iterable[Item], count: int) -> None:
+        self._items, self._count = items, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Item]:
+        return itertools.islice(iter(self._items), self._count)
+
+
+def limited(dataset: Dataset, limit: int | None) -> Dataset:
+    """The dataset cut to its first ``limit`` items (``--limit``); unchanged without a limit."""
+    if limit is None or limit >= len(dataset.items):
+        return dataset
+    return replace(dataset, items=_FirstItems(dataset.items, limit))  # type: ignore[arg-type]
 
 
 def new_run_id(model: str, dataset: str) -> str:
@@ -110,6 +137,8 @@ def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -
         "samples": config.samples,
         "languages": sorted(config.languages),
     }
+    if config.limit is not None:  # absent without --limit: runs stored before it keep their hash
+        identity["limit"] = config.limit
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 

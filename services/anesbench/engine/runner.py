@@ -17,12 +17,22 @@ from typing import Protocol
 
 from anesbench import metrics
 from anesbench.dataset import Dataset, Item
-from anesbench.engine.config import RunConfig, new_run_id, run_record
+from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
-from anesbench.errors import ChoicesRefused, FatalInferenceError, InferenceError, InvalidInput
+from anesbench.errors import (
+    AnesbenchError,
+    ChoicesRefused,
+    EndpointsUnreachable,
+    FatalInferenceError,
+    GraderUnavailable,
+    InferenceError,
+    InvalidInput,
+    StoreWriteFailed,
+    Ungradable,
+)
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
 from anesbench.inference.client import Completion, request_body
@@ -34,8 +44,10 @@ from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord
 
-PUBLISH_INTERVAL = 0.5
 log = logging.getLogger(__name__)
+PUBLISH_INTERVAL = 0.5
+UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
+IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
 
 
 class RunObserver(Protocol):
@@ -96,18 +108,39 @@ class _Run:
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
         self.n_refused = False  # the server refused n > 1 once: send samples one by one from then on
+        self.halted: str | None = None  # why the run stops: no new request is sent once set
+        self.stopping = asyncio.Event()
+
+    def halt(self, cause: str) -> None:
+        if self.halted is None:
+            self.halted = cause
+            self.stopping.set()
+            log.info("run %s stops: %s", self.run.id, cause)  # the CLI prints the run's error once, at the end
 
     async def worker(self, work: Iterator[Work]) -> None:
-        for unit in work:
-            self.pending -= len(unit.samples)
-            for row in await self.process(unit):
-                self.writer.add(row)
-                self.progress.record(row)
-                if self.observer is not None:
-                    self.observer.on_result(row, self.progress)
+        """Take work until there is none or the run halts; no exception leaves a worker but cancellation."""
+        try:
+            for unit in work:
+                if self.halted is not None:
+                    return
+                self.pending -= len(unit.samples)
+                rows = await self.process(unit)
+                if rows is None:
+                    continue
+                for row in rows:
+                    self.writer.add(row)
+                    self.progress.record(row)
+                    if self.observer is not None:
+                        self.observer.on_result(row, self.progress)
+        except AnesbenchError as exc:  # a refusing server (401/403/404); the dataset file changed mid-run
+            self.halt(str(exc))
+        except Exception as exc:  # a bug: stop the run with what it was, keep the traceback in the log
+            log.info("run %s: a worker failed", self.run.id, exc_info=True)  # in the service log, not on the CLI
+            self.halt(f"internal error: {type(exc).__name__}: {exc}")
 
-    async def process(self, unit: Work) -> list[ResultRow]:
-        """Answer (reuse or send), grade and return every pending sample of one question in one language."""
+    async def process(self, unit: Work) -> list[ResultRow] | None:
+        """Answer (reuse or send), grade and return every pending sample of one question in one language;
+        None when the run halted before they could be finished."""
         item, language = unit.item, unit.language
         messages = self.template.render(item, language)
         rows: list[ResultRow] = []
@@ -128,24 +161,36 @@ class _Run:
             row.reused_from = previous.run_id
             self.progress.reused += 1
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
-        if len(to_send) > 1 and not self.n_refused:
-            try:
-                await self._send_choices(messages, [row for row, _ in to_send])
-            except ChoicesRefused as refused:
-                self.n_refused = True
-                log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
+        try:
+            if len(to_send) > 1 and not self.n_refused:
+                try:
+                    await self._send_choices(messages, [row for row, _ in to_send])
+                except ChoicesRefused as refused:
+                    self.n_refused = True
+                    log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
+                    await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+            elif len(to_send) == 1:
+                await self._send(*to_send[0])  # the common case: no task per request
+            elif to_send:
                 await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
-        elif len(to_send) == 1:
-            await self._send(*to_send[0])  # the common case: no task per request
-        elif to_send:
-            await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+        except EndpointsUnreachable as exc:  # the breaker opened: the unit stays to do, for the resume
+            self.halt(str(exc))
+            return None
         for row in rows:
             if row.error is None:
-                extraction = await self.grader.grade(
-                    item.texts[language].options, row.response or "", row.finish_reason
-                )
-                row.pred, row.method = extraction.pred, extraction.method
-                row.correct = extraction.pred == item.answer
+                try:
+                    extraction = await self.grader.grade(
+                        item.texts[language].options, row.response or "", row.finish_reason
+                    )
+                except (InvalidInput, Ungradable) as exc:  # this reply alone: too large, over the grading deadline
+                    log.info("run %s: item %s (%s) cannot be graded: %s", self.run.id, item.id, language, exc)
+                    row.pred, row.method, row.correct = None, UNGRADABLE, False
+                except GraderUnavailable as exc:  # retried with backoff by the grader client until its grace ran out
+                    self.halt(f"grader unavailable (the model's answers are not at fault): {exc}")
+                    return None
+                else:
+                    row.pred, row.method = extraction.pred, extraction.method
+                    row.correct = extraction.pred == item.answer
             row.created_at = datetime.now()
         return rows
 
@@ -159,7 +204,7 @@ class _Run:
         """One sample, one request; a failure becomes the row's error (retried on resume)."""
         try:
             completion = await self._complete(payload, 1)
-        except FatalInferenceError:
+        except (FatalInferenceError, EndpointsUnreachable):
             raise
         except InferenceError as exc:
             row.error, row.attempts = str(exc)[:2000], exc.attempts
@@ -179,7 +224,7 @@ class _Run:
         payload = request_body(self.config.model, messages, self.params, None, n)
         try:
             completion = await self._complete(payload, n)
-        except (FatalInferenceError, ChoicesRefused):
+        except (FatalInferenceError, ChoicesRefused, EndpointsUnreachable):
             raise
         except InferenceError as exc:
             for row in rows:
@@ -251,6 +296,7 @@ async def execute_run(
     on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
     template.require(config.languages)
+    dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(store.store.begin_run, record)
     done = await store.call(store.store.completed_keys, run.id)
@@ -274,7 +320,15 @@ async def execute_run(
     limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
-    writer = ResultWriter(store)
+    store_causes: list[str] = []
+    state: _Run | None = None
+
+    def store_failed(error: BaseException) -> None:  # the writer's first failed write: stop sending at once
+        store_causes.append(f"the result store cannot write: {type(error).__name__}: {error}")
+        if state is not None:
+            state.halt(store_causes[0])
+
+    writer = ResultWriter(store, on_error=store_failed)
     writer.start()
     if observer is not None:
         observer.on_start(run, progress)
@@ -290,15 +344,18 @@ async def execute_run(
             state.pending = pending
             publisher = asyncio.create_task(state.publish())
             units = _pending_work(dataset, config, done, ordering)
+            cutter: asyncio.Task[None] | None = None
             try:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(workers, pending)):
-                        group.create_task(state.worker(units))
-            except* (FatalInferenceError, InvalidInput) as fatal:  # a refusing server; a file changed mid-run
-                status, error = "failed", str(fatal.exceptions[0])
+                async with asyncio.TaskGroup() as group:  # workers halt the run instead of raising
+                    tasks = [group.create_task(state.worker(units)) for _ in range(min(workers, pending))]
+                    cutter = asyncio.create_task(_cut_in_flight(state, tasks))
             finally:
                 publisher.cancel()
+                if cutter is not None:
+                    cutter.cancel()
                 progress.publish()
+            if state.halted is not None:
+                status, error = "failed", state.halted
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -309,10 +366,34 @@ async def execute_run(
         if cancelled:
             progress.forget()
         await writer.close()
-        final = await _finish(store, run.id, status_on_cancel if cancelled else status, error, decide=not cancelled)
+        if store_causes and not cancelled:
+            status = "failed"
+            error = store_causes[0] if error in (None, store_causes[0]) else f"{error}; {store_causes[0]}"
+        try:
+            final = await _finish(store, run.id, status_on_cancel if cancelled else status, error,
+                                  decide=not cancelled)
+        except Exception as exc:
+            if writer.error is None:
+                raise
+            raise StoreWriteFailed(
+                f"run {run.id}: {error}; {writer.unwritten} results were not saved and the run could not be "
+                f"marked failed ({type(exc).__name__}: {exc}); run again with the same --run-id once the store "
+                "can write"
+            ) from None
         if observer is not None:
             observer.on_finish(final, progress)
     return final
+
+
+async def _cut_in_flight(state: _Run, tasks: list[asyncio.Task[None]]) -> None:
+    """Once the run halts, give requests in flight IN_FLIGHT_GRACE to finish, then drop them (a hung server).
+
+    A dropped request was never stored: the resumed run sends it again.
+    """
+    await state.stopping.wait()
+    await asyncio.sleep(IN_FLIGHT_GRACE)
+    for task in tasks:
+        task.cancel()
 
 
 async def _finish(

@@ -1,31 +1,49 @@
-"""Batches result rows and writes them to the store as they arrive (size- or time-triggered)."""
+"""Batches result rows and writes them to the store as they arrive (size- or time-triggered).
+
+A row waits at most ``interval`` (0.1 s) plus one write before it is durable, so a ``kill -9``
+costs at most the requests in flight and that much of answers. Rows still go in bulk (one Arrow
+write per batch). When a write fails the writer stops writing, keeps the rows it could not write,
+and tells the run through ``on_error`` so that it stops sending at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import Callable
 
 from anesbench import metrics
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow
 
+log = logging.getLogger(__name__)
+FLUSH_INTERVAL = 0.1
+
 
 class ResultWriter:
     """``add`` is cheap and synchronous; a background task flushes every ``interval`` or ``batch_size`` rows."""
 
-    def __init__(self, store: AsyncStore, *, batch_size: int = 2048, interval: float = 0.2) -> None:
+    def __init__(self, store: AsyncStore, *, batch_size: int = 2048, interval: float = FLUSH_INTERVAL,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self._store = store
         self._batch_size = batch_size
         self._interval = interval
+        self._on_error = on_error
         self._pending: list[ResultRow] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closing = False
+        self.error: BaseException | None = None  # the first failed write; nothing is written after it
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="result-writer")
+
+    @property
+    def unwritten(self) -> int:
+        return len(self._pending)
 
     def add(self, row: ResultRow) -> None:
         self._pending.append(row)
@@ -34,23 +52,38 @@ class ResultWriter:
 
     async def flush(self) -> None:
         async with self._lock:
-            while self._pending:
+            while self._pending and self.error is None:
                 batch, self._pending = self._pending, []
                 started = time.perf_counter()
-                # shielded: a cancelled caller must not drop a batch that left the list
-                await asyncio.shield(self._store.call(self._store.store.write_results, batch))
+                try:
+                    # shielded: a cancelled caller must not drop a batch that left the list
+                    await asyncio.shield(self._store.call(self._store.store.write_results, batch))
+                except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
+                    self._pending[:0] = batch
+                    self._fail(exc)
+                    return
                 metrics.STORE_FLUSH.observe(time.perf_counter() - started)
                 metrics.STORE_ROWS.inc(len(batch))
 
+    def _fail(self, error: BaseException) -> None:
+        self.error = error
+        log.info("writing results failed (%d rows not written): %s", len(self._pending), error)
+        if self._on_error is not None:
+            self._on_error(error)
+
     async def _loop(self) -> None:
-        while not self._closing:
+        last = time.monotonic()
+        while not self._closing and self.error is None:
+            # The deadline counts from the last write's start: a slow write does not stretch the next wait.
+            timeout = max(0.0, self._interval - (time.monotonic() - last))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
+            last = time.monotonic()
             await self.flush()
 
     async def close(self) -> None:
-        """Stop the background task after it has written everything still pending."""
+        """Stop the background task after it has written everything still pending (or failed to)."""
         self._closing = True
         self._wake.set()
         if self._task is not None:

@@ -26,7 +26,7 @@ from typing import Self
 import grpc
 from tenacity import AsyncRetrying, retry_if_result, stop_never, wait_random_exponential
 
-from anesbench.errors import GraderUnavailable, InvalidInput
+from anesbench.errors import GraderUnavailable, InvalidInput, Ungradable
 from anesbench.grader._limits import check_item
 from anesbench.grader._queue import RequestQueue
 from anesbench.grading import Extraction
@@ -223,7 +223,7 @@ class RemoteGrader:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 self._queue.fail(request_id, InvalidInput(exc.details() or "the grader rejected the request"))
             elif exc.code() in _CONTENT_CODES:
-                error = GraderUnavailable(f"the grader failed on this reply: {exc.code().name}: {exc.details()}")
+                error = Ungradable(f"the grader failed on this reply: {exc.code().name}: {exc.details()}")
                 self._queue.fail(request_id, error)
             else:
                 self._queue.requeue([request_id])  # a network problem after all: back to the stream

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from anesbench.grader._limits import check_item
 from anesbench.grading import Extraction, extract_answer
 
 
@@ -16,6 +17,8 @@ class LocalGrader:
     """
 
     async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
+        # The grader service's limits: a reply grades (or is refused as ungradable) alike in both modes.
+        check_item(choices, response, finish_reason or "", "", at="reply")
         return extract_answer(choices, response, finish_reason=finish_reason)
 
     async def close(self) -> None:

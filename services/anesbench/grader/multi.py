@@ -24,9 +24,10 @@ BURST = 64
 class MultiConnectionGrader:
     """Satisfies :class:`anesbench.grader.Grader`."""
 
-    def __init__(self, target: str, connections: int = 4) -> None:
+    def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0) -> None:
         self.graders = [
-            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION)) for _ in range(max(1, connections))
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after)
+            for _ in range(max(1, connections))
         ]
         self._next = itertools.cycle(self.graders)
         self._current = next(self._next)

@@ -20,6 +20,12 @@ def validate_endpoint(url: str) -> str:
         raise InvalidInput(f"expected an http(s) base URL such as http://127.0.0.1:30000/v1, got {url!r}", field="endpoints")
     if parts.query or parts.fragment:
         raise InvalidInput(f"a base URL takes no query or fragment: {url!r}", field="endpoints")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or outside 0-65535
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidInput(f"the port must be a number from 1 to 65535: {public_endpoint(url)!r}", field="endpoints")
     return url.strip().rstrip("/")
 
 
@@ -28,10 +34,7 @@ def public_endpoint(url: str) -> str:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port] as written, even when the port is malformed
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 

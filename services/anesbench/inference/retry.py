@@ -5,6 +5,7 @@ Written against our exception classes: only :class:`RetryableInferenceError` is 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -65,10 +66,12 @@ class _WaitHonouringRetryAfter:
         return backoff
 
 
-def retrying(policy: RetryPolicy) -> AsyncRetrying:
+def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]] | None = None) -> AsyncRetrying:
+    """``sleep`` replaces asyncio.sleep between attempts (e.g. one that a circuit breaker interrupts)."""
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableInferenceError),
         stop=stop_after_attempt(policy.max_attempts),
         wait=_WaitHonouringRetryAfter(policy),
         reraise=True,
+        **({"sleep": sleep} if sleep is not None else {}),
     )

@@ -10,13 +10,15 @@ honoured) and may land on another endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from anesbench import metrics
 from anesbench.engine.limiter import DynamicLimiter
-from anesbench.errors import InferenceError, RetryableInferenceError
+from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInferenceError
+from anesbench.inference.breaker import CircuitBreaker
 from anesbench.inference.client import ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.sizing import AdaptiveLimiter
@@ -69,6 +71,7 @@ class EndpointRouter:
         request_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         http: HttpOptions | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.model = model
         self._retry = retry or RetryPolicy()
@@ -78,6 +81,7 @@ class EndpointRouter:
                                 request_timeout=request_timeout, options=http), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]
+        self.breaker = breaker or CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])
         self._retries = {cause: metrics.INFERENCE_RETRIES.labels(model, cause)
                          for cause in ("rate_limited", "server_error", "timeout", "connection_error", "bad_payload")}
 
@@ -100,7 +104,21 @@ class EndpointRouter:
             return min(self.endpoints, key=lambda endpoint: endpoint.down_until)
         return max(up, key=Endpoint.free)
 
+    def _unreachable(self) -> EndpointsUnreachable:
+        return EndpointsUnreachable(self.breaker.cause())
+
+    async def _sleep(self, seconds: float) -> None:
+        """The wait between attempts; cut short (and the request given up) when the breaker opens."""
+        opened = self.breaker.opened
+        if not opened.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(opened.wait(), seconds)
+        if opened.is_set():
+            raise self._unreachable()
+
     async def _once(self, payload: bytes, n: int) -> Completion:
+        if self.breaker.open:
+            raise self._unreachable()
         endpoint = self._pick()
         async with endpoint.limiter.slots(n):  # a request for n choices takes n of the server's slots
             inflight = endpoint.limiter.inflight  # this request included: what the server saw it arrive with
@@ -108,13 +126,20 @@ class EndpointRouter:
                 completion = await endpoint.client.attempt(payload, n)
             except RetryableInferenceError as error:
                 endpoint.record(error, None, inflight)
+                self.breaker.failure(endpoint.client.endpoint, error.cause, str(error))
+                if self.breaker.open:
+                    raise self._unreachable() from None
                 raise
         endpoint.record(None, completion.latency, inflight)
+        self.breaker.success(endpoint.client.endpoint)
         return completion
 
     async def complete(self, payload: bytes, n: int = 1) -> Completion:
         """Send one chat request (a body from :func:`request_body` asking for ``n`` choices); retry transient
-        failures, on any endpoint."""
+        failures, on any endpoint.
+
+        Raises :class:`EndpointsUnreachable` (the run must stop) once the circuit breaker is open.
+        """
         try:
             return await self._once(payload, n)  # the common case, without the retry machinery's overhead
         except RetryableInferenceError as error:
@@ -127,7 +152,7 @@ class EndpointRouter:
             raise
         attempts = 1
         try:
-            async for attempt in retrying(self._retry):
+            async for attempt in retrying(self._retry, self._sleep):
                 with attempt:
                     if first is not None:  # replay the first failure so that tenacity waits before attempt 2
                         failed, first = first, None
@@ -141,6 +166,8 @@ class EndpointRouter:
                         raise
                     completion.attempts = attempts
                     return completion
+        except EndpointsUnreachable:
+            raise
         except InferenceError as error:
             error.attempts = attempts
             raise

@@ -102,6 +102,14 @@ def _when(value: datetime | None) -> str:
     return value.isoformat(sep=" ", timespec="seconds") if value else "-"
 
 
+def _short(error: str | None, width: int = 100) -> str:
+    """An error on one table line (the whole text is in --format json)."""
+    if not error:
+        return ""
+    line = " ".join(error.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
 def run_json(run: RunRecord) -> dict[str, Any]:
     """A run as ``runs --format json`` prints it: progress plus the validity record."""
     return {
@@ -122,10 +130,11 @@ def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:
         return json.dumps([run_json(run) for run in runs], ensure_ascii=False, indent=2)
     if not runs:
         return "no runs yet"
-    header = ["id", "model", "dataset", "languages", "status", "done/total", "started", "finished"]
+    header = ["id", "model", "dataset", "languages", "status", "done/total", "failed", "started", "finished",
+              "error"]
     body = [
         [run.id, run.model, run.dataset_name, ",".join(run.languages), run.status, f"{run.done}/{run.total}",
-         _when(run.started_at), _when(run.finished_at)]
+         str(run.failed), _when(run.started_at), _when(run.finished_at), _short(run.error)]
         for run in runs
     ]
     return grid(header, body, "table")

@@ -45,11 +45,19 @@ from anesbench.standin.server import StandinServer, start
 @click.option("--unanswerable-rate", type=float, default=0.03, show_default=True,
               help="Share of replies that refuse or are truncated.")
 @click.option("--require-api-key-env", default=None, help="Name of an env var holding the key clients must send.")
+@click.option("--served-model", "served_models", multiple=True,
+              help="Model name GET /v1/models lists (repeat or comma-separate; default: standin).")
+@click.option("--not-ready-seconds", type=float, default=0.0, show_default=True,
+              help="A cold start: answer 503 on /health, /v1/models and chat for this long.")
+@click.option("--huge-reply-rate", type=float, default=0.0, show_default=True,
+              help="Share of replies padded to --huge-reply-bytes (deterministic per request).")
+@click.option("--huge-reply-bytes", type=int, default=2 << 20, show_default=True)
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
     latency_cap: float, accept_n: bool, slots: int, report_slots: bool, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
-    hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None,
+    hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None, served_models: tuple[str, ...],
+    not_ready_seconds: float, huge_reply_rate: float, huge_reply_bytes: int,
 ) -> None:
     """Serve a stand-in OpenAI-compatible model. It checks the pipeline; it is not a model."""
     plan = FaultPlan()
@@ -64,7 +72,12 @@ def main(
             "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),
             "hang_seconds": hang_seconds, "unanswerable_rate": unanswerable_rate,
             "api_key": os.environ.get(require_api_key_env) if require_api_key_env else None,
+            "not_ready_seconds": not_ready_seconds, "huge_reply_rate": huge_reply_rate,
+            "huge_reply_bytes": huge_reply_bytes,
         })
+        names = [name.strip() for value in served_models for name in value.split(",") if name.strip()]
+        if names:
+            plan.update({"served_models": names})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     key = AnswerKey.from_file(answer_key) if answer_key else AnswerKey()

@@ -39,6 +39,10 @@ class FaultPlan:
     accuracy: dict[int, float] = field(default_factory=lambda: {1: 0.8, 2: 0.65, 3: 0.5})
     unanswerable_rate: float = 0.03
     api_key: str | None = None  # when set, requests without "Authorization: Bearer <key>" get 401
+    served_models: tuple[str, ...] = ("standin",)  # what GET /v1/models lists
+    not_ready_seconds: float = 0.0  # a cold start: /health, /v1/models and chat answer 503 until then
+    huge_reply_rate: float = 0.0  # share of replies padded to huge_reply_bytes (the same requests every time)
+    huge_reply_bytes: int = 2 << 20
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -46,7 +50,7 @@ class FaultPlan:
                 raise ValueError(f"unknown setting {key!r}")
             if key == "accuracy":
                 value = {int(level): float(p) for level, p in value.items()}
-            elif key == "fault_kinds":
+            elif key in ("fault_kinds", "served_models"):
                 value = tuple(value)
             setattr(self, key, value)
         if self.latency_dist not in LATENCY_DISTS:

@@ -75,6 +75,7 @@ class StandinServer:
         self._slots: asyncio.Semaphore | None = None
         self._slot_count = -1
         self._admit = asyncio.Lock()  # a request with n > 1 takes its n slots without interleaving
+        self._started = time.monotonic()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -88,11 +89,25 @@ class StandinServer:
         return app
 
     # --- plain endpoints ---------------------------------------------------------------------
+    def _loading(self) -> web.Response | None:
+        """During a cold start (``not_ready_seconds``), what a loading SGLang or llama.cpp answers."""
+        if time.monotonic() - self._started >= self.plan.not_ready_seconds:
+            return None
+        self.stats.outcomes["not_ready"] += 1
+        return web.json_response({"error": {"message": "Loading model", "type": "unavailable_error"}}, status=503)
+
     async def models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "standin", "object": "model"}]})
+        loading = self._loading()
+        if loading is not None:
+            return loading
+        if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
+            return web.json_response({"error": {"message": "stand-in: invalid API key"}}, status=401)
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "owned_by": "standin"} for name in self.plan.served_models
+        ]})
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
+        return self._loading() or web.Response(text="ok")
 
     async def server_info(self, request: web.Request) -> web.Response:
         """SGLang-style server info: the harness reads max_running_requests to size its concurrency."""
@@ -166,6 +181,9 @@ class StandinServer:
         stats.attempts_by_key[key] += 1
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
             return await self._inject("401", request)
+        loading = self._loading()
+        if loading is not None:
+            return loading
         if n != 1 and (not self.plan.accept_n or not 1 <= n <= 128):
             stats.outcomes["n_refused"] += 1
             detail = "n must be from 1 to 128" if self.plan.accept_n else "only n = 1 is supported"
@@ -235,6 +253,9 @@ class StandinServer:
             content, reasoning, finish = render_reply(
                 style, letter=letter, choices=options, language=language, rng=rng
             )
+        if self.plan.huge_reply_rate and rng.random() < self.plan.huge_reply_rate:
+            # A runaway reply (a model that never stops repeating itself), far over the grader's limit.
+            content += " padding" * (self.plan.huge_reply_bytes // 8)
         lognormal = self.plan.latency_dist == "lognormal"  # then the reply is as long as it took to decode
         tokens = round(duration * self.plan.tokens_per_second) if lognormal else len(content) // 4
         choice = {

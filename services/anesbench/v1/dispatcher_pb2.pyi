@@ -38,7 +38,7 @@ class StartRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., spec: _Optional[_Union[RunSpec, _Mapping]] = ..., upload: _Optional[_Union[DatasetUpload, _Mapping]] = ..., dataset_name: _Optional[str] = ...) -> None: ...
 
 class RunSpec(_message.Message):
-    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "inference_service", "namespace")
+    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "wait_ready_seconds", "limit", "inference_service", "namespace")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,8 @@ class RunSpec(_message.Message):
     REUSE_FIELD_NUMBER: _ClassVar[int]
     MORE_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_READY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     model: str
@@ -65,9 +67,11 @@ class RunSpec(_message.Message):
     reuse: bool
     more_endpoints: _containers.RepeatedScalarFieldContainer[str]
     max_attempts: int
+    wait_ready_seconds: float
+    limit: int
     inference_service: str
     namespace: str
-    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., wait_ready_seconds: _Optional[float] = ..., limit: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class DatasetUpload(_message.Message):
     __slots__ = ("name", "sha256", "items")

@@ -1,0 +1,150 @@
+"""Preflight: before a run writes anything, its endpoints must be up, healthy and serving the model.
+
+Checked for each endpoint (the URL itself was validated by :func:`validate_endpoint`):
+
+1. health: ``GET {root}/health`` where the server has one (SGLang, vLLM and llama.cpp do; the root
+   is the base URL without its ``/v1``); a 5xx there (llama.cpp says 503 while loading) is "not ready";
+2. ``GET {base}/models``: 401/403 (a refused key) and 404 (a wrong base URL, with a hint when the
+   ``/v1`` is missing) are configuration faults, exit 2; a 5xx or no connection is "not ready";
+3. the model name is among the listed ids (else exit 2 naming the served models); a server that
+   lists none is accepted with a warning.
+
+"Not ready" is retried until ``wait_ready`` seconds have passed (a cold InferenceService loads its
+weights for minutes), with a progress line every ``REPORT_EVERY`` seconds; then
+:class:`EndpointNotReady` (exit 1). A run with several endpoints starts once one of them is ready;
+the router takes the others in when they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
+from anesbench.inference.endpoint import public_endpoint
+from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpOptions
+
+PROBE_TIMEOUT = 5.0
+POLL_INTERVAL = 1.0
+REPORT_EVERY = 10.0
+NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+Report = Callable[[str], None]
+
+
+def server_root(base_url: str) -> str:
+    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
+
+
+def _served_ids(body: bytes) -> list[str] | None:
+    """Model ids of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        return None
+    return [entry["id"] for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+
+
+async def _get(pool: HttpPool, path: str) -> tuple[int, bytes] | str:
+    """The status and body, or why there is none yet (a string: waiting may fix it)."""
+    try:
+        response = await pool.request("GET", path)
+    except HttpError as exc:
+        if exc.fatal:  # an untrusted certificate, a name that does not resolve: waiting will not help
+            raise
+        return str(exc)
+    except TimeoutError:
+        return f"GET {path} got no answer within {PROBE_TIMEOUT:g} s"
+    return response.status, response.body
+
+
+async def check_endpoint(url: str, model: str, api_key: str | None, report: Report,
+                         options: HttpOptions | None = None) -> str | None:
+    """One round of checks for one endpoint: None when ready, else why not yet; InvalidInput: give up."""
+    shown = public_endpoint(url)
+    parts = urlsplit(url)
+    base_path = parts.path.rstrip("/")
+    root_path = urlsplit(server_root(url)).path
+    pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
+                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
+    try:
+        health = await _get(pool, f"{root_path}/health")
+        if isinstance(health, str):
+            return health
+        status, body = health
+        if status >= 500:
+            detail = body[:200].decode("utf-8", "replace").strip()
+            return f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else "")
+        # 200: healthy. Anything else (404, a hosted API's 401 on an unknown path): no health endpoint here.
+        listing = await _get(pool, f"{base_path}/models")
+    finally:
+        await pool.close()
+    if isinstance(listing, str):
+        return listing
+    status, body = listing
+    where = f"{shown}/models"
+    if status in (401, 403):
+        raise InvalidInput(f"{shown} refuses the API key (HTTP {status} on {where}); "
+                           "set $ANESBENCH_API_KEY or --api-key-file", field="endpoints")
+    if status == 404:
+        hint = (f"; an OpenAI-compatible base URL usually ends in /v1: try {shown}/v1"
+                if not base_path.endswith("/v1") else "; is this an OpenAI-compatible base URL?")
+        raise InvalidInput(f"{where} not found (HTTP 404){hint}", field="endpoints")
+    if status in NOT_READY_STATUS:
+        return f"{where} answered HTTP {status}"
+    if status != 200:
+        raise InvalidInput(f"{where} answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
+                           field="endpoints")
+    served = _served_ids(body)
+    if not served:
+        report(f"warning: {where} lists no models; --model {model!r} cannot be checked before the run")
+        return None
+    if model not in served:
+        listed = ", ".join(repr(name) for name in served[:20]) + (" ..." if len(served) > 20 else "")
+        raise InvalidInput(f"{model!r} is not served by {shown}; it serves {listed}", field="model")
+    return None
+
+
+async def preflight(
+    endpoints: Sequence[str], model: str, *, api_key: str | None = None, wait_ready: float = 0.0,
+    report: Report = lambda line: None, options: HttpOptions | None = None,
+) -> None:
+    """Return once at least one endpoint is ready and serves ``model``; raise InvalidInput or EndpointNotReady."""
+    if not endpoints:
+        raise InvalidInput("at least one is needed", field="endpoints")
+    started = time.monotonic()
+    deadline = started + wait_ready
+    reported = started
+    while True:
+        outcomes = await asyncio.gather(
+            *(check_endpoint(url, model, api_key, report, options) for url in endpoints), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):  # a configuration fault (or a fatal TLS/DNS one)
+                raise outcome
+        causes = {public_endpoint(url): outcome for url, outcome in zip(endpoints, outcomes, strict=True)
+                  if isinstance(outcome, str)}
+        if len(causes) < len(endpoints):
+            for shown, cause in causes.items():
+                report(f"warning: endpoint {shown} is not ready ({cause}); starting on the others")
+            return
+        cause = "; ".join(f"{shown}: {text}" for shown, text in causes.items()) if len(causes) > 1 \
+            else next(iter(causes.values()))
+        now = time.monotonic()
+        if now >= deadline:
+            subject = " ".join(causes) if len(causes) > 1 else next(iter(causes))
+            hint = "" if wait_ready else " (--wait-ready SECONDS waits for a server that is still starting)"
+            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}")
+        if now - reported >= REPORT_EVERY or reported == started:
+            reported = now
+            report(f"waiting for the endpoint to be ready ({now - started:.0f} s of {wait_ready:g} s): {cause}")
+        await asyncio.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
