@@ -8,8 +8,8 @@ import pytest
 from aiohttp import web
 
 from anesbench.dispatcher.shares import EndpointShares
-from anesbench.engine.limiter import DynamicLimiter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+from anesbench.limiter import DynamicLimiter
 from tests.waiting import eventually
 
 

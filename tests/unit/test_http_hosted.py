@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from anesbench import errors
-from anesbench.engine.limiter import DynamicLimiter
 from anesbench.inference.client import ChatClient
 from anesbench.inference.http import HttpPool
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.transport import HttpOptions, proxy_for
+from anesbench.limiter import DynamicLimiter
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
 
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy",

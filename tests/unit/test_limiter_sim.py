@@ -14,8 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from anesbench.engine.limiter import SlowStart
 from anesbench.inference.sizing import START_LIMIT, AdaptiveLimiter
+from anesbench.limiter import SlowStart
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from anesbench.engine.limiter import DynamicLimiter
+from anesbench.limiter import DynamicLimiter
 
 
 class EndpointShares:

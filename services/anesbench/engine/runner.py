@@ -18,7 +18,6 @@ from typing import Protocol
 from anesbench import metrics
 from anesbench.dataset import Dataset, Item
 from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
-from anesbench.engine.limiter import DynamicLimiter
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
@@ -40,6 +39,7 @@ from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
+from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow, RunRecord

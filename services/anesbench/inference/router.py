@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from anesbench import metrics
-from anesbench.engine.limiter import DynamicLimiter
 from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInferenceError
 from anesbench.inference.breaker import CircuitBreaker
 from anesbench.inference.client import ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.sizing import AdaptiveLimiter
 from anesbench.inference.transport import HttpOptions
+from anesbench.limiter import DynamicLimiter
 
 DOWN_AFTER = 3  # consecutive connection failures or timeouts
 FIRST_COOLDOWN, MAX_COOLDOWN = 2.0, 60.0

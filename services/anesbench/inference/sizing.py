@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 
-from anesbench.engine.limiter import DynamicLimiter, SlowStart, headroom
 from anesbench.errors import HttpError
 from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions
+from anesbench.limiter import DynamicLimiter, SlowStart, headroom
 
 __all__ = ["MAX_LIMIT", "START_LIMIT", "AdaptiveLimiter", "headroom", "server_slots"]
 
@@ -73,7 +73,7 @@ def _llamacpp_slots(props: object) -> int | None:
 
 
 class AdaptiveLimiter(DynamicLimiter):
-    """A :class:`DynamicLimiter` sized by :class:`~anesbench.engine.limiter.SlowStart` from what it observes.
+    """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what it observes.
 
     The router calls ``observe`` after every attempt with its latency, the number of requests in
     flight when it was sent, and whether the server pushed back (429/503).

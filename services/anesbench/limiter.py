@@ -1,4 +1,7 @@
-"""A concurrency limit that can change while requests are in flight (fair shares, adaptive sizing)."""
+"""Concurrency limits that can change while requests are in flight (fair shares, adaptive sizing).
+
+Below both `engine` and `inference`, which use it; it imports nothing of ours.
+"""
 
 from __future__ import annotations
 
