@@ -205,10 +205,10 @@ async def _store_unfinished(store: AsyncStore, run_id: str, config: RunConfig, r
                             spec_text: str | None = None) -> None:
     template = load_template(None)
     dataset, text = uploaded_dataset("u", records, config.languages)
-    await store.call(store.store.save_upload, dataset.sha256, dataset.name, text)
-    await store.call(store.store.begin_run, run_record(run_id, config, dataset, template))
+    await store.save_upload(dataset.sha256, dataset.name, text)
+    await store.begin_run(run_record(run_id, config, dataset, template))
     spec = StoredSpec(config, None, DatasetRef(upload_sha256=dataset.sha256)).to_json()
-    await store.call(store.store.save_spec, run_id, spec_text if spec_text is not None else spec)
+    await store.save_spec(run_id, spec_text if spec_text is not None else spec)
 
 
 @pytest.mark.parametrize(

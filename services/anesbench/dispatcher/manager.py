@@ -181,7 +181,7 @@ class RunManager:
                 loaded = await asyncio.to_thread(self._load, config, template, dataset_name, upload)
             active.hash = loaded.hash
             active.identified.set()
-            existing = await self.store.call(self.store.store.find_run, run_id)
+            existing = await self.store.find_run(run_id)
             if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
                 self._release(run_id, active)
                 return existing
@@ -192,7 +192,7 @@ class RunManager:
                                 wait_ready=config.wait_ready, options=HttpOptions(),
                                 report=lambda line: log.warning("run %s: %s", run_id, line))
             if loaded.upload_text is not None:
-                await self.store.call(self.store.store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
+                await self.store.save_upload(loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)
             spec = StoredSpec(config, prompt_template or None, loaded.ref).to_json()
             return await self._launch(active, config, loaded.dataset, template, spec)
@@ -223,7 +223,7 @@ class RunManager:
         async def execute() -> RunRecord:
             try:
                 if spec is not None:
-                    await self.store.call(self.store.store.save_spec, run_id, spec)
+                    await self.store.save_spec(run_id, spec)
                 return await execute_run(
                     capped, dataset, template, self.store, self.grader, api_key=self.settings.key_for(config.endpoints),
                     # a drain leaves the run 'running' so the next dispatcher resumes it; cancel() marks it
@@ -249,8 +249,8 @@ class RunManager:
         reason; the others resume and the dispatcher serves on.
         """
         resumed: list[str] = []
-        for run in await self.store.call(self.store.store.unfinished_runs):
-            spec_text = await self.store.call(self.store.store.load_spec, run.id)
+        for run in await self.store.unfinished_runs():
+            spec_text = await self.store.load_spec(run.id)
             if spec_text is None:
                 continue  # an embedded run in the same file: not ours to finish
             try:
@@ -259,7 +259,7 @@ class RunManager:
             except Exception as exc:  # this run alone fails; a bug is logged with its traceback
                 reason = str(exc) if isinstance(exc, AnesbenchError) else f"{type(exc).__name__}: {exc}"
                 log.error("cannot resume run %s: %s", run.id, reason, exc_info=not isinstance(exc, AnesbenchError))
-                await self.store.call(self.store.store.finish_run, run.id, "failed", f"resume failed: {reason}")
+                await self.store.finish_run(run.id, "failed", f"resume failed: {reason}")
         return resumed
 
     async def _resume(self, run_id: str, spec_text: str) -> None:
@@ -270,7 +270,7 @@ class RunManager:
         config, template = self._prepare(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
         upload: tuple[str, list[dict[str, Any]]] | None = None
         if spec.dataset.upload_sha256:
-            stored = await self.store.call(self.store.store.load_upload, spec.dataset.upload_sha256)
+            stored = await self.store.load_upload(spec.dataset.upload_sha256)
             if stored is None:
                 raise ConfigConflict(f"upload {spec.dataset.upload_sha256} is missing from the store")
             upload = (stored[0], await asyncio.to_thread(json.loads, stored[1]))
@@ -292,21 +292,21 @@ class RunManager:
         active = self._active.get(run_id)
         if active is not None and (snap := active.snapshot()) is not None:
             return snap
-        return await self.store.call(self.store.store.get_run, run_id)
+        return await self.store.get_run(run_id)
 
     async def list(self) -> builtins.list[RunRecord]:
-        runs = await self.store.call(self.store.store.list_runs)
+        runs = await self.store.list_runs()
         return [self._active[r.id].snapshot() or r if r.id in self._active else r for r in runs]
 
     async def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool) -> builtins.list[LeaderboardRow]:
-        return await self.store.call(self.store.store.leaderboard, run_ids, include_incomplete)
+        return await self.store.leaderboard(run_ids, include_incomplete)
 
     async def export_pages(self, run_id: str, page_size: int = 5000) -> AsyncIterator[builtins.list[tuple[Any, ...]]]:
         """A run's export rows page by page (one store call per page, so writers are never held up long)."""
-        await self.store.call(self.store.store.get_run, run_id)
+        await self.store.get_run(run_id)
         after: tuple[str, str, int] | None = None
         while True:
-            page = await self.store.call(self.store.store.export_page, run_id, after, page_size)
+            page = await self.store.export_page(run_id, after, page_size)
             if not page:
                 return
             yield page
@@ -330,23 +330,23 @@ class RunManager:
                 yield snap, active.rate()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
-        final = await self.store.call(self.store.store.get_run, run_id)
+        final = await self.store.get_run(run_id)
         yield final, active.rate()
 
     # --- stopping ---------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> RunRecord:
         active = self._active.get(run_id)
         if active is None:
-            run = await self.store.call(self.store.store.get_run, run_id)
+            run = await self.store.get_run(run_id)
             if run.status in ("pending", "running"):
-                return await self.store.call(self.store.store.finish_run, run_id, "cancelled", None)
+                return await self.store.finish_run(run_id, "cancelled", None)
             return run
         if active.task is not None:
             active.task.cancel()
             await asyncio.gather(active.task, return_exceptions=True)
-        run = await self.store.call(self.store.store.get_run, run_id)
+        run = await self.store.get_run(run_id)
         if run.status == "running":
-            run = await self.store.call(self.store.store.finish_run, run_id, "cancelled", None)
+            run = await self.store.finish_run(run_id, "cancelled", None)
         return run
 
     async def drain(self) -> None:

@@ -70,7 +70,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
     assert pool is not None and name is not None
     run_id = config.run_id or ""
     store = manager.store
-    record = await store.call(store.store.begin_run, run_record(run_id, config, dataset, template))
+    record = await store.begin_run(run_record(run_id, config, dataset, template))
     active.record = dataclasses.replace(record, status="pending", started_at=None)
     active.started.set()
 
@@ -78,7 +78,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
         running = False
         try:
             if spec is not None:
-                await store.call(store.store.save_spec, run_id, spec)
+                await store.save_spec(run_id, spec)
             async with pool.hold(name, run_id) as url:
                 resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
                 api_key = manager.settings.key_for(resolved.endpoints)
@@ -96,7 +96,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
             if running:
                 raise
             log.error("run %s: %s", run_id, exc)
-            final = await store.call(store.store.finish_run, run_id, "failed", str(exc))
+            final = await store.finish_run(run_id, "failed", str(exc))
             active.record = final
             return final
         finally:

@@ -298,12 +298,12 @@ async def execute_run(
     template.require(config.languages)
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
-    run = await store.call(store.store.begin_run, record)
-    done = await store.call(store.store.completed_keys, run.id)
+    run = await store.begin_run(record)
+    done = await store.completed_keys(run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
     progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
                            config=config_label(config, template))
-    progress.seed(await store.call(store.store.answered_cells, run.id))
+    progress.seed(await store.answered_cells(run.id))
     reusable: dict[str, ResultRow] = {}
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
     if config.reuse and pending:
@@ -311,12 +311,12 @@ async def execute_run(
             request_payload(config, template.render(u.item, u.language), params, sample)[1]
             for u in _pending_work(dataset, config, done) for sample in u.samples
         ]
-        reusable = await store.call(store.store.reusable, run.id, hashes)
+        reusable = await store.reusable(run.id, hashes)
     ordering = Ordering()
     if pending:
-        history_runs, expected = await store.call(store.store.length_history, dataset.sha256, run.id)
+        history_runs, expected = await store.length_history(dataset.sha256, run.id)
         ordering = Ordering(tuple(history_runs), expected)
-        await store.call(store.store.set_ordering, run.id, ordering.label)
+        await store.set_ordering(run.id, ordering.label)
     limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
     metrics.RUNS.labels("running").inc()
@@ -400,7 +400,7 @@ async def _finish(
     store: AsyncStore, run_id: str, status: str | None, error: str | None, *, decide: bool
 ) -> RunRecord:
     """Record the final status; when the loop ended normally, derive it from what the store holds."""
-    current = await store.call(store.store.get_run, run_id)
+    current = await store.get_run(run_id)
     if status is None and decide:
         if current.done >= current.total:
             status = "completed"
@@ -412,4 +412,4 @@ async def _finish(
             )
     if status is None:
         return current
-    return await store.call(store.store.finish_run, run_id, status, error)
+    return await store.finish_run(run_id, status, error)

@@ -57,7 +57,7 @@ class ResultWriter:
                 started = time.perf_counter()
                 try:
                     # shielded: a cancelled caller must not drop a batch that left the list
-                    await asyncio.shield(self._store.call(self._store.store.write_results, batch))
+                    await asyncio.shield(self._store.write_results(batch))
                 except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
                     self._pending[:0] = batch
                     self._fail(exc)
