@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from anesbench import aio
+from anesbench import event_loop
 
 SERVER = r"""
 import asyncio, sys
@@ -130,7 +130,7 @@ def main() -> None:
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in CLIENTS}
         for _ in range(args.rounds):  # interleaved, so that machine load hits every client alike
             for name, make in CLIENTS.items():
-                results[name].append(aio.run(_measure(make, base, args.requests, args.concurrency)))
+                results[name].append(event_loop.run(_measure(make, base, args.requests, args.concurrency)))
     finally:
         server.kill()
     lean_cpu = statistics.median(cpu for cpu, _ in results["anesbench lean (httptools)"])

@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 
-from anesbench import aio
+from anesbench import event_loop
 from anesbench.cli.progress import LineProgress, TerminalProgress, summary_line
 from anesbench.dataset import Dataset, load_dataset
 from anesbench.engine.config import RunConfig
@@ -37,14 +37,14 @@ def run_embedded(
     http = http or HttpOptions()
     http.check()
     # ... and so is the endpoint: up, healthy and serving the model (else no run row, no file).
-    aio.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
+    event_loop.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
                       report=lambda line: print(line, file=sys.stderr, flush=True), options=http))
     store = Store(db_path)
     observer: TerminalProgress | LineProgress | None = (
         TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
     )
     try:
-        run = aio.run(_main(config, dataset, template, store, api_key, observer, http))
+        run = event_loop.run(_main(config, dataset, template, store, api_key, observer, http))
     except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
         raise SystemExit(SIGTERM_EXIT) from None
     print(summary_line(run), flush=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anesbench import aio
+from anesbench import event_loop
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
 from anesbench.cli.progress import ProgressLine, summary_line
 from anesbench.dataset import load_dataset
@@ -83,7 +83,7 @@ def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: st
     run_id = config.run_id or new_run_id(config.model, Path(dataset).name.split(".")[0])
     request = _request(config, dataset, prompt_template, run_id)
     try:
-        run = aio.run(_follow(target, request, progress))
+        run = event_loop.run(_follow(target, request, progress))
     except KeyboardInterrupt:
         print(f"detached: run {run_id} goes on in the dispatcher; "
               f"anesbench cancel {run_id} --dispatcher {target} stops it", file=sys.stderr)

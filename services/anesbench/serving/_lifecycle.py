@@ -21,7 +21,7 @@ from wsgiref.simple_server import WSGIServer
 import grpc
 from prometheus_client import start_http_server
 
-from anesbench import aio
+from anesbench import event_loop
 from anesbench.serving._server import add_health, add_reflection, build_server, set_serving
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def serve(make_service: Callable[[], Service], config: ServeConfig) -> int:
     async def main() -> int:
         return await run(make_service(), config)
 
-    return aio.run(main())
+    return event_loop.run(main())
 
 
 async def run(

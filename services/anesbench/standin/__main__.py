@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from anesbench import aio
+from anesbench import event_loop
 from anesbench.standin.answers import AnswerKey
 from anesbench.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
 from anesbench.standin.server import StandinServer, start
@@ -81,7 +81,7 @@ def main(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     key = AnswerKey.from_file(answer_key) if answer_key else AnswerKey()
-    aio.run(_serve(StandinServer(plan, key, seed), host, port))
+    event_loop.run(_serve(StandinServer(plan, key, seed), host, port))
 
 
 async def _serve(server: StandinServer, host: str, port: int) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import click
 from aiohttp import web
 
-from anesbench import aio
+from anesbench import event_loop
 
 GROUP, VERSION, PLURAL, KIND = "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
 STOP = "serving.kserve.io/stop"
@@ -388,7 +388,7 @@ def main(host: str, port: int, namespace: str, token: str, objects_file: str | N
     """Serve InferenceServices like a Kubernetes API server with KServe would (test tool)."""
     mapping = dict(item.split("=", 1) for item in urls)
     standin = KubeApiStandin(namespace, token, ready_after, set(never_ready), mapping)
-    aio.run(_serve(standin, host, port, objects_file, kubeconfig_file))
+    event_loop.run(_serve(standin, host, port, objects_file, kubeconfig_file))
 
 
 async def _serve(standin: KubeApiStandin, host: str, port: int, objects_file: str | None,
