@@ -6,6 +6,8 @@ leaderboard says so next to the model name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 PAPER_MAX_TOKENS = 2048  # new tokens per reply
 PAPER_TEMPERATURE = 0.0
 PAPER_SAMPLES = 1
@@ -16,3 +18,41 @@ DEFAULT_SAMPLES = PAPER_SAMPLES
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en",)
 DEFAULT_REQUEST_TIMEOUT_S = 600.0  # per attempt; long chain-of-thought replies on a busy server take minutes
 DEFAULT_MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The accepted values of one run setting; the CLI's option types and ``RunConfig`` both read these."""
+
+    low: float
+    high: float
+    low_open: bool = False  # ``low`` itself is refused (a timeout of 0 s)
+    unit: str = ""
+
+    def __contains__(self, value: float) -> bool:
+        return (self.low < value if self.low_open else self.low <= value) and value <= self.high
+
+    def describe(self) -> str:
+        """How an error message says the range.
+
+        >>> Bounds(0, 86_400, unit=" seconds").describe()
+        'from 0 to 86400 seconds'
+        """
+        return f"from {_number(self.low)} to {_number(self.high)}{self.unit}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+#: setting -> accepted values (``None`` is also accepted for concurrency and limit: automatic, all)
+RUN_BOUNDS: dict[str, Bounds] = {
+    "concurrency": Bounds(1, 4096),
+    "max_tokens": Bounds(1, 1_000_000),
+    "temperature": Bounds(0, 2),
+    "request_timeout": Bounds(0, 86_400, low_open=True, unit=" seconds"),
+    "samples": Bounds(1, 100),
+    "max_attempts": Bounds(1, 100),
+    "limit": Bounds(1, 10_000_000),
+    "wait_ready": Bounds(0, 86_400, unit=" seconds"),
+}

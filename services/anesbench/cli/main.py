@@ -21,10 +21,19 @@ from anesbench.defaults import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
+    RUN_BOUNDS,
 )
 from anesbench.errors import AnesbenchError, RunFailed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+def _bounded(name: str, kind: type = int) -> click.ParamType:
+    """The option type of a run setting, from its one definition (``anesbench.defaults.RUN_BOUNDS``)."""
+    bounds = RUN_BOUNDS[name]
+    if kind is int:
+        return click.IntRange(int(bounds.low), int(bounds.high))
+    return click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
 
 
 def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -53,18 +62,18 @@ def cli() -> None:
               "in the dispatcher's --datasets-dir.")
 @click.option("--languages", default=",".join(DEFAULT_LANGUAGES), show_default=True, callback=_languages,
               help=f"Comma-separated: {','.join(LANGUAGES)}.")
-@click.option("--concurrency", type=click.IntRange(1, 4096), default=None,
+@click.option("--concurrency", type=_bounded("concurrency"), default=None,
               help="Requests in flight (default: automatic).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file (embedded mode).")
 @click.option("--run-id", default=None, help="Name the run; the same id again resumes it.")
-@click.option("--request-timeout", type=click.FloatRange(0, 86400, min_open=True), default=DEFAULT_REQUEST_TIMEOUT_S,
+@click.option("--request-timeout", type=_bounded("request_timeout", float), default=DEFAULT_REQUEST_TIMEOUT_S,
               show_default=True,
               help="Seconds per attempt.")
-@click.option("--max-tokens", type=click.IntRange(1, 1_000_000), default=DEFAULT_MAX_TOKENS, show_default=True)
-@click.option("--temperature", type=click.FloatRange(0, 2), default=DEFAULT_TEMPERATURE, show_default=True)
-@click.option("--samples", type=click.IntRange(1, 100), default=DEFAULT_SAMPLES, show_default=True,
+@click.option("--max-tokens", type=_bounded("max_tokens"), default=DEFAULT_MAX_TOKENS, show_default=True)
+@click.option("--temperature", type=_bounded("temperature", float), default=DEFAULT_TEMPERATURE, show_default=True)
+@click.option("--samples", type=_bounded("samples"), default=DEFAULT_SAMPLES, show_default=True,
               help="Answers per question and language.")
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
+@click.option("--max-attempts", type=_bounded("max_attempts"), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
               help="Attempts per request before it counts as failed.")
 @click.option("--prompt-template", default=None, help="Bundled template name or a template file "
               "(default: anesbench-cot).")
@@ -78,9 +87,9 @@ def cli() -> None:
 @click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
 @click.option("--progress/--no-progress", default=None,
               help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
-@click.option("--limit", type=click.IntRange(1, 10_000_000), default=None,
+@click.option("--limit", type=_bounded("limit"), default=None,
               help="Only the first N items (a smoke test): N x languages results.")
-@click.option("--wait-ready", type=click.FloatRange(0, 86400), default=0.0, show_default=True,
+@click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
 def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, ca_bundle: str | None,
         connect_timeout: float, dispatcher: str | None, progress: bool | None, **options: Any) -> None:

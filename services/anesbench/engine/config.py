@@ -20,6 +20,7 @@ from anesbench.defaults import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
+    RUN_BOUNDS,
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
@@ -72,22 +73,10 @@ class RunConfig:
         if unknown or not self.languages:
             raise InvalidInput(
                 f"unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}", field="languages")
-        if self.concurrency is not None and not 1 <= self.concurrency <= 4096:
-            raise InvalidInput(f"must be from 1 to 4096, got {self.concurrency}", field="concurrency")
-        if not 1 <= self.max_tokens <= 1_000_000:
-            raise InvalidInput(f"must be from 1 to 1000000, got {self.max_tokens}", field="max_tokens")
-        if not 0.0 <= self.temperature <= 2.0:
-            raise InvalidInput(f"must be from 0 to 2, got {self.temperature}", field="temperature")
-        if not 0 < self.request_timeout <= 86_400:
-            raise InvalidInput(f"must be from 0 to 86400 seconds, got {self.request_timeout}", field="request_timeout")
-        if not 1 <= self.samples <= 100:
-            raise InvalidInput(f"must be from 1 to 100, got {self.samples}", field="samples")
-        if not 1 <= self.max_attempts <= 100:
-            raise InvalidInput(f"must be from 1 to 100, got {self.max_attempts}", field="max_attempts")
-        if self.limit is not None and not 1 <= self.limit <= 10_000_000:
-            raise InvalidInput(f"must be from 1 to 10000000, got {self.limit}", field="limit")
-        if not 0 <= self.wait_ready <= 86_400:
-            raise InvalidInput(f"must be from 0 to 86400 seconds, got {self.wait_ready}", field="wait_ready")
+        for name, bounds in RUN_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and value not in bounds:
+                raise InvalidInput(f"must be {bounds.describe()}, got {value}", field=name)
         if self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id):
             raise InvalidInput(
                 f"{self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "

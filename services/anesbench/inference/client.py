@@ -12,6 +12,7 @@ from typing import Any
 from anesbench import metrics
 from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
 from anesbench.errors import ChoicesRefused, FatalInferenceError, HttpError, InferenceError, RetryableInferenceError
+from anesbench.inference.credentials import auth_headers
 from anesbench.inference.endpoint import public_endpoint
 from anesbench.inference.http import HttpPool
 from anesbench.inference.retry import parse_retry_after
@@ -103,7 +104,7 @@ class ChatClient:
         self._url = f"{self.endpoint}/chat/completions"
         self._timeout = request_timeout
         self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout,
-                              headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
+                              headers=auth_headers(api_key), options=options)
         label = label or model
         self._requests = {
             outcome: metrics.INFERENCE_REQUESTS.labels(label, outcome)

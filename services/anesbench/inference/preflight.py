@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
+from anesbench.inference.credentials import auth_headers
 from anesbench.inference.endpoint import public_endpoint
 from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions
@@ -75,7 +76,7 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     base_path = parts.path.rstrip("/")
     root_path = urlsplit(server_root(url)).path
     pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
-                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
+                    headers=auth_headers(api_key), options=options)
     try:
         health = await _get(pool, f"{root_path}/health")
         if isinstance(health, str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from anesbench.errors import HttpError
+from anesbench.inference.credentials import auth_headers
 from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter, SlowStart, headroom
@@ -31,7 +32,7 @@ async def server_slots(endpoint: str, api_key: str | None = None, options: HttpO
     """
     root = endpoint.rstrip("/").removesuffix("/v1")
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
-                    headers={"Authorization": f"Bearer {api_key}"} if api_key else None, options=options)
+                    headers=auth_headers(api_key), options=options)
     try:
         slots = _sglang_slots(await _get_json(http, "/get_server_info"))
         if slots is None:
