@@ -13,6 +13,7 @@ can prove the client let the proxy resolve the name instead of trying DNS itself
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import datetime
 import ipaddress
@@ -157,7 +158,7 @@ class ChatServer:
 
 
 @dataclass
-class _Proxy:
+class _Proxy(abc.ABC):
     hosts: dict[str, int]  # name -> port on 127.0.0.1 (the proxy's own "DNS")
     seen: list[str] = field(default_factory=list)
     port: int = 0
@@ -180,8 +181,9 @@ class _Proxy:
         host, _, port = authority.partition(":")
         return "127.0.0.1", self.hosts.get(host, int(port or 80))
 
+    @abc.abstractmethod
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """Serve one client connection (each proxy kind its own way)."""
 
 
 class ForwardProxy(_Proxy):
