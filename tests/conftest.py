@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample" / "anesbench-sample.jsonl"
+SAMPLE_ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
 PYTHON = sys.executable
 LETTERS = "ABCDEFGH"
 

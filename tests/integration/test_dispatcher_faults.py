@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import SAMPLE, make_records
+from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import (
     CLI,
     ROOT,
@@ -27,7 +27,7 @@ from tests.procs import (
     start_standin,
 )
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 GRACE = 3.0
 
 

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from anesbench.store.export_sql import EXPORT_NAMES
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SAMPLE_ITEMS
 from tests.procs import Proc, run_cli, start_dispatcher, start_grader, start_standin
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 
 
 @dataclass

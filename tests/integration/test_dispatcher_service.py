@@ -18,7 +18,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
-from tests.conftest import SAMPLE, make_records
+from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.integration.prometheus import Prometheus
 from tests.procs import (
     CLI,
@@ -34,7 +34,7 @@ from tests.procs import (
 )
 from tests.waiting import wait_until
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 
 
 @dataclass

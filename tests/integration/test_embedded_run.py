@@ -16,11 +16,11 @@ import duckdb
 import pytest
 
 from anesbench.engine.writer import ResultWriter
-from tests.conftest import SAMPLE, make_records
+from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import CLI, ROOT, Proc, popen, run_cli, standin_control, standin_stats, start_standin
 from tests.waiting import wait_until
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SAMPLE_ITEMS
 from tests.procs import CLI, ROOT, Proc, run_cli, standin_control, standin_stats, start, start_grader, start_standin
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 NAMESPACE = "evals"
 OWNER = "evals/anesbench-dispatcher"
 

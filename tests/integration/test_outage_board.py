@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SAMPLE_ITEMS
 from tests.procs import Proc, run_cli, standin_stats, start_standin
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 
 
 def _closed_port() -> int:

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from anesbench.store.export_sql import EXPORT_NAMES
-from tests.conftest import SAMPLE, make_records
+from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import run_cli, start_standin
 
-ITEMS = sum(1 for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip())
+ITEMS = SAMPLE_ITEMS
 
 
 def _bad_input(result, *needles: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -85,26 +87,33 @@ def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() 
     asyncio.run(scenario())
 
 
+@contextlib.asynccontextmanager
+async def _json_server(routes: dict[str, object]) -> AsyncIterator[str]:
+    """A server on 127.0.0.1 answering GET ``path`` with the JSON ``payload``; yields its root URL."""
+    app = web.Application()
+    for path, payload in routes.items():
+        async def handler(request: web.Request, payload: object = payload) -> web.Response:
+            return web.json_response(payload)
+
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [({"max_running_requests": 256}, 256), ({"max_running_requests": 64, "dp_size": 4}, 256),
      ({"internal_states": [{"max_running_requests": 48}]}, 48), ({"other": 1}, None)],
 )
 async def test_server_slots_reads_sglang_server_info(payload: dict, expected: int | None) -> None:
-    async def info(request: web.Request) -> web.Response:
-        return web.json_response(payload)
-
-    app = web.Application()
-    app.router.add_get("/get_server_info", info)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        assert await server_slots(f"http://127.0.0.1:{port}/v1") == expected
-    finally:
-        await runner.cleanup()
+    async with _json_server({"/get_server_info": payload}) as base:
+        assert await server_slots(f"{base}/v1") == expected
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
 
@@ -145,18 +154,5 @@ async def test_weighted_places_are_first_come_first_served_and_a_cancelled_waite
     ],
 )
 async def test_server_slots_reads_llamacpp_props(routes: dict, expected: int | None) -> None:
-    app = web.Application()
-    for path, payload in routes.items():
-        async def handler(request: web.Request, payload: object = payload) -> web.Response:
-            return web.json_response(payload)
-
-        app.router.add_get(path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        assert await server_slots(f"http://127.0.0.1:{port}/v1") == expected
-    finally:
-        await runner.cleanup()
+    async with _json_server(routes) as base:
+        assert await server_slots(f"{base}/v1") == expected
