@@ -255,7 +255,13 @@ def test_store_that_cannot_write_mid_run_stops_the_run(make_standin, write_jsonl
     # New requests stopped at once: at most what was in flight and one flush interval's worth more.
     assert answered - stored <= 8 + 8 * 0.3 / 0.01, (answered, stored)
     status, error = _rows(db, "SELECT status, error FROM runs")[0]
-    assert status == "failed" and "File too large" in error
+    if "the run could not be marked failed" in result.stderr:
+        # The disk stayed full for the status update too (it depends on how much of the WAL the failed
+        # batch used): the record is left as it was, and the CLI says so instead of claiming otherwise.
+        assert (status, error) == ("running", None), result.stderr
+        assert "run again with the same --run-id once the store can write" in result.stderr
+    else:
+        assert status == "failed" and "File too large" in error, result.stderr
     # Once the store can write again, the same command finishes the run.
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     _clean(again, 0)
