@@ -208,7 +208,8 @@ class Bench:
         a = self.args
         for repeat in range(a.repeat):
             server = standin("--slots", str(a.slots), "--latency-ms", str(a.service_ms), "--latency-dist", "lognormal",
-                             "--sigma", "1.0", "--model-sigma", "0.3", "--latency-cap", "25", "--seed", str(repeat))
+                             "--sigma", "1.0", "--model-sigma", "0.3", "--latency-cap", "25", "--seed", str(repeat),
+                             "--served-model", "model-a,model-b")
             try:
                 db = self.db()
                 for model, harness in (("model-a", "no history (file order)"),
