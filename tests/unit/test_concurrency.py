@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 
 from anesbench.dispatcher.shares import EndpointShares
+from anesbench.errors import RetryableInferenceError
+from anesbench.inference.client import ChatClient
+from anesbench.inference.router import Endpoint
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
-from anesbench.limiter import DynamicLimiter
+from anesbench.limiter import DynamicLimiter, SlowStart
 from tests.waiting import eventually
 
 
@@ -80,11 +83,40 @@ def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() 
             limiter.observe(0.8)  # queueing: four times the best latency
         assert limiter.limit < grown
         before = limiter.limit
-        limiter.observe(0.1, True)
+        limiter.overloaded()
         await asyncio.sleep(0)  # one loop step: set_limit's notification task runs (nothing waits on it)
         assert limiter.limit == max(1, int(before * 0.7))
 
     asyncio.run(scenario())
+
+
+def test_a_fixed_limiter_ignores_observations_and_its_maximum_is_its_limit() -> None:
+    limiter = DynamicLimiter(8)
+    for latency in (0.2,) * 200 + (0.8,) * 2000:
+        limiter.observe(latency, 8)
+    limiter.overloaded()
+    assert (limiter.limit, limiter.maximum) == (8, 8)
+    limiter.set_limit(3)  # a fair share changing
+    assert (limiter.limit, limiter.maximum) == (3, 3)
+
+
+def test_an_adaptive_limiters_maximum_is_its_ceiling_not_its_limit() -> None:
+    limiter = AdaptiveLimiter(start=16, maximum=512)
+    assert (limiter.limit, limiter.maximum) == (16, 512)
+    limiter.overloaded()
+    assert (limiter.limit, limiter.maximum) == (round(16 * SlowStart.BACKOFF), 512)
+
+
+@pytest.mark.parametrize(("make", "after"), [(lambda: DynamicLimiter(64), 64),
+                                             (lambda: AdaptiveLimiter(start=64), round(64 * SlowStart.BACKOFF))])
+def test_the_router_reports_a_429_to_either_limiter_and_only_the_adaptive_one_backs_off(
+    make: Callable[[], DynamicLimiter], after: int
+) -> None:
+    endpoint = Endpoint(ChatClient("http://127.0.0.1:9/v1", "m"), make())
+    endpoint.record(RetryableInferenceError("429", cause="rate_limited"), None, 64)
+    assert endpoint.limiter.limit == after
+    endpoint.record(RetryableInferenceError("reset", cause="connection_error"), None, 64)
+    assert endpoint.limiter.limit == after  # not an overload: the limit stays
 
 
 @contextlib.asynccontextmanager
