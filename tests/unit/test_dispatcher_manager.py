@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from anesbench import errors
-from anesbench.dispatcher import manager as manager_module
+from anesbench.dispatcher import sourcing
 from anesbench.dispatcher.convert import spec_to_pb
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.run_spec import SPEC_VERSION, DatasetRef, StoredSpec
@@ -157,7 +157,7 @@ async def test_watch_run_keeps_delivering_while_a_large_upload_is_validated(
         watcher = asyncio.create_task(watch())
         while not events:
             await asyncio.sleep(0.01)
-        monkeypatch.setattr(manager_module, "uploaded_dataset", watched)
+        monkeypatch.setattr(sourcing, "uploaded_dataset", watched)
         big = pb.StartRunRequest(run_id="big", spec=spec_to_pb(_config(origin, run_id="big"), None))
         big.upload.name = "big"
         big.upload.items.extend(_pb_item(r) for r in make_records(20_000))
