@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 
+from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
+from anesbench.dispatcher.sizing import RunSizing
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
 from anesbench.errors import RetryableInferenceError
 from anesbench.inference.client import ChatClient
 from anesbench.inference.router import Endpoint
-from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
+from anesbench.inference.sizing import MAX_LIMIT, AdaptiveLimiter, headroom, server_slots
 from anesbench.limiter import DynamicLimiter, SlowStart
 from tests.waiting import eventually
 
@@ -148,6 +152,33 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
         assert await server_slots(f"{base}/v1") == expected
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
+
+
+def _settings() -> DispatcherSettings:
+    return DispatcherSettings(host="127.0.0.1", port=0, grader="-", db="-")
+
+
+async def test_a_dispatcher_run_gets_the_servers_slots_plus_headroom_and_shares_the_endpoint() -> None:
+    sizing = RunSizing(_settings())
+    async with _json_server({"/get_server_info": {"max_running_requests": 256}}) as base:
+        config = RunConfig(model="m", endpoints=(f"{base}/v1",))
+        sized, first = await sizing.join("a", config)
+        assert (sized.concurrency, first.limit) == (256 + 26, 282)
+        _, second = await sizing.join("b", config)
+    assert (first.limit, second.limit) == (141, 141)
+    sizing.leave("b", config)
+    assert first.limit == 282
+
+
+async def test_a_dispatcher_run_on_a_silent_server_is_left_to_the_adaptive_limiter_or_fixed_when_asked() -> None:
+    async with _json_server({}) as base:
+        config = RunConfig(model="m", endpoints=(f"{base}/v1",))
+        adaptive, share = await RunSizing(_settings()).join("a", config)
+        assert (adaptive.concurrency, share.limit) == (None, MAX_LIMIT)  # the share only caps the engine's
+        fixed, share = await RunSizing(_settings()).join("a", config, unknown_slots=DEFAULT_CONCURRENCY)
+        assert (fixed.concurrency, share.limit) == (DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY)
+    given, share = await RunSizing(_settings()).join("a", dataclasses.replace(config, concurrency=5))
+    assert (given.concurrency, share.limit) == (5, 5)  # not asked: nothing listens on the port now
 
 
 async def test_weighted_places_are_first_come_first_served_and_a_cancelled_waiter_gives_back() -> None:
