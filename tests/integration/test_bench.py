@@ -42,7 +42,8 @@ def test_every_job_runs_and_the_docs_tables_are_filled(tmp_path: Path) -> None:
     samples = {harness: job["extra"] for (name, harness), job in measured.items() if name.startswith("--samples")}
     # One request per question with n = 4; four per question when the server refuses n (the fallback).
     assert samples["anesbench embedded, one request with n = 4"]["requests_sent"] == [10]
-    assert samples["anesbench embedded, 4 requests (server refuses n)"]["requests_sent"] == [40]
+    # (Requests in flight before the first refusal came back are sent again without n: at most one a question.)
+    assert 40 <= samples["anesbench embedded, 4 requests (server refuses n)"]["requests_sent"][0] <= 50
     memory = next(job["memory"] for job in raw["jobs"] if "memory" in job)
     assert sorted(int(items) for items in memory) == [40, 400]
     text = doc.read_text(encoding="utf-8")
