@@ -396,7 +396,7 @@ async def _serve(standin: KubeApiStandin, host: str, port: int, objects_file: st
         with open(objects_file, encoding="utf-8") as handle:
             for obj in json.load(handle):
                 standin.add(obj)
-    runner = web.AppRunner(standin.app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(standin.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)  # open watches
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
