@@ -9,7 +9,12 @@ from typing import Any
 import grpc
 
 from anesbench import metrics
-from anesbench.dispatcher.convert import (
+from anesbench.dispatcher.manager import RunManager
+from anesbench.errors import InvalidInput
+from anesbench.serving import rpc
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
+from anesbench.wire.convert import (
     config_from_pb,
     export_row_to_pb,
     item_record,
@@ -17,11 +22,6 @@ from anesbench.dispatcher.convert import (
     request_field,
     run_to_pb,
 )
-from anesbench.dispatcher.manager import RunManager
-from anesbench.errors import InvalidInput
-from anesbench.serving import rpc
-from anesbench.v1 import dispatcher_pb2 as pb
-from anesbench.v1 import dispatcher_pb2_grpc
 
 DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
 MAX_UPLOAD_ITEMS = 200_000

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from anesbench.dataset import Dataset, dataset_from_items, load_dataset
 from anesbench.errors import InvalidInput, NotFound
+from anesbench.wire.names import DATASET_NAME
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
-    if not NAME.match(name) or ".." in name:
+    if not DATASET_NAME.match(name) or ".." in name:
         raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="dataset_name")
     if not datasets_dir:
         raise NotFound("this dispatcher has no --datasets-dir; upload the dataset with the run", field="dataset_name")
@@ -49,7 +48,7 @@ def uploaded_dataset(
 
     CPU-heavy for large uploads (200,000 items take seconds): call it off the event loop.
     """
-    if not NAME.match(name):
+    if not DATASET_NAME.match(name):
         raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="upload.name")
     text, sha = canonical_records(records)
     dataset = dataset_from_items(

@@ -1,4 +1,8 @@
-"""Translate between protobuf messages and the engine's types (the servicer stays a thin adapter)."""
+"""Translate between ``anesbench.v1`` messages and the engine's types, for the client and the server alike.
+
+The dispatcher's servicer stays a thin adapter, and the CLI builds its requests and reads the answers
+with the same functions, so both ends read a field the same way.
+"""
 
 from __future__ import annotations
 
