@@ -1,4 +1,4 @@
-"""Where a dispatcher's run gets its questions: a named dataset in --datasets-dir, or an upload.
+"""Where a dispatcher's run gets its questions: a named dataset in its ``--datasets-dir``, or an upload.
 
 Clients never make the dispatcher open a path: a name is matched against the files in the
 directory, and uploads are validated like any dataset and kept in the store (so a restarted
@@ -24,7 +24,8 @@ def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str])
     if not DATASET_NAME.match(name) or ".." in name:
         raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="dataset_name")
     if not datasets_dir:
-        raise NotFound("this dispatcher has no --datasets-dir; upload the dataset with the run", field="dataset_name")
+        raise NotFound("this dispatcher has no {datasets_dir}; upload the dataset with the run", field="dataset_name",
+                       mentions=("datasets_dir",))
     root = Path(datasets_dir)
     for suffix in SUFFIXES:
         candidate = root / f"{name}{suffix}"
