@@ -144,6 +144,24 @@ def test_the_dispatcher_names_exactly_its_own_options() -> None:
         "--datasets-dir", "--allow-endpoint", None)
 
 
+def test_the_dispatcher_writes_its_own_options_into_its_errors() -> None:
+    from anesbench.dispatcher.model_runs import check_model_run
+    from anesbench.dispatcher.sources import named_dataset
+
+    with pytest.raises(errors.NotFound) as no_dir:
+        named_dataset(None, "anesbench", ("en",))
+    with pytest.raises(errors.InvalidInput) as no_kube:
+        check_model_run(None, RunConfig(model="m", endpoints=(), inference_service="m1"))
+    assert status_for(no_dir.value, request_field)[1] == (
+        "dataset_name: this dispatcher has no datasets_dir; upload the dataset with the run")  # not settled yet
+    for error in (no_dir.value, no_kube.value):
+        error.settle(serve_option)
+    assert status_for(no_dir.value, request_field)[1] == (
+        "dataset_name: this dispatcher has no --datasets-dir; upload the dataset with the run")
+    assert message_for(no_kube.value) == ("--inference-service: m1: this dispatcher does not drive InferenceServices "
+                                          "(start it with --kube-namespace)")
+
+
 # --- both ways over a real server ------------------------------------------------------------------
 RAISE: dict[str, Exception] = {
     "conflict": errors.ConfigConflict("a run with that id is active with a different configuration", field="run_id"),
