@@ -9,6 +9,7 @@ import pkgutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import click
 import grpc
@@ -319,3 +320,28 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
                                      "HOST:PORT (is `anesbench serve dispatcher` listening there?)")
 
 
+
+
+def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from anesbench.dispatcher.auth import server_token
+    from anesbench.inference.credentials import load_endpoint_keys
+    from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV, client_metadata
+
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.write_text("\n")
+    with pytest.raises(errors.InvalidInput) as server:
+        server_token(str(empty))
+    assert message_for(server.value) == f"--auth-token-file: {empty} is empty"
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(missing))
+    with pytest.raises(errors.InvalidInput) as client:
+        client_metadata()
+    assert message_for(client.value) == (f"$ANESBENCH_DISPATCHER_TOKEN_FILE: cannot read {missing}: "
+                                         "No such file or directory")
+    with pytest.raises(errors.InvalidInput) as shape:
+        load_endpoint_keys(["http://x"])
+    assert message_for(shape.value) == "--endpoint-key-file: expected URL_PREFIX=FILE, got 'http://x'"
+    with pytest.raises(errors.InvalidInput) as no_key:
+        load_endpoint_keys([f"http://x={empty}"])
+    assert message_for(no_key.value) == f"--endpoint-key-file: http://x: {empty} is empty"
