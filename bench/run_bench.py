@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -417,6 +418,8 @@ def main() -> None:
                         help="comma-separated jobs: saturation, heavy, samples, instant")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--load-note", default="", help="said under the table, e.g. that the machine was loaded")
+    parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.json",
+                        help="where the raw measurements go (JSON)")
     args = parser.parse_args()
     bench = Bench(args)
     only = set(args.only.split(","))
@@ -436,6 +439,7 @@ def main() -> None:
     finally:
         dispatcher.stop()
         grader.stop()
+        shutil.rmtree(bench.work, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
     table, raw = tables(bench)
     summary = goals(bench)
@@ -449,9 +453,8 @@ def main() -> None:
     print()
     print(summary)
     print(settings)
-    (ROOT / "bench" / "results").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results" / "latest.json").write_text(
-        json.dumps({"settings": settings, "jobs": raw}, indent=2) + "\n", encoding="utf-8")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({"settings": settings, "jobs": raw}, indent=2) + "\n", encoding="utf-8")
     if args.out and args.out.exists():
         note = f"\n\n{args.load_note}" if args.load_note else ""
         text = args.out.read_text(encoding="utf-8")

@@ -40,6 +40,19 @@ class DynamicLimiter:
     def inflight(self) -> int:
         return self._inflight
 
+    @property
+    def maximum(self) -> int:
+        """The most places this limiter may allow: what a connection pool in front of it needs. A fixed
+        limiter's is its limit; an adaptive one's is the ceiling it may grow to."""
+        return self._limit
+
+    def observe(self, latency: float, inflight: int | None = None) -> None:
+        """One request completed after ``latency`` seconds, sent with ``inflight`` in flight (``None``:
+        the limit). An adaptive limiter sizes itself from these; a fixed one ignores them."""
+
+    def overloaded(self) -> None:
+        """The server pushed back (429/503). An adaptive limiter backs off; a fixed one ignores it."""
+
     def set_limit(self, limit: int) -> None:
         self._limit = max(1, limit)
         self._wake()

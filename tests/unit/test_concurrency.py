@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 
+from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.shares import EndpointShares
-from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
-from anesbench.limiter import DynamicLimiter
+from anesbench.dispatcher.sizing import RunSizing
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
+from anesbench.errors import RetryableInferenceError
+from anesbench.inference.client import ChatClient
+from anesbench.inference.router import Endpoint
+from anesbench.inference.sizing import MAX_LIMIT, AdaptiveLimiter, headroom, server_slots
+from anesbench.limiter import DynamicLimiter, SlowStart
 from tests.waiting import eventually
 
 
@@ -80,11 +87,40 @@ def test_adaptive_limit_grows_while_latency_is_flat_and_shrinks_when_it_rises() 
             limiter.observe(0.8)  # queueing: four times the best latency
         assert limiter.limit < grown
         before = limiter.limit
-        limiter.observe(0.1, True)
+        limiter.overloaded()
         await asyncio.sleep(0)  # one loop step: set_limit's notification task runs (nothing waits on it)
         assert limiter.limit == max(1, int(before * 0.7))
 
     asyncio.run(scenario())
+
+
+def test_a_fixed_limiter_ignores_observations_and_its_maximum_is_its_limit() -> None:
+    limiter = DynamicLimiter(8)
+    for latency in (0.2,) * 200 + (0.8,) * 2000:
+        limiter.observe(latency, 8)
+    limiter.overloaded()
+    assert (limiter.limit, limiter.maximum) == (8, 8)
+    limiter.set_limit(3)  # a fair share changing
+    assert (limiter.limit, limiter.maximum) == (3, 3)
+
+
+def test_an_adaptive_limiters_maximum_is_its_ceiling_not_its_limit() -> None:
+    limiter = AdaptiveLimiter(start=16, maximum=512)
+    assert (limiter.limit, limiter.maximum) == (16, 512)
+    limiter.overloaded()
+    assert (limiter.limit, limiter.maximum) == (round(16 * SlowStart.BACKOFF), 512)
+
+
+@pytest.mark.parametrize(("make", "after"), [(lambda: DynamicLimiter(64), 64),
+                                             (lambda: AdaptiveLimiter(start=64), round(64 * SlowStart.BACKOFF))])
+def test_the_router_reports_a_429_to_either_limiter_and_only_the_adaptive_one_backs_off(
+    make: Callable[[], DynamicLimiter], after: int
+) -> None:
+    endpoint = Endpoint(ChatClient("http://127.0.0.1:9/v1", "m"), make())
+    endpoint.record(RetryableInferenceError("429", cause="rate_limited"), None, 64)
+    assert endpoint.limiter.limit == after
+    endpoint.record(RetryableInferenceError("reset", cause="connection_error"), None, 64)
+    assert endpoint.limiter.limit == after  # not an overload: the limit stays
 
 
 @contextlib.asynccontextmanager
@@ -116,6 +152,33 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
         assert await server_slots(f"{base}/v1") == expected
     assert await server_slots("http://127.0.0.1:9/v1") is None
     assert headroom(256) == 26 and headroom(16) == 8
+
+
+def _settings() -> DispatcherSettings:
+    return DispatcherSettings(host="127.0.0.1", port=0, grader="-", db="-")
+
+
+async def test_a_dispatcher_run_gets_the_servers_slots_plus_headroom_and_shares_the_endpoint() -> None:
+    sizing = RunSizing(_settings())
+    async with _json_server({"/get_server_info": {"max_running_requests": 256}}) as base:
+        config = RunConfig(model="m", endpoints=(f"{base}/v1",))
+        sized, first = await sizing.join("a", config)
+        assert (sized.concurrency, first.limit) == (256 + 26, 282)
+        _, second = await sizing.join("b", config)
+    assert (first.limit, second.limit) == (141, 141)
+    sizing.leave("b", config)
+    assert first.limit == 282
+
+
+async def test_a_dispatcher_run_on_a_silent_server_is_left_to_the_adaptive_limiter_or_fixed_when_asked() -> None:
+    async with _json_server({}) as base:
+        config = RunConfig(model="m", endpoints=(f"{base}/v1",))
+        adaptive, share = await RunSizing(_settings()).join("a", config)
+        assert (adaptive.concurrency, share.limit) == (None, MAX_LIMIT)  # the share only caps the engine's
+        fixed, share = await RunSizing(_settings()).join("a", config, unknown_slots=DEFAULT_CONCURRENCY)
+        assert (fixed.concurrency, share.limit) == (DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY)
+    given, share = await RunSizing(_settings()).join("a", dataclasses.replace(config, concurrency=5))
+    assert (given.concurrency, share.limit) == (5, 5)  # not asked: nothing listens on the port now
 
 
 async def test_weighted_places_are_first_come_first_served_and_a_cancelled_waiter_gives_back() -> None:

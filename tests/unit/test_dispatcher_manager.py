@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from anesbench import errors
-from anesbench.dispatcher import manager as manager_module
+from anesbench.dispatcher import sourcing
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.run_spec import SPEC_VERSION, DatasetRef, StoredSpec
 from anesbench.dispatcher.service import DispatcherServicer
@@ -157,7 +157,7 @@ async def test_watch_run_keeps_delivering_while_a_large_upload_is_validated(
         watcher = asyncio.create_task(watch())
         while not events:
             await asyncio.sleep(0.01)
-        monkeypatch.setattr(manager_module, "uploaded_dataset", watched)
+        monkeypatch.setattr(sourcing, "uploaded_dataset", watched)
         big = pb.StartRunRequest(run_id="big", spec=spec_to_pb(_config(origin, run_id="big"), None))
         big.upload.name = "big"
         big.upload.items.extend(_pb_item(r) for r in make_records(20_000))
@@ -235,3 +235,27 @@ async def test_an_unreadable_stored_spec_fails_that_run_alone_and_the_rest_resum
     assert bad.status == "failed" and bad.error == f"resume failed: {reason}"
     good = await _final(manager, "good")
     assert (good.status, good.done, good.total) == ("completed", 6, 6)
+
+
+async def test_a_resumed_run_whose_upload_is_gone_fails_with_that_reason(origin: ChatServer, store: AsyncStore) -> None:
+    config = _config(origin, run_id="lost")
+    dataset, _text = uploaded_dataset("u", make_records(3), config.languages)
+    await store.begin_run(run_record("lost", config, dataset, load_template(None)))
+    await store.save_spec("lost", StoredSpec(config, None, DatasetRef(upload_sha256=dataset.sha256)).to_json())
+    manager = _manager(store)  # the upload was never kept
+    assert await manager.resume_unfinished() == []
+    lost = await manager.get("lost")
+    assert (lost.status, lost.error) == ("failed", f"resume failed: upload {dataset.sha256} is missing from the store")
+
+
+async def test_a_completed_run_started_again_with_the_same_spec_is_returned_without_sending(
+    origin: ChatServer, store: AsyncStore
+) -> None:
+    manager = _manager(store)
+    records = make_records(4)
+    await manager.start(_config(origin), None, upload=("u", records))
+    assert (await _final(manager, "same")).status == "completed"
+    sent = len(_chats(origin))
+    again = await manager.start(_config(origin), None, upload=("u", records))
+    assert (again.status, again.done, len(_chats(origin))) == ("completed", 4, sent)
+    assert [run.id for run in await manager.list()] == ["same"]

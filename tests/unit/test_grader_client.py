@@ -104,13 +104,13 @@ async def test_concurrent_calls_share_batches_and_match_the_library(recording: S
     assert len(sizes) <= 2 * full  # a few thousand calls in full batches of 256, not one message each
 
 
-async def test_a_lone_call_is_flushed_after_the_short_linger(recording: Server) -> None:
+async def test_a_lone_call_is_sent_alone_without_waiting_for_a_full_batch(recording: Server) -> None:
     case = corpus()[0]
     async with RemoteGrader(recording.target) as grader:
         await grader.grade(*case)  # connect first
-        started = time.perf_counter()
-        assert pairs([await grader.grade(*case)]) == [expected(case)]
-        assert time.perf_counter() - started < 0.1
+        # The deadline only tells "sent after the linger" from "held until 255 more calls come".
+        assert pairs([await asyncio.wait_for(grader.grade(*case), 10)]) == [expected(case)]
+    assert [len(batch) for batch in recording.servicer.batches] == [1, 1]  # type: ignore[attr-defined]
 
 
 async def test_batches_stay_under_the_byte_budget(recording: Server) -> None:
@@ -283,12 +283,13 @@ class Wedged(GraderServicer):
 
 
 async def test_a_wedged_stream_is_abandoned() -> None:
-    server = await Server(Wedged()).start()
+    servicer = Wedged()
+    server = await Server(servicer).start()
     case = corpus()[0]
     async with RemoteGrader(server.target, stall_timeout=0.3) as grader:
-        started = time.monotonic()
-        assert pairs([await grader.grade(*case)]) == [expected(case)]
-    assert time.monotonic() - started < 2
+        # Well before give_up_after (30 s): the wedged stream was dropped and the call sent on a new one.
+        assert pairs([await asyncio.wait_for(grader.grade(*case), 15)]) == [expected(case)]
+    assert servicer.streams == 2
     await server.stop()
 
 
@@ -299,8 +300,8 @@ async def test_no_grader_means_grader_unavailable_after_the_bounded_wait() -> No
     async with RemoteGrader(target, give_up_after=0.5) as grader:
         started = time.monotonic()
         with pytest.raises(GraderUnavailable, match=f"grader at {target} did not answer within 0.5 s"):
-            await grader.grade(*corpus()[0])
-    assert 0.5 <= time.monotonic() - started < 1.5
+            await asyncio.wait_for(grader.grade(*corpus()[0]), 15)
+    assert time.monotonic() - started >= 0.5  # it did wait for the grader to come back, as long as it was told
 
 
 async def test_close_fails_waiting_calls_and_later_ones(recording: Server) -> None:

@@ -143,7 +143,7 @@ def test_adaptive_limiter_applies_the_policy() -> None:
         for _ in range(16):
             limiter.observe(0.2, inflight=16)
         assert limiter.limit == 64  # flat latency: four times the level the window was sent at
-        limiter.observe(0.0, True)
+        limiter.overloaded()
         assert limiter.limit == round(64 * SlowStart.BACKOFF)
         await asyncio.sleep(0)
 

@@ -1,7 +1,7 @@
 """Runs on an InferenceService: the dispatcher's hook into anesbench.kube.
 
-``RunManager`` calls :func:`model_pool` once, :func:`check_model_run` when it validates a run that
-names an InferenceService, and :func:`launch_model_run` instead of its own launch for such a run.
+``RunManager`` calls :func:`model_pool` once, its validation :func:`check_model_run` for a run that
+names an InferenceService, and its lifecycle :func:`launch_model_run` instead of its own launch for such a run.
 The run is recorded at once and reported PENDING while its model is started (on demand) and waited
 for; it then runs like any other on the URL the InferenceService's status gives. If the model does
 not become Ready before the deadline the run FAILS with that cause.
@@ -9,7 +9,6 @@ not become Ready before the deadline the run FAILS with that cause.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from typing import TYPE_CHECKING
@@ -19,12 +18,12 @@ from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, run_record
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, InvalidInput, PermissionDenied
-from anesbench.inference.sizing import headroom, server_slots
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord
 
 if TYPE_CHECKING:
-    from anesbench.dispatcher.manager import ActiveRun, RunManager
+    from anesbench.dispatcher.active import ActiveRun
+    from anesbench.dispatcher.lifecycle import RunLifecycle
     from anesbench.kube.pool import ModelPool
 
 log = logging.getLogger(__name__)
@@ -54,22 +53,15 @@ def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, namespace=namespace)
 
 
-async def _concurrency(config: RunConfig, api_key: str | None) -> int:
-    if config.concurrency is not None:
-        return config.concurrency
-    found = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
-    return sum(n + headroom(n) if n else DEFAULT_CONCURRENCY for n in found)
-
-
-async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Dataset, template: PromptTemplate,
+async def launch_model_run(runs: RunLifecycle, active: ActiveRun, dataset: Dataset, template: PromptTemplate,
                            spec: str | None) -> RunRecord:
     """Record the run, start its task (hold the model, wait for Ready, execute) and return it PENDING."""
-    pool = manager.models
+    pool = runs.models
     config = active.config
     name = config.inference_service
     assert pool is not None and name is not None
     run_id = config.run_id or ""
-    store = manager.store
+    store = runs.store
     record = await store.begin_run(run_record(run_id, config, dataset, template))
     active.record = dataclasses.replace(record, status="pending", started_at=None)
     active.started.set()
@@ -78,20 +70,20 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
         running = False
         try:
             if spec is not None:
-                await store.save_spec(run_id, spec)
+                await runs.persistence.save_spec(run_id, spec)
             async with pool.hold(name, run_id) as url:
                 resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
-                api_key = manager.settings.key_for(resolved.endpoints)
-                wanted = await _concurrency(resolved, api_key)
-                limiter = manager._shares.join(resolved.endpoint, run_id, wanted)
+                # a server that does not report its slots gets a fixed DEFAULT_CONCURRENCY, not the adaptive limiter
+                sized, limiter = await runs.sizing.join(run_id, resolved, unknown_slots=DEFAULT_CONCURRENCY)
                 running = True
                 try:
                     return await execute_run(
-                        dataclasses.replace(resolved, concurrency=wanted), dataset, template, store, manager.grader,
-                        api_key=api_key, observer=active, status_on_cancel=None, limiter=limiter,
+                        sized, dataset, template, store, runs.grader,
+                        api_key=runs.settings.key_for(resolved.endpoints), observer=active, status_on_cancel=None,
+                        limiter=limiter,
                     )
                 finally:
-                    manager._shares.leave(resolved.endpoint, run_id)
+                    runs.sizing.leave(run_id, resolved)
         except AnesbenchError as exc:
             if running:
                 raise
@@ -100,10 +92,7 @@ async def launch_model_run(manager: RunManager, active: ActiveRun, dataset: Data
             active.record = final
             return final
         finally:
-            manager._release(run_id, active)
+            runs.runs.release(run_id, active)
 
-    from anesbench.dispatcher.manager import _log_outcome
-
-    active.task = asyncio.create_task(execute(), name=f"run-{run_id}")
-    active.task.add_done_callback(_log_outcome)
+    active.begin(execute())
     return active.snapshot() or record

@@ -318,7 +318,7 @@ async def execute_run(
         ordering = Ordering(tuple(history_runs), expected)
         await store.set_ordering(run.id, ordering.label)
     limiters = await endpoint_limiters(config, api_key, http)
-    workers = sum(lim.maximum if isinstance(lim, AdaptiveLimiter) else lim.limit for lim in limiters)
+    workers = sum(lim.maximum for lim in limiters)
     metrics.RUNS.labels("running").inc()
     store_causes: list[str] = []
     state: _Run | None = None

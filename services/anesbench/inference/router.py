@@ -20,7 +20,6 @@ from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInfe
 from anesbench.inference.breaker import CircuitBreaker
 from anesbench.inference.client import ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
-from anesbench.inference.sizing import AdaptiveLimiter
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
 
@@ -43,11 +42,10 @@ class Endpoint:
         return self.limiter.limit - self.limiter.inflight
 
     def record(self, error: RetryableInferenceError | None, latency: float | None, inflight: int) -> None:
-        if isinstance(self.limiter, AdaptiveLimiter):
-            if error is None and latency is not None:
-                self.limiter.observe(latency, inflight=inflight)
-            elif error is not None and error.cause in OVERLOAD_CAUSES:
-                self.limiter.observe(0.0, True)
+        if error is None and latency is not None:
+            self.limiter.observe(latency, inflight)
+        elif error is not None and error.cause in OVERLOAD_CAUSES:
+            self.limiter.overloaded()
         if error is None:
             self.failures, self.cooldown = 0, FIRST_COOLDOWN
             self.served += 1
@@ -76,8 +74,7 @@ class EndpointRouter:
         self.model = model
         self._retry = retry or RetryPolicy()
         self.endpoints = [
-            Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum
-                                if isinstance(limiter, AdaptiveLimiter) else limiter.limit,
+            Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum,
                                 request_timeout=request_timeout, options=http), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]

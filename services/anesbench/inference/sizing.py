@@ -76,19 +76,25 @@ def _llamacpp_slots(props: object) -> int | None:
 class AdaptiveLimiter(DynamicLimiter):
     """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what it observes.
 
-    The router calls ``observe`` after every attempt with its latency, the number of requests in
-    flight when it was sent, and whether the server pushed back (429/503).
+    The router calls ``observe`` after every completed attempt with its latency and the number of
+    requests in flight when it was sent, and ``overloaded`` when the server pushed back (429/503).
     """
 
     def __init__(self, start: int = START_LIMIT, maximum: int = MAX_LIMIT) -> None:
         super().__init__(start)
-        self.maximum = maximum
+        self._maximum = maximum
         self.policy = SlowStart(start, maximum)
 
-    def observe(self, latency: float, overloaded: bool = False, inflight: int | None = None) -> None:
-        if overloaded:
-            changed = self.policy.overloaded()
-        else:
-            changed = self.policy.observe(latency, self.limit if inflight is None else inflight)
+    @property
+    def maximum(self) -> int:
+        return self._maximum
+
+    def observe(self, latency: float, inflight: int | None = None) -> None:
+        self._apply(self.policy.observe(latency, self.limit if inflight is None else inflight))
+
+    def overloaded(self) -> None:
+        self._apply(self.policy.overloaded())
+
+    def _apply(self, changed: int | None) -> None:
         if changed is not None:
             self.set_limit(changed)
