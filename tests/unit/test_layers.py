@@ -58,8 +58,9 @@ def import_graph() -> dict[str, dict[str, list[str]]]:
             continue
         for module, line in _imported(path):
             target = _unit(module)
-            if target is not None and target != source:
-                graph[source][target].append(f"{relative}:{line}")
+            site = f"{relative}:{line}"
+            if target is not None and target != source and site not in graph[source][target]:
+                graph[source][target].append(site)
     return graph
 
 
@@ -76,7 +77,7 @@ def test_no_cycle_between_packages() -> None:
     try:
         graphlib.TopologicalSorter({unit: set(targets) for unit, targets in graph.items()}).prepare()
     except graphlib.CycleError as exc:
-        cycle = exc.args[1]
+        cycle = exc.args[1][::-1]  # graphlib lists it against the import direction
         where = {f"{a} -> {b}": graph[a][b] for a, b in itertools.pairwise(cycle)}
         raise AssertionError(f"import cycle {' -> '.join(cycle)}: {where}") from None
 
