@@ -19,6 +19,26 @@ fi
 
 log() { printf 'install-tools: %s\n' "$*" >&2; }
 
+# apt_install PACKAGE WHAT: install a Debian package quietly, as root or through sudo. policy-rc.d keeps
+# the package's maintainer scripts from starting any service it ships (prometheus does).
+apt_install() {
+  local package="$1" what="$2"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "${what} not found and apt-get unavailable: install it by hand"; exit 1
+  fi
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e "${policy}" ]]; then
+    printf '#!/bin/sh\nexit 101\n' | ${sudo} tee "${policy}" >/dev/null
+    ${sudo} chmod +x "${policy}"
+    created_policy=1
+  fi
+  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${package}" >/dev/null
+  if [[ "${created_policy}" == 1 ]]; then ${sudo} rm -f "${policy}"; fi
+}
+
 mkdir -p "${BIN}"
 
 install_helm_kubectl() {
@@ -70,22 +90,8 @@ install_promtool() {
   if [[ -x "${BIN}/promtool" ]] || command -v promtool >/dev/null 2>&1; then
     log "promtool already available"
   else
-    if ! command -v apt-get >/dev/null 2>&1; then
-      log "promtool not found and apt-get unavailable: install Prometheus' promtool by hand"; exit 1
-    fi
     log "installing promtool (Debian package prometheus)"
-    local sudo=""
-    if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
-    # policy-rc.d keeps the package's maintainer scripts from starting the prometheus service.
-    local policy=/usr/sbin/policy-rc.d created_policy=0
-    if [[ ! -e "${policy}" ]]; then
-      printf '#!/bin/sh\nexit 101\n' | ${sudo} tee "${policy}" >/dev/null
-      ${sudo} chmod +x "${policy}"
-      created_policy=1
-    fi
-    ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    if [[ "${created_policy}" == 1 ]]; then ${sudo} rm -f "${policy}"; fi
+    apt_install prometheus "Prometheus' promtool"
   fi
   local promtool_path
   promtool_path="$(command -v promtool || true)"
@@ -100,14 +106,8 @@ install_chromium() {
     log "chromium already available"
     return
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "chromium not found and apt-get unavailable: install Debian's chromium package by hand"; exit 1
-  fi
   log "installing chromium (Debian package chromium, for the headless report test)"
-  local sudo=""
-  if [[ "$(id -u)" != 0 ]]; then sudo="sudo"; fi
-  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  ${sudo} env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  apt_install chromium "Debian's chromium package"
   chromium --version >/dev/null
 }
 

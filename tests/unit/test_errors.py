@@ -268,23 +268,22 @@ async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -
     assert (servicer.start_calls, servicer.watch_calls) == (1, 1)  # not re-attached as if the server were down
 
 
-async def test_unavailable_is_retried_with_backoff_then_given_up() -> None:
+@pytest.mark.parametrize(("error", "give_up_after", "retried"), [
+    (errors.DispatcherUnavailable("down"), 0.3, True),  # worth trying again: retried with backoff, then given up
+    (errors.ServerError("bug"), 5.0, False),  # a bug in the server: the same call would fail again
+])
+async def test_reconnecting_retries_only_what_may_pass_later(
+    error: errors.AnesbenchError, give_up_after: float, retried: bool
+) -> None:
     from anesbench.cli.dispatcher_client import reconnecting
 
     calls = 0
-    with pytest.raises(errors.DispatcherUnavailable):
-        async for attempt in reconnecting(0.3, initial=0.01, maximum=0.02):
+    with pytest.raises(type(error)):
+        async for attempt in reconnecting(give_up_after, initial=0.01, maximum=0.02):
             with attempt:
                 calls += 1
-                raise errors.DispatcherUnavailable("down")
-    assert calls >= 2
-    calls = 0
-    with pytest.raises(errors.ServerError):
-        async for attempt in reconnecting(5.0, initial=0.01, maximum=0.02):
-            with attempt:
-                calls += 1
-                raise errors.ServerError("bug")
-    assert calls == 1
+                raise error
+    assert calls >= 2 if retried else calls == 1
 
 
 def test_transport_statuses_become_unavailable() -> None:

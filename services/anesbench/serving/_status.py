@@ -148,23 +148,10 @@ def _wrap_unary(
 ) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        code = grpc.StatusCode.OK
-        try:
+        result = None
+        async with _outcome(name, context, observe, naming):
             result = await fn(self, request, context)
-            code = _code_set_by_handler(context)
-            return result
-        except (asyncio.CancelledError, GeneratorExit):
-            code = grpc.StatusCode.CANCELLED  # the client went away or the server is stopping
-            raise
-        except grpc.aio.AbortError:
-            code = _code_set_by_handler(context)  # the handler called context.abort() itself
-            raise
-        except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-            code, message = _translate(exc, name, naming)
-            await context.abort(code, message, trailing_metadata=trailers_for(exc))
-        finally:
-            if observe is not None:
-                observe(name, code)
+        return result
 
     return handler
 
@@ -174,27 +161,36 @@ def _wrap_stream(
 ) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        code = grpc.StatusCode.OK
-        try:
+        async with _outcome(name, context, observe, naming):
             # aclosing: when the call ends early the inner generator's finally blocks still run.
             async with contextlib.aclosing(fn(self, request, context)) as responses:
                 async for response in responses:
                     yield response
-            code = _code_set_by_handler(context)
-        except (asyncio.CancelledError, GeneratorExit):
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except grpc.aio.AbortError:
-            code = _code_set_by_handler(context)
-            raise
-        except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-            code, message = _translate(exc, name, naming)
-            await context.abort(code, message, trailing_metadata=trailers_for(exc))
-        finally:
-            if observe is not None:
-                observe(name, code)
 
     return handler
+
+
+@contextlib.asynccontextmanager
+async def _outcome(
+    name: str, context: grpc.aio.ServicerContext, observe: Observer | None, naming: _Naming
+) -> AsyncIterator[None]:
+    """One call's outcome: an exception becomes its status code, and ``observe`` hears the code."""
+    code = grpc.StatusCode.OK
+    try:
+        yield
+        code = _code_set_by_handler(context)
+    except (asyncio.CancelledError, GeneratorExit):
+        code = grpc.StatusCode.CANCELLED  # the client went away or the server is stopping
+        raise
+    except grpc.aio.AbortError:
+        code = _code_set_by_handler(context)  # the handler called context.abort() itself
+        raise
+    except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
+        code, message = _translate(exc, name, naming)
+        await context.abort(code, message, trailing_metadata=trailers_for(exc))
+    finally:
+        if observe is not None:
+            observe(name, code)
 
 
 def _code_set_by_handler(context: grpc.aio.ServicerContext) -> grpc.StatusCode:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import signal
 import sys
 
 import click
@@ -87,11 +85,7 @@ def main(
 async def _serve(server: StandinServer, host: str, port: int) -> None:
     runner, bound = await start(server, host, port)
     print(f"listening on http://{host}:{bound}/v1", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await event_loop.until_stopped()
     print(json.dumps(server.stats.as_dict()), file=sys.stderr, flush=True)
     await runner.cleanup()
 

@@ -26,7 +26,6 @@ import contextlib
 import copy
 import json
 import re
-import signal
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -407,11 +406,7 @@ async def _serve(standin: KubeApiStandin, host: str, port: int, objects_file: st
         with open(kubeconfig_file, "w", encoding="utf-8") as handle:
             json.dump(kubeconfig(server, standin.token, standin.namespace), handle)
     print(f"listening on {server}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await event_loop.until_stopped()
     for task in standin.pending.values():
         task.cancel()
     await runner.shutdown()
