@@ -7,8 +7,8 @@ does the harness's own CPU per reply start to matter? (No sockets, no clock; run
 second model's times differing by a lognormal factor of σ 0.3; 256 slots with a FIFO queue and
 slots + 10 % in flight, as the engine keeps them. The harness is modelled as one CPU that spends
 ``cpu`` seconds on every reply before it sends the next request. Printed: span ÷ lower bound
-(max(work ÷ slots, longest)) for file order and for longest-expected-first from the first model's
-history.
+(max(work ÷ slots, longest)) for file order, for strictly longest-expected-first from the first
+model's history, and for the engine's order (:mod:`anesbench.engine.ordering`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import collections
 import heapq
 import math
 import random
+
+from anesbench.engine.ordering import long_head_then_mixed
 
 REQUESTS, SLOTS, MEAN, CAP = 8854, 256, 0.2, 25.0
 
@@ -66,10 +68,11 @@ def main() -> None:
     bound = max(sum(current) / SLOTS, max(current))
     file_order = list(range(REQUESTS))
     longest_first = sorted(file_order, key=lambda i: -history[i])
-    print("harness CPU per reply | file order | longest expected first (history)")
-    for cpu in (0.0, 0.0002, 0.0003, 0.0005, 0.001):
+    engine = long_head_then_mixed(longest_first, history)
+    print("harness CPU per reply | file order | strictly longest first | the engine's order (long head, then mixed)")
+    for cpu in (0.0, 0.0002, 0.0003, 0.0004, 0.0005, 0.0006, 0.001):
         print(f"{cpu * 1000:.1f} ms | {span(file_order, current, cpu) / bound:.3f} "
-              f"| {span(longest_first, current, cpu) / bound:.3f}")
+              f"| {span(longest_first, current, cpu) / bound:.3f} | {span(engine, current, cpu) / bound:.3f}")
 
 
 if __name__ == "__main__":

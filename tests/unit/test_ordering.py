@@ -7,7 +7,7 @@ order requests arrive in (one request in flight at a time, so that is the sendin
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,21 @@ def _question_of(prompt: str, questions: dict[str, str]) -> str:
     return next(item for text, item in questions.items() if text in prompt)
 
 
+def _assert_long_head_then_mixed(lengths: list[int]) -> int:
+    """The expected lengths in sending order: first the longest cells, sorted, until they hold 40 % of the
+    work; then the rest alternating between the longest and the shortest left. Returns the head's size."""
+    total, head, work = sum(lengths), 0, 0
+    while work < 0.4 * total:
+        work += lengths[head]
+        head += 1
+    first, rest = lengths[:head], lengths[head:]
+    assert first == sorted(first, reverse=True) and min(first) >= max(rest)
+    longest, shortest = rest[0::2], rest[1::2]
+    assert longest == sorted(longest, reverse=True) and shortest == sorted(shortest)
+    assert min(longest) >= max(shortest)
+    return head
+
+
 async def test_second_run_sends_longest_expected_first_from_another_models_history(
     standin: Recorder, dataset_file: Path, tmp_path: Path
 ) -> None:
@@ -103,11 +118,11 @@ async def test_second_run_sends_longest_expected_first_from_another_models_histo
     assert second.status == "completed" and second.ordering == f"history:{first.id}"
     sent = [_question_of(p, questions) for p, _ in standin.arrivals]
     assert sorted(sent) == sorted(earlier)
-    assert [earlier[item] for item in sent] == sorted(earlier.values(), reverse=True)
-    # and the history predicted the other model's lengths: the first quarter sent is the long quarter
+    head = _assert_long_head_then_mixed([earlier[item] for item in sent])
+    # and the history predicted the other model's lengths: the head sent first holds the long ones
     later = {row.item_id: row.completion_tokens or 0 for row in _results(db, second.id)}
-    quarter = len(sent) // 4
-    assert sum(later[i] for i in sent[:quarter]) > 3 * sum(later[i] for i in sent[-quarter:])
+    head_mean = sum(later[i] for i in sent[:head]) / head
+    assert head_mean > 3 * sum(later[i] for i in sent[head:]) / (len(sent) - head)
 
 
 async def test_resume_sends_only_unfinished_keys_in_expected_order(
@@ -128,32 +143,29 @@ async def test_resume_sends_only_unfinished_keys_in_expected_order(
     questions = {r["en_question"]: r["id"] for r in make_records(40)}
     sent = [_question_of(p, questions) for p, _ in standin.arrivals]
     assert set(sent) == failed and len(sent) == len(failed)  # finished keys skipped, none twice
-    assert [expected[i] for i in sent] == sorted((expected[i] for i in failed), reverse=True)
+    _assert_long_head_then_mixed([expected[i] for i in sent])
 
 
 def test_without_history_the_file_order_is_kept_and_streamed() -> None:
-    @dataclass(frozen=True)
-    class FakeItem:
-        id: str
+    consumed: list[tuple[str, str]] = []
 
-    consumed: list[str] = []
-
-    def items() -> Any:
+    def cells() -> Iterator[tuple[str, str]]:
         for n in range(5):
-            consumed.append(f"q{n}")
-            yield FakeItem(f"q{n}")
+            for language in ("en", "zh"):
+                consumed.append((f"q{n}", language))
+                yield f"q{n}", language
 
-    cells = Ordering().cells(items(), ("en", "zh"))
-    assert next(cells)[0].id == "q0" and consumed == ["q0"]  # lazily: nothing read ahead
-    assert [(item.id, lang) for item, lang in cells][:3] == [("q0", "zh"), ("q1", "en"), ("q1", "zh")]
+    streamed = Ordering().order(cells(), lambda cell: cell)
+    assert next(streamed) == ("q0", "en") and consumed == [("q0", "en")]  # lazily: nothing read ahead
+    assert list(streamed)[:3] == [("q0", "zh"), ("q1", "en"), ("q1", "zh")]
     ordered = Ordering(("r1",), {("q3", "en"): 9.0, ("q1", "en"): 0.2, ("q4", "zh"): 3.0})
     assert ordered.label == "history:r1" and Ordering().label == "file"
-    sent = [(item.id, lang) for item, lang in ordered.cells([FakeItem(f"q{n}") for n in range(5)], ("en", "zh"))]
-    # longest first; cells without history count as typical (1.0) and keep the file's order among themselves
-    assert sent[:2] == [("q3", "en"), ("q4", "zh")]
-    assert sent[-1] == ("q1", "en")
-    assert sent[2:-1] == [(f"q{n}", lang) for n in range(5) for lang in ("en", "zh")
-                          if (f"q{n}", lang) not in {("q3", "en"), ("q4", "zh"), ("q1", "en")}]
+    # q3/en (9 of 19.2 expected) is the long head; the rest alternate longest and shortest left, and the
+    # cells without history count as typical (1.0) and keep the file's order among themselves
+    assert list(ordered.order(cells(), lambda cell: cell)) == [
+        ("q3", "en"), ("q4", "zh"), ("q1", "en"), ("q0", "en"), ("q4", "en"), ("q0", "zh"), ("q3", "zh"),
+        ("q1", "zh"), ("q2", "zh"), ("q2", "en"),
+    ]
 
 
 def test_pending_work_groups_samples_and_skips_finished_ones(dataset_file: Path) -> None:

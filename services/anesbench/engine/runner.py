@@ -268,10 +268,15 @@ def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str,
                   ordering: Ordering | None = None) -> Iterator[Work]:
     """The work still to do in sending order (finished keys skipped), generated as the workers take it:
     in file order nothing per item is held in advance."""
-    for item, language in (ordering or Ordering()).cells(dataset.items, config.languages):
-        samples = tuple(s for s in range(config.samples) if (item.id, language, s) not in done)
-        if samples:
-            yield Work(item, language, samples)
+    return (ordering or Ordering()).order(_work_left(dataset, config, done), lambda unit: (unit.item.id, unit.language))
+
+
+def _work_left(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
+    for item in dataset.items:
+        for language in config.languages:
+            samples = tuple(s for s in range(config.samples) if (item.id, language, s) not in done)
+            if samples:
+                yield Work(item, language, samples)
 
 
 async def execute_run(

@@ -294,7 +294,8 @@ class StandinServer:
 
 async def start(server: StandinServer, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start listening; return the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
+    # shutdown_timeout: on SIGTERM a hung request (a "hang" fault) is cancelled, not waited for.
+    runner = web.AppRunner(server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
