@@ -283,8 +283,12 @@ def test_kill_9_at_640_answers_per_second_resends_in_flight_plus_a_tenth_of_a_se
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    assert _rows(db, "SELECT status FROM runs") == [("running",)]  # nobody could say otherwise yet
     resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     _clean(resumed, 0)
+    # The next process to open the file for writing knows nobody runs it any more, and says so.
+    assert "warning: run k was left unfinished by a process that stopped; marked failed" in resumed.stderr
+    assert _rows(db, "SELECT status FROM runs") == [("completed",)]
     stats = standin_stats(proc.address)
     resent = stats["answered_more_than_once"]
     print(f"kill -9 at 640 answers/s: {resent} requests re-sent (64 in flight, 0.1 s = 64 answers)")

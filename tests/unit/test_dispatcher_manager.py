@@ -28,6 +28,7 @@ from anesbench.prompts import load_template
 from anesbench.serving import CLIENT_OPTIONS, build_server
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
+from anesbench.store.database import ABANDONED
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.convert import spec_to_pb
@@ -246,6 +247,18 @@ async def test_a_resumed_run_whose_upload_is_gone_fails_with_that_reason(origin:
     assert await manager.resume_unfinished() == []
     lost = await manager.get("lost")
     assert (lost.status, lost.error) == ("failed", f"resume failed: upload {dataset.sha256} is missing from the store")
+
+
+async def test_an_embedded_run_left_running_in_the_file_is_marked_abandoned_and_not_resumed(
+    origin: ChatServer, store: AsyncStore
+) -> None:
+    config = _config(origin, run_id="embedded")
+    dataset, _text = uploaded_dataset("u", make_records(3), config.languages)
+    await store.begin_run(run_record("embedded", config, dataset, load_template(None)))  # no spec: not ours
+    manager = _manager(store)
+    assert await manager.resume_unfinished() == []
+    embedded = await manager.get("embedded")
+    assert (embedded.status, embedded.error) == ("failed", ABANDONED)
 
 
 async def test_a_completed_run_started_again_with_the_same_spec_is_returned_without_sending(

@@ -55,6 +55,24 @@ def test_error_rows_are_not_completed_and_get_replaced(store: Store) -> None:
     assert store.get_run("r1").failed == 0
 
 
+def test_unfinished_runs_without_a_dispatcher_spec_are_marked_failed_as_abandoned(store: Store) -> None:
+    for run_id in ("killed", "dispatched", "done"):
+        store.begin_run(_run(run_id, config_hash=run_id))
+    store.finish_run("done", "completed")
+    store.save_spec("dispatched", "{}")  # a dispatcher's run: that dispatcher resumes it itself
+    assert store.fail_abandoned() == ["killed"]
+    statuses = {run.id: (run.status, run.error) for run in store.list_runs()}
+    assert statuses == {
+        "killed": ("failed", "the process running it stopped before it finished (killed, or the store could "
+                             "not write); running it again with the same run id resumes it"),
+        "dispatched": ("running", None),
+        "done": ("completed", None),
+    }
+    assert store.fail_abandoned() == []
+    store.begin_run(_run("killed", config_hash="killed"))  # the same id resumes it
+    assert store.get_run("killed").status == "running"
+
+
 def test_same_run_id_with_other_configuration_is_refused(store: Store) -> None:
     store.begin_run(_run())
     store.finish_run("r1", "cancelled")

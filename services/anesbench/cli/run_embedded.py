@@ -40,6 +40,9 @@ def run_embedded(
     event_loop.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
                       report=lambda line: print(line, file=sys.stderr, flush=True), options=http))
     store = Store(db_path)
+    for run_id in store.fail_abandoned():  # this process holds the file now: nobody else is running them
+        print(f"warning: run {run_id} was left unfinished by a process that stopped; marked failed "
+              "(the same --run-id resumes it)", file=sys.stderr, flush=True)
     observer: TerminalProgress | LineProgress | None = (
         TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
     )

@@ -48,6 +48,9 @@ class AsyncStore:
     async def finish_run(self, run_id: str, status: str, error: str | None = None) -> RunRecord:
         return await self._run(self._sync.finish_run, run_id, status, error)
 
+    async def fail_abandoned(self) -> list[str]:
+        return await self._run(self._sync.fail_abandoned)
+
     async def unfinished_runs(self) -> list[RunRecord]:
         return await self._run(self._sync.unfinished_runs)
 

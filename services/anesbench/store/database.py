@@ -62,6 +62,8 @@ FROM runs r LEFT JOIN (
 """
 
 
+ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
+             "running it again with the same run id resumes it")
 HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
@@ -151,6 +153,21 @@ class Store:
             [status, datetime.now(), error, run_id],
         )
         return self.get_run(run_id)
+
+    def fail_abandoned(self) -> list[str]:
+        """Mark failed every unfinished run that no process can still be running, and return their ids.
+
+        Call it on opening the file read-write: DuckDB then holds the file's lock, so no other process
+        is executing a run in it, and a run still 'pending' or 'running' was left so by a process that
+        was killed or could not write its final status. Runs a dispatcher keeps a spec for are left
+        alone: that dispatcher resumes them by itself.
+        """
+        rows = self._con.execute(
+            "UPDATE runs SET status = 'failed', finished_at = ?, error = ? "
+            "WHERE status IN ('pending', 'running') AND id NOT IN (SELECT run_id FROM run_specs) RETURNING id",
+            [datetime.now(), ABANDONED],
+        ).fetchall()
+        return sorted(run_id for (run_id,) in rows)
 
     def unfinished_runs(self) -> list[RunRecord]:
         return [run for run in self.list_runs() if run.status in ("pending", "running")]
