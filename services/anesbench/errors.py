@@ -12,6 +12,26 @@ terms (``--concurrency`` on the command line, ``spec.concurrency`` over gRPC)::
 
     raise InvalidInput("must be from 1 to 4096, got 0", field="concurrency")
 
+A message that points at another setting (a hint: "pass --force to replace it") names it the same way:
+as ``{name}`` in the text, with the name listed in ``mentions``; only listed names are replaced, so a
+``{question}`` quoted from a prompt template stays as it is. The message and both lists travel as data
+(over gRPC in trailers), and each edge renders them when it shows the error::
+
+    >>> error = InvalidInput("out.csv already exists; pass {force} to replace it", field="out",
+    ...                      mentions=("force",))
+    >>> error.render(lambda name: "--" + name.replace("_", "-"))   # the CLI's names
+    '--out: out.csv already exists; pass --force to replace it'
+    >>> str(error)                                                # a log line: the settings' own names
+    'out: out.csv already exists; pass force to replace it'
+
+A server names its own settings itself before the error leaves it (``settle``): a client cannot know
+the server's command line. What it does not name stays data for the client::
+
+    >>> error = NotFound("no {datasets_dir}; upload the dataset or check {model}", mentions=("datasets_dir", "model"))
+    >>> error.settle({"datasets_dir": "--datasets-dir"}.get)
+    >>> (error.message, error.mentions)
+    ('no --datasets-dir; upload the dataset or check {model}', ('model',))
+
 Callers catch at the level they care about::
 
     AnesbenchError                                                          exit  gRPC status
@@ -52,13 +72,17 @@ Callers catch at the level they care about::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 _BY_NAME: dict[str, type[AnesbenchError]] = {}
 _BY_STATUS: dict[str, type[AnesbenchError]] = {}
+
+
+def _own_name(setting: str) -> str:
+    return setting
 
 
 class AnesbenchError(Exception):
@@ -68,10 +92,11 @@ class AnesbenchError(Exception):
     grpc_status: ClassVar[str] = "INTERNAL"
     retryable: ClassVar[bool] = False  # would the same call, made again later, possibly succeed?
 
-    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+    def __init__(self, message: str = "", *, field: str | None = None, mentions: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.mentions = tuple(mentions)  # other settings the message names as {name}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,11 +105,23 @@ class AnesbenchError(Exception):
             _BY_STATUS.setdefault(cls.grpc_status, cls)  # the first (most general) class owns a status
 
     def render(self, name_field: Callable[[str], str] | None = None) -> str:
-        """The message, prefixed by the field as this edge names it (``--concurrency: ...``)."""
+        """The message, prefixed by the field and with its mentions as this edge names them (``--concurrency: ...``)."""
+        name = name_field or _own_name
         message = self.message or type(self).__name__
-        if self.field is None:
-            return message
-        return f"{name_field(self.field) if name_field else self.field}: {message}"
+        for setting in self.mentions:
+            message = message.replace(f"{{{setting}}}", name(setting))
+        return message if self.field is None else f"{name(self.field)}: {message}"
+
+    def settle(self, name_setting: Callable[[str], str | None]) -> None:
+        """Write into the message the mentions this edge names (None: not its own); the others stay data."""
+        remaining = []
+        for setting in self.mentions:
+            named = name_setting(setting)
+            if named is None:
+                remaining.append(setting)
+            else:
+                self.message = self.message.replace(f"{{{setting}}}", named)
+        self.mentions = tuple(remaining)
 
     def __str__(self) -> str:
         return self.render()
@@ -263,7 +300,7 @@ class StartupFailed(AnesbenchError):
 
 
 class RunFailed(AnesbenchError):
-    """A run ended (failed or cancelled) without a result for every item; the same --run-id resumes it."""
+    """A run ended (failed or cancelled) without a result for every item; the same run id resumes it."""
 
     grpc_status = "ABORTED"
 

@@ -60,8 +60,8 @@ def test_same_run_id_with_another_configuration_is_refused(write_jsonl, tmp_path
                   "--run-id", "same"]
         assert run_cli(*common).returncode == 0
         result = run_cli(*common, "--max-tokens", "512")
-        _assert_bad_input(result, "--run-id same: that run exists with a different configuration",
-                          "max_tokens: 2048 -> 512")
+        _assert_bad_input(result, "--run-id: a run 'same' exists with a different configuration (",
+                          "max_tokens: 2048 -> 512", "); use another id")
     finally:
         proc.stop()
 

@@ -112,7 +112,8 @@ def test_export_to_stdout_matches_the_file(db: Path, tmp_path: Path) -> None:
 def test_export_refuses_an_existing_file_without_force(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "taken.jsonl"
     out.write_text("keep me\n")
-    _bad_input(run_cli("export", "--run", "m1", "--db", str(db), "--out", str(out)), "already exists", "--force")
+    _bad_input(run_cli("export", "--run", "m1", "--db", str(db), "--out", str(out)),
+               f"error: --out: {out} already exists; pass --force to replace it")
     assert out.read_text() == "keep me\n"
     assert run_cli("export", "--run", "m1", "--db", str(db), "--out", str(out), "--force").returncode == 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2 * ITEMS

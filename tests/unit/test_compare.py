@@ -8,6 +8,7 @@ import pytest
 
 from anesbench.analysis import Outcome, compare_runs, language_agreement
 from anesbench.analysis.render import render_agreement, render_comparison
+from anesbench.cli.exit_codes import message_for
 from anesbench.errors import InvalidInput
 from anesbench.stats import paired_bootstrap
 from anesbench.store import RunRecord
@@ -90,5 +91,7 @@ def test_en_zh_agreement_counts_the_same_letter_on_items_answered_in_both() -> N
 
 
 def test_agreement_needs_both_languages() -> None:
-    with pytest.raises(InvalidInput, match="--languages en,zh"):
+    with pytest.raises(InvalidInput) as caught:
         language_agreement(_run("r"), _outcomes("c"))
+    assert message_for(caught.value) == ("compare: run 'r' was asked in en only; en↔zh agreement needs a run with "
+                                         "--languages en,zh")

@@ -17,7 +17,6 @@ import pytest
 
 from anesbench import errors
 from anesbench.dispatcher import sourcing
-from anesbench.dispatcher.convert import spec_to_pb
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.run_spec import SPEC_VERSION, DatasetRef, StoredSpec
 from anesbench.dispatcher.service import DispatcherServicer
@@ -32,6 +31,7 @@ from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import ABANDONED
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
+from anesbench.wire.convert import spec_to_pb
 from tests.conftest import LETTERS, make_records
 from tests.nettools import ChatServer
 

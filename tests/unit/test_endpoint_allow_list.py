@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from anesbench.dispatcher.settings import serve_option
 from anesbench.errors import PermissionDenied
 from anesbench.inference.endpoint import check_allowed, matches_prefix
 
@@ -44,5 +45,11 @@ def test_bad_port_never_matches() -> None:
 
 def test_loopback_only_without_prefixes() -> None:
     check_allowed("http://127.0.0.1:30000/v1", ())
-    with pytest.raises(PermissionDenied, match="no --allow-endpoint prefix"):
+    with pytest.raises(PermissionDenied) as caught:
         check_allowed("http://10.0.0.1:30000/v1", ())
+    # the setting is data: the dispatcher, whose option it is, writes its own name into the message
+    assert str(caught.value) == ("endpoint http://10.0.0.1:30000/v1 is not a loopback address and no allow_endpoint "
+                                 "prefix is configured")
+    caught.value.settle(serve_option)
+    assert (caught.value.message, caught.value.mentions) == (
+        "endpoint http://10.0.0.1:30000/v1 is not a loopback address and no --allow-endpoint prefix is configured", ())

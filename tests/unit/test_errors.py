@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import click
 import grpc
 import pytest
 
@@ -17,11 +20,12 @@ from anesbench import errors
 from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_remote import _follow
-from anesbench.dispatcher.convert import request_field, spec_to_pb
+from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving import error_from_rpc, rpc, status_for
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
+from anesbench.wire.convert import request_field, spec_to_pb
 from tests.conftest import ROOT, SAMPLE
 
 
@@ -93,6 +97,72 @@ def test_the_field_is_data_and_each_edge_names_it() -> None:
     assert status_for(errors.InvalidInput("bad", field="run_id"), request_field)[1] == "run_id: bad"
 
 
+def _only_with_inference_service() -> errors.InvalidInput:
+    """A real error that mentions another setting: a namespace without an InferenceService."""
+    with pytest.raises(errors.InvalidInput) as caught:
+        RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), namespace="evals")
+    return caught.value
+
+
+def test_the_cli_names_the_field_and_the_settings_mentioned_as_its_options() -> None:
+    error = _only_with_inference_service()
+    assert (error.field, error.message, error.mentions) == ("namespace", "only with {inference_service}",
+                                                            ("inference_service",))
+    assert message_for(error) == "--namespace: only with --inference-service"
+
+
+def test_grpc_names_the_field_and_the_settings_mentioned_as_the_request_spells_them() -> None:
+    error = _only_with_inference_service()
+    assert status_for(error, request_field) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                                "spec.namespace: only with spec.inference_service")
+
+
+def test_a_log_line_shows_the_settings_own_names() -> None:
+    assert str(_only_with_inference_service()) == "namespace: only with inference_service"
+
+
+def test_only_listed_mentions_are_replaced() -> None:
+    error = errors.InvalidInput("needs {question} and {options}; see {prompt_template}", field="prompt_template",
+                                mentions=("prompt_template",))
+    assert message_for(error) == "--prompt-template: needs {question} and {options}; see --prompt-template"
+
+
+def test_every_run_setting_names_a_field_of_the_request() -> None:
+    spec = {field.name for field in pb.RunSpec.DESCRIPTOR.fields}
+    request = {field.name for field in pb.StartRunRequest.DESCRIPTOR.fields}
+    for name in (field.name for field in dataclasses.fields(RunConfig)):
+        where, _, field = request_field(name).rpartition(".")
+        assert field in (spec if where == "spec" else request), name
+
+
+def test_the_dispatcher_names_exactly_its_own_options() -> None:
+    from anesbench.cli.serve_cmd import dispatcher
+
+    options = {param.opts[0].removeprefix("--").replace("-", "_") for param in dispatcher.params
+               if isinstance(param, click.Option)}
+    assert options == SERVE_OPTIONS
+    assert (serve_option("datasets_dir"), serve_option("allow_endpoint"), serve_option("run_id")) == (
+        "--datasets-dir", "--allow-endpoint", None)
+
+
+def test_the_dispatcher_writes_its_own_options_into_its_errors() -> None:
+    from anesbench.dispatcher.model_runs import check_model_run
+    from anesbench.dispatcher.sources import named_dataset
+
+    with pytest.raises(errors.NotFound) as no_dir:
+        named_dataset(None, "anesbench", ("en",))
+    with pytest.raises(errors.InvalidInput) as no_kube:
+        check_model_run(None, RunConfig(model="m", endpoints=(), inference_service="m1"))
+    assert status_for(no_dir.value, request_field)[1] == (
+        "dataset_name: this dispatcher has no datasets_dir; upload the dataset with the run")  # not settled yet
+    for error in (no_dir.value, no_kube.value):
+        error.settle(serve_option)
+    assert status_for(no_dir.value, request_field)[1] == (
+        "dataset_name: this dispatcher has no --datasets-dir; upload the dataset with the run")
+    assert message_for(no_kube.value) == ("--inference-service: m1: this dispatcher does not drive InferenceServices "
+                                          "(start it with --kube-namespace)")
+
+
 # --- both ways over a real server ------------------------------------------------------------------
 RAISE: dict[str, Exception] = {
     "conflict": errors.ConfigConflict("a run with that id is active with a different configuration", field="run_id"),
@@ -100,7 +170,13 @@ RAISE: dict[str, Exception] = {
     "gone": errors.NotFound("no run with id 'x'"),
     "draining": errors.Draining("the dispatcher is shutting down; retry shortly"),
     "bug": RuntimeError("secret path /etc/x"),
+    "mention": errors.InvalidInput("at least one is needed (or {inference_service})", field="endpoints",
+                                   mentions=("inference_service",)),
+    "own-setting": errors.NotFound("this dispatcher has no {datasets_dir}; upload the dataset with the run",
+                                   field="dataset_name", mentions=("datasets_dir",)),
 }
+# As the dispatcher's servicer names things: request fields as the request spells them, its settings as its options.
+served = rpc(fields=request_field, settings=serve_option)
 
 
 class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
@@ -110,16 +186,16 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.watch_calls = 0
         self.start_calls = 0
 
-    @rpc(fields=request_field)
+    @served
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         raise RAISE[request.run_id]
 
-    @rpc(fields=request_field)
+    @served
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         self.start_calls += 1
         return pb.Run(id=request.run_id, status=pb.RUN_STATUS_RUNNING, total=10)
 
-    @rpc(fields=request_field)
+    @served
     async def WatchRun(self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
                        ) -> AsyncIterator[pb.RunEvent]:
         self.watch_calls += 1
@@ -158,6 +234,29 @@ async def test_the_client_raises_the_class_the_server_raised(
     assert (caught.value.field, caught.value.message) == (field, message)
     if field == "concurrency":  # the CLI names it as its own option again
         assert message_for(caught.value) == "--concurrency: must be from 1 to 4096, got 0"
+
+
+@pytest.mark.parametrize(
+    ("name", "details", "cli"),
+    [
+        ("mention", "spec.endpoint: at least one is needed (or spec.inference_service)",
+         "--endpoint: at least one is needed (or --inference-service)"),
+        # the dispatcher's own option is written in by the dispatcher: every client shows it as it is
+        ("own-setting", "dataset_name: this dispatcher has no --datasets-dir; upload the dataset with the run",
+         "--dataset: this dispatcher has no --datasets-dir; upload the dataset with the run"),
+    ],
+)
+async def test_each_edge_names_the_same_error_in_its_own_terms(
+    fake: tuple[FakeDispatcher, str], name: str, details: str, cli: str
+) -> None:
+    async with grpc.aio.insecure_channel(fake[1]) as channel:  # a plain gRPC client sees the status details
+        with pytest.raises(grpc.aio.AioRpcError) as raw:
+            await dispatcher_pb2_grpc.DispatcherStub(channel).GetRun(pb.GetRunRequest(run_id=name))
+    assert raw.value.details() == details
+    async with DispatcherClient(fake[1]) as client:  # the CLI rebuilds the error and names it as its options
+        with pytest.raises(errors.AnesbenchError) as caught:
+            await client.call(client.stub.GetRun, pb.GetRunRequest(run_id=name))
+    assert message_for(caught.value) == cli
 
 
 async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -> None:
@@ -220,3 +319,28 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
                                      "HOST:PORT (is `anesbench serve dispatcher` listening there?)")
 
 
+
+
+def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from anesbench.dispatcher.auth import server_token
+    from anesbench.inference.credentials import load_endpoint_keys
+    from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV, client_metadata
+
+    empty, missing = tmp_path / "empty", tmp_path / "missing"
+    empty.write_text("\n")
+    with pytest.raises(errors.InvalidInput) as server:
+        server_token(str(empty))
+    assert message_for(server.value) == f"--auth-token-file: {empty} is empty"
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    monkeypatch.setenv(TOKEN_FILE_ENV, str(missing))
+    with pytest.raises(errors.InvalidInput) as client:
+        client_metadata()
+    assert message_for(client.value) == (f"$ANESBENCH_DISPATCHER_TOKEN_FILE: cannot read {missing}: "
+                                         "No such file or directory")
+    with pytest.raises(errors.InvalidInput) as shape:
+        load_endpoint_keys(["http://x"])
+    assert message_for(shape.value) == "--endpoint-key-file: expected URL_PREFIX=FILE, got 'http://x'"
+    with pytest.raises(errors.InvalidInput) as no_key:
+        load_endpoint_keys([f"http://x={empty}"])
+    assert message_for(no_key.value) == f"--endpoint-key-file: http://x: {empty} is empty"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from anesbench import errors
+from anesbench.cli.exit_codes import message_for
 from anesbench.inference.client import ChatClient
 from anesbench.inference.http import HttpPool
 from anesbench.inference.retry import RetryPolicy
@@ -139,8 +140,11 @@ async def test_untrusted_certificate_is_fatal_and_tried_once(tmp_path: Path) -> 
         router = EndpointRouter([f"https://127.0.0.1:{origin.port}/v1"], "m", [DynamicLimiter(1)],
                                 retry=RetryPolicy(max_attempts=6, initial_backoff=0.01))
         async with router:
-            with pytest.raises(errors.FatalInferenceError, match=r"is not trusted .*pass --ca-bundle FILE"):
+            with pytest.raises(errors.FatalInferenceError, match=r"is not trusted ") as caught:
                 await router.complete(BODY)
+        # the hint names the setting as data (kept through the wrapping): the CLI shows its option
+        assert caught.value.mentions == ("ca_bundle",)
+        assert message_for(caught.value).endswith("; for a private CA pass --ca-bundle FILE (or set SSL_CERT_FILE)")
         await origin.settled()
     assert (origin.connections, origin.handshakes_failed, origin.requests) == (1, 1, [])
 

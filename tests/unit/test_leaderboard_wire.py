@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from anesbench.dispatcher.convert import export_row_from_pb, export_row_to_pb, leaderboard_from_pb, leaderboard_to_pb
 from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.wire.convert import export_row_from_pb, export_row_to_pb, leaderboard_from_pb, leaderboard_to_pb
 
 
 def test_leaderboard_rows_round_trip_with_and_without_sample_figures() -> None:

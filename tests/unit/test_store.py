@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from anesbench.cli.exit_codes import message_for
 from anesbench.errors import ConfigConflict, NotFound, StoreBusy
 from anesbench.store import ResultRow, RunRecord, Store
 
@@ -76,8 +77,10 @@ def test_same_run_id_with_other_configuration_is_refused(store: Store) -> None:
     store.begin_run(_run())
     store.finish_run("r1", "cancelled")
     assert store.begin_run(_run()).status == "running"
-    with pytest.raises(ConfigConflict, match="different configuration"):
+    with pytest.raises(ConfigConflict) as conflict:
         store.begin_run(_run(config_hash="other"))
+    assert message_for(conflict.value) == ("--run-id: a run 'r1' exists with a different configuration "
+                                           "(harness version); use another id")
 
 
 def test_leaderboard_counts_unanswered_in_total_not_correct(store: Store) -> None:
@@ -124,8 +127,10 @@ def test_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
                                "print('ok', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
-        with pytest.raises(StoreBusy, match="open in another process"):
+        with pytest.raises(StoreBusy) as busy:
             Store(path)
+        assert message_for(busy.value) == (f"database {path} is open in another process (a dispatcher owns it: "
+                                           "use --dispatcher)")
     finally:
         holder.kill()
         holder.wait()

@@ -133,7 +133,7 @@ def language_agreement(run: RunRecord, outcomes: Iterable[Outcome]) -> list[Agre
     """en↔zh agreement of one run holding both languages, per level and overall."""
     if not {"en", "zh"} <= set(run.languages):
         raise InvalidInput(f"compare: run {run.id!r} was asked in {','.join(run.languages)} only; en↔zh agreement "
-                           "needs a run with --languages en,zh")
+                           "needs a run with {languages} en,zh", mentions=("languages",))
     by_key: dict[tuple[str, int], dict[str, Outcome]] = defaultdict(dict)
     for outcome in outcomes:
         if outcome.graded and outcome.language in ("en", "zh"):

@@ -17,11 +17,11 @@ from typing import TypeVar
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
-from anesbench.dispatcher.auth import client_metadata
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, Unavailable
 from anesbench.serving import CLIENT_OPTIONS, error_from_rpc
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
+from anesbench.wire.auth import client_metadata
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 5.0  # seconds to reach the dispatcher before saying the address is wrong

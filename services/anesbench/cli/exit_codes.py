@@ -1,7 +1,13 @@
 """The command line's edge of the error model: exit codes and messages from ``anesbench.errors``.
 
-Each exception declares its exit code (docs/architecture.md: 0 ok, 2 bad input, 1 anything else); a field named in an error
-is shown as the option that sets it (``field="concurrency"`` -> ``--concurrency``).
+Each exception declares its exit code (docs/architecture.md: 0 ok, 2 bad input, 1 anything else); a field named in an error,
+and each setting its message mentions, is shown as the option that sets it (``field="concurrency"`` -> ``--concurrency``)::
+
+    >>> from anesbench.errors import InvalidInput
+    >>> message_for(InvalidInput("a.csv already exists; pass {force} to replace it", field="out", mentions=["force"]))
+    '--out: a.csv already exists; pass --force to replace it'
+    >>> option_for("run_ids"), option_for("SSL_CERT_FILE")
+    ('--run', '$SSL_CERT_FILE')
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchErr
 OK, FAILURE, BAD_INPUT = EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT
 
 # RunConfig fields whose option is not simply the field name with dashes.
-_OPTION_FOR_FIELD = {"endpoints": "endpoint"}
+_OPTION_FOR_FIELD = {"endpoints": "endpoint", "run_ids": "run", "dataset_name": "dataset"}
 
 
 def option_for(field: str) -> str:

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 
 from anesbench.cli.dispatcher_client import DispatcherClient
-from anesbench.dispatcher.convert import export_row_from_pb, leaderboard_from_pb, run_from_pb
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.wire.convert import export_row_from_pb, leaderboard_from_pb, run_from_pb
 
 
 async def _leaderboard(target: str, run_ids: list[str], include_incomplete: bool) -> list[LeaderboardRow]:

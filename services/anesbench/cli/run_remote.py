@@ -17,12 +17,12 @@ from anesbench import event_loop
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
 from anesbench.cli.progress import ProgressLine, summary_line
 from anesbench.dataset import load_dataset
-from anesbench.dispatcher.convert import item_to_pb, run_from_pb, spec_to_pb
-from anesbench.dispatcher.sources import NAME
 from anesbench.engine.config import RunConfig, new_run_id
 from anesbench.errors import DispatcherUnavailable, InvalidInput
 from anesbench.store import RunRecord
 from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.wire.convert import item_to_pb, run_from_pb, spec_to_pb
+from anesbench.wire.names import DATASET_NAME
 
 FINAL = {"completed", "failed", "cancelled"}
 
@@ -35,7 +35,7 @@ def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_i
         request.upload.name = loaded.name
         request.upload.sha256 = loaded.sha256
         request.upload.items.extend(item_to_pb(item) for item in loaded.items)
-    elif NAME.match(dataset) and "/" not in dataset:
+    elif DATASET_NAME.match(dataset) and "/" not in dataset:
         request.dataset_name = dataset
     else:
         raise InvalidInput(f"no such file: {dataset}", field="dataset")

@@ -38,8 +38,8 @@ class RemoteSource:
 
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
         from anesbench.cli.dispatcher_client import DispatcherClient
-        from anesbench.dispatcher.convert import run_from_pb
         from anesbench.v1 import dispatcher_pb2 as pb
+        from anesbench.wire.convert import run_from_pb
 
         async def get() -> list[RunRecord]:
             async with DispatcherClient(self.target) as client:

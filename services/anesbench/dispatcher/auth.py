@@ -1,10 +1,10 @@
-"""Optional bearer-token authentication of the dispatcher's gRPC API.
+"""Optional bearer-token authentication of the dispatcher's gRPC API (the server's side).
 
 When the dispatcher has a token (``--auth-token-file`` or ``$ANESBENCH_DISPATCHER_TOKEN``), every call
 of ``anesbench.v1.Dispatcher`` must carry ``authorization: Bearer <token>`` metadata, else it fails
 with UNAUTHENTICATED before reaching the servicer. Health checking and reflection stay open: kubelet's
-native gRPC probes cannot send metadata, and neither reveals or changes anything. Clients read the
-token from ``$ANESBENCH_DISPATCHER_TOKEN`` or the file named by ``$ANESBENCH_DISPATCHER_TOKEN_FILE``.
+native gRPC probes cannot send metadata, and neither reveals or changes anything. How a client finds
+and sends the token is :mod:`anesbench.wire.auth`.
 """
 
 from __future__ import annotations
@@ -12,54 +12,27 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
 
-from anesbench.errors import InvalidInput
 from anesbench.metrics import DISPATCHER_REQUESTS
+from anesbench.wire.auth import AUTHORIZATION, TOKEN_ENV, TOKEN_FILE_ENV, bearer, read_token
 
-TOKEN_ENV = "ANESBENCH_DISPATCHER_TOKEN"
-TOKEN_FILE_ENV = "ANESBENCH_DISPATCHER_TOKEN_FILE"
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-DENIED = "this dispatcher requires a bearer token: set ANESBENCH_DISPATCHER_TOKEN or ANESBENCH_DISPATCHER_TOKEN_FILE"
-
-
-def _read(path: str, what: str) -> str:
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidInput(f"{what}: cannot read {path}: {exc.strerror}") from None
-    if not token:
-        raise InvalidInput(f"{what}: {path} is empty")
-    return token
+DENIED = f"this dispatcher requires a bearer token: set {TOKEN_ENV} or {TOKEN_FILE_ENV}"
 
 
 def server_token(path: str | None) -> str | None:
     """The dispatcher's token: from ``--auth-token-file``, else the environment; None = no authentication."""
     if path:
-        return _read(path, "--auth-token-file")
+        return read_token(path, "auth_token_file")
     return os.environ.get(TOKEN_ENV, "").strip() or None
-
-
-def client_token() -> str | None:
-    """The token a client sends: $ANESBENCH_DISPATCHER_TOKEN, else the file in $ANESBENCH_DISPATCHER_TOKEN_FILE."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
-    if token:
-        return token
-    path = os.environ.get(TOKEN_FILE_ENV, "").strip()
-    return _read(path, f"${TOKEN_FILE_ENV}") if path else None
-
-
-def client_metadata() -> tuple[tuple[str, str], ...]:
-    token = client_token()
-    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = bearer(token).encode()
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any,
@@ -68,7 +41,7 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         method: str = details.method or ""
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        given = next((value for key, value in details.invocation_metadata or () if key == "authorization"), "")
+        given = next((value for key, value in details.invocation_metadata or () if key == AUTHORIZATION), "")
         if isinstance(given, str) and hmac.compare_digest(given.encode(), self._expected):
             return handler
         DISPATCHER_REQUESTS.labels(method.rsplit("/", 1)[-1], grpc.StatusCode.UNAUTHENTICATED.name).inc()

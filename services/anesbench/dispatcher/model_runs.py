@@ -45,7 +45,7 @@ def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
     """Validate a run naming an InferenceService; returns it with the namespace filled in."""
     if pool is None:
         raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
-                           "with --kube-namespace)", field="inference_service")
+                           "with {kube_namespace})", field="inference_service", mentions=("kube_namespace",))
     namespace = config.namespace or pool.namespace
     if namespace != pool.namespace:
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "

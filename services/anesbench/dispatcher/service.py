@@ -9,7 +9,13 @@ from typing import Any
 import grpc
 
 from anesbench import metrics
-from anesbench.dispatcher.convert import (
+from anesbench.dispatcher.manager import RunManager
+from anesbench.dispatcher.settings import serve_option
+from anesbench.errors import InvalidInput
+from anesbench.serving import rpc
+from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.v1 import dispatcher_pb2_grpc
+from anesbench.wire.convert import (
     config_from_pb,
     export_row_to_pb,
     item_record,
@@ -17,11 +23,6 @@ from anesbench.dispatcher.convert import (
     request_field,
     run_to_pb,
 )
-from anesbench.dispatcher.manager import RunManager
-from anesbench.errors import InvalidInput
-from anesbench.serving import rpc
-from anesbench.v1 import dispatcher_pb2 as pb
-from anesbench.v1 import dispatcher_pb2_grpc
 
 DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
 MAX_UPLOAD_ITEMS = 200_000
@@ -29,6 +30,10 @@ MAX_UPLOAD_ITEMS = 200_000
 
 def _count(method: str, code: grpc.StatusCode) -> None:
     metrics.DISPATCHER_REQUESTS.labels(method, code.name).inc()
+
+
+# Errors name request fields as the request spells them and the dispatcher's own settings as its options.
+_rpc = rpc(observe=_count, fields=request_field, settings=serve_option)
 
 
 def _run_id(value: str, field: str = "run_id") -> str:
@@ -47,7 +52,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(self, manager: RunManager) -> None:
         self.manager = manager
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         if not request.HasField("spec"):
             raise InvalidInput("missing", field="spec")
@@ -67,26 +72,26 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             raise InvalidInput("give either upload or dataset_name", field="dataset")
         return run_to_pb(run)
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         return run_to_pb(await self.manager.get(_run_id(request.run_id)))
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def WatchRun(
         self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RunEvent]:
         async for run, rate in self.manager.watch(_run_id(request.run_id)):
             yield pb.RunEvent(run=run_to_pb(run), items_per_second=rate)
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
         return run_to_pb(await self.manager.cancel(_run_id(request.run_id)))
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def ListRuns(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
         return pb.ListRunsResponse(runs=[run_to_pb(run) for run in await self.manager.list()])
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def GetLeaderboard(
         self, request: pb.GetLeaderboardRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetLeaderboardResponse:
@@ -95,7 +100,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             run_ids.insert(0, _run_id(request.run_id))
         return leaderboard_to_pb(await self.manager.leaderboard(run_ids, request.include_incomplete))
 
-    @rpc(observe=_count, fields=request_field)
+    @_rpc
     async def ExportResults(
         self, request: pb.ExportResultsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ExportResultsChunk]:

@@ -8,6 +8,24 @@ from dataclasses import dataclass
 from anesbench.errors import InvalidInput
 from anesbench.inference.endpoint import matches_prefix
 
+# The options of `anesbench serve dispatcher` by their own names (cli/serve_cmd.py defines them; a test
+# checks the two agree). An error raised in the dispatcher that mentions one, as ``{datasets_dir}``, gets
+# the option written into its message by the dispatcher's edge (dispatcher/service.py), not by a client.
+SERVE_OPTIONS = frozenset({
+    "host", "port", "grader", "db", "metrics_port", "datasets_dir", "allow_endpoint", "api_key_file",
+    "grader_connections", "endpoint_key_file", "auth_token_file", "kube_namespace", "instance_name", "gpu_budget",
+    "model_idle_seconds", "ready_timeout", "grader_grace",
+})
+
+
+def serve_option(name: str) -> str | None:
+    """A setting of this dispatcher as its command line spells it; None for any other name.
+
+    >>> serve_option("datasets_dir"), serve_option("concurrency")
+    ('--datasets-dir', None)
+    """
+    return "--" + name.replace("_", "-") if name in SERVE_OPTIONS else None
+
 
 @dataclass(frozen=True, slots=True)
 class DispatcherSettings:

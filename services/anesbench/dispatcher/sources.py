@@ -1,4 +1,4 @@
-"""Where a dispatcher's run gets its questions: a named dataset in --datasets-dir, or an upload.
+"""Where a dispatcher's run gets its questions: a named dataset in its ``--datasets-dir``, or an upload.
 
 Clients never make the dispatcher open a path: a name is matched against the files in the
 directory, and uploads are validated like any dataset and kept in the store (so a restarted
@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from anesbench.dataset import Dataset, dataset_from_items, load_dataset
 from anesbench.errors import InvalidInput, NotFound
+from anesbench.wire.names import DATASET_NAME
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
-    if not NAME.match(name) or ".." in name:
+    if not DATASET_NAME.match(name) or ".." in name:
         raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="dataset_name")
     if not datasets_dir:
-        raise NotFound("this dispatcher has no --datasets-dir; upload the dataset with the run", field="dataset_name")
+        raise NotFound("this dispatcher has no {datasets_dir}; upload the dataset with the run", field="dataset_name",
+                       mentions=("datasets_dir",))
     root = Path(datasets_dir)
     for suffix in SUFFIXES:
         candidate = root / f"{name}{suffix}"
@@ -49,7 +49,7 @@ def uploaded_dataset(
 
     CPU-heavy for large uploads (200,000 items take seconds): call it off the event loop.
     """
-    if not NAME.match(name):
+    if not DATASET_NAME.match(name):
         raise InvalidInput(f"{name!r} is not a dataset name (letters, digits, '.', '_', '-')", field="upload.name")
     text, sha = canonical_records(records)
     dataset = dataset_from_items(

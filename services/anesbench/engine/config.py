@@ -62,11 +62,13 @@ class RunConfig:
             if self.namespace is not None and not DNS_NAME.match(self.namespace):
                 raise InvalidInput(f"{self.namespace[:80]!r} is not a Kubernetes namespace name", field="namespace")
             if self.endpoints:
-                raise InvalidInput("give either --endpoint or --inference-service, not both", field="endpoints")
+                raise InvalidInput("give either {endpoints} or {inference_service}, not both", field="endpoints",
+                                   mentions=("endpoints", "inference_service"))
         elif self.namespace is not None:
-            raise InvalidInput("only with --inference-service", field="namespace")
+            raise InvalidInput("only with {inference_service}", field="namespace", mentions=("inference_service",))
         elif not self.endpoints:
-            raise InvalidInput("at least one is needed (or --inference-service)", field="endpoints")
+            raise InvalidInput("at least one is needed (or {inference_service})", field="endpoints",
+                               mentions=("inference_service",))
         if len(set(self.endpoints)) != len(self.endpoints):
             raise InvalidInput("the same URL is given twice", field="endpoints")
         unknown = [language for language in self.languages if language not in LANGUAGES]

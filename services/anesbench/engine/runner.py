@@ -382,8 +382,8 @@ async def execute_run(
                 raise
             raise StoreWriteFailed(
                 f"run {run.id}: {error}; {writer.unwritten} results were not saved and the run could not be "
-                f"marked failed ({type(exc).__name__}: {exc}); run again with the same --run-id once the store "
-                "can write"
+                f"marked failed ({type(exc).__name__}: {exc}); run again with the same {{run_id}} once the store "
+                "can write", mentions=("run_id",)
             ) from None
         if observer is not None:
             observer.on_finish(final, progress)
@@ -413,7 +413,7 @@ async def _finish(
             status = "failed"
             error = (
                 f"{current.total - current.done} of {current.total} items got no answer from the model; "
-                "run again with the same --run-id to retry them"
+                "run again with the same run id to retry them"
             )
     if status is None:
         return current

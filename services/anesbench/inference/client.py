@@ -140,7 +140,7 @@ class ChatClient:
         except HttpError as exc:
             self._requests["connection_error"].inc()
             if exc.fatal:  # an untrusted certificate, a name that does not resolve: the same for every request
-                raise FatalInferenceError(f"{public_endpoint(self.endpoint)}: {exc}") from None
+                raise FatalInferenceError(f"{public_endpoint(self.endpoint)}: {exc.message}", mentions=exc.mentions) from None
             raise RetryableInferenceError(f"connection failed: {exc}", cause="connection_error") from None
         finally:
             self._inflight.dec()

@@ -70,12 +70,12 @@ def load_endpoint_keys(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     for spec in specs:
         prefix, sep, path = spec.partition("=")
         if not sep or not prefix.strip() or not path.strip():
-            raise InvalidInput(f"--endpoint-key-file: expected URL_PREFIX=FILE, got {spec!r}")
+            raise InvalidInput(f"expected URL_PREFIX=FILE, got {spec!r}", field="endpoint_key_file")
         try:
             key = Path(path.strip()).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise InvalidInput(f"--endpoint-key-file {prefix}: cannot read {path}: {exc.strerror}") from None
+            raise InvalidInput(f"{prefix}: cannot read {path}: {exc.strerror}", field="endpoint_key_file") from None
         if not key:
-            raise InvalidInput(f"--endpoint-key-file {prefix}: {path} is empty")
+            raise InvalidInput(f"{prefix}: {path} is empty", field="endpoint_key_file")
         keys.append((prefix.strip().rstrip("/"), _checked(key, "endpoint_key_file", f"the key in {path}")))
     return tuple(keys)

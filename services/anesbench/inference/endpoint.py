@@ -85,5 +85,5 @@ def check_allowed(url: str, allowed_prefixes: Sequence[str]) -> None:
         raise PermissionDenied(f"endpoint {public_endpoint(url)} does not match any allowed endpoint prefix")
     if not is_loopback(url):
         raise PermissionDenied(
-            f"endpoint {public_endpoint(url)} is not a loopback address and no --allow-endpoint prefix is configured"
-        )
+            f"endpoint {public_endpoint(url)} is not a loopback address and no {{allow_endpoint}} prefix is configured",
+            mentions=("allow_endpoint",))

@@ -211,7 +211,7 @@ class HttpPool:
         except ssl.SSLCertVerificationError as exc:
             raise CertificateError(
                 f"TLS certificate of {self.host}:{self.port} is not trusted ({exc.verify_message}); for a private "
-                "CA pass --ca-bundle FILE (or set SSL_CERT_FILE)") from None
+                "CA pass {ca_bundle} FILE (or set SSL_CERT_FILE)", mentions=("ca_bundle",)) from None
         except ssl.SSLError as exc:
             raise CertificateError(f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}") from None
         except OSError as exc:

@@ -95,7 +95,7 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     where = f"{shown}/models"
     if status in (401, 403):
         raise InvalidInput(f"{shown} refuses the API key (HTTP {status} on {where}); "
-                           "set $ANESBENCH_API_KEY or --api-key-file", field="endpoints")
+                           "set $ANESBENCH_API_KEY or {api_key_file}", field="endpoints", mentions=("api_key_file",))
     if status == 404:
         hint = (f"; an OpenAI-compatible base URL usually ends in /v1: try {shown}/v1"
                 if not base_path.endswith("/v1") else "; is this an OpenAI-compatible base URL?")
@@ -107,7 +107,7 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
                            field="endpoints")
     served = _served_ids(body)
     if not served:
-        report(f"warning: {where} lists no models; --model {model!r} cannot be checked before the run")
+        report(f"warning: {where} lists no models; the model {model!r} cannot be checked before the run")
         return None
     if model not in served:
         listed = ", ".join(repr(name) for name in served[:20]) + (" ..." if len(served) > 20 else "")
@@ -143,8 +143,9 @@ async def preflight(
         now = time.monotonic()
         if now >= deadline:
             subject = " ".join(causes) if len(causes) > 1 else next(iter(causes))
-            hint = "" if wait_ready else " (--wait-ready SECONDS waits for a server that is still starting)"
-            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}")
+            hint = "" if wait_ready else " (set {wait_ready} to wait for a server that is still starting)"
+            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}",
+                                   mentions=("wait_ready",))
         if now - reported >= REPORT_EVERY or reported == started:
             reported = now
             report(f"waiting for the endpoint to be ready ({now - started:.0f} s of {wait_ready:g} s): {cause}")

@@ -69,7 +69,8 @@ def _questions(paths: Sequence[str], runs: Sequence[RunRecord]) -> dict[tuple[st
     for path in paths:
         dataset = _load_any(path)
         if dataset.sha256 not in wanted:
-            raise InvalidInput(f"--dataset: {path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run")
+            raise InvalidInput(f"{path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run",
+                               field="dataset")
         for item in dataset.items:
             found[(dataset.sha256, item.id)] = item
     return found
@@ -84,8 +85,8 @@ def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence
         ids = list(dict.fromkeys(row.run_id for row in board))
         runs = source.runs(ids) if ids else []
     if not any(run.status == "completed" for run in runs):
-        where = f"among --run {', '.join(run_ids)}" if run_ids else "in the store"
-        raise InvalidInput(f"report: no completed runs {where}; nothing to report")
+        where = f"among {{run_ids}} {', '.join(run_ids)}" if run_ids else "in the store"
+        raise InvalidInput(f"report: no completed runs {where}; nothing to report", mentions=("run_ids",))
     questions = _questions(dataset_paths, runs)
     summaries = []
     for run in runs:

@@ -2,8 +2,10 @@
 
 Servicer methods raise ``anesbench.errors`` exceptions and decorate themselves with :func:`rpc`;
 the client sees the status code each exception declares (``grpc_status``) and its message, never a
-traceback. The trailing metadata names the exception's class and field, so that a client raises the
-same class again (:func:`error_from_rpc`)::
+traceback. The trailing metadata names the exception's class, field and the settings its message
+mentions, so that a client raises the same class again (:func:`error_from_rpc`) and names them in its
+own terms. A server names its own settings (``rpc(settings=...)``, e.g. the dispatcher's
+``--datasets-dir``) before the error leaves it::
 
     class GraderServicer(grader_pb2_grpc.GraderServicer):
         @rpc(observe=count_request)
@@ -19,7 +21,7 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import grpc
 
@@ -35,9 +37,12 @@ INTERNAL_MESSAGE = "internal error in the server; details are in its log"
 
 FieldNamer = Callable[[str], str]
 """How a service names an error's ``field`` in its own request messages (e.g. ``spec.concurrency``)."""
+SettingNamer = Callable[[str], "str | None"]
+"""How a server names its own settings in a message (``datasets_dir`` -> ``--datasets-dir``); None: not its own."""
 # Status details travel in an HTTP/2 trailer; keep them well inside the default 8 KiB metadata limit.
 MAX_DETAILS_CHARS = 2000
 ERROR_KEY, FIELD_KEY, MESSAGE_KEY = "anesbench-error", "anesbench-field", "anesbench-message-bin"
+MENTIONS_KEY = "anesbench-mentions"  # comma-separated setting names
 _TRANSPORT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 
 
@@ -57,14 +62,21 @@ def status_for(exc: BaseException, name_field: FieldNamer | None = None) -> tupl
 
 
 def trailers_for(exc: BaseException) -> tuple[tuple[str, str | bytes], ...]:
-    """What the client needs to raise the same exception: its class, field and bare message."""
+    """What the client needs to raise the same exception: its class, field, mentions and bare message."""
     if not isinstance(exc, errors.AnesbenchError) or exc.grpc_status == "INTERNAL":
         return ((ERROR_KEY, errors.ServerError.__name__),)
     found: list[tuple[str, str | bytes]] = [(ERROR_KEY, type(exc).__name__),
                                             (MESSAGE_KEY, _clip(exc.message).encode())]
-    if exc.field is not None and exc.field.isascii() and exc.field.isprintable():
+    if exc.field is not None and _plain(exc.field):
         found.append((FIELD_KEY, exc.field))
+    mentions = [setting for setting in exc.mentions if _plain(setting) and "," not in setting]
+    if mentions:
+        found.append((MENTIONS_KEY, ",".join(mentions)))
     return tuple(found)
+
+
+def _plain(name: str) -> bool:
+    return name.isascii() and name.isprintable()
 
 
 def error_from_rpc(
@@ -87,43 +99,57 @@ def error_from_rpc(
         return kind(details)
     raw = trailers.get(MESSAGE_KEY)
     message = raw.decode(errors="replace") if isinstance(raw, bytes) else details
-    field = trailers.get(FIELD_KEY)
-    return _build(kind, message, field if isinstance(field, str) else None)
+    field, mentions = trailers.get(FIELD_KEY), trailers.get(MENTIONS_KEY)
+    return _build(kind, message, field if isinstance(field, str) else None,
+                  mentions.split(",") if isinstance(mentions, str) else [])
 
 
-def _build(kind: type[errors.AnesbenchError], message: str, field: str | None) -> errors.AnesbenchError:
+def _build(
+    kind: type[errors.AnesbenchError], message: str, field: str | None, mentions: list[str]
+) -> errors.AnesbenchError:
     try:
-        return kind(message, field=field)
+        return kind(message, field=field, mentions=mentions)
     except TypeError:  # a class with its own constructor (e.g. GradingTimeout(deadline)): keep the kind's status
-        return errors.error_for_status(kind.grpc_status)(message, field=field)
+        return errors.error_for_status(kind.grpc_status)(message, field=field, mentions=mentions)
 
 
-def rpc(*, observe: Observer | None = None, fields: FieldNamer | None = None) -> Callable[[F], F]:
+def rpc(
+    *, observe: Observer | None = None, fields: FieldNamer | None = None, settings: SettingNamer | None = None,
+) -> Callable[[F], F]:
     """Decorate a grpc.aio servicer method: map exceptions to status codes and report the outcome.
 
     Works for unary handlers (coroutines, including streaming handlers that use ``context.write``)
-    and for streaming handlers written as async generators. ``fields`` names an error's field the
-    way this service's requests spell it.
+    and for streaming handlers written as async generators. ``fields`` names an error's field (and
+    the request fields its message mentions) the way this service's requests spell it; ``settings``
+    names the server's own settings, written into the message before it leaves.
     """
+    naming = _Naming(fields, settings)
 
     def decorate(fn: F) -> F:
         name = fn.__name__
         if inspect.isasyncgenfunction(fn):
-            return cast(F, _wrap_stream(fn, name, observe, fields))
+            return cast(F, _wrap_stream(fn, name, observe, naming))
         if inspect.iscoroutinefunction(fn):
-            return cast(F, _wrap_unary(fn, name, observe, fields))
+            return cast(F, _wrap_unary(fn, name, observe, naming))
         raise TypeError(f"@rpc needs an async def or async generator servicer method, got {fn!r}")
 
     return decorate
 
 
+class _Naming(NamedTuple):
+    """How one service names what its errors mention: request fields (``fields``) and its own settings."""
+
+    fields: FieldNamer | None
+    settings: SettingNamer | None
+
+
 def _wrap_unary(
-    fn: Callable[..., Any], name: str, observe: Observer | None, fields: FieldNamer | None
+    fn: Callable[..., Any], name: str, observe: Observer | None, naming: _Naming
 ) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         result = None
-        async with _outcome(name, context, observe, fields):
+        async with _outcome(name, context, observe, naming):
             result = await fn(self, request, context)
         return result
 
@@ -131,11 +157,11 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    fn: Callable[..., Any], name: str, observe: Observer | None, fields: FieldNamer | None
+    fn: Callable[..., Any], name: str, observe: Observer | None, naming: _Naming
 ) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _outcome(name, context, observe, fields):
+        async with _outcome(name, context, observe, naming):
             # aclosing: when the call ends early the inner generator's finally blocks still run.
             async with contextlib.aclosing(fn(self, request, context)) as responses:
                 async for response in responses:
@@ -146,7 +172,7 @@ def _wrap_stream(
 
 @contextlib.asynccontextmanager
 async def _outcome(
-    name: str, context: grpc.aio.ServicerContext, observe: Observer | None, fields: FieldNamer | None
+    name: str, context: grpc.aio.ServicerContext, observe: Observer | None, naming: _Naming
 ) -> AsyncIterator[None]:
     """One call's outcome: an exception becomes its status code, and ``observe`` hears the code."""
     code = grpc.StatusCode.OK
@@ -160,7 +186,7 @@ async def _outcome(
         code = _code_set_by_handler(context)  # the handler called context.abort() itself
         raise
     except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-        code, message = _translate(exc, name, fields)
+        code, message = _translate(exc, name, naming)
         await context.abort(code, message, trailing_metadata=trailers_for(exc))
     finally:
         if observe is not None:
@@ -172,8 +198,10 @@ def _code_set_by_handler(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
 
 
-def _translate(exc: Exception, name: str, fields: FieldNamer | None) -> tuple[grpc.StatusCode, str]:
-    code, message = status_for(exc, fields)
+def _translate(exc: Exception, name: str, naming: _Naming) -> tuple[grpc.StatusCode, str]:
+    if naming.settings is not None and isinstance(exc, errors.AnesbenchError):
+        exc.settle(naming.settings)  # before the status and the trailers: both carry the settled message
+    code, message = status_for(exc, naming.fields)
     if code is grpc.StatusCode.INTERNAL:
         log.error("%s failed unexpectedly", name, exc_info=exc)
     else:

@@ -82,8 +82,8 @@ class Store:
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy(
-                    f"database {self.path} is open in another process (a dispatcher owns it: use --dispatcher)"
-                ) from None
+                    f"database {self.path} is open in another process (a dispatcher owns it: use {{dispatcher}})",
+                    mentions=("dispatcher",)) from None
             raise InvalidInput(f"cannot open {self.path}: {exc}", field="db") from None
         except duckdb.Error as exc:
             raise InvalidInput(f"{self.path} is not a usable DuckDB file: {exc}", field="db") from None
@@ -137,8 +137,8 @@ class Store:
             return self.get_run(run.id)
         if existing.config_hash != run.config_hash:
             raise ConfigConflict(
-                f"--run-id {run.id}: that run exists with a different configuration "
-                f"({describe_difference(existing, run)}); use a new --run-id"
+                f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
+                "use another id", field="run_id"
             )
         self._con.execute(
             "UPDATE runs SET status = 'running', endpoint = ?, finished_at = NULL, error = NULL, "
@@ -299,7 +299,7 @@ class Store:
         found = {run.id: run for run in self.list_runs() if run.id in set(run_ids)}
         unknown = [run_id for run_id in run_ids if run_id not in found]
         if unknown:
-            raise NotFound(f"--run: no run with id {', '.join(repr(u) for u in unknown)} in {self.path}")
+            raise NotFound(f"no run with id {', '.join(repr(u) for u in unknown)} in {self.path}", field="run_ids")
         return [found[run_id] for run_id in run_ids]
 
     def leaderboard(self, run_ids: str | Sequence[str] | None = None,

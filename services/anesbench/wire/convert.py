@@ -1,4 +1,8 @@
-"""Translate between protobuf messages and the engine's types (the servicer stays a thin adapter)."""
+"""Translate between ``anesbench.v1`` messages and the engine's types, for the client and the server alike.
+
+The dispatcher's servicer stays a thin adapter, and the CLI builds its requests and reads the answers
+with the same functions, so both ends read a field the same way.
+"""
 
 from __future__ import annotations
 
@@ -132,12 +136,13 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
 
 
 # RunConfig fields as the StartRunRequest spells them (the others are spec.<field>).
-_REQUEST_FIELD = {"run_id": "run_id", "endpoints": "spec.endpoint", "request_timeout": "spec.request_timeout_seconds"}
+_REQUEST_FIELD = {"run_id": "run_id", "endpoints": "spec.endpoint", "request_timeout": "spec.request_timeout_seconds",
+                  "wait_ready": "spec.wait_ready_seconds"}
 _CONFIG_FIELDS = frozenset(f.name for f in fields(RunConfig))
 
 
 def request_field(field: str) -> str:
-    """An error's field as named in the request: ``concurrency`` -> ``spec.concurrency``."""
+    """An error's field (or a setting it mentions) as named in the request: ``concurrency`` -> ``spec.concurrency``."""
     if field in _REQUEST_FIELD:
         return _REQUEST_FIELD[field]
     return f"spec.{field}" if field in _CONFIG_FIELDS else field

@@ -1,0 +1,92 @@
+"""Layers point one way: the import graph between anesbench's packages has no cycle, and the CLI does not
+reach into the dispatcher (the server) except to start it.
+
+The graph is read from the source with ``ast``, every import counted: at module level, inside a
+function (lazy) and under ``TYPE_CHECKING`` alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import itertools
+from collections import defaultdict
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "services" / "anesbench"
+GENERATED = "v1"  # protobuf code from scripts/gen_protos.py: imports only itself and google.protobuf
+SERVER_ENTRY = "cli/serve_cmd.py"  # `anesbench serve` starts the dispatcher: the one CLI module that may import it
+
+
+def _imported(path: Path) -> list[tuple[str, int]]:
+    """Every ``anesbench`` module named by an import in ``path``, with its line (relative imports resolved)."""
+    package = ["anesbench", *path.relative_to(PACKAGE).parent.parts]
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            # `from anesbench import errors` names a module through its package: count both.
+            found += [(module, node.lineno)] + [(f"{module}.{alias.name}", node.lineno) for alias in node.names]
+    return [(name, line) for name, line in found if name.split(".")[0] == "anesbench"]
+
+
+def _unit(module: str) -> str | None:
+    """The package (``engine``) or top-level module (``errors``) a dotted name belongs to; None for others."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    name = parts[1]
+    return name if (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file() else None
+
+
+def _sources() -> list[Path]:
+    return sorted(path for path in PACKAGE.rglob("*.py") if path.relative_to(PACKAGE).parts[0] != GENERATED)
+
+
+def import_graph() -> dict[str, dict[str, list[str]]]:
+    """unit -> {imported unit: ["file:line", ...]}, between distinct units only."""
+    graph: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path in _sources():
+        relative = path.relative_to(PACKAGE)
+        source = _unit("anesbench." + ".".join(relative.with_suffix("").parts))
+        if source is None:  # anesbench/__init__.py
+            continue
+        for module, line in _imported(path):
+            target = _unit(module)
+            site = f"{relative}:{line}"
+            if target is not None and target != source and site not in graph[source][target]:
+                graph[source][target].append(site)
+    return graph
+
+
+def test_the_graph_sees_the_imports_it_must_see() -> None:
+    graph = import_graph()
+    assert {"inference", "store", "grading"} <= set(graph["engine"])
+    assert {"wire", "engine", "errors"} <= set(graph["cli"])
+    assert {"wire", "engine", "serving"} <= set(graph["dispatcher"])
+    assert "dispatcher" in graph["cli"]  # serve_cmd.py starts the server: seen, and allowed below
+
+
+def test_no_cycle_between_packages() -> None:
+    graph = import_graph()
+    try:
+        graphlib.TopologicalSorter({unit: set(targets) for unit, targets in graph.items()}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1][::-1]  # graphlib lists it against the import direction
+        where = {f"{a} -> {b}": graph[a][b] for a, b in itertools.pairwise(cycle)}
+        raise AssertionError(f"import cycle {' -> '.join(cycle)}: {where}") from None
+
+
+def test_the_cli_imports_the_dispatcher_only_to_start_it() -> None:
+    sites = import_graph()["cli"]["dispatcher"]
+    assert sites and all(site.startswith(SERVER_ENTRY + ":") for site in sites), sites
+
+
+def test_the_wire_contract_sits_below_both_ends() -> None:
+    graph = import_graph()
+    assert not {"cli", "dispatcher"} & set(graph["wire"]), dict(graph["wire"])
