@@ -131,9 +131,6 @@ class RunLifecycle:
         A run whose stored spec cannot be read, or whose dataset is gone, is marked failed with the
         reason; the others resume and the dispatcher serves on.
         """
-        abandoned = await self.store.fail_abandoned()  # embedded runs in this file whose process died
-        if abandoned:
-            log.warning("marked failed, their process gone: %s", ", ".join(abandoned))
         resumed: list[str] = []
         async for run_id, spec_text in self.persistence.unfinished():
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 from anesbench.dispatcher.run_spec import DatasetRef, StoredSpec
@@ -17,6 +18,8 @@ from anesbench.dispatcher.sourcing import Loaded, Upload
 from anesbench.engine.config import RunConfig
 from anesbench.errors import ConfigConflict, InvalidInput
 from anesbench.store.async_store import AsyncStore
+
+log = logging.getLogger(__name__)
 
 
 class RunPersistence:
@@ -39,7 +42,12 @@ class RunPersistence:
     async def unfinished(self) -> AsyncIterator[tuple[str, str]]:
         """(run id, stored spec) of each unfinished run this dispatcher started, one store read at a time.
 
-        A run without a spec is an embedded run in the same file: not ours to finish, left out."""
+        An unfinished run without a spec was an embedded run in the same file, and its process is gone
+        (this dispatcher holds the file): it is marked failed with the reason instead
+        (:meth:`anesbench.store.Store.fail_abandoned`)."""
+        abandoned = await self._store.fail_abandoned()
+        if abandoned:
+            log.warning("marked failed, their process gone: %s", ", ".join(abandoned))
         for run in await self._store.unfinished_runs():
             spec_text = await self._store.load_spec(run.id)
             if spec_text is not None:

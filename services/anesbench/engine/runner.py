@@ -272,6 +272,7 @@ def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str,
 
 
 def _work_left(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
+    """The samples still to do of each (item, language), in file order, read as they are taken."""
     for item in dataset.items:
         for language in config.languages:
             samples = tuple(s for s in range(config.samples) if (item.id, language, s) not in done)
@@ -314,7 +315,7 @@ async def execute_run(
     if config.reuse and pending:
         hashes = [
             request_payload(config, template.render(u.item, u.language), params, sample)[1]
-            for u in _pending_work(dataset, config, done) for sample in u.samples
+            for u in _work_left(dataset, config, done) for sample in u.samples
         ]
         reusable = await store.reusable(run.id, hashes)
     ordering = Ordering()
