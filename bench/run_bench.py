@@ -93,7 +93,7 @@ def run_measured(args: list[str], env: dict[str, str] | None = None) -> tuple[fl
 
 
 def standin(*options: str) -> Proc:
-    return start([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
+    return start([sys.executable, "-m", "anesbench_testkit.standin", "--host", "127.0.0.1", "--port", "0",
                   "--unanswerable-rate", "0", "--served-model", "bench", *options])
 
 

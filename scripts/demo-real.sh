@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo-real`: a few questions of the bundled sample, both languages, end to end against a REAL
 # tiny model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M on llama.cpp's server via xllamacpp; see
-# services/anesbench/realmodel). Real replies, real token counts, real truncation; the model is a
+# testkit/anesbench_testkit/realmodel). Real replies, real token counts, real truncation; the model is a
 # 0.5B coding assistant, so its accuracy means nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ SLOTS=${DEMO_SLOTS:-4}
 WORK=$(mktemp -d)
 LOG=$WORK/server.log
 rm -f "$DB"
-"$BIN/python" -m anesbench.realmodel serve --slots "$SLOTS" --slot-context 1024 --threads "${DEMO_THREADS:-1}" \
+"$BIN/python" -m anesbench_testkit.realmodel serve --slots "$SLOTS" --slot-context 1024 --threads "${DEMO_THREADS:-1}" \
   >"$WORK/server.out" 2>"$LOG" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -9,7 +9,7 @@ DATASET=data/sample/anesbench-sample.jsonl
 DB=${DEMO_DB:-demo.duckdb}
 LOG=$(mktemp)
 rm -f "$DB"
-"$BIN/python" -m anesbench.standin --host 127.0.0.1 --port 0 --latency-ms 40 --jitter-ms 30 \
+"$BIN/python" -m anesbench_testkit.standin --host 127.0.0.1 --port 0 --latency-ms 40 --jitter-ms 30 \
   --fault-rate 0.05 --fault-kinds 503,429,reset --answer-key "$DATASET" --served-model standin-demo >"$LOG" 2>&1 &
 STANDIN=$!
 trap 'kill $STANDIN 2>/dev/null || true; rm -f "$LOG"' EXIT

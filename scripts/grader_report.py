@@ -22,7 +22,7 @@ from pathlib import Path
 
 from anesbench.errors import InvalidInput
 from anesbench.grading import extract_answer
-from anesbench.grading.corpus import FLOORS, OUTCOMES, Graded, grade, load, tally, template_of
+from anesbench_testkit.corpus import FLOORS, OUTCOMES, Graded, grade, load, tally, template_of
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 DEFAULT_CORPORA = (DATA / "grader_corpus.jsonl", DATA / "grader_corpus_real.jsonl")

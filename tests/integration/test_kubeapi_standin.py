@@ -28,7 +28,7 @@ def kubeapi(tmp_path: Path) -> Iterator[tuple[Proc, Path]]:
     objects = tmp_path / "objects.json"
     objects.write_text(json.dumps([isvc("m1"), isvc("always", on_demand=False)]))
     kubeconfig = tmp_path / "kubeconfig"
-    proc = start([*CLI[:-1], "anesbench.standin.kubeapi", "--namespace", NS, "--token", "t0ken", "--objects",
+    proc = start([*CLI[:-1], "anesbench_testkit.standin.kubeapi", "--namespace", NS, "--token", "t0ken", "--objects",
                   str(objects), "--kubeconfig", str(kubeconfig), "--ready-after", "0.5"])
     yield proc, kubeconfig
     proc.stop()

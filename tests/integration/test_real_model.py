@@ -28,7 +28,7 @@ import pytest
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import endpoint_limiters
 from anesbench.inference.sizing import headroom, server_slots
-from anesbench.realmodel.model import MODEL_ALIAS, MODEL_FILE
+from anesbench_testkit.realmodel.model import MODEL_ALIAS, MODEL_FILE
 from tests.conftest import PYTHON, SAMPLE
 from tests.procs import CLI, ROOT, Proc, run_cli, start
 
@@ -56,12 +56,12 @@ def _require_real_model() -> None:
 
 
 class RealServer:
-    """``python -m anesbench.realmodel serve`` as a process; ``base`` is http://127.0.0.1:PORT."""
+    """``python -m anesbench_testkit.realmodel serve`` as a process; ``base`` is http://127.0.0.1:PORT."""
 
     def __init__(self, slots: int, port: int = 0) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="realmodel-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc: Proc = start(
-            [PYTHON, "-m", "anesbench.realmodel", "serve", "--slots", str(slots), "--slot-context", "1024",
+            [PYTHON, "-m", "anesbench_testkit.realmodel", "serve", "--slots", str(slots), "--slot-context", "1024",
              "--threads", THREADS, "--port", str(port)],
             env={"ANESBENCH_MODEL_CACHE": str(CACHE)}, timeout=START_TIMEOUT, stderr=self.log,
         )

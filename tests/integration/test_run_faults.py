@@ -161,7 +161,7 @@ def test_limit_and_progress_lines_without_a_terminal(make_standin, write_jsonl, 
 def test_server_down_at_30_percent_stops_fast_then_resumes_exactly(write_jsonl, tmp_path: Path) -> None:
     port = _free_port()
     options = ("--port", str(port), "--latency-ms", "40")
-    command = [sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", *options]
+    command = [sys.executable, "-m", "anesbench_testkit.standin", "--host", "127.0.0.1", *options]
     data = write_jsonl(make_records(100))
     db = tmp_path / "outage.duckdb"
     args = [*CLI, "run", "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "standin", "--dataset", str(data),

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "services" / "anesbench"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"anesbench": ROOT / "services" / "anesbench", "anesbench_testkit": ROOT / "testkit" / "anesbench_testkit"}
 MODULES = sorted(
-    ".".join(("anesbench", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-    for path in PACKAGE.rglob("*.py")
-    if "v1" not in path.relative_to(PACKAGE).parts and ">>> " in path.read_text(encoding="utf-8")
+    ".".join((name, *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
+    for name, package in PACKAGES.items()
+    for path in package.rglob("*.py")
+    if "v1" not in path.relative_to(package).parts and ">>> " in path.read_text(encoding="utf-8")
 )
 
 
 def test_modules_with_examples_are_found() -> None:
-    assert {"anesbench.grading._extract", "anesbench.limiter", "anesbench.grader.local"} <= set(MODULES)
+    assert {"anesbench.limiter", "anesbench.grader.local", "anesbench_testkit.corpus"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

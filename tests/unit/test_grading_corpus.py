@@ -16,7 +16,7 @@ import pytest
 
 from anesbench.errors import InvalidInput
 from anesbench.grading import METHODS
-from anesbench.grading.corpus import FLOORS, Graded, grade, load, template_of
+from anesbench_testkit.corpus import FLOORS, Graded, grade, load, template_of
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 WRITTEN = DATA / "grader_corpus.jsonl"

@@ -90,3 +90,17 @@ def test_the_cli_imports_the_dispatcher_only_to_start_it() -> None:
 def test_the_wire_contract_sits_below_both_ends() -> None:
     graph = import_graph()
     assert not {"cli", "dispatcher"} & set(graph["wire"]), dict(graph["wire"])
+
+
+def test_the_product_never_imports_its_test_tools() -> None:
+    """The stand-ins, the real-model tool and the corpus helpers live in testkit/, outside the image."""
+    package = ROOT / "services" / "anesbench"
+    sites = [f"{path.relative_to(package)}:{node.lineno}"
+             for path in package.rglob("*.py") if "v1" not in path.parts
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Import | ast.ImportFrom)
+             and any(name.split(".")[0] == "anesbench_testkit"
+                     for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]))]
+    assert sites == []
+    assert not {"standin", "realmodel"} & {p.name for p in package.iterdir()}
+    assert not list(package.rglob("corpus*.py"))

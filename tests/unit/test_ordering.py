@@ -21,10 +21,10 @@ from anesbench.engine.ordering import Ordering
 from anesbench.engine.runner import _pending_work, execute_run
 from anesbench.grader.local import LocalGrader
 from anesbench.prompts import load_template
-from anesbench.standin.faults import FaultPlan
-from anesbench.standin.server import StandinServer, start
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.async_store import AsyncStore
+from anesbench_testkit.standin.faults import FaultPlan
+from anesbench_testkit.standin.server import StandinServer, start
 from tests.conftest import make_records
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from anesbench.realmodel import model
-from anesbench.realmodel.model import ModelFetchError, Part
+from anesbench_testkit.realmodel import model
+from anesbench_testkit.realmodel.model import ModelFetchError, Part
 
 
 def _wheels(tmp_path: Path, chunks: list[bytes]) -> tuple[Path, tuple[Part, ...]]:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from anesbench.grading import extract_answer, strip_think
-from anesbench.standin.replies import STYLES, UNANSWERED, compose_reply, render_reply
+from anesbench_testkit.standin.replies import STYLES, UNANSWERED, compose_reply, render_reply
 
 CHOICE_SETS = {
     "en": [
@@ -37,7 +37,7 @@ SEEDS = range(150)
 
 
 def test_the_stand_in_does_not_import_the_grader() -> None:
-    code = ("import sys, anesbench.standin.server, anesbench.standin.__main__; "
+    code = ("import sys, anesbench_testkit.standin.server, anesbench_testkit.standin.__main__; "
             "print(sorted(m for m in sys.modules if m.startswith(('anesbench.grading', 'anesbench.grader'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from anesbench.standin.faults import FaultPlan, service_time
+from anesbench_testkit.standin.faults import FaultPlan, service_time
 
 
 def _plan(**changes: object) -> FaultPlan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -9,9 +10,10 @@ import time
 
 import click
 
-from anesbench.errors import StartupFailed
+from anesbench.errors import InvalidInput, StartupFailed
 
 STARTUP_SECONDS = 30.0
+STANDIN_MODULE = "anesbench_testkit.standin"  # a test tool, started as a process, never imported here
 
 
 def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -73,12 +75,16 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
         nonlocal stop
         stop = True
 
+    if standin and importlib.util.find_spec(STANDIN_MODULE.split(".")[0]) is None:
+        raise InvalidInput("the stand-in model server is a test tool and is not installed here: "
+                         "pip install -e ./testkit (make setup does), or start without {standin}",
+                         field="standin", mentions=("standin",))
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
         if standin:
             key = ["--answer-key", standin_answer_key] if standin_answer_key else []
-            popen, (url,) = _spawn([sys.executable, "-m", "anesbench.standin", "--host", "127.0.0.1", "--port", "0",
+            popen, (url,) = _spawn([sys.executable, "-m", STANDIN_MODULE, "--host", "127.0.0.1", "--port", "0",
                                     "--latency-ms", str(standin_latency_ms), *key], "stand-in")
             children.append(("stand-in", popen))
             click.echo(f"stand-in model server  {url}   (a pipeline check, not a model; it serves --model standin)")

@@ -70,7 +70,7 @@ def _containers(render: Render) -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-STANDIN = ["python", "-m", "anesbench.standin"]
+STANDIN = ["python", "-m", "anesbench_testkit.standin"]
 
 
 @pytest.mark.parametrize("values", VALUES)
@@ -92,7 +92,7 @@ def test_rendered_command_lines_parse(render, cli: click.Group, values: str) -> 
 
 @pytest.mark.parametrize("values", ["dev-values.yaml", "full-values.yaml"])
 def test_standin_command_line_parses(render, values: str) -> None:
-    from anesbench.standin.__main__ import main as standin
+    from anesbench_testkit.standin.__main__ import main as standin
 
     (container,) = [c for _, c in _containers(render(values, True)) if c.get("command") == STANDIN]
     parse(standin, container["args"], "standin")

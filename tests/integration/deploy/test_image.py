@@ -94,7 +94,7 @@ def test_dockerignore_sends_only_sources(tmp_path: Path) -> None:
     sent = _docker_context(tmp_path / "context")
     assert "pyproject.toml" in sent and "services/anesbench/cli/main.py" in sent
     for path in sent:
-        assert path in ("pyproject.toml", "README.md") or path.startswith("services/"), path
+        assert path in ("pyproject.toml", "README.md") or path.startswith(("services/", "testkit/")), path
         assert "__pycache__" not in path and not path.endswith((".pyc", ".duckdb")), path
 
 
@@ -134,3 +134,15 @@ def test_builder_stage_builds_the_wheel(tmp_path: Path) -> None:
     }
     missing = sorted(sources - names)
     assert not missing, f"modules missing from the wheel (a package without __init__.py?): {missing}"
+    assert not [n for n in names if n.startswith("anesbench_testkit")], "test tools must stay out of the product wheel"
+
+
+TESTKIT_DOCKERFILE = REPO / "docker" / "testkit.Dockerfile"
+
+
+def test_testkit_image_is_the_product_image_plus_the_test_tools(hadolint: str) -> None:
+    result = run_tool([hadolint, "--failure-threshold", "info", str(TESTKIT_DOCKERFILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = TESTKIT_DOCKERFILE.read_text()
+    assert "FROM ${BASE}" in text and "COPY testkit " in text
+    assert not [rest for keyword, rest in _instructions() if keyword == "COPY" and "testkit" in rest]

@@ -116,14 +116,20 @@ def test_structure(config: dict[str, Any]) -> None:
     assert config["apiVersion"].startswith("skaffold/v4beta")
     assert config["kind"] == "Config"
     assert set(config) <= CONFIG_KEYS
-    (artifact,) = config["build"]["artifacts"]
-    assert set(artifact) <= ARTIFACT_KEYS and set(artifact["docker"]) <= DOCKER_KEYS
-    assert (REPO / artifact.get("context", ".") / artifact["docker"]["dockerfile"]).is_file()
+    product, testkit = config["build"]["artifacts"]
+    for artifact in (product, testkit):
+        assert set(artifact) <= ARTIFACT_KEYS and set(artifact["docker"]) <= DOCKER_KEYS
+        assert (REPO / artifact.get("context", ".") / artifact["docker"]["dockerfile"]).is_file()
+    # the test-tool image is built on the product image it was given, never the other way round
+    assert testkit["requires"] == [{"image": product["image"], "alias": "BASE"}]
+    assert testkit["docker"]["buildArgs"] == {"BASE": "{{.BASE}}"}
     (release,) = config["deploy"]["helm"]["releases"]
     assert set(release) <= RELEASE_KEYS
     assert (REPO / release["chartPath"] / "Chart.yaml").is_file()
-    assert set(release["setValueTemplates"]) == {"image.repository", "image.tag"}
-    assert "{{.IMAGE_REPO_" + artifact["image"] + "}}" in release["setValueTemplates"]["image.repository"]
+    templates = release["setValueTemplates"]
+    assert set(templates) == {"image.repository", "image.tag", "standin.image.repository", "standin.image.tag"}
+    assert "{{.IMAGE_REPO_" + product["image"] + "}}" in templates["image.repository"]
+    assert "{{.IMAGE_REPO_" + testkit["image"].replace("-", "_") + "}}" in templates["standin.image.repository"]
     for forward in config.get("portForward", []):
         assert set(forward) <= PORT_FORWARD_KEYS
     names = [profile["name"] for profile in config["profiles"]]
@@ -145,7 +151,8 @@ def _render_release(config: dict[str, Any], with_crds: bool) -> list[dict[str, A
     for path in files:
         assert path.is_file(), path
     # what skaffold substitutes for the templates after a local build
-    image = {"image.repository": "anesbench", "image.tag": "a1b2c3d@sha256:" + "0" * 64}
+    image = {"image.repository": "anesbench", "image.tag": "a1b2c3d@sha256:" + "0" * 64,
+             "standin.image.repository": "anesbench-testkit", "standin.image.tag": "e4f5a6b@sha256:" + "1" * 64}
     result = helm_template(
         files,
         api_versions=CRD_API_VERSIONS if with_crds else (),
@@ -177,12 +184,13 @@ def test_dev_profile_runs_without_gpus(config: dict[str, Any]) -> None:
         args[args.index("--endpoint") + 1] == "http://anesbench-standin.anesbench.svc.cluster.local:8000/v1"
     )
     images = {
-        c["image"]
+        doc["metadata"]["name"]: c["image"]
         for doc in docs
         if doc["kind"] == "Deployment"
         for c in doc["spec"]["template"]["spec"]["containers"]
     }
-    assert images == {"anesbench:a1b2c3d@sha256:" + "0" * 64}
+    assert images.pop("anesbench-standin") == "anesbench-testkit:e4f5a6b@sha256:" + "1" * 64
+    assert set(images.values()) == {"anesbench:a1b2c3d@sha256:" + "0" * 64}
 
 
 def test_gpu_profile_serves_a_model(config: dict[str, Any]) -> None:

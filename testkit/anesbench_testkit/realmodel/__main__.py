@@ -1,4 +1,4 @@
-"""``python -m anesbench.realmodel fetch|serve``: the real tiny model server (test/dev tool)."""
+"""``python -m anesbench_testkit.realmodel fetch|serve``: the real tiny model server (test/dev tool)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import click
 
 from anesbench.cli.exit_codes import message_for
 from anesbench.errors import AnesbenchError
-from anesbench.realmodel.model import MODEL_ALIAS, MODEL_NAME, MODEL_SHA256, cache_dir, ensure_model
-from anesbench.realmodel.server import ServerOptions, start
+from anesbench_testkit.realmodel.model import MODEL_ALIAS, MODEL_NAME, MODEL_SHA256, cache_dir, ensure_model
+from anesbench_testkit.realmodel.server import ServerOptions, start
 
 
 def _say(text: str) -> None:

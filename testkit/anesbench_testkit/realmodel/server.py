@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from anesbench.errors import InvalidInput, StartupFailed
-from anesbench.realmodel.model import MODEL_ALIAS
+from anesbench_testkit.realmodel.model import MODEL_ALIAS
 
 READY_TIMEOUT = 120.0
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from anesbench.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
-from anesbench.standin.faults import FaultPlan, service_time
-from anesbench.standin.replies import STYLES, render_reply
+from anesbench_testkit.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
+from anesbench_testkit.standin.faults import FaultPlan, service_time
+from anesbench_testkit.standin.replies import STYLES, render_reply
 
 ANSWERING_STYLES = tuple(style for style in STYLES if style not in ("refusal", "truncated"))
 

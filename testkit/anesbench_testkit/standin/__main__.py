@@ -1,4 +1,4 @@
-"""``python -m anesbench.standin``: run the OpenAI-compatible stand-in server (test/bench tool)."""
+"""``python -m anesbench_testkit.standin``: run the OpenAI-compatible stand-in server (test/bench tool)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import click
 
 from anesbench import event_loop
-from anesbench.standin.answers import AnswerKey
-from anesbench.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
-from anesbench.standin.server import StandinServer, start
+from anesbench_testkit.standin.answers import AnswerKey
+from anesbench_testkit.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
+from anesbench_testkit.standin.server import StandinServer, start
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -16,7 +16,7 @@ namespace or any other verb (403, as the dispatcher's Role allows nothing else),
 Removing the stop annotation makes the object Ready ``--ready-after`` seconds later (never, for
 names given with ``--never-ready``); setting it takes the object out of Ready at once. Test hooks:
 ``GET /_events`` (what happened, in order) and ``POST /_control`` (per-object ready delay, URL,
-never-ready). Run: ``python -m anesbench.standin.kubeapi --objects isvcs.json --kubeconfig kc.yaml``.
+never-ready). Run: ``python -m anesbench_testkit.standin.kubeapi --objects isvcs.json --kubeconfig kc.yaml``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from anesbench.errors import ModelFetchError
+from anesbench.errors import DownloadFailed
 
 MODEL_NAME = "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (GGUF)"
 MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
@@ -23,6 +23,10 @@ MODEL_ALIAS = "qwen2.5-coder-0.5b-instruct"
 CACHE_ENV = "ANESBENCH_MODEL_CACHE"
 DEFAULT_CACHE = Path(".cache/models")
 CHUNK = 1 << 20
+
+
+class ModelFetchError(DownloadFailed):
+    """The real test model could not be downloaded, or is not the pinned file."""
 
 
 @dataclass(frozen=True, slots=True)
