@@ -361,3 +361,16 @@ def test_interrupt_saves_finished_results_and_the_run_resumes(make_standin, tmp_
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stderr
     assert standin_stats(proc.address)["answered_more_than_once"] == lost  # only what was in flight
+
+
+def test_a_limit_run_after_a_full_run_leaves_the_full_run_on_the_board(standin: Proc, small: Path,
+                                                                       tmp_path: Path) -> None:
+    db = tmp_path / "series.duckdb"
+    assert _run(standin.address, small, db, "--run-id", "full").returncode == 0
+    assert _run(standin.address, small, db, "--run-id", "tiny", "--limit", "3").returncode == 0
+    board = json.loads(run_cli("leaderboard", "--db", str(db), "--format", "json").stdout)
+    overall = [row for row in board if row["level"] == "overall"]
+    assert [(row["run_id"], row["total"], row["item_limit"]) for row in overall] == [("full", 12, None)]
+    shown = run_cli("leaderboard", "--db", str(db), "--run", "tiny")
+    assert shown.returncode == 0 and "first 3 items only" in shown.stdout
+    assert _rows(db, "SELECT id, total, item_limit FROM runs ORDER BY id") == [("full", 12, None), ("tiny", 3, 3)]

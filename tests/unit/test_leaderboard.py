@@ -20,12 +20,14 @@ CONTRACT = {"run_id", "model", "dataset", "language", "level", "correct", "total
 
 
 def _run(run_id: str, model: str = "m", *, max_tokens: int = 2048, temperature: float = 0.0, samples: int = 1,
-         dataset: str = "d", languages: tuple[str, ...] = ("en",)) -> RunRecord:
+         dataset: str = "d", languages: tuple[str, ...] = ("en",), dataset_sha256: str | None = None,
+         item_limit: int | None = None) -> RunRecord:
     template = load_template(None)
     return RunRecord(
-        id=run_id, model=model, endpoint="http://127.0.0.1:1/v1", dataset_name=dataset, dataset_sha256="s" + dataset,
-        prompt_template=template.name, prompt_sha256=template.sha256, max_tokens=max_tokens, temperature=temperature,
-        samples=samples, languages=list(languages), harness_version="0", config_hash=run_id, total=4,
+        id=run_id, model=model, endpoint="http://127.0.0.1:1/v1", dataset_name=dataset,
+        dataset_sha256=dataset_sha256 or "s" + dataset, prompt_template=template.name, prompt_sha256=template.sha256,
+        max_tokens=max_tokens, temperature=temperature, samples=samples, languages=list(languages),
+        harness_version="0", config_hash=run_id, total=4, item_limit=item_limit,
     )
 
 
@@ -83,6 +85,43 @@ def test_default_board_takes_the_newest_completed_run_per_configuration(store: S
     _add(store, _run("quick", max_tokens=256), ["wrong", "wrong"])
     shown = {row.run_id for row in store.leaderboard()}
     assert shown == {"new", "quick"}
+
+
+def test_a_partial_run_after_a_full_one_does_not_replace_it_and_is_flagged(store: Store) -> None:
+    _add(store, _run("full"), ["correct", "correct", "wrong", "correct"])
+    _add(store, _run("tiny", item_limit=3), ["wrong", "wrong", "wrong"])
+    assert {row.run_id for row in store.leaderboard()} == {"full"}
+    assert {row.run_id for row in store.leaderboard(include_incomplete=True)} == {"full"}
+    shown = store.leaderboard(["tiny"])
+    assert {row.item_limit for row in shown} == {3}
+    assert "first 3 items only" in render_leaderboard(shown, "table")
+    assert {row["item_limit"] for row in json.loads(render_leaderboard(shown, "json"))} == {3}
+
+
+def test_a_partial_run_is_shown_while_its_series_has_no_full_run(store: Store) -> None:
+    _add(store, _run("tiny", item_limit=3), ["correct", "wrong", "wrong"])
+    (row,) = [r for r in store.leaderboard() if r.level == "overall"]
+    assert (row.run_id, row.item_limit, row.total) == ("tiny", 3, 3)
+
+
+def test_the_same_dataset_name_with_other_content_is_another_series(store: Store) -> None:
+    _add(store, _run("v1", dataset_sha256="aaa"), ["correct", "correct"])
+    _add(store, _run("v2", dataset_sha256="bbb"), ["wrong", "wrong"])
+    assert {row.run_id for row in store.leaderboard()} == {"v1", "v2"}
+
+
+def test_a_file_written_before_the_item_limit_column_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    db = Store(path)
+    _add(db, _run("old"), ["correct", "wrong"])
+    db._con.execute("ALTER TABLE runs DROP COLUMN item_limit")
+    db.close()
+    old = Store(path, read_only=True)
+    try:
+        assert old.get_run("old").item_limit is None
+        assert {row.item_limit for row in old.leaderboard()} == {None}
+    finally:
+        old.close()
 
 
 def test_a_completed_run_with_errors_is_not_a_headline(store: Store) -> None:

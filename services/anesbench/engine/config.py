@@ -112,6 +112,11 @@ def limited(dataset: Dataset, limit: int | None) -> Dataset:
     return replace(dataset, items=_FirstItems(dataset.items, limit))  # type: ignore[arg-type]
 
 
+def item_limit(dataset: Dataset) -> int | None:
+    """How many items a dataset cut by :func:`limited` keeps; None when it is whole."""
+    return len(dataset.items) if isinstance(dataset.items, _FirstItems) else None
+
+
 def new_run_id(model: str, dataset: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{model.split('/')[-1]}-{dataset}").strip("-")[:80] or "run"
     return f"{slug}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -134,6 +139,9 @@ def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -
 
 
 def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: PromptTemplate) -> RunRecord:
+    """The run as stored; ``dataset`` whole or already cut by ``config.limit`` (either way the record's
+    ``total`` and ``item_limit`` are those of the cut)."""
+    dataset = limited(dataset, config.limit)
     return RunRecord(
         id=run_id,
         model=config.model,
@@ -150,4 +158,5 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
         config_hash=config_hash(config, dataset, template),
         total=len(dataset.items) * len(config.languages) * config.samples,
         extractor_version=EXTRACTOR_VERSION,
+        item_limit=item_limit(dataset),
     )

@@ -27,6 +27,8 @@ def configuration_note(row: LeaderboardRow) -> str:
         parts.append(f"samples={row.samples}")
     if row.prompt_sha256 and row.prompt_sha256 != _default_template()[1]:
         parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
+    if row.item_limit is not None:
+        parts.append(f"first {row.item_limit} items only")
     return ", ".join(parts)
 
 

@@ -25,7 +25,7 @@ FORMATS = ("table", "json", "csv", "markdown")
 JSON_FIELDS = (
     "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
     "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
-    "samples", "mean_accuracy", "majority_accuracy", "agreement",
+    "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit",
 )
 
 

@@ -47,11 +47,13 @@ RUN_COLUMNS = (
     "id, model, endpoint, dataset_name, dataset_sha256, prompt_template, prompt_sha256, max_tokens, temperature, "
     "samples, languages, harness_version, config_hash, status, total"
 )
+# Columns added to `runs` after its first release, with what a file written before them reads as.
+ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER"}
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}, {{ordering}}
-FROM runs r LEFT JOIN (
+       r.created_at, r.started_at, r.finished_at, r.error, coalesce(r.extractor_version, ''), r.ordering, r.item_limit
+FROM {{runs}} r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
            count(*) FILTER (WHERE error IS NOT NULL) AS failed,
@@ -96,10 +98,9 @@ class Store:
         columns = {name for (name,) in self._con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
         ).fetchall()}
-        self._run_select = RUN_SELECT.format(
-            extractor_version="coalesce(r.extractor_version, '')" if "extractor_version" in columns else "''",
-            ordering="r.ordering" if "ordering" in columns else "NULL",
-        )
+        missing = [f"{default} AS {name}" for name, default in ADDED_RUN_COLUMNS.items() if name not in columns]
+        self._runs = f"(SELECT *, {', '.join(missing)} FROM runs)" if missing else "runs"
+        self._run_select = RUN_SELECT.format(runs=self._runs)
         self._unsaved = 0  # result rows written since the last checkpoint
 
     def close(self) -> None:
@@ -128,11 +129,11 @@ class Store:
         now = datetime.now()
         if existing is None:
             self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
                  run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version],
+                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit],
             )
             return self.get_run(run.id)
         if existing.config_hash != run.config_hash:
@@ -308,13 +309,13 @@ class Store:
         ids = [run_ids] if isinstance(run_ids, str) else list(dict.fromkeys(run_ids or ()))
         if ids:
             self.require_runs(ids)
-        chosen, params = chosen_runs_sql(ids or None, include_incomplete)
-        rows = self._con.execute(leaderboard_sql(chosen), params).fetchall()
+        chosen, params = chosen_runs_sql(ids or None, include_incomplete, self._runs)
+        rows = self._con.execute(leaderboard_sql(chosen, self._runs), params).fetchall()
         samples: dict[str, dict[tuple[str, str], SampleFigures]] = {}
         board: list[LeaderboardRow] = []
         for row in rows:
             (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-             template, prompt_sha, max_tokens, temperature, n_samples) = row
+             template, prompt_sha, max_tokens, temperature, n_samples, item_limit) = row
             low, high = wilson(correct, total)
             extra: dict[str, float] = {}
             if n_samples > 1:
@@ -328,7 +329,7 @@ class Store:
                              "agreement": figures.agreement}
             board.append(LeaderboardRow(
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-                low, high, template, prompt_sha, max_tokens, temperature, n_samples, **extra,
+                low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit, **extra,
             ))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}

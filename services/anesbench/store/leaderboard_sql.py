@@ -6,10 +6,11 @@ response with no single committed answer), ``correct`` or ``wrong``. ``total`` c
 responses only (correct + wrong + unanswered), so an outage never lowers accuracy; errors are
 counted apart.
 
-Which runs: by default the newest *clean* run (completed, no errors) per model, dataset and
-configuration (prompt sha256, max tokens, temperature, samples). ``include_incomplete`` adds, per
-configuration, the newest run whatever its status when that is not the clean one. Explicit run ids
-pick exactly those runs.
+Which runs: by default the newest *clean* run (completed, no errors) of each series: model, dataset
+name and content (sha256), configuration (prompt sha256, max tokens, temperature, samples) and extractor
+version. A run of the first N items only (``--limit``) is shown for a series only when no clean run of
+the whole dataset exists, and is flagged (``item_limit``). ``include_incomplete`` adds, per series, the
+newest run whatever its status when that is not the clean one. Explicit run ids pick exactly those runs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
 """One result's outcome, from the stored columns (an error with no usable response is an error)."""
 
 LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
-CONFIGURATION = "model, dataset_name, prompt_sha256, max_tokens, temperature, samples"
+SERIES = "model, dataset_name, dataset_sha256, prompt_sha256, max_tokens, temperature, samples, extractor_version"
+"""What makes runs comparable: a new value of any of these starts a new series."""
+WHOLE_FIRST = "(item_limit IS NOT NULL), created_at DESC, id DESC"
+"""Within a series: a run of every item before any partial one, then the newest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +58,27 @@ class LeaderboardRow:
     mean_accuracy: float | None = None
     majority_accuracy: float | None = None
     agreement: float | None = None
+    item_limit: int | None = None  # the run covered the first N items only (--limit): flagged wherever shown
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
             "e.error IS NOT NULL AND e.response IS NULL)"
 
 
-def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tuple[str, list[object]]:
-    """SQL selecting the ids of the runs to show, and its parameters."""
+def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool, runs: str = "runs") -> tuple[str, list[object]]:
+    """SQL selecting the ids of the runs to show, and its parameters (``runs``: the runs relation)."""
     if run_ids:
         return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
-    clean = f"""SELECT id FROM runs WHERE {CLEAN_RUN}
-                QUALIFY row_number() OVER (PARTITION BY {CONFIGURATION} ORDER BY created_at DESC, id DESC) = 1"""
+    clean = f"""SELECT id FROM {runs} runs WHERE {CLEAN_RUN}
+                QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
     if not include_incomplete:
         return clean, []
-    newest = f"""SELECT id FROM runs
-                 QUALIFY row_number() OVER (PARTITION BY {CONFIGURATION} ORDER BY created_at DESC, id DESC) = 1"""
+    newest = f"""SELECT id FROM {runs} runs
+                 QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
     return f"{clean} UNION {newest}", []
 
 
-def leaderboard_sql(chosen: str) -> str:
+def leaderboard_sql(chosen: str, runs: str = "runs") -> str:
     return f"""
 WITH chosen AS ({chosen}),
 graded AS (
@@ -91,8 +96,9 @@ cells AS (
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
-       c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples
-FROM cells c JOIN runs r ON r.id = c.run_id
+       c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
+       r.item_limit
+FROM cells c JOIN {runs} r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)
 """

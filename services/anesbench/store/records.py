@@ -33,6 +33,7 @@ class RunRecord:
     error: str | None = None
     extractor_version: str = ""  # anesbench.grading.EXTRACTOR_VERSION of the grader that graded the run
     ordering: str | None = None  # 'history:<run ids>' (longest expected first) or 'file'
+    item_limit: int | None = None  # the first N items only (--limit); None: the whole dataset
 
 
 @dataclass(slots=True)

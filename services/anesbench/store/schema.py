@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
+-- --limit N that cut the dataset short (NULL: every item): a partial run is never a full series' row.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS item_limit INTEGER;
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,

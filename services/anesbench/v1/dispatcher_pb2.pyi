@@ -220,7 +220,7 @@ class GetLeaderboardResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
 
 class LeaderboardRow(_message.Message):
-    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement")
+    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +242,7 @@ class LeaderboardRow(_message.Message):
     MEAN_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     MAJORITY_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_LIMIT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     model: str
     dataset: str
@@ -263,7 +264,8 @@ class LeaderboardRow(_message.Message):
     mean_accuracy: float
     majority_accuracy: float
     agreement: float
-    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ...) -> None: ...
+    item_limit: int
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ..., item_limit: _Optional[int] = ...) -> None: ...
 
 class ExportResultsRequest(_message.Message):
     __slots__ = ("run_id",)

@@ -77,7 +77,7 @@ def run_from_pb(run: pb.Run) -> RunRecord:
     )
 
 
-_SAMPLE_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement")
+_OPTIONAL_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement", "item_limit")
 
 
 def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
@@ -89,7 +89,7 @@ def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardRespon
             status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
             prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
         )
-        for name in _SAMPLE_FIELDS:
+        for name in _OPTIONAL_FIELDS:
             if getattr(r, name) is not None:
                 setattr(message, name, getattr(r, name))
         out.append(message)
@@ -102,7 +102,7 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
             r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy, r.unanswered,
             r.errors, r.status, r.ci_low, r.ci_high, r.prompt_template, r.prompt_sha256, r.max_tokens,
             r.temperature, r.samples or 1,
-            *(getattr(r, name) if r.HasField(name) else None for name in _SAMPLE_FIELDS),
+            *(getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS),
         )
         for r in response.rows
     ]
