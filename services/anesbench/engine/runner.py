@@ -108,7 +108,7 @@ class _Run:
         self.limiter = limiter
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
-        self.n_refused = False  # the server refused n > 1 once: send samples one by one from then on
+        self.one_by_one = False  # the server refused n > 1 once: send samples one by one from then on
         self.halted: str | None = None  # why the run stops: no new request is sent once set
         self.stopping = asyncio.Event()
 
@@ -160,14 +160,13 @@ class _Run:
             row.response, row.reasoning, row.finish_reason = previous.response, previous.reasoning, previous.finish_reason
             row.prompt_tokens, row.completion_tokens = previous.prompt_tokens, previous.completion_tokens
             row.reused_from = previous.run_id
-            self.progress.reused += 1
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
         try:
-            if len(to_send) > 1 and not self.n_refused:
+            if len(to_send) > 1 and not self.one_by_one:
                 try:
                     await self._send_choices(messages, [row for row, _ in to_send])
                 except ChoicesRefused as refused:
-                    self.n_refused = True
+                    self.one_by_one = True
                     log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
                     await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
             elif len(to_send) == 1:
