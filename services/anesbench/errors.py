@@ -278,9 +278,6 @@ class ProxyAuthenticationRequired(FatalHttpError):
     """The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong."""
 
 
-HttpConnectionError = HttpError  # the name the inference modules have used; same class
-
-
 class GradingTimeout(AnesbenchError):
     """A grading batch did not finish within its deadline (its worker was killed)."""
 
@@ -307,7 +304,7 @@ class ServerError(AnesbenchError):
     grpc_status = "INTERNAL"
 
 
-# --- issue 9 (preflight, breaker, isolation, store): run-level faults --------------------------------
+# --- run-level faults (preflight, breaker, isolation, store) ------------------------------------------
 class EndpointNotReady(InferenceError):
     """Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row)."""
 

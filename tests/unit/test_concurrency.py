@@ -11,8 +11,7 @@ import pytest
 from aiohttp import web
 
 from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.dispatcher.shares import EndpointShares
-from anesbench.dispatcher.sizing import RunSizing
+from anesbench.dispatcher.sizing import EndpointShares, RunSizing
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
 from anesbench.errors import RetryableInferenceError
 from anesbench.inference.client import ChatClient

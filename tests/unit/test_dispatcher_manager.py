@@ -1,4 +1,4 @@
-"""The dispatcher's RunManager in-process, against a chat server in the test's loop: one run per id
+"""The dispatcher's runs in-process, against a chat server in the test's loop: one run per id
 under concurrent starts, the event loop kept free during big uploads, stored specs read explicitly."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import grpc
 import pytest
 
 from anesbench import errors
-from anesbench.dispatcher import sourcing
-from anesbench.dispatcher.manager import RunManager
-from anesbench.dispatcher.run_spec import SPEC_VERSION, DatasetRef, StoredSpec
+from anesbench.dispatcher import specs
+from anesbench.dispatcher.runs import Runs
 from anesbench.dispatcher.service import DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.dispatcher.sources import uploaded_dataset
+from anesbench.dispatcher.specs import SPEC_VERSION, DatasetRef, StoredSpec, uploaded_dataset
+from anesbench.engine.admission import open_store
 from anesbench.engine.config import RunConfig, run_record
 from anesbench.grader import LocalGrader
 from anesbench.prompts import load_template
@@ -49,8 +49,8 @@ async def store(tmp_path: Path) -> AsyncIterator[AsyncStore]:
     await astore.close()
 
 
-def _manager(store: AsyncStore) -> RunManager:
-    return RunManager(store, LocalGrader(), DispatcherSettings(host="127.0.0.1", port=0, grader="-", db="-"))
+def _manager(store: AsyncStore) -> Runs:
+    return Runs(store, LocalGrader(), DispatcherSettings(host="127.0.0.1", port=0, grader="-", db="-"), None)
 
 
 def _config(origin: ChatServer, **changes: Any) -> RunConfig:
@@ -63,7 +63,7 @@ def _chats(origin: ChatServer) -> list[tuple[str, dict[str, str]]]:
     return [request for request in origin.requests if request[0].startswith("POST ")]
 
 
-async def _final(manager: RunManager, run_id: str) -> RunRecord:
+async def _final(manager: Runs, run_id: str) -> RunRecord:
     snapshots = [run async for run, _rate in manager.watch(run_id)]
     return snapshots[-1]
 
@@ -121,6 +121,11 @@ def _pb_item(record: dict[str, Any]) -> pb.Item:
                    texts=texts)
 
 
+async def _first_event(events: list[pb.RunEvent]) -> None:
+    while not events:
+        await asyncio.sleep(0.01)
+
+
 async def test_watch_run_keeps_delivering_while_a_large_upload_is_validated(
     origin: ChatServer, store: AsyncStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,9 +161,8 @@ async def test_watch_run_keeps_delivering_while_a_large_upload_is_validated(
                 events.append(event)
 
         watcher = asyncio.create_task(watch())
-        while not events:
-            await asyncio.sleep(0.01)
-        monkeypatch.setattr(sourcing, "uploaded_dataset", watched)
+        await asyncio.wait_for(_first_event(events), 30)
+        monkeypatch.setattr(specs, "uploaded_dataset", watched)
         big = pb.StartRunRequest(run_id="big", spec=spec_to_pb(_config(origin, run_id="big"), None))
         big.upload.name = "big"
         big.upload.items.extend(_pb_item(r) for r in make_records(20_000))
@@ -206,10 +210,10 @@ async def _store_unfinished(store: AsyncStore, run_id: str, config: RunConfig, r
                             spec_text: str | None = None) -> None:
     template = load_template(None)
     dataset, text = uploaded_dataset("u", records, config.languages)
-    await store.save_upload(dataset.sha256, dataset.name, text)
-    await store.begin_run(run_record(run_id, config, dataset, template))
+    await store.call(Store.save_upload, dataset.sha256, dataset.name, text)
+    await store.call(Store.begin_run, run_record(run_id, config, dataset, template))
     spec = StoredSpec(config, None, DatasetRef(upload_sha256=dataset.sha256)).to_json()
-    await store.save_spec(run_id, spec_text if spec_text is not None else spec)
+    await store.call(Store.save_spec, run_id, spec_text if spec_text is not None else spec)
 
 
 @pytest.mark.parametrize(
@@ -241,8 +245,9 @@ async def test_an_unreadable_stored_spec_fails_that_run_alone_and_the_rest_resum
 async def test_a_resumed_run_whose_upload_is_gone_fails_with_that_reason(origin: ChatServer, store: AsyncStore) -> None:
     config = _config(origin, run_id="lost")
     dataset, _text = uploaded_dataset("u", make_records(3), config.languages)
-    await store.begin_run(run_record("lost", config, dataset, load_template(None)))
-    await store.save_spec("lost", StoredSpec(config, None, DatasetRef(upload_sha256=dataset.sha256)).to_json())
+    await store.call(Store.begin_run, run_record("lost", config, dataset, load_template(None)))
+    await store.call(Store.save_spec, "lost",
+                     StoredSpec(config, None, DatasetRef(upload_sha256=dataset.sha256)).to_json())
     manager = _manager(store)  # the upload was never kept
     assert await manager.resume_unfinished() == []
     lost = await manager.get("lost")
@@ -250,15 +255,22 @@ async def test_a_resumed_run_whose_upload_is_gone_fails_with_that_reason(origin:
 
 
 async def test_an_embedded_run_left_running_in_the_file_is_marked_abandoned_and_not_resumed(
-    origin: ChatServer, store: AsyncStore
+    origin: ChatServer, tmp_path: Path
 ) -> None:
     config = _config(origin, run_id="embedded")
     dataset, _text = uploaded_dataset("u", make_records(3), config.languages)
-    await store.begin_run(run_record("embedded", config, dataset, load_template(None)))  # no spec: not ours
-    manager = _manager(store)
-    assert await manager.resume_unfinished() == []
-    embedded = await manager.get("embedded")
-    assert (embedded.status, embedded.error) == ("failed", ABANDONED)
+    killed = Store(tmp_path / "e.duckdb")
+    killed.begin_run(run_record("embedded", config, dataset, load_template(None)))  # no spec: not a dispatcher's
+    killed.close()
+    abandoned: list[str] = []
+    store = AsyncStore(open_store(str(tmp_path / "e.duckdb"), abandoned=abandoned.append))  # a dispatcher opens it
+    try:
+        manager = _manager(store)
+        assert await manager.resume_unfinished() == []
+        embedded = await manager.get("embedded")
+        assert (embedded.status, embedded.error, abandoned) == ("failed", ABANDONED, ["embedded"])
+    finally:
+        await store.close()
 
 
 async def test_a_completed_run_started_again_with_the_same_spec_is_returned_without_sending(

@@ -146,8 +146,8 @@ def test_the_dispatcher_names_exactly_its_own_options() -> None:
 
 
 def test_the_dispatcher_writes_its_own_options_into_its_errors() -> None:
-    from anesbench.dispatcher.model_runs import check_model_run
-    from anesbench.dispatcher.sources import named_dataset
+    from anesbench.dispatcher.runs import check_model_run
+    from anesbench.dispatcher.specs import named_dataset
 
     with pytest.raises(errors.NotFound) as no_dir:
         named_dataset(None, "anesbench", ("en",))
@@ -323,7 +323,7 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
 
 def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from anesbench.dispatcher.auth import server_token
+    from anesbench.dispatcher.server import server_token
     from anesbench.inference.credentials import load_endpoint_keys
     from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV, client_metadata
 

@@ -104,3 +104,93 @@ def test_the_product_never_imports_its_test_tools() -> None:
     assert sites == []
     assert not {"standin", "realmodel"} & {p.name for p in package.iterdir()}
     assert not list(package.rglob("corpus*.py"))
+
+
+# --- modules ----------------------------------------------------------------------------------------
+# The CLI loads a command's machinery (grpc, duckdb, pyarrow and the modules over them) inside the
+# command, so `anesbench --help` and a bad option answer at once: the one place an import of ours may
+# sit in a function. Everywhere else every import is at module level, where a cycle shows.
+LAZY_IMPORTS_ALLOWED = "cli"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(("anesbench", *(parts[:-1] if parts[-1] == "__init__" else parts)))
+
+
+def _module_level(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The imports run when the module loads: at its top, or in a module-level ``if``/``try`` block."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If | ast.Try):
+            pending += [*node.body, *node.orelse, *getattr(node, "finalbody", []),
+                        *(stmt for handler in getattr(node, "handlers", []) for stmt in handler.body)]
+    return found
+
+
+def _targets(node: ast.Import | ast.ImportFrom, path: Path, modules: set[str]) -> list[str]:
+    """The modules of ours an import loads by name: ``from anesbench.x import y`` is ``anesbench.x.y`` when
+    that is a module, else ``anesbench.x``."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name in modules]
+    package = _module_name(path).split(".") if path.name == "__init__.py" else _module_name(path).split(".")[:-1]
+    base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+    module = ".".join(part for part in (base, node.module or "") if part)
+    named = [f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in modules]
+    return named or ([module] if module in modules else [])
+
+
+def module_graph() -> dict[str, dict[str, str]]:
+    """module -> {imported module: "file:line"}, from module-level imports only."""
+    paths = _sources()
+    modules = {_module_name(path) for path in paths}
+    graph: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in paths:
+        source = _module_name(path)
+        for node in _module_level(ast.parse(path.read_text(encoding="utf-8"))):
+            for target in _targets(node, path, modules):
+                if target != source:
+                    graph[source].setdefault(target, f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    return graph
+
+
+def test_the_module_graph_sees_the_imports_it_must_see() -> None:
+    graph = module_graph()
+    assert "anesbench.engine.runner" in graph["anesbench.dispatcher.runs"]
+    assert "anesbench.store.database" in graph["anesbench.store.async_store"]
+    assert "anesbench.store" in graph["anesbench.dispatcher.service"]  # `from anesbench.store import Store`
+    assert "anesbench.dispatcher.service" in graph["anesbench.dispatcher.server"]
+
+
+def test_no_cycle_between_modules() -> None:
+    graph = module_graph()
+    try:
+        graphlib.TopologicalSorter({module: set(targets) for module, targets in graph.items()}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1][::-1]
+        where = {f"{a} -> {b}": graph[a][b] for a, b in itertools.pairwise(cycle)}
+        raise AssertionError(f"module import cycle {' -> '.join(cycle)}: {where}") from None
+
+
+def test_imports_of_ours_sit_at_module_level_outside_the_cli() -> None:
+    sites = []
+    for path in _sources():
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == LAZY_IMPORTS_ALLOWED:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = set(map(id, _module_level(tree)))
+        sites += [f"{relative}:{node.lineno}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top
+                  and any(name.split(".")[0] == "anesbench" for name in _names(node))]
+    assert sites == []
+
+
+def _names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    return ["anesbench"] if node.level else [node.module or ""]

@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from anesbench.analysis.compare import AgreementCell, Comparison
-from anesbench.leaderboard.render import grid
-
-COMPARE_FORMATS = ("table", "json", "markdown")
+from anesbench.leaderboard.table import grid
 
 
 def _p(value: float) -> str:

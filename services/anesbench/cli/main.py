@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
@@ -191,28 +192,25 @@ def cancel(run_id: str, dispatcher: str) -> None:
     click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
 
 
-class _read_store:
-    """Open the DuckDB file read-only for a report; a missing file is bad input, not an empty report."""
+@contextlib.contextmanager
+def _read_store(path: str) -> Iterator[Any]:
+    """The DuckDB file opened read-only for a report; a missing file is bad input, not an empty report."""
+    from pathlib import Path
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    from anesbench.errors import InvalidInput
+    from anesbench.store import Store
 
-    def __enter__(self):
-        from pathlib import Path
-
-        from anesbench.errors import InvalidInput
-        from anesbench.store import Store
-
-        if not Path(self.path).is_file():
-            raise InvalidInput(f"no such file: {self.path}", field="db")
-        self.store = Store(self.path, read_only=True)
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
+    if not Path(path).is_file():
+        raise InvalidInput(f"no such file: {path}", field="db")
+    store = Store(path, read_only=True)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
-def _register_optional() -> None:
+def _register_commands() -> None:
+    """Add the commands that live in modules of their own (imported here, after `cli` exists)."""
     from anesbench.cli import analysis_cmd, datasets_cmd, serve_cmd, up_cmd
 
     cli.add_command(serve_cmd.serve)
@@ -250,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return OK
 
 
-_register_optional()
+_register_commands()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,14 +9,13 @@ import sys
 from anesbench import event_loop
 from anesbench.cli.progress import LineProgress, TerminalProgress, summary_line
 from anesbench.dataset import Dataset, load_dataset
+from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
 from anesbench.inference import load_api_key
-from anesbench.inference.credentials import check_url_credentials
-from anesbench.inference.preflight import preflight
 from anesbench.inference.transport import HttpOptions
-from anesbench.prompts import PromptTemplate, load_template
+from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
 
@@ -28,21 +27,17 @@ def run_embedded(
     progress: str, http: HttpOptions | None = None,
 ) -> RunRecord:
     """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"."""
-    # Everything that can be wrong with the input is checked before the database is touched.
+    # Everything that can be wrong with the input is checked before the database is touched, and so is
+    # the endpoint: up, healthy and serving the model (else no run row, no file).
     dataset = load_dataset(dataset_path, config.languages)
-    template = load_template(prompt_template)
-    template.require(config.languages)
     api_key = load_api_key(api_key_file)
-    check_url_credentials(config.endpoints, api_key)
     http = http or HttpOptions()
-    http.check()
-    # ... and so is the endpoint: up, healthy and serving the model (else no run row, no file).
-    event_loop.run(preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
-                      report=lambda line: print(line, file=sys.stderr, flush=True), options=http))
-    store = Store(db_path)
-    for run_id in store.fail_abandoned():  # this process holds the file now: nobody else is running them
-        print(f"warning: run {run_id} was left unfinished by a process that stopped; marked failed "
-              "(the same --run-id resumes it)", file=sys.stderr, flush=True)
+    template = check_run(config, prompt_template, api_key=api_key, http=http, allow_files=True)
+    event_loop.run(probe_endpoints(config, api_key=api_key, http=http,
+                                   report=lambda line: print(line, file=sys.stderr, flush=True)))
+    store = open_store(db_path, abandoned=lambda run_id: print(
+        f"warning: run {run_id} was left unfinished by a process that stopped; marked failed "
+        "(the same --run-id resumes it)", file=sys.stderr, flush=True))
     observer: TerminalProgress | LineProgress | None = (
         TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
     )

@@ -59,8 +59,7 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
                instance_name: str, gpu_budget: int, model_idle_seconds: float, ready_timeout: float,
                grader_grace: float) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
-    from anesbench.dispatcher.auth import server_token
-    from anesbench.dispatcher.server import DispatcherSettings
+    from anesbench.dispatcher.server import DispatcherSettings, server_token
     from anesbench.dispatcher.server import serve as serve_dispatcher
     from anesbench.inference import load_api_key
     from anesbench.inference.credentials import load_endpoint_keys

@@ -35,9 +35,5 @@ class Item:
     texts: dict[str, LocalizedQuestion]
 
     @property
-    def level_name(self) -> str:
-        return LEVEL_NAMES[self.level]
-
-    @property
     def letters(self) -> str:
         return LETTERS[: self.choice_num]

@@ -1,4 +1,5 @@
-"""DispatcherServicer: translates gRPC requests to RunManager calls and back. Nothing else."""
+"""DispatcherServicer: the RPC handlers. Each converts its request, calls :class:`~anesbench.dispatcher.runs.Runs`
+(or the store, for the leaderboard and exports), and converts the answer; errors become gRPC statuses."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import grpc
 
 from anesbench import metrics
-from anesbench.dispatcher.manager import RunManager
+from anesbench.dispatcher.runs import Runs
 from anesbench.dispatcher.settings import serve_option
 from anesbench.errors import InvalidInput
 from anesbench.serving import rpc
+from anesbench.store import Store
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.convert import (
@@ -26,6 +28,7 @@ from anesbench.wire.convert import (
 
 DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
 MAX_UPLOAD_ITEMS = 200_000
+EXPORT_PAGE = 5000  # result rows per chunk
 
 
 def _count(method: str, code: grpc.StatusCode) -> None:
@@ -49,8 +52,8 @@ def _records(upload: pb.DatasetUpload) -> list[dict[str, Any]]:
 
 
 class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
-    def __init__(self, manager: RunManager) -> None:
-        self.manager = manager
+    def __init__(self, runs: Runs) -> None:
+        self.runs = runs
 
     @_rpc
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
@@ -65,31 +68,31 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             if len(upload.items) > MAX_UPLOAD_ITEMS:
                 raise InvalidInput(f"more than {MAX_UPLOAD_ITEMS} items", field="upload.items")
             records = await asyncio.to_thread(_records, upload)  # 200,000 items take seconds: off the loop
-            run = await self.manager.start(config, request.spec.prompt_template, upload=(upload.name, records))
+            run = await self.runs.start(config, request.spec.prompt_template, upload=(upload.name, records))
         elif which == "dataset_name":
-            run = await self.manager.start(config, request.spec.prompt_template, dataset_name=request.dataset_name)
+            run = await self.runs.start(config, request.spec.prompt_template, dataset_name=request.dataset_name)
         else:
             raise InvalidInput("give either upload or dataset_name", field="dataset")
         return run_to_pb(run)
 
     @_rpc
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
-        return run_to_pb(await self.manager.get(_run_id(request.run_id)))
+        return run_to_pb(await self.runs.get(_run_id(request.run_id)))
 
     @_rpc
     async def WatchRun(
         self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RunEvent]:
-        async for run, rate in self.manager.watch(_run_id(request.run_id)):
+        async for run, rate in self.runs.watch(_run_id(request.run_id)):
             yield pb.RunEvent(run=run_to_pb(run), items_per_second=rate)
 
     @_rpc
     async def CancelRun(self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
-        return run_to_pb(await self.manager.cancel(_run_id(request.run_id)))
+        return run_to_pb(await self.runs.cancel(_run_id(request.run_id)))
 
     @_rpc
     async def ListRuns(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
-        return pb.ListRunsResponse(runs=[run_to_pb(run) for run in await self.manager.list()])
+        return pb.ListRunsResponse(runs=[run_to_pb(run) for run in await self.runs.list()])
 
     @_rpc
     async def GetLeaderboard(
@@ -98,11 +101,18 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         run_ids = [_run_id(value, "run_ids") for value in request.run_ids]
         if request.run_id:
             run_ids.insert(0, _run_id(request.run_id))
-        return leaderboard_to_pb(await self.manager.leaderboard(run_ids, request.include_incomplete))
+        return leaderboard_to_pb(await self.runs.store.call(Store.leaderboard, run_ids, request.include_incomplete))
 
     @_rpc
     async def ExportResults(
         self, request: pb.ExportResultsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ExportResultsChunk]:
-        async for page in self.manager.export_pages(_run_id(request.run_id)):
+        # One store call per page, so writers are never held up long.
+        run_id = _run_id(request.run_id)
+        await self.runs.store.call(Store.get_run, run_id)  # NotFound before the stream begins
+        after: tuple[str, str, int] | None = None
+        while page := await self.runs.store.call(Store.export_page, run_id, after, EXPORT_PAGE):
             yield pb.ExportResultsChunk(results=[export_row_to_pb(row) for row in page])
+            if len(page) < EXPORT_PAGE:
+                return
+            after = (page[-1][0], page[-1][1], page[-1][3])

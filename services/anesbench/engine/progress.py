@@ -27,7 +27,6 @@ class RunProgress:
     failed: int = 0
     correct: int = 0
     unanswered: int = 0
-    reused: int = 0
     started: float = field(default_factory=time.monotonic)
     _cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (lang, level) -> [correct, total]
     _published: tuple[int, int] = (-1, -1)

@@ -42,6 +42,7 @@ from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
+from anesbench.store.database import Store
 from anesbench.store.records import ResultRow, RunRecord
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class _Run:
         self.limiter = limiter
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
-        self.n_refused = False  # the server refused n > 1 once: send samples one by one from then on
+        self.one_by_one = False  # the server refused n > 1 once: send samples one by one from then on
         self.halted: str | None = None  # why the run stops: no new request is sent once set
         self.stopping = asyncio.Event()
 
@@ -159,14 +160,13 @@ class _Run:
             row.response, row.reasoning, row.finish_reason = previous.response, previous.reasoning, previous.finish_reason
             row.prompt_tokens, row.completion_tokens = previous.prompt_tokens, previous.completion_tokens
             row.reused_from = previous.run_id
-            self.progress.reused += 1
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
         try:
-            if len(to_send) > 1 and not self.n_refused:
+            if len(to_send) > 1 and not self.one_by_one:
                 try:
                     await self._send_choices(messages, [row for row, _ in to_send])
                 except ChoicesRefused as refused:
-                    self.n_refused = True
+                    self.one_by_one = True
                     log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
                     await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
             elif len(to_send) == 1:
@@ -304,12 +304,12 @@ async def execute_run(
     template.require(config.languages)
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
-    run = await store.begin_run(record)
-    done = await store.completed_keys(run.id)
+    run = await store.call(Store.begin_run, record)
+    done = await store.call(Store.completed_keys, run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
     progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
                            config=config_label(config, template))
-    progress.seed(await store.answered_cells(run.id))
+    progress.seed(await store.call(Store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
     if config.reuse and pending:
@@ -317,12 +317,12 @@ async def execute_run(
             request_payload(config, template.render(u.item, u.language), params, sample)[1]
             for u in _work_left(dataset, config, done) for sample in u.samples
         ]
-        reusable = await store.reusable(run.id, hashes)
+        reusable = await store.call(Store.reusable, run.id, hashes)
     ordering = Ordering()
     if pending:
-        history_runs, expected = await store.length_history(dataset.sha256, run.id)
+        history_runs, expected = await store.call(Store.length_history, dataset.sha256, run.id)
         ordering = Ordering(tuple(history_runs), expected)
-        await store.set_ordering(run.id, ordering.label)
+        await store.call(Store.set_ordering, run.id, ordering.label)
     limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum for lim in limiters)
     metrics.RUNS.labels("running").inc()
@@ -406,7 +406,7 @@ async def _finish(
     store: AsyncStore, run_id: str, status: str | None, error: str | None, *, decide: bool
 ) -> RunRecord:
     """Record the final status; when the loop ended normally, derive it from what the store holds."""
-    current = await store.get_run(run_id)
+    current = await store.call(Store.get_run, run_id)
     if status is None and decide:
         if current.done >= current.total:
             status = "completed"
@@ -418,4 +418,4 @@ async def _finish(
             )
     if status is None:
         return current
-    return await store.finish_run(run_id, status, error)
+    return await store.call(Store.finish_run, run_id, status, error)

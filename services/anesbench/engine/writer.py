@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from anesbench import metrics
 from anesbench.store.async_store import AsyncStore
+from anesbench.store.database import Store
 from anesbench.store.records import ResultRow
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ResultWriter:
                 started = time.perf_counter()
                 try:
                     # shielded: a cancelled caller must not drop a batch that left the list
-                    await asyncio.shield(self._store.write_results(batch))
+                    await asyncio.shield(self._store.call(Store.write_results, batch))
                 except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
                     self._pending[:0] = batch
                     self._fail(exc)

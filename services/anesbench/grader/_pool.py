@@ -20,6 +20,7 @@ from multiprocessing.process import BaseProcess
 from typing import NamedTuple
 
 from anesbench.errors import GradingTimeout
+from anesbench.grading import extract_answer
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ def deadline_for(items: Sequence[Item]) -> float:
 
 def grade_items(items: Sequence[Item]) -> list[Graded]:
     """The work itself, the same in a worker process and in a thread."""
-    from anesbench.grading import extract_answer
-
     graded = []
     for choices, response, finish_reason in items:
         started = time.perf_counter()

@@ -5,13 +5,12 @@ from __future__ import annotations
 from functools import cache
 
 from anesbench.defaults import PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
+from anesbench.prompts import load_template
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
 
 @cache
 def _default_template() -> tuple[str, str]:
-    from anesbench.prompts import load_template
-
     template = load_template(None)
     return template.name, template.sha256
 

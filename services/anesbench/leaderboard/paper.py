@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 
 from anesbench.leaderboard.labels import INCOMPLETE_NOTE, is_incomplete, model_label
+from anesbench.leaderboard.table import grid
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 
 HEADER_LEVEL = {"system1": "system1", "system1.x": "system1.x", "system2": "system2", "overall": "Overall"}
@@ -59,8 +60,6 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
 
 
 def render_paper(rows: Sequence[LeaderboardRow], fmt: str) -> str:
-    from anesbench.leaderboard.render import grid
-
     header, body, flagged = paper_table(rows)
     if fmt == "csv":
         out = io.StringIO()

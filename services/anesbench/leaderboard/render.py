@@ -15,9 +15,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from tabulate import tabulate
-
 from anesbench.leaderboard.labels import INCOMPLETE_NOTE, is_incomplete, model_label
+from anesbench.leaderboard.paper import render_paper
+from anesbench.leaderboard.table import grid
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 from anesbench.store.records import RunRecord
 
@@ -34,16 +34,6 @@ def cell(row: LeaderboardRow) -> str:
     if row.total == 0:
         return "-"
     return f"{row.accuracy:.2f} ±{(row.ci_high - row.ci_low) / 2:.2f}"
-
-
-def grid(header: Sequence[str], body: Sequence[Sequence[Any]], fmt: str, *, numbers_from: int | None = None) -> str:
-    """A table as plain text (``table``) or GitHub Markdown (``markdown``).
-
-    Columns from ``numbers_from`` on are numbers (right-aligned, two decimals); by default none are.
-    """
-    text_columns = list(range(len(header) if numbers_from is None else numbers_from))
-    return tabulate(body, headers=list(header), tablefmt="github" if fmt == "markdown" else "simple",
-                    disable_numparse=text_columns or False, stralign="left", floatfmt=".2f", missingval="-")
 
 
 def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], bool]:
@@ -86,8 +76,6 @@ def _flat(rows: Sequence[LeaderboardRow], fmt: str) -> str:
 
 def render_leaderboard(rows: Sequence[LeaderboardRow], fmt: str, layout: str = "rows") -> str:
     if layout == "paper":
-        from anesbench.leaderboard.paper import render_paper
-
         return render_paper(rows, fmt)
     if fmt in ("json", "csv"):
         return _flat(rows, fmt)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from anesbench.dataset.model import LEVEL_NAMES
 
 LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
-OUTCOMES = ("correct", "wrong", "unanswered", "error")
 
 OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
      WHEN pred IS NULL THEN 'unanswered'

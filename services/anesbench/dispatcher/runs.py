@@ -1,0 +1,360 @@
+"""The dispatcher's runs, independent of gRPC: start (or join, or resume) them, follow, cancel, drain.
+
+The dispatcher is the only writer of its DuckDB file. Each run is an asyncio task executing the
+shared engine, launched by one path whatever its endpoint: a URL, or an InferenceService (started on
+demand, then waited for). Runs on one endpoint share its concurrency fairly
+(:mod:`~anesbench.dispatcher.sizing`); after a restart, unfinished runs resume by themselves from the
+specs kept in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails
+that run alone, with the reason.
+
+A run id is reserved in the registry before the first ``await`` of :meth:`Runs.start`: between
+looking the id up and claiming it nothing yields, so two concurrent starts with one id make one run
+(the second joins it, or gets ConfigConflict when its spec differs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from anesbench.dataset import Dataset
+from anesbench.dispatcher.settings import DispatcherSettings
+from anesbench.dispatcher.sizing import RunSizing
+from anesbench.dispatcher.specs import Loaded, Upload, load, read_spec, read_upload
+from anesbench.engine.admission import check_run, probe_endpoints
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
+from anesbench.engine.progress import RunProgress
+from anesbench.engine.runner import execute_run
+from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied
+from anesbench.grader import Grader
+from anesbench.inference import validate_endpoint
+from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.transport import HttpOptions
+from anesbench.kube.pool import ModelPool
+from anesbench.prompts import PromptTemplate
+from anesbench.store import RunRecord, Store
+from anesbench.store.async_store import AsyncStore
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 0.1
+
+
+@dataclass(slots=True)
+class ActiveRun:
+    """A run id taken by this dispatcher: starting (``identified`` not yet set) or running.
+
+    An entry exists from the moment a start reserves the id until the run's task ends (or its start
+    fails), so a second start with that id finds it and joins."""
+
+    config: RunConfig
+    task: asyncio.Task[RunRecord] | None = None
+    record: RunRecord | None = None
+    progress: RunProgress | None = None
+    identified: asyncio.Event = field(default_factory=asyncio.Event)  # hash known, or the start failed
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    hash: str = ""
+    initial_done: int = 0
+
+    def identify(self, config_hash: str) -> None:
+        """The run's configuration hash is known: a start waiting on this id can now compare its own."""
+        self.hash = config_hash
+        self.identified.set()
+
+    def begin(self, work: Coroutine[Any, Any, RunRecord]) -> asyncio.Task[RunRecord]:
+        """Run ``work`` as this run's task (a crash that is not one of ours is logged with its traceback)."""
+        self.task = asyncio.create_task(work, name=f"run-{self.config.run_id}")
+        self.task.add_done_callback(_log_outcome)
+        return self.task
+
+    def release(self) -> None:
+        """Wake everyone waiting on this run (it ended, or it never started)."""
+        self.identified.set()
+        self.started.set()
+        self.finished.set()
+
+    def snapshot(self) -> RunRecord | None:
+        if self.record is None:
+            return None
+        snap = dataclasses.replace(self.record)
+        if self.progress is not None:
+            snap.done, snap.failed = self.progress.done, self.progress.failed
+            snap.correct, snap.unanswered = self.progress.correct, self.progress.unanswered
+        return snap
+
+    def rate(self) -> float:
+        progress = self.progress
+        if progress is None:
+            return 0.0
+        elapsed = time.monotonic() - progress.started
+        return (progress.done - self.initial_done) / elapsed if elapsed > 0 else 0.0
+
+    # RunObserver
+    def on_start(self, run: RunRecord, progress: RunProgress) -> None:
+        self.record, self.progress, self.initial_done = run, progress, progress.done
+        self.started.set()
+
+    def on_result(self, row: Any, progress: RunProgress) -> None:
+        pass
+
+    def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
+        self.record = run
+
+
+class Runs:
+    """Every run of this dispatcher: the registry of the active ones by id, and what changes or reads them."""
+
+    def __init__(self, store: AsyncStore, grader: Grader, settings: DispatcherSettings,
+                 models: ModelPool | None) -> None:
+        self.store = store
+        self.grader = grader
+        self.settings = settings
+        self.models = models  # InferenceServices, with --kube-namespace
+        self.sizing = RunSizing(settings)
+        self.draining = False
+        self._active: dict[str, ActiveRun] = {}
+
+    # --- starting ---------------------------------------------------------------------------
+    async def start(
+        self, config: RunConfig, prompt_template: str | None, *, dataset_name: str | None = None,
+        upload: Upload | None = None,
+    ) -> RunRecord:
+        """Validate everything, then start (or join, or resume) the run and return its record."""
+        if self.draining:
+            raise Draining("the dispatcher is shutting down; retry shortly")
+        config, template = self._validate(config, prompt_template)
+        run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
+        config = dataclasses.replace(config, run_id=run_id)
+        loaded: Loaded | None = None
+        while (other := self._active.get(run_id)) is not None:
+            # The id is taken (starting or running): the same spec joins that run, another one is refused.
+            if loaded is None:
+                loaded = await load(self.settings.datasets_dir, config, template, dataset_name, upload)
+            await other.identified.wait()
+            if self._active.get(run_id) is not other:
+                continue  # that start failed or the run just ended: look again
+            if other.hash != loaded.hash:
+                raise ConfigConflict("a run with that id is active with a different configuration", field="run_id")
+            await other.started.wait()
+            return other.snapshot() or await self.get(run_id)
+        with self._claim(run_id, config) as active:  # no await since the check above: the id is ours
+            if loaded is None:
+                loaded = await load(self.settings.datasets_dir, config, template, dataset_name, upload)
+            active.identify(loaded.hash)
+            existing = await self.store.call(Store.find_run, run_id)
+            if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
+                self._release(run_id, active)
+                return existing
+            await probe_endpoints(config, api_key=self.settings.key_for(config.endpoints), http=HttpOptions(),
+                                  report=lambda line: log.warning("run %s: %s", run_id, line))
+            if loaded.upload_text is not None:  # a named dataset stays in --datasets-dir
+                await self.store.call(Store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
+                                      loaded.upload_text)
+            return await self._launch(active, loaded.dataset, template, loaded.spec(config, prompt_template))
+
+    def _validate(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
+        """The run as this dispatcher will execute it: an InferenceService in its namespace, endpoints valid
+        and allowed (--allow-endpoint), one API key for all of them, then the checks every run passes."""
+        if config.inference_service:
+            config = check_model_run(self.models, config)
+        endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
+        for url in endpoints:
+            check_allowed(url, self.settings.allowed_endpoints)
+        config = dataclasses.replace(config, endpoints=endpoints)
+        # key_for refuses runs mixing keys; HttpOptions() reads the dispatcher's environment
+        template = check_run(config, prompt_template, api_key=self.settings.key_for(endpoints), http=HttpOptions(),
+                             allow_files=False)
+        return config, template
+
+    async def _launch(self, active: ActiveRun, dataset: Dataset, template: PromptTemplate, spec: str | None) -> RunRecord:
+        """Start the run's task on a reserved id and return once the run has begun (or failed to).
+
+        A run on an InferenceService is recorded at once and reported PENDING while its model is started
+        and waited for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
+        config = active.config
+        run_id = config.run_id or ""
+        if config.inference_service:
+            record = await self.store.call(Store.begin_run, run_record(run_id, config, dataset, template))
+            active.record = dataclasses.replace(record, status="pending", started_at=None)
+            active.started.set()
+
+        async def execute() -> RunRecord:
+            running = False
+            try:
+                if spec is not None:
+                    await self.store.call(Store.save_spec, run_id, spec)
+                async with self._endpoint(config) as resolved:
+                    # a model that does not report its slots gets a fixed DEFAULT_CONCURRENCY, not the adaptive limiter
+                    unknown = DEFAULT_CONCURRENCY if config.inference_service else None
+                    sized, limiter = await self.sizing.join(run_id, resolved, unknown_slots=unknown)
+                    running = True
+                    try:
+                        return await execute_run(
+                            sized, dataset, template, self.store, self.grader,
+                            api_key=self.settings.key_for(resolved.endpoints),
+                            # a drain leaves the run 'running' so the next dispatcher resumes it; cancel() marks it
+                            observer=active, status_on_cancel=None, limiter=limiter,
+                        )
+                    finally:
+                        self.sizing.leave(run_id, resolved)
+            except AnesbenchError as exc:
+                if running or not config.inference_service:
+                    raise
+                log.error("run %s: %s", run_id, exc)
+                final = active.record = await self.store.call(Store.finish_run, run_id, "failed", str(exc))
+                return final
+            finally:
+                self._release(run_id, active)
+
+        task = active.begin(execute())
+        if not active.started.is_set():
+            await asyncio.wait({task, asyncio.ensure_future(active.started.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return active.snapshot() or await self.get(run_id)
+
+    @contextlib.asynccontextmanager
+    async def _endpoint(self, config: RunConfig) -> AsyncIterator[RunConfig]:
+        """The run with its endpoints: as given, or the URL of its InferenceService, held Ready meanwhile."""
+        if not config.inference_service:
+            yield config
+            return
+        assert self.models is not None  # _validate refused the run otherwise
+        async with self.models.hold(config.inference_service, config.run_id or "") as url:
+            yield dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
+
+    # --- resuming ---------------------------------------------------------------------------
+    async def resume_unfinished(self) -> list[str]:
+        """Restart every run the store says is unfinished and that this dispatcher started (it keeps a
+        spec for them); returns their ids.
+
+        A run whose stored spec cannot be read, or whose dataset is gone, is marked failed with the
+        reason; the others resume and the dispatcher serves on.
+        """
+        resumed: list[str] = []
+        for run in await self.store.call(Store.unfinished_runs):
+            spec_text = await self.store.call(Store.load_spec, run.id)
+            if spec_text is None:
+                continue
+            try:
+                await self._resume(run.id, spec_text)
+                resumed.append(run.id)
+            except Exception as exc:  # this run alone fails; a bug is logged with its traceback
+                reason = str(exc) if isinstance(exc, AnesbenchError) else f"{type(exc).__name__}: {exc}"
+                log.error("cannot resume run %s: %s", run.id, reason, exc_info=not isinstance(exc, AnesbenchError))
+                await self.store.call(Store.finish_run, run.id, "failed", f"resume failed: {reason}")
+        return resumed
+
+    async def _resume(self, run_id: str, spec_text: str) -> None:
+        spec = read_spec(spec_text)
+        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
+        upload = await read_upload(self.store, spec.dataset)
+        if run_id in self._active:
+            return  # already running (resumed or started meanwhile)
+        with self._claim(run_id, config) as active:
+            loaded = await load(self.settings.datasets_dir, config, template, spec.dataset.name, upload)
+            active.identify(loaded.hash)
+            await self._launch(active, loaded.dataset, template, None)
+
+    # --- stopping ---------------------------------------------------------------------------
+    async def cancel(self, run_id: str) -> RunRecord:
+        active = self._active.get(run_id)
+        if active is None:
+            run = await self.store.call(Store.get_run, run_id)
+            if run.status in ("pending", "running"):
+                return await self.store.call(Store.finish_run, run_id, "cancelled", None)
+            return run
+        if active.task is not None:
+            active.task.cancel()
+            await asyncio.gather(active.task, return_exceptions=True)
+        run = await self.store.call(Store.get_run, run_id)
+        if run.status == "running":
+            run = await self.store.call(Store.finish_run, run_id, "cancelled", None)
+        return run
+
+    async def drain(self) -> None:
+        """Stop every run where it is; finished results are flushed and the runs stay resumable."""
+        self.draining = True
+        tasks = [active.task for active in self._active.values() if active.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- reading ----------------------------------------------------------------------------
+    def _live(self, run_id: str) -> RunRecord | None:
+        """The record of an active run with its progress so far; None if it is not active (or not begun)."""
+        active = self._active.get(run_id)
+        return active.snapshot() if active is not None else None
+
+    async def get(self, run_id: str) -> RunRecord:
+        """The run's record: live while it is active, else what the store holds (NotFound if nothing)."""
+        live = self._live(run_id)
+        return live if live is not None else await self.store.call(Store.get_run, run_id)
+
+    async def list(self) -> builtins.list[RunRecord]:
+        return [self._live(run.id) or run for run in await self.store.call(Store.list_runs)]
+
+    async def watch(self, run_id: str) -> AsyncIterator[tuple[RunRecord, float]]:
+        """Progress snapshots while the run is active (≤ 10/s, only on change), then the final record."""
+        active = self._active.get(run_id)
+        if active is None:
+            yield await self.get(run_id), 0.0
+            return
+        await active.started.wait()
+        last: tuple[int, int, str] | None = None
+        while not active.finished.is_set():
+            snap = active.snapshot()
+            if snap is not None and (snap.done, snap.failed, snap.status) != last:
+                last = (snap.done, snap.failed, snap.status)
+                yield snap, active.rate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
+        final = await self.store.call(Store.get_run, run_id)
+        yield final, active.rate()
+
+    # --- the registry -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _claim(self, run_id: str, config: RunConfig) -> Iterator[ActiveRun]:
+        """Take ``run_id`` at once (no ``await`` in here); if the block fails before the run's task
+        exists, the id is freed again and its waiters woken."""
+        active = ActiveRun(config=config)
+        self._active[run_id] = active
+        try:
+            yield active
+        except BaseException:
+            if active.task is None:
+                self._release(run_id, active)
+            raise
+
+    def _release(self, run_id: str, active: ActiveRun) -> None:
+        if self._active.get(run_id) is active:
+            del self._active[run_id]
+        active.release()
+
+
+def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
+    """Validate a run naming an InferenceService; returns it with the namespace filled in."""
+    if pool is None:
+        raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
+                           "with {kube_namespace})", field="inference_service", mentions=("kube_namespace",))
+    namespace = config.namespace or pool.namespace
+    if namespace != pool.namespace:
+        raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
+                               "only", field="namespace")
+    return dataclasses.replace(config, namespace=namespace)
+
+
+def _log_outcome(task: asyncio.Task[RunRecord]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None and not isinstance(error, AnesbenchError):
+        log.error("run task %s crashed", task.get_name(), exc_info=error)
