@@ -1,66 +1,62 @@
-"""Optional bearer-token authentication of the dispatcher's gRPC API (the server's side).
+"""Who may call what on the dispatcher: two bearer-token roles (the check itself is ``serving.TokenRoles``).
 
-When the dispatcher has a token (``--auth-token-file`` or ``$ANESBENCH_DISPATCHER_TOKEN``), every call
-of ``anesbench.v1.Dispatcher`` must carry ``authorization: Bearer <token>`` metadata, else it fails
-with UNAUTHENTICATED before reaching the servicer. Health checking and reflection stay open: kubelet's
-native gRPC probes cannot send metadata, and neither reveals or changes anything. How a client finds
-and sends the token is :mod:`anesbench.wire.auth`.
+* **runner** (``--auth-token-file``, or ``$ANESBENCH_DISPATCHER_TOKEN``): every method, StartRun and
+  CancelRun included; what CronJobs and operators use.
+* **reader** (``--read-token-file``): :data:`READ_METHODS` only, for dashboards and analysts; anything else
+  is PERMISSION_DENIED.
+
+Without either token the API is open (loopback development). Health checking stays open; reflection
+needs a token of either role. How a client finds and sends its token is :mod:`anesbench.wire.auth`.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import grpc
 
+from anesbench.dispatcher.service import DISPATCHER_SERVICE
+from anesbench.errors import InvalidInput
 from anesbench.metrics import DISPATCHER_REQUESTS
-from anesbench.wire.auth import AUTHORIZATION, TOKEN_ENV, TOKEN_FILE_ENV, bearer, read_token
+from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
+from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
 
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+RUNNER, READER = "runner", "reader"
+READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults"})
 DENIED = f"this dispatcher requires a bearer token: set {TOKEN_ENV} or {TOKEN_FILE_ENV}"
 
 
 def server_token(path: str | None) -> str | None:
-    """The dispatcher's token: from ``--auth-token-file``, else the environment; None = no authentication."""
+    """The runner token: from ``--auth-token-file``, else the environment; None = no authentication."""
     if path:
         return read_token(path, "auth_token_file")
     return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, token: str) -> None:
-        self._expected = bearer(token).encode()
+def role_allows(role: str, method: str) -> bool:
+    """Whether a token of ``role`` may call ``method`` (a full gRPC method name).
 
-    async def intercept_service(
-        self, continuation: Callable[[Any], Awaitable[Any]], details: Any,
-    ) -> Any:
-        handler = await continuation(details)
-        method: str = details.method or ""
-        if handler is None or method.startswith(OPEN_SERVICES):
-            return handler
-        given = next((value for key, value in details.invocation_metadata or () if key == AUTHORIZATION), "")
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self._expected):
-            return handler
-        DISPATCHER_REQUESTS.labels(method.rsplit("/", 1)[-1], grpc.StatusCode.UNAUTHENTICATED.name).inc()
-        return _denied(handler)
+    >>> role_allows(READER, "/anesbench.v1.Dispatcher/ListRuns"), role_allows(READER, "/anesbench.v1.Dispatcher/StartRun")
+    (True, False)
+    """
+    if role == RUNNER:
+        return True
+    service, _, name = method.lstrip("/").rpartition("/")
+    return method.startswith(REFLECTION_PREFIX) or (service == DISPATCHER_SERVICE and name in READ_METHODS)
 
 
-def _denied(handler: Any) -> Any:
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
+def token_roles(runner: str | None, reader: str | None) -> TokenRoles | None:
+    """The interceptor for these tokens; None when there are none (no authentication)."""
+    if reader is not None and runner is None:
+        raise InvalidInput("a reader token needs a runner token ({auth_token_file}) too", field="read_token_file",
+                           mentions=("auth_token_file",))
+    if runner is None:
+        return None
+    if reader == runner:
+        raise InvalidInput("must differ from the runner token", field="read_token_file")
+    roles = {runner: RUNNER, **({reader: READER} if reader else {})}
+    return TokenRoles(roles, role_allows, unauthenticated=DENIED, on_refused=_count)
 
-    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
-        yield  # pragma: no cover - abort raises
 
-    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+def _count(method: str, code: grpc.StatusCode) -> None:
+    DISPATCHER_REQUESTS.labels(method, code.name).inc()

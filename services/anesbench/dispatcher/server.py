@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import grpc
 
 from anesbench import serving
-from anesbench.dispatcher.auth import BearerTokenInterceptor
+from anesbench.dispatcher.auth import token_roles
 from anesbench.dispatcher.manager import RunManager
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
@@ -31,7 +31,8 @@ class DispatcherApp:
     def __init__(self, settings: DispatcherSettings) -> None:
         self.store = AsyncStore(Store(settings.db))
         self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections,
-                                            give_up_after=settings.grader_grace)
+                                            give_up_after=settings.grader_grace, tls=settings.grader_tls,
+                                            token=settings.grader_token)
         self.manager = RunManager(self.store, self.grader, settings)
         self._drained: asyncio.Task[None] | None = None
 
@@ -64,9 +65,10 @@ class DispatcherApp:
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    interceptors = (BearerTokenInterceptor(settings.auth_token),) if settings.auth_token else ()
+    roles = token_roles(settings.auth_token, settings.read_token)
     config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
-                                 grace_seconds=settings.grace_seconds, interceptors=interceptors)
-    if settings.auth_token:
-        log.info("the Dispatcher API requires a bearer token")
+                                 grace_seconds=settings.grace_seconds, interceptors=(roles,) if roles else (),
+                                 tls=settings.tls)
+    log.info("the Dispatcher API %s, over %s", "requires a bearer token" if roles else "is open to anyone reaching it",
+             "TLS" if settings.tls else "plain text")
     return serving.serve(lambda: DispatcherApp(settings), config)

@@ -23,6 +23,7 @@ from prometheus_client import start_http_server
 
 from anesbench import event_loop
 from anesbench.serving._server import add_health, add_reflection, build_server, set_serving
+from anesbench.serving._tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class ServeConfig:
     metrics_port: int | None = None  # None = no /metrics endpoint; 0 = any free port
     grace_seconds: float = 10.0  # how long in-flight RPCs may run on after a drain starts
     shutdown_timeout_seconds: float = 10.0  # bound on the service's own shutdown hook
-    interceptors: tuple[Any, ...] = ()  # grpc.aio.ServerInterceptor, e.g. the dispatcher's bearer-token check
+    interceptors: tuple[Any, ...] = ()  # grpc.aio.ServerInterceptor, e.g. the bearer-token check (TokenRoles)
+    tls: ServerTls | None = None  # None: plain text (loopback, or behind a mesh that encrypts)
 
 
 class Service(Protocol):
@@ -98,7 +100,11 @@ async def run(
     try:
         if config.metrics_port is not None:
             metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
-        port = server.add_insecure_port(hostport(config.host, config.port))
+        address = hostport(config.host, config.port)
+        if config.tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, config.tls.credentials())
     except (OSError, RuntimeError) as exc:
         log.error("cannot listen on %s: %s", config.host, exc)
         _stop_metrics(metrics_httpd)
