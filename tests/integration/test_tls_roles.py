@@ -57,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tokens = _files(folder, runner=RUNNER, reader=READER, grader=GRADER)
     tls = ["--tls-cert", str(server.cert), "--tls-key", str(server.key)]
     standin = start_standin("--answer-key", str(SAMPLE))
-    grader = start([*CLI, "serve", "grader", "--host", "127.0.0.1", "--port", "0", *tls,
+    grader = start([*CLI, "serve", "grader", "--host", "127.0.0.1", "--port", "0", *tls, "--health-port", "0",
                     "--auth-token-file", str(tokens["grader"])])
     dispatcher = start([*CLI, "serve", "dispatcher", "--host", "127.0.0.1", "--port", "0", "--grader", grader.address,
                         "--db", str(folder / "d.duckdb"), *tls, "--auth-token-file", str(tokens["runner"]),
@@ -105,6 +105,17 @@ def test_no_token_or_a_wrong_one_is_unauthenticated_and_health_is_open(stack: St
         assert health.status in (health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING)
     code, _, err = stack.cli("runs", token=None)
     assert code == 2 and "requires a bearer token" in err, err
+
+
+def test_probes_get_plain_text_health_and_nothing_else(stack: Stack) -> None:
+    address = stack.grader.wait_line("health on ")
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10,
+                                                           wait_for_ready=True)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        grade = grader_pb2_grpc.GraderStub(channel).Grade
+        request = grader_pb2.GradeRequest(id="1", choices={"A": "a", "B": "b"}, response="The answer is B.")
+        assert _code(lambda: grade(request, timeout=10)) == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_reflection_needs_a_token(stack: Stack) -> None:

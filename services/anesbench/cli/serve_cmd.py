@@ -12,8 +12,10 @@ PEM = click.Path(dir_okay=False)
 
 
 def _tls_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--tls-cert/--tls-key/--tls-client-ca, the same on both servers."""
+    """--tls-cert/--tls-key/--tls-client-ca and --health-port, the same on both servers."""
     for option in reversed((
+        click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+                     help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
         click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
         click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
         click.option("--tls-client-ca", type=PEM, default=None,
@@ -35,14 +37,14 @@ def serve() -> None:
 @_tls_options
 @click.option("--auth-token-file", type=PEM, default=None,
               help="Require this bearer token (the dispatcher's --grader-token-file) on every Grader RPC.")
-def grader(host: str, port: int, metrics_port: int | None, tls_cert: str | None, tls_key: str | None,
-           tls_client_ca: str | None, auth_token_file: str | None) -> None:
+def grader(host: str, port: int, metrics_port: int | None, health_port: int | None, tls_cert: str | None,
+           tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None) -> None:
     """Stateless answer extraction (Grade, GradeStream)."""
     from anesbench.grader.server import serve as serve_grader
     from anesbench.serving import read_token, server_tls
 
     token = read_token(auth_token_file, "auth_token_file") if auth_token_file else None
-    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port,
+    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port, health_port=health_port,
                           tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
 
 
@@ -86,7 +88,8 @@ def grader(host: str, port: int, metrics_port: int | None, tls_cert: str | None,
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
                grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None,
-               read_token_file: str | None, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
+               read_token_file: str | None, health_port: int | None, tls_cert: str | None, tls_key: str | None,
+               tls_client_ca: str | None,
                grader_ca: str | None, grader_cert: str | None, grader_key: str | None, grader_token_file: str | None,
                kube_namespace: str | None, instance_name: str, gpu_budget: int, model_idle_seconds: float,
                ready_timeout: float, grader_grace: float) -> None:
@@ -105,7 +108,7 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
         gpu_budget=gpu_budget, model_idle_seconds=model_idle_seconds, ready_timeout=ready_timeout,
         auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
         read_token=read_token(read_token_file, "read_token_file") if read_token_file else None,
-        tls=server_tls(tls_cert, tls_key, tls_client_ca),
+        tls=server_tls(tls_cert, tls_key, tls_client_ca), health_port=health_port,
         grader_tls=client_tls(grader_ca, grader_cert, grader_key, prefix="grader"),
         grader_token=read_token(grader_token_file, "grader_token_file") if grader_token_file else None,
     )

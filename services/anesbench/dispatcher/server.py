@@ -68,7 +68,7 @@ def serve(settings: DispatcherSettings) -> int:
     roles = token_roles(settings.auth_token, settings.read_token)
     config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
                                  grace_seconds=settings.grace_seconds, interceptors=(roles,) if roles else (),
-                                 tls=settings.tls)
+                                 tls=settings.tls, health_port=settings.health_port)
     log.info("the Dispatcher API %s, over %s", "requires a bearer token" if roles else "is open to anyone reaching it",
              "TLS" if settings.tls else "plain text")
     return serving.serve(lambda: DispatcherApp(settings), config)

@@ -14,7 +14,7 @@ from anesbench.serving import ClientTls, ServerTls
 # the option written into its message by the dispatcher's edge (dispatcher/service.py), not by a client.
 SERVE_OPTIONS = frozenset({
     "host", "port", "grader", "db", "metrics_port", "datasets_dir", "allow_endpoint", "api_key_file",
-    "grader_connections", "endpoint_key_file", "auth_token_file", "read_token_file", "tls_cert", "tls_key",
+    "grader_connections", "endpoint_key_file", "auth_token_file", "read_token_file", "health_port", "tls_cert", "tls_key",
     "tls_client_ca", "grader_ca", "grader_cert", "grader_key", "grader_token_file", "kube_namespace",
     "instance_name", "gpu_budget", "model_idle_seconds", "ready_timeout", "grader_grace",
 })
@@ -52,6 +52,7 @@ class DispatcherSettings:
     auth_token: str | None = None  # runner role's bearer token; None = no authentication
     read_token: str | None = None  # reader role's bearer token (reads only)
     tls: ServerTls | None = None  # None: plain text
+    health_port: int | None = None  # plain-text grpc.health.v1 only, for kubelet's probes
     grader_tls: ClientTls | None = None  # None: plain text to the grader
     grader_token: str | None = None  # bearer token the grader requires of its callers
     ready_timeout: float = 1800.0  # seconds a run waits for its InferenceService to become Ready

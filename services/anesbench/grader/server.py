@@ -46,7 +46,7 @@ class GraderApp:
 
 def serve(
     *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0, workers: int = WORKERS,
-    tls: ServerTls | None = None, token: str | None = None,
+    health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
 ) -> int:
     """Run the grader until SIGTERM/SIGINT, then drain; returns the process exit code.
 
@@ -57,5 +57,5 @@ def serve(
     declare_metrics()
     roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
     config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,
-                                 interceptors=roles, tls=tls)
+                                 interceptors=roles, tls=tls, health_port=health_port)
     return serving.serve(functools.partial(GraderApp, workers), config)
