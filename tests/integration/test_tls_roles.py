@@ -30,6 +30,7 @@ class Stack:
     grader: Proc
     standin: Proc
     tokens: dict[str, Path]
+    db: Path
 
     def cli(self, *args: str, token: str | None = "runner", tls: bool = True) -> tuple[int, str, str]:
         extra = (["--dispatcher-ca", str(self.ca.cert)] if tls else []) + (
@@ -63,7 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                         "--db", str(folder / "d.duckdb"), *tls, "--auth-token-file", str(tokens["runner"]),
                         "--read-token-file", str(tokens["reader"]), "--grader-ca", str(ca.cert),
                         "--grader-token-file", str(tokens["grader"])], env=NO_TOKEN)
-    yield Stack(ca, dispatcher, grader, standin, tokens)
+    yield Stack(ca, dispatcher, grader, standin, tokens, folder / "d.duckdb")
     for proc in (dispatcher, grader, standin):
         proc.stop()
 
@@ -137,6 +138,22 @@ def test_grader_requires_the_dispatchers_token(stack: Stack) -> None:
         assert _code(lambda: stub.Grade(request, timeout=10)) == grpc.StatusCode.UNAUTHENTICATED
         graded = stub.Grade(request, timeout=10, metadata=(("authorization", f"Bearer {GRADER}"),))
         assert graded.pred == "B"
+
+
+def test_a_url_with_credentials_is_refused_and_never_stored(stack: Stack) -> None:
+    secret = "planted-secret-9f2c"
+    host = stack.standin.address.split("//", 1)[1]
+    request = pb.StartRunRequest(run_id="creds", dataset_name="anesbench",
+                                 spec=pb.RunSpec(model="standin", endpoint=f"http://user:{secret}@{host}"))
+    with stack.channel(stack.dispatcher.address) as channel:
+        stub = dispatcher_pb2_grpc.DispatcherStub(channel)
+        runner = (("authorization", f"Bearer {RUNNER}"),)
+        assert _code(lambda: stub.StartRun(request, timeout=10, metadata=runner)) == grpc.StatusCode.INVALID_ARGUMENT
+    code, _, err = stack.cli("run", "--endpoint", f"http://user:{secret}@{host}", "--model", "standin",
+                             "--dataset", str(SAMPLE), "--run-id", "creds-cli")
+    assert code == 2 and "holds user:password" in err, err
+    for path in stack.db.parent.glob(stack.db.name + "*"):  # the file and its write-ahead log
+        assert secret.encode() not in path.read_bytes(), path
 
 
 def test_plain_text_client_fails_fast_naming_tls(stack: Stack) -> None:

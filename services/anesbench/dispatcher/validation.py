@@ -14,7 +14,7 @@ from anesbench.dispatcher.model_runs import check_model_run
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.config import RunConfig
 from anesbench.inference import validate_endpoint
-from anesbench.inference.credentials import check_url_credentials
+from anesbench.inference.credentials import check_url_credentials, refuse_url_credentials
 from anesbench.inference.endpoint import check_allowed
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
@@ -31,6 +31,7 @@ def validate_run(
     if config.inference_service:
         config = check_model_run(models, config)
     endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
+    refuse_url_credentials(endpoints)
     for url in endpoints:
         check_allowed(url, settings.allowed_endpoints)
     check_url_credentials(endpoints, settings.key_for(endpoints))  # also refuses runs mixing keys
