@@ -73,6 +73,12 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
 @click.option("--grader-cert", type=PEM, default=None, help="Client certificate for a mutual-TLS grader.")
 @click.option("--grader-key", type=PEM, default=None, help="The PEM private key of --grader-cert.")
 @click.option("--grader-token-file", type=PEM, default=None, help="Bearer token the grader requires.")
+@click.option("--allow-inference-service", "allowed_isvcs", multiple=True, metavar="NAME",
+              help="An InferenceService runs may name (repeatable); none: any in --kube-namespace.")
+@click.option("--max-upload-bytes", type=click.IntRange(0), default=0,
+              help="Largest dataset a run may upload, in bytes (0: only the 64 MiB message limit).")
+@click.option("--store-budget-bytes", type=click.IntRange(0), default=0,
+              help="Refuse new runs once the DuckDB file would pass this many bytes (0: no budget).")
 @click.option("--kube-namespace", default=None,
               help="Drive KServe InferenceServices in this namespace (runs may then name --inference-service).")
 @click.option("--instance-name", default="anesbench-dispatcher", show_default=True,
@@ -90,6 +96,7 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
                grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None,
                read_token_file: str | None, health_port: int | None, tls_cert: str | None, tls_key: str | None,
                tls_client_ca: str | None,
+               allowed_isvcs: tuple[str, ...], max_upload_bytes: int, store_budget_bytes: int,
                grader_ca: str | None, grader_cert: str | None, grader_key: str | None, grader_token_file: str | None,
                kube_namespace: str | None, instance_name: str, gpu_budget: int, model_idle_seconds: float,
                ready_timeout: float, grader_grace: float) -> None:
@@ -109,6 +116,8 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
         auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
         read_token=read_token(read_token_file, "read_token_file") if read_token_file else None,
         tls=server_tls(tls_cert, tls_key, tls_client_ca), health_port=health_port,
+        allowed_inference_services=allowed_isvcs, max_upload_bytes=max_upload_bytes,
+        store_budget_bytes=store_budget_bytes,
         grader_tls=client_tls(grader_ca, grader_cert, grader_key, prefix="grader"),
         grader_token=read_token(grader_token_file, "grader_token_file") if grader_token_file else None,
     )

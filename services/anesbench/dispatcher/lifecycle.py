@@ -24,7 +24,7 @@ from anesbench.dispatcher.persistence import RunPersistence
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.sizing import RunSizing
 from anesbench.dispatcher.sourcing import Loaded, Upload, load
-from anesbench.dispatcher.validation import validate_run
+from anesbench.dispatcher.validation import check_quotas, validate_run
 from anesbench.engine.config import RunConfig, new_run_id
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, Draining
@@ -90,6 +90,7 @@ class RunLifecycle:
                 await preflight(config.endpoints, config.model, api_key=self.settings.key_for(config.endpoints),
                                 wait_ready=config.wait_ready, options=HttpOptions(),
                                 report=lambda line: log.warning("run %s: %s", run_id, line))
+            check_quotas(self.settings, loaded.upload_text)
             await self.persistence.save_upload(loaded)
             spec = self.persistence.spec(config, prompt_template, loaded)
             return await self._launch(active, config, loaded.dataset, template, spec)

@@ -18,6 +18,7 @@ from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, run_record
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, InvalidInput, PermissionDenied
+from anesbench.kube.objects import check_status_url
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord
 
@@ -41,11 +42,16 @@ def model_pool(settings: DispatcherSettings) -> ModelPool | None:
                      ready_timeout=settings.ready_timeout)
 
 
-def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
-    """Validate a run naming an InferenceService; returns it with the namespace filled in."""
+def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[str, ...]) -> RunConfig:
+    """Validate a run naming an InferenceService (one of ``allowed``, when given); returns it with the
+    namespace filled in."""
     if pool is None:
         raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
                            "with {kube_namespace})", field="inference_service", mentions=("kube_namespace",))
+    if allowed and config.inference_service not in allowed:
+        raise PermissionDenied(f"{config.inference_service}: not an InferenceService this dispatcher may drive; "
+                               f"allowed: {', '.join(allowed)} ({{allow_inference_service}})",
+                               field="inference_service", mentions=("allow_inference_service",))
     namespace = config.namespace or pool.namespace
     if namespace != pool.namespace:
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
@@ -72,6 +78,7 @@ async def launch_model_run(runs: RunLifecycle, active: ActiveRun, dataset: Datas
             if spec is not None:
                 await runs.persistence.save_spec(run_id, spec)
             async with pool.hold(name, run_id) as url:
+                check_status_url(url, pool.namespace, runs.settings.allowed_endpoints)
                 resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
                 # a server that does not report its slots gets a fixed DEFAULT_CONCURRENCY, not the adaptive limiter
                 sized, limiter = await runs.sizing.join(run_id, resolved, unknown_slots=DEFAULT_CONCURRENCY)

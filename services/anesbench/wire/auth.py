@@ -32,4 +32,4 @@ def client_metadata() -> tuple[tuple[str, str], ...]:
 
 def dispatcher_tls() -> ClientTls | None:
     """TLS to the dispatcher when $ANESBENCH_DISPATCHER_CA names its CA; None: plain text."""
-    return client_tls(os.environ.get(CA_ENV, "").strip() or None, prefix=CA_ENV.removesuffix("_CA"))
+    return client_tls(os.environ.get(CA_ENV, "").strip() or None, prefix="dispatcher")
