@@ -23,7 +23,7 @@ from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
 
 RUNNER, READER = "runner", "reader"
 READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults"})
-DENIED = f"this dispatcher requires a bearer token: set {TOKEN_ENV} or {TOKEN_FILE_ENV}"
+DENIED = f"this dispatcher requires a bearer token: pass --dispatcher-token-file, or set {TOKEN_FILE_ENV} or {TOKEN_ENV}"
 
 
 def server_token(path: str | None) -> str | None:
