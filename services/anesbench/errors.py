@@ -177,6 +177,12 @@ class Unavailable(AnesbenchError):
     retryable = True
 
 
+class QuotaExceeded(AnesbenchError):
+    """A request would take more than the server grants (an upload's size, the store's budget)."""
+
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
 class GraderUnavailable(Unavailable):
     """The remote grader could not be reached."""
 

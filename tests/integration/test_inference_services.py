@@ -7,6 +7,7 @@ at model stand-ins. Everything runs as real processes on loopback ports they pic
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import signal
@@ -276,7 +277,20 @@ def _after(args: list[str], flag: str) -> str:
     return args[args.index(flag) + 1]
 
 
-def test_the_charts_objects_and_command_lines_work_together(cluster) -> None:
+def _mount_secrets(docs: list[dict[str, Any]], folder: Path) -> Callable[[str], str]:
+    """Write the rendered token and TLS Secrets where the pods would see them, below ``folder``; returns
+    the function mapping a path in a pod to that copy."""
+    mounts = {"anesbench-tokens": ("tokens", {"token": "runner", "reader": "reader", "grader": "grader"}),
+              "anesbench-tls": ("tls", {key: key for key in ("tls.crt", "tls.key", "ca.crt")})}
+    for secret in (d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] in mounts):
+        where, files = mounts[secret["metadata"]["name"]]
+        (folder / where).mkdir()
+        for key, name in files.items():
+            (folder / where / name).write_bytes(base64.b64decode(secret["data"][key]))
+    return lambda arg: arg.replace("/var/run/anesbench/", f"{folder}/")
+
+
+def test_the_charts_objects_and_command_lines_work_together(cluster, tmp_path: Path) -> None:
     """The chart's on-demand InferenceServices, its dispatcher flags and its CronJob command line,
     run against the stand-in API server: the schedule's run starts the model, completes, stops it."""
     docs = _helm_render(ROOT / "charts" / "anesbench" / "ci" / "nightly-values.yaml")
@@ -284,12 +298,16 @@ def test_the_charts_objects_and_command_lines_work_together(cluster) -> None:
     names = [d["metadata"]["name"] for d in isvcs]
     c = cluster(dict.fromkeys(names, True), objects_list=isvcs)
     dispatcher = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "anesbench-dispatcher")
-    dargs = dispatcher["spec"]["template"]["spec"]["containers"][0]["args"]
+    mounted = _mount_secrets(docs, tmp_path)
+    dargs = [mounted(arg) for arg in dispatcher["spec"]["template"]["spec"]["containers"][0]["args"]]
     assert _after(dargs, "--kube-namespace") == NAMESPACE
+    # The chart's TLS certificate and tokens as well (the stand-in cluster's grader is its own, plain).
+    security = [arg for flag in ("--tls-cert", "--tls-key", "--auth-token-file", "--read-token-file")
+                for arg in (flag, _after(dargs, flag))]
     c.start_dispatcher("--instance-name", _after(dargs, "--instance-name"), "--gpu-budget", _after(dargs, "--gpu-budget"),
-                       "--ready-timeout", _after(dargs, "--ready-timeout"))
+                       "--ready-timeout", _after(dargs, "--ready-timeout"), *security)
     cronjob = next(d for d in docs if d["kind"] == "CronJob" and d["metadata"]["name"] == "anesbench-qwen3-8b")
-    args = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = [mounted(arg) for arg in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]]
     assert c.dispatcher is not None
     args[args.index("--dispatcher") + 1] = c.dispatcher.address
     args[args.index("--run-id") + 1] = "anesbench-qwen3-8b-29112233"

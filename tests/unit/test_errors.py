@@ -152,7 +152,7 @@ def test_the_dispatcher_writes_its_own_options_into_its_errors() -> None:
     with pytest.raises(errors.NotFound) as no_dir:
         named_dataset(None, "anesbench", ("en",))
     with pytest.raises(errors.InvalidInput) as no_kube:
-        check_model_run(None, RunConfig(model="m", endpoints=(), inference_service="m1"))
+        check_model_run(None, RunConfig(model="m", endpoints=(), inference_service="m1"), ())
     assert status_for(no_dir.value, request_field)[1] == (
         "dataset_name: this dispatcher has no datasets_dir; upload the dataset with the run")  # not settled yet
     for error in (no_dir.value, no_kube.value):
@@ -344,3 +344,31 @@ def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: 
     with pytest.raises(errors.InvalidInput) as no_key:
         load_endpoint_keys([f"http://x={empty}"])
     assert message_for(no_key.value) == f"--endpoint-key-file: http://x: {empty} is empty"
+
+
+def test_a_run_may_name_only_an_allowed_inference_service() -> None:
+    from anesbench.dispatcher.runs import check_model_run
+    from anesbench.engine.config import RunConfig
+    from anesbench.errors import PermissionDenied
+
+    class Pool:
+        namespace = "bench"
+
+    config = RunConfig(model="m", endpoints=(), inference_service="someone-elses")
+    with pytest.raises(PermissionDenied) as refused:
+        check_model_run(Pool(), config, ("anesbench-qwen3-8b", "anesbench-qwen3-14b"))  # type: ignore[arg-type]
+    assert refused.value.field == "inference_service"
+    assert "allowed: anesbench-qwen3-8b, anesbench-qwen3-14b" in refused.value.message
+    allowed = dataclasses.replace(config, inference_service="anesbench-qwen3-8b")
+    assert check_model_run(Pool(), allowed, ("anesbench-qwen3-8b",)).namespace == "bench"  # type: ignore[arg-type]
+
+
+def test_an_inference_service_url_outside_its_namespace_is_refused() -> None:
+    from anesbench.errors import PermissionDenied
+    from anesbench.kube.objects import check_status_url
+
+    check_status_url("http://m-predictor.bench.svc.cluster.local/v1", "bench", ())
+    for url in ("http://m-predictor.other.svc.cluster.local/v1", "https://attacker.example/v1",
+                "http://169.254.169.254/v1"):
+        with pytest.raises(PermissionDenied):
+            check_status_url(url, "bench", ("http://m-predictor.bench.svc.cluster.local/v1",))

@@ -135,3 +135,18 @@ def test_second_writer_is_refused_with_a_clear_error(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert isinstance(duckdb.connect(str(path)), duckdb.DuckDBPyConnection)
+
+
+def test_credentials_stored_by_an_older_version_are_scrubbed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    secret = "planted-secret-71ab"
+    old = Store(path)
+    old.save_spec("r1", '{"config": {"endpoints": ["https://alice:' + secret + '@api.example.com/v1"]}}')
+    old.close()
+    assert secret.encode() in path.read_bytes()  # as an older dispatcher left it
+    reopened = Store(path)
+    try:
+        assert reopened.load_spec("r1") == '{"config": {"endpoints": ["https://api.example.com/v1"]}}'
+    finally:
+        reopened.close()
+    assert all(secret.encode() not in p.read_bytes() for p in tmp_path.iterdir())

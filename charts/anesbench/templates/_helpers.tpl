@@ -277,14 +277,111 @@ Environment every anesbench container gets: caches under the writable /tmp.
 {{- end }}
 
 {{/*
-The dispatcher's bearer token (env ANESBENCH_DISPATCHER_TOKEN) for the dispatcher and its clients.
+Authentication and TLS: which Secrets hold the tokens and the certificate, and where pods mount them.
+Tokens are files (never environment variables: `kubectl describe`, crash dumps and child processes
+show those).
 */}}
-{{- define "anesbench.dispatcherTokenEnv" -}}
-{{- with .Values.dispatcher.auth.existingSecret }}
-- name: ANESBENCH_DISPATCHER_TOKEN
-  valueFrom:
-    secretKeyRef:
-      name: {{ . | quote }}
-      key: {{ $.Values.dispatcher.auth.key | quote }}
+{{- define "anesbench.auth.enabled" -}}
+{{- if not .Values.dispatcher.auth.insecureDisable }}true{{ end }}
 {{- end }}
+
+{{- define "anesbench.tokens.secretName" -}}
+{{- default (printf "%s-tokens" (include "anesbench.fullname" .)) .Values.dispatcher.auth.existingSecret }}
+{{- end }}
+
+{{- define "anesbench.tls.secretName" -}}
+{{- default (printf "%s-tls" (include "anesbench.fullname" .)) .Values.tls.existingSecret }}
+{{- end }}
+
+{{- define "anesbench.tokensDir" -}}/var/run/anesbench/tokens{{- end }}
+{{- define "anesbench.tlsDir" -}}/var/run/anesbench/tls{{- end }}
+
+{{/*
+A volume of some of the token Secret's keys. Call with (dict "ctx" $ "roles" (list "runner" "reader" "grader")):
+each role becomes the file of its name.
+*/}}
+{{- define "anesbench.tokensVolume" -}}
+{{- $auth := .ctx.Values.dispatcher.auth }}
+{{- $keys := dict "runner" $auth.key "reader" $auth.readerKey "grader" $auth.graderKey }}
+- name: tokens
+  secret:
+    secretName: {{ include "anesbench.tokens.secretName" .ctx | quote }}
+    defaultMode: 0440
+    items:
+      {{- range .roles }}
+      - key: {{ get $keys . | quote }}
+        path: {{ . }}
+      {{- end }}
+{{- end }}
+
+{{/*
+A volume of some of the TLS Secret's keys. Call with (dict "ctx" $ "keys" (list "ca.crt")).
+*/}}
+{{- define "anesbench.tlsVolume" -}}
+- name: tls
+  secret:
+    secretName: {{ include "anesbench.tls.secretName" .ctx | quote }}
+    defaultMode: 0440
+    items:
+      {{- range .keys }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
+{{- end }}
+
+{{/*
+What a client of the dispatcher (a CronJob's `anesbench run`) needs: its CA and the runner token.
+*/}}
+{{- define "anesbench.dispatcherClientArgs" -}}
+{{- if .Values.tls.enabled }}
+- --dispatcher-ca
+- {{ printf "%s/ca.crt" (include "anesbench.tlsDir" .) }}
+{{- end }}
+{{- if include "anesbench.auth.enabled" . }}
+- --dispatcher-token-file
+- {{ printf "%s/runner" (include "anesbench.tokensDir" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "anesbench.dispatcherClientMounts" -}}
+{{- if include "anesbench.auth.enabled" . }}
+- name: tokens
+  mountPath: {{ include "anesbench.tokensDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.tls.enabled }}
+- name: tls
+  mountPath: {{ include "anesbench.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "anesbench.dispatcherClientVolumes" -}}
+{{- if include "anesbench.auth.enabled" . }}
+{{ include "anesbench.tokensVolume" (dict "ctx" . "roles" (list "runner")) }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+{{ include "anesbench.tlsVolume" (dict "ctx" . "keys" (list "ca.crt")) }}
+{{- end }}
+{{- end }}
+
+{{/*
+An egress rule to some CIDRs and ports; every 0.0.0.0/0 loses the `except` CIDRs (cloud metadata, and
+the API server for every pod but the dispatcher). Call with (dict "egress" {cidrs, ports} "except" list).
+*/}}
+{{- define "anesbench.np.cidrRule" -}}
+- to:
+    {{- range .egress.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+        {{- if and (eq . "0.0.0.0/0") $.except }}
+        except:
+          {{- toYaml (uniq $.except) | nindent 10 }}
+        {{- end }}
+    {{- end }}
+  ports:
+    {{- range .egress.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
 {{- end }}

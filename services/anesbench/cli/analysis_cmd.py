@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from anesbench.cli.options import DEFAULT_DB
+from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials
 from anesbench.cli.options import host_port as _host_port
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
@@ -18,6 +18,7 @@ EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 @click.argument("run_b", required=False)
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
+@dispatcher_credentials
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt: str) -> None:
     """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement."""
@@ -49,6 +50,7 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
+@dispatcher_credentials
 def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
     """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
     correct, response, reasoning, finish reason, tokens, latency, attempts, error."""
@@ -90,6 +92,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
               help="Dataset file(s) the runs used, to show question stems and options (matched by sha256).")
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
+@dispatcher_credentials
 def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], db: str,
            dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""

@@ -12,7 +12,7 @@ import click
 
 from anesbench import __version__
 from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
-from anesbench.cli.options import DEFAULT_DB
+from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials
 from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
@@ -86,6 +86,7 @@ def cli() -> None:
 @click.option("--connect-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
               help="Seconds to connect (TCP, proxy tunnel, TLS), apart from --request-timeout.")
 @click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
+@dispatcher_credentials
 @click.option("--progress/--no-progress", default=None,
               help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
 @click.option("--limit", type=_bounded("limit"), default=None,
@@ -131,6 +132,7 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
+@dispatcher_credentials
 @click.option("--run", "run_ids", multiple=True,
               help="Show this run (repeatable; default: the newest completed run per model, dataset and configuration).")
 @click.option("--include-incomplete", is_flag=True,
@@ -157,6 +159,7 @@ def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], inclu
 @cli.command()
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
+@dispatcher_credentials
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs(db: str, dispatcher: str | None, fmt: str) -> None:
     """One line per run: id, model, dataset, languages, status, done/total, started, finished."""
@@ -184,6 +187,7 @@ def grade(source: str) -> None:
 @cli.command()
 @click.argument("run_id")
 @click.option("--dispatcher", required=True, callback=_host_port)
+@dispatcher_credentials
 def cancel(run_id: str, dispatcher: str) -> None:
     """Cancel a run on a dispatcher (finished results are kept)."""
     from anesbench.cli.remote_reads import remote_cancel

@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
+
+PEM = click.Path(dir_okay=False)
+
+
+def _tls_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--tls-cert/--tls-key/--tls-client-ca and --health-port, the same on both servers."""
+    for option in reversed((
+        click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+                     help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
+        click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
+        click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
+        click.option("--tls-client-ca", type=PEM, default=None,
+                     help="Mutual TLS: require client certificates signed by this PEM CA."),
+    )):
+        fn = option(fn)
+    return fn
 
 
 @click.group()
@@ -16,11 +34,18 @@ def serve() -> None:
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=50052, show_default=True, help="0 picks a free port.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve /metrics here.")
-def grader(host: str, port: int, metrics_port: int | None) -> None:
+@_tls_options
+@click.option("--auth-token-file", type=PEM, default=None,
+              help="Require this bearer token (the dispatcher's --grader-token-file) on every Grader RPC.")
+def grader(host: str, port: int, metrics_port: int | None, health_port: int | None, tls_cert: str | None,
+           tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None) -> None:
     """Stateless answer extraction (Grade, GradeStream)."""
     from anesbench.grader.server import serve as serve_grader
+    from anesbench.serving import read_token, server_tls
 
-    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port))
+    token = read_token(auth_token_file, "auth_token_file") if auth_token_file else None
+    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port, health_port=health_port,
+                          tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
 
 
 @serve.command()
@@ -39,8 +64,21 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="Connections to the grader service; a Service balances connections, so this spreads replicas.")
 @click.option("--endpoint-key-file", "endpoint_keys", multiple=True, metavar="URL_PREFIX=FILE",
               help="API key (in FILE) sent only to endpoints under URL_PREFIX (repeatable); the longest prefix wins.")
-@click.option("--auth-token-file", type=click.Path(dir_okay=False), default=None,
-              help="Require this bearer token on every Dispatcher RPC (else $ANESBENCH_DISPATCHER_TOKEN if set).")
+@click.option("--auth-token-file", type=PEM, default=None,
+              help="Runner role: require this bearer token on every Dispatcher RPC (else $ANESBENCH_DISPATCHER_TOKEN).")
+@click.option("--read-token-file", type=PEM, default=None,
+              help="Reader role: this bearer token may call ListRuns, GetRun, WatchRun, GetLeaderboard, ExportResults.")
+@_tls_options
+@click.option("--grader-ca", type=PEM, default=None, help="Speak TLS to the grader and trust this PEM CA.")
+@click.option("--grader-cert", type=PEM, default=None, help="Client certificate for a mutual-TLS grader.")
+@click.option("--grader-key", type=PEM, default=None, help="The PEM private key of --grader-cert.")
+@click.option("--grader-token-file", type=PEM, default=None, help="Bearer token the grader requires.")
+@click.option("--allow-inference-service", "allowed_isvcs", multiple=True, metavar="NAME",
+              help="An InferenceService runs may name (repeatable); none: any in --kube-namespace.")
+@click.option("--max-upload-bytes", type=click.IntRange(0), default=0,
+              help="Largest dataset a run may upload, in bytes (0: only the 64 MiB message limit).")
+@click.option("--store-budget-bytes", type=click.IntRange(0), default=0,
+              help="Refuse new runs once the DuckDB file would pass this many bytes (0: no budget).")
 @click.option("--kube-namespace", default=None,
               help="Drive KServe InferenceServices in this namespace (runs may then name --inference-service).")
 @click.option("--instance-name", default="anesbench-dispatcher", show_default=True,
@@ -55,14 +93,19 @@ def grader(host: str, port: int, metrics_port: int | None) -> None:
               help="Seconds to keep re-sending to a grader that is down before its runs fail (resumable).")
 def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
                datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
-               grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None, kube_namespace: str | None,
-               instance_name: str, gpu_budget: int, model_idle_seconds: float, ready_timeout: float,
-               grader_grace: float) -> None:
+               grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None,
+               read_token_file: str | None, health_port: int | None, tls_cert: str | None, tls_key: str | None,
+               tls_client_ca: str | None,
+               allowed_isvcs: tuple[str, ...], max_upload_bytes: int, store_budget_bytes: int,
+               grader_ca: str | None, grader_cert: str | None, grader_key: str | None, grader_token_file: str | None,
+               kube_namespace: str | None, instance_name: str, gpu_budget: int, model_idle_seconds: float,
+               ready_timeout: float, grader_grace: float) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.server import DispatcherSettings, server_token
     from anesbench.dispatcher.server import serve as serve_dispatcher
     from anesbench.inference import load_api_key
     from anesbench.inference.credentials import load_endpoint_keys
+    from anesbench.serving import client_tls, read_token, server_tls
 
     settings = DispatcherSettings(
         host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
@@ -70,5 +113,11 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
         grader_connections=grader_connections, grader_grace=grader_grace, kube_namespace=kube_namespace, kube_owner=instance_name,
         gpu_budget=gpu_budget, model_idle_seconds=model_idle_seconds, ready_timeout=ready_timeout,
         auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
+        read_token=read_token(read_token_file, "read_token_file") if read_token_file else None,
+        tls=server_tls(tls_cert, tls_key, tls_client_ca), health_port=health_port,
+        allowed_inference_services=allowed_isvcs, max_upload_bytes=max_upload_bytes,
+        store_budget_bytes=store_budget_bytes,
+        grader_tls=client_tls(grader_ca, grader_cert, grader_key, prefix="grader"),
+        grader_token=read_token(grader_token_file, "grader_token_file") if grader_token_file else None,
     )
     sys.exit(serve_dispatcher(settings))

@@ -32,15 +32,18 @@ from anesbench.engine.admission import check_run, probe_endpoints
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
-from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied
+from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied, QuotaExceeded
 from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
+from anesbench.inference.credentials import refuse_url_credentials
 from anesbench.inference.endpoint import check_allowed
 from anesbench.inference.transport import HttpOptions
+from anesbench.kube.objects import check_status_url
 from anesbench.kube.pool import ModelPool
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
+from anesbench.store.budget import check_budget
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.1
@@ -154,6 +157,7 @@ class Runs:
                 return existing
             await probe_endpoints(config, api_key=self.settings.key_for(config.endpoints), http=HttpOptions(),
                                   report=lambda line: log.warning("run %s: %s", run_id, line))
+            check_quotas(self.settings, loaded.upload_text)
             if loaded.upload_text is not None:  # a named dataset stays in --datasets-dir
                 await self.store.call(Store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)
@@ -163,8 +167,9 @@ class Runs:
         """The run as this dispatcher will execute it: an InferenceService in its namespace, endpoints valid
         and allowed (--allow-endpoint), one API key for all of them, then the checks every run passes."""
         if config.inference_service:
-            config = check_model_run(self.models, config)
+            config = check_model_run(self.models, config, self.settings.allowed_inference_services)
         endpoints = tuple(validate_endpoint(url) for url in config.endpoints)
+        refuse_url_credentials(endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
         config = dataclasses.replace(config, endpoints=endpoints)
@@ -229,6 +234,7 @@ class Runs:
             return
         assert self.models is not None  # _validate refused the run otherwise
         async with self.models.hold(config.inference_service, config.run_id or "") as url:
+            check_status_url(url, self.models.namespace, self.settings.allowed_endpoints)
             yield dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
 
     # --- resuming ---------------------------------------------------------------------------
@@ -340,16 +346,31 @@ class Runs:
         active.release()
 
 
-def check_model_run(pool: ModelPool | None, config: RunConfig) -> RunConfig:
-    """Validate a run naming an InferenceService; returns it with the namespace filled in."""
+def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[str, ...]) -> RunConfig:
+    """Validate a run naming an InferenceService (one of ``allowed``, when given); returns it with the
+    namespace filled in."""
     if pool is None:
         raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
                            "with {kube_namespace})", field="inference_service", mentions=("kube_namespace",))
+    if allowed and config.inference_service not in allowed:
+        raise PermissionDenied(f"{config.inference_service}: not an InferenceService this dispatcher may drive; "
+                               f"allowed: {', '.join(allowed)} ({{allow_inference_service}})",
+                               field="inference_service", mentions=("allow_inference_service",))
     namespace = config.namespace or pool.namespace
     if namespace != pool.namespace:
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
                                "only", field="namespace")
     return dataclasses.replace(config, namespace=namespace)
+
+
+def check_quotas(settings: DispatcherSettings, upload_text: str | None) -> None:
+    """Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes."""
+    size = len(upload_text.encode()) if upload_text is not None else 0
+    if settings.max_upload_bytes and size > settings.max_upload_bytes:
+        raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
+                            f"({settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
+                            mentions=("max_upload_bytes",))
+    check_budget(settings.db, settings.store_budget_bytes, size)
 
 
 def _log_outcome(task: asyncio.Task[RunRecord]) -> None:

@@ -1,21 +1,14 @@
 """The dispatcher process: its runs and the servicer behind the shared serving lifecycle.
 
-Authentication is optional: when the dispatcher has a bearer token (``--auth-token-file`` or
-``$ANESBENCH_DISPATCHER_TOKEN``), every call of ``anesbench.v1.Dispatcher`` must carry
-``authorization: Bearer <token>`` metadata, else it fails with UNAUTHENTICATED before reaching the
-servicer. Health checking and reflection stay open: kubelet's native gRPC probes cannot send
-metadata, and neither reveals or changes anything. How a client finds and sends the token is
-:mod:`anesbench.wire.auth`.
+Who may call what is two bearer-token roles (:func:`token_roles`); TLS is ``serving``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import grpc
 
@@ -24,14 +17,15 @@ from anesbench.dispatcher.runs import Runs
 from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.admission import open_store
-from anesbench.errors import AnesbenchError
+from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
 from anesbench.metrics import DISPATCHER_REQUESTS
+from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2_grpc
-from anesbench.wire.auth import AUTHORIZATION, TOKEN_ENV, TOKEN_FILE_ENV, bearer, read_token
+from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
 
 __all__ = ["DispatcherApp", "DispatcherSettings", "serve", "server_token"]
 log = logging.getLogger(__name__)
@@ -48,7 +42,8 @@ class DispatcherApp:
         self.store = AsyncStore(open_store(settings.db, abandoned=lambda run_id: log.warning(
             "run %s marked failed: its process is gone", run_id)))
         self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections,
-                                            give_up_after=settings.grader_grace)
+                                            give_up_after=settings.grader_grace, tls=settings.grader_tls,
+                                            token=settings.grader_token)
         self.runs = Runs(self.store, self.grader, settings, model_pool(settings))
         self._drained: asyncio.Task[None] | None = None
 
@@ -90,56 +85,59 @@ def model_pool(settings: DispatcherSettings) -> ModelPool | None:
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    interceptors = (BearerTokenInterceptor(settings.auth_token),) if settings.auth_token else ()
+    roles = token_roles(settings.auth_token, settings.read_token)
     config = serving.ServeConfig(host=settings.host, port=settings.port, metrics_port=settings.metrics_port,
-                                 grace_seconds=settings.grace_seconds, interceptors=interceptors)
-    if settings.auth_token:
-        log.info("the Dispatcher API requires a bearer token")
+                                 grace_seconds=settings.grace_seconds, interceptors=(roles,) if roles else (),
+                                 tls=settings.tls, health_port=settings.health_port)
+    log.info("the Dispatcher API %s, over %s", "requires a bearer token" if roles else "is open to anyone reaching it",
+             "TLS" if settings.tls else "plain text")
     return serving.serve(lambda: DispatcherApp(settings), config)
 
 
-OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-DENIED = f"this dispatcher requires a bearer token: set {TOKEN_ENV} or {TOKEN_FILE_ENV}"
+
+# Who may call what: two bearer-token roles (the check itself is ``serving.TokenRoles``).
+# * runner (--auth-token-file, or $ANESBENCH_DISPATCHER_TOKEN): every method, StartRun and CancelRun
+#   included; what CronJobs and operators use.
+# * reader (--read-token-file): READ_METHODS only, for dashboards and analysts; anything else is
+#   PERMISSION_DENIED.
+# Without either token the API is open (loopback development). Health checking stays open; reflection
+# needs a token of either role. How a client finds and sends its token is anesbench.wire.auth.
+RUNNER, READER = "runner", "reader"
+READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults"})
+DENIED = f"this dispatcher requires a bearer token: pass --dispatcher-token-file, or set {TOKEN_FILE_ENV} or {TOKEN_ENV}"
 
 
 def server_token(path: str | None) -> str | None:
-    """The dispatcher's token: from ``--auth-token-file``, else the environment; None = no authentication."""
+    """The runner token: from ``--auth-token-file``, else the environment; None = no authentication."""
     if path:
         return read_token(path, "auth_token_file")
     return os.environ.get(TOKEN_ENV, "").strip() or None
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, token: str) -> None:
-        self._expected = bearer(token).encode()
+def role_allows(role: str, method: str) -> bool:
+    """Whether a token of ``role`` may call ``method`` (a full gRPC method name).
 
-    async def intercept_service(
-        self, continuation: Callable[[Any], Awaitable[Any]], details: Any,
-    ) -> Any:
-        handler = await continuation(details)
-        method: str = details.method or ""
-        if handler is None or method.startswith(OPEN_SERVICES):
-            return handler
-        given = next((value for key, value in details.invocation_metadata or () if key == AUTHORIZATION), "")
-        if isinstance(given, str) and hmac.compare_digest(given.encode(), self._expected):
-            return handler
-        DISPATCHER_REQUESTS.labels(method.rsplit("/", 1)[-1], grpc.StatusCode.UNAUTHENTICATED.name).inc()
-        return _denied(handler)
+    >>> role_allows(READER, "/anesbench.v1.Dispatcher/ListRuns"), role_allows(READER, "/anesbench.v1.Dispatcher/StartRun")
+    (True, False)
+    """
+    if role == RUNNER:
+        return True
+    service, _, name = method.lstrip("/").rpartition("/")
+    return method.startswith(REFLECTION_PREFIX) or (service == DISPATCHER_SERVICE and name in READ_METHODS)
 
 
-def _denied(handler: Any) -> Any:
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
+def token_roles(runner: str | None, reader: str | None) -> TokenRoles | None:
+    """The interceptor for these tokens; None when there are none (no authentication)."""
+    if reader is not None and runner is None:
+        raise InvalidInput("a reader token needs a runner token ({auth_token_file}) too", field="read_token_file",
+                           mentions=("auth_token_file",))
+    if runner is None:
+        return None
+    if reader == runner:
+        raise InvalidInput("must differ from the runner token", field="read_token_file")
+    roles = {runner: RUNNER, **({reader: READER} if reader else {})}
+    return TokenRoles(roles, role_allows, unauthenticated=DENIED, on_refused=_count)
 
-    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, DENIED)
-        yield  # pragma: no cover - abort raises
 
-    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+def _count(method: str, code: grpc.StatusCode) -> None:
+    DISPATCHER_REQUESTS.labels(method, code.name).inc()

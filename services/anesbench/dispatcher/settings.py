@@ -7,14 +7,17 @@ from dataclasses import dataclass
 
 from anesbench.errors import InvalidInput
 from anesbench.inference.endpoint import matches_prefix
+from anesbench.serving import ClientTls, ServerTls
 
 # The options of `anesbench serve dispatcher` by their own names (cli/serve_cmd.py defines them; a test
 # checks the two agree). An error raised in the dispatcher that mentions one, as ``{datasets_dir}``, gets
 # the option written into its message by the dispatcher's edge (dispatcher/service.py), not by a client.
 SERVE_OPTIONS = frozenset({
     "host", "port", "grader", "db", "metrics_port", "datasets_dir", "allow_endpoint", "api_key_file",
-    "grader_connections", "endpoint_key_file", "auth_token_file", "kube_namespace", "instance_name", "gpu_budget",
-    "model_idle_seconds", "ready_timeout", "grader_grace",
+    "grader_connections", "endpoint_key_file", "auth_token_file", "read_token_file", "health_port",
+    "tls_cert", "tls_key", "tls_client_ca", "allow_inference_service", "max_upload_bytes",
+    "store_budget_bytes", "grader_ca", "grader_cert", "grader_key", "grader_token_file", "kube_namespace",
+    "instance_name", "gpu_budget", "model_idle_seconds", "ready_timeout", "grader_grace",
 })
 
 
@@ -47,7 +50,15 @@ class DispatcherSettings:
     kube_owner: str = "anesbench-dispatcher"  # value of anesbench.io/started-by on models it starts
     gpu_budget: int = 0  # on-demand models up at once; 0 = unlimited
     model_idle_seconds: float = 300.0  # grace period before an unneeded on-demand model is stopped
-    auth_token: str | None = None  # bearer token every Dispatcher RPC must carry; None = no authentication
+    auth_token: str | None = None  # runner role's bearer token; None = no authentication
+    read_token: str | None = None  # reader role's bearer token (reads only)
+    tls: ServerTls | None = None  # None: plain text
+    health_port: int | None = None  # plain-text grpc.health.v1 only, for kubelet's probes
+    grader_tls: ClientTls | None = None  # None: plain text to the grader
+    grader_token: str | None = None  # bearer token the grader requires of its callers
+    allowed_inference_services: tuple[str, ...] = ()  # names runs may use; empty = any in kube_namespace
+    max_upload_bytes: int = 0  # largest dataset upload (canonical JSON); 0 = only the message limit
+    store_budget_bytes: int = 0  # the DuckDB file (and WAL) may not grow past this; 0 = no budget
     ready_timeout: float = 1800.0  # seconds a run waits for its InferenceService to become Ready
 
     def key_for(self, endpoints: Sequence[str]) -> str | None:

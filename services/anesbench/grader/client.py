@@ -30,7 +30,7 @@ from anesbench.errors import GraderUnavailable, InvalidInput, Ungradable
 from anesbench.grader._limits import check_item
 from anesbench.grader._queue import RequestQueue
 from anesbench.grading import Extraction
-from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving import CLIENT_OPTIONS, ClientTls, open_channel, token_metadata
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,11 @@ class RemoteGrader:
         stall_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.05, 2.0),
         channel_options: Sequence[tuple[str, int]] = CLIENT_OPTIONS,
+        tls: ClientTls | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
+        self._tls, self._metadata = tls, token_metadata(token)
         self._max_delay, self._give_up_after = max_delay, give_up_after
         self._stall_timeout, self._backoff = stall_timeout, backoff
         self._channel_options = tuple(channel_options)
@@ -111,7 +114,7 @@ class RemoteGrader:
 
     def _start(self) -> None:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target, options=self._channel_options)
+            self._channel = open_channel(self.target, self._channel_options, self._tls)
             self._stub = grader_pb2_grpc.GraderStub(self._channel)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._supervise(), name=f"RemoteGrader({self.target})")
@@ -154,7 +157,7 @@ class RemoteGrader:
     async def _run_stream(self) -> tuple[grpc.StatusCode, str, bool]:
         """Run one GradeStream until it ends; returns its status code, details and whether it answered."""
         assert self._stub is not None
-        call = self._stub.GradeStream(wait_for_ready=True)
+        call = self._stub.GradeStream(wait_for_ready=True, metadata=self._metadata)
         abandoned: list[str] = []  # why we cancelled the call ourselves, if we did
 
         def abandon(reason: str) -> None:
@@ -218,7 +221,7 @@ class RemoteGrader:
         if entry is None or self._stub is None:
             return
         try:
-            result = await self._stub.Grade(entry.request, timeout=self._stall_timeout)
+            result = await self._stub.Grade(entry.request, timeout=self._stall_timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 self._queue.fail(request_id, InvalidInput(exc.details() or "the grader rejected the request"))

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from anesbench import metrics
 from anesbench.grader.client import RemoteGrader
 from anesbench.grading import Extraction
-from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving import CLIENT_OPTIONS, ClientTls
 
 OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 BURST = 64
@@ -24,9 +24,11 @@ BURST = 64
 class MultiConnectionGrader:
     """Satisfies :class:`anesbench.grader.Grader`."""
 
-    def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0) -> None:
+    def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0,
+                 tls: ClientTls | None = None, token: str | None = None) -> None:
         self.graders = [
-            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after)
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after,
+                         tls=tls, token=token)
             for _ in range(max(1, connections))
         ]
         self._next = itertools.cycle(self.graders)

@@ -12,10 +12,13 @@ import grpc
 from anesbench import serving
 from anesbench.grader._pool import GradingPool
 from anesbench.grader.service import GRADER_SERVICE, GraderServicer, declare_metrics
+from anesbench.serving import ServerTls, TokenRoles
 from anesbench.v1 import grader_pb2_grpc
 
 # Grading processes: batches in parallel on this many cores. Scale out with replicas beyond that.
 WORKERS = min(4, os.cpu_count() or 1)
+CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grade
+DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
 
 
 class GraderApp:
@@ -42,13 +45,17 @@ class GraderApp:
 
 
 def serve(
-    *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0, workers: int = WORKERS
+    *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0, workers: int = WORKERS,
+    health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
 ) -> int:
     """Run the grader until SIGTERM/SIGINT, then drain; returns the process exit code.
 
     Prints ``listening on HOST:PORT`` as the first stdout line (the bound port when ``port`` is 0),
     then ``metrics on HOST:PORT`` when ``metrics_port`` is not None. ``workers`` grading processes.
+    With ``token`` every Grader call must carry it (health stays open); with ``tls`` it speaks TLS.
     """
     declare_metrics()
-    config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds)
+    roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
+    config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,
+                                 interceptors=roles, tls=tls, health_port=health_port)
     return serving.serve(functools.partial(GraderApp, workers), config)

@@ -64,6 +64,23 @@ def check_url_credentials(endpoints: Sequence[str], api_key: str | None) -> None
                                "give only one of them", field="endpoints")
 
 
+def refuse_url_credentials(endpoints: Sequence[str]) -> None:
+    """A server keeps what a run names: credentials in a URL would be stored, so it refuses them.
+
+    >>> try:
+    ...     refuse_url_credentials(["https://user:secret@host/v1"])
+    ... except InvalidInput as exc:
+    ...     print(exc.field, exc.message[:19])
+    endpoints holds user:password
+    """
+    for url in endpoints:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            raise InvalidInput("holds user:password, which a server would store with the run; give the server the "
+                               "key instead (its {endpoint_key_file}) and drop it from the URL", field="endpoints",
+                               mentions=("endpoint_key_file",))
+
+
 def load_endpoint_keys(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``PREFIX=FILE`` pairs (``--endpoint-key-file``): the key in FILE goes only to endpoints under PREFIX."""
     keys: list[tuple[str, str]] = []

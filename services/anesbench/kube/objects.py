@@ -6,7 +6,11 @@ import for three fields (see docs/deploy.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
+
+from anesbench.inference.endpoint import check_allowed
 
 GROUP = "serving.kserve.io"
 VERSION = "v1beta1"
@@ -88,6 +92,24 @@ def base_url(obj: Obj) -> str | None:
         return None
     url = str(url).rstrip("/")
     return url if url.endswith("/v1") else url + "/v1"
+
+
+def check_status_url(url: str, namespace: str, allowed_prefixes: Sequence[str]) -> None:
+    """The URL an InferenceService's status gives must be a cluster-local address in its namespace, or
+    one the dispatcher allows anyway: whoever can write the object's status must not be able to send
+    the dispatcher's requests (and API keys) elsewhere.
+
+    >>> check_status_url("http://m-predictor.ns.svc.cluster.local/v1", "ns", ())
+    >>> check_status_url("http://evil.example/v1", "ns", ("http://x.ns.svc/v1",))
+    Traceback (most recent call last):
+    anesbench.errors.PermissionDenied: endpoint http://evil.example/v1 does not match any allowed endpoint prefix
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    local = host.endswith(f".{namespace}.svc") or f".{namespace}.svc." in host
+    if local and parts.username is None and parts.scheme in ("http", "https"):
+        return
+    check_allowed(url, allowed_prefixes)
 
 
 def start_patch(owner: str) -> Obj:

@@ -19,10 +19,12 @@ from typing import Any, Protocol
 from wsgiref.simple_server import WSGIServer
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 from prometheus_client import start_http_server
 
 from anesbench import event_loop
 from anesbench.serving._server import add_health, add_reflection, build_server, set_serving
+from anesbench.serving._tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,10 @@ class ServeConfig:
     metrics_port: int | None = None  # None = no /metrics endpoint; 0 = any free port
     grace_seconds: float = 10.0  # how long in-flight RPCs may run on after a drain starts
     shutdown_timeout_seconds: float = 10.0  # bound on the service's own shutdown hook
-    interceptors: tuple[Any, ...] = ()  # grpc.aio.ServerInterceptor, e.g. the dispatcher's bearer-token check
+    interceptors: tuple[Any, ...] = ()  # grpc.aio.ServerInterceptor, e.g. the bearer-token check (TokenRoles)
+    tls: ServerTls | None = None  # None: plain text (loopback, or behind a mesh that encrypts)
+    # A plain-text port serving grpc.health.v1 only: kubelet's native gRPC probes cannot speak TLS.
+    health_port: int | None = None
 
 
 class Service(Protocol):
@@ -94,17 +99,30 @@ async def run(
     service.register(server)
     add_reflection(server, names)
 
+    probes: grpc.aio.Server | None = None
+    if config.health_port is not None:
+        probes = build_server()
+        health_pb2_grpc.add_HealthServicer_to_server(health, probes)
     metrics_httpd: WSGIServer | None = None
     try:
         if config.metrics_port is not None:
             metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
-        port = server.add_insecure_port(hostport(config.host, config.port))
+        address = hostport(config.host, config.port)
+        if config.tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, config.tls.credentials())
+        if probes is not None:
+            probes_port = probes.add_insecure_port(hostport(config.host, config.health_port or 0))
     except (OSError, RuntimeError) as exc:
         log.error("cannot listen on %s: %s", config.host, exc)
         _stop_metrics(metrics_httpd)
         return 1
     await server.start()
     announce(f"listening on {hostport(config.host, port)}")
+    if probes is not None:
+        await probes.start()
+        announce(f"health on {hostport(config.host, probes_port)}")
     if metrics_httpd is not None:
         announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
 
@@ -126,6 +144,8 @@ async def run(
         await _stop_server(server, config.grace_seconds, signals.hurry)
         return await _shutdown(service, config.shutdown_timeout_seconds)
     finally:
+        if probes is not None:
+            await probes.stop(None)
         signals.close()
         _stop_metrics(metrics_httpd)
 

@@ -30,6 +30,7 @@ from anesbench.store.leaderboard_sql import (
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
 from anesbench.store.schema import SCHEMA
+from anesbench.store.scrub import needs_scrub, scrub_file
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -94,6 +95,11 @@ class Store:
             # own allocator arenas (~7 MB more resident at 44k results on this machine).
             self._con.execute("SET threads = 1")
             self._con.execute(SCHEMA)
+            if self.path != ":memory:" and needs_scrub(self._con):
+                self._con.close()
+                scrub_file(self.path)
+                self._con = duckdb.connect(self.path)
+                self._con.execute("SET threads = 1")
         # A file written before a column existed, opened read-only, lacks it.
         columns = {name for (name,) in self._con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"

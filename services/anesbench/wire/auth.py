@@ -1,39 +1,20 @@
-"""The dispatcher's bearer token as a client finds and sends it (the server's check is ``dispatcher/auth.py``).
+"""How a client finds the dispatcher's credentials: its bearer token and the CA its TLS certificate is signed by.
 
 A client reads the token from ``$ANESBENCH_DISPATCHER_TOKEN``, else from the file named by
-``$ANESBENCH_DISPATCHER_TOKEN_FILE``, and sends it as ``authorization: Bearer <token>`` metadata.
+``$ANESBENCH_DISPATCHER_TOKEN_FILE`` (``--dispatcher-token-file``), and sends it as
+``authorization: Bearer <token>`` metadata. With ``$ANESBENCH_DISPATCHER_CA`` (``--dispatcher-ca``) it
+speaks TLS and trusts that CA; the server's check is ``dispatcher/server.py``.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from anesbench.errors import InvalidInput
+from anesbench.serving import ClientTls, client_tls, read_token, token_metadata
 
 TOKEN_ENV = "ANESBENCH_DISPATCHER_TOKEN"
 TOKEN_FILE_ENV = "ANESBENCH_DISPATCHER_TOKEN_FILE"
-AUTHORIZATION = "authorization"
-
-
-def read_token(path: str, field: str) -> str:
-    """The token in the file at ``path``; bad input about ``field`` (the setting that named the file) otherwise."""
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field=field) from None
-    if not token:
-        raise InvalidInput(f"{path} is empty", field=field)
-    return token
-
-
-def bearer(token: str) -> str:
-    """The metadata value that carries ``token``.
-
-    >>> bearer("t0ken")
-    'Bearer t0ken'
-    """
-    return f"Bearer {token}"
+CA_ENV = "ANESBENCH_DISPATCHER_CA"
 
 
 def client_token() -> str | None:
@@ -46,5 +27,9 @@ def client_token() -> str | None:
 
 
 def client_metadata() -> tuple[tuple[str, str], ...]:
-    token = client_token()
-    return ((AUTHORIZATION, bearer(token)),) if token else ()
+    return token_metadata(client_token())
+
+
+def dispatcher_tls() -> ClientTls | None:
+    """TLS to the dispatcher when $ANESBENCH_DISPATCHER_CA names its CA; None: plain text."""
+    return client_tls(os.environ.get(CA_ENV, "").strip() or None, prefix="dispatcher")
