@@ -55,6 +55,7 @@ class Stats:
             "last_answer": self.last_answer,
             "span_seconds": (self.last_answer - self.first_request)
             if self.first_request is not None and self.last_answer is not None else None,
+            "inflight": self.inflight,
             "max_inflight": self.max_inflight,
             "max_running": self.max_running,
             "slot_seconds": self.slot_seconds,
@@ -76,6 +77,8 @@ class StandinServer:
         self._slot_count = -1
         self._admit = asyncio.Lock()  # a request with n > 1 takes its n slots without interleaving
         self._started = time.monotonic()
+        self._not_before: dict[str, float] = {}  # request key -> when the Retry-After it was sent ends
+        self._attempts = 0  # chat attempts that reached the fault plan, in arrival order
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -138,17 +141,21 @@ class StandinServer:
 
     def _fault_for(self, key: str) -> str | None:
         attempt = self.stats.attempts_by_key[key]
+        self._attempts += 1
         if attempt <= self.plan.fail_first:
+            return self.plan.fail_kind
+        if self.plan.fail_every and self._attempts % self.plan.fail_every == 0:
             return self.plan.fail_kind
         if self.plan.fault_rate and self._fault_rng.random() < self.plan.fault_rate:
             return self._fault_rng.choice(self.plan.fault_kinds)
         return None
 
-    async def _inject(self, kind: str, request: web.Request) -> web.StreamResponse:
+    async def _inject(self, kind: str, request: web.Request, key: str) -> web.StreamResponse:
         self.stats.outcomes[kind] += 1
         headers = {}
         if self.plan.retry_after is not None:
             headers["Retry-After"] = f"{self.plan.retry_after:g}"
+            self._not_before[key] = time.monotonic() + self.plan.retry_after
         if kind == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -179,8 +186,13 @@ class StandinServer:
             return web.json_response({"error": {"message": "expected a chat completion request"}}, status=400)
         key = hashlib.sha256(raw).hexdigest()
         stats.attempts_by_key[key] += 1
+        if now < self._not_before.get(key, now):
+            # Sent again before the Retry-After we gave ran out: what a rate limiter answers to that.
+            stats.outcomes["retry_too_early"] += 1
+            return web.json_response({"error": {"message": "stand-in: retried before Retry-After"}}, status=429,
+                                     headers={"Retry-After": f"{self._not_before[key] - now:.3f}"})
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
-            return await self._inject("401", request)
+            return await self._inject("401", request, key)
         loading = self._loading()
         if loading is not None:
             return loading
@@ -190,7 +202,7 @@ class StandinServer:
             return web.json_response({"error": {"message": f"stand-in: {detail}", "param": "n"}}, status=400)
         fault = self._fault_for(key)
         if fault is not None:
-            return await self._inject(fault, request)
+            return await self._inject(fault, request, key)
         model = str(body.get("model", "standin"))
         # A choice's identity: the request's seed for n = 1 (so samples sent one by one differ), its index otherwise.
         variants = [f"{model}:{body.get('seed')}"] if n == 1 else [f"{model}:n{i}" for i in range(n)]
