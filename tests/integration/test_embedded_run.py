@@ -16,7 +16,7 @@ import pytest
 
 from anesbench.engine.writer import ResultWriter
 from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
-from tests.procs import CLI, ROOT, Proc, popen, run_cli, standin_control, standin_stats, start_standin
+from tests.procs import CLI, ROOT, Proc, popen, run_cli, standin_control, standin_intended, standin_stats, start_standin
 from tests.waiting import wait_until
 
 ITEMS = SAMPLE_ITEMS
@@ -92,6 +92,13 @@ def test_sample_run_completes_with_one_result_per_item_and_language(sample_run: 
 def test_sample_run_verdicts_agree_with_prediction_and_answer(sample_run: SampleRun) -> None:
     assert _rows(sample_run.db, "SELECT count(*) FROM results "
                                 "WHERE correct IS DISTINCT FROM (pred IS NOT NULL AND pred = answer)") == [(0,)]
+
+
+def test_sample_run_grades_every_reply_as_the_stand_in_wrote_it(sample_run: SampleRun) -> None:
+    intended = standin_intended(sample_run.standin.address)
+    rows = _rows(sample_run.db, "SELECT request_hash, pred FROM results")
+    assert sorted(intended) == sorted(digest for digest, _ in rows)
+    assert [(digest, pred) for digest, pred in rows if intended[digest] != [pred]] == []
 
 
 def test_sample_run_leaderboard_agrees_with_the_rows(sample_run: SampleRun) -> None:

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from anesbench_testkit.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
 from anesbench_testkit.standin.faults import FaultPlan, service_time
-from anesbench_testkit.standin.replies import STYLES, render_reply
+from anesbench_testkit.standin.replies import STYLES, UNANSWERED, compose_reply
 
-ANSWERING_STYLES = tuple(style for style in STYLES if style not in ("refusal", "truncated"))
+ANSWERING_STYLES = tuple(style for style in STYLES if style not in UNANSWERED)
 
 
 @dataclass(slots=True)
@@ -43,6 +43,8 @@ class Stats:
     choices: int = 0  # answered choices (a request with n = 4 answers 4)
     prompt_tokens: int = 0  # prefill: counted once per request, whatever its n
     completion_tokens: int = 0
+    #: request key -> the letter each choice of its reply was written to commit to (None: to no answer)
+    intended_by_key: dict[str, list[str | None]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class StandinServer:
         app.router.add_get("/health", self.health)
         app.router.add_get("/get_server_info", self.server_info)
         app.router.add_get("/_stats", self.get_stats)
+        app.router.add_get("/_intended", self.get_intended)
         app.router.add_post("/_stats/reset", self.reset_stats)
         app.router.add_post("/_control", self.control)
         return app
@@ -120,6 +123,11 @@ class StandinServer:
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.as_dict())
+
+    async def get_intended(self, request: web.Request) -> web.Response:
+        """What each answered request's reply commits to, by the sha256 of the request body (the engine's
+        request_hash): tests compare the grader's reading of every stored reply with it."""
+        return web.json_response(self.stats.intended_by_key)
 
     async def reset_stats(self, request: web.Request) -> web.Response:
         self.stats = Stats()
@@ -249,22 +257,22 @@ class StandinServer:
             if gate is not None:
                 gate.release()
 
-    def _choice(self, model: str, prompt: str, max_tokens: int, index: int, duration: float) -> tuple[dict[str, Any], int]:
+    def _choice(self, model: str, prompt: str, max_tokens: int, index: int,
+                duration: float) -> tuple[dict[str, Any], int, str | None]:
         # The reply depends only on the request, so a re-sent request gets the same answer.
         rng = random.Random(f"{self._seed}:{model}:{prompt}" + (f":{index}" if index else ""))
         options = parse_options(prompt)
         language = prompt_language(prompt)
         if not options:
-            content, reasoning, finish = "I could not find a question with lettered options.", None, "stop"
+            content, reasoning, finish, intended = "I could not find a question with lettered options.", None, "stop", None
         else:
             if rng.random() < self.plan.unanswerable_rate:
                 style, letter = rng.choice(("refusal", "truncated")), None
             else:
                 letter = choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
                 style = rng.choice(ANSWERING_STYLES)
-            content, reasoning, finish = render_reply(
-                style, letter=letter, choices=options, language=language, rng=rng
-            )
+            reply = compose_reply(style, letter=letter, choices=options, language=language, rng=rng)
+            content, reasoning, finish, intended = reply.content, reply.reasoning, reply.finish_reason, reply.intended
         if self.plan.huge_reply_rate and rng.random() < self.plan.huge_reply_rate:
             # A runaway reply (a model that never stops repeating itself), far over the grader's limit.
             content += " padding" * (self.plan.huge_reply_bytes // 8)
@@ -275,17 +283,19 @@ class StandinServer:
             "message": {"role": "assistant", "content": content, "reasoning_content": reasoning},
             "finish_reason": finish,
         }
-        return choice, min(max(tokens, 1), max_tokens)
+        return choice, min(max(tokens, 1), max_tokens), intended
 
     def _reply(self, key: str, model: str, prompt: str, max_tokens: int, variants: list[str],
                durations: list[float]) -> bytes:
-        choices, completion_tokens = [], 0
+        choices, completion_tokens, intended = [], 0, []
         for index, duration in enumerate(durations):
-            choice, tokens = self._choice(model, prompt, max_tokens, index, duration)
+            choice, tokens, letter = self._choice(model, prompt, max_tokens, index, duration)
             choices.append(choice)
             completion_tokens += tokens
+            intended.append(letter)
         prompt_tokens = len(prompt) // 4
         stats = self.stats
+        stats.intended_by_key[key] = intended
         stats.choices += len(choices)
         stats.prompt_tokens += prompt_tokens
         stats.completion_tokens += completion_tokens
