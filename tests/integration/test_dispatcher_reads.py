@@ -27,7 +27,8 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("dispatcher")
     clean = start_standin("--answer-key", str(SAMPLE), "--served-model", "model-one,model-two")
-    faulty = start_standin("--answer-key", str(SAMPLE), "--fail-every", "3", "--fail-kind", "503",
+    # Every third attempt refused with a 429 (a 503 burst would trip the circuit breaker and end the run early).
+    faulty = start_standin("--answer-key", str(SAMPLE), "--fail-every", "3", "--fail-kind", "429",
                            "--served-model", "model-one")
     grader, _ = start_grader()
     dispatcher, _ = start_dispatcher(grader.address, folder / "d.duckdb")
