@@ -22,6 +22,8 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.waiting import eventually
+
 TEST_HOST = "model.test"  # RFC 6761: never resolves
 
 
@@ -99,6 +101,7 @@ class ChatServer:
     models: tuple[str, ...] = ("m",)  # what GET /v1/models lists (the harness's preflight checks --model)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     connections: int = 0
+    closed: int = 0  # connections the server has closed (idle_close, a client that went away)
     handshakes_failed: int = 0
     port: int = 0
     _handshaking: int = 0
@@ -115,9 +118,7 @@ class ChatServer:
 
     async def settled(self, timeout: float = 10.0) -> None:
         """Wait (bounded) until every accepted connection's TLS handshake has succeeded or failed."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._handshaking and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: not self._handshaking, "every TLS handshake to end", timeout=timeout, interval=0.01)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -155,6 +156,7 @@ class ChatServer:
             pass
         finally:
             writer.close()
+            self.closed += 1
 
 
 @dataclass

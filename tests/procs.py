@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "anesbench.cli.main"]
 
@@ -163,6 +165,11 @@ def standin_stats(base_url: str) -> dict[str, Any]:
     return http_json(base_url.removesuffix("/v1") + "/_stats")
 
 
+def standin_intended(base_url: str) -> dict[str, list[str | None]]:
+    """What each reply the stand-in sent commits to, by request_hash (one entry per choice)."""
+    return http_json(base_url.removesuffix("/v1") + "/_intended")
+
+
 def standin_control(base_url: str, **changes: Any) -> dict[str, Any]:
     return http_json(base_url.removesuffix("/v1") + "/_control", changes)
 
@@ -213,15 +220,16 @@ def wait_serving(address: str, timeout: float = 30.0) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
+
+        def serving() -> bool:
             with contextlib.suppress(grpc.RpcError):
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.05)
-    raise TimeoutError(f"{address} not SERVING within {timeout:g} s")
+                return health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
+                    health_pb2.HealthCheckResponse.SERVING
+            return False
+
+        wait_until(serving, f"{address} to report SERVING", timeout=timeout, interval=0.05)
 
 
 class GraderProcess(Proc):
@@ -240,9 +248,9 @@ class GraderProcess(Proc):
         self.metrics_address = None if metrics_port is None else _wait_line_or_close(self, "metrics on ", start_timeout)
         try:
             wait_serving(self.address, start_timeout)
-        except TimeoutError as exc:
+        except AssertionError as exc:
             self.close()
-            raise TimeoutError(f"{exc}\n{self.log()}") from None
+            raise AssertionError(f"{exc}\n{self.log()}") from None
 
     @property
     def process(self) -> subprocess.Popen[str]:

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from tests.waiting import wait_until
+
 
 def prometheus_binary() -> str | None:
     return (
@@ -129,15 +131,12 @@ class Prometheus:
         return float(result[0]["value"][1])
 
     def wait_for_value(self, promql: str, accept: Callable[[float], bool], *, timeout: float = 15.0) -> float:
-        """Poll ``promql`` until its value satisfies ``accept``; returns that value."""
-        deadline = time.monotonic() + timeout
-        last: float | None = None
-        while time.monotonic() < deadline:
-            last = self.query_value(promql)
-            if last is not None and accept(last):
-                return last
-            time.sleep(0.25)
-        raise TimeoutError(f"{promql!r} never satisfied the condition within {timeout} s (last value: {last})")
+        """Poll ``promql`` until its value satisfies ``accept``; returns that value (fails at ``timeout``)."""
+        def accepted() -> list[float | None]:
+            value = self.query_value(promql)
+            return [value] if value is not None and accept(value) else []  # a list: 0.0 may be the value waited for
+
+        return float(wait_until(accepted, f"{promql!r} to satisfy the condition", timeout=timeout, interval=0.25)[0])
 
     def targets_health(self) -> list[str]:
         with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as response:

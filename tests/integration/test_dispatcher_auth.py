@@ -3,7 +3,6 @@ fails UNAUTHENTICATED (the CLI exits 2 saying what to set), with it runs work; h
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import grpc
@@ -14,6 +13,7 @@ from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from tests.conftest import SAMPLE
 from tests.procs import CLI, run_cli, start, start_grader, start_standin
+from tests.waiting import wait_until
 
 TOKEN = "s3cret-token-for-tests"
 
@@ -52,13 +52,10 @@ def test_health_is_open_and_streams_are_refused_too(stack) -> None:
     _standin, dispatcher, _ = stack
     with grpc.insecure_channel(dispatcher.address) as channel:
         # Open without a token; SERVING once the dispatcher has started (it may still be resuming runs).
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != health_pb2.HealthCheckResponse.SERVING:
-            status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10,
-                                                                wait_for_ready=True).status
-            time.sleep(0.1)
-        assert status == health_pb2.HealthCheckResponse.SERVING
+        health = health_pb2_grpc.HealthStub(channel)
+        wait_until(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=10, wait_for_ready=True).status
+                   == health_pb2.HealthCheckResponse.SERVING, "the dispatcher's health to be SERVING", timeout=60,
+                   interval=0.1)
         stub = dispatcher_pb2_grpc.DispatcherStub(channel)
         with pytest.raises(grpc.RpcError) as unary:
             stub.ListRuns(pb.ListRunsRequest(), timeout=10)

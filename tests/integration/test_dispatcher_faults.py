@@ -6,7 +6,6 @@ import json
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.procs import (
     start_grader,
     start_standin,
 )
+from tests.waiting import wait_until
 
 ITEMS = SAMPLE_ITEMS
 GRACE = 3.0
@@ -83,9 +83,7 @@ def test_dispatcher_preflight_refuses_before_a_run_exists(stack: Stack, write_js
 def test_grader_down_beyond_its_grace_fails_the_run_with_that_cause_then_resumes(stack: Stack) -> None:
     args = _run(stack, "--languages", "en,zh", "--concurrency", "8", "--run-id", "gd")
     follower = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while standin_stats(stack.standin.address)["answered"] < 30 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: standin_stats(stack.standin.address)["answered"] >= 30, "30 answers before the grader dies")
     port = int(stack.grader.address.rsplit(":", 1)[1])
     stack.grader.stop(signal.SIGKILL)
     _, err = follower.communicate(timeout=120)
@@ -126,9 +124,8 @@ def test_dispatcher_waits_for_a_cold_endpoint_and_limit_cuts_the_run(stack: Stac
     follower = subprocess.Popen(_run(stack, "--run-id", "cold", "--wait-ready", "120", "--limit", "5",
                                      "--languages", "en,zh"),
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while standin_stats(stack.standin.address)["outcomes"].get("not_ready", 0) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: standin_stats(stack.standin.address)["outcomes"].get("not_ready", 0) >= 2,
+               "two requests refused while the endpoint loads")
     assert _runs(stack) == []  # nothing stored while the endpoint is not ready
     standin_control(stack.standin.address, not_ready_seconds=0)  # ready
     out, err = follower.communicate(timeout=120)

@@ -6,7 +6,6 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,16 +103,14 @@ def _wait_answered(stack: Stack, count: int, timeout: float = 60) -> None:
 
 
 def _wait_final(stub: dispatcher_pb2_grpc.DispatcherStub, run_id: str, timeout: float = 120) -> pb.Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def final() -> pb.Run | None:
         try:
             run = stub.GetRun(pb.GetRunRequest(run_id=run_id), timeout=5, wait_for_ready=True)
-            if run.status in (pb.RUN_STATUS_COMPLETED, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_CANCELLED):
-                return run
         except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not finish")
+            return None  # the dispatcher is still starting
+        return run if run.status in (pb.RUN_STATUS_COMPLETED, pb.RUN_STATUS_FAILED, pb.RUN_STATUS_CANCELLED) else None
+
+    return wait_until(final, f"run {run_id} to finish", timeout=timeout, interval=0.2)
 
 
 def test_run_through_dispatcher_equals_embedded_run(stack: Stack, tmp_path: Path) -> None:
@@ -222,9 +219,9 @@ def test_sigterm_mid_run_then_restart_finishes_with_one_result_per_key(stack: St
     stub = _stub(stack)
     follower = _follow(stack, "drain", "--languages", "en,zh", "--concurrency", "8")
     _wait_answered(stack, 40)
-    started = time.monotonic()
+    # Exit code 0 by itself: Proc.stop kills a dispatcher that has not drained within its timeout (-9).
     assert stack.dispatcher.stop(signal.SIGTERM) == 0
-    assert time.monotonic() - started < 15
+    assert standin_stats(stack.standin.address)["answered"] < 2 * ITEMS  # it stopped sending, not ran to the end
     stack.restart_dispatcher()
     _out, err = follower.communicate(timeout=120)
     assert follower.returncode == 0, err
@@ -263,7 +260,7 @@ def test_prometheus_scrapes_both_services_during_a_run(stack: Stack) -> None:
         graded = prom.wait_for_value("sum(anesbench_items_graded_total)", lambda v: v >= 2 * ITEMS, timeout=30)
         assert graded == 2 * ITEMS
         by_method = prom.wait_for_value("sum(anesbench_grader_items_total)", lambda v: v >= 2 * ITEMS, timeout=30)
-        assert by_method >= 2 * ITEMS
+        assert by_method == 2 * ITEMS
         ok = prom.wait_for_value('sum(anesbench_inference_requests_total{outcome="ok"})',
                                  lambda v: v >= 2 * ITEMS, timeout=30)
         assert ok == 2 * ITEMS

@@ -12,7 +12,6 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pytest
 
 from tests.conftest import SAMPLE, SAMPLE_ITEMS
 from tests.procs import CLI, ROOT, Proc, run_cli, standin_control, standin_stats, start, start_grader, start_standin
+from tests.waiting import wait_until
 
 ITEMS = SAMPLE_ITEMS
 NAMESPACE = "evals"
@@ -91,14 +91,16 @@ class Cluster:
         with urllib.request.urlopen(f"http://{self.dispatcher_metrics}/metrics", timeout=10) as response:
             return response.read().decode()
 
+    def requests(self) -> list[str]:
+        """Every request the Kubernetes API stand-in received, in order ("PATCH /apis/...")."""
+        return list(http(f"{self.kubeapi.address}/_requests"))
+
     def wait_events(self, predicate: Callable[[list[str]], bool], timeout: float = 60) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            events = self.events()
-            if predicate(events):
-                return events
-            time.sleep(0.2)
-        raise AssertionError(f"kube events never matched: {self.events()}\n{self.log()}")
+        try:
+            return wait_until(lambda: events if predicate(events := self.events()) else None,
+                              "the kube events to match", timeout=timeout, interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; events: {self.events()}\n{self.log()}") from None
 
     def log(self) -> str:
         return (self.tmp / "dispatcher.log").read_text(errors="replace")
@@ -187,9 +189,7 @@ def test_dispatcher_restarted_mid_run_still_stops_the_model(cluster) -> None:
     dispatcher = c.start_dispatcher()
     standin_control(c.standins["m1"].address, latency_ms=60)
     follower = c.run("m1", "--run-id", "long", "--languages", "en,zh", "--concurrency", "4")
-    deadline = time.monotonic() + 60
-    while standin_stats(c.standins["m1"].address)["answered"] < 8 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: standin_stats(c.standins["m1"].address)["answered"] >= 8, "8 answers before the restart")
     assert dispatcher.stop(signal.SIGKILL) == -signal.SIGKILL
     assert c.events("m1") == ["started", "ready"]
     c.start_dispatcher(port=int(dispatcher.address.rsplit(":", 1)[1]))
@@ -218,7 +218,11 @@ def test_always_on_model_is_waited_for_and_never_touched(cluster) -> None:
     c.start_dispatcher()
     code, out, err = _finish(c.run("m1", "--run-id", "on"))
     assert code == 0 and "status=completed" in out, err
-    time.sleep(1.5)
+    # Only models this dispatcher counts against the budget get a stop timer; this one never was.
+    metrics = c.metrics()
+    assert 'anesbench_model_state{model="m1",state="ready"} 1.0' in metrics
+    assert "anesbench_model_budget_used 0.0" in metrics
+    assert [r for r in c.requests() if not r.startswith("GET ")] == []
     assert c.events("m1") == []
 
 
@@ -246,9 +250,7 @@ def test_cancelled_run_releases_its_model_and_its_series(cluster) -> None:
     c.start_dispatcher()
     standin_control(c.standins["m1"].address, latency_ms=200)
     follower = c.run("m1", "--run-id", "cx", "--concurrency", "2")
-    deadline = time.monotonic() + 60
-    while standin_stats(c.standins["m1"].address)["answered"] < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: standin_stats(c.standins["m1"].address)["answered"] >= 4, "4 answers before the cancel")
     assert 'anesbench_run_items{config="anesbench-cot/t0/max2048/n1/en",dataset="anesbench",model="standin",state="total"}' \
         in c.metrics()
     assert c.dispatcher is not None

@@ -1,6 +1,6 @@
 """An outage is not a bad model: an endpoint down for every request, and for a third of them.
 
-Real processes: stand-in servers (one clean, one that fails a third of all attempts with 503) and the
+Real processes: stand-in servers (one clean, one that fails every third attempt with 503) and the
 CLI. The same model name and seed give the same replies on both, so the answered items of the faulty
 run can be checked against the clean run item by item.
 """
@@ -46,7 +46,7 @@ def _overall(rows: list[dict], run_id: str) -> dict:
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[Proc, Proc, Proc]]:
     clean = start_standin("--answer-key", str(SAMPLE), "--seed", "3")
-    faulty = start_standin("--answer-key", str(SAMPLE), "--seed", "3", "--fault-rate", "0.33", "--fault-kinds", "503")
+    faulty = start_standin("--answer-key", str(SAMPLE), "--seed", "3", "--fail-every", "3", "--fail-kind", "503")
     # Up for the preflight, then failing every request (429s: an outage of 503s would trip the circuit breaker).
     refusing = start_standin("--fail-first", "100", "--fail-kind", "429")
     yield clean, faulty, refusing
@@ -85,8 +85,8 @@ def test_down_for_a_third_keeps_the_accuracy_of_the_answered_ones(db: Path, serv
         same = con.execute("""SELECT count(*) FILTER (WHERE c.correct), count(*), count(*) FILTER (WHERE c.correct <> p.correct)
                               FROM results p JOIN results c USING (item_id, language, sample)
                               WHERE p.run_id = 'partial' AND c.run_id = 'clean' AND p.error IS NULL""").fetchone()
-    assert 0.15 * ITEMS < errors < 0.55 * ITEMS  # about a third failed (random draws, one attempt each)
-    assert standin_stats(servers[1].address)["outcomes"].get("503", 0) >= errors
+    assert errors == ITEMS // 3  # every third attempt failed, one attempt each
+    assert standin_stats(servers[1].address)["outcomes"] == {"503": errors, "ok": ITEMS - errors}
     assert (row["errors"], row["total"]) == (errors, ITEMS - errors)
     clean_correct_on_answered, answered, disagreements = same
     assert disagreements == 0

@@ -3,7 +3,6 @@ error, fetches nothing, and its screenshot shows the plots (pixels of the plot c
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SAMPLE
+from tests.missing import missing
 from tests.procs import run_cli, start_standin
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,10 +27,7 @@ PLOT_COLOURS = {"blue": (31, 119, 180), "orange": (255, 127, 14), "green": (44, 
 def _chromium() -> str:
     found = shutil.which("chromium")
     if not found:
-        message = "chromium not found: run `bash scripts/install-tools.sh` (Debian package chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must have it: a missing browser is a broken setup, not a skip
-        pytest.skip(message)
+        missing("chromium not found: run `bash scripts/install-tools.sh` (Debian package chromium)")
     return found
 
 

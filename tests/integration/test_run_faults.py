@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import make_records
 from tests.procs import CLI, ROOT, Proc, run_cli, standin_stats, start, start_standin
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -71,10 +71,9 @@ def test_port_out_of_range_is_bad_input_naming_the_endpoint(write_jsonl, tmp_pat
 def test_server_down_from_the_start_fails_at_once_without_a_run_row(write_jsonl, tmp_path: Path) -> None:
     db = tmp_path / "down.duckdb"
     url = f"http://127.0.0.1:{_free_port()}/v1"
-    started = time.monotonic()
     result = _run(url, write_jsonl(make_records(66)), db)
     _clean(result, 1)
-    assert time.monotonic() - started < 15  # not 66 items x 6 attempts with backoff
+    # The preflight's verdict, before any item was tried (else: 66 items x 6 attempts with backoff, and a run row).
     assert f"endpoint {url} not ready after 0 s: cannot connect" in result.stderr
     assert "cannot connect" in result.stderr and result.stderr.rstrip().endswith(
         "(set --wait-ready to wait for a server that is still starting)"), result.stderr
@@ -164,31 +163,28 @@ def test_server_down_at_30_percent_stops_fast_then_resumes_exactly(write_jsonl, 
     command = [sys.executable, "-m", "anesbench_testkit.standin", "--host", "127.0.0.1", *options]
     data = write_jsonl(make_records(100))
     db = tmp_path / "outage.duckdb"
+    # 100 attempts per item, with backoff, would take minutes: the run can only stop within the timeout below
+    # because the breaker opened (20 failed attempts in a row), and then no item is failed on its own.
     args = [*CLI, "run", "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "standin", "--dataset", str(data),
-            "--db", str(db), "--run-id", "outage", "--concurrency", "4"]
+            "--db", str(db), "--run-id", "outage", "--concurrency", "4", "--max-attempts", "100"]
     server = start(command)
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while standin_stats(server.address)["answered"] < 30 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: standin_stats(server.address)["answered"] >= 30, "30 answers before the outage")
         server.stop(signal.SIGKILL)
-        down = time.monotonic()
         _, err = victim.communicate(timeout=60)
-        stopped_after = time.monotonic() - down
     finally:
         victim.kill()
         server.stop(signal.SIGKILL)
-    print(f"outage: the run stopped {stopped_after:.1f} s after the server was killed")
     assert victim.returncode == 1, err
-    assert stopped_after < 15, (stopped_after, err)
     assert f"run outage failed: endpoint http://127.0.0.1:{port}/v1 unreachable since " in err, err
     assert "Traceback" not in err
     status, error = _rows(db, "SELECT status, error FROM runs")[0]
     assert status == "failed" and "unreachable since" in error
     table = run_cli("runs", "--db", str(db)).stdout
     assert "failed" in table and "error" in table.splitlines()[0] and f"endpoint http://127.0.0.1:{port}/v1" in table
-    answered_first = _rows(db, "SELECT count(*) FROM results WHERE error IS NULL")[0][0]
+    assert _rows(db, "SELECT count(*) FROM results WHERE error IS NOT NULL") == [(0,)]
+    answered_first = _rows(db, "SELECT count(*) FROM results")[0][0]
     assert 30 <= answered_first < 100
 
     server = start(command)  # the server is back on the same port: the same command resumes
@@ -252,9 +248,7 @@ def test_store_that_cannot_write_mid_run_stops_the_run(make_standin, write_jsonl
     assert "the result store cannot write" in result.stderr and "File too large" in result.stderr, result.stderr
     answered = standin_stats(proc.address)["answered"]
     stored = _rows(db, "SELECT count(*) FROM results")[0][0]
-    assert 0 < stored < 3000
-    # New requests stopped at once: at most what was in flight and one flush interval's worth more.
-    assert answered - stored <= 8 + 8 * 0.3 / 0.01, (answered, stored)
+    assert 0 < stored <= answered < 3000  # the run stopped sending before its end (how soon: test_store_failure.py)
     status, error = _rows(db, "SELECT status, error FROM runs")[0]
     if "the run could not be marked failed" in result.stderr:
         # The disk stayed full for the status update too (it depends on how much of the WAL the failed
@@ -267,22 +261,28 @@ def test_store_that_cannot_write_mid_run_stops_the_run(make_standin, write_jsonl
     again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     _clean(again, 0)
     assert _rows(db, "SELECT count(*), count(DISTINCT item_id) FROM results WHERE error IS NULL") == [(3000, 3000)]
+    # It asked again for exactly the answers the full store lost, and for none it had kept.
+    stats = standin_stats(proc.address)
+    assert (stats["answered"], stats["answered_more_than_once"]) == (answered + 3000 - stored, answered - stored)
 
 
-def test_kill_9_at_640_answers_per_second_resends_in_flight_plus_a_tenth_of_a_second(make_standin, write_jsonl,
-                                                                                     tmp_path: Path) -> None:
-    """The figure of issue 9: 64 in flight, 100 ms each = 640 answers/s; was 192 re-sent with a 0.2 s flush."""
+def test_kill_9_mid_run_resends_exactly_the_answers_not_yet_stored(make_standin, write_jsonl, tmp_path: Path) -> None:
+    """64 in flight at 640 answers/s: a kill -9 loses only what was in flight or not yet written, and the
+    resumed run asks again for exactly that."""
     proc = make_standin("--latency-ms", "100")
     db = tmp_path / "k.duckdb"
     data = write_jsonl(make_records(2000))
     args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(data), "--db", str(db),
             "--run-id", "k", "--concurrency", "64"]
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while standin_stats(proc.address)["answered"] < 600 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: standin_stats(proc.address)["answered"] >= 600, "600 answers before the kill")
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    # The requests the victim left in flight still end on the stand-in's side: count them as answered too.
+    answered = wait_until(lambda: (stats := standin_stats(proc.address))["inflight"] == 0 and stats["answered"],
+                          "the stand-in to finish the requests the killed run left in flight")
+    stored = _rows(db, "SELECT count(*) FROM results")[0][0]
+    assert 0 < stored <= answered < 2000
     assert _rows(db, "SELECT status FROM runs") == [("running",)]  # nobody could say otherwise yet
     resumed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     _clean(resumed, 0)
@@ -290,9 +290,6 @@ def test_kill_9_at_640_answers_per_second_resends_in_flight_plus_a_tenth_of_a_se
     assert "warning: run k was left unfinished by a process that stopped; marked failed" in resumed.stderr
     assert _rows(db, "SELECT status FROM runs") == [("completed",)]
     stats = standin_stats(proc.address)
-    resent = stats["answered_more_than_once"]
-    print(f"kill -9 at 640 answers/s: {resent} requests re-sent (64 in flight, 0.1 s = 64 answers)")
-    assert stats["answered"] - resent == 2000
+    print(f"kill -9 at 640 answers/s: {answered - stored} answers lost and re-sent (64 in flight)")
+    assert (stats["answered"], stats["answered_more_than_once"]) == (answered + 2000 - stored, answered - stored)
     assert _rows(db, "SELECT count(*), count(DISTINCT item_id) FROM results") == [(2000, 2000)]
-    # In flight + 0.1 s of answers + a write's own time, which on a loaded 2-core machine can reach 0.2 s.
-    assert resent <= 64 + 640 * 0.3

@@ -22,6 +22,7 @@ from anesbench.inference.router import EndpointRouter
 from anesbench.inference.transport import HttpOptions, proxy_for
 from anesbench.limiter import DynamicLimiter
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
+from tests.waiting import eventually
 
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy",
               "ALL_PROXY", "SSL_CERT_FILE")
@@ -193,7 +194,7 @@ async def test_server_closing_idle_connections_after_1s_does_not_fail_the_next_r
     async with ChatServer(idle_close=1.0) as origin:
         pool = HttpPool(f"http://127.0.0.1:{origin.port}/v1")
         assert (await pool.request("POST", "/chat/completions", BODY)).status == 200
-        await asyncio.sleep(1.5)  # the server has closed the idle connection meanwhile
+        await eventually(lambda: origin.closed == 1, "the server to close the idle connection")
         assert (await pool.request("POST", "/chat/completions", BODY)).status == 200
         await pool.close()
     assert (origin.connections, len(origin.requests)) == (2, 2)
@@ -219,7 +220,7 @@ async def test_a_close_crossing_the_next_request_is_retried_once_on_a_new_connec
     pool = HttpPool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1", size=1)
     for n in range(3):
         if n:
-            await asyncio.sleep(0.7)  # idle long enough for a server's idle timeout to cross our request
+            await asyncio.sleep(0.7)  # idle past STALE_AFTER: the time, not an event, is what the pool acts on
         assert (await pool.request("POST", "/chat/completions", BODY)).body == b"{}"
     assert connections == 3  # requests 2 and 3 each found their connection dropped and went on a new one
     await pool.close()

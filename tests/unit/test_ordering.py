@@ -131,11 +131,11 @@ async def test_resume_sends_only_unfinished_keys_in_expected_order(
     db = tmp_path / "r.duckdb"
     history = await _run(db, dataset_file, standin.url, "model-a")
     expected = {row.item_id: row.completion_tokens or 0 for row in _results(db, history.id)}
-    standin.server.plan.update({"fault_rate": 0.4, "fault_kinds": ["400"]})  # not retried: error rows
+    standin.server.plan.update({"fail_every": 3, "fail_kind": "400"})  # not retried: error rows
     partial = await _run(db, dataset_file, standin.url, "model-b", run_id="resumed")
-    assert partial.status == "failed" and 0 < partial.failed < 40
+    assert partial.status == "failed" and partial.failed == 40 // 3
     failed = {row.item_id for row in _results(db, "resumed") if row.error is not None}
-    standin.server.plan.update({"fault_rate": 0.0})
+    standin.server.plan.update({"fail_every": 0})
     standin.arrivals.clear()
     resumed = await _run(db, dataset_file, standin.url, "model-b", run_id="resumed")
     assert resumed.status == "completed" and resumed.done == 40

@@ -35,6 +35,7 @@ from anesbench_testkit.standin.server import StandinServer, start
 @click.option("--accuracy", default="0.8,0.65,0.5", show_default=True, help="P(correct) for levels 1,2,3.")
 @click.option("--fail-first", type=int, default=0, help="Fail the first N attempts of every distinct request.")
 @click.option("--fail-kind", type=click.Choice(FAULT_KINDS), default="503")
+@click.option("--fail-every", type=int, default=0, help="Fail every Nth attempt, in arrival order, with --fail-kind.")
 @click.option("--fault-rate", type=float, default=0.0, help="Share of attempts that fail at random.")
 @click.option("--fault-kinds", default="503,429,reset", show_default=True)
 @click.option("--retry-after", type=float, default=None, help="Retry-After seconds sent with 429/503.")
@@ -53,7 +54,7 @@ from anesbench_testkit.standin.server import StandinServer, start
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
     latency_cap: float, accept_n: bool, slots: int, report_slots: bool, answer_key: str | None, accuracy: str,
-    fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
+    fail_first: int, fail_kind: str, fail_every: int, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
     hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None, served_models: tuple[str, ...],
     not_ready_seconds: float, huge_reply_rate: float, huge_reply_bytes: int,
 ) -> None:
@@ -65,7 +66,7 @@ def main(
             "latency_ms": latency_ms, "jitter_ms": jitter_ms, "latency_dist": latency_dist, "sigma": sigma,
             "model_sigma": model_sigma, "latency_cap": latency_cap, "accept_n": accept_n, "slots": slots,
             "report_slots": report_slots,
-            "fail_first": fail_first,
+            "fail_first": fail_first, "fail_every": fail_every,
             "fail_kind": fail_kind, "fault_rate": fault_rate, "fault_kinds": fault_kinds.split(","),
             "retry_after": retry_after, "accuracy": dict(zip((1, 2, 3), levels, strict=True)),
             "hang_seconds": hang_seconds, "unanswerable_rate": unanswerable_rate,

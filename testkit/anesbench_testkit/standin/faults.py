@@ -16,8 +16,9 @@ class FaultPlan:
     """What the stand-in does besides answering.
 
     ``fail_first`` makes every distinct request fail its first N attempts with ``fail_kind``
-    (deterministic, for retry tests); ``fault_rate`` fails a random share of all attempts with a
-    kind drawn from ``fault_kinds`` (for soak and benchmark runs).
+    (deterministic, for retry tests); ``fail_every`` fails every Nth attempt in arrival order with
+    ``fail_kind`` (an exact share, whatever the order); ``fault_rate`` fails a random share of all
+    attempts with a kind drawn from ``fault_kinds`` (for soak and benchmark runs).
     """
 
     latency_ms: float = 0.0  # mean service time
@@ -32,6 +33,7 @@ class FaultPlan:
     slots: int = 0  # 0: unlimited; otherwise requests beyond the slots queue
     fail_first: int = 0
     fail_kind: str = "503"
+    fail_every: int = 0
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = ("503", "429", "reset")
     retry_after: float | None = None

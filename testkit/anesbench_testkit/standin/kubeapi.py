@@ -15,8 +15,9 @@ namespace or any other verb (403, as the dispatcher's Role allows nothing else),
 
 Removing the stop annotation makes the object Ready ``--ready-after`` seconds later (never, for
 names given with ``--never-ready``); setting it takes the object out of Ready at once. Test hooks:
-``GET /_events`` (what happened, in order) and ``POST /_control`` (per-object ready delay, URL,
-never-ready). Run: ``python -m anesbench_testkit.standin.kubeapi --objects isvcs.json --kubeconfig kc.yaml``.
+``GET /_events`` (what happened, in order), ``GET /_requests`` (every request received, in order)
+and ``POST /_control`` (per-object ready delay, URL, never-ready).
+Run: ``python -m anesbench_testkit.standin.kubeapi --objects isvcs.json --kubeconfig kc.yaml``.
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ class KubeApiStandin:
         app = web.Application(middlewares=[self._auth])
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}"
         app.router.add_get("/_events", self.get_events)
+        app.router.add_get("/_requests", self.get_requests)
         app.router.add_post("/_control", self.control)
         app.router.add_route("*", base, self.collection)
         app.router.add_route("*", base + "/{name}", self.item)
@@ -220,6 +222,9 @@ class KubeApiStandin:
 
     async def get_events(self, request: web.Request) -> web.Response:
         return web.json_response(self.events)
+
+    async def get_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.requests)
 
     async def control(self, request: web.Request) -> web.Response:
         body = await request.json()

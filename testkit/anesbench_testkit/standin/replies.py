@@ -4,11 +4,13 @@ Each style imitates how a family of real models answers an AnesBench question (t
 chain of thought, GPT-4o markdown, ``\\boxed{}``, JSON, option-by-option verdicts, a
 self-correction, a DeepSeek-R1 reasoning trace, replies naming only the option text, refusals,
 truncated reasoning), in English or Chinese, with randomised wording. Each reply carries, as data,
-the letter it was written to commit to (``None`` for ``refusal`` and ``truncated``): the stand-in
-never asks the grader how its replies read, so a grading regression shows in the tests that
-compare the grader with :attr:`Reply.intended`. Where an option's own text could read as an
-answer ("The answer is B", "以上都对"), a reply names letters only. Rendering is plain string
-formatting (a few µs) and a pure function of its arguments and ``rng``.
+the letter it was written to commit to (``None`` for ``refusal`` and ``truncated``, and for a
+reply that names only an option text another option shares): the stand-in never asks the grader
+how its replies read, so a grading regression shows in the tests that compare the grader with
+:attr:`Reply.intended`. Every style is rendered whatever the options say, also where an option's
+own text reads like an answer ("The answer is B", "以上都对", "B超检查"): those are the cases a
+grader gets wrong. Rendering is plain string formatting (a few µs) and a pure function of its
+arguments and ``rng``.
 
 >>> import random
 >>> reply = compose_reply(
@@ -20,10 +22,8 @@ formatting (a few µs) and a pure function of its arguments and ``rng``.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 STYLES: tuple[str, ...] = (
     "concise", "cot", "markdown_bold", "boxed", "json", "verdicts", "self_correction", "think_trace",
@@ -87,24 +87,16 @@ _ZH_TRUNC = (
 )
 _EN_OPTION_TEXT = ("The best choice is {T}.", "{T}.", "The most appropriate option here is {T}.", "I'd go with {T}.")
 _ZH_OPTION_TEXT = ("首选{T}。", "应选择{T}。", "最合适的是{T}。", "答案是{T}。")
-#: final-answer sentences that name no option text (for options whose text could read as an answer)
-_EN_LETTER_ONLY = tuple(t for t in _EN_FINAL if "{T}" not in t)
-_ZH_LETTER_ONLY = tuple(t for t in _ZH_FINAL if "{T}" not in t)
-_RISKY = re.compile(
-    r"(?<![A-Za-z0-9])[A-H](?![A-Za-z0-9])|correct|wrong|answer|choice|option|正确|错误|答案|选|对|是|\n|[{}<\\]",
-    re.IGNORECASE,
-)
 
 
-@lru_cache(maxsize=4096)
-def _risky(items: tuple[tuple[str, str], ...]) -> bool:
-    """Whether some option text could itself read as an answer (then replies name letters only).
+def _singles_out(letter: str, choices: Mapping[str, str]) -> bool:
+    """Whether naming ``letter``'s text commits to ``letter``: no other option has the same text.
 
-    >>> _risky((("A", "Propofol"),)), _risky((("A", "None is correct"),))
-    (False, True)
+    >>> _singles_out("B", {"A": "Propofol", "B": "Ketamine"}), _singles_out("B", {"A": "Wrong", "B": "wrong"})
+    (True, False)
     """
-    texts = [text.strip().lower() for _, text in items]
-    return len(set(texts)) < len(texts) or any(_RISKY.search(text) for text in texts)  # twins cannot be told apart
+    text = choices[letter].strip().lower()
+    return sum(1 for other in choices.values() if other.strip().lower() == text) == 1
 
 
 def _other(letter: str, letters: list[str], rng: random.Random) -> str:
@@ -243,40 +235,25 @@ class Reply:
 def compose_reply(
     style: str, *, letter: str | None, choices: Mapping[str, str], language: str, rng: random.Random
 ) -> Reply:
-    """The reply in ``style`` and ``language`` ("en" or "zh") committing to ``letter`` (ignored, may
-    be None, for the :data:`UNANSWERED` styles).
+    """The reply in ``style`` and ``language`` ("en" or "zh") written to commit to ``letter`` (ignored,
+    may be None, for the :data:`UNANSWERED` styles); ``intended`` says what it does commit to.
 
+    >>> compose_reply("option_text_only", letter="B", choices={"A": "x", "B": "X"}, language="en",
+    ...               rng=random.Random(0)).intended
     >>> compose_reply("refusal", letter=None, choices={"A": "x", "B": "y"}, language="zh", rng=random.Random(0)).intended
     """
     if style not in STYLES:
         raise ValueError(f"unknown reply style {style!r}; expected one of {STYLES}")
     zh = language.lower().startswith(("zh", "cn"))
-    risky = _risky(tuple(choices.items()))
     if style == "refusal":
         return Reply(rng.choice(_ZH_REFUSAL if zh else _EN_REFUSAL), None, "stop", None, style)
     if style == "truncated":
         w0 = rng.choice(list(choices)) if choices else "A"
         content = rng.choice(_ZH_TRUNC if zh else _EN_TRUNC).format(W0=w0, T0=choices.get(w0, ""))
-        if risky:  # cut off before any answer, naming no option text that might read as one
-            content = "我们逐项分析这道题，首先需要回顾" if zh else "Let's analyze this step by step. First, recall"
         return Reply(content, None, "length", None, style)
     if letter is None or letter not in choices:
         raise ValueError(f"style {style!r} needs a letter among {sorted(choices)}, got {letter!r}")
-    if risky:
-        content = rng.choice(_ZH_LETTER_ONLY if zh else _EN_LETTER_ONLY).format(L=letter)
-        return Reply(content, None, "stop", letter, style)
     content, reasoning = _render(style, letter, choices, zh, rng)
+    if style == "option_text_only" and not _singles_out(letter, choices):
+        return Reply(content, reasoning, "stop", None, style)  # what it names is not one option's alone
     return Reply(content, reasoning, "stop", letter, style)
-
-
-def render_reply(
-    style: str, *, letter: str | None, choices: Mapping[str, str], language: str, rng: random.Random
-) -> tuple[str, str | None, str]:
-    """``(content, reasoning_content_or_None, finish_reason)`` of :func:`compose_reply` (what the
-    server sends).
-
-    >>> render_reply("refusal", letter=None, choices={"A": "x", "B": "y"}, language="zh", rng=random.Random(0))[2]
-    'stop'
-    """
-    reply = compose_reply(style, letter=letter, choices=choices, language=language, rng=rng)
-    return reply.content, reply.reasoning, reply.finish_reason

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from anesbench_testkit.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
 from anesbench_testkit.standin.faults import FaultPlan, service_time
-from anesbench_testkit.standin.replies import STYLES, render_reply
+from anesbench_testkit.standin.replies import STYLES, UNANSWERED, compose_reply
 
-ANSWERING_STYLES = tuple(style for style in STYLES if style not in ("refusal", "truncated"))
+ANSWERING_STYLES = tuple(style for style in STYLES if style not in UNANSWERED)
 
 
 @dataclass(slots=True)
@@ -43,6 +43,8 @@ class Stats:
     choices: int = 0  # answered choices (a request with n = 4 answers 4)
     prompt_tokens: int = 0  # prefill: counted once per request, whatever its n
     completion_tokens: int = 0
+    #: request key -> the letter each choice of its reply was written to commit to (None: to no answer)
+    intended_by_key: dict[str, list[str | None]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class Stats:
             "last_answer": self.last_answer,
             "span_seconds": (self.last_answer - self.first_request)
             if self.first_request is not None and self.last_answer is not None else None,
+            "inflight": self.inflight,
             "max_inflight": self.max_inflight,
             "max_running": self.max_running,
             "slot_seconds": self.slot_seconds,
@@ -76,6 +79,8 @@ class StandinServer:
         self._slot_count = -1
         self._admit = asyncio.Lock()  # a request with n > 1 takes its n slots without interleaving
         self._started = time.monotonic()
+        self._not_before: dict[str, float] = {}  # request key -> when the Retry-After it was sent ends
+        self._attempts = 0  # chat attempts that reached the fault plan, in arrival order
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -84,6 +89,7 @@ class StandinServer:
         app.router.add_get("/health", self.health)
         app.router.add_get("/get_server_info", self.server_info)
         app.router.add_get("/_stats", self.get_stats)
+        app.router.add_get("/_intended", self.get_intended)
         app.router.add_post("/_stats/reset", self.reset_stats)
         app.router.add_post("/_control", self.control)
         return app
@@ -118,6 +124,11 @@ class StandinServer:
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.as_dict())
 
+    async def get_intended(self, request: web.Request) -> web.Response:
+        """What each answered request's reply commits to, by the sha256 of the request body (the engine's
+        request_hash): tests compare the grader's reading of every stored reply with it."""
+        return web.json_response(self.stats.intended_by_key)
+
     async def reset_stats(self, request: web.Request) -> web.Response:
         self.stats = Stats()
         return web.json_response({"ok": True})
@@ -138,17 +149,21 @@ class StandinServer:
 
     def _fault_for(self, key: str) -> str | None:
         attempt = self.stats.attempts_by_key[key]
+        self._attempts += 1
         if attempt <= self.plan.fail_first:
+            return self.plan.fail_kind
+        if self.plan.fail_every and self._attempts % self.plan.fail_every == 0:
             return self.plan.fail_kind
         if self.plan.fault_rate and self._fault_rng.random() < self.plan.fault_rate:
             return self._fault_rng.choice(self.plan.fault_kinds)
         return None
 
-    async def _inject(self, kind: str, request: web.Request) -> web.StreamResponse:
+    async def _inject(self, kind: str, request: web.Request, key: str) -> web.StreamResponse:
         self.stats.outcomes[kind] += 1
         headers = {}
         if self.plan.retry_after is not None:
             headers["Retry-After"] = f"{self.plan.retry_after:g}"
+            self._not_before[key] = time.monotonic() + self.plan.retry_after
         if kind == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -179,8 +194,13 @@ class StandinServer:
             return web.json_response({"error": {"message": "expected a chat completion request"}}, status=400)
         key = hashlib.sha256(raw).hexdigest()
         stats.attempts_by_key[key] += 1
+        if now < self._not_before.get(key, now):
+            # Sent again before the Retry-After we gave ran out: what a rate limiter answers to that.
+            stats.outcomes["retry_too_early"] += 1
+            return web.json_response({"error": {"message": "stand-in: retried before Retry-After"}}, status=429,
+                                     headers={"Retry-After": f"{self._not_before[key] - now:.3f}"})
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
-            return await self._inject("401", request)
+            return await self._inject("401", request, key)
         loading = self._loading()
         if loading is not None:
             return loading
@@ -190,7 +210,7 @@ class StandinServer:
             return web.json_response({"error": {"message": f"stand-in: {detail}", "param": "n"}}, status=400)
         fault = self._fault_for(key)
         if fault is not None:
-            return await self._inject(fault, request)
+            return await self._inject(fault, request, key)
         model = str(body.get("model", "standin"))
         # A choice's identity: the request's seed for n = 1 (so samples sent one by one differ), its index otherwise.
         variants = [f"{model}:{body.get('seed')}"] if n == 1 else [f"{model}:n{i}" for i in range(n)]
@@ -237,22 +257,22 @@ class StandinServer:
             if gate is not None:
                 gate.release()
 
-    def _choice(self, model: str, prompt: str, max_tokens: int, index: int, duration: float) -> tuple[dict[str, Any], int]:
+    def _choice(self, model: str, prompt: str, max_tokens: int, index: int,
+                duration: float) -> tuple[dict[str, Any], int, str | None]:
         # The reply depends only on the request, so a re-sent request gets the same answer.
         rng = random.Random(f"{self._seed}:{model}:{prompt}" + (f":{index}" if index else ""))
         options = parse_options(prompt)
         language = prompt_language(prompt)
         if not options:
-            content, reasoning, finish = "I could not find a question with lettered options.", None, "stop"
+            content, reasoning, finish, intended = "I could not find a question with lettered options.", None, "stop", None
         else:
             if rng.random() < self.plan.unanswerable_rate:
                 style, letter = rng.choice(("refusal", "truncated")), None
             else:
                 letter = choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
                 style = rng.choice(ANSWERING_STYLES)
-            content, reasoning, finish = render_reply(
-                style, letter=letter, choices=options, language=language, rng=rng
-            )
+            reply = compose_reply(style, letter=letter, choices=options, language=language, rng=rng)
+            content, reasoning, finish, intended = reply.content, reply.reasoning, reply.finish_reason, reply.intended
         if self.plan.huge_reply_rate and rng.random() < self.plan.huge_reply_rate:
             # A runaway reply (a model that never stops repeating itself), far over the grader's limit.
             content += " padding" * (self.plan.huge_reply_bytes // 8)
@@ -263,17 +283,19 @@ class StandinServer:
             "message": {"role": "assistant", "content": content, "reasoning_content": reasoning},
             "finish_reason": finish,
         }
-        return choice, min(max(tokens, 1), max_tokens)
+        return choice, min(max(tokens, 1), max_tokens), intended
 
     def _reply(self, key: str, model: str, prompt: str, max_tokens: int, variants: list[str],
                durations: list[float]) -> bytes:
-        choices, completion_tokens = [], 0
+        choices, completion_tokens, intended = [], 0, []
         for index, duration in enumerate(durations):
-            choice, tokens = self._choice(model, prompt, max_tokens, index, duration)
+            choice, tokens, letter = self._choice(model, prompt, max_tokens, index, duration)
             choices.append(choice)
             completion_tokens += tokens
+            intended.append(letter)
         prompt_tokens = len(prompt) // 4
         stats = self.stats
+        stats.intended_by_key[key] = intended
         stats.choices += len(choices)
         stats.prompt_tokens += prompt_tokens
         stats.completion_tokens += completion_tokens
