@@ -127,19 +127,16 @@ class _Report:
     """Problems of one record, named in the source's own columns; a column the mapping already
     reported is not reported again by the checks that follow."""
 
-    def __init__(self, problems: Problems, where: str, fields: FieldMap | None, issues: list[tuple[str, str]]) -> None:
-        self.problems, self.where, self.fields = problems, where, fields
-        self.item_id: str | None = None
+    def __init__(self, problems: Problems, where: str, item_id: str | None, fields: FieldMap | None,
+                 issues: list[tuple[str, str]]) -> None:
+        self.problems, self.where, self.item_id, self.fields = problems, where, item_id, fields
         self.reported = {column for column, _ in issues}
-        self.issues = issues
+        for column, message in issues:
+            problems.add(where, item_id, column, message)
 
     def __call__(self, field: str | None, message: str) -> None:
         column = self.fields.source_field(field) if self.fields is not None and field else field
         if column not in self.reported:
-            self.problems.add(self.where, self.item_id, column, message)
-
-    def mapping_issues(self) -> None:
-        for column, message in self.issues:
             self.problems.add(self.where, self.item_id, column, message)
 
 
@@ -161,10 +158,9 @@ def checked_items(
         problems.records += 1
         problems.languages.update(language for language, prefixes in LANGUAGE_PREFIXES.items()
                                   if any(f"{prefix}_question" in record for prefix in prefixes))
-        report = _Report(problems, where, fields, issues)
         raw_id = record.get("id")
-        item_id = report.item_id = raw_id.strip() if isinstance(raw_id, str) else None
-        report.mapping_issues()
+        item_id = raw_id.strip() if isinstance(raw_id, str) else None
+        report = _Report(problems, where, item_id, fields, issues)
         if not item_id:
             report("id", "missing or empty")
         elif not unique:
