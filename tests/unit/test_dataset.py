@@ -96,8 +96,27 @@ def test_missing_requested_language(write_jsonl) -> None:
     record = make_record(3)
     for key in [k for k in record if k.startswith("zh_")]:
         del record[key]
-    message = _error(write_jsonl([record]), ("en", "zh"))
+    message = _error(write_jsonl([make_record(1), record]), ("en", "zh"))
     assert "(id q-0003): field 'zh_question': missing (language 'zh' was requested)" in message
+
+
+def test_a_set_without_a_requested_language_says_so_once(write_jsonl) -> None:
+    records = [{k: v for k, v in make_record(n, zh_prefix="cn").items() if not k.startswith("en_")} for n in range(3)]
+    path = write_jsonl(records)
+    assert _error(path) == (f"languages: {path}: no item has language 'en' (no field en_question); "
+                            "the items have: zh")
+
+
+def test_a_zh_only_set_with_cn_fields_and_up_to_eight_options_loads_under_its_own_name(tmp_path: Path) -> None:
+    records = [{k: v for k, v in make_record(n, choice_num=4 + n, zh_prefix="cn").items() if not k.startswith("en_")}
+               for n in range(5)]
+    path = tmp_path / "AMCQA.v2.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    dataset = load_dataset(path, ["zh"])
+    items = list(dataset.items)
+    assert dataset.name == "AMCQA"
+    assert [item.choice_num for item in items] == [4, 5, 6, 7, 8]
+    assert items[4].letters == "ABCDEFGH" and items[4].texts["zh"].options["H"] == "药物4-7"
 
 
 def test_duplicate_ids(write_jsonl) -> None:

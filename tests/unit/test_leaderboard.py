@@ -210,3 +210,27 @@ def test_paper_layout_has_one_row_per_model_groups_per_dataset_and_an_average(st
     assert line == ["alpha", "1.00", "0.00", "1.00", "0.75", "0.50", "", "", "0.50", "0.62"]
     markdown = render_leaderboard(rows, "markdown", "paper")
     assert markdown.splitlines()[0].startswith("| LLM") and "Average" in markdown.splitlines()[0]
+
+
+def _paper(store: Store) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(render_leaderboard(store.leaderboard(), "csv", "paper"))))
+
+
+def test_paper_layout_average_needs_every_dataset(store: Store) -> None:
+    _add(store, _run("a1", "alpha", dataset="AnesBench"), ["correct", "wrong"])
+    _add(store, _run("a2", "alpha", dataset="AMCQA"), ["correct", "correct", "correct", "wrong"])
+    _add(store, _run("b1", "beta", dataset="AnesBench"), ["correct"])
+    lines = {line["LLM"]: line for line in _paper(store)}
+    assert (lines["alpha"]["AnesBench Overall"], lines["alpha"]["AMCQA Overall"]) == ("0.50", "0.75")
+    assert lines["alpha"]["Average"] == f"{(0.5 + 0.75) / 2:.2f}"
+    # beta has no AMCQA run: a mean over AnesBench alone would be another number, so none is shown
+    assert (lines["beta"]["AnesBench Overall"], lines["beta"]["AMCQA Overall"], lines["beta"]["Average"]) == (
+        "1.00", "", "")
+    assert "| beta " in render_leaderboard(store.leaderboard(), "markdown", "paper")
+
+
+def test_paper_layout_gives_a_second_series_of_one_dataset_name_its_own_line(store: Store) -> None:
+    _add(store, _run("old", dataset="AMCQA", dataset_sha256="s-one"), ["correct", "wrong"])
+    _add(store, _run("new", dataset="AMCQA", dataset_sha256="s-two"), ["correct", "correct"])
+    lines = {line["LLM"]: line["AMCQA Overall"] for line in _paper(store)}
+    assert lines == {"m (run old)": "0.50", "m (run new)": "1.00"}

@@ -17,6 +17,11 @@ def test_wilson_eight_of_ten() -> None:
     assert high == pytest.approx(0.9433, abs=1e-4)
 
 
+@pytest.mark.parametrize("n", range(1, 13))
+def test_wilson_holds_the_accuracy_at_both_ends(n: int) -> None:
+    assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+
+
 def test_wilson_zero_successes_is_not_a_zero_width_interval() -> None:
     # p = 0: upper = z^2/n / (1 + z^2/n) = 0.38415 / 1.38415 = 0.27753
     assert wilson(0, 10) == (0.0, pytest.approx(0.27753, abs=1e-5))

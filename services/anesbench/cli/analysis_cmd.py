@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials
+from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options
 from anesbench.cli.options import host_port as _host_port
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
@@ -90,11 +90,12 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False),
               help="Dataset file(s) the runs used, to show question stems and options (matched by sha256).")
+@field_options
 @click.option("--db", default=DEFAULT_DB, show_default=True)
 @click.option("--dispatcher", default=None, callback=_host_port)
 @dispatcher_credentials
-def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], db: str,
-           dispatcher: str | None) -> None:
+def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], fields: str | None,
+           fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
     from anesbench.cli.sources import open_source
     from anesbench.export import atomic_output
@@ -102,9 +103,10 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
     from anesbench.report import build_report
 
     check_target(out, force)
+    mapping = field_map(fields, fields_file)
     source = open_source(db, dispatcher)
     try:
-        html = build_report(source, list(run_ids), list(datasets))
+        html = build_report(source, list(run_ids), list(datasets), mapping)
     finally:
         source.close()
     with atomic_output(out, force) as temporary:

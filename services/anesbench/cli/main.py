@@ -12,7 +12,7 @@ import click
 
 from anesbench import __version__
 from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
-from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials
+from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options
 from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
@@ -61,6 +61,7 @@ def cli() -> None:
 @click.option("--model", required=True, help="Model name sent in each request and shown on the leaderboard.")
 @click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
               "in the dispatcher's --datasets-dir.")
+@field_options
 @click.option("--languages", default=",".join(DEFAULT_LANGUAGES), show_default=True, callback=_languages,
               help=f"Comma-separated: {','.join(LANGUAGES)}.")
 @click.option("--concurrency", type=_bounded("concurrency"), default=None,
@@ -93,8 +94,9 @@ def cli() -> None:
               help="Only the first N items (a smoke test): N x languages results.")
 @click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
-def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | None, ca_bundle: str | None,
-        connect_timeout: float, dispatcher: str | None, progress: bool | None, **options: Any) -> None:
+def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prompt_template: str | None,
+        api_key_file: str | None, ca_bundle: str | None, connect_timeout: float, dispatcher: str | None,
+        progress: bool | None, **options: Any) -> None:
     """Evaluate a model: send every question, grade every answer, store every result.
 
     Proxies come from $HTTPS_PROXY / $HTTP_PROXY (and $NO_PROXY); user:password in an --endpoint
@@ -110,6 +112,7 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
         raise click.UsageError("--inference-service: needs --dispatcher (the dispatcher drives InferenceServices)")
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
     config = RunConfig(**options)
+    mapping = field_map(fields, fields_file)
     show = sys.stderr.isatty() if progress is None else progress
     mode = "bar" if show else ("line" if progress is None else "off")  # no terminal: a line every 30 s
     if dispatcher:
@@ -119,12 +122,12 @@ def run(dataset: str, db: str, prompt_template: str | None, api_key_file: str | 
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
         if ca_bundle:
             raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
-        final = run_remote(dispatcher, config, dataset, prompt_template, mode)
+        final = run_remote(dispatcher, config, dataset, mapping, prompt_template, mode)
     else:
         from anesbench.cli.run_embedded import run_embedded
 
         http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
-        final = run_embedded(config, dataset, db, prompt_template, api_key_file, mode, http)
+        final = run_embedded(config, dataset, mapping, db, prompt_template, api_key_file, mode, http)
     if final.status != "completed":
         raise RunFailed(f"run {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from anesbench.wire.auth import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+
+if TYPE_CHECKING:
+    from anesbench.dataset import FieldMap
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 DEFAULT_DB = "./anesbench.duckdb"
 
@@ -42,3 +47,24 @@ def dispatcher_credentials(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--dispatcher-ca", type=click.Path(dir_okay=False), expose_value=False,
                         callback=_to_environment(CA_ENV),
                         help=f"Speak TLS to the dispatcher, trusting this PEM CA (else ${CA_ENV}).")(fn)
+
+
+def field_options(command: Command) -> Command:
+    """``--fields`` and ``--fields-file``: read a dataset of another layout through a column mapping."""
+    command = click.option("--fields-file", type=click.Path(dir_okay=False), default=None,
+                           help="JSON file with the keys of --fields (options may be an object LETTER: COLUMN).")(command)
+    return click.option("--fields", default=None, metavar="KEY=COLUMN,...",
+                        help="Column mapping for a dataset in another layout, e.g. id=qid,question=stem,"
+                        "options=A:opa|B:opb|C:opc|D:opd,answer=cop,answer_format=index0,level=difficulty,language=zh "
+                        "(options may be one list column; answer_format letter|index0|index1).")(command)
+
+
+def field_map(fields: str | None, fields_file: str | None) -> FieldMap | None:
+    """The mapping of ``--fields`` or ``--fields-file`` (None: the AnesBench layout)."""
+    from anesbench.dataset import parse_fields, read_fields_file
+
+    if fields is not None and fields_file is not None:
+        raise click.UsageError("--fields and --fields-file: give one of them")
+    if fields is not None:
+        return parse_fields(fields)
+    return read_fields_file(fields_file) if fields_file is not None else None

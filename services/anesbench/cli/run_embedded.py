@@ -8,7 +8,7 @@ import sys
 
 from anesbench import event_loop
 from anesbench.cli.progress import LineProgress, TerminalProgress, summary_line
-from anesbench.dataset import Dataset, load_dataset
+from anesbench.dataset import Dataset, FieldMap, load_dataset
 from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
@@ -23,13 +23,14 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 
 
 def run_embedded(
-    config: RunConfig, dataset_path: str, db_path: str, prompt_template: str | None, api_key_file: str | None,
-    progress: str, http: HttpOptions | None = None,
+    config: RunConfig, dataset_path: str, fields: FieldMap | None, db_path: str, prompt_template: str | None,
+    api_key_file: str | None, progress: str, http: HttpOptions | None = None,
 ) -> RunRecord:
-    """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"."""
+    """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"; ``fields``: the
+    dataset's column mapping (None: the AnesBench layout)."""
     # Everything that can be wrong with the input is checked before the database is touched, and so is
     # the endpoint: up, healthy and serving the model (else no run row, no file).
-    dataset = load_dataset(dataset_path, config.languages)
+    dataset = load_dataset(dataset_path, config.languages, fields=fields)
     api_key = load_api_key(api_key_file)
     http = http or HttpOptions()
     template = check_run(config, prompt_template, api_key=api_key, http=http, allow_files=True)

@@ -1,9 +1,10 @@
 """``anesbench run --dispatcher``: submit the run, follow it with WatchRun, exit with its final state.
 
-A local dataset file is validated here and its items travel with the run; any other value names a
-dataset in the dispatcher's --datasets-dir. Ctrl-C detaches: the run goes on in the dispatcher.
-While the dispatcher restarts or drains, the client re-attaches with backoff (``reconnecting``) for
-up to ten minutes; any other error (a server bug included) ends the command at once.
+A local dataset file is validated here (read through its column mapping, if any) and its items
+travel with the run; any other value names a dataset in the dispatcher's --datasets-dir. Ctrl-C
+detaches: the run goes on in the dispatcher. While the dispatcher restarts or drains, the client
+re-attaches with backoff (``reconnecting``) for up to ten minutes; any other error (a server bug
+included) ends the command at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from anesbench import event_loop
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
 from anesbench.cli.progress import ProgressLine, summary_line
-from anesbench.dataset import load_dataset
+from anesbench.dataset import FieldMap, load_dataset
 from anesbench.engine.config import RunConfig, new_run_id
 from anesbench.errors import DispatcherUnavailable, InvalidInput
 from anesbench.store import RunRecord
@@ -27,15 +28,20 @@ from anesbench.wire.names import DATASET_NAME
 FINAL = {"completed", "failed", "cancelled"}
 
 
-def _request(config: RunConfig, dataset: str, prompt_template: str | None, run_id: str) -> pb.StartRunRequest:
+def _request(config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
+             run_id: str) -> pb.StartRunRequest:
     request = pb.StartRunRequest(run_id=run_id, spec=spec_to_pb(config, prompt_template))
     path = Path(dataset)
     if path.is_file():
-        loaded = load_dataset(path, config.languages)
+        loaded = load_dataset(path, config.languages, fields=fields)
         request.upload.name = loaded.name
         request.upload.sha256 = loaded.sha256
         request.upload.items.extend(item_to_pb(item) for item in loaded.items)
     elif DATASET_NAME.match(dataset) and "/" not in dataset:
+        if fields is not None:
+            raise InvalidInput(f"{dataset!r} is not a local file: a dataset in the dispatcher's datasets directory "
+                               "is in the AnesBench layout, a column mapping applies to local files only",
+                               field="fields")
         request.dataset_name = dataset
     else:
         raise InvalidInput(f"no such file: {dataset}", field="dataset")
@@ -79,9 +85,10 @@ async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> Ru
                 line.end()
 
 
-def run_remote(target: str, config: RunConfig, dataset: str, prompt_template: str | None, progress: str) -> RunRecord:
+def run_remote(target: str, config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
+               progress: str) -> RunRecord:
     run_id = config.run_id or new_run_id(config.model, Path(dataset).name.split(".")[0])
-    request = _request(config, dataset, prompt_template, run_id)
+    request = _request(config, dataset, fields, prompt_template, run_id)
     try:
         run = event_loop.run(_follow(target, request, progress))
     except KeyboardInterrupt:

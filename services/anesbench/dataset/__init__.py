@@ -1,14 +1,18 @@
 """AnesBench datasets: the item model, loading from JSON / JSON Lines / Parquet, and validation."""
 
 from anesbench.dataset.load import Dataset, dataset_from_items, load_dataset
+from anesbench.dataset.mapping import FieldMap, parse_fields, read_fields_file
 from anesbench.dataset.model import LANGUAGES, LEVEL_NAMES, Item, LocalizedQuestion
 
 __all__ = [
     "LANGUAGES",
     "LEVEL_NAMES",
     "Dataset",
+    "FieldMap",
     "Item",
     "LocalizedQuestion",
     "dataset_from_items",
     "load_dataset",
+    "parse_fields",
+    "read_fields_file",
 ]

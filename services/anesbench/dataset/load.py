@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from anesbench.dataset.mapping import FieldMap
 from anesbench.dataset.model import LANGUAGES, Item
 from anesbench.dataset.validate import Problems, checked_items, count_valid, validate_records
 from anesbench.errors import InvalidInput
@@ -27,8 +28,10 @@ class ItemsOnDisk:
     run then streams it, so memory does not grow with the number of questions.
     """
 
-    def __init__(self, path: Path, head: bytes, languages: tuple[str, ...], count: int) -> None:
+    def __init__(self, path: Path, head: bytes, languages: tuple[str, ...], count: int,
+                 fields: FieldMap | None = None) -> None:
         self._path, self._head, self._languages, self._count = path, head, languages, count
+        self._fields = fields
 
     def __len__(self) -> int:
         return self._count
@@ -37,7 +40,8 @@ class ItemsOnDisk:
         problems = Problems()
         seen = 0
         # Validated whole before the run (duplicates included); this pass only notices a changed file.
-        for item in checked_items(_records(self._path, self._head), self._languages, problems, unique=False):
+        for item in checked_items(_records(self._path, self._head), self._languages, problems, unique=False,
+                                  fields=self._fields):
             seen += 1
             yield item
         if problems.count or seen != self._count:
@@ -174,14 +178,22 @@ def _sha256(path: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
-def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path, languages: Iterable[str] = ("en",), name: str | None = None, fields: FieldMap | None = None
+) -> Dataset:
     """Load and validate ``path`` for ``languages``; raise InvalidInput naming every problem.
+
+    ``fields`` reads another layout through a column mapping (:mod:`anesbench.dataset.mapping`); the
+    sha256 then covers the file and the mapping.
 
     >>> load_dataset("data/sample/anesbench-sample.jsonl", ["en", "zh"]).name
     'anesbench-sample'
     """
     wanted = _check_languages(languages)
     file = Path(path)
+    if fields is not None and wanted != (fields.language,):
+        raise InvalidInput(f"{file}: the field mapping reads language {fields.language!r} only; "
+                           f"ask for {fields.language} alone", field="languages")
     try:
         sha256, head = _sha256(file)
     except FileNotFoundError:
@@ -193,10 +205,11 @@ def load_dataset(path: str | Path, languages: Iterable[str] = ("en",), name: str
     records = _records(file, head)
     items: Sequence[Item] | ItemsOnDisk
     if _streamable(file, head):
-        items = ItemsOnDisk(file, head, wanted, count_valid(records, wanted, str(file)))
+        items = ItemsOnDisk(file, head, wanted, count_valid(records, wanted, str(file), fields), fields)
     else:
-        items = validate_records(records, wanted, str(file))
-    return Dataset(name=name or file.name.split(".")[0], sha256=sha256, items=items)
+        items = validate_records(records, wanted, str(file), fields)
+    return Dataset(name=name or file.name.split(".")[0], sha256=fields.sha256(sha256) if fields else sha256,
+                   items=items)
 
 
 def dataset_from_items(

@@ -10,7 +10,8 @@ import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from anesbench.dataset.model import LETTERS, MAX_CHOICES, MIN_CHOICES, Item, LocalizedQuestion
+from anesbench.dataset.mapping import FieldMap
+from anesbench.dataset.model import LANGUAGES, LETTERS, MAX_CHOICES, MIN_CHOICES, Item, LocalizedQuestion
 from anesbench.errors import InvalidInput
 
 MAX_REPORTED = 20
@@ -21,6 +22,8 @@ class Problems:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.count = 0
+        self.records = 0  # objects read
+        self.languages: set[str] = set()  # languages some record has a question field for
 
     def add(self, where: str, item_id: str | None, field: str | None, message: str) -> None:
         self.count += 1
@@ -86,83 +89,119 @@ def _localized(
 
 
 def validate_records(
-    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str
+    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
 ) -> list[Item]:
     """Validate ``(where, record)`` pairs for the requested languages; raise InvalidInput listing problems."""
     problems = Problems()
-    items = list(checked_items(records, tuple(languages), problems))
-    _finish(problems, len(items), source)
+    wanted = tuple(languages)
+    items = list(checked_items(records, wanted, problems, fields=fields))
+    _finish(problems, len(items), source, wanted)
     return items
 
 
-def count_valid(records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str) -> int:
+def count_valid(
+    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
+) -> int:
     """Validate like :func:`validate_records`, holding only the ids; return the number of items."""
     problems = Problems()
-    count = sum(1 for _ in checked_items(records, tuple(languages), problems))
-    _finish(problems, count, source)
+    wanted = tuple(languages)
+    count = sum(1 for _ in checked_items(records, wanted, problems, fields=fields))
+    _finish(problems, count, source, wanted)
     return count
 
 
-def _finish(problems: Problems, count: int, source: str) -> None:
+def _finish(problems: Problems, count: int, source: str, wanted: tuple[str, ...]) -> None:
     if not problems.count and not count:
         problems.add(source, None, None, "the dataset has no items")
+    absent = [language for language in wanted if language not in problems.languages]
+    if problems.count and problems.records and absent:
+        # Every item lacks the language: one line says so, not one per field and item.
+        has = ", ".join(language for language in LANGUAGES if language in problems.languages) or "none"
+        fields = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
+        raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {fields}); "
+                           f"the items have: {has}", field="languages")
     problems.raise_if_any(source)
 
 
+class _Report:
+    """Problems of one record, named in the source's own columns; a column the mapping already
+    reported is not reported again by the checks that follow."""
+
+    def __init__(self, problems: Problems, where: str, item_id: str | None, fields: FieldMap | None,
+                 issues: list[tuple[str, str]]) -> None:
+        self.problems, self.where, self.item_id, self.fields = problems, where, item_id, fields
+        self.reported = {column for column, _ in issues}
+        for column, message in issues:
+            problems.add(where, item_id, column, message)
+
+    def __call__(self, field: str | None, message: str) -> None:
+        column = self.fields.source_field(field) if self.fields is not None and field else field
+        if column not in self.reported:
+            self.problems.add(self.where, self.item_id, column, message)
+
+
 def checked_items(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems, *, unique: bool = True
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems, *, unique: bool = True,
+    fields: FieldMap | None = None,
 ) -> Iterator[Item]:
     """Yield the valid items one by one; every problem found goes to ``problems``.
 
-    ``unique=False`` skips the duplicate-id check (and the index of every id it needs): for a file
-    read again during a run after it was validated whole."""
+    ``fields`` reads each record through a column mapping first. ``unique=False`` skips the
+    duplicate-id check (and the index of every id it needs): for a file read again during a run
+    after it was validated whole."""
     seen: dict[str, str] = {}
-    for where, record in records:
-        if not isinstance(record, Mapping):
-            problems.add(where, None, None, f"expected a JSON object, got {type(record).__name__}")
+    for where, raw in records:
+        if not isinstance(raw, Mapping):
+            problems.add(where, None, None, f"expected a JSON object, got {type(raw).__name__}")
             continue
+        record, issues = (raw, []) if fields is None else fields.apply(raw)
+        problems.records += 1
+        problems.languages.update(language for language, prefixes in LANGUAGE_PREFIXES.items()
+                                  if any(f"{prefix}_question" in record for prefix in prefixes))
         raw_id = record.get("id")
         item_id = raw_id.strip() if isinstance(raw_id, str) else None
+        report = _Report(problems, where, item_id, fields, issues)
         if not item_id:
-            problems.add(where, None, "id", "missing or empty")
+            report("id", "missing or empty")
         elif not unique:
             pass
         elif item_id in seen:
-            problems.add(where, item_id, "id", f"duplicate id (first seen at {seen[item_id]})")
+            report("id", f"duplicate id (first seen at {seen[item_id]})")
         else:
             seen[item_id] = where
-        ok = True
-        choice_num = _int_field(record, "choice_num")
-        if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
-            problems.add(
-                where, item_id, "choice_num",
-                f"must be a whole number from {MIN_CHOICES} to {MAX_CHOICES}, got {record.get('choice_num')!r}",
-            )
+        item = _item(record, item_id, wanted, report)
+        if item is not None and not issues:
+            yield item
+
+
+def _item(record: Mapping[str, Any], item_id: str | None, wanted: tuple[str, ...], report: _Report) -> Item | None:
+    ok = True
+    choice_num = _int_field(record, "choice_num")
+    if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
+        report("choice_num", f"must be a whole number from {MIN_CHOICES} to {MAX_CHOICES}, got {record.get('choice_num')!r}")
+        ok = False
+    level = _int_field(record, "level")
+    if level not in (1, 2, 3):
+        report("level", f"unknown level {record.get('level')!r} (expected 1, 2 or 3)")
+        ok = False
+    answer = record.get("answer")
+    if not isinstance(answer, str) or not answer.strip():
+        report("answer", "missing or empty")
+        ok = False
+    elif choice_num is not None and ok and answer.strip() not in LETTERS[:choice_num]:
+        report("answer", f"{answer!r} is not one of the options A-{LETTERS[choice_num - 1]}")
+        ok = False
+    if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
+        return None
+    texts: dict[str, LocalizedQuestion] = {}
+    for language in wanted:
+        localized, issues = _localized(record, language, LETTERS[:choice_num])
+        for field, message in issues:
+            report(field, message)
+        if localized is None:
             ok = False
-        level = _int_field(record, "level")
-        if level not in (1, 2, 3):
-            problems.add(where, item_id, "level", f"unknown level {record.get('level')!r} (expected 1, 2 or 3)")
-            ok = False
-        answer = record.get("answer")
-        if not isinstance(answer, str) or not answer.strip():
-            problems.add(where, item_id, "answer", "missing or empty")
-            ok = False
-        elif choice_num is not None and ok and answer.strip() not in LETTERS[:choice_num]:
-            problems.add(
-                where, item_id, "answer",
-                f"{answer!r} is not one of the options A-{LETTERS[choice_num - 1]}",
-            )
-            ok = False
-        if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
-            continue
-        texts: dict[str, LocalizedQuestion] = {}
-        for language in wanted:
-            localized, issues = _localized(record, language, LETTERS[:choice_num])
-            for field, message in issues:
-                problems.add(where, item_id, field, message)
-            if localized is None:
-                ok = False
-            else:
-                texts[language] = localized
-        if ok and item_id and isinstance(answer, str) and level is not None:
-            yield Item(id=item_id, choice_num=choice_num, answer=answer.strip(), level=level, texts=texts)
+        else:
+            texts[language] = localized
+    if ok and item_id and isinstance(answer, str) and level is not None:
+        return Item(id=item_id, choice_num=choice_num, answer=answer.strip(), level=level, texts=texts)
+    return None

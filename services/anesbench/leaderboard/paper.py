@@ -2,7 +2,7 @@
 
 One row per model; per dataset (and language, when a dataset was asked in more than one) a group of
 columns system1, system1.x, system2, Overall, in the order the datasets first appear; then
-``Average``, the mean of the groups' overall accuracies.
+``Average``, the mean of the groups' overall accuracies (``-`` for a model missing a group).
 """
 
 from __future__ import annotations
@@ -29,7 +29,43 @@ def _groups(rows: Sequence[LeaderboardRow]) -> list[tuple[str, str]]:
     return [(dataset, language) for dataset, langs in languages.items() for language in langs]
 
 
+class _Line:
+    """One model's row of the table: the runs it shows, one per column group."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.runs: dict[tuple[str, str], str] = {}  # column group -> run id
+        self.cells: dict[tuple[str, str, str], LeaderboardRow] = {}
+
+    def takes(self, group: tuple[str, str], run_id: str) -> bool:
+        return self.runs.setdefault(group, run_id) == run_id
+
+
+def _lines(rows: Sequence[LeaderboardRow]) -> list[_Line]:
+    """A line per model label; a second run of the same label and group (e.g. another sha256 of a
+    dataset with the same name) gets a line of its own, labelled with its run ids, never a silent overwrite."""
+    lines: list[_Line] = []
+    for row in rows:
+        label, group = model_label(row), (row.dataset, row.language)
+        line = next((line for line in lines if line.label == label and line.takes(group, row.run_id)), None)
+        if line is None:
+            line = _Line(label)
+            line.takes(group, row.run_id)
+            lines.append(line)
+        line.cells[(row.dataset, row.language, row.level)] = row
+    shared = {line.label for line in lines if sum(other.label == line.label for other in lines) > 1}
+    for line in lines:
+        if line.label in shared:
+            line.label = f"{line.label} (run {', '.join(dict.fromkeys(line.runs.values()))})"
+    return lines
+
+
 def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str | None]], bool]:
+    """Header, lines (None: no value) and whether a line is flagged incomplete.
+
+    ``Average`` is the mean of the line's overall accuracies over every column group; a model without
+    a graded overall in some group has no Average (``-``): a mean over fewer datasets is another number.
+    """
     groups = _groups(rows)
     several = {dataset for dataset, _ in groups if sum(1 for d, _ in groups if d == dataset) > 1}
     header = ["LLM"]
@@ -37,26 +73,20 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
         name = f"{dataset} {language}" if dataset in several else dataset
         header += [f"{name} {HEADER_LEVEL[level]}" for level in LEVEL_ORDER]
     header.append("Average")
-    models: dict[str, dict[tuple[str, str, str], LeaderboardRow]] = {}
-    flagged = False
-    for row in rows:
-        models.setdefault(model_label(row), {})[(row.dataset, row.language, row.level)] = row
-        flagged = flagged or is_incomplete(row)
     body: list[list[str | None]] = []
-    for label, cells in models.items():
-        line: list[str | None] = [label]
+    for line in _lines(rows):
+        values: list[str | None] = [line.label]
         overall: list[float] = []
         for dataset, language in groups:
             for level in LEVEL_ORDER:
-                found = cells.get((dataset, language, level))
-                line.append(None if found is None or found.total == 0 else f"{found.accuracy:.2f}")
-                if found is not None and found.total == 0:
-                    continue
-                if found is not None and level == "overall":
+                found = line.cells.get((dataset, language, level))
+                graded = found is not None and found.total > 0
+                values.append(f"{found.accuracy:.2f}" if found is not None and graded else None)
+                if found is not None and graded and level == "overall":
                     overall.append(found.accuracy)
-        line.append(f"{sum(overall) / len(overall):.2f}" if overall else None)
-        body.append(line)
-    return header, body, flagged
+        values.append(f"{sum(overall) / len(overall):.2f}" if len(overall) == len(groups) else None)
+        body.append(values)
+    return header, body, any(is_incomplete(row) for row in rows)
 
 
 def render_paper(rows: Sequence[LeaderboardRow], fmt: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from anesbench import __version__
 from anesbench.analysis import compare_runs, language_agreement
 from anesbench.analysis.source import ResultSource
+from anesbench.dataset import FieldMap
 from anesbench.leaderboard.labels import INCOMPLETE_NOTE
 from anesbench.leaderboard.paper import paper_table
 from anesbench.report import plots
@@ -176,8 +177,10 @@ def render(data: ReportData) -> str:
     )
 
 
-def build_report(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str]) -> str:
-    return render(gather(source, run_ids, dataset_paths))
+def build_report(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str],
+                 fields: FieldMap | None = None) -> str:
+    """``fields``: the column mapping the ``dataset_paths`` are read through (None: the AnesBench layout)."""
+    return render(gather(source, run_ids, dataset_paths, fields))
 
 
 __all__ = ["RunSummary", "build_report"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from anesbench.analysis import Outcome
 from anesbench.analysis.source import ResultSource, outcome_of
-from anesbench.dataset import Dataset, Item, load_dataset
+from anesbench.dataset import Dataset, FieldMap, Item, load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
@@ -52,8 +52,10 @@ class ReportData:
     questions: dict[tuple[str, str], Item]  # (dataset sha256, item id) -> item
 
 
-def _load_any(path: str) -> Dataset:
+def _load_any(path: str, fields: FieldMap | None) -> Dataset:
     """A dataset file with both languages, else the one it has (the report only reads texts)."""
+    if fields is not None:
+        return load_dataset(path, (fields.language,), fields=fields)
     try:
         return load_dataset(path, ("en", "zh"))
     except InvalidInput:
@@ -63,11 +65,11 @@ def _load_any(path: str) -> Dataset:
             return load_dataset(path, ("zh",))
 
 
-def _questions(paths: Sequence[str], runs: Sequence[RunRecord]) -> dict[tuple[str, str], Item]:
+def _questions(paths: Sequence[str], runs: Sequence[RunRecord], fields: FieldMap | None) -> dict[tuple[str, str], Item]:
     wanted = {run.dataset_sha256 for run in runs}
     found: dict[tuple[str, str], Item] = {}
     for path in paths:
-        dataset = _load_any(path)
+        dataset = _load_any(path, fields)
         if dataset.sha256 not in wanted:
             raise InvalidInput(f"{path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run",
                                field="dataset")
@@ -76,7 +78,8 @@ def _questions(paths: Sequence[str], runs: Sequence[RunRecord]) -> dict[tuple[st
     return found
 
 
-def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str]) -> ReportData:
+def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str],
+           fields: FieldMap | None = None) -> ReportData:
     if run_ids:
         runs = source.runs(run_ids)
         board = source.leaderboard(run_ids)
@@ -87,7 +90,7 @@ def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence
     if not any(run.status == "completed" for run in runs):
         where = f"among {{run_ids}} {', '.join(run_ids)}" if run_ids else "in the store"
         raise InvalidInput(f"report: no completed runs {where}; nothing to report", mentions=("run_ids",))
-    questions = _questions(dataset_paths, runs)
+    questions = _questions(dataset_paths, runs, fields)
     summaries = []
     for run in runs:
         summary = RunSummary(run)

@@ -1,0 +1,230 @@
+"""Other layouts: a column mapping that reads any multiple-choice set as AnesBench records.
+
+A mapping is a list of ``KEY=COLUMN`` pairs (``--fields``), or the same keys in a JSON object
+(``--fields-file``, where ``options`` may also be an object of letter to column)::
+
+    id=qid,question=stem,options=A:opa|B:opb|C:opc|D:opd,answer=cop,answer_format=index0,level=difficulty
+
+* ``options``: lettered columns ``A:COL|B:COL|…`` (from A, in order; an item whose last columns are
+  empty has fewer options), or one column holding a list of option texts (A, B, … in order) or an
+  object of letter to text.
+* ``answer_format``: ``letter`` (the default), ``index0`` (0 is A) or ``index1`` (1 is A).
+* ``level``: required, because the board reports accuracy per cognitive level: 1, 2, 3 or
+  system1, system1.x, system2 in the column.
+* ``language``: the language of the question and options, ``en`` (the default) or ``zh``.
+
+A mapped record keeps the AnesBench validation; problems name the source column:
+
+>>> mapping = parse_fields("id=qid,question=stem,options=choices,answer=cop,answer_format=index1,level=lvl")
+>>> mapping.apply({"qid": "q1", "stem": "Which?", "choices": ["x", "y"], "cop": 2, "lvl": "system2"})
+({'id': 'q1', 'en_question': 'Which?', 'choice_num': 2, 'en_A': 'x', 'en_B': 'y', 'answer': 'B', 'level': 3}, [])
+>>> mapping.source_field("en_question"), mapping.source_field("choice_num")
+('stem', 'choices')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from anesbench.dataset.model import LANGUAGES, LETTERS, LEVEL_NAMES, MAX_CHOICES, MIN_CHOICES
+from anesbench.errors import InvalidInput
+
+KEYS = ("id", "question", "options", "answer", "answer_format", "level", "language")
+REQUIRED = ("id", "question", "options", "answer", "level")
+ANSWER_FORMATS = {"letter": None, "index0": 0, "index1": 1}  # format -> the index of option A
+LEVEL_VALUES = {**{str(number): number for number in LEVEL_NAMES}, **{name: number for number, name in LEVEL_NAMES.items()}}
+
+Issue = tuple[str, str]  # (source column, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMap:
+    """Which source column holds each AnesBench field."""
+
+    id: str
+    question: str
+    answer: str
+    level: str
+    option_columns: tuple[str, ...] = ()  # one column per letter, from A
+    options_column: str | None = None  # or one column of a list or a letter -> text object
+    answer_format: str = "letter"
+    language: str = "en"
+
+    @property
+    def options_field(self) -> str:
+        return self.options_column or "|".join(self.option_columns)
+
+    def sha256(self, file_sha256: str) -> str:
+        """What identifies the mapped dataset: the file's bytes and this mapping (another mapping, another series)."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"{file_sha256}\n{canonical}".encode()).hexdigest()
+
+    def source_field(self, field: str) -> str:
+        """The source column an AnesBench field comes from (the validator's problems name it)."""
+        if field in ("id", "answer", "level"):
+            return str(getattr(self, field))
+        if field == f"{self.language}_question":
+            return self.question
+        if field == "choice_num" or self.options_column is not None:
+            return self.options_field
+        letter = field.removeprefix(f"{self.language}_")
+        index = LETTERS.find(letter) if len(letter) == 1 else -1
+        return self.option_columns[index] if 0 <= index < len(self.option_columns) else field
+
+    def apply(self, record: Mapping[str, Any]) -> tuple[dict[str, Any], list[Issue]]:
+        """The record in the AnesBench layout, and the problems only the mapping can name."""
+        issues: list[Issue] = []
+        mapped: dict[str, Any] = {"id": record.get(self.id), f"{self.language}_question": record.get(self.question)}
+        options, problem = self._options(record)
+        if problem:
+            issues.append((self.options_field, problem))
+        else:
+            mapped["choice_num"] = len(options)
+            mapped.update((f"{self.language}_{letter}", text) for letter, text in zip(LETTERS, options, strict=False))
+        answer, problem = self._answer(record.get(self.answer), None if problem else len(options))
+        if problem:
+            issues.append((self.answer, problem))
+        mapped["answer"] = answer
+        level, problem = _level(record.get(self.level))
+        if problem:
+            issues.append((self.level, problem))
+        mapped["level"] = level
+        return mapped, issues
+
+    def _options(self, record: Mapping[str, Any]) -> tuple[list[Any], str | None]:
+        if self.options_column is None:
+            values = [record.get(column) for column in self.option_columns]
+            given = [n for n, value in enumerate(values) if isinstance(value, str) and value.strip()]
+            options = values[: given[-1] + 1] if given else []
+        else:
+            value = record.get(self.options_column)
+            if isinstance(value, Mapping):
+                keys = sorted(str(key) for key in value)
+                if keys != list(LETTERS[: len(keys)]):
+                    return [], f"option letters {', '.join(keys)} do not run A, B, C… without a gap"
+                options = [value[key] for key in LETTERS[: len(keys)]]
+            elif isinstance(value, (list, tuple)):
+                options = list(value)
+            elif value is None:
+                return [], "missing"
+            else:
+                return [], f"expected a list of options or an object of letter: option, got {type(value).__name__}"
+        if not MIN_CHOICES <= len(options) <= MAX_CHOICES:
+            return [], f"expected {MIN_CHOICES} to {MAX_CHOICES} options, got {len(options)}"
+        return options, None
+
+    def _answer(self, value: Any, count: int | None) -> tuple[Any, str | None]:
+        base = ANSWER_FORMATS[self.answer_format]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None, None  # the validator reports it: missing or empty
+        if base is None:
+            return (value, None) if isinstance(value, str) else (None, f"expected an option letter, got {value!r}")
+        index = _whole(value)
+        last = base + (count if count is not None else MAX_CHOICES) - 1
+        if index is None or not base <= index <= last:
+            return None, f"{value!r} is not an option index {base}-{last} ({self.answer_format})"
+        return LETTERS[index - base], None
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _level(value: Any) -> tuple[int | None, str | None]:
+    number = _whole(value) if not isinstance(value, str) else LEVEL_VALUES.get(value.strip().lower())
+    if number in LEVEL_NAMES:
+        return number, None
+    return None, f"unknown level {value!r} (expected 1, 2, 3, system1, system1.x or system2)"
+
+
+def parse_fields(spec: str) -> FieldMap:
+    """A mapping from ``--fields``: ``KEY=COLUMN`` pairs separated by commas."""
+    pairs: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or not key:
+            raise InvalidInput(f"{part.strip()!r} is not KEY=COLUMN", field="fields")
+        if key in pairs:
+            raise InvalidInput(f"{key!r} is given twice", field="fields")
+        pairs[key] = value
+    return _field_map(pairs, "", "fields")
+
+
+def read_fields_file(path: str | Path) -> FieldMap:
+    """A mapping from ``--fields-file``: a JSON object with the keys of ``--fields``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="fields_file") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: invalid JSON: {exc}", field="fields_file") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a JSON object of KEY: COLUMN, got {type(data).__name__}",
+                           field="fields_file")
+    return _field_map(data, f"{path}: ", "fields_file")
+
+
+def _field_map(pairs: Mapping[str, Any], where: str, field: str) -> FieldMap:
+    def bad(message: str) -> InvalidInput:
+        return InvalidInput(where + message, field=field)
+
+    unknown = [key for key in pairs if key not in KEYS]
+    if unknown:
+        raise bad(f"unknown key {unknown[0]!r} (keys: {', '.join(KEYS)})")
+    for key, value in pairs.items():
+        if not (isinstance(value, str) or (key == "options" and isinstance(value, Mapping))):
+            raise bad(f"{key!r} must be a string" + (" or an object of LETTER: COLUMN" if key == "options" else ""))
+        if not value or (isinstance(value, str) and not value.strip()):
+            raise bad(f"{key!r} has no column")
+    for key in REQUIRED:
+        if key == "level" and key not in pairs:
+            raise bad("missing 'level': the board reports accuracy per cognitive level; map a column of "
+                      "1, 2, 3 or system1, system1.x, system2")
+        if key not in pairs:
+            raise bad(f"missing {key!r} (required: {', '.join(REQUIRED)})")
+    answer_format = pairs.get("answer_format", "letter")
+    if answer_format not in ANSWER_FORMATS:
+        raise bad(f"answer_format: unknown {answer_format!r} (letter, index0 or index1)")
+    language = pairs.get("language", "en")
+    if language not in LANGUAGES:
+        raise bad(f"language: unknown {language!r} ({' or '.join(LANGUAGES)})")
+    columns, column = _option_columns(pairs["options"], bad)
+    return FieldMap(id=pairs["id"], question=pairs["question"], answer=pairs["answer"], level=pairs["level"],
+                    option_columns=columns, options_column=column, answer_format=answer_format, language=language)
+
+
+def _option_columns(value: str | Mapping[str, Any], bad: Callable[[str], InvalidInput]) -> tuple[tuple[str, ...], str | None]:
+    """``A:COL|B:COL|…`` (or an object of letter to column) as columns in letter order; else one list column."""
+    if isinstance(value, str):
+        if ":" not in value and "|" not in value:
+            return (), value
+        lettered = []
+        for part in value.split("|"):
+            letter, sep, column = (piece.strip() for piece in part.partition(":"))
+            if not sep or not letter or not column:
+                raise bad(f"options: {part.strip()!r} is not LETTER:COLUMN")
+            lettered.append((letter, column))
+    else:
+        lettered = list(value.items())
+    for expected, (letter, column) in zip(LETTERS, lettered, strict=False):
+        if letter != expected:
+            raise bad(f"options: letter {letter!r} where {expected!r} comes next (letters run A, B, C… in order)")
+        if not isinstance(column, str) or not column.strip():
+            raise bad(f"options: letter {letter!r} has no column")
+    if not MIN_CHOICES <= len(lettered) <= MAX_CHOICES:
+        raise bad(f"options: {len(lettered)} lettered columns, expected {MIN_CHOICES} to {MAX_CHOICES}")
+    return tuple(column.strip() for _, column in lettered), None
