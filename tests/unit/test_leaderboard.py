@@ -166,8 +166,9 @@ def test_paper_layout_has_one_row_per_model_groups_per_dataset_and_an_average(st
     text = render_leaderboard(rows, "csv", "paper")
     header, line = list(csv.reader(io.StringIO(text)))
     assert header == ["LLM", "AnesBench system1", "AnesBench system1.x", "AnesBench system2", "AnesBench Overall",
-                      "AMCQA system1", "AMCQA system1.x", "AMCQA system2", "AMCQA Overall", "Average"]
-    # AnesBench overall 3/4 = 0.75, AMCQA overall 1/2 = 0.50 -> average 0.625
-    assert line == ["alpha", "1.00", "0.00", "1.00", "0.75", "0.50", "", "", "0.50", "0.62"]
+                      "AMCQA system1", "AMCQA system1.x", "AMCQA system2", "AMCQA Overall", "Average", "Elicited",
+                      "Average strict"]
+    # AnesBench overall 3/4 = 0.75, AMCQA overall 1/2 = 0.50 -> average 0.625; no follow-ups: strict the same
+    assert line == ["alpha", "1.00", "0.00", "1.00", "0.75", "0.50", "", "", "0.50", "0.62", "0", "0.62"]
     markdown = render_leaderboard(rows, "markdown", "paper")
     assert markdown.splitlines()[0].startswith("| LLM") and "Average" in markdown.splitlines()[0]

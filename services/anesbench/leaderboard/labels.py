@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from anesbench.defaults import PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
+from anesbench.defaults import DEFAULT_ELICIT, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
 
@@ -27,6 +27,8 @@ def configuration_note(row: LeaderboardRow) -> str:
         parts.append(f"samples={row.samples}")
     if row.prompt_sha256 and row.prompt_sha256 != _default_template()[1]:
         parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
+    if row.elicit != DEFAULT_ELICIT:
+        parts.append(f"elicit={row.elicit}")
     return ", ".join(parts)
 
 

@@ -2,7 +2,8 @@
 
 One row per model; per dataset (and language, when a dataset was asked in more than one) a group of
 columns system1, system1.x, system2, Overall, in the order the datasets first appear; then
-``Average``, the mean of the groups' overall accuracies.
+``Average``, the mean of the groups' overall accuracies; ``Elicited``, the answers the follow-up turn
+gave, and ``Average strict``, the mean of the groups' overall accuracies by the rules alone.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
     for dataset, language in groups:
         name = f"{dataset} {language}" if dataset in several else dataset
         header += [f"{name} {HEADER_LEVEL[level]}" for level in LEVEL_ORDER]
-    header.append("Average")
+    header += ["Average", "Elicited", "Average strict"]
     models: dict[str, dict[tuple[str, str, str], LeaderboardRow]] = {}
     flagged = False
     for row in rows:
@@ -45,6 +46,8 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
     for label, cells in models.items():
         line: list[str | None] = [label]
         overall: list[float] = []
+        strict: list[float] = []
+        elicited = 0
         for dataset, language in groups:
             for level in LEVEL_ORDER:
                 found = cells.get((dataset, language, level))
@@ -53,7 +56,11 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
                     continue
                 if found is not None and level == "overall":
                     overall.append(found.accuracy)
+                    strict.append(found.accuracy_strict)
+                    elicited += found.elicited
         line.append(f"{sum(overall) / len(overall):.2f}" if overall else None)
+        line.append(str(elicited) if overall else None)
+        line.append(f"{sum(strict) / len(strict):.2f}" if strict else None)
         body.append(line)
     return header, body, flagged
 

@@ -58,6 +58,15 @@ class AsyncStore:
         await self._run(self._sync.set_ordering, run_id, ordering)
 
     # results
+    async def set_elicit_constraint(self, run_id: str, constraint: str) -> None:
+        await self._run(self._sync.set_elicit_constraint, run_id, constraint)
+
+    async def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
+        return await self._run(self._sync.unfinished_elicitations, run_id)
+
+    async def pending_elicitations(self, run_id: str) -> int:
+        return await self._run(self._sync.pending_elicitations, run_id)
+
     async def completed_keys(self, run_id: str) -> set[tuple[str, str, int]]:
         return await self._run(self._sync.completed_keys, run_id)
 

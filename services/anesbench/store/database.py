@@ -29,7 +29,7 @@ from anesbench.store.leaderboard_sql import (
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
-from anesbench.store.schema import SCHEMA
+from anesbench.store.schema import RESULT_COLUMNS_ADDED, SCHEMA
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -38,7 +38,11 @@ RESULT_SCHEMA = pa.schema(
         ("reasoning", pa.string()), ("finish_reason", pa.string()), ("prompt_tokens", pa.int32()),
         ("completion_tokens", pa.int32()), ("latency_s", pa.float64()), ("attempts", pa.int32()),
         ("pred", pa.string()), ("method", pa.string()), ("correct", pa.bool_()), ("error", pa.string()),
-        ("reused_from", pa.string()), ("created_at", pa.timestamp("us")),
+        ("reused_from", pa.string()), ("created_at", pa.timestamp("us")), ("pred_rules", pa.string()),
+        ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
+        ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
+        ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
+        ("elicitation_completion_tokens", pa.int32()),
     ]
 )
 assert tuple(RESULT_SCHEMA.names) == RESULT_COLUMNS
@@ -50,7 +54,7 @@ RUN_COLUMNS = (
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}, {{ordering}}
+       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}, {{ordering}}, {{elicit}}
 FROM runs r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
@@ -99,8 +103,24 @@ class Store:
         self._run_select = RUN_SELECT.format(
             extractor_version="coalesce(r.extractor_version, '')" if "extractor_version" in columns else "''",
             ordering="r.ordering" if "ordering" in columns else "NULL",
+            elicit=("coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint"
+                    if "elicit" in columns else "'off', NULL, NULL, NULL"),
         )
+        if read_only:
+            self._view_added_columns()
         self._unsaved = 0  # result rows written since the last checkpoint
+
+    def _view_added_columns(self) -> None:
+        """A file written before the newer result columns, opened read-only, cannot get them: a temporary view
+        of the same name (found before the file's table) shows them as NULL, so every query reads one shape."""
+        present = {name for (name,) in self._con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'results' AND schema_name = 'main' "
+            "AND database_name = current_database()"
+        ).fetchall()}
+        missing = [(name, kind) for name, kind, _ in RESULT_COLUMNS_ADDED if name not in present]
+        if present and missing:
+            added = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
+            self._con.execute(f"CREATE TEMP VIEW results AS SELECT *, {added} FROM main.results")
 
     def close(self) -> None:
         self._con.close()
@@ -128,11 +148,12 @@ class Store:
         now = datetime.now()
         if existing is None:
             self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, elicit, elicit_prompt, "
+                "elicit_prompt_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
                 [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
                  run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version],
+                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.elicit,
+                 run.elicit_prompt, run.elicit_prompt_sha256],
             )
             return self.get_run(run.id)
         if existing.config_hash != run.config_hash:
@@ -146,6 +167,9 @@ class Store:
             [run.endpoint, run.harness_version, run.extractor_version, run.id],
         )
         return self.get_run(run.id)
+
+    def set_elicit_constraint(self, run_id: str, constraint: str) -> None:
+        self._con.execute("UPDATE runs SET elicit_constraint = ? WHERE id = ?", [constraint, run_id])
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> RunRecord:
         self._con.execute(
@@ -179,10 +203,25 @@ class Store:
         ).fetchall()
         return {(item, lang, sample) for item, lang, sample in rows}
 
+    def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
+        """Answered results whose follow-up turn is still to do (stored before it was sent) or failed."""
+        rows = self._con.execute(
+            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? AND error IS NULL "
+            "AND elicitation IN ('pending', 'failed') ORDER BY item_id, language, sample", [run_id],
+        ).fetchall()
+        return [ResultRow(*row) for row in rows]
+
+    def pending_elicitations(self, run_id: str) -> int:
+        row = self._con.execute(
+            "SELECT count(*) FROM results WHERE run_id = ? AND elicitation = 'pending'", [run_id]).fetchone()
+        return int(row[0]) if row else 0
+
     def write_results(self, rows: Sequence[ResultRow]) -> None:
-        """Write a batch in one statement; a key written before (an error row being retried) is replaced."""
+        """Write a batch in one statement; a key written before (an error row being retried, a reply whose
+        follow-up has come back) is replaced, and within a batch the last row of a key wins."""
         if not rows:
             return
+        rows = list({(row.item_id, row.language, row.sample, row.run_id): row for row in rows}.values())
         arrays = [pa.array([getattr(row, name) for row in rows], type=RESULT_SCHEMA.field(name).type)
                   for name in RESULT_COLUMNS]
         self._con.register("_batch", pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA))
@@ -314,7 +353,7 @@ class Store:
         board: list[LeaderboardRow] = []
         for row in rows:
             (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-             template, prompt_sha, max_tokens, temperature, n_samples) = row
+             template, prompt_sha, max_tokens, temperature, n_samples, elicit, elicited, strict) = row
             low, high = wilson(correct, total)
             extra: dict[str, float] = {}
             if n_samples > 1:
@@ -328,7 +367,8 @@ class Store:
                              "agreement": figures.agreement}
             board.append(LeaderboardRow(
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-                low, high, template, prompt_sha, max_tokens, temperature, n_samples, **extra,
+                low, high, template, prompt_sha, max_tokens, temperature, n_samples, elicit=elicit,
+                elicited=elicited, accuracy_strict=strict, **extra,
             ))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}
@@ -383,7 +423,8 @@ class Store:
 
 
 def describe_difference(old: RunRecord, new: RunRecord) -> str:
-    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages")
+    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
+              "elicit", "elicit_prompt_sha256")
     changed = [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in fields
                if getattr(old, name) != getattr(new, name)]
     return "; ".join(changed) or "harness version"

@@ -7,7 +7,7 @@ responses only (correct + wrong + unanswered), so an outage never lowers accurac
 counted apart.
 
 Which runs: by default the newest *clean* run (completed, no errors) per model, dataset and
-configuration (prompt sha256, max tokens, temperature, samples). ``include_incomplete`` adds, per
+configuration (prompt sha256, max tokens, temperature, samples, elicitation mode). ``include_incomplete`` adds, per
 configuration, the newest run whatever its status when that is not the clean one. Explicit run ids
 pick exactly those runs.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anesbench.dataset.model import LEVEL_NAMES
+from anesbench.defaults import DEFAULT_ELICIT
 
 LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
 OUTCOMES = ("correct", "wrong", "unanswered", "error")
@@ -27,7 +28,9 @@ OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
 """One result's outcome, from the stored columns (an error with no usable response is an error)."""
 
 LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
-CONFIGURATION = "model, dataset_name, prompt_sha256, max_tokens, temperature, samples"
+CONFIGURATION = "model, dataset_name, prompt_sha256, max_tokens, temperature, samples, coalesce(elicit, 'off')"
+RULES_CORRECT_SQL = "CASE WHEN method_rules IS NULL THEN coalesce(correct, false) ELSE coalesce(pred_rules = answer, false) END"
+"""Whether the rules alone got a result right (results stored before elicitation existed: their ``correct``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ class LeaderboardRow:
     mean_accuracy: float | None = None
     majority_accuracy: float | None = None
     agreement: float | None = None
+    elicit: str = DEFAULT_ELICIT
+    elicited: int = 0  # answers whose letter came from the follow-up turn (in ``correct``/``accuracy``)
+    accuracy_strict: float = 0.0  # the rules alone: elicited letters count as unanswered (or as the rules read them)
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
@@ -77,7 +83,8 @@ def leaderboard_sql(chosen: str) -> str:
     return f"""
 WITH chosen AS ({chosen}),
 graded AS (
-    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome
+    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.method = 'elicited' AS elicited,
+           {RULES_CORRECT_SQL} AS rules_correct
     FROM results r WHERE r.run_id IN (SELECT id FROM chosen)
 ),
 cells AS (
@@ -85,13 +92,16 @@ cells AS (
            count(*) FILTER (WHERE outcome = 'correct') AS correct,
            count(*) FILTER (WHERE outcome <> 'error') AS total,
            count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-           count(*) FILTER (WHERE outcome = 'error') AS errors
+           count(*) FILTER (WHERE outcome = 'error') AS errors,
+           count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
+           count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
     FROM graded
     GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
-       c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples
+       c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
+       coalesce(r.elicit, 'off'), c.elicited, CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END
 FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)

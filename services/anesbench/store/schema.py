@@ -1,6 +1,6 @@
 """DDL for the anesbench DuckDB file. Additive only: new columns get defaults."""
 
-SCHEMA = """
+SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS runs (
     id               VARCHAR PRIMARY KEY,
     model            VARCHAR NOT NULL,
@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit VARCHAR DEFAULT 'off';         -- off | unanswered | all
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_prompt VARCHAR;                -- name of the follow-up prompt
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_prompt_sha256 VARCHAR;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_constraint VARCHAR;            -- what the server was found to support
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
@@ -48,6 +52,7 @@ CREATE TABLE IF NOT EXISTS results (
     created_at        TIMESTAMP NOT NULL,
     PRIMARY KEY (run_id, item_id, language, sample)
 );
+{results_added}
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
     run_id   VARCHAR PRIMARY KEY,
@@ -60,3 +65,21 @@ CREATE TABLE IF NOT EXISTS uploaded_datasets (
     created_at TIMESTAMP NOT NULL
 );
 """
+
+# Result columns added after the first release: (name, type, comment). A file written before them gets them
+# (NULL) on opening read-write, and a view with them as NULL when opened read-only.
+RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
+    ("method_rules", "VARCHAR", "the rules' method"),
+    ("elicitation", "VARCHAR", "NULL: not asked | pending (reply stored, follow-up not yet) | done | failed"),
+    ("elicitation_params", "VARCHAR", "JSON: prompt, constraint, max_tokens, temperature of the follow-up"),
+    ("elicitation_response", "VARCHAR", "the follow-up reply, raw"),
+    ("elicitation_error", "VARCHAR", "why the follow-up got no reply (after retries)"),
+    ("elicitation_attempts", "INTEGER", ""),
+    ("elicitation_latency_s", "DOUBLE", ""),
+    ("elicitation_prompt_tokens", "INTEGER", ""),
+    ("elicitation_completion_tokens", "INTEGER", ""),
+)
+SCHEMA = SCHEMA_TEMPLATE.replace("{results_added}", "\n".join(
+    f"ALTER TABLE results ADD COLUMN IF NOT EXISTS {name} {kind};" + (f"  -- {comment}" if comment else "")
+    for name, kind, comment in RESULT_COLUMNS_ADDED))
