@@ -57,13 +57,15 @@ from anesbench_testkit.standin.server import StandinServer, start
               help="A follow-up without an applied constraint: a bare letter, or a chatty sentence.")
 @click.option("--change-mind-rate", type=float, default=0.0, show_default=True,
               help="Share of follow-ups whose final letter differs from the one the reply committed to.")
+@click.option("--follow-up-fault", type=click.Choice(FAULT_KINDS), default=None,
+              help="Fail every follow-up attempt with this fault (the replies themselves are served).")
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
     latency_cap: float, accept_n: bool, slots: int, report_slots: bool, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
     hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None, served_models: tuple[str, ...],
     not_ready_seconds: float, huge_reply_rate: float, huge_reply_bytes: int, constraints: str,
-    unconstrained_reply: str, change_mind_rate: float,
+    unconstrained_reply: str, change_mind_rate: float, follow_up_fault: str | None,
 ) -> None:
     """Serve a stand-in OpenAI-compatible model. It checks the pipeline; it is not a model."""
     plan = FaultPlan()
@@ -81,6 +83,7 @@ def main(
             "not_ready_seconds": not_ready_seconds, "huge_reply_rate": huge_reply_rate,
             "huge_reply_bytes": huge_reply_bytes, "constraints": constraints,
             "unconstrained_reply": unconstrained_reply, "change_mind_rate": change_mind_rate,
+            "follow_up_fault": follow_up_fault,
         })
         names = [name.strip() for value in served_models for name in value.split(",") if name.strip()]
         if names:

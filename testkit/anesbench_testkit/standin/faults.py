@@ -48,6 +48,7 @@ class FaultPlan:
     constraints: str = "sglang"  # which engine's constrained decoding it plays (see standin.constrained)
     unconstrained_reply: str = "terse"  # a follow-up without an applied constraint: "B." or a chatty sentence
     change_mind_rate: float = 0.0  # share of follow-ups whose final letter differs from the reply's own
+    follow_up_fault: str | None = None  # a fault kind every follow-up attempt gets (the replies are served)
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -67,7 +68,7 @@ class FaultPlan:
         if self.unconstrained_reply not in UNCONSTRAINED_REPLIES:
             raise ValueError(f"unknown unconstrained_reply {self.unconstrained_reply!r}; choose from "
                              f"{', '.join(UNCONSTRAINED_REPLIES)}")
-        for kind in (self.fail_kind, *self.fault_kinds):
+        for kind in (self.fail_kind, *self.fault_kinds, *((self.follow_up_fault,) if self.follow_up_fault else ())):
             if kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)}")
 

@@ -205,7 +205,7 @@ class StandinServer:
             stats.outcomes["n_refused"] += 1
             detail = "n must be from 1 to 128" if self.plan.accept_n else "only n = 1 is supported"
             return web.json_response({"error": {"message": f"stand-in: {detail}", "param": "n"}}, status=400)
-        fault = self._fault_for(key)
+        fault = self.plan.follow_up_fault if follow_up and self.plan.follow_up_fault else self._fault_for(key)
         if fault is not None:
             return await self._inject(fault, request)
         model = str(body.get("model", "standin"))
