@@ -125,7 +125,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "dataset_sha256": run.dataset_sha256, "prompt_sha256": run.prompt_sha256, "max_tokens": run.max_tokens,
         "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
-        "extractor_version": run.extractor_version,
+        "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
+        "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
     }
 
 
