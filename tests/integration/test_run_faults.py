@@ -165,7 +165,7 @@ def test_server_down_at_30_percent_stops_fast_then_resumes_exactly(write_jsonl, 
     data = write_jsonl(make_records(100))
     db = tmp_path / "outage.duckdb"
     args = [*CLI, "run", "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "standin", "--dataset", str(data),
-            "--db", str(db), "--run-id", "outage", "--concurrency", "4"]
+            "--db", str(db), "--run-id", "outage", "--concurrency", "4", "--elicit", "off"]  # replies only: exact counts
     server = start(command)
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -222,7 +222,8 @@ def test_a_2_mib_reply_mid_run_is_recorded_as_ungradable_and_the_run_goes_on(mak
                                                                              tmp_path: Path) -> None:
     proc = make_standin("--huge-reply-rate", "0.1", "--huge-reply-bytes", str(2 << 20))
     db = tmp_path / "huge.duckdb"
-    result = _run(proc.address, write_jsonl(make_records(40)), db, "--concurrency", "4")
+    # --elicit off: the rules' verdict on each reply is what this test reads
+    result = _run(proc.address, write_jsonl(make_records(40)), db, "--concurrency", "4", "--elicit", "off")
     _clean(result, 0)
     huge = _rows(db, "SELECT count(*) FROM results WHERE length(response) > 1048576")[0][0]
     assert huge >= 1
@@ -276,7 +277,7 @@ def test_kill_9_at_640_answers_per_second_resends_in_flight_plus_a_tenth_of_a_se
     db = tmp_path / "k.duckdb"
     data = write_jsonl(make_records(2000))
     args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(data), "--db", str(db),
-            "--run-id", "k", "--concurrency", "64"]
+            "--run-id", "k", "--concurrency", "64", "--elicit", "off"]  # replies only: exact counts
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while standin_stats(proc.address)["answered"] < 600 and time.monotonic() < deadline:
