@@ -288,7 +288,7 @@ def test_kill_9_then_resume_sends_only_unfinished_work(make_standin, tmp_path: P
     assert stats["answered_more_than_once"] == lost
     assert stats["answered"] - stats["answered_more_than_once"] == total
     clean_db = tmp_path / "clean.duckdb"
-    clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32")
+    clean = _run(proc.address, SAMPLE, clean_db, "--languages", "en,zh", "--concurrency", "32", "--elicit", "off")
     assert clean.returncode == 0
     assert _leaderboard(db) == _leaderboard(clean_db)
 

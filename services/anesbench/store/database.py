@@ -29,7 +29,7 @@ from anesbench.store.leaderboard_sql import (
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
-from anesbench.store.schema import RESULT_COLUMNS_ADDED, SCHEMA
+from anesbench.store.schema import RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -54,7 +54,8 @@ RUN_COLUMNS = (
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}, {{ordering}}, {{elicit}}
+       r.created_at, r.started_at, r.finished_at, r.error, {{extractor_version}}, {{ordering}},
+       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint
 FROM runs r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
@@ -103,24 +104,25 @@ class Store:
         self._run_select = RUN_SELECT.format(
             extractor_version="coalesce(r.extractor_version, '')" if "extractor_version" in columns else "''",
             ordering="r.ordering" if "ordering" in columns else "NULL",
-            elicit=("coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint"
-                    if "elicit" in columns else "'off', NULL, NULL, NULL"),
         )
         if read_only:
-            self._view_added_columns()
+            self._view_added_columns("runs", RUN_COLUMNS_ADDED)
+            self._view_added_columns("results", RESULT_COLUMNS_ADDED)
         self._unsaved = 0  # result rows written since the last checkpoint
 
-    def _view_added_columns(self) -> None:
-        """A file written before the newer result columns, opened read-only, cannot get them: a temporary view
-        of the same name (found before the file's table) shows them as NULL, so every query reads one shape."""
+    def _view_added_columns(self, table: str, added_columns: Sequence[tuple[str, str, str]]) -> None:
+        """A file written before newer columns, opened read-only, cannot get them: a temporary view of the same
+        name (found before the file's table) shows them as NULL, so every query reads one shape."""
         present = {name for (name,) in self._con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'results' AND schema_name = 'main' "
-            "AND database_name = current_database()"
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' "
+            "AND database_name = current_database()", [table]
         ).fetchall()}
-        missing = [(name, kind) for name, kind, _ in RESULT_COLUMNS_ADDED if name not in present]
+        missing = [(name, kind) for name, kind, _ in added_columns if name not in present]
         if present and missing:
             added = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
-            self._con.execute(f"CREATE TEMP VIEW results AS SELECT *, {added} FROM main.results")
+            (database,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
+            quoted = '"' + str(database).replace('"', '""') + '"'
+            self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM {quoted}.main.{table}")
 
     def close(self) -> None:
         self._con.close()

@@ -25,10 +25,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit VARCHAR DEFAULT 'off';         -- off | unanswered | all
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_prompt VARCHAR;                -- name of the follow-up prompt
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_prompt_sha256 VARCHAR;
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS elicit_constraint VARCHAR;            -- what the server was found to support
+{runs_added}
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
@@ -66,8 +63,15 @@ CREATE TABLE IF NOT EXISTS uploaded_datasets (
 );
 """
 
-# Result columns added after the first release: (name, type, comment). A file written before them gets them
-# (NULL) on opening read-write, and a view with them as NULL when opened read-only.
+# Columns added after the first release: (name, type, comment). A file written before them gets them
+# (NULL; readers take a NULL elicit for 'off') on opening read-write, and a view with them as NULL when
+# opened read-only.
+RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    ("elicit", "VARCHAR", "off | unanswered | all"),
+    ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
+    ("elicit_prompt_sha256", "VARCHAR", ""),
+    ("elicit_constraint", "VARCHAR", "what the server was found to support"),
+)
 RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
     ("method_rules", "VARCHAR", "the rules' method"),
@@ -80,6 +84,12 @@ RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("elicitation_prompt_tokens", "INTEGER", ""),
     ("elicitation_completion_tokens", "INTEGER", ""),
 )
-SCHEMA = SCHEMA_TEMPLATE.replace("{results_added}", "\n".join(
-    f"ALTER TABLE results ADD COLUMN IF NOT EXISTS {name} {kind};" + (f"  -- {comment}" if comment else "")
-    for name, kind, comment in RESULT_COLUMNS_ADDED))
+
+
+def _alter(table: str, columns: tuple[tuple[str, str, str], ...]) -> str:
+    return "\n".join(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind};" + (f"  -- {note}" if note else "")
+                     for name, kind, note in columns)
+
+
+SCHEMA = (SCHEMA_TEMPLATE.replace("{runs_added}", _alter("runs", RUN_COLUMNS_ADDED))
+          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED)))
