@@ -75,7 +75,9 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 @click.option("--dispatcher", default=None, callback=_host_port)
 def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
     """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
-    correct, response, reasoning, finish reason, tokens, latency, attempts, error."""
+    correct, response, reasoning, finish reason, tokens, latency, attempts, error; whether the letter was elicited,
+    the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
+    tokens)."""
     from anesbench.cli.sources import EmbeddedSource, open_source
     from anesbench.errors import InvalidInput
     from anesbench.export import atomic_output, open_writer
