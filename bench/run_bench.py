@@ -15,7 +15,8 @@ machine's load could distort seconds:
 Jobs: saturation (256 slots × 200 ms, en+zh), the same without the server reporting its slots
 (adaptive limiter), heavy-tailed replies (lognormal) with and without history, ``--samples 4`` with
 and without ``n``, an instant server, memory at 4,427 and 44,270 items; the paper's thread pool and
-lm-evaluation-harness as peers against the same stand-in.
+lm-evaluation-harness as peers against the same stand-in; the follow-up turn (``--elicit off``,
+``unanswered``, ``all``) at a fixed share of replies without an answer, as wall-time ratios to ``off``.
 """
 
 from __future__ import annotations
@@ -253,6 +254,25 @@ class Bench:
             finally:
                 server.stop()
 
+    def elicitation(self) -> None:
+        """The cost of the follow-up turn: the same run with --elicit off, unanswered and all."""
+        a = self.args
+        server = standin(*self.saturating("--unanswerable-rate", str(a.unanswered_share)))
+        try:
+            for _ in range(a.repeat):
+                for mode in ("off", "unanswered", "all"):
+                    reset(server)
+                    wall, rss = embedded(server.address, self.data, "en,zh", self.db(), "--elicit", mode)
+                    job = self.job(f"follow-up turn, {a.unanswered_share:.0%} of replies unanswered",
+                                   f"anesbench embedded, --elicit {mode}", self.requests, self.ideal)
+                    job.walls.append(wall)
+                    job.rss.append(rss)
+                    stats = standin_stats(server.address)
+                    job.efficiencies.append(efficiency(stats, a.slots))
+                    job.add("follow_ups", stats["follow_ups"])
+        finally:
+            server.stop()
+
     def instant(self, dispatcher: Proc) -> None:
         a = self.args
         server = standin()
@@ -335,6 +355,13 @@ def tables(bench: Bench) -> tuple[str, list[dict[str, Any]]]:
             lines.append(f"| {job.harness} | {_stat(job.extra['requests_sent'], '.0f')} "
                          f"| {_stat(job.extra['prompt_tokens'], '.0f')} | {_stat(job.extra['completion_tokens'], '.0f')} "
                          f"| {_stat(job.walls, '.2f')} |")
+    follow_ups = {job.harness.rsplit(" ", 1)[1]: job for job in bench.jobs.values() if "follow_ups" in job.extra}
+    if "off" in follow_ups:
+        base = statistics.median(follow_ups["off"].walls)
+        lines += ["", "| `--elicit` | follow-up requests | whole command s | ÷ `off` |", "|:---|---:|---:|---:|"]
+        for mode, job in follow_ups.items():
+            lines.append(f"| {mode} | {_stat(job.extra['follow_ups'], '.0f')} | {_stat(job.walls, '.2f')} "
+                         f"| {_stat([w / base for w in job.walls], '.3f')} |")
     if bench.memory:
         small = min(bench.memory)
         lines += ["", f"| JSON Lines items, instant server | peak RSS MB | ÷ peak at {small:,} items |", "|---:|---:|---:|"]
@@ -382,11 +409,17 @@ def goals(bench: Bench) -> str:
         rows.append(("`--samples 4` with n: requests sent ÷ samples", "< 1 (0.25)", requests, lambda v: v < 1))
         rows.append(("`--samples 4` with n: prompt tokens ÷ one request per sample", "< 1 (0.25)", tokens,
                      lambda v: v < 1))
+    off = next((j for j in jobs.values() if j.harness.endswith("--elicit off")), None)
+    asked = next((j for j in jobs.values() if j.harness.endswith("--elicit unanswered")), None)
+    if off and asked:
+        share = bench.args.unanswered_share
+        rows.append((f"wall --elicit unanswered ÷ off, {share:.0%} unanswered", f"≤ {1 + share:.2f} (1 + share)",
+                     statistics.median(asked.walls) / statistics.median(off.walls), lambda v: v <= 1 + share))
     if len(bench.memory) >= 2:
         small, large = min(bench.memory), max(bench.memory)
         ratio = statistics.median(bench.memory[large]) / statistics.median(bench.memory[small])
         rows.append((f"peak RSS {large:,} ÷ {small:,} JSON Lines items", "≤ 1.2", ratio, lambda v: v <= 1.2))
-    lines = ["| goal (issue 11) | target | measured median | |", "|:---|---:|---:|:---:|"]
+    lines = ["| goal | target | measured median | |", "|:---|---:|---:|:---:|"]
     for text, target, value, check in rows:
         shown = "-" if value is None else f"{value:.3f}"
         mark = "" if value is None or check is None else ("✓" if check(value) else "✗")
@@ -414,8 +447,10 @@ def main() -> None:
     parser.add_argument("--jitter-ms", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-peers", action="store_true", help="leave out the paper-style pool and lm-eval")
-    parser.add_argument("--only", default="saturation,heavy,samples,instant",
-                        help="comma-separated jobs: saturation, heavy, samples, instant")
+    parser.add_argument("--unanswered-share", type=float, default=0.2,
+                        help="share of replies without an answer in the follow-up job")
+    parser.add_argument("--only", default="saturation,heavy,samples,elicit,instant",
+                        help="comma-separated jobs: saturation, heavy, samples, elicit, instant")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--load-note", default="", help="said under the table, e.g. that the machine was loaded")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.json",
@@ -434,6 +469,8 @@ def main() -> None:
             bench.heavy_tailed()
         if "samples" in only:
             bench.samples()
+        if "elicit" in only:
+            bench.elicitation()
         if "instant" in only:
             bench.instant(dispatcher)
     finally:

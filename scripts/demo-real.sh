@@ -34,7 +34,35 @@ else  # a CLI without --limit: the first $LIMIT questions as their own file
   SUBSET=(--dataset "$WORK/sample-head.jsonl")
 fi
 # No --concurrency: the sizing reads the server's slots from llama.cpp's /props (total_slots).
-"$BIN/anesbench" run --endpoint "$ADDRESS/v1" --model qwen2.5-coder-0.5b-instruct "${SUBSET[@]}" \
-  --languages en,zh --max-tokens "$MAX_TOKENS" --request-timeout 1800 --db "$DB" --run-id demo-real --no-progress
+# Three runs of the same replies: the rules alone (--elicit off), the default (a follow-up turn where the
+# rules find no answer) and --elicit all (a follow-up after every reply); --reuse answers the second
+# and third from the first's stored replies, so only the follow-ups are generated again.
+run() {
+  "$BIN/anesbench" run --endpoint "$ADDRESS/v1" --model qwen2.5-coder-0.5b-instruct "${SUBSET[@]}" \
+    --languages en,zh --max-tokens "$MAX_TOKENS" --request-timeout 1800 --db "$DB" --no-progress "$@"
+}
+run --run-id demo-off --elicit off
+run --run-id demo-real --reuse
+run --run-id demo-all --elicit all --reuse
 echo
-"$BIN/anesbench" leaderboard --db "$DB"
+"$BIN/anesbench" leaderboard --db "$DB" --run demo-real
+echo
+"$BIN/anesbench" leaderboard --db "$DB" --run demo-off --run demo-real --format json >"$WORK/board.json"
+"$BIN/anesbench" compare demo-all --db "$DB" --format json >"$WORK/agreement.json"
+"$BIN/python" - "$WORK/board.json" "$WORK/agreement.json" <<'PY'
+import json
+import sys
+
+board = json.load(open(sys.argv[1]))
+agreement = json.load(open(sys.argv[2]))["rules_vs_elicited"][0]
+for run, label in (("demo-off", "--elicit off (rules alone)"), ("demo-real", "--elicit unanswered (default)")):
+    rows = [r for r in board if r["run_id"] == run and r["level"] == "overall"]
+    unanswered, total = sum(r["unanswered"] for r in rows), sum(r["total"] for r in rows)
+    elicited = sum(r["elicited"] for r in rows)
+    print(f"unanswered with {label}: {unanswered}/{total} ({unanswered / total:.0%}); letters from the follow-up: {elicited}")
+overall = {c["language"]: c for c in agreement["cells"] if c["level"] == "overall"}
+cell = overall.get("all") or next(iter(overall.values()))  # "all": both languages together
+shown = "-" if cell["agreement"] is None else f"{cell['agreement']:.0%}"
+print(f"--elicit all: the rules' letter equals the model's elicited letter in {cell['same']} of {cell['both']} "
+      f"replies both read ({shown}); {cell['rules_none']} more had no answer by the rules")
+PY

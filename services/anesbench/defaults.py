@@ -18,6 +18,9 @@ DEFAULT_SAMPLES = PAPER_SAMPLES
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en",)
 DEFAULT_REQUEST_TIMEOUT_S = 600.0  # per attempt; long chain-of-thought replies on a busy server take minutes
 DEFAULT_MAX_ATTEMPTS = 6
+# Where the rules find no answer, ask the model once more for its final letter (see anesbench.engine.elicitation).
+ELICIT_MODES = ("off", "unanswered", "all")
+DEFAULT_ELICIT = "unanswered"
 
 
 @dataclass(frozen=True, slots=True)

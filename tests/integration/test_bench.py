@@ -18,6 +18,9 @@ JOBS = (
     ("heavy-tailed: lognormal σ 1.0, cap 25×", "anesbench embedded, history of model-a (longest first)"),
     ("--samples 4, 10 items", "anesbench embedded, one request with n = 4"),
     ("--samples 4, 10 items", "anesbench embedded, 4 requests (server refuses n)"),
+    ("follow-up turn, 20% of replies unanswered", "anesbench embedded, --elicit off"),
+    ("follow-up turn, 20% of replies unanswered", "anesbench embedded, --elicit unanswered"),
+    ("follow-up turn, 20% of replies unanswered", "anesbench embedded, --elicit all"),
     ("instant server", "anesbench embedded"),
     ("instant server", "anesbench dispatcher+grader"),
 )
@@ -44,6 +47,10 @@ def test_every_job_runs_and_the_docs_tables_are_filled(tmp_path: Path) -> None:
     assert samples["anesbench embedded, one request with n = 4"]["requests_sent"] == [10]
     # (Requests in flight before the first refusal came back are sent again without n: at most one a question.)
     assert 40 <= samples["anesbench embedded, 4 requests (server refuses n)"]["requests_sent"][0] <= 50
+    follow_ups = {harness.rsplit(" ", 1)[1]: job["extra"]["follow_ups"] for (name, harness), job in measured.items()
+                  if name.startswith("follow-up turn")}
+    assert follow_ups["off"] == [0] and 0 < follow_ups["unanswered"][0] < 80 and follow_ups["all"] == [80]
+    assert "| wall --elicit unanswered ÷ off, 20% unanswered |" in doc.read_text(encoding="utf-8")
     memory = next(job["memory"] for job in raw["jobs"] if "memory" in job)
     assert sorted(int(items) for items in memory) == [40, 400]
     text = doc.read_text(encoding="utf-8")

@@ -114,7 +114,9 @@ def test_a_2_mib_reply_is_ungradable_on_its_row_and_the_run_completes(stack: Sta
     with duckdb.connect(str(stack.db), read_only=True) as con:
         huge, ungradable = con.execute(
             "SELECT count(*) FILTER (WHERE length(response) > 1048576), "
-            "count(*) FILTER (WHERE method = 'none_ungradable' AND pred IS NULL AND error IS NULL) FROM results"
+            # the rules' verdict (the follow-up turn may then give the letter: the rules could not read the reply)
+            "count(*) FILTER (WHERE method_rules = 'none_ungradable' AND pred_rules IS NULL AND error IS NULL) "
+            "FROM results"
         ).fetchone()
     assert huge >= 1 and ungradable == huge
 

@@ -28,8 +28,11 @@ def _closed_port() -> int:
 
 
 def _run(endpoint: str, db: Path, run_id: str, *extra: str):
+    # --elicit off: a follow-up lost to the outage would leave the rules' verdict where the clean run has
+    # the model's letter; the subject here is the replies themselves
     return run_cli("run", "--endpoint", endpoint, "--model", "standin", "--dataset", str(SAMPLE), "--db", str(db),
-                   "--run-id", run_id, "--no-progress", "--concurrency", "8", *extra, timeout=180)
+                   "--run-id", run_id, "--no-progress", "--concurrency", "8", "--elicit", "off", *extra,
+                   timeout=180)
 
 
 def _board(db: Path, *extra: str) -> list[dict]:

@@ -137,11 +137,12 @@ def test_usage_and_finish_reasons_come_from_the_real_replies(real: RealServer, t
     result = run_cli(*_run_args(real.v1, _few(tmp_path, 1), db, "--languages", "en,zh",
                                 "--prompt-template", "anesbench-paper", "--run-id", "usage"), timeout=RUN_TIMEOUT)
     assert result.returncode == 0, result.stderr
-    rows = _rows(db, "SELECT finish_reason, prompt_tokens, completion_tokens, pred, method, error FROM results")
-    assert len(rows) == 2 and all(error is None for *_, error in rows)
+    rows = _rows(db, "SELECT finish_reason, prompt_tokens, completion_tokens, pred_rules, method_rules, error, "
+                     "coalesce(elicitation_completion_tokens, 0) FROM results")
+    assert len(rows) == 2 and all(row[5] is None for row in rows)
     assert {reason for reason, *_ in rows} <= {"stop", "length"}
     assert any(reason == "length" for reason, *_ in rows), "a 0.5B model's step-by-step reply fits in 16 tokens?"
-    for reason, prompt, completion, pred, method, _ in rows:
+    for reason, prompt, completion, pred, method, _, _ in rows:
         assert prompt is not None and prompt > 50  # the template and question, as the server tokenised them
         assert completion is not None and 1 <= completion <= MAX_TOKENS
         if reason == "length":
@@ -150,8 +151,38 @@ def test_usage_and_finish_reasons_come_from_the_real_replies(real: RealServer, t
                 assert method == "none_truncated"
         else:
             assert completion < MAX_TOKENS
-    # The stored counts are the server's own: they add up to what it says it generated.
-    assert sum(row[2] for row in rows) == real.metric("tokens_predicted_total") - predicted_before
+    # The stored counts (replies and follow-ups) are the server's own: they add up to what it says it generated.
+    assert sum(row[2] + row[6] for row in rows) == real.metric("tokens_predicted_total") - predicted_before
+
+
+def test_the_follow_up_turn_is_one_letter_by_grammar_on_the_real_server(real: RealServer, tmp_path: Path) -> None:
+    """16 new tokens cut most chain-of-thought replies short: the follow-up turn decides those, by GBNF."""
+    db = tmp_path / "elicit.duckdb"
+    common = ("--limit", "4", "--languages", "en,zh", "--prompt-template", "anesbench-paper")
+    result = run_cli(*_run_args(real.v1, SAMPLE, db, *common, "--run-id", "asked"), timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert _rows(db, "SELECT elicit, elicit_constraint FROM runs") == [("unanswered", "grammar")]
+    rows = _rows(db, "SELECT item_id, language, pred, pred_rules, method, error, elicitation, elicitation_response "
+                     "FROM results ORDER BY item_id, language")
+    assert len(rows) == 8
+    assert all(pred is not None or error is not None for _, _, pred, _, _, error, _, _ in rows)
+    asked = [row for row in rows if row[4] == "elicited"]
+    assert asked, "no reply cut at 16 tokens left without an answer?"
+    for *_, pred, rules, _, _, state, reply in asked:
+        assert state == "done" and rules is None
+        assert reply == pred and reply in "ABCDE"  # exactly one letter, nothing around it: the grammar held
+    board = json.loads(run_cli("leaderboard", "--db", str(db), "--run", "asked", "--format", "json").stdout)
+    overall = [row for row in board if row["level"] == "overall"]
+    assert sum(row["elicited"] for row in overall) == len(asked)
+    assert all(0 <= row["accuracy_strict"] <= row["accuracy"] for row in overall)
+    # The same replies with --elicit off: the rules' own verdicts, nothing asked again.
+    off = run_cli(*_run_args(real.v1, SAMPLE, db, *common, "--run-id", "off", "--elicit", "off"), timeout=RUN_TIMEOUT)
+    assert off.returncode == 0, off.stderr
+    pairs = _rows(db, "SELECT a.response = b.response, a.pred, b.pred_rules, a.elicitation FROM results a JOIN "
+                      "results b USING (item_id, language, sample) WHERE a.run_id = 'off' AND b.run_id = 'asked'")
+    same = [(pred, rules, state) for equal, pred, rules, state in pairs if equal]
+    assert len(same) >= 6, "greedy decoding on one server should repeat its replies"
+    assert all(pred == rules and state is None for pred, rules, state in same)
 
 
 def test_two_samples_per_question(real: RealServer, tmp_path: Path) -> None:
@@ -172,7 +203,9 @@ def test_server_killed_mid_run_then_the_same_run_id_resumes(tmp_path: Path) -> N
     dataset = _few(tmp_path, 2)
     total = 2 * 2
     server = RealServer(slots=1)  # one request at a time: some are done, the rest not, when it is killed
-    args = _run_args(server.v1, dataset, db, "--languages", "en,zh", "--run-id", "k", "--max-attempts", "2")
+    # --elicit off: what was generated is the replies alone, so the token counts below are exact
+    args = _run_args(server.v1, dataset, db, "--languages", "en,zh", "--run-id", "k", "--max-attempts", "2",
+                     "--elicit", "off")
     victim = subprocess.Popen([*CLI, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
@@ -192,7 +225,7 @@ def test_server_killed_mid_run_then_the_same_run_id_resumes(tmp_path: Path) -> N
     again = RealServer(slots=1)
     try:
         predicted_before = again.metric("tokens_predicted_total")
-        resumed = run_cli(*_run_args(again.v1, dataset, db, "--languages", "en,zh", "--run-id", "k"),
+        resumed = run_cli(*_run_args(again.v1, dataset, db, "--languages", "en,zh", "--run-id", "k", "--elicit", "off"),
                           timeout=RUN_TIMEOUT)
         assert resumed.returncode == 0, resumed.stderr
         keys = _rows(db, "SELECT item_id, language, sample FROM results WHERE error IS NULL ORDER BY ALL")

@@ -166,7 +166,8 @@ def test_server_down_at_30_percent_stops_fast_then_resumes_exactly(write_jsonl, 
     # 100 attempts per item, with backoff, would take minutes: the run can only stop within the timeout below
     # because the breaker opened (20 failed attempts in a row), and then no item is failed on its own.
     args = [*CLI, "run", "--endpoint", f"http://127.0.0.1:{port}/v1", "--model", "standin", "--dataset", str(data),
-            "--db", str(db), "--run-id", "outage", "--concurrency", "4", "--max-attempts", "100"]
+            "--db", str(db), "--run-id", "outage", "--concurrency", "4", "--max-attempts", "100",
+            "--elicit", "off"]  # replies only: exact counts
     server = start(command)
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -218,7 +219,8 @@ def test_a_2_mib_reply_mid_run_is_recorded_as_ungradable_and_the_run_goes_on(mak
                                                                              tmp_path: Path) -> None:
     proc = make_standin("--huge-reply-rate", "0.1", "--huge-reply-bytes", str(2 << 20))
     db = tmp_path / "huge.duckdb"
-    result = _run(proc.address, write_jsonl(make_records(40)), db, "--concurrency", "4")
+    # --elicit off: the rules' verdict on each reply is what this test reads
+    result = _run(proc.address, write_jsonl(make_records(40)), db, "--concurrency", "4", "--elicit", "off")
     _clean(result, 0)
     huge = _rows(db, "SELECT count(*) FROM results WHERE length(response) > 1048576")[0][0]
     assert huge >= 1
@@ -273,7 +275,7 @@ def test_kill_9_mid_run_resends_exactly_the_answers_not_yet_stored(make_standin,
     db = tmp_path / "k.duckdb"
     data = write_jsonl(make_records(2000))
     args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset", str(data), "--db", str(db),
-            "--run-id", "k", "--concurrency", "64"]
+            "--run-id", "k", "--concurrency", "64", "--elicit", "off"]  # replies only: exact counts
     victim = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until(lambda: standin_stats(proc.address)["answered"] >= 600, "600 answers before the kill")
     victim.send_signal(signal.SIGKILL)

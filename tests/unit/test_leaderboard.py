@@ -205,9 +205,10 @@ def test_paper_layout_has_one_row_per_model_groups_per_dataset_and_an_average(st
     text = render_leaderboard(rows, "csv", "paper")
     header, line = list(csv.reader(io.StringIO(text)))
     assert header == ["LLM", "AnesBench system1", "AnesBench system1.x", "AnesBench system2", "AnesBench Overall",
-                      "AMCQA system1", "AMCQA system1.x", "AMCQA system2", "AMCQA Overall", "Average"]
-    # AnesBench overall 3/4 = 0.75, AMCQA overall 1/2 = 0.50 -> average 0.625
-    assert line == ["alpha", "1.00", "0.00", "1.00", "0.75", "0.50", "", "", "0.50", "0.62"]
+                      "AMCQA system1", "AMCQA system1.x", "AMCQA system2", "AMCQA Overall", "Average", "Elicited",
+                      "Average strict"]
+    # AnesBench overall 3/4 = 0.75, AMCQA overall 1/2 = 0.50 -> average 0.625; no follow-ups: strict the same
+    assert line == ["alpha", "1.00", "0.00", "1.00", "0.75", "0.50", "", "", "0.50", "0.62", "0", "0.62"]
     markdown = render_leaderboard(rows, "markdown", "paper")
     assert markdown.splitlines()[0].startswith("| LLM") and "Average" in markdown.splitlines()[0]
 
@@ -234,3 +235,49 @@ def test_paper_layout_gives_a_second_series_of_one_dataset_name_its_own_line(sto
     _add(store, _run("new", dataset="AMCQA", dataset_sha256="s-two"), ["correct", "correct"])
     lines = {line["LLM"]: line["AMCQA Overall"] for line in _paper(store)}
     assert lines == {"m (run old)": "0.50", "m (run new)": "1.00"}
+
+
+def _elicited(row: ResultRow, letter: str) -> ResultRow:
+    """What the runner stores when the follow-up turn gave ``letter`` for a reply the rules read as ``row``."""
+    row.pred_rules, row.method_rules = row.pred, row.method
+    row.pred, row.method, row.correct = letter, "elicited", letter == "A"
+    row.elicitation, row.elicitation_response = "done", letter
+    return row
+
+
+def test_elicited_letters_count_and_the_strict_accuracy_is_the_rules_alone(store: Store) -> None:
+    store.begin_run(_run("e"))
+    rows = [_row("e", "i0", "correct"), _row("e", "i1", "wrong"),
+            _elicited(_row("e", "i2", "unanswered"), "A"), _elicited(_row("e", "i3", "unanswered"), "B")]
+    rows[0].pred_rules, rows[0].method_rules = "A", "test"  # rows of today carry the rules' verdict too
+    store.write_results(rows)
+    store.finish_run("e", "completed")
+    overall = _overall(store.leaderboard("e"), "e")
+    assert (overall.correct, overall.total, overall.unanswered, overall.elicited) == (2, 4, 0, 2)
+    assert (overall.accuracy, overall.accuracy_strict) == (0.5, 0.25)
+    payload = json.loads(render_leaderboard([overall], "json"))[0]
+    assert (payload["elicited"], payload["accuracy_strict"], payload["elicit"]) == (2, 0.25, "unanswered")
+    header, line = list(csv.reader(io.StringIO(render_leaderboard([overall], "csv"))))
+    assert line[header.index("elicited")] == "2" and line[header.index("accuracy_strict")] == "0.25"
+    table = render_leaderboard([overall], "markdown").splitlines()
+    assert "elicited" in table[0] and "strict" in table[0] and "| 2 " in table[2] and "0.25" in table[2]
+
+
+def test_under_all_the_rules_letter_stays_apart_from_the_models(store: Store) -> None:
+    store.begin_run(_run("all"))
+    store.write_results([_elicited(_row("all", "i0", "correct"), "B"), _elicited(_row("all", "i1", "wrong"), "A")])
+    store.finish_run("all", "completed")
+    overall = _overall(store.leaderboard("all"), "all")
+    # the model's letters: B (wrong) and A (right); the rules': A (right) and B (wrong)
+    assert (overall.accuracy, overall.accuracy_strict, overall.elicited) == (0.5, 0.5, 2)
+
+
+def test_the_elicit_mode_is_part_of_the_series_and_shown_when_not_the_default(store: Store) -> None:
+    for run_id, mode in (("r-off", "off"), ("r-default", "unanswered")):
+        run = _run(run_id)
+        run.elicit = mode
+        _add(store, run, ["correct", "unanswered"])
+    board = store.leaderboard()
+    assert {row.run_id for row in board} == {"r-off", "r-default"}  # two configurations, both newest
+    text = render_leaderboard(board, "table")
+    assert "m [elicit=off]" in text and "\nm " in text

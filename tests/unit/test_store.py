@@ -150,3 +150,54 @@ def test_credentials_stored_by_an_older_version_are_scrubbed_on_open(tmp_path: P
     finally:
         reopened.close()
     assert all(secret.encode() not in p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_a_reply_stored_pending_then_done_in_one_batch_is_one_row_the_last(store: Store) -> None:
+    import dataclasses
+
+    store.begin_run(_run())
+    pending = _row("r1", "a", 1, None)
+    pending.elicitation = "pending"
+    done = dataclasses.replace(pending, pred="A", method="elicited", correct=True, elicitation="done")
+    store.write_results([pending, done])
+    assert [(r.pred, r.elicitation) for r in store.results("r1")] == [("A", "done")]
+    assert store.pending_elicitations("r1") == 0 and store.unfinished_elicitations("r1") == []
+
+
+def test_pending_and_failed_follow_ups_are_what_a_resume_finishes(store: Store) -> None:
+    store.begin_run(_run())
+    rows = [_row("r1", item, 1, None) for item in "abcd"]
+    for row, state in zip(rows, ("pending", "failed", "done", None), strict=True):
+        row.elicitation = state
+    store.write_results(rows)
+    assert [r.item_id for r in store.unfinished_elicitations("r1")] == ["a", "b"]
+    assert store.pending_elicitations("r1") == 1  # a failed follow-up does not keep the run from completing
+
+
+def test_a_file_from_before_elicitation_opens_read_only_with_the_new_columns_as_null(tmp_path: Path) -> None:
+    from anesbench.store.schema import RESULT_COLUMNS_ADDED
+
+    path = tmp_path / "old.duckdb"
+    store = Store(path)
+    store.begin_run(_run())
+    store.write_results([_row("r1", "a", 1, "A")])
+    store.close()
+    with duckdb.connect(str(path)) as con:  # the file as the release before the follow-up turn wrote it
+        for name, _, _ in RESULT_COLUMNS_ADDED:
+            con.execute(f"ALTER TABLE results DROP COLUMN {name}")
+        for name in ("elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint"):
+            con.execute(f"ALTER TABLE runs DROP COLUMN {name}")
+    old = Store(path, read_only=True)
+    try:
+        (row,) = old.leaderboard("r1")[-1:]
+        assert (row.elicit, row.elicited, row.accuracy_strict, row.accuracy) == ("off", 0, 1.0, 1.0)
+        (exported,) = old.iter_export("r1")
+        assert exported["elicited"] is False and exported["pred_rules"] == "A" and exported["elicitation"] is None
+        assert old.get_run("r1").elicit == "off"
+    finally:
+        old.close()
+    Store(path).close()  # opened for writing, the file gets the columns
+    with duckdb.connect(str(path), read_only=True) as con:
+        columns = {name for (name,) in con.execute("SELECT column_name FROM duckdb_columns() "
+                                                    "WHERE table_name = 'results'").fetchall()}
+    assert {name for name, _, _ in RESULT_COLUMNS_ADDED} <= columns

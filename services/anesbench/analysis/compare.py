@@ -31,6 +31,8 @@ class Outcome:
     answer: str
     pred: str | None
     outcome: str  # correct | wrong | unanswered | error
+    pred_rules: str | None = None  # the rules' own letter (differs from pred when the follow-up decided)
+    elicited: bool = False  # pred came from the follow-up turn
 
     @property
     def graded(self) -> bool:

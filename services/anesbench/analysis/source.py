@@ -31,7 +31,7 @@ class ResultSource(Protocol):
 
 def outcome_of(row: dict[str, Any]) -> Outcome:
     return Outcome(row["item_id"], row["language"], row["sample"], LEVEL_NUMBER[row["level"]], row["gold"],
-                   row["predicted"], row["outcome"])
+                   row["predicted"], row["outcome"], row["pred_rules"], bool(row["elicited"]))
 
 
 def outcomes(source: ResultSource, run_id: str) -> list[Outcome]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,9 +23,17 @@ EXPORT_FORMATS = ("jsonl", "csv", "parquet")
 @dispatcher_credentials
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt: str) -> None:
-    """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement."""
-    from anesbench.analysis import compare_runs, language_agreement
-    from anesbench.analysis.render import render_agreement, render_comparison
+    """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement.
+
+    A run with --elicit all also shows, per language and level, how often the rules' letter is the model's
+    elicited one, and lists where they differ."""
+    from anesbench.analysis import compare_runs, language_agreement, rules_agreement
+    from anesbench.analysis.render import (
+        render_agreement,
+        render_comparison,
+        render_rules_agreement,
+        rules_agreement_json,
+    )
     from anesbench.analysis.source import outcomes
     from anesbench.cli.sources import open_source
     from anesbench.errors import InvalidInput
@@ -32,15 +42,29 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
         raise InvalidInput(f"compare: RUN_A and RUN_B are the same run {run_a!r}; give two different runs")
     source = open_source(db, dispatcher)
     try:
-        if run_b is None:
-            (run,) = source.runs([run_a])
-            click.echo(render_agreement(run.id, language_agreement(run, outcomes(source, run.id)), fmt))
-            return
-        first, second = source.runs([run_a, run_b])
-        comparison = compare_runs(first, outcomes(source, first.id), second, outcomes(source, second.id))
+        runs = source.runs([run_a] if run_b is None else [run_a, run_b])
+        found = [outcomes(source, run.id) for run in runs]
     finally:
         source.close()
-    click.echo(render_comparison(comparison, fmt))
+    # A run with --elicit all asked after every reply: how far its rules agree with the model.
+    rules = [rules_agreement(run.id, got) for run, got in zip(runs, found, strict=True) if run.elicit == "all"]
+    if run_b is None and rules and not {"en", "zh"} <= set(runs[0].languages):
+        main_json: dict[str, Any] = {"run_id": runs[0].id}
+        texts: list[str] = []
+    elif run_b is None:
+        cells = language_agreement(runs[0], found[0])
+        main_json = json.loads(render_agreement(runs[0].id, cells, "json"))
+        texts = [render_agreement(runs[0].id, cells, fmt)]
+    else:
+        comparison = compare_runs(runs[0], found[0], runs[1], found[1])
+        main_json = json.loads(render_comparison(comparison, "json"))
+        texts = [render_comparison(comparison, fmt)]
+    if fmt == "json":
+        if rules:
+            main_json["rules_vs_elicited"] = [rules_agreement_json(agreement) for agreement in rules]
+        click.echo(json.dumps(main_json, ensure_ascii=False, indent=2))
+        return
+    click.echo("\n\n".join([*texts, *(render_rules_agreement(agreement, fmt) for agreement in rules)]))
 
 
 @click.command()
@@ -53,7 +77,9 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 @dispatcher_credentials
 def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
     """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
-    correct, response, reasoning, finish reason, tokens, latency, attempts, error."""
+    correct, response, reasoning, finish reason, tokens, latency, attempts, error; whether the letter was elicited,
+    the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
+    tokens)."""
     from anesbench.cli.sources import EmbeddedSource, open_source
     from anesbench.errors import InvalidInput
     from anesbench.export import atomic_output, open_writer

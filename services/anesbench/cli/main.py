@@ -16,12 +16,14 @@ from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map,
 from anesbench.cli.options import host_port as _host_port
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
+    DEFAULT_ELICIT,
     DEFAULT_LANGUAGES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
+    ELICIT_MODES,
     RUN_BOUNDS,
 )
 from anesbench.errors import AnesbenchError, RunFailed
@@ -94,6 +96,9 @@ def cli() -> None:
               help="Only the first N items (a smoke test): N x languages results.")
 @click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
+@click.option("--elicit", type=click.Choice(ELICIT_MODES), default=DEFAULT_ELICIT, show_default=True,
+              help="Ask the model, in the same conversation, for its final letter (decoding constrained to the "
+              "option letters where the server supports it): where the rules find no answer, after every reply, or never.")
 def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prompt_template: str | None,
         api_key_file: str | None, ca_bundle: str | None, connect_timeout: float, dispatcher: str | None,
         progress: bool | None, **options: Any) -> None:

@@ -12,7 +12,8 @@ name and type: a spec written by another version that no longer fits raises
 :class:`~anesbench.errors.InvalidInput` naming the field (``config.beam_width: unknown field``), and
 the dispatcher fails that run alone with the reason.
 
-Version history: 0 (no ``version`` key; the same layout as 1), 1 (adds ``version``).
+Version history: 0 (no ``version`` key; the same layout as 1), 1 (adds ``version``). ``config.elicit``
+came later without a new version: a spec without it is a run from before elicitation, read as ``off``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _config(data: Mapping[str, Any]) -> RunConfig:
     for name in _REQUIRED:
         if name not in data:
             raise InvalidInput("missing", field=f"config.{name}")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"elicit": "off"}  # a spec stored before elicitation existed: its runs had none
     for name, value in data.items():
         values[name] = _value(name, value)
     try:
@@ -120,7 +121,7 @@ def _value(name: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InvalidInput("expected a list of strings", field=field)
         return tuple(value)
-    if name in ("model", "run_id", "inference_service", "namespace"):
+    if name in ("model", "run_id", "inference_service", "namespace", "elicit"):
         if not isinstance(value, str):
             raise InvalidInput(f"expected a string, got {type(value).__name__}", field=field)
         return value

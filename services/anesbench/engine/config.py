@@ -14,18 +14,21 @@ from datetime import datetime
 from anesbench import __version__
 from anesbench.dataset import LANGUAGES, Dataset, Item
 from anesbench.defaults import (
+    DEFAULT_ELICIT,
     DEFAULT_LANGUAGES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
     DEFAULT_TEMPERATURE,
+    ELICIT_MODES,
     RUN_BOUNDS,
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
 from anesbench.inference import public_endpoint
 from anesbench.prompts import PromptTemplate
+from anesbench.prompts.elicitation import load_elicitation_prompt
 from anesbench.store import RunRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -51,8 +54,11 @@ class RunConfig:
     # A KServe InferenceService the dispatcher resolves to `endpoints` (then empty here) once it is Ready.
     inference_service: str | None = None
     namespace: str | None = None
+    elicit: str = DEFAULT_ELICIT  # off | unanswered | all: when to ask the model for its final letter
 
     def __post_init__(self) -> None:
+        if self.elicit not in ELICIT_MODES:
+            raise InvalidInput(f"must be one of {', '.join(ELICIT_MODES)}, got {self.elicit!r}", field="elicit")
         if not self.model.strip():
             raise InvalidInput("must not be empty", field="model")
         if self.inference_service is not None:
@@ -135,6 +141,9 @@ def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -
     }
     if config.limit is not None:  # absent without --limit: runs stored before it keep their hash
         identity["limit"] = config.limit
+    if config.elicit != "off":  # absent when off: runs stored before elicitation existed keep their hash
+        identity["elicit"] = config.elicit
+        identity["elicit_prompt_sha256"] = load_elicitation_prompt().sha256
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -142,6 +151,7 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
     """The run as stored; ``dataset`` whole or already cut by ``config.limit`` (either way the record's
     ``total`` and ``item_limit`` are those of the cut)."""
     dataset = limited(dataset, config.limit)
+    prompt = load_elicitation_prompt() if config.elicit != "off" else None
     return RunRecord(
         id=run_id,
         model=config.model,
@@ -159,4 +169,7 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
         total=len(dataset.items) * len(config.languages) * config.samples,
         extractor_version=EXTRACTOR_VERSION,
         item_limit=item_limit(dataset),
+        elicit=config.elicit,
+        elicit_prompt=prompt.name if prompt else None,
+        elicit_prompt_sha256=prompt.sha256 if prompt else None,
     )

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
 from anesbench import metrics
-from anesbench.dataset import Dataset, Item
+from anesbench.dataset import LANGUAGES, Dataset, Item
 from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
+from anesbench.engine.elicitation import Elicitation
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.writer import ResultWriter
@@ -35,12 +37,14 @@ from anesbench.errors import (
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
 from anesbench.inference.client import Completion, request_body
+from anesbench.inference.constraints import detect_constraint
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
+from anesbench.prompts.elicitation import load_elicitation_prompt
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import Store
 from anesbench.store.records import ResultRow, RunRecord
@@ -63,11 +67,13 @@ class RunObserver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Work:
-    """One question in one language, and the samples of it still to do (a run's unit of sending)."""
+    """One question in one language, and the samples of it still to do (a run's unit of sending); or, on
+    resuming, its stored results whose follow-up turn is still to do (``resumed``)."""
 
     item: Item
     language: str
     samples: tuple[int, ...]
+    resumed: tuple[ResultRow, ...] = ()
 
 
 def sample_seed(config: RunConfig, sample: int) -> int | None:
@@ -80,6 +86,31 @@ def request_payload(config: RunConfig, messages: list[dict[str, str]], params: G
     """The request body and its sha256: the identity of a request (model, prompt, parameters, sample)."""
     payload = request_body(config.model, messages, params, sample_seed(config, sample))
     return payload, hashlib.sha256(payload).hexdigest()
+
+
+class _FollowUps:
+    """The run's follow-up policy, built when the first follow-up is due: what the server supports is
+    asked once, and a run whose rules read every reply asks nothing."""
+
+    def __init__(self, config: RunConfig, run_id: str, store: AsyncStore, api_key: str | None,
+                 http: HttpOptions | None) -> None:
+        self._config, self._run_id, self._store, self._api_key, self._http = config, run_id, store, api_key, http
+        self._policy: asyncio.Task[Elicitation] | None = None
+
+    def wanted(self, row: ResultRow) -> bool:
+        return row.error is None and (self._config.elicit == "all" or row.pred is None)
+
+    def policy(self) -> asyncio.Task[Elicitation]:
+        if self._policy is None:
+            self._policy = asyncio.ensure_future(self._detect())
+        return self._policy
+
+    async def _detect(self) -> Elicitation:
+        config = self._config
+        constraint = await detect_constraint(config.endpoints[0], config.model, self._api_key, self._http)
+        log.info("run %s: follow-up turns constrained by %s", self._run_id, constraint)
+        await self._store.set_elicit_constraint(self._run_id, constraint)
+        return Elicitation(constraint, load_elicitation_prompt(), config.model)
 
 
 class _Run:
@@ -95,6 +126,7 @@ class _Run:
         observer: RunObserver | None,
         reusable: dict[str, ResultRow],
         limiter: DynamicLimiter | None,
+        follow_ups: _FollowUps | None = None,
     ) -> None:
         self.config = config
         self.run = run
@@ -106,6 +138,7 @@ class _Run:
         self.observer = observer
         self.reusable = reusable
         self.limiter = limiter
+        self.follow_ups = follow_ups
         self.params = GenerationParams(max_tokens=config.max_tokens, temperature=config.temperature)
         self.pending = 0
         self.one_by_one = False  # the server refused n > 1 once: send samples one by one from then on
@@ -124,12 +157,14 @@ class _Run:
             for unit in work:
                 if self.halted is not None:
                     return
-                self.pending -= len(unit.samples)
-                rows = await self.process(unit)
+                self.pending -= len(unit.samples) + len(unit.resumed)
+                rows = await (self.finish_elicitations(unit) if unit.resumed else self.process(unit))
                 if rows is None:
                     continue
                 for row in rows:
                     self.writer.add(row)
+                    if unit.resumed:  # counted already (the store's answers seeded the progress)
+                        continue
                     self.progress.record(row)
                     if self.observer is not None:
                         self.observer.on_result(row, self.progress)
@@ -191,8 +226,45 @@ class _Run:
                 else:
                     row.pred, row.method = extraction.pred, extraction.method
                     row.correct = extraction.pred == item.answer
+                row.pred_rules, row.method_rules = row.pred, row.method
             row.created_at = datetime.now()
+        if self.follow_ups is not None and not await self._elicit(item, [r for r in rows if self.follow_ups.wanted(r)]):
+            return None
         return rows
+
+    async def finish_elicitations(self, unit: Work) -> list[ResultRow] | None:
+        """A resumed run's stored results whose follow-up was not sent (or failed): send only that."""
+        rows = [replace(row, created_at=datetime.now()) for row in unit.resumed]
+        return rows if await self._elicit(unit.item, rows) else None
+
+    async def _elicit(self, item: Item, rows: list[ResultRow]) -> bool:
+        """Store each result as pending, then send its follow-up; False when the run halted meanwhile."""
+        if not rows or self.follow_ups is None:
+            return True
+        elicitation = await self.follow_ups.policy()
+        for row in rows:
+            elicitation.mark_pending(row)
+            self.writer.add(replace(row))  # a copy: the row changes when its follow-up comes back
+        try:
+            if len(rows) == 1:
+                await self._follow_up(elicitation, item, rows[0])
+            else:
+                await asyncio.gather(*(self._follow_up(elicitation, item, row) for row in rows))
+        except EndpointsUnreachable as exc:  # stored as pending: the resumed run sends the follow-ups
+            self.halt(str(exc))
+            return False
+        return True
+
+    async def _follow_up(self, elicitation: Elicitation, item: Item, row: ResultRow) -> None:
+        payload = elicitation.request(self.template, item, row, sample_seed(self.config, row.sample))
+        try:
+            completion = await self._complete(payload, 1)
+        except (FatalInferenceError, EndpointsUnreachable):
+            raise
+        except InferenceError as exc:
+            elicitation.failed(row, str(exc), exc.attempts)
+            return
+        elicitation.apply(row, item, completion)
 
     async def _complete(self, payload: bytes, n: int) -> Completion:
         if self.limiter is None:
@@ -265,10 +337,24 @@ async def endpoint_limiters(
 
 
 def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]],
-                  ordering: Ordering | None = None) -> Iterator[Work]:
+                  ordering: Ordering | None = None, unfinished: Sequence[ResultRow] = ()) -> Iterator[Work]:
     """The work still to do in sending order (finished keys skipped), generated as the workers take it:
-    in file order nothing per item is held in advance."""
-    return (ordering or Ordering()).order(_work_left(dataset, config, done), lambda unit: (unit.item.id, unit.language))
+    in file order nothing per item is held in advance. Follow-ups left ``unfinished`` come first."""
+    ordered = (ordering or Ordering()).order(_work_left(dataset, config, done), lambda unit: (unit.item.id, unit.language))
+    return itertools.chain(_resumed_work(dataset, unfinished), ordered)
+
+
+def _resumed_work(dataset: Dataset, unfinished: Sequence[ResultRow]) -> Iterator[Work]:
+    by_key: dict[tuple[str, str], list[ResultRow]] = {}
+    for row in unfinished:
+        by_key.setdefault((row.item_id, row.language), []).append(row)
+    if not by_key:
+        return
+    for item in dataset.items:
+        for language in LANGUAGES:
+            rows = by_key.get((item.id, language))
+            if rows:
+                yield Work(item, language, (), tuple(rows))
 
 
 def _work_left(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
@@ -323,6 +409,8 @@ async def execute_run(
         history_runs, expected = await store.call(Store.length_history, dataset.sha256, run.id)
         ordering = Ordering(tuple(history_runs), expected)
         await store.call(Store.set_ordering, run.id, ordering.label)
+    unfinished = await store.call(Store.unfinished_elicitations, run.id) if config.elicit != "off" else []
+    pending += len(unfinished)
     limiters = await endpoint_limiters(config, api_key, http)
     workers = sum(lim.maximum for lim in limiters)
     metrics.RUNS.labels("running").inc()
@@ -346,10 +434,11 @@ async def execute_run(
             config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
             retry=retry or RetryPolicy(max_attempts=config.max_attempts), http=http,
         ) as client:
-            state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter)
+            state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter,
+                         _FollowUps(config, run.id, store, api_key, http) if config.elicit != "off" else None)
             state.pending = pending
             publisher = asyncio.create_task(state.publish())
-            units = _pending_work(dataset, config, done, ordering)
+            units = _pending_work(dataset, config, done, ordering, unfinished)
             cutter: asyncio.Task[None] | None = None
             try:
                 async with asyncio.TaskGroup() as group:  # workers halt the run instead of raising
@@ -408,7 +497,7 @@ async def _finish(
     """Record the final status; when the loop ended normally, derive it from what the store holds."""
     current = await store.call(Store.get_run, run_id)
     if status is None and decide:
-        if current.done >= current.total:
+        if current.done >= current.total and not await store.pending_elicitations(run_id):
             status = "completed"
         else:
             status = "failed"

@@ -21,7 +21,11 @@ PARQUET_SCHEMA = pa.schema([
     ("gold", pa.string()), ("predicted", pa.string()), ("method", pa.string()), ("outcome", pa.string()),
     ("correct", pa.bool_()), ("response", pa.string()), ("reasoning", pa.string()), ("finish_reason", pa.string()),
     ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("latency_s", pa.float64()),
-    ("attempts", pa.int32()), ("error", pa.string()),
+    ("attempts", pa.int32()), ("error", pa.string()), ("elicited", pa.bool_()), ("pred_rules", pa.string()),
+    ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
+    ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
+    ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
+    ("elicitation_completion_tokens", pa.int32()),
 ])
 assert tuple(PARQUET_SCHEMA.names) == EXPORT_NAMES
 

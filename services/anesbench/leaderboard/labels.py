@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from anesbench.defaults import PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
+from anesbench.defaults import DEFAULT_ELICIT, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
 from anesbench.prompts import load_template
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
@@ -28,6 +28,8 @@ def configuration_note(row: LeaderboardRow) -> str:
         parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
     if row.item_limit is not None:
         parts.append(f"first {row.item_limit} items only")
+    if row.elicit != DEFAULT_ELICIT:
+        parts.append(f"elicit={row.elicit}")
     return ", ".join(parts)
 
 

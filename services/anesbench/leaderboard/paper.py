@@ -2,7 +2,8 @@
 
 One row per model; per dataset (and language, when a dataset was asked in more than one) a group of
 columns system1, system1.x, system2, Overall, in the order the datasets first appear; then
-``Average``, the mean of the groups' overall accuracies (``-`` for a model missing a group).
+``Average``, the mean of the groups' overall accuracies (``-`` for a model missing a group); ``Elicited``,
+the answers the follow-up turn gave, and ``Average strict``, the same mean by the rules alone.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
     for dataset, language in groups:
         name = f"{dataset} {language}" if dataset in several else dataset
         header += [f"{name} {HEADER_LEVEL[level]}" for level in LEVEL_ORDER]
-    header.append("Average")
+    header += ["Average", "Elicited", "Average strict"]
     body: list[list[str | None]] = []
     for line in _lines(rows):
         values: list[str | None] = [line.label]
         overall: list[float] = []
+        strict: list[float] = []
+        elicited = 0
         for dataset, language in groups:
             for level in LEVEL_ORDER:
                 found = line.cells.get((dataset, language, level))
@@ -84,7 +87,12 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
                 values.append(f"{found.accuracy:.2f}" if found is not None and graded else None)
                 if found is not None and graded and level == "overall":
                     overall.append(found.accuracy)
-        values.append(f"{sum(overall) / len(overall):.2f}" if len(overall) == len(groups) else None)
+                    strict.append(found.accuracy_strict)
+                    elicited += found.elicited
+        complete = len(overall) == len(groups)
+        values.append(f"{sum(overall) / len(overall):.2f}" if complete else None)
+        values.append(str(elicited) if overall else None)
+        values.append(f"{sum(strict) / len(strict):.2f}" if complete else None)
         body.append(values)
     return header, body, any(is_incomplete(row) for row in rows)
 

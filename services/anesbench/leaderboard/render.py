@@ -1,7 +1,8 @@
 """Render leaderboard rows and run lists as table, JSON, CSV or Markdown (tables through ``tabulate``).
 
 The table and Markdown follow the AnesBench paper: one row per model (and language), one column
-per level plus overall, each accuracy with its 95 % Wilson half-width. JSON and CSV are the flat rows
+per level plus overall, each accuracy with its 95 % Wilson half-width; then how many answers the
+follow-up turn gave (``elicited``) and the overall accuracy of the rules alone (``strict``). JSON and CSV are the flat rows
 of the CLI contract (``ci_low``/``ci_high`` instead of ±).
 """
 
@@ -25,7 +26,8 @@ FORMATS = ("table", "json", "csv", "markdown")
 JSON_FIELDS = (
     "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
     "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
-    "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit",
+    "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited",
+    "accuracy_strict",
 )
 
 
@@ -38,7 +40,8 @@ def cell(row: LeaderboardRow) -> str:
 
 def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], bool]:
     sampled = any(row.samples > 1 for row in rows)
-    header = ["model", "dataset", "lang", *LEVEL_ORDER, "n", "unanswered", "errors", "status", "run"]
+    header = ["model", "dataset", "lang", *LEVEL_ORDER, "n", "unanswered", "elicited", "strict", "errors", "status",
+              "run"]
     if sampled:
         header[-1:-1] = ["mean acc", "majority", "agree"]
     grouped: dict[tuple[str, str, str, str], dict[str, LeaderboardRow]] = {}
@@ -53,6 +56,8 @@ def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], 
             label, dataset, language,
             *(cell(cells[level]) if level in cells else "-" for level in LEVEL_ORDER),
             str(overall.total if overall else 0), str(overall.unanswered if overall else 0),
+            str(overall.elicited if overall else 0),
+            f"{overall.accuracy_strict:.2f}" if overall and overall.total else "-",
             str(overall.errors if overall else 0), overall.status if overall else "-", run_id,
         ]
         if sampled:
@@ -109,7 +114,8 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         "dataset_sha256": run.dataset_sha256, "prompt_sha256": run.prompt_sha256, "max_tokens": run.max_tokens,
         "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
-        "extractor_version": run.extractor_version,
+        "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
+        "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
     }
 
 

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from anesbench import __version__
-from anesbench.analysis import compare_runs, language_agreement
+from anesbench.analysis import compare_runs, language_agreement, rules_agreement
 from anesbench.analysis.source import ResultSource
 from anesbench.dataset import FieldMap
 from anesbench.leaderboard.labels import INCOMPLETE_NOTE
@@ -54,11 +54,14 @@ def _text(value: Any) -> str:
 
 def _validity(data: ReportData) -> str:
     header = ["run", "model", "status", "dataset", "dataset sha256", "prompt template", "template sha256",
-              "max tokens", "temperature", "samples", "harness", "extractor", "endpoint"]
+              "max tokens", "temperature", "samples", "elicit", "follow-up constraint", "follow-up prompt", "harness",
+              "extractor", "endpoint"]
     body = [[s.run.id, s.run.model, s.run.status, s.run.dataset_name, s.run.dataset_sha256, s.run.prompt_template,
-             s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.harness_version,
-             s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
-    return _table(header, body, wrap=(4, 6, 12))
+             s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.elicit,
+             s.run.elicit_constraint or "-",
+             f"{s.run.elicit_prompt}@{s.run.elicit_prompt_sha256[:12]}" if s.run.elicit_prompt_sha256 else "-",
+             s.run.harness_version, s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
+    return _table(header, body, wrap=(4, 6, 15))
 
 
 def _board(data: ReportData) -> str:
@@ -97,6 +100,27 @@ def _agreement(data: ReportData) -> str:
             parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
                          + _table(["level", "pairs", "same letter en/zh", "accuracy en", "accuracy zh"], body, 1))
     return "".join(parts) or '<p class="note">No run holds both English and Chinese.</p>'
+
+
+def _rules(data: ReportData) -> str:
+    parts: list[str] = []
+    for summary in data.runs:
+        if summary.run.elicit != "all":
+            continue
+        agreement = rules_agreement(summary.run.id, summary.outcomes)
+        body = [[c.language, c.level, c.elicited, c.both, c.same, "-" if c.agreement is None else c.agreement,
+                 c.rules_none] for c in agreement.cells]
+        table = _table(["language", "level", "elicited", "rules letter too", "same letter", "agreement",
+                        "rules: no answer"], body, 2)
+        rows = [[d.item_id, d.language, d.level, d.sample, d.gold, d.rules, d.elicited] for d in agreement.disagreements]
+        listed = (_table(["item", "language", "level", "sample", "gold", "rules", "elicited"], rows, 3)
+                  if rows else '<p class="note">No disagreement.</p>')
+        shown = len(agreement.disagreements)
+        more = f" (first {shown} of {agreement.disagreements_total})" if shown < agreement.disagreements_total else ""
+        parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>{table}"
+                     f"<h4>Disagreements{more}</h4>{listed}")
+    return "".join(parts) or ('<p class="note">Needs a run with --elicit all (every reply gets the follow-up turn, '
+                              "so the rules' letter can be set against the model's own).</p>")
 
 
 def _outcomes(data: ReportData) -> str:
@@ -162,6 +186,7 @@ def render(data: ReportData) -> str:
          f'<div class="figure">{plots.accuracy_bars(data.board)}</div>'),
         ("Paired comparison", _comparisons(data)),
         ("English ↔ Chinese agreement", _agreement(data)),
+        ("Rules vs the model's elicited letter", _rules(data)),
         ("Outcomes and extraction methods", _outcomes(data)),
         ("Tokens and latency", _distributions(data)),
         ("Questions answered wrongly or not at all", _wrong(data)),

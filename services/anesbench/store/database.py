@@ -29,7 +29,7 @@ from anesbench.store.leaderboard_sql import (
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
-from anesbench.store.schema import SCHEMA
+from anesbench.store.schema import RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
 from anesbench.store.scrub import needs_scrub, scrub_file
 
 RESULT_SCHEMA = pa.schema(
@@ -39,7 +39,11 @@ RESULT_SCHEMA = pa.schema(
         ("reasoning", pa.string()), ("finish_reason", pa.string()), ("prompt_tokens", pa.int32()),
         ("completion_tokens", pa.int32()), ("latency_s", pa.float64()), ("attempts", pa.int32()),
         ("pred", pa.string()), ("method", pa.string()), ("correct", pa.bool_()), ("error", pa.string()),
-        ("reused_from", pa.string()), ("created_at", pa.timestamp("us")),
+        ("reused_from", pa.string()), ("created_at", pa.timestamp("us")), ("pred_rules", pa.string()),
+        ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
+        ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
+        ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
+        ("elicitation_completion_tokens", pa.int32()),
     ]
 )
 assert tuple(RESULT_SCHEMA.names) == RESULT_COLUMNS
@@ -48,13 +52,12 @@ RUN_COLUMNS = (
     "id, model, endpoint, dataset_name, dataset_sha256, prompt_template, prompt_sha256, max_tokens, temperature, "
     "samples, languages, harness_version, config_hash, status, total"
 )
-# Columns added to `runs` after its first release, with what a file written before them reads as.
-ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER"}
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
-       r.created_at, r.started_at, r.finished_at, r.error, coalesce(r.extractor_version, ''), r.ordering, r.item_limit
-FROM {{runs}} r LEFT JOIN (
+       r.created_at, r.started_at, r.finished_at, r.error, coalesce(r.extractor_version, ''), r.ordering, r.item_limit,
+       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint
+FROM runs r LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
            count(*) FILTER (WHERE error IS NOT NULL) AS failed,
@@ -100,14 +103,25 @@ class Store:
                 scrub_file(self.path)
                 self._con = duckdb.connect(self.path)
                 self._con.execute("SET threads = 1")
-        # A file written before a column existed, opened read-only, lacks it.
-        columns = {name for (name,) in self._con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'runs'"
-        ).fetchall()}
-        missing = [f"{default} AS {name}" for name, default in ADDED_RUN_COLUMNS.items() if name not in columns]
-        self._runs = f"(SELECT *, {', '.join(missing)} FROM runs)" if missing else "runs"
-        self._run_select = RUN_SELECT.format(runs=self._runs)
+        if read_only:
+            self._view_added_columns("runs", RUN_COLUMNS_ADDED)
+            self._view_added_columns("results", RESULT_COLUMNS_ADDED)
+        self._run_select = RUN_SELECT
         self._unsaved = 0  # result rows written since the last checkpoint
+
+    def _view_added_columns(self, table: str, added_columns: Sequence[tuple[str, str, str]]) -> None:
+        """A file written before newer columns, opened read-only, cannot get them: a temporary view of the same
+        name (found before the file's table) shows them as NULL, so every query reads one shape."""
+        present = {name for (name,) in self._con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' "
+            "AND database_name = current_database()", [table]
+        ).fetchall()}
+        missing = [(name, kind) for name, kind, _ in added_columns if name not in present]
+        if present and missing:
+            added = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
+            (database,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
+            quoted = '"' + str(database).replace('"', '""') + '"'
+            self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM {quoted}.main.{table}")
 
     def close(self) -> None:
         self._con.close()
@@ -135,11 +149,13 @@ class Store:
         now = datetime.now()
         if existing is None:
             self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit, elicit, "
+                "elicit_prompt, elicit_prompt_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, "
+                "?, ?, ?, ?)",
                 [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
                  run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit],
+                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit,
+                 run.elicit, run.elicit_prompt, run.elicit_prompt_sha256],
             )
             return self.get_run(run.id)
         if existing.config_hash != run.config_hash:
@@ -153,6 +169,9 @@ class Store:
             [run.endpoint, run.harness_version, run.extractor_version, run.id],
         )
         return self.get_run(run.id)
+
+    def set_elicit_constraint(self, run_id: str, constraint: str) -> None:
+        self._con.execute("UPDATE runs SET elicit_constraint = ? WHERE id = ?", [constraint, run_id])
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> RunRecord:
         self._con.execute(
@@ -186,10 +205,25 @@ class Store:
         ).fetchall()
         return {(item, lang, sample) for item, lang, sample in rows}
 
+    def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
+        """Answered results whose follow-up turn is still to do (stored before it was sent) or failed."""
+        rows = self._con.execute(
+            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? AND error IS NULL "
+            "AND elicitation IN ('pending', 'failed') ORDER BY item_id, language, sample", [run_id],
+        ).fetchall()
+        return [ResultRow(*row) for row in rows]
+
+    def pending_elicitations(self, run_id: str) -> int:
+        row = self._con.execute(
+            "SELECT count(*) FROM results WHERE run_id = ? AND elicitation = 'pending'", [run_id]).fetchone()
+        return int(row[0]) if row else 0
+
     def write_results(self, rows: Sequence[ResultRow]) -> None:
-        """Write a batch in one statement; a key written before (an error row being retried) is replaced."""
+        """Write a batch in one statement; a key written before (an error row being retried, a reply whose
+        follow-up has come back) is replaced, and within a batch the last row of a key wins."""
         if not rows:
             return
+        rows = list({(row.item_id, row.language, row.sample, row.run_id): row for row in rows}.values())
         arrays = [pa.array([getattr(row, name) for row in rows], type=RESULT_SCHEMA.field(name).type)
                   for name in RESULT_COLUMNS]
         self._con.register("_batch", pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA))
@@ -315,13 +349,13 @@ class Store:
         ids = [run_ids] if isinstance(run_ids, str) else list(dict.fromkeys(run_ids or ()))
         if ids:
             self.require_runs(ids)
-        chosen, params = chosen_runs_sql(ids or None, include_incomplete, self._runs)
-        rows = self._con.execute(leaderboard_sql(chosen, self._runs), params).fetchall()
+        chosen, params = chosen_runs_sql(ids or None, include_incomplete)
+        rows = self._con.execute(leaderboard_sql(chosen), params).fetchall()
         samples: dict[str, dict[tuple[str, str], SampleFigures]] = {}
         board: list[LeaderboardRow] = []
         for row in rows:
             (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-             template, prompt_sha, max_tokens, temperature, n_samples, item_limit) = row
+             template, prompt_sha, max_tokens, temperature, n_samples, item_limit, elicit, elicited, strict) = row
             low, high = wilson(correct, total)
             extra: dict[str, float] = {}
             if n_samples > 1:
@@ -335,7 +369,8 @@ class Store:
                              "agreement": figures.agreement}
             board.append(LeaderboardRow(
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-                low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit, **extra,
+                low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit,
+                elicit=elicit, elicited=elicited, accuracy_strict=strict, **extra,
             ))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}
@@ -390,7 +425,8 @@ class Store:
 
 
 def describe_difference(old: RunRecord, new: RunRecord) -> str:
-    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages")
+    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
+              "elicit", "elicit_prompt_sha256")
     changed = [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in fields
                if getattr(old, name) != getattr(new, name)]
     return "; ".join(changed) or "harness version"

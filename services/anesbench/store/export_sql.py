@@ -25,6 +25,17 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("latency_s", "latency_s"),
     ("attempts", "attempts"),
     ("error", "error"),
+    ("elicited", "coalesce(method = 'elicited', false)"),
+    ("pred_rules", "CASE WHEN method_rules IS NULL THEN pred ELSE pred_rules END"),
+    ("method_rules", "coalesce(method_rules, method)"),
+    ("elicitation", "elicitation"),
+    ("elicitation_params", "elicitation_params"),
+    ("elicitation_response", "elicitation_response"),
+    ("elicitation_error", "elicitation_error"),
+    ("elicitation_attempts", "elicitation_attempts"),
+    ("elicitation_latency_s", "elicitation_latency_s"),
+    ("elicitation_prompt_tokens", "elicitation_prompt_tokens"),
+    ("elicitation_completion_tokens", "elicitation_completion_tokens"),
 )
 EXPORT_NAMES = tuple(name for name, _ in EXPORT_COLUMNS)
 

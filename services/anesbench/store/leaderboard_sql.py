@@ -7,10 +7,11 @@ responses only (correct + wrong + unanswered), so an outage never lowers accurac
 counted apart.
 
 Which runs: by default the newest *clean* run (completed, no errors) of each series: model, dataset
-name and content (sha256), configuration (prompt sha256, max tokens, temperature, samples) and extractor
-version. A run of the first N items only (``--limit``) is shown for a series only when no clean run of
-the whole dataset exists, and is flagged (``item_limit``). ``include_incomplete`` adds, per series, the
-newest run whatever its status when that is not the clean one. Explicit run ids pick exactly those runs.
+name and content (sha256), configuration (prompt sha256, max tokens, temperature, samples, elicitation
+mode) and extractor version. A run of the first N items only (``--limit``) is shown for a series only
+when no clean run of the whole dataset exists, and is flagged (``item_limit``). ``include_incomplete``
+adds, per series, the newest run whatever its status when that is not the clean one. Explicit run ids
+pick exactly those runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anesbench.dataset.model import LEVEL_NAMES
+from anesbench.defaults import DEFAULT_ELICIT
 
 LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
 
@@ -27,10 +29,13 @@ OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
 """One result's outcome, from the stored columns (an error with no usable response is an error)."""
 
 LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
-SERIES = "model, dataset_name, dataset_sha256, prompt_sha256, max_tokens, temperature, samples, extractor_version"
+SERIES = ("model, dataset_name, dataset_sha256, prompt_sha256, max_tokens, temperature, samples, "
+          "coalesce(elicit, 'off'), coalesce(extractor_version, '')")
 """What makes runs comparable: a new value of any of these starts a new series."""
 WHOLE_FIRST = "(item_limit IS NOT NULL), created_at DESC, id DESC"
 """Within a series: a run of every item before any partial one, then the newest."""
+RULES_CORRECT_SQL = "CASE WHEN method_rules IS NULL THEN coalesce(correct, false) ELSE coalesce(pred_rules = answer, false) END"
+"""Whether the rules alone got a result right (results stored before elicitation existed: their ``correct``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +63,34 @@ class LeaderboardRow:
     majority_accuracy: float | None = None
     agreement: float | None = None
     item_limit: int | None = None  # the run covered the first N items only (--limit): flagged wherever shown
+    elicit: str = DEFAULT_ELICIT
+    elicited: int = 0  # answers whose letter came from the follow-up turn (in ``correct``/``accuracy``)
+    accuracy_strict: float = 0.0  # the rules alone: elicited letters count as unanswered (or as the rules read them)
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
             "e.error IS NOT NULL AND e.response IS NULL)"
 
 
-def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool, runs: str = "runs") -> tuple[str, list[object]]:
-    """SQL selecting the ids of the runs to show, and its parameters (``runs``: the runs relation)."""
+def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tuple[str, list[object]]:
+    """SQL selecting the ids of the runs to show, and its parameters."""
     if run_ids:
         return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
-    clean = f"""SELECT id FROM {runs} runs WHERE {CLEAN_RUN}
+    clean = f"""SELECT id FROM runs WHERE {CLEAN_RUN}
                 QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
     if not include_incomplete:
         return clean, []
-    newest = f"""SELECT id FROM {runs} runs
+    newest = f"""SELECT id FROM runs
                  QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
     return f"{clean} UNION {newest}", []
 
 
-def leaderboard_sql(chosen: str, runs: str = "runs") -> str:
+def leaderboard_sql(chosen: str) -> str:
     return f"""
 WITH chosen AS ({chosen}),
 graded AS (
-    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome
+    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.method = 'elicited' AS elicited,
+           {RULES_CORRECT_SQL} AS rules_correct
     FROM results r WHERE r.run_id IN (SELECT id FROM chosen)
 ),
 cells AS (
@@ -89,15 +98,18 @@ cells AS (
            count(*) FILTER (WHERE outcome = 'correct') AS correct,
            count(*) FILTER (WHERE outcome <> 'error') AS total,
            count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-           count(*) FILTER (WHERE outcome = 'error') AS errors
+           count(*) FILTER (WHERE outcome = 'error') AS errors,
+           count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
+           count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
     FROM graded
     GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
-       r.item_limit
-FROM cells c JOIN {runs} r ON r.id = c.run_id
+       r.item_limit, coalesce(r.elicit, 'off'), c.elicited,
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END
+FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)
 """

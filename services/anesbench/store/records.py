@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from anesbench.defaults import DEFAULT_ELICIT
+
 
 @dataclass(slots=True)
 class RunRecord:
@@ -34,6 +36,10 @@ class RunRecord:
     extractor_version: str = ""  # anesbench.grading.EXTRACTOR_VERSION of the grader that graded the run
     ordering: str | None = None  # 'history:<run ids>' (longest expected first) or 'file'
     item_limit: int | None = None  # the first N items only (--limit); None: the whole dataset
+    elicit: str = DEFAULT_ELICIT  # off | unanswered | all (the store reads "off" for runs from before it)
+    elicit_prompt: str | None = None
+    elicit_prompt_sha256: str | None = None
+    elicit_constraint: str | None = None  # the constraint the server was found to support (last start)
 
 
 @dataclass(slots=True)
@@ -58,6 +64,18 @@ class ResultRow:
     error: str | None = None
     reused_from: str | None = None
     created_at: datetime = field(default_factory=datetime.now)
+    # The rules' own verdict, kept when the follow-up decided ``pred`` (``method`` = "elicited").
+    pred_rules: str | None = None
+    method_rules: str | None = None
+    # The follow-up turn (``--elicit``): None = not asked, "pending" (reply stored, follow-up not yet), "done", "failed".
+    elicitation: str | None = None
+    elicitation_params: str | None = None  # JSON: prompt, constraint, max_tokens, temperature
+    elicitation_response: str | None = None
+    elicitation_error: str | None = None
+    elicitation_attempts: int | None = None
+    elicitation_latency_s: float | None = None
+    elicitation_prompt_tokens: int | None = None
+    elicitation_completion_tokens: int | None = None
 
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)

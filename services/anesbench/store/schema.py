@@ -1,6 +1,6 @@
 """DDL for the anesbench DuckDB file. Additive only: new columns get defaults."""
 
-SCHEMA = """
+SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS runs (
     id               VARCHAR PRIMARY KEY,
     model            VARCHAR NOT NULL,
@@ -23,10 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
     error            VARCHAR,
     ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
 );
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
--- --limit N that cut the dataset short (NULL: every item): a partial run is never a full series' row.
-ALTER TABLE runs ADD COLUMN IF NOT EXISTS item_limit INTEGER;
+{runs_added}
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
@@ -50,6 +47,7 @@ CREATE TABLE IF NOT EXISTS results (
     created_at        TIMESTAMP NOT NULL,
     PRIMARY KEY (run_id, item_id, language, sample)
 );
+{results_added}
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
     run_id   VARCHAR PRIMARY KEY,
@@ -62,3 +60,37 @@ CREATE TABLE IF NOT EXISTS uploaded_datasets (
     created_at TIMESTAMP NOT NULL
 );
 """
+
+# Columns added after the first release: (name, type, comment). A file written before them gets them
+# (NULL; readers take a NULL elicit for 'off') on opening read-write, and a view with them as NULL when
+# opened read-only.
+RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    ("ordering", "VARCHAR", "how pending work was ordered: 'history:<run ids>' | 'file'"),
+    ("extractor_version", "VARCHAR", "anesbench.grading.EXTRACTOR_VERSION of the grader (NULL read as '')"),
+    ("item_limit", "INTEGER", "--limit N that cut the dataset short, NULL: every item (a partial run)"),
+    ("elicit", "VARCHAR", "off | unanswered | all"),
+    ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
+    ("elicit_prompt_sha256", "VARCHAR", ""),
+    ("elicit_constraint", "VARCHAR", "what the server was found to support"),
+)
+RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
+    ("method_rules", "VARCHAR", "the rules' method"),
+    ("elicitation", "VARCHAR", "NULL: not asked | pending (reply stored, follow-up not yet) | done | failed"),
+    ("elicitation_params", "VARCHAR", "JSON: prompt, constraint, max_tokens, temperature of the follow-up"),
+    ("elicitation_response", "VARCHAR", "the follow-up reply, raw"),
+    ("elicitation_error", "VARCHAR", "why the follow-up got no reply (after retries)"),
+    ("elicitation_attempts", "INTEGER", ""),
+    ("elicitation_latency_s", "DOUBLE", ""),
+    ("elicitation_prompt_tokens", "INTEGER", ""),
+    ("elicitation_completion_tokens", "INTEGER", ""),
+)
+
+
+def _alter(table: str, columns: tuple[tuple[str, str, str], ...]) -> str:
+    return "\n".join(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind};" + (f"  -- {note}" if note else "")
+                     for name, kind, note in columns)
+
+
+SCHEMA = (SCHEMA_TEMPLATE.replace("{runs_added}", _alter("runs", RUN_COLUMNS_ADDED))
+          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED)))

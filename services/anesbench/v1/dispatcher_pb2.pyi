@@ -38,7 +38,7 @@ class StartRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., spec: _Optional[_Union[RunSpec, _Mapping]] = ..., upload: _Optional[_Union[DatasetUpload, _Mapping]] = ..., dataset_name: _Optional[str] = ...) -> None: ...
 
 class RunSpec(_message.Message):
-    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "wait_ready_seconds", "limit", "inference_service", "namespace")
+    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "wait_ready_seconds", "limit", "inference_service", "namespace", "elicit")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class RunSpec(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_FIELD_NUMBER: _ClassVar[int]
     model: str
     endpoint: str
     languages: _containers.RepeatedScalarFieldContainer[str]
@@ -71,7 +72,8 @@ class RunSpec(_message.Message):
     limit: int
     inference_service: str
     namespace: str
-    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., wait_ready_seconds: _Optional[float] = ..., limit: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
+    elicit: str
+    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., wait_ready_seconds: _Optional[float] = ..., limit: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ..., elicit: _Optional[str] = ...) -> None: ...
 
 class DatasetUpload(_message.Message):
     __slots__ = ("name", "sha256", "items")
@@ -120,7 +122,7 @@ class LocalizedQuestion(_message.Message):
     def __init__(self, question: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version")
+    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +145,10 @@ class Run(_message.Message):
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     HARNESS_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXTRACTOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     endpoint: str
@@ -165,7 +171,11 @@ class Run(_message.Message):
     samples: int
     harness_version: str
     extractor_version: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ...) -> None: ...
+    elicit: str
+    elicit_prompt: str
+    elicit_prompt_sha256: str
+    elicit_constraint: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ..., elicit: _Optional[str] = ..., elicit_prompt: _Optional[str] = ..., elicit_prompt_sha256: _Optional[str] = ..., elicit_constraint: _Optional[str] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -220,7 +230,7 @@ class GetLeaderboardResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
 
 class LeaderboardRow(_message.Message):
-    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit")
+    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited", "accuracy_strict")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +253,9 @@ class LeaderboardRow(_message.Message):
     MAJORITY_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_FIELD_NUMBER: _ClassVar[int]
     ITEM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    ELICIT_FIELD_NUMBER: _ClassVar[int]
+    ELICITED_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_STRICT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     model: str
     dataset: str
@@ -265,7 +278,10 @@ class LeaderboardRow(_message.Message):
     majority_accuracy: float
     agreement: float
     item_limit: int
-    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ..., item_limit: _Optional[int] = ...) -> None: ...
+    elicit: str
+    elicited: int
+    accuracy_strict: float
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ..., item_limit: _Optional[int] = ..., elicit: _Optional[str] = ..., elicited: _Optional[int] = ..., accuracy_strict: _Optional[float] = ...) -> None: ...
 
 class ExportResultsRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -280,7 +296,7 @@ class ExportResultsChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ExportedResult, _Mapping]]] = ...) -> None: ...
 
 class ExportedResult(_message.Message):
-    __slots__ = ("item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response", "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error")
+    __slots__ = ("item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response", "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "elicited", "pred_rules", "method_rules", "elicitation", "elicitation_params", "elicitation_response", "elicitation_error", "elicitation_attempts", "elicitation_latency_s", "elicitation_prompt_tokens", "elicitation_completion_tokens")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
@@ -298,6 +314,17 @@ class ExportedResult(_message.Message):
     LATENCY_S_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ELICITED_FIELD_NUMBER: _ClassVar[int]
+    PRED_RULES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_RULES_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_LATENCY_S_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ELICITATION_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     language: str
     level: str
@@ -315,4 +342,15 @@ class ExportedResult(_message.Message):
     latency_s: float
     attempts: int
     error: str
-    def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    elicited: bool
+    pred_rules: str
+    method_rules: str
+    elicitation: str
+    elicitation_params: str
+    elicitation_response: str
+    elicitation_error: str
+    elicitation_attempts: int
+    elicitation_latency_s: float
+    elicitation_prompt_tokens: int
+    elicitation_completion_tokens: int
+    def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ..., elicited: _Optional[bool] = ..., pred_rules: _Optional[str] = ..., method_rules: _Optional[str] = ..., elicitation: _Optional[str] = ..., elicitation_params: _Optional[str] = ..., elicitation_response: _Optional[str] = ..., elicitation_error: _Optional[str] = ..., elicitation_attempts: _Optional[int] = ..., elicitation_latency_s: _Optional[float] = ..., elicitation_prompt_tokens: _Optional[int] = ..., elicitation_completion_tokens: _Optional[int] = ...) -> None: ...

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from anesbench.dataset import Item
 from anesbench.dataset.model import LANGUAGES, LETTERS
 from anesbench.defaults import (
+    DEFAULT_ELICIT,
     DEFAULT_LANGUAGES,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_TOKENS,
@@ -60,7 +61,8 @@ def run_to_pb(run: RunRecord) -> pb.Run:
         started_at=_timestamp(run.started_at), finished_at=_timestamp(run.finished_at), error=run.error or "",
         prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256, max_tokens=run.max_tokens,
         temperature=run.temperature, samples=run.samples, harness_version=run.harness_version,
-        extractor_version=run.extractor_version,
+        extractor_version=run.extractor_version, elicit=run.elicit, elicit_prompt=run.elicit_prompt or "",
+        elicit_prompt_sha256=run.elicit_prompt_sha256 or "", elicit_constraint=run.elicit_constraint or "",
     )
 
 
@@ -74,6 +76,8 @@ def run_from_pb(run: pb.Run) -> RunRecord:
         failed=run.failed, correct=run.correct, unanswered=run.unanswered,
         started_at=_datetime(run.started_at, run.HasField("started_at")),
         finished_at=_datetime(run.finished_at, run.HasField("finished_at")), error=run.error or None,
+        elicit=run.elicit or "off", elicit_prompt=run.elicit_prompt or None,
+        elicit_prompt_sha256=run.elicit_prompt_sha256 or None, elicit_constraint=run.elicit_constraint or None,
     )
 
 
@@ -88,6 +92,7 @@ def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardRespon
             correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered, errors=r.errors,
             status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
             prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
+            elicit=r.elicit, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
         )
         for name in _OPTIONAL_FIELDS:
             if getattr(r, name) is not None:
@@ -102,7 +107,8 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
             r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy, r.unanswered,
             r.errors, r.status, r.ci_low, r.ci_high, r.prompt_template, r.prompt_sha256, r.max_tokens,
             r.temperature, r.samples or 1,
-            *(getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS),
+            **{name: getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS},
+            elicit=r.elicit or DEFAULT_ELICIT, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
         )
         for r in response.rows
     ]
@@ -132,6 +138,7 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
         samples=config.samples, reuse=config.reuse, wait_ready_seconds=config.wait_ready, limit=config.limit or 0,
+        elicit=config.elicit,
     )
 
 
@@ -159,6 +166,7 @@ def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
         request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
         reuse=spec.reuse,
         run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
+        elicit=spec.elicit or DEFAULT_ELICIT,
     )
 
 

@@ -10,6 +10,7 @@ import click
 
 from anesbench import event_loop
 from anesbench_testkit.standin.answers import AnswerKey
+from anesbench_testkit.standin.constrained import FLAVOURS, UNCONSTRAINED_REPLIES
 from anesbench_testkit.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
 from anesbench_testkit.standin.server import StandinServer, start
 
@@ -51,12 +52,21 @@ from anesbench_testkit.standin.server import StandinServer, start
 @click.option("--huge-reply-rate", type=float, default=0.0, show_default=True,
               help="Share of replies padded to --huge-reply-bytes (deterministic per request).")
 @click.option("--huge-reply-bytes", type=int, default=2 << 20, show_default=True)
+@click.option("--constraints", type=click.Choice(FLAVOURS), default="sglang", show_default=True,
+              help="Which engine's constrained decoding to play for follow-up turns (none: ignore every constraint).")
+@click.option("--unconstrained-reply", type=click.Choice(UNCONSTRAINED_REPLIES), default="terse", show_default=True,
+              help="A follow-up without an applied constraint: a bare letter, or a chatty sentence.")
+@click.option("--change-mind-rate", type=float, default=0.0, show_default=True,
+              help="Share of follow-ups whose final letter differs from the one the reply committed to.")
+@click.option("--follow-up-fault", type=click.Choice(FAULT_KINDS), default=None,
+              help="Fail every follow-up attempt with this fault (the replies themselves are served).")
 def main(
     host: str, port: int, latency_ms: float, jitter_ms: float, latency_dist: str, sigma: float, model_sigma: float,
     latency_cap: float, accept_n: bool, slots: int, report_slots: bool, answer_key: str | None, accuracy: str,
     fail_first: int, fail_kind: str, fail_every: int, fault_rate: float, fault_kinds: str, retry_after: float | None, seed: int,
     hang_seconds: float, unanswerable_rate: float, require_api_key_env: str | None, served_models: tuple[str, ...],
-    not_ready_seconds: float, huge_reply_rate: float, huge_reply_bytes: int,
+    not_ready_seconds: float, huge_reply_rate: float, huge_reply_bytes: int, constraints: str,
+    unconstrained_reply: str, change_mind_rate: float, follow_up_fault: str | None,
 ) -> None:
     """Serve a stand-in OpenAI-compatible model. It checks the pipeline; it is not a model."""
     plan = FaultPlan()
@@ -72,7 +82,9 @@ def main(
             "hang_seconds": hang_seconds, "unanswerable_rate": unanswerable_rate,
             "api_key": os.environ.get(require_api_key_env) if require_api_key_env else None,
             "not_ready_seconds": not_ready_seconds, "huge_reply_rate": huge_reply_rate,
-            "huge_reply_bytes": huge_reply_bytes,
+            "huge_reply_bytes": huge_reply_bytes, "constraints": constraints,
+            "unconstrained_reply": unconstrained_reply, "change_mind_rate": change_mind_rate,
+            "follow_up_fault": follow_up_fault,
         })
         names = [name.strip() for value in served_models for name in value.split(",") if name.strip()]
         if names:

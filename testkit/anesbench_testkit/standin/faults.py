@@ -7,6 +7,8 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from anesbench_testkit.standin.constrained import FLAVOURS, UNCONSTRAINED_REPLIES
+
 FAULT_KINDS = ("503", "500", "429", "400", "401", "reset", "hang", "garbage")
 LATENCY_DISTS = ("uniform", "lognormal")
 
@@ -45,6 +47,10 @@ class FaultPlan:
     not_ready_seconds: float = 0.0  # a cold start: /health, /v1/models and chat answer 503 until then
     huge_reply_rate: float = 0.0  # share of replies padded to huge_reply_bytes (the same requests every time)
     huge_reply_bytes: int = 2 << 20
+    constraints: str = "sglang"  # which engine's constrained decoding it plays (see standin.constrained)
+    unconstrained_reply: str = "terse"  # a follow-up without an applied constraint: "B." or a chatty sentence
+    change_mind_rate: float = 0.0  # share of follow-ups whose final letter differs from the reply's own
+    follow_up_fault: str | None = None  # a fault kind every follow-up attempt gets (the replies are served)
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -59,7 +65,12 @@ class FaultPlan:
             raise ValueError(f"unknown latency distribution {self.latency_dist!r}; choose from {', '.join(LATENCY_DISTS)}")
         if self.sigma < 0 or self.model_sigma < 0 or self.latency_cap <= 0:
             raise ValueError("sigma and model_sigma must be >= 0 and latency_cap > 0")
-        for kind in (self.fail_kind, *self.fault_kinds):
+        if self.constraints not in FLAVOURS:
+            raise ValueError(f"unknown constraints flavour {self.constraints!r}; choose from {', '.join(FLAVOURS)}")
+        if self.unconstrained_reply not in UNCONSTRAINED_REPLIES:
+            raise ValueError(f"unknown unconstrained_reply {self.unconstrained_reply!r}; choose from "
+                             f"{', '.join(UNCONSTRAINED_REPLIES)}")
+        for kind in (self.fail_kind, *self.fault_kinds, *((self.follow_up_fault,) if self.follow_up_fault else ())):
             if kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {kind!r}; choose from {', '.join(FAULT_KINDS)}")
 

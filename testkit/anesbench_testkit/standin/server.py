@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from anesbench_testkit.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
+from anesbench_testkit.standin.constrained import Unsatisfiable, applies_constraint, follow_up_reply, is_follow_up
 from anesbench_testkit.standin.faults import FaultPlan, service_time
 from anesbench_testkit.standin.replies import STYLES, UNANSWERED, compose_reply
 
@@ -41,6 +42,7 @@ class Stats:
     slot_seconds: float = 0.0  # service time of every answered choice: the work the slots did
     longest: float = 0.0  # the longest single service time
     choices: int = 0  # answered choices (a request with n = 4 answers 4)
+    follow_ups: int = 0  # answered follow-up turns (the conversation goes on after a reply)
     prompt_tokens: int = 0  # prefill: counted once per request, whatever its n
     completion_tokens: int = 0
     #: request key -> the letter each choice of its reply was written to commit to (None: to no answer)
@@ -63,6 +65,7 @@ class Stats:
             "slot_seconds": self.slot_seconds,
             "longest_seconds": self.longest,
             "choices": self.choices,
+            "follow_ups": self.follow_ups,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
         }
@@ -88,6 +91,7 @@ class StandinServer:
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
         app.router.add_get("/get_server_info", self.server_info)
+        app.router.add_get("/props", self.props)
         app.router.add_get("/_stats", self.get_stats)
         app.router.add_get("/_intended", self.get_intended)
         app.router.add_post("/_stats/reset", self.reset_stats)
@@ -109,7 +113,8 @@ class StandinServer:
         if self.plan.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.plan.api_key}":
             return web.json_response({"error": {"message": "stand-in: invalid API key"}}, status=401)
         return web.json_response({"object": "list", "data": [
-            {"id": name, "object": "model", "owned_by": "standin"} for name in self.plan.served_models
+            {"id": name, "object": "model", "owned_by": "vllm" if self.plan.constraints == "vllm" else "standin"}
+            for name in self.plan.served_models
         ]})
 
     async def health(self, request: web.Request) -> web.Response:
@@ -117,9 +122,19 @@ class StandinServer:
 
     async def server_info(self, request: web.Request) -> web.Response:
         """SGLang-style server info: the harness reads max_running_requests to size its concurrency."""
-        if not self.plan.report_slots:
+        if not self.plan.report_slots or self.plan.constraints not in ("sglang", "none"):
             raise web.HTTPNotFound()
-        return web.json_response({"max_running_requests": self.plan.slots or None, "standin": True})
+        info: dict[str, Any] = {"max_running_requests": self.plan.slots or None, "standin": True}
+        if self.plan.constraints == "sglang":
+            info["grammar_backend"] = "xgrammar"
+        return web.json_response(info)
+
+    async def props(self, request: web.Request) -> web.Response:
+        """llama.cpp-style server properties (only when playing llama.cpp)."""
+        if self.plan.constraints != "llamacpp":
+            raise web.HTTPNotFound()
+        return web.json_response({"total_slots": self.plan.slots if self.plan.report_slots else 0,
+                                  "default_generation_settings": {"n_ctx": 4096}, "standin": True})
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.as_dict())
@@ -187,7 +202,9 @@ class StandinServer:
         try:
             body = json.loads(raw)
             messages = body["messages"]
-            prompt = str(messages[-1]["content"])
+            follow_up = is_follow_up(messages)
+            prompt = str(messages[-3 if follow_up else -1]["content"])  # the question
+            follow_up = follow_up or applies_constraint(body, self.plan.constraints)
             n = int(body.get("n") or 1)
         except (ValueError, KeyError, IndexError, TypeError):
             stats.outcomes["bad_request"] += 1
@@ -208,20 +225,28 @@ class StandinServer:
             stats.outcomes["n_refused"] += 1
             detail = "n must be from 1 to 128" if self.plan.accept_n else "only n = 1 is supported"
             return web.json_response({"error": {"message": f"stand-in: {detail}", "param": "n"}}, status=400)
-        fault = self._fault_for(key)
+        fault = self.plan.follow_up_fault if follow_up and self.plan.follow_up_fault else self._fault_for(key)
         if fault is not None:
             return await self._inject(fault, request, key)
         model = str(body.get("model", "standin"))
         # A choice's identity: the request's seed for n = 1 (so samples sent one by one differ), its index otherwise.
         variants = [f"{model}:{body.get('seed')}"] if n == 1 else [f"{model}:n{i}" for i in range(n)]
-        durations = [service_time(self.plan, key, prompt, variant, self._seed) for variant in variants]
+        max_tokens = int(body.get("max_tokens") or 2048)
+        # A follow-up decodes a few tokens after a prefill the server has mostly cached: a small share of a reply.
+        scale = min(1.0, max_tokens / 256) if follow_up else 1.0
+        durations = [scale * service_time(self.plan, key, prompt, variant, self._seed) for variant in variants]
         stats.inflight += 1
         stats.max_inflight = max(stats.max_inflight, stats.inflight)
         try:
             await self._serve(durations)
         finally:
             stats.inflight -= 1
-        reply = self._reply(key, model, prompt, int(body.get("max_tokens") or 2048), variants, durations)
+        try:
+            reply = (self._follow_up(key, model, prompt, body, messages) if follow_up
+                     else self._reply(key, model, prompt, max_tokens, variants, durations))
+        except Unsatisfiable as exc:
+            stats.outcomes["constraint_refused"] += 1
+            return web.json_response({"error": {"message": f"stand-in: {exc}"}}, status=400)
         stats.outcomes["ok"] += 1
         stats.answered_by_key[key] += 1
         stats.last_answer = time.monotonic()
@@ -257,20 +282,52 @@ class StandinServer:
             if gate is not None:
                 gate.release()
 
-    def _choice(self, model: str, prompt: str, max_tokens: int, index: int,
-                duration: float) -> tuple[dict[str, Any], int, str | None]:
-        # The reply depends only on the request, so a re-sent request gets the same answer.
+    def _decide(self, model: str, prompt: str, index: int) -> tuple[random.Random, dict[str, str], str | None]:
+        """The reply's randomness, the options and the letter it commits to (None: it refuses or runs out).
+
+        The reply depends only on the request, so a re-sent request gets the same answer.
+        """
         rng = random.Random(f"{self._seed}:{model}:{prompt}" + (f":{index}" if index else ""))
         options = parse_options(prompt)
+        if not options or rng.random() < self.plan.unanswerable_rate:
+            return rng, options, None
+        return rng, options, choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
+
+    def _follow_up(self, key: str, model: str, prompt: str, body: dict[str, Any],
+                   messages: list[dict[str, Any]]) -> bytes:
+        """The final letter after a reply: the one the reply committed to (or, for a reply that gave none,
+        the one the model leans to), unless it changes its mind (``change_mind_rate``); also the answer to
+        any request with a constraint the engine applies."""
+        _, options, letter = self._decide(model, prompt, 0)
+        reply = messages[-2].get("content") if len(messages) > 1 else ""
+        rng = random.Random(f"{self._seed}:{model}:{prompt}:{reply}:final")
+        if not options:  # a constrained question without lettered options: the constraint alone decides
+            letter = ""
+        elif letter is None:
+            letter = choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
+        elif self.plan.change_mind_rate and rng.random() < self.plan.change_mind_rate:
+            letter = rng.choice([other for other in options if other != letter] or [letter])
+        content, finish = follow_up_reply(body, self.plan.constraints, letter, self.plan.unconstrained_reply, rng)
+        self.stats.follow_ups += 1
+        tokens = max(1, len(content) // 4)
+        prompt_tokens = sum(len(str(message.get("content", ""))) for message in messages) // 4
+        self.stats.prompt_tokens += prompt_tokens
+        self.stats.completion_tokens += tokens
+        return json.dumps({
+            "id": f"chatcmpl-{key[:24]}", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": tokens,
+                      "total_tokens": prompt_tokens + tokens},
+        }, ensure_ascii=False).encode()
+
+    def _choice(self, model: str, prompt: str, max_tokens: int, index: int,
+                duration: float) -> tuple[dict[str, Any], int, str | None]:
+        rng, options, letter = self._decide(model, prompt, index)
         language = prompt_language(prompt)
         if not options:
             content, reasoning, finish, intended = "I could not find a question with lettered options.", None, "stop", None
         else:
-            if rng.random() < self.plan.unanswerable_rate:
-                style, letter = rng.choice(("refusal", "truncated")), None
-            else:
-                letter = choose_letter(options, self.key.lookup(options), self.plan.accuracy, rng)
-                style = rng.choice(ANSWERING_STYLES)
+            style = rng.choice(("refusal", "truncated")) if letter is None else rng.choice(ANSWERING_STYLES)
             reply = compose_reply(style, letter=letter, choices=options, language=language, rng=rng)
             content, reasoning, finish, intended = reply.content, reply.reasoning, reply.finish_reason, reply.intended
         if self.plan.huge_reply_rate and rng.random() < self.plan.huge_reply_rate:

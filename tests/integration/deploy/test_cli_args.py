@@ -116,6 +116,7 @@ def test_cronjob_args_mean_what_the_schedule_says(render, cli: click.Group) -> N
     assert params["request_timeout"] == 600
     assert params["max_tokens"] == 2048
     assert params["temperature"] == 0
+    assert params["elicit"] == "all"
     assert params["run_id"] == "anesbench-schedule-29112233"  # the Job's name, so a retry resumes
 
 

@@ -1,0 +1,158 @@
+"""Constrained decoding for the follow-up turn: what a server supports, the request for it, the strict reading.
+
+Detected once per run, strongest first (each one makes the reply a letter by construction):
+
+1. SGLang (``GET /get_server_info`` names its ``grammar_backend``): ``ebnf`` on xgrammar and
+   llguidance, whose native form is a grammar, ``regex`` on any other backend (every one takes it);
+2. llama.cpp (``GET /props`` with ``total_slots`` or ``default_generation_settings``): ``grammar`` (GBNF);
+3. vLLM (``GET {base}/models`` lists the model ``owned_by: "vllm"``): ``guided_choice``;
+4. a probe request with ``response_format`` (a JSON schema whose ``answer`` is an enum of letters):
+   kept when the reply is that JSON with an allowed letter;
+5. ``none``: an unconstrained short request.
+
+Whatever the kind, the reply is read strictly (:func:`read_letter`): one valid letter, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from anesbench.errors import HttpError
+from anesbench.inference.credentials import auth_headers
+from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpOptions
+
+log = logging.getLogger(__name__)
+
+CONSTRAINTS = ("ebnf", "regex", "grammar", "guided_choice", "response_format", "none")
+PROBE_TIMEOUT = 30.0  # the probe is a real (tiny) generation
+GRAMMAR_BACKENDS = {"xgrammar", "llguidance"}
+# Tokens the follow-up may use: a letter is one or two tokens; the JSON object a dozen; unconstrained,
+# room for "(B)." but not for a sentence.
+MAX_TOKENS = {"response_format": 16, "none": 8}
+LETTER_TOKENS = 4
+TRIM = " \t\r\n.,;:!?'\"`*()[]{}<>。．，、；：！？（）【】「」"
+PROBE_LETTERS = ("A", "B")
+
+
+def follow_up_max_tokens(kind: str) -> int:
+    return MAX_TOKENS.get(kind, LETTER_TOKENS)
+
+
+def _grammar(letters: Sequence[str]) -> str:
+    return "root ::= " + " | ".join(f'"{letter}"' for letter in letters)
+
+
+def _schema(letters: Sequence[str]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "final_answer", "strict": True, "schema": {
+        "type": "object", "properties": {"answer": {"type": "string", "enum": list(letters)}},
+        "required": ["answer"], "additionalProperties": False}}}
+
+
+def constraint_fields(kind: str, letters: Sequence[str]) -> dict[str, Any]:
+    """The request fields that hold decoding to ``letters`` on a server of this kind.
+
+    >>> constraint_fields("regex", ("A", "B")), constraint_fields("grammar", ("A", "B"))
+    ({'regex': '(A|B)'}, {'grammar': 'root ::= "A" | "B"'})
+    >>> constraint_fields("guided_choice", ("A", "B")), constraint_fields("none", ("A", "B"))
+    ({'guided_choice': ['A', 'B']}, {})
+    """
+    if kind == "regex":
+        return {"regex": "(" + "|".join(letters) + ")"}
+    if kind in ("ebnf", "grammar"):
+        return {kind: _grammar(letters)}
+    if kind == "guided_choice":
+        return {"guided_choice": list(letters)}
+    if kind == "response_format":
+        return {"response_format": _schema(letters)}
+    return {}
+
+
+def follow_up_body(model: str, messages: Sequence[dict[str, str]], letters: Sequence[str], kind: str,
+                   seed: int | None) -> bytes:
+    """The follow-up chat request: greedy, short, constrained to ``letters`` as the server allows."""
+    body: dict[str, Any] = {"model": model, "messages": list(messages), "max_tokens": follow_up_max_tokens(kind),
+                            "temperature": 0.0, "stream": False, **constraint_fields(kind, letters)}
+    if seed is not None:
+        body["seed"] = seed
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def read_letter(content: str, letters: Sequence[str], kind: str) -> str | None:
+    """The one valid letter the follow-up replied, else None; nothing else is read as an answer.
+
+    >>> [read_letter(text, "ABCD", "none") for text in ("B", " B. ", "(B)", "b", "B because", "E", "AB")]
+    ['B', 'B', 'B', None, None, None, None]
+    >>> read_letter('{"answer": "C"}', "ABCD", "response_format"), read_letter("C", "ABCD", "response_format")
+    ('C', None)
+    """
+    if kind == "response_format":
+        try:
+            data = json.loads(content)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or set(data) != {"answer"} or not isinstance(data["answer"], str):
+            return None
+        content = data["answer"]
+    letter = content.strip(TRIM)
+    return letter if len(letter) == 1 and letter in letters else None
+
+
+async def detect_constraint(endpoint: str, model: str, api_key: str | None = None,
+                            options: HttpOptions | None = None) -> str:
+    """The strongest constraint the server at ``endpoint`` (an OpenAI base URL) applies; ``none`` if none."""
+    base = endpoint.rstrip("/")
+    root = base.removesuffix("/v1")
+    http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT, headers=auth_headers(api_key), options=options)
+    prefix = base[len(root):]
+    try:
+        info = await _get_json(http, "/get_server_info")
+        if isinstance(info, dict) and isinstance(info.get("grammar_backend"), str):
+            backend = info["grammar_backend"]
+            if backend != "none":
+                return "ebnf" if backend in GRAMMAR_BACKENDS else "regex"
+        props = await _get_json(http, "/props")
+        if isinstance(props, dict) and ("total_slots" in props or "default_generation_settings" in props):
+            return "grammar"
+        if _owned_by(await _get_json(http, f"{prefix}/models"), model) == "vllm":
+            return "guided_choice"
+        if await _probe_response_format(http, f"{prefix}/chat/completions", model):
+            return "response_format"
+        return "none"
+    finally:
+        await http.close()
+
+
+async def _get_json(http: HttpPool, path: str) -> object:
+    try:
+        response = await http.request("GET", path)
+        return json.loads(response.body) if response.status == 200 else None
+    except (HttpError, TimeoutError, ValueError):
+        return None
+
+
+def _owned_by(models: object, model: str) -> object:
+    entries = models.get("data") if isinstance(models, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict) and entry.get("id") == model:
+            return entry.get("owned_by")
+    return None
+
+
+async def _probe_response_format(http: HttpPool, path: str, model: str) -> bool:
+    """Whether one tiny request with a JSON-schema enum comes back as that JSON (a server that ignores
+    ``response_format`` answers in prose, one that refuses it answers 4xx)."""
+    messages = [{"role": "user", "content": "Which letter comes first in the alphabet, A or B? Answer with the letter."}]
+    body = follow_up_body(model, messages, PROBE_LETTERS, "response_format", None)
+    try:
+        response = await http.request("POST", path, body)
+        if response.status != 200:
+            return False
+        content = json.loads(response.body)["choices"][0]["message"]["content"] or ""
+    except (HttpError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
+        log.info("the response_format probe failed (%s): the follow-up goes unconstrained", exc)
+        return False
+    return read_letter(content, PROBE_LETTERS, "response_format") is not None
