@@ -243,7 +243,8 @@ def test_store_that_cannot_write_mid_run_stops_the_run(make_standin, write_jsonl
     proc = make_standin("--latency-ms", "10")
     db = tmp_path / "full.duckdb"
     args = [*CLI, "run", "--endpoint", proc.address, "--model", "standin", "--dataset",
-            str(write_jsonl(make_records(3000))), "--db", str(db), "--run-id", "full", "--concurrency", "8"]
+            str(write_jsonl(make_records(3000))), "--db", str(db), "--run-id", "full", "--concurrency", "8",
+            "--elicit", "off"]  # replies only: exact counts
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120,
                             preexec_fn=_file_size_limit(400_000))
     _clean(result, 1)

@@ -109,7 +109,7 @@ class _FollowUps:
         config = self._config
         constraint = await detect_constraint(config.endpoints[0], config.model, self._api_key, self._http)
         log.info("run %s: follow-up turns constrained by %s", self._run_id, constraint)
-        await self._store.set_elicit_constraint(self._run_id, constraint)
+        await self._store.call(Store.set_elicit_constraint, self._run_id, constraint)
         return Elicitation(constraint, load_elicitation_prompt(), config.model)
 
 
@@ -497,7 +497,7 @@ async def _finish(
     """Record the final status; when the loop ended normally, derive it from what the store holds."""
     current = await store.call(Store.get_run, run_id)
     if status is None and decide:
-        if current.done >= current.total and not await store.pending_elicitations(run_id):
+        if current.done >= current.total and not await store.call(Store.pending_elicitations, run_id):
             status = "completed"
         else:
             status = "failed"
