@@ -1,4 +1,4 @@
-"""``python -m anesbench_testkit.realmodel fetch|serve``: the real tiny model server (test/dev tool)."""
+"""``python -m anesbench_testkit.realmodel fetch|serve|list``: the real tiny model servers (test/dev tool)."""
 
 from __future__ import annotations
 
