@@ -95,7 +95,7 @@ def test_a_row_without_an_export_column_is_named_and_nothing_written(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["smollm2-135m-instruct"])
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma3-270m"])
 def test_the_committed_real_corpora_are_fully_labelled(name: str) -> None:
     cases = load(REAL / f"{name}.jsonl")
     assert cases, f"{name}.jsonl is empty"

@@ -79,7 +79,7 @@ def serve(name: str, cache: Path | None, host: str, port: int, slots: int, slot_
         _say(f"error: {message_for(exc)}")
         sys.exit(exc.exit_code)
     except ImportError:
-        _say("error: xllamacpp is not installed; run: pip install -e '.[realmodel]' (or make realmodel)")
+        _say("error: xllamacpp is not installed; run: pip install -e './testkit[realmodel]' (or make realmodel)")
         sys.exit(1)
     _say(f"model ready in {fetched - started:.1f} s, server started in {time.monotonic() - fetched:.1f} s")
     click.echo(f"listening on {address}")
