@@ -78,7 +78,6 @@ _ALLOWED_BEFORE = frozenset((
     "actually", "only", "maybe", "perhaps", "however", "whereas", "while", "now", "conclude", "i", "is", "was",
     "hmm", "yes", "no", "ok", "okay", "well", "both", "either", "pick", "choose", "select",
 ))
-_ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
 #: a letter line that is one of an option list, or judges its option wrong, is not the answer
@@ -135,8 +134,6 @@ def ref_ok(text: str, i: int) -> bool:
         return text[k:j].lower() in _ALLOWED_BEFORE
     if (ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()):
         return False
-    if "\u4e00" <= ch <= "\u9fff":
-        return not text[max(0, j - 3):j].endswith(_ZH_DENY_BEFORE)
     return True
 
 
