@@ -132,9 +132,7 @@ def ref_ok(text: str, i: int) -> bool:
         while k > 0 and text[k - 1].isascii() and (text[k - 1].isalpha() or text[k - 1] == "'"):
             k -= 1
         return text[k:j].lower() in _ALLOWED_BEFORE
-    if (ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()):
-        return False
-    return True
+    return not ((ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()))
 
 
 def _lower_ok(text: str, end: int, letter: str) -> bool:

@@ -245,9 +245,8 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     (None, 'none_ambiguous')
     """
     lower = text.lower()
-    last = None
-    for last in _HEAD.finditer(lower):  # the last head in the reply
-        pass
+    heads = list(_HEAD.finditer(lower))
+    last = heads[-1] if heads else None
     named_first = named_as_answer(lower, index, rejected, -1 if last is None else last.start())
     if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
         return named_first
