@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import random
 
 import pytest
 
 from anesbench.grading import METHODS, Extraction, extract_answer, strip_think
+from anesbench.grading._normalize import normalize
+from anesbench.grading._rules import RULES, Example, Rule
+from anesbench_testkit.corpus import grading_patterns
 
 MH = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
 ZMH = {"A": "丙泊酚", "B": "氯胺酮", "C": "丹曲林", "D": "琥珀胆碱"}
@@ -23,17 +24,46 @@ def method(response: str, choices: dict[str, str] = MH, finish_reason: str | Non
     return extract_answer(choices, response, finish_reason=finish_reason).method
 
 
-# ------------------------------------------------------------------ API
-def test_extraction_is_a_frozen_slotted_dataclass() -> None:
-    e = Extraction("C", "boxed")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        e.pred = "A"  # type: ignore[misc]
-    assert not hasattr(e, "__dict__")
+# ------------------------------------------------------------------ the rule table
+EXAMPLES = [
+    pytest.param(example, id=f"{rule.name}-{kind}{i}")
+    for rule in RULES
+    for kind, examples in (("positive", rule.positive), ("negative", rule.negative))
+    for i, example in enumerate(examples)
+]
 
 
-def test_methods_is_a_bounded_tuple_of_unique_names() -> None:
-    assert isinstance(METHODS, tuple) and len(METHODS) == len(set(METHODS)) <= 20
-    assert all(m.startswith("none_") for m in METHODS if m.startswith("none"))
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_rule_example_grades_as_labelled(example: Example) -> None:
+    got = extract_answer(dict(example.choices), example.reply, finish_reason=example.finish_reason)
+    assert got.pred == example.expected, got
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_every_rule_has_positive_and_negative_examples(rule: Rule) -> None:
+    assert rule.positive and rule.negative
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_every_positive_example_is_matched_by_its_rule_pattern(rule: Rule) -> None:
+    unmatched = [e.reply for e in rule.positive if rule.pattern.search(normalize(strip_think(e.reply)).lower()) is None]
+    assert unmatched == []
+
+
+def test_rules_have_unique_names_and_report_known_methods() -> None:
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    assert {rule.method for rule in RULES} <= set(METHODS)
+
+
+def test_no_pattern_names_a_domain_word() -> None:
+    domain = ("drug", "antidote", "nerve", "predictor", "treatment", "intravenous", "oral", "indicated", "维生素",
+              "肝炎", "病毒", "静脉", "药物", "患者", "临床")
+    named = [(p.pattern[:60], w) for p in grading_patterns() for w in domain if w in p.pattern]
+    assert named == []
+
+
+def test_fewer_compiled_patterns_than_the_88_of_the_phrase_by_phrase_grader() -> None:
+    assert len(grading_patterns()) < 88
 
 
 def test_finish_reason_is_optional() -> None:
@@ -431,24 +461,13 @@ def test_never_raises_on_random_text() -> None:
         reply = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
         got = extract_answer(MH, reply, finish_reason=rng.choice(["stop", "length", None]))
         assert got.method in METHODS and (got.pred is None or got.pred in MH)
+        assert (got.pred is None) == got.method.startswith("none_"), (reply, got)
 
 
 def test_long_reply_is_handled() -> None:
     body = "Dantrolene reduces calcium release from the sarcoplasmic reticulum. " * 300
     assert pred(body + "\nThe answer is C.") == "C"
     assert pred("The answer is C.\n" + body) == "C"
-
-
-def test_option_text_matching_is_cached_per_choices() -> None:
-    from anesbench.grading._option_text import option_index
-
-    items = tuple(MH.items())
-    assert option_index(items) is option_index(items)
-
-
-def test_result_is_json_friendly() -> None:
-    assert json.loads(json.dumps(dataclasses.asdict(extract_answer(MH, "Answer: C")))) == {
-        "pred": "C", "method": "final_answer_phrase"}
 
 
 @pytest.mark.parametrize("reply", [

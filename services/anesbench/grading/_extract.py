@@ -133,7 +133,7 @@ def extract_answer(
     if not firm and cut:
         firm = find_commitments(text, index, 0, cut, lower)
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
-        firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
+        firm = [h for h in firm if not h.whole_reply and (h.tier == STRONG or text[h.end:].strip())]
     if firm:
         return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
