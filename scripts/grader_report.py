@@ -28,7 +28,16 @@ from pathlib import Path
 from anesbench.errors import InvalidInput
 from anesbench.grading import extract_answer
 from anesbench_testkit.corpus import (
-    FLOORS, OUTCOMES, Graded, confusion, grade, grading_patterns, load, split, tally, template_of,
+    FLOORS,
+    OUTCOMES,
+    Graded,
+    confusion,
+    grade,
+    grading_patterns,
+    load,
+    split,
+    tally,
+    template_of,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
