@@ -8,7 +8,9 @@ seed's extractor (bench/paper_style.py, the AnesBench paper's regex) got right w
 letter; EVERY wrong letter and every false answer (a letter where the label says "no answer") in
 full; the other failing cases as snippets; and how many compiled patterns the grader holds.
 
-    .venv/bin/python scripts/grader_report.py [--corpus FILE ...] [--snippet 160] [--speed]
+    .venv/bin/python scripts/grader_report.py [--corpus FILE ...] [--snippet 160] [--speed] [--hostile]
+
+``--hostile`` also times the grader (CPU seconds of one call) on hostile replies of 1 and 2 MiB.
 
 Exit 1 when a corpus fails its gate (any wrong letter, any false answer; for a tuning corpus with a
 floor, accuracy below it: the same gate as tests/unit/test_grading_corpus.py), 2 on a malformed
@@ -21,6 +23,7 @@ import argparse
 import importlib.util
 import re
 import sys
+import time
 import timeit
 from collections import Counter
 from pathlib import Path
@@ -135,11 +138,35 @@ def report(path: Path, part: str, model: str, snippet: int, speed: bool, seed: r
     return passed
 
 
+#: units repeated to a hostile reply: what once made the patterns slow, and what the rules anchor on
+HOSTILE_UNITS = (
+    "Dantrolene reduces calcium release. ", "<think>", "</think>", "<think><answer><reasoning>", "A", "A ", "A or ",
+    ":", "so we say:\nC\n", "the answer is:\n", "answer is ", "A. Propofol\n", "A. Propofol – Not x\n",
+    "C is correct. ", "答案是", "最", "[(", "\\boxed{", '"answer": "', "propofol ", "the best x is ", " \n",
+    "答案：Ｃ（）", "~~a",
+)
+
+
+def hostile() -> None:
+    """Print the CPU time of one grading call per hostile reply and size."""
+    choices = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
+    print(f"{'hostile reply (unit repeated)':<36} {'1 MiB':>9} {'2 MiB':>9}")
+    for unit in HOSTILE_UNITS:
+        row = []
+        for size in (1 << 20, 2 << 20):
+            text = unit * (size // len(unit.encode()))
+            started = time.process_time()
+            extract_answer(choices, text, finish_reason="stop")
+            row.append(time.process_time() - started)
+        print(f"{unit!r:<36} " + " ".join(f"{seconds * 1000:>6.0f} ms" for seconds in row))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--corpus", type=Path, action="append", help="a corpus file (repeatable; default: both)")
     ap.add_argument("--snippet", type=int, default=160, help="characters of each missed reply to show")
     ap.add_argument("--speed", action="store_true", help="also time the grader over each corpus")
+    ap.add_argument("--hostile", action="store_true", help="also time the grader on hostile 1 and 2 MiB replies")
     args = ap.parse_args(argv)
     try:
         declared = {d.path.resolve(): (d.part, d.model) for d in split(DATA)}
@@ -153,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     patterns = grading_patterns()
     print(f"grader patterns: {len(patterns)} distinct compiled objects at run time")
+    if args.hostile:
+        hostile()
     return 0 if all(results) else 1
 
 
