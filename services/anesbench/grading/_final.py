@@ -1,7 +1,9 @@
 """Find every explicit final-answer construct in a normalized reply, vetted, in text order.
 
-A :class:`Hit` is one commitment: where it is, the letters it names (several distinct ones make
-it ambiguous), the method name and a strength tier. Callers take the last one (self-corrections).
+The constructs are the rules of ``_rules.py``; this module runs them at their anchors and makes
+the checks each rule names. A :class:`Hit` is one commitment: where it is, the letters it names
+(several distinct ones make it ambiguous), the method name and a strength tier. Callers take the
+last one (self-corrections).
 
 >>> [h.letters for h in find_commitments("Answer: A. Wait, no. The answer is C.", None)]
 [('A',), ('C',)]
@@ -34,7 +36,8 @@ from anesbench.grading._rules import (
 )
 from anesbench.grading._scan import anchor_positions
 
-_CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
+#: a capital that may be an option letter (not the start of a word)
+CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 #: every anchor of the non-Chinese / of all rules, each searched once per reply
 _VALUE_RULES = tuple(r for r in RULES if r.value)
 _PHRASE_RULES = tuple(r for r in RULES if not r.value)
@@ -324,7 +327,7 @@ def find_commitments(
         else:
             if rule.anchors == CAPS:
                 if caps is None:
-                    caps = [m.start() for m in _CAPITAL.finditer(text, start, end)]
+                    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
                 positions = caps
             else:
                 lists = [at[a] for a in rule.anchors if a in at]

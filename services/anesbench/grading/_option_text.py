@@ -15,7 +15,7 @@ from anesbench.grading._normalize import normalize
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
 _SPACES = re.compile(r"\s+")
-#: a leading concentration or route that a reply may leave out when it names the option
+#: a leading concentration that a reply may leave out when it names the option
 _QUALIFIER = re.compile(
     r"^(?:\d+(?:\.\d+)?[ \t]*%[ \t]*)+"
 )

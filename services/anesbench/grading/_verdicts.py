@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from anesbench.grading._final import lower_same_length, ref_ok
+from anesbench.grading._final import CAPITAL, lower_same_length, ref_ok
 from anesbench.grading._scan import matches
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
@@ -39,7 +39,6 @@ _PREDICATIVE = re.compile(
     r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
     re.MULTILINE,
 )
-_LABELLED_BEFORE = re.compile(r"[:\-–—(][ \t]*\Z")
 _ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案|选择)[\u4e00-\u9fff]")
 _ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
 
@@ -102,7 +101,6 @@ _NEGATED = re.compile(
     r"(?:(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
     r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
 )
-_CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 #: "A: No. B: No. C: Yes." (yes/no only right after a letter and a colon or dash)
 _YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:(?P<pos>yes)|no)(?![a-z])")
 #: a one-word verdict after a dash on a labelled line, maybe negated ("– Not indicated", "— Indicated")
@@ -129,7 +127,7 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
         gap = _SEGMENT_END.search(lower, end, stop)
         if gap is not None:
             stop = gap.start()
-        for cap in _CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
+        for cap in CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
             if ref_ok(text, cap.start()):
                 stop = cap.start()
                 break
@@ -143,7 +141,7 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
         if word in negated_words:
             events.append((at, letter, not negated))
     for s, positive in polarities(lower):
-        for cap in reversed(list(_CAPITAL.finditer(text, max(0, s - 90), s))):
+        for cap in reversed(list(CAPITAL.finditer(text, max(0, s - 90), s))):
             at = cap.start()
             if (_BEFORE_EN.match(lower, at, s) or _BEFORE_ZH.match(lower, at, s)) and ref_ok(text, at):
                 events.append((at, text[at], positive))
