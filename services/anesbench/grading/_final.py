@@ -56,8 +56,10 @@ _NOT_TEXT_START = " \t.):-–—"
 _NEXT_LABEL = re.compile(r"\s*[(\[]?[a-h][)\]]?[ \t]*[.:)、]")
 #: an option line anywhere after ("A. x", "(B)", "C" alone, "Option D:")
 _LATER_LABEL = re.compile(r"\n[ \t]*(?:option[ \t]+)?[(\[]?[a-h][)\]]?[ \t]*(?:[.:)、]|\n|$)")
-#: a colon line that asks or announces several ("Which of the following …:", "The options that remain are:")
-_LISTING_HEAD = re.compile(r"\?|^[ \t]*(?:which|what)(?![a-z])|(?<![a-z])(?:are|include)[ \t]*\Z|下列|哪")
+#: a colon line that concludes: it ends in a singular copula ("… the finding that confirms it is:", "…的是：")
+#: and does not ask ("Which of the following is:"); not "Let's look at option A:", "The options left are:"
+_CONCLUDING_HEAD = re.compile(r"(?<![a-z])(?:is|be|was|remains)[ \t]*\Z|(?:是|为)[ \t]*\Z")
+_ASKING_HEAD = re.compile(r"\?|^[ \t]*(?:which|what)(?![a-z])|下列|哪")
 _OWN_REJECT = re.compile(r"(?<![a-z])(?:not|incorrect|wrong|unlikely|isn't)(?![a-z])|不|错")
 #: what may come before "answer" on a heading line ("## Final Answer\nC")
 _ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
@@ -251,19 +253,19 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | Non
 
 def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex | None) -> bool:
     """Whether the letter line ending at ``lower[at]``, after the line ending in a colon at
-    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence (not an option label,
-    not a question, not announcing several), no option line follows the letter's, and the letter's line neither rejects
+    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence that
+    concludes (ends in "is", "是" …; asks nothing), no option line follows the letter's, and the letter's line neither rejects
     the option nor names another one first.
 
     >>> _closes_option_lines("so the answer here is:\\nc. x", 21, 24, "C", None)
     True
-    >>> _closes_option_lines("the options are:\\na. x\\nb. y", 15, 18, "A", None)
+    >>> _closes_option_lines("the option here is:\\na. x\\nb. y", 18, 21, "A", None)
     False
     """
     head_start = lower.rfind("\n", 0, colon) + 1
     head = lower[head_start:colon]
     wordy = len(head.split()) >= 3 or sum("\u4e00" <= ch <= "\u9fff" for ch in head) >= 4
-    if not wordy or _LISTING_HEAD.search(head) or _NEXT_LABEL.match(lower, head_start - 1 if head_start else 0):
+    if not wordy or not _CONCLUDING_HEAD.search(head) or _ASKING_HEAD.search(head):
         return False
     line_end = lower.find("\n", at)
     if line_end != -1 and _LATER_LABEL.search(lower, line_end):

@@ -202,6 +202,8 @@ RULES: tuple[Rule, ...] = (
           zh("综上所述，最能确认的是：\nC. 丹曲林\n这是因为它直接作用于受体。", "C")),
          (Example("Here are the options:\nA. Propofol\nB. Ketamine\nC. Dantrolene\nD. Succinylcholine", None),
           Example("Let us consider this one:\nA. Propofol is not correct here.", None),
+          Example("Let me look at the first option:\nA. Propofol\nIt is an induction agent, like ketamine.", None),
+          Example("What I would give first is:\nA. Propofol is not it, it triggers nothing.", None),
           Example("The question asks:\nC. Propofol", None),
           Example("The marker that rises first in this setting is:\nC-reactive protein", None),
           Example("Which of the following helps here:\nC. A cooling blanket", None),
