@@ -22,7 +22,7 @@ _QUALIFIER = re.compile(
 _TRIM = " \t.。;；,，:!！"
 _NEG_BEFORE = re.compile(
     r"(?:\bnot|\brather than|\binstead of|\bother than|\bnor|n't|\bthan|\bexcept|\bunlike|\bavoid"
-    r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用|禁用)[^,.;:，。；：!?！？]*$"
+    r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用)[^,.;:，。；：!?！？]*$"
 )
 _NEG_AFTER = re.compile(
     r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled))"
