@@ -45,9 +45,11 @@ def test_every_rule_has_positive_and_negative_examples(rule: Rule) -> None:
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
-def test_every_positive_example_is_matched_by_its_rule_pattern(rule: Rule) -> None:
+def test_every_positive_example_is_matched_by_its_rule_and_reports_its_method(rule: Rule) -> None:
     unmatched = [e.reply for e in rule.positive if rule.pattern.search(normalize(strip_think(e.reply)).lower()) is None]
     assert unmatched == []
+    methods = [extract_answer(dict(e.choices), e.reply, finish_reason=e.finish_reason).method for e in rule.positive]
+    assert methods == [rule.method if e.expected else "none_ambiguous" for e in rule.positive]
 
 
 def test_rules_have_unique_names_and_report_known_methods() -> None:
