@@ -489,7 +489,7 @@ def test_thousands_of_unclosed_think_tags_are_stripped_in_linear_time() -> None:
     assert strip_think("<think>a</thinking>The answer is B.") == "The answer is B."
 
 
-# ------------------------------------------------------------------ issue 8 / 13 shapes
+# ------------------------------------------------------------------ shapes of small models' replies
 @pytest.mark.parametrize("reply", [
     "【答案】C", "【正确答案】C\n【解析】丹曲林是特效药。", "【解析】琥珀胆碱是触发药物。\n【答案】C", "【答案】：C项",
     "[Answer] C",
