@@ -253,9 +253,9 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | Non
 
 def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex | None) -> bool:
     """Whether the letter line ending at ``lower[at]``, after the line ending in a colon at
-    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence that
-    concludes (ends in "is", "是" …; asks nothing), no option line follows the letter's, and the letter's line neither rejects
-    the option nor names another one first.
+    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence that concludes (ends
+    in "is", "是" …; asks nothing), no option line follows the letter's, and the letter's line
+    neither rejects the option nor names another one first.
 
     >>> _closes_option_lines("so the answer here is:\\nc. x", 21, 24, "C", None)
     True
