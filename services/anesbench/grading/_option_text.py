@@ -53,6 +53,8 @@ _ALTERNATIVE = re.compile(
     r"(?<![a-z])(?:also|too|as well|either|or|and|both|but|however|although|though|while|whereas)(?![a-z])"
     r"|也|亦|同样|都|均|或|和|但|而|然而|不过"
 )
+#: a line labelled with an option letter: a short reply with two of them lists options, it does not name one
+_OPTION_LINE = re.compile(r"^[ \t]*[(\[]?[a-h][)\].:、]", re.MULTILINE)
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
@@ -259,7 +261,7 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
         first = _named_in_first_clause(lower, index, last.end(), end)
         if first is not None and first not in rejected:  # "首选罗哌卡因，布比卡因心脏毒性较大"
             return first, "option_text"
-    if len(text) <= 250 and not _UNSURE.search(lower):
+    if len(text) <= 250 and not _UNSURE.search(lower) and len(_OPTION_LINE.findall(lower)) < 2:
         named = set(mentions(lower, index)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"
