@@ -466,6 +466,14 @@ def test_never_raises_on_random_text() -> None:
         assert (got.pred is None) == got.method.startswith("none_"), (reply, got)
 
 
+@pytest.mark.parametrize("run", [" " * 5000, "\t \u2003" * 2000, "\n" * 5000, " \n" * 3000])
+def test_every_whitespace_run_becomes_one_space_line_break_or_blank_line(run: str) -> None:
+    # several optional-space steps in a row backtrack polynomially over a long run: none reaches a rule
+    expected = " " if "\n" not in run else "\n\n"
+    assert normalize(f"The answer is{run}x") == f"The answer is{expected}x"
+    assert pred(f"The answer is{run}C") == "C"
+
+
 def test_long_reply_is_handled() -> None:
     body = "Dantrolene reduces calcium release from the sarcoplasmic reticulum. " * 300
     assert pred(body + "\nThe answer is C.") == "C"
