@@ -81,8 +81,8 @@ def normalize(text: str) -> str:
 def _one_space(m: re.Match[str]) -> str:
     """The canonical form of one whitespace run: its line breaks (at most a paragraph's), else a space.
 
-    >>> _WHITESPACE.sub(_one_space, "a  \t b\n \n\n  c\n d")
-    'a b\n\nc\nd'
+    >>> _WHITESPACE.sub(_one_space, "a  \\t b\\n \\n\\n  c\\n d")
+    'a b\\n\\nc\\nd'
     """
     breaks = m.group().count("\n")
     return " " if breaks == 0 else "\n" if breaks == 1 else "\n\n"

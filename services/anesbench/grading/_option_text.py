@@ -34,15 +34,17 @@ _JOINED = re.compile(r"[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]
 #: a word that ranks the noun after it: "the best drug", "the strongest predictor", "the specific X"
 _RANKING = (r"(?:best|most[ \t]+[a-z]+|first|preferred|appropriate|correct|right|specific|first-line|single|optimal"
             r"|[a-z]{2,}est)")
+#: one word, maybe hyphenated once (never a run of hyphens: each of them would start a new scan)
+_WORD = r"[a-z]+(?:-[a-z]+)?"
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
     r"|(?<![a-z])i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    rf"|(?<![a-z])(?:{_RANKING}[ \t]+[a-z-]+|[a-z-]+[ \t]+of[ \t]+choice)(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
+    rf"|(?<![a-z])(?:{_RANKING}[ \t]+{_WORD}|{_WORD}[ \t]+of[ \t]+choice)(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
     r"|答案(?:是|为|:)|(?<!不)选(?:择|用)?(?!项)|首选|(?:应(?:该|当)?|宜)(?:使用|用|选用|给予|首选)"
 )
 #: after an option's text, what makes it the answer: "phenylephrine is the drug to give", "X is the strongest predictor"
 _TAIL_HEAD = re.compile(
-    rf"[ \t]+is[ \t]+the[ \t]+(?:(?:{_RANKING}[ \t]+)+[a-z-]+|[a-z-]+[ \t]+(?:to[ \t]+(?:give|use|choose)|of[ \t]+choice)"
+    rf"[ \t]+is[ \t]+the[ \t]+(?:(?:{_RANKING}[ \t]+)+{_WORD}|{_WORD}[ \t]+(?:to[ \t]+(?:give|use|choose)|of[ \t]+choice)"
     r"|choice|answer|option)(?![a-z])(?![ \t]+to[ \t]+(?:cause|avoid))"
 )
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
