@@ -143,7 +143,7 @@ HOSTILE_UNITS = (
     "Dantrolene reduces calcium release. ", "<think>", "</think>", "<think><answer><reasoning>", "A", "A ", "A or ",
     ":", "so we say:\nC\n", "the answer is:\n", "answer is ", "A. Propofol\n", "A. Propofol – Not x\n",
     "C is correct. ", "答案是", "最", "[(", "\\boxed{", '"answer": "', "propofol ", "the best x is ", " \n",
-    "答案：Ｃ（）", "~~a",
+    "答案：Ｃ（）", "~~a", "answer is" + " " * 400, "-",
 )
 
 
