@@ -9,8 +9,12 @@ letter; EVERY wrong letter and every false answer (a letter where the label says
 full; the other failing cases as snippets; and how many compiled patterns the grader holds.
 
     .venv/bin/python scripts/grader_report.py [--corpus FILE ...] [--snippet 160] [--speed] [--hostile]
+    .venv/bin/python scripts/grader_report.py --scan
 
-``--hostile`` also times the grader (CPU seconds of one call) on hostile replies of 1 and 2 MiB.
+``--hostile`` also times the grader (CPU seconds of one call) on hostile replies of 1 and 2 MiB;
+``--scan`` looks for superlinear cost: every unit of :data:`SCAN_ATOMS` (alone, with each joiner,
+and in pairs) repeated to 4 000 and 16 000 characters, each graded in a process of its own with a
+time limit, and prints the units over 50 ms or growing more than 7× (a few minutes).
 
 Exit 1 when a corpus fails its gate (any wrong letter, any false answer; for a tuning corpus with a
 floor, accuracy below it: the same gate as tests/unit/test_grading_corpus.py), 2 on a malformed
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
+import subprocess
 import sys
 import time
 import timeit
@@ -143,7 +149,7 @@ HOSTILE_UNITS = (
     "Dantrolene reduces calcium release. ", "<think>", "</think>", "<think><answer><reasoning>", "A", "A ", "A or ",
     ":", "so we say:\nC\n", "the answer is:\n", "answer is ", "A. Propofol\n", "A. Propofol – Not x\n",
     "C is correct. ", "答案是", "最", "[(", "\\boxed{", '"answer": "', "propofol ", "the best x is ", " \n",
-    "答案：Ｃ（）", "~~a", "answer is" + " " * 400, "-",
+    "答案：Ｃ（）", "~~a", "answer is" + " " * 400, "-", "A、", "A、 ",
 )
 
 
@@ -161,13 +167,67 @@ def hostile() -> None:
         print(f"{unit!r:<36} " + " ".join(f"{seconds * 1000:>6.0f} ms" for seconds in row))
 
 
+SCAN_ATOMS = (
+    "answer", "answer is", "is", "option", "the", "best", "most", "most likely", "最", "最可能", "答案", "答案是", "选", "是",
+    "not", "could be", "therefore", "i choose", "leaving", "A", "a", "C", ":", ".", ",", "-", "(", "[", "{", '"', "'",
+    "、", "。", "\n", " ", "a-", "x-", "bestest", "is the", "<answer>", "\\boxed{", "A.", "A)", "(A)", "Option A", "选项A",
+    "A项", "A is", "is A", "correct", "wrong", "不", "正确", "错误", "?", "吗", "of choice", "propofol", "丙泊酚", "–", "→",
+    "=>", "<think>", "</think>", "yes", "no", "if", "would", "either", "or", "和", "或", "也", "可能是",
+)
+SCAN_JOINERS = ("", " ", "\n", ":", ", ")
+SCAN_LIMIT_SECONDS = 20
+
+
+def _time_unit(unit: str) -> list[float]:
+    """CPU seconds of grading ``unit`` repeated to 4 000 and 16 000 characters (the worse finish reason)."""
+    choices = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
+    out = []
+    for size in (4000, 16000):
+        text = unit * (size // len(unit))
+        worst = 0.0
+        for finish_reason in ("stop", "length"):
+            started = time.process_time()
+            extract_answer(choices, text, finish_reason=finish_reason)
+            worst = max(worst, time.process_time() - started)
+        out.append(worst)
+    return out
+
+
+def scan() -> int:
+    """Print the units whose cost looks superlinear; how many."""
+    units = sorted({atom + joiner for atom in SCAN_ATOMS for joiner in SCAN_JOINERS}
+                   | {a + b + end for a in SCAN_ATOMS[:20] for b in SCAN_ATOMS[19:32] for end in ("", " ")})
+    suspects = 0
+    for unit in units:
+        command = [sys.executable, __file__, "--time-unit", json.dumps(unit)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=SCAN_LIMIT_SECONDS, check=True)
+        except subprocess.TimeoutExpired:
+            suspects += 1
+            print(f"  {unit!r}: over {SCAN_LIMIT_SECONDS} s")
+            continue
+        small, big = json.loads(done.stdout)
+        if big > 0.05 or (small > 0.0005 and big / small > 7):
+            suspects += 1
+            print(f"  {unit!r}: {small * 1000:.1f} ms at 4 000 characters, {big * 1000:.1f} ms at 16 000")
+    print(f"scan: {len(units)} units, {suspects} superlinear or slow")
+    return suspects
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--corpus", type=Path, action="append", help="a corpus file (repeatable; default: both)")
     ap.add_argument("--snippet", type=int, default=160, help="characters of each missed reply to show")
     ap.add_argument("--speed", action="store_true", help="also time the grader over each corpus")
     ap.add_argument("--hostile", action="store_true", help="also time the grader on hostile 1 and 2 MiB replies")
+    ap.add_argument("--scan", action="store_true", help="only look for hostile units of superlinear cost (minutes)")
+    ap.add_argument("--time-unit", help=argparse.SUPPRESS)  # one unit of --scan, in its own process
     args = ap.parse_args(argv)
+    if args.time_unit is not None:
+        print(json.dumps(_time_unit(json.loads(args.time_unit))))
+        return 0
+    if args.scan:
+        return 1 if scan() else 0
     try:
         declared = {d.path.resolve(): (d.part, d.model) for d in split(DATA)}
         written = (DATA / "grader_corpus.jsonl").resolve()

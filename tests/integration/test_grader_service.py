@@ -184,12 +184,14 @@ async def test_bytes_that_are_not_a_request_are_refused_before_any_handler(grade
         await _still_serving(stub)
 
 
-async def test_hostile_replies_at_the_size_limit_are_graded_and_the_others_unaffected(grader: GraderProcess) -> None:
+async def test_hostile_replies_are_graded_and_the_others_unaffected(grader: GraderProcess) -> None:
     # The shapes that once needed a killable worker: thousands of unclosed tags, option lines,
-    # colons, long whitespace runs after a head, runs of hyphens, each up to the 1 MiB limit. The rules are linear in the reply, so each one is simply
-    # graded, as the library grades it, alongside ordinary replies on the same stream.
-    size = 1 << 20
-    units = ("<think>", "A. x\n", "so:\nC\n", "A or ", "answer is" + " " * 400, "-")
+    # colons, letters joined by "、", long whitespace runs after a head, runs of hyphens. The rules
+    # are linear in the reply, so each one is simply graded, as the library grades it, alongside
+    # ordinary replies on the same stream. (256 KiB each: six at the 1 MiB limit in one batch would
+    # outlast the client's stall timeout on a loaded machine.)
+    size = 256 << 10
+    units = ("<think>", "A. x\n", "so:\nC\n", "A、", "answer is" + " " * 400, "-")
     hostile = [(OPTIONS, unit * (size // len(unit)), "stop") for unit in units]
     cases = corpus()[:20]
     async with RemoteGrader(grader.address) as remote:

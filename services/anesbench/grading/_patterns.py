@@ -13,7 +13,7 @@ import re
 
 M = re.MULTILINE
 #: one letter, maybe bracketed (case and the English word "a" are vetted later)
-ONE = r"[(\[]?[ \t]*[a-h](?![a-z0-9])[ \t]*[)\]]?"
+ONE = r"(?:[(\[][ \t]*)?[a-h](?![a-z0-9])(?:[ \t]*[)\]])?"
 _JOIN = r"(?:,|、|/|&|\+|\bor\b|\band\b|和|或者|或|以及|及|与)"
 #: one letter or several joined by "or" / "and" / "、" (several distinct letters = ambiguous)
 GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{ONE}){{0,7}})"
