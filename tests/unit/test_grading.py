@@ -474,6 +474,19 @@ def test_every_whitespace_run_becomes_one_space_line_break_or_blank_line(run: st
     assert pred(f"The answer is{run}C") == "C"
 
 
+@pytest.mark.parametrize("reply, choices", [
+    ("The answer is A. 2%\n\nThe answer is B. 6%\n\nThe answer is A. 2%", MH),
+    ("The answer is B.\n\nThe answer is D.\n\nThe answer is C.", MH),
+    ("答案是A。\n答案是B。\n答案是A。", ZMH),
+])
+def test_final_answers_that_go_round_are_no_answer(reply: str, choices: dict[str, str]) -> None:
+    assert extract_answer(choices, reply) == Extraction(None, "none_ambiguous")
+
+
+def test_one_correction_still_counts() -> None:
+    assert pred("The answer is A.\n\nWait, no. The answer is C.\n\nThe answer is C.") == "C"
+
+
 def test_long_reply_is_handled() -> None:
     body = "Dantrolene reduces calcium release from the sarcoplasmic reticulum. " * 300
     assert pred(body + "\nThe answer is C.") == "C"

@@ -106,6 +106,18 @@ def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
     return Extraction(letter, method)
 
 
+def _loops(hits: list[Hit]) -> bool:
+    """Whether the final answers stated go round rather than correct one another: three different
+    letters, or a letter stated again after another replaced it ("The answer is A. … B. … A.").
+
+    >>> _loops([Hit(0, ("A",), "final_answer_phrase", 0), Hit(9, ("C",), "final_answer_phrase", 0)])
+    False
+    """
+    stated = [h.letters[0] for h in hits if h.tier == STRONG and len(h.letters) == 1]
+    changes = [letter for i, letter in enumerate(stated) if i == 0 or stated[i - 1] != letter]
+    return len(set(changes)) >= 3 or len(changes) != len(set(changes))
+
+
 def extract_answer(
     choices: Mapping[str, str], response: str, *, finish_reason: str | None = None
 ) -> Extraction:
@@ -135,6 +147,8 @@ def extract_answer(
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
         firm = [h for h in firm if not h.whole_reply and (h.tier == STRONG or text[h.end:].strip())]
     if firm:
+        if _loops(firm):
+            return Extraction(None, "none_ambiguous")
         return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
         named = named_as_answer(lower, index)
