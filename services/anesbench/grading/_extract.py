@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import OptionIndex, by_option_text, mentions, named_as_answer, option_index
+from anesbench.grading._option_text import (
+    OptionIndex,
+    by_option_text,
+    goes_round,
+    mentions,
+    named_as_answer,
+    option_index,
+)
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
@@ -106,18 +113,6 @@ def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
     return Extraction(letter, method)
 
 
-def _loops(hits: list[Hit]) -> bool:
-    """Whether the final answers stated go round rather than correct one another: three different
-    letters, or a letter stated again after another replaced it ("The answer is A. … B. … A.").
-
-    >>> _loops([Hit(0, ("A",), "final_answer_phrase", 0), Hit(9, ("C",), "final_answer_phrase", 0)])
-    False
-    """
-    stated = [h.letters[0] for h in hits if h.tier == STRONG and len(h.letters) == 1]
-    changes = [letter for i, letter in enumerate(stated) if i == 0 or stated[i - 1] != letter]
-    return len(set(changes)) >= 3 or len(changes) != len(set(changes))
-
-
 def extract_answer(
     choices: Mapping[str, str], response: str, *, finish_reason: str | None = None
 ) -> Extraction:
@@ -147,7 +142,8 @@ def extract_answer(
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
         firm = [h for h in firm if not h.whole_reply and (h.tier == STRONG or text[h.end:].strip())]
     if firm:
-        if _loops(firm):
+        # "The answer is A. … B. … A.": a loop, not a self-correction
+        if goes_round([h.letters[0] for h in firm if h.tier == STRONG and len(h.letters) == 1]):
             return Extraction(None, "none_ambiguous")
         return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands

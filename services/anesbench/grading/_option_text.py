@@ -237,6 +237,17 @@ def named_as_answer(
     return None, "none_ambiguous"
 
 
+def goes_round(stated: list[str]) -> bool:
+    """Whether answers stated in turn go round rather than correct one another: three different
+    ones, or one stated again after another replaced it.
+
+    >>> goes_round(["A", "C", "C"]), goes_round(["A", "B", "A"]), goes_round(["B", "D", "C"])
+    (False, True, True)
+    """
+    changes = [letter for i, letter in enumerate(stated) if i == 0 or stated[i - 1] != letter]
+    return len(set(changes)) >= 3 or len(changes) != len(set(changes))
+
+
 def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """The letter whose text alone the reply names as its answer, as ``(letter, method)``.
 
@@ -255,6 +266,15 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
         return named_first
     if last is not None:
+        stated = []  # the one option each head names, in order
+        for head in heads:
+            stop = _SENTENCE_END.search(lower, head.end())
+            end = min(stop.start() if stop else len(lower), head.end() + 200)
+            named = set(mentions(lower, index, head.end(), end)) - rejected
+            if len(named) == 1:
+                stated.append(next(iter(named)))
+        if goes_round(stated):
+            return None, "none_ambiguous"
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)
         named = set(mentions(lower, index, last.end(), end)) - rejected
