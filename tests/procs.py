@@ -235,8 +235,8 @@ def wait_serving(address: str, timeout: float = 30.0) -> None:
 class GraderProcess(Proc):
     """A grader (:func:`grader_command`) whose health is SERVING; ``address`` is ``127.0.0.1:PORT``.
 
-    Its grading workers start after the port is bound, so health turns SERVING a little after the
-    ``listening on`` line; the constructor waits for that. Stderr is kept (``log()``) unless
+    Health turns SERVING after the service has started, a little after the ``listening on`` line;
+    the constructor waits for that. Stderr is kept (``log()``) unless
     ``keep_log`` is false; ``close()`` removes it.
     """
 

@@ -62,7 +62,6 @@ Callers catch at the level they care about::
     │   └── FatalHttpError         retrying cannot help (fatal = True)
     │       ├── CertificateError   the server's certificate is not trusted
     │       └── NameResolutionError  the host name does not resolve
-    ├── GradingTimeout      a grading batch overran its deadline            1     DEADLINE_EXCEEDED
     ├── StartupFailed       a service started by ``anesbench up`` died       1     INTERNAL
     ├── RunFailed           a run ended without every item answered         1     ABORTED
     ├── Ungradable          one reply the grader cannot handle (its row records it; never crosses an edge)
@@ -284,14 +283,6 @@ class ProxyAuthenticationRequired(FatalHttpError):
     """The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong."""
 
 
-class GradingTimeout(AnesbenchError):
-    """A grading batch did not finish within its deadline (its worker was killed)."""
-
-    grpc_status = "DEADLINE_EXCEEDED"
-
-    def __init__(self, deadline: float) -> None:
-        super().__init__(f"not graded within {deadline:.1f} s")
-        self.deadline = deadline
 
 
 class StartupFailed(AnesbenchError):

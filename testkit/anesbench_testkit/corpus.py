@@ -12,13 +12,17 @@ and ``scripts/grader_report.py`` share this module; the grader itself never read
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections import defaultdict
+import pkgutil
+import re
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import anesbench.grading
 from anesbench.errors import InvalidInput
 from anesbench.grading._extract import extract_answer
 from anesbench.grading._types import Extraction
@@ -142,4 +146,73 @@ def template_of(case: dict[str, Any]) -> str:
     return "-"
 
 
-__all__ = ["FLOORS", "OUTCOMES", "Graded", "grade", "load", "outcome", "tally", "template_of"]
+def confusion(graded: Iterable[Graded], keys: Callable[[Graded], Iterable[str]]) -> dict[str, Counter[str]]:
+    """``{key: Counter of outcomes}`` over ``graded``, each case counted under every key ``keys`` gives it.
+
+    >>> g = Graded({"lang": "en"}, Extraction(None, "none_no_match"), "missed")
+    >>> confusion([g], lambda g: [g.case["lang"]])
+    {'en': Counter({'missed': 1})}
+    """
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for g in graded:
+        for key in keys(g):
+            out[key][g.outcome] += 1
+    return dict(out)
+
+
+#: which labelled files of real replies are tuning (rules may be written from them) and which are
+#: held out (scored, never read to write a rule): ``<file under tests/data> <tuning|held_out> <model>`` a line
+SPLIT_FILE = "corpus_split.txt"
+PARTS = ("tuning", "held_out")
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """One real-reply file of the split."""
+
+    path: Path
+    part: str
+    model: str
+
+
+def split(data: Path) -> list[Declared]:
+    """The files the split under ``data`` declares; :class:`~anesbench.errors.InvalidInput` naming the
+    line of a malformed entry."""
+    path = data / SPLIT_FILE
+    out: list[Declared] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields_ = line.split("#", 1)[0].split()
+        if not fields_:
+            continue
+        if len(fields_) != 3 or fields_[1] not in PARTS:
+            raise InvalidInput(f"{path}:{number}: '<file> <tuning|held_out> <model>' expected")
+        out.append(Declared(data / fields_[0], fields_[1], fields_[2]))
+    return out
+
+
+def grading_patterns() -> list[re.Pattern[str]]:
+    """Every distinct compiled pattern the grader holds: the module-level values of
+    ``anesbench.grading``'s modules, walked into containers and dataclasses (the rule table)."""
+    found: dict[int, re.Pattern[str]] = {}
+
+    def walk(value: object, depth: int) -> None:
+        if isinstance(value, re.Pattern):
+            found[id(value)] = value
+        elif depth < 4 and isinstance(value, (tuple, list, set, frozenset)):
+            for item in value:
+                walk(item, depth + 1)
+        elif depth < 4 and isinstance(value, dict):
+            for item in value.values():
+                walk(item, depth + 1)
+        elif depth < 4 and is_dataclass(value) and not isinstance(value, type):
+            for field in fields(value):
+                walk(getattr(value, field.name), depth + 1)
+
+    for module in pkgutil.iter_modules(anesbench.grading.__path__):
+        for value in vars(importlib.import_module(f"anesbench.grading.{module.name}")).values():
+            walk(value, 0)
+    return list(found.values())
+
+
+__all__ = ["FLOORS", "OUTCOMES", "PARTS", "Declared", "Graded", "confusion", "grade", "grading_patterns", "load",
+           "outcome", "split", "tally", "template_of"]

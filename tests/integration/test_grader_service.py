@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
-import psutil
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -184,23 +184,19 @@ async def test_bytes_that_are_not_a_request_are_refused_before_any_handler(grade
         await _still_serving(stub)
 
 
-async def test_a_pathological_reply_cannot_wedge_the_grader(grader: GraderProcess) -> None:
-    # Today the extractor needs minutes for this < 1 MiB text (a regex that is quadratic in unclosed
-    # <think> tags). The grader kills the worker at the batch's deadline (~3 s), the client re-sends
-    # the batch one request at a time, and only the culprit fails, saying why. Should the library
-    # become fast on it, the reply is simply graded.
-    hostile = (OPTIONS, "<think>" * 140_000, "stop")
+async def test_hostile_replies_are_graded_and_the_others_unaffected(grader: GraderProcess) -> None:
+    # The shapes that once needed a killable worker: thousands of unclosed tags, option lines,
+    # colons, letters joined by "、", long whitespace runs after a head, runs of hyphens. The rules
+    # are linear in the reply, so each one is simply graded, as the library grades it, alongside
+    # ordinary replies on the same stream. (256 KiB each: six at the 1 MiB limit in one batch would
+    # outlast the client's stall timeout on a loaded machine.)
+    size = 256 << 10
+    units = ("<think>", "A. x\n", "so:\nC\n", "A、", "answer is" + " " * 400, "-")
+    hostile = [(OPTIONS, unit * (size // len(unit)), "stop") for unit in units]
     cases = corpus()[:20]
-    started = time.monotonic()
     async with RemoteGrader(grader.address) as remote:
-        outcomes = await asyncio.gather(*(remote.grade(*case) for case in [*cases, hostile]), return_exceptions=True)
-    assert time.monotonic() - started < 15
-    assert [(o.pred or "", o.method) for o in outcomes[:-1]] == [expected(*c) for c in cases]  # type: ignore[union-attr]
-    if isinstance(outcomes[-1], BaseException):
-        assert isinstance(outcomes[-1], InvalidInput), outcomes[-1]
-        assert "response: not graded within" in str(outcomes[-1])
-    else:
-        assert (outcomes[-1].pred or "", outcomes[-1].method) == expected(*hostile)
+        outcomes = await asyncio.gather(*(remote.grade(*case) for case in [*cases, *hostile]))
+    assert [(o.pred or "", o.method) for o in outcomes] == [expected(*case) for case in [*cases, *hostile]]
 
 
 async def test_remote_grader_rejects_bad_input_locally(grader: GraderProcess) -> None:
@@ -216,10 +212,17 @@ def metrics_text(process: GraderProcess) -> str:
         return str(response.read().decode())
 
 
+def _missing(tool: str) -> None:
+    """A missing tool fails under CI, where every tool is installed, and skips elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(tool)
+    pytest.skip(tool)
+
+
 async def test_metrics_pass_promtool(grader: GraderProcess) -> None:
     promtool = shutil.which("promtool") or str(ROOT / ".tools" / "bin" / "promtool")
     if not Path(promtool).exists():
-        pytest.skip("promtool not installed (scripts/install-tools.sh)")
+        _missing("promtool not installed (scripts/install-tools.sh)")
     async with RemoteGrader(grader.address) as remote:
         await asyncio.gather(*(remote.grade(*case) for case in CASES))
     text = metrics_text(grader)
@@ -238,7 +241,7 @@ async def test_metrics_pass_promtool(grader: GraderProcess) -> None:
 
 async def test_prometheus_scrapes_the_grader(grader: GraderProcess) -> None:
     if prometheus_binary() is None:
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
+        _missing("prometheus not installed (apt-get install prometheus)")
     assert grader.metrics_address is not None
     with Prometheus([grader.metrics_address]) as prometheus:
         async with RemoteGrader(grader.address) as remote:
@@ -298,14 +301,12 @@ async def test_remote_grader_survives_sigkill_and_restart(start_grader: Callable
 
         producer = asyncio.create_task(produce())
         await eventually(lambda: answered >= 300, "the first grader answers 300 calls", interval=0.001)
-        workers = psutil.Process(first.process.pid).children(recursive=True)
         first.kill()  # SIGKILL: no drain, in-flight batches are lost
         answered_at_kill = answered
         second = await asyncio.to_thread(start_grader, port=first.port, metrics_port=None)
         results = await asyncio.wait_for(asyncio.gather(*await producer), 30)
 
     assert answered_at_kill < len(cases)
-    assert workers and not [w for w in psutil.wait_procs(workers, timeout=5)[1]]  # its workers did not linger
     assert second.port == first.port
     assert answered == len(cases)  # each call returned exactly once
     assert results == [(letters[i % 4], "final_answer_phrase") for i in range(len(cases))]

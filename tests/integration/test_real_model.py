@@ -28,7 +28,7 @@ import pytest
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import endpoint_limiters
 from anesbench.inference.sizing import headroom, server_slots
-from anesbench_testkit.realmodel.model import MODEL_ALIAS, MODEL_FILE
+from anesbench_testkit.realmodel.model import QWEN
 from tests.conftest import PYTHON, SAMPLE
 from tests.procs import CLI, ROOT, Proc, run_cli, start
 
@@ -46,8 +46,8 @@ def _require_real_model() -> None:
     missing = []
     if importlib.util.find_spec("xllamacpp") is None:
         missing.append("xllamacpp")
-    if not (CACHE / MODEL_FILE).is_file():
-        missing.append(str(CACHE / MODEL_FILE))
+    if not (CACHE / QWEN.file).is_file():
+        missing.append(str(CACHE / QWEN.file))
     if missing:
         message = f"real model tool not set up ({', '.join(missing)} missing): run `make realmodel`"
         if os.environ.get("CI"):
@@ -105,7 +105,7 @@ def _few(tmp_path: Path, count: int) -> Path:
 
 
 def _run_args(endpoint: str, dataset: Path, db: Path, *extra: str) -> list[str]:
-    return ["run", "--endpoint", endpoint, "--model", MODEL_ALIAS, "--dataset", str(dataset), "--db", str(db),
+    return ["run", "--endpoint", endpoint, "--model", QWEN.alias, "--dataset", str(dataset), "--db", str(db),
             "--max-tokens", str(MAX_TOKENS), "--no-progress", *extra]
 
 
@@ -117,11 +117,11 @@ def _rows(db: Path, sql: str) -> list[tuple]:
 def test_real_server_health_models_and_slots(real: RealServer) -> None:
     assert json.loads(real.get("/health")) == {"status": "ok"}
     models = json.loads(real.get("/v1/models"))
-    assert [m["id"] for m in models["data"]] == [MODEL_ALIAS]
+    assert [m["id"] for m in models["data"]] == [QWEN.alias]
     assert json.loads(real.get("/props"))["total_slots"] == 2
 
     async def sized() -> tuple[int | None, int]:
-        config = RunConfig(endpoints=(real.v1,), model=MODEL_ALIAS, languages=("en",))
+        config = RunConfig(endpoints=(real.v1,), model=QWEN.alias, languages=("en",))
         (limiter,) = await endpoint_limiters(config, None)
         return await server_slots(real.v1), limiter.limit
 

@@ -74,7 +74,6 @@ def test_each_exception_declares_an_exit_code_and_a_real_grpc_status(cls: type[e
         (errors.StoreBusy("x"), 1, grpc.StatusCode.UNAVAILABLE),
         (errors.FatalInferenceError("x"), 1, grpc.StatusCode.UNAVAILABLE),
         (errors.RunFailed("x"), 1, grpc.StatusCode.ABORTED),
-        (errors.GradingTimeout(2.0), 1, grpc.StatusCode.DEADLINE_EXCEEDED),
     ],
 )
 def test_cli_and_server_read_the_same_declaration(error: errors.AnesbenchError, exit_code: int,

@@ -11,8 +11,7 @@ import grpc
 import pytest
 
 from anesbench.errors import GraderUnavailable, InvalidInput
-from anesbench.grader import LocalGrader, _pool
-from anesbench.grader._pool import GradingPool, GradingTimeout
+from anesbench.grader import LocalGrader
 from anesbench.grader.client import RemoteGrader
 from anesbench.grader.server import GraderApp
 from anesbench.grader.service import GraderServicer, as_item
@@ -54,11 +53,11 @@ class Recording(GraderServicer):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest], *, at: str) -> list[grader_pb2.GradeResponse]:
+    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
         self.batches.append([request.response for request in requests])
         self.received.set()
         await self.gate.wait()
-        return await super()._grade(requests, at=at)
+        return await super()._grade(requests)
 
 
 class Server:
@@ -352,51 +351,3 @@ def test_choices_reach_the_library_in_letter_order() -> None:
     choices, response, finish_reason = as_item(item(choices={"D": "d", "B": "b", "A": "a", "C": "c"}))
     assert list(choices) == ["A", "B", "C", "D"]
     assert (response, finish_reason) == ("B", None)
-
-
-# --- the grading pool: worker processes under a deadline -------------------------------------------
-# A zero deadline makes any batch "too slow", whatever the library's speed on a given text.
-
-
-async def test_a_batch_over_its_deadline_costs_a_worker_not_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    pool = GradingPool(1)
-    await pool.start()
-    try:
-        monkeypatch.setattr(_pool, "deadline_for", lambda items: 0.0)
-        [worker] = pool._all
-        with pytest.raises(GradingTimeout):
-            await pool.grade(corpus()[:1])
-        assert not worker.process.is_alive()  # killed, and replaced:
-        monkeypatch.undo()
-        cases = corpus()[:20]
-        graded = await pool.grade(cases)
-        assert [(g.pred, g.method) for g in graded] == [expected(case) for case in cases]
-    finally:
-        await pool.close()
-
-
-async def test_the_service_reports_a_batch_over_its_deadline_as_invalid_input(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    pool = GradingPool(1)
-    await pool.start()
-    server = await Server(GraderServicer(pool=pool)).start()
-    try:
-        async with grpc.aio.insecure_channel(server.target) as channel:
-            stub = grader_pb2_grpc.GraderStub(channel)
-            monkeypatch.setattr(_pool, "deadline_for", lambda items: 0.0)
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.Grade(item(7))
-            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert info.value.details() == "request (id 'q7'): response: not graded within 0.0 s; too costly to grade"
-            monkeypatch.undo()
-            assert (await stub.Grade(item(8))).pred == "B"
-    finally:
-        await server.stop()
-        await pool.close()
-
-
-def test_deadlines_grow_with_the_batch() -> None:
-    small = _pool.deadline_for([({"A": "x"}, "The answer is A.", None)])
-    big = _pool.deadline_for([({"A": "x"}, "x" * (1 << 20), None)] * 16)
-    assert 2 <= small < 3 and big > 16  # 16 MiB of text gets more than 16 s

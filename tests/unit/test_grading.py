@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import random
 
 import pytest
 
 from anesbench.grading import METHODS, Extraction, extract_answer, strip_think
+from anesbench.grading._normalize import normalize
+from anesbench.grading._rules import RULES, Example, Rule
+from anesbench_testkit.corpus import grading_patterns
 
 MH = {"A": "Propofol", "B": "Ketamine", "C": "Dantrolene", "D": "Succinylcholine"}
 ZMH = {"A": "丙泊酚", "B": "氯胺酮", "C": "丹曲林", "D": "琥珀胆碱"}
@@ -23,17 +24,48 @@ def method(response: str, choices: dict[str, str] = MH, finish_reason: str | Non
     return extract_answer(choices, response, finish_reason=finish_reason).method
 
 
-# ------------------------------------------------------------------ API
-def test_extraction_is_a_frozen_slotted_dataclass() -> None:
-    e = Extraction("C", "boxed")
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        e.pred = "A"  # type: ignore[misc]
-    assert not hasattr(e, "__dict__")
+# ------------------------------------------------------------------ the rule table
+EXAMPLES = [
+    pytest.param(example, id=f"{rule.name}-{kind}{i}")
+    for rule in RULES
+    for kind, examples in (("positive", rule.positive), ("negative", rule.negative))
+    for i, example in enumerate(examples)
+]
 
 
-def test_methods_is_a_bounded_tuple_of_unique_names() -> None:
-    assert isinstance(METHODS, tuple) and len(METHODS) == len(set(METHODS)) <= 20
-    assert all(m.startswith("none_") for m in METHODS if m.startswith("none"))
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_rule_example_grades_as_labelled(example: Example) -> None:
+    got = extract_answer(dict(example.choices), example.reply, finish_reason=example.finish_reason)
+    assert got.pred == example.expected, got
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_every_rule_has_positive_and_negative_examples(rule: Rule) -> None:
+    assert rule.positive and rule.negative
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_every_positive_example_is_matched_by_its_rule_and_reports_its_method(rule: Rule) -> None:
+    unmatched = [e.reply for e in rule.positive if rule.pattern.search(normalize(strip_think(e.reply)).lower()) is None]
+    assert unmatched == []
+    methods = [extract_answer(dict(e.choices), e.reply, finish_reason=e.finish_reason).method for e in rule.positive]
+    assert methods == [rule.method if e.expected else "none_ambiguous" for e in rule.positive]
+
+
+def test_rules_have_unique_names_and_report_known_methods() -> None:
+    assert len({rule.name for rule in RULES}) == len(RULES)
+    assert {rule.method for rule in RULES} <= set(METHODS)
+
+
+def test_no_pattern_names_a_domain_word() -> None:
+    domain = ("drug", "antidote", "nerve", "predictor", "treatment", "intravenous", "oral", "indicated", "维生素",
+              "肝炎", "病毒", "静脉", "药物", "患者", "临床")
+    named = [(p.pattern[:60], w) for p in grading_patterns() for w in domain if w in p.pattern]
+    assert named == []
+
+
+def test_fewer_compiled_patterns_than_the_88_of_the_phrase_by_phrase_grader() -> None:
+    assert len(grading_patterns()) < 88
 
 
 def test_finish_reason_is_optional() -> None:
@@ -431,24 +463,49 @@ def test_never_raises_on_random_text() -> None:
         reply = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
         got = extract_answer(MH, reply, finish_reason=rng.choice(["stop", "length", None]))
         assert got.method in METHODS and (got.pred is None or got.pred in MH)
+        assert (got.pred is None) == got.method.startswith("none_"), (reply, got)
+
+
+@pytest.mark.parametrize("run", [" " * 5000, "\t \u2003" * 2000, "\n" * 5000, " \n" * 3000])
+def test_every_whitespace_run_becomes_one_space_line_break_or_blank_line(run: str) -> None:
+    # several optional-space steps in a row backtrack polynomially over a long run: none reaches a rule
+    expected = " " if "\n" not in run else "\n\n"
+    assert normalize(f"The answer is{run}x") == f"The answer is{expected}x"
+    assert pred(f"The answer is{run}C") == "C"
+
+
+@pytest.mark.parametrize("reply, choices", [
+    ("The answer is A. 2%\n\nThe answer is B. 6%\n\nThe answer is A. 2%", MH),
+    ("The answer is B.\n\nThe answer is D.\n\nThe answer is C.", MH),
+    ("答案是A。\n答案是B。\n答案是A。", ZMH),
+])
+def test_final_answers_that_go_round_are_no_answer(reply: str, choices: dict[str, str]) -> None:
+    assert extract_answer(choices, reply) == Extraction(None, "none_ambiguous")
+
+
+def test_a_loop_is_seen_in_the_whole_reply_not_only_its_tail() -> None:
+    # A, then B, then C for hundreds of lines: the tail alone would read as one steady answer
+    reply = "The answer is A.\n\nThe answer is B.\n\n" + "The answer is C.\n\n" * 60
+    assert extract_answer(MH, reply, finish_reason="length") == Extraction(None, "none_ambiguous")
+    assert pred("The answer is A.\n\n" + "The answer is A.\n\n" * 60) == "A"
+
+
+def test_an_opening_option_line_is_the_first_answer_stated() -> None:
+    opening = f"A. {MH['A']}\n\n"
+    assert pred(opening + f"The correct answer is D. {MH['D']}.\n\nThe correct answer is A. {MH['A']}.") is None
+    assert pred(opening + "The answer is D.\n\nThe answer is D.") == "D"  # corrected once, then held
+    listing = "".join(f"{letter}. {text}\n" for letter, text in MH.items())
+    assert pred(listing + "\nThe answer is D.\n\nThe answer is A.") == "A"  # a list of options states nothing
+
+
+def test_one_correction_still_counts() -> None:
+    assert pred("The answer is A.\n\nWait, no. The answer is C.\n\nThe answer is C.") == "C"
 
 
 def test_long_reply_is_handled() -> None:
     body = "Dantrolene reduces calcium release from the sarcoplasmic reticulum. " * 300
     assert pred(body + "\nThe answer is C.") == "C"
     assert pred("The answer is C.\n" + body) == "C"
-
-
-def test_option_text_matching_is_cached_per_choices() -> None:
-    from anesbench.grading._option_text import option_index
-
-    items = tuple(MH.items())
-    assert option_index(items) is option_index(items)
-
-
-def test_result_is_json_friendly() -> None:
-    assert json.loads(json.dumps(dataclasses.asdict(extract_answer(MH, "Answer: C")))) == {
-        "pred": "C", "method": "final_answer_phrase"}
 
 
 @pytest.mark.parametrize("reply", [
@@ -468,7 +525,7 @@ def test_thousands_of_unclosed_think_tags_are_stripped_in_linear_time() -> None:
     assert strip_think("<think>a</thinking>The answer is B.") == "The answer is B."
 
 
-# ------------------------------------------------------------------ issue 8 / 13 shapes
+# ------------------------------------------------------------------ shapes of small models' replies
 @pytest.mark.parametrize("reply", [
     "【答案】C", "【正确答案】C\n【解析】丹曲林是特效药。", "【解析】琥珀胆碱是触发药物。\n【答案】C", "【答案】：C项",
     "[Answer] C",

@@ -191,6 +191,7 @@ ADVERSARIAL_MISSES = {
     "think_trace": "an option text such as 'It is A' right after the final letter",
     "concise": "an option text such as 'Therefore, C' right after the final letter",
     "cot": "an option text such as '\\boxed{B}' right after the final letter",
+    "self_correction": "an option text such as '答案是D' quoted in the sentence that rejects the first answer",
 }
 
 

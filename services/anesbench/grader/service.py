@@ -1,27 +1,45 @@
 """GraderServicer: the gRPC adapter over ``anesbench.grading.extract_answer``.
 
-It only translates: validate the request (``_limits``), grade off the event loop, count. With a
-:class:`GradingPool` (the grader service) grading runs in worker processes under a deadline, so a
-pathological reply fails alone instead of wedging the replica; without one (tests, tools) it runs
-in the loop's default thread pool.
+It only translates: validate the request (``_limits``), grade off the event loop, count. Grading
+runs in the loop's default thread pool: the rules cost time linear in the reply, and the limits cap
+a reply at 1 MiB (under 1 s of CPU measured on the most hostile shapes, docs/performance.md), so
+no reply can hold a thread for long and there is nothing to kill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
+from typing import NamedTuple
 
 import grpc
 
 from anesbench import metrics
-from anesbench.errors import GradingTimeout, InvalidInput
 from anesbench.grader._limits import check_batch_size, check_item, where
-from anesbench.grader._pool import Graded, GradingPool, Item, grade_items
-from anesbench.grading import METHODS
+from anesbench.grading import METHODS, extract_answer
 from anesbench.serving import rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
+
+Item = tuple[dict[str, str], str, str | None]  # choices, response, finish_reason
+
+
+class Graded(NamedTuple):
+    pred: str | None
+    method: str
+    seconds: float  # time the extractor took for this item
+
+
+def grade_items(items: Sequence[Item]) -> list[Graded]:
+    """Grade a batch (blocking: runs in a thread), timing each item for the duration histogram."""
+    graded = []
+    for choices, response, finish_reason in items:
+        started = time.perf_counter()
+        extraction = extract_answer(choices, response, finish_reason=finish_reason)
+        graded.append(Graded(extraction.pred, extraction.method, time.perf_counter() - started))
+    return graded
 
 
 def observe(rpc_name: str, code: grpc.StatusCode) -> None:
@@ -45,12 +63,11 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
     """Serves anesbench.v1.Grader.
 
     ``draining``, when set, makes open GradeStreams answer the batch in hand and end with OK so their
-    clients move to another replica; ``pool`` grades in killable worker processes (None: threads).
+    clients move to another replica.
     """
 
-    def __init__(self, *, draining: asyncio.Event | None = None, pool: GradingPool | None = None) -> None:
+    def __init__(self, *, draining: asyncio.Event | None = None) -> None:
         self._draining = draining or asyncio.Event()
-        self._pool = pool
 
     @rpc(observe=observe)
     async def Grade(
@@ -58,7 +75,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
     ) -> grader_pb2.GradeResponse:
         at = where(None, request.id)
         _check(request, at=at)
-        [result] = await self._grade([request], at=f"{at}: response")
+        [result] = await self._grade([request])
         return result
 
     @rpc(observe=observe)
@@ -72,7 +89,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
                 check_batch_size(len(batch.items), batch=number)
                 for index, item in enumerate(batch.items):
                     _check(item, at=where(index, item.id, batch=number))
-                results = await self._grade(batch.items, at=f"batch {number}: one of its replies")
+                results = await self._grade(batch.items)
                 yield grader_pb2.GradeBatchResult(results=results)
                 number += 1
         finally:
@@ -91,15 +108,9 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         read.cancel()
         return None
 
-    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest], *, at: str) -> list[grader_pb2.GradeResponse]:
+    async def _grade(self, requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
         items = [as_item(request) for request in requests]
-        try:
-            if self._pool is None:
-                graded = await asyncio.get_running_loop().run_in_executor(None, grade_items, items)
-            else:
-                graded = await self._pool.grade(items)
-        except GradingTimeout as exc:
-            raise InvalidInput(f"{at}: {exc}; too costly to grade") from exc
+        graded = await asyncio.get_running_loop().run_in_executor(None, grade_items, items)
         return [_response(request.id, result) for request, result in zip(requests, graded, strict=True)]
 
 

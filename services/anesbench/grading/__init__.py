@@ -14,5 +14,5 @@ from anesbench.grading._extract import extract_answer
 from anesbench.grading._think import strip_think
 from anesbench.grading._types import METHODS, Extraction
 
-EXTRACTOR_VERSION = "2026.12.1"  # bump whenever a reply may grade differently; recorded with every run
+EXTRACTOR_VERSION = "2026.12.3"  # bump whenever a reply may grade differently; recorded with every run
 __all__ = ["METHODS", "Extraction", "extract_answer", "strip_think"]

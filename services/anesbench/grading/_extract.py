@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize
-from anesbench.grading._option_text import OptionIndex, by_option_text, mentions, named_as_answer, option_index
+from anesbench.grading._option_text import (
+    OptionIndex,
+    by_option_text,
+    goes_round,
+    mentions,
+    named_as_answer,
+    option_index,
+)
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
 from anesbench.grading._scan import matches
 from anesbench.grading._think import strip_think
@@ -40,7 +47,25 @@ _TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitme
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
 
 
+# A line that is one option as the question gave it ("A. 0.1 mmol/L"); at the reply's start, alone, it is
+# the reply's first stated answer.
+_OPTION_LINE = re.compile(r"(?m)^[ \t]*\(?([A-H])[.)][ \t]+([^\n]*?)[ \t.。]*$")
 _SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
+
+
+def _opening_answer(text: str, choices: Mapping[str, str]) -> str | None:
+    r"""The letter of a reply that opens with one option line and lists no other: its first answer.
+
+    >>> _opening_answer("A. 0.1 mmol/L\n\nThe answer is D.", {"A": "0.1 mmol/L", "D": "4"})
+    'A'
+    >>> _opening_answer("A. 0.1 mmol/L\nB. 0.5 mmol/L", {"A": "0.1 mmol/L", "B": "0.5 mmol/L"}) is None
+    True
+    """
+    lines = list(_OPTION_LINE.finditer(text))
+    if len(lines) != 1 or lines[0].start() != 0:
+        return None
+    letter, said = lines[0].group(1), lines[0].group(2)
+    return letter if str(choices.get(letter, "")).strip().lower().rstrip(".。") == said.lower() else None
 
 
 def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
@@ -130,11 +155,17 @@ def extract_answer(
     # The last commitment is nearly always near the end: look there first, then before it.
     cut = len(text) - _TAIL_CHARS if len(text) > _TAIL_CHARS + 150 else 0
     firm = find_commitments(text, index, cut, None, lower)
-    if not firm and cut:
-        firm = find_commitments(text, index, 0, cut, lower)
+    earlier = find_commitments(text, index, 0, cut, lower) if cut else []
+    if not firm:
+        firm, earlier = earlier, []
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
-        firm = [h for h in firm if h.tier == STRONG or text[h.end:].strip()]
+        firm = [h for h in firm if not h.whole_reply and (h.tier == STRONG or text[h.end:].strip())]
     if firm:
+        # "The answer is A. … B. … A.", anywhere in the reply: a loop, not a self-correction
+        opening = _opening_answer(text, choices)
+        stated = [h.letters[0] for h in (*earlier, *firm) if h.tier == STRONG and len(h.letters) == 1]
+        if goes_round(([opening] if opening else []) + stated):
+            return Extraction(None, "none_ambiguous")
         return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
         named = named_as_answer(lower, index)

@@ -1,7 +1,9 @@
 """Find every explicit final-answer construct in a normalized reply, vetted, in text order.
 
-A :class:`Hit` is one commitment: where it is, the letters it names (several distinct ones make
-it ambiguous), the method name and a strength tier. Callers take the last one (self-corrections).
+The constructs are the rules of ``_rules.py``; this module runs them at their anchors and makes
+the checks each rule names. A :class:`Hit` is one commitment: where it is, the letters it names
+(several distinct ones make it ambiguous), the method name and a strength tier. Callers take the
+last one (self-corrections).
 
 >>> [h.letters for h in find_commitments("Answer: A. Wait, no. The answer is C.", None)]
 [('A',), ('C',)]
@@ -14,63 +16,33 @@ from dataclasses import dataclass
 
 from anesbench.grading import _patterns as P
 from anesbench.grading._option_text import OptionIndex, mentions
+from anesbench.grading._rules import (
+    AT_END,
+    BETWEEN,
+    CAPS,
+    COLON_LINE,
+    HEADING,
+    HYPOTHETICAL,
+    LOWER_OK,
+    NEG_ADJ,
+    OPTION_REF,
+    OWN_TEXT,
+    RULES,
+    STRONG,
+    WEAK,
+    WORD_START,
+    ZH_NOT_BEFORE,
+    ZH_ONLY,
+)
 from anesbench.grading._scan import anchor_positions
 
-STRONG, MEDIUM, WEAK = 0, 1, 2
-#: checks a match must pass (see :func:`_vet`): plain int bit flags, not enum.Flag, which measured
-#: 1.65x slower per reply (52 -> 86 us) because every ``&`` became a Python-level call
-_LOWER, _PREADJ, _HEADER, _REF, _BETWEEN = 1, 2, 4, 8, 16
-_WORD, _ZHPRE, _TAIL, _ZH, _HYPO = 32, 64, 128, 256, 512
-_OWN = 1024  # the letter must be followed by its own option's text ("is:\nD. Hydralazine bolus")
-
-#: (pattern, method, tier, checks, anchors). A pattern is tried (``match``) only where one of its
-#: anchors occurs in the lower-cased text (``str.find`` is ~20x faster than a regex scan whose first
-#: character is a common letter); ``CAPS`` means at every capital A-H of the original text
-#: (patterns that start with the letter), ``_TAIL`` patterns are searched in the last characters.
-CAPS: tuple[str, ...] = ()
-_SPECS: tuple[tuple[re.Pattern[str], str, int, int, tuple[str, ...]], ...] = (
-    (P.EN_ANSWER, "final_answer_phrase", STRONG, _WORD | _LOWER | _PREADJ | _HEADER | _HYPO,
-     ("answer", "option", "choice", "selection")),
-    (P.EN_LETTER_FIRST, "final_answer_phrase", STRONG, _REF | _BETWEEN | _HYPO, CAPS),
-    (P.EN_BOTH, "final_answer_phrase", STRONG, _REF, CAPS),
-    (P.EN_FITS_BEST, "final_answer_phrase", STRONG, _REF | _HYPO, CAPS),
-    (P.EN_BEST_FIT_IS, "final_answer_phrase", STRONG, _WORD | _LOWER | _HYPO, ("option", "choice", "answer")),
-    (P.BRACKET_ANSWER, "final_answer_phrase", STRONG, _LOWER, ("[",)),
-    (P.EN_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _WORD | _OWN | _HYPO,
-     ("most", "best", "preferred", "first-line", "optimal")),
-    (P.EN_CHOOSE, "final_answer_phrase", STRONG, _WORD | _LOWER,
-     ("i ", "i'", "we ", "we'", "let", "change", "switch", "revise", "correct", "update")),
-    (P.EN_NOT_BUT, "final_answer_phrase", STRONG, _WORD, ("not",)),
-    (P.EN_MAYBE, "final_answer_phrase", STRONG, _WORD, ("could", "might", "may")),
-    (P.EN_ITS, "conclusion", MEDIUM, _WORD, ("it", "that")),
-    (P.EN_LEAVES, "conclusion", MEDIUM, _WORD, ("leav",)),
-    (P.EN_CONCLUSION, "conclusion", MEDIUM, _WORD, ("therefore", "thus", "hence", "so", "consequently",
-                                                     "accordingly", "in ", "overall", "ultimately", "finally")),
-    (P.DASH_END, "conclusion", MEDIUM, _TAIL, ()),
-    (P.EN_IS_LETTER, "conclusion", WEAK, _WORD | _REF, ("is",)),
-    (P.ZH_ANSWER, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("答",)),
-    (P.ZH_MAYBE, "final_answer_phrase", STRONG, _ZH, ("可能", "也许", "或许")),
-    (P.ZH_CHOOSE, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("选",)),
-    (P.ZH_LETTER_FIRST, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
-    (P.ZH_BOTH, "final_answer_phrase", STRONG, _ZH | _REF, CAPS),
-    (P.ZH_BEST_FIT, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _REF, CAPS),
-    (P.ZH_FIT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("最",)),
-    (P.ZH_SUPERLATIVE_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _OWN, ("最",)),
-    (P.ZH_CORRECT_IS, "final_answer_phrase", STRONG, _ZH | _ZHPRE | _LOWER, ("正确", "最")),
-    (P.ZH_CORRECTION, "final_answer_phrase", STRONG, _ZH, ("更正", "修正", "改")),
-    (P.ZH_NOT_BUT, "conclusion", MEDIUM, _ZH, ("而是",)),
-    (P.ZH_SHOULD, "conclusion", MEDIUM, _ZH | _ZHPRE, ("应",)),
-    (P.ZH_CONCLUSION, "conclusion", MEDIUM, _ZH, ("所以", "因", "故", "综上", "总之", "由此", "最终")),
-    (P.ZH_LEAVES, "conclusion", MEDIUM, _ZH, ("只剩", "剩")),
-    (P.ZH_IS_LETTER, "conclusion", WEAK, _ZH | _ZHPRE | _REF, ("是",)),
-)
-_CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
-#: every anchor of the English / of all patterns, each searched once per reply
-_EN_ANCHORS = tuple(sorted({a for _, _, _, checks, anchors in _SPECS if not checks & _ZH for a in anchors}))
-_ALL_ANCHORS = tuple(sorted({a for _, _, _, _, anchors in _SPECS for a in anchors}))
-_STRUCTURED: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (P.BOXED, "boxed", "\\boxed"), (P.JSON, "json", ":"), (P.TAG, "answer_tag", "<answer>"),
-)
+#: a capital that may be an option letter (not the start of a word)
+CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
+#: every anchor of the non-Chinese / of all rules, each searched once per reply
+_VALUE_RULES = tuple(r for r in RULES if r.value)
+_PHRASE_RULES = tuple(r for r in RULES if not r.value)
+_EN_ANCHORS = tuple(sorted({a for r in _PHRASE_RULES if not r.checks & ZH_ONLY for a in r.anchors}))
+_ALL_ANCHORS = tuple(sorted({a for r in _PHRASE_RULES for a in r.anchors}))
 #: words after which a capital letter can still be an option reference ("so C is the answer")
 _ALLOWED_BEFORE = frozenset((
     "option", "options", "choice", "choices", "answer", "answers", "letter", "so", "thus", "therefore", "hence",
@@ -78,11 +50,16 @@ _ALLOWED_BEFORE = frozenset((
     "actually", "only", "maybe", "perhaps", "however", "whereas", "while", "now", "conclude", "i", "is", "was",
     "hmm", "yes", "no", "ok", "okay", "well", "both", "either", "pick", "choose", "select",
 ))
-_ZH_DENY_BEFORE = ("维生素", "因子", "蛋白", "肝炎", "病毒")
 _ZH_DENY_AFTER = "型类族组级"
 _NOT_TEXT_START = " \t.):-–—"
 #: a letter line that is one of an option list, or judges its option wrong, is not the answer
 _NEXT_LABEL = re.compile(r"\s*[(\[]?[a-h][)\]]?[ \t]*[.:)、]")
+#: an option line anywhere after ("A. x", "(B)", "C" alone, "Option D:")
+_LATER_LABEL = re.compile(r"\n[ \t]*(?:option[ \t]+)?[(\[]?[a-h][)\]]?[ \t]*(?:[.:)、]|\n|$)")
+#: a colon line that concludes: it ends in a singular copula ("… the finding that confirms it is:", "…的是：")
+#: and does not ask ("Which of the following is:"); not "Let's look at option A:", "The options left are:"
+_CONCLUDING_HEAD = re.compile(r"(?<![a-z])(?:is|be|was|remains)[ \t]*\Z|(?:是|为)[ \t]*\Z")
+_ASKING_HEAD = re.compile(r"\?|^[ \t]*(?:which|what)(?![a-z])|下列|哪")
 _OWN_REJECT = re.compile(r"(?<![a-z])(?:not|incorrect|wrong|unlikely|isn't)(?![a-z])|不|错")
 #: what may come before "answer" on a heading line ("## Final Answer\nC")
 _ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
@@ -98,6 +75,7 @@ class Hit:
     method: str
     tier: int
     end: int = -1  # where the letter(s) end, if known
+    whole_reply: bool = False  # stands only if the reply is finished (its rule reads what follows it)
 
 
 def lower_same_length(text: str) -> str:
@@ -133,11 +111,7 @@ def ref_ok(text: str, i: int) -> bool:
         while k > 0 and text[k - 1].isascii() and (text[k - 1].isalpha() or text[k - 1] == "'"):
             k -= 1
         return text[k:j].lower() in _ALLOWED_BEFORE
-    if (ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()):
-        return False
-    if "\u4e00" <= ch <= "\u9fff":
-        return not text[max(0, j - 3):j].endswith(_ZH_DENY_BEFORE)
-    return True
+    return not ((ch.isdigit() and j == i) or (ch == "-" and j >= 2 and text[j - 2].isalnum()))
 
 
 def _lower_ok(text: str, end: int, letter: str) -> bool:
@@ -172,23 +146,23 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     """The letters of match ``m`` if it passes the ``checks`` its pattern needs, else ``()``.
 
     >>> t = "Vitamin A is the answer"
-    >>> _vet(t, t.lower(), P.EN_LETTER_FIRST.match(t.lower(), 8), _REF, None)
+    >>> _vet(t, t.lower(), RULES[1].pattern.match(t.lower(), 8), OPTION_REF, None)
     ()
     """
     start = m.start()
-    if checks & _WORD and start and "a" <= lower[start - 1] <= "z":
+    if checks & WORD_START and start and "a" <= lower[start - 1] <= "z":
         return ()
-    if checks & _ZHPRE and lower.endswith(P.ZH_NOT_BEFORE, max(0, start - 2), start):
+    if checks & ZH_NOT_BEFORE and lower.endswith(P.ZH_NOT_BEFORE, max(0, start - 2), start):
         return ()
     group_start, group_end = m.span("grp")
-    letters = _group_letters(text, group_start, group_end, bool(checks & _LOWER))
+    letters = _group_letters(text, group_start, group_end, bool(checks & LOWER_OK))
     if not letters:
         return ()
     first = P.LETTER.search(text, group_start, group_end)
     assert first is not None
     if first.group().islower() and not _lower_ok(text, group_end, first.group()):
         return ()
-    if checks & _REF and (
+    if checks & OPTION_REF and (
         not ref_ok(text, first.start())
         or P.JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
         or P.QUESTIONED.match(lower, m.end())
@@ -196,12 +170,12 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     if P.QUESTIONED.match(lower, group_end):
         return ()
-    if checks & _PREADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
+    if checks & NEG_ADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
     # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so, if the letter's
     # line is the bare letter or its own option's text)
-    if checks & _HEADER:
+    if checks & HEADING:
         verbal = m.group("sep").strip()[:1].isalpha()
         after_nl = "\n" in lower[m.end("sep"):group_start]
         heading = _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
@@ -211,22 +185,24 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     # "## 答案\nC" is a heading; "……的答案\nC项错误" is not; "……正确答案应该是：\n\nB. 错误" is an answer
     if (
-        checks & _ZH
+        checks & ZH_ONLY
         and "nl" in m.re.groupindex
         and m.group("nl")
         and not _ZH_HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
         and not (("是" in m.group("nl") or "为" in m.group("nl")) and _answer_line(lower, group_end, letters[0], index))
     ):
         return ()
-    if checks & _BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
+    if checks & BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
         named = m.group("between").lstrip(_NOT_TEXT_START)
         if index is None or letters[0] not in mentions(named, index):
             return ()
     if P.NEG_AFTER.match(lower, group_end):
         return ()
-    if checks & _OWN and not _own_text_follows(lower, group_end, letters[0], index):
+    if checks & OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
         return ()
-    if checks & _HYPO:
+    if checks & COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
+        return ()
+    if checks & HYPOTHETICAL:
         if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
             return ()
         if "would" in m.group() and P.HYPOTHETICAL_AFTER.match(lower, m.end()):
@@ -275,6 +251,32 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | Non
     return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
+def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex | None) -> bool:
+    """Whether the letter line ending at ``lower[at]``, after the line ending in a colon at
+    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence that concludes (ends
+    in "is", "是" …; asks nothing), no option line follows the letter's, and the letter's line
+    neither rejects the option nor names another one first.
+
+    >>> _closes_option_lines("so the answer here is:\\nc. x", 21, 24, "C", None)
+    True
+    >>> _closes_option_lines("the option here is:\\na. x\\nb. y", 18, 21, "A", None)
+    False
+    """
+    head_start = lower.rfind("\n", 0, colon) + 1
+    head = lower[head_start:colon]
+    wordy = len(head.split()) >= 3 or sum("\u4e00" <= ch <= "\u9fff" for ch in head) >= 4
+    if not wordy or not _CONCLUDING_HEAD.search(head) or _ASKING_HEAD.search(head):
+        return False
+    line_end = lower.find("\n", at)
+    if line_end != -1 and _LATER_LABEL.search(lower, line_end):
+        return False
+    rest = lower[at:len(lower) if line_end == -1 else line_end]
+    if _OWN_REJECT.search(rest):
+        return False
+    named = mentions(rest, index) if index is not None else []
+    return not named or named[0] == letter
+
+
 def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:
     """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
 
@@ -304,7 +306,7 @@ def find_commitments(
     """All vetted commitments in ``text`` (normalized) that begin in ``[start, stop)``, sorted by
     position (``lower`` is :func:`lower_same_length` of ``text`` if the caller has it already).
     Only the WEAK tier if ``weak``, else only the others (weak ones matter only when there are no
-    others). ``_TAIL`` patterns (anchored at the end of the text) only run when ``stop`` is the end.
+    others). ``AT_END`` patterns (anchored at the end of the text) only run when ``stop`` is the end.
 
     >>> [(h.letters, h.method) for h in find_commitments("最终答案：\\\\boxed{B}", None)]
     [(('B',), 'boxed')]
@@ -316,42 +318,43 @@ def find_commitments(
     ascii_only = text.isascii()
     at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
     caps: list[int] | None = None
-    for pattern, method, tier, checks, anchors in _SPECS:
-        if (tier == WEAK) != weak or (checks & _ZH and ascii_only):
+    for rule in _PHRASE_RULES:
+        checks = rule.checks
+        if (rule.tier == WEAK) != weak or (checks & ZH_ONLY and ascii_only):
             continue
-        if checks & _TAIL:
+        if checks & AT_END:
             if end < len(text):
                 continue
-            found = list(pattern.finditer(lower, max(start, len(lower) - 24)))
+            found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24)))
         else:
-            if anchors is CAPS:
+            if rule.anchors == CAPS:
                 if caps is None:
-                    caps = [m.start() for m in _CAPITAL.finditer(text, start, end)]
+                    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
                 positions = caps
             else:
-                lists = [at[a] for a in anchors if a in at]
+                lists = [at[a] for a in rule.anchors if a in at]
                 if not lists:
                     continue
                 positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
             found = []
             for i in positions:
-                m = pattern.match(lower, i)
+                m = rule.pattern.match(lower, i)
                 if m is not None:
                     found.append(m)
         for m in found:
             letters = _vet(text, lower, m, checks, index)
             if letters:
-                hits.append(Hit(m.start("grp"), letters, method, tier, m.end("grp")))
+                hits.append(Hit(m.start("grp"), letters, rule.method, rule.tier, m.end("grp"), bool(checks & COLON_LINE)))
     if not weak:
-        for pattern, method, needle in _STRUCTURED:
-            if needle not in lower:
+        for rule in _VALUE_RULES:
+            if rule.value not in lower:
                 continue
-            for m in pattern.finditer(lower, start):
+            for m in rule.pattern.finditer(lower, start):
                 if m.start() >= end:
                     break
                 letters = _value_letters(text[m.start("c"):m.end("c")], index)
                 if letters:
-                    hits.append(Hit(m.start(), letters, method, STRONG))
+                    hits.append(Hit(m.start(), letters, rule.method, STRONG))
     if len(hits) > 1:
         hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
         hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]

@@ -2,7 +2,8 @@
 
 Full-width letters and punctuation become ASCII (``Ｃ`` → ``C``, ``：`` → ``:``), circled letters
 become plain ones, markdown emphasis and headings are dropped, struck-through text is removed,
-and LaTeX ``\\text{…}``-style wrappers are unwrapped (``\\boxed`` itself is kept).
+LaTeX ``\\text{…}``-style wrappers are unwrapped (``\\boxed`` itself is kept), and every run of
+whitespace becomes one space, one line break or one blank line.
 
 >>> normalize("**答案：Ｂ**")
 '答案:B'
@@ -32,6 +33,9 @@ _HEADING = re.compile(r"^[ \t]*(?:#{1,6}|>+)[ \t]*", re.MULTILINE)
 _UNDERLINE = re.compile(r"(?<![A-Za-z0-9])__|__(?![A-Za-z0-9])")
 _LATEX_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
 _LATEX_DELIM = re.compile(r"\\[()\[\]]")
+#: a run of whitespace, or one space other than " " and "\n": every run becomes " ", "\n" or "\n\n", so
+#: that no rule meets a long run to backtrack over (several optional spaces in a row would be polynomial)
+_WHITESPACE = re.compile(r"\s{2,}|[^\S \n]")
 
 
 def _rare(m: re.Match[str]) -> str:
@@ -71,4 +75,14 @@ def normalize(text: str) -> str:
         text = _LATEX_WRAP.sub(r"\1", text)
         text = _LATEX_WRAP.sub(r"\1", text)
         text = _LATEX_DELIM.sub(" ", text)
-    return text
+    return _WHITESPACE.sub(_one_space, text)
+
+
+def _one_space(m: re.Match[str]) -> str:
+    """The canonical form of one whitespace run: its line breaks (at most a paragraph's), else a space.
+
+    >>> _WHITESPACE.sub(_one_space, "a  \\t b\\n \\n\\n  c\\n d")
+    'a b\\n\\nc\\nd'
+    """
+    breaks = m.group().count("\n")
+    return " " if breaks == 0 else "\n" if breaks == 1 else "\n\n"

@@ -12,42 +12,40 @@ import re
 from functools import lru_cache
 
 from anesbench.grading._normalize import normalize
-from anesbench.grading._scan import matches
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
 _SPACES = re.compile(r"\s+")
-#: a leading concentration or route that a reply may leave out when it names the option
+#: a leading concentration that a reply may leave out when it names the option
 _QUALIFIER = re.compile(
-    r"^(?:\d+(?:\.\d+)?[ \t]*%[ \t]*|(?:intravenous|iv|oral|nebuli[sz]ed|inhaled|静注|静脉注射|静脉|口服|雾化吸入)[ \t]*)+"
+    r"^(?:\d+(?:\.\d+)?[ \t]*%[ \t]*)+"
 )
 _TRIM = " \t.。;；,，:!！"
 _NEG_BEFORE = re.compile(
     r"(?:\bnot|\brather than|\binstead of|\bother than|\bnor|n't|\bthan|\bexcept|\bunlike|\bavoid"
-    r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用|禁用)[^,.;:，。；：!?！？]*$"
+    r"|不是|而非|并非|不选|不用|排除|除了|避免|不宜|不能用)[^,.;:，。；：!?！？]*$"
 )
 _NEG_AFTER = re.compile(
-    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled|contraindicated))"
-    r"|^[ \t]*(?:(?:would|will|could|may|might)[ \t]+)?(?:worsen|deepen|aggravate)"
+    r"^[ \t]*(?:is|are|was)(?:n't|[ \t]+not|[ \t]+(?:incorrect|wrong|unlikely|ruled))"
     r"|^[ \t]*should[ \t]+(?:be[ \t]+avoided|not)"
-    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非|禁用|慎用|(?:会|可|可能)?加重)"
+    r"|^[ \t]*(?:也|亦|都|均|则)?(?:不|错误|是错|并不|并非|非)"
 )
 #: options named as a list ("esmolol and nitroglycerin would worsen …"): a verdict after the last is on all
 _JOINED = re.compile(r"[ \t]*(?:,|、|/|和|与|及|或|and|or|as[ \t]+well[ \t]+as)[ \t]*")
+#: a word that ranks the noun after it: "the best drug", "the strongest predictor", "the specific X"
+_RANKING = (r"(?:best|most[ \t]+[a-z]+|first|preferred|appropriate|correct|right|specific|first-line|single|optimal"
+            r"|[a-z]{2,}est)")
+#: one word, maybe hyphenated once (never a run of hyphens: each of them would start a new scan)
+_WORD = r"[a-z]+(?:-[a-z]+)?"
 _HEAD = re.compile(
     r"(?:answer|choice|option)(?:[ \t]+here)?[ \t]*(?:is|would be|should be|will be|:)(?![a-z])"
-    r"|i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
-    r"|(?:treatment|drug|agent|antidote|diagnosis|nerve|cause|management|therapy|intervention|predictor)"
-    r"(?:[ \t]+of[ \t]+choice)?(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
-    r"|答案(?:是|为|:)|选(?:择|用)?(?!项)|首选|(?:应(?:该|当)?|宜)(?:使用|用|选用|给予|首选)"
+    r"|(?<![a-z])i(?:'d| would| will)?[ \t]+(?:choose|select|pick|go with|recommend|use)(?![a-z])"
+    rf"|(?<![a-z])(?:{_RANKING}[ \t]+{_WORD}|{_WORD}[ \t]+of[ \t]+choice)(?:[ \t]+here)?[ \t]+(?:is|would be|should be)(?![a-z])"
+    r"|答案(?:是|为|:)|(?<!不)选(?:择|用)?(?!项)|首选|(?:应(?:该|当)?|宜)(?:使用|用|选用|给予|首选)"
 )
-_HEAD_ANCHORS = ("answer", "choice", "option", "i ", "i'", "treatment", "drug", "agent", "antidote", "diagnosis",
-                 "nerve", "cause", "management", "therapy", "intervention", "predictor", "答案", "选", "首选", "应", "宜")
-#: after an option's text, what makes it the answer: "phenylephrine is the drug to give"
+#: after an option's text, what makes it the answer: "phenylephrine is the drug to give", "X is the strongest predictor"
 _TAIL_HEAD = re.compile(
-    r"[ \t]+is[ \t]+the[ \t]+(?:(?:best|first|preferred|appropriate|correct|right|safest|specific|most|first-line"
-    r"|strongest|single)[ \t]+)*"
-    r"(?:drug|agent|treatment|therapy|choice|answer|option|antidote|diagnosis|intervention|predictor)(?![a-z])"
-    r"(?![ \t]+(?:most[ \t]+)?(?:likely[ \t]+)?to[ \t]+(?:cause|worsen|avoid))"
+    rf"[ \t]+is[ \t]+the[ \t]+(?:(?:{_RANKING}[ \t]+)+{_WORD}|{_WORD}[ \t]+(?:to[ \t]+(?:give|use|choose)|of[ \t]+choice)"
+    r"|choice|answer|option)(?![a-z])(?![ \t]+to[ \t]+(?:cause|avoid))"
 )
 _SENTENCE_END = re.compile(r"\n|。|;|[.!?](?:\s|$)")
 _CLAUSE_END = re.compile(r"\n|。|;|,|、|[.!?](?:\s|$)")
@@ -57,6 +55,8 @@ _ALTERNATIVE = re.compile(
     r"(?<![a-z])(?:also|too|as well|either|or|and|both|but|however|although|though|while|whereas)(?![a-z])"
     r"|也|亦|同样|都|均|或|和|但|而|然而|不过"
 )
+#: a line labelled with an option letter: a short reply with two of them lists options, it does not name one
+_OPTION_LINE = re.compile(r"^[ \t]*[(\[]?[a-h][)\].:、]", re.MULTILINE)
 #: a short reply that says it does not know names an option without choosing it
 _UNSURE = re.compile(r"not sure|unsure|uncertain|don't know|do not know|unclear|不确定|不知道|不清楚|拿不准")
 
@@ -237,6 +237,17 @@ def named_as_answer(
     return None, "none_ambiguous"
 
 
+def goes_round(stated: list[str]) -> bool:
+    """Whether answers stated in turn go round rather than correct one another: three different
+    ones, or one stated again after another replaced it.
+
+    >>> goes_round(["A", "C", "C"]), goes_round(["A", "B", "A"]), goes_round(["B", "D", "C"])
+    (False, True, True)
+    """
+    changes = [letter for i, letter in enumerate(stated) if i == 0 or stated[i - 1] != letter]
+    return len(set(changes)) >= 3 or len(changes) != len(set(changes))
+
+
 def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """The letter whose text alone the reply names as its answer, as ``(letter, method)``.
 
@@ -249,14 +260,21 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     (None, 'none_ambiguous')
     """
     lower = text.lower()
-    heads = [m for m in matches(_HEAD, lower, _HEAD_ANCHORS)
-             if not (m.group()[0] == "i" and m.start() and "a" <= lower[m.start() - 1] <= "z")
-             and not (m.group()[0] == "选" and lower[m.start() - 1:m.start()] == "不")]
+    heads = list(_HEAD.finditer(lower))
     last = heads[-1] if heads else None
     named_first = named_as_answer(lower, index, rejected, -1 if last is None else last.start())
     if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
         return named_first
     if last is not None:
+        stated = []  # the one option each head names, in order
+        for head in heads:
+            stop = _SENTENCE_END.search(lower, head.end())
+            end = min(stop.start() if stop else len(lower), head.end() + 200)
+            named = set(mentions(lower, index, head.end(), end)) - rejected
+            if len(named) == 1:
+                stated.append(next(iter(named)))
+        if goes_round(stated):
+            return None, "none_ambiguous"
         stop = _SENTENCE_END.search(lower, last.end())
         end = min(stop.start() if stop else len(lower), last.end() + 200)
         named = set(mentions(lower, index, last.end(), end)) - rejected
@@ -265,7 +283,7 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
         first = _named_in_first_clause(lower, index, last.end(), end)
         if first is not None and first not in rejected:  # "首选罗哌卡因，布比卡因心脏毒性较大"
             return first, "option_text"
-    if len(text) <= 250 and not _UNSURE.search(lower):
+    if len(text) <= 250 and not _UNSURE.search(lower) and len(_OPTION_LINE.findall(lower)) < 2:
         named = set(mentions(lower, index)) - rejected
         if len(named) == 1:
             return named.pop(), "option_text"

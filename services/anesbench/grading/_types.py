@@ -21,6 +21,7 @@ METHODS: tuple[str, ...] = (
     "letter_with_text",  # the reply (or its first/last line) is "C. Dantrolene"
     "verdict",  # option-by-option verdicts with exactly one option judged correct
     "option_text",  # the reply names one option's text only ("The best choice is dantrolene.")
+    "elicited",  # not the rules': the model's own letter, asked for in a second turn where they found none
     # no answer
     "none_empty",  # nothing visible after removing <think> blocks
     "none_truncated",  # finish_reason "length" and no committed final answer

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 
-from anesbench.grading._final import lower_same_length, ref_ok
+from anesbench.grading._final import CAPITAL, lower_same_length, ref_ok
 from anesbench.grading._scan import matches
 
-_NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate|indicated)"
-           r"|contraindicated"
+_NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
 _POS_EN = (r"correct(?![ \t]+(?:the|a|an|this|it|its|any)[ \t])"
-           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))|indicated")
+           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))")
 _NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
 _POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选|符合题意"
 #: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
@@ -29,8 +28,7 @@ POLARITY = re.compile(
     rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)",
     re.MULTILINE,
 )
-_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "indicated",
-                     "contraindicated", "不", "错",
+_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
                      "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
 _NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
 _NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
@@ -41,7 +39,6 @@ _PREDICATIVE = re.compile(
     r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
     re.MULTILINE,
 )
-_LABELLED_BEFORE = re.compile(r"[:\-–—(][ \t]*\Z")
 _ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案|选择)[\u4e00-\u9fff]")
 _ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
 
@@ -65,8 +62,6 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
         if bad is not None and lower.endswith(bad, max(0, s - 3), s):
             continue
         positive = m.group("pos") is not None
-        if word == "indicated" and not _LABELLED_BEFORE.search(lower, max(0, s - 4), s):  # "C. X – Indicated" only
-            continue
         if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges
             continue
         if (
@@ -106,9 +101,10 @@ _NEGATED = re.compile(
     r"(?:(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
     r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
 )
-_CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 #: "A: No. B: No. C: Yes." (yes/no only right after a letter and a colon or dash)
 _YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:(?P<pos>yes)|no)(?![a-z])")
+#: a one-word verdict after a dash on a labelled line, maybe negated ("– Not indicated", "— Indicated")
+_DASH_VERDICT = re.compile(r"[-–—][ \t]*(?P<not>not[ \t]+)?(?P<w>[a-z]+)(?![a-z])")
 _SEGMENT_END = re.compile(r"\n[ \t]*\n")
 
 
@@ -119,6 +115,7 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
     [(0, 'B', False)]
     """
     events: list[tuple[int, str, bool | None]] = []
+    contrasts: list[tuple[int, str, bool, str]] = []
     labels = [(m.start("l"), m.start(), m.end()) for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
     for m in _CLAUSE_LABEL.finditer(lower):
         group = "l" if m.group("l") is not None else "k"
@@ -130,15 +127,21 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
         gap = _SEGMENT_END.search(lower, end, stop)
         if gap is not None:
             stop = gap.start()
-        for cap in _CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
+        for cap in CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
             if ref_ok(text, cap.start()):
                 stop = cap.start()
                 break
         found = {positive for _, positive in polarities(lower, end, stop)}
         if found:  # a segment that says both ("correct in children, wrong here") judges nothing for sure
             events.append((at, text[at], found.pop() if len(found) == 1 else None))
+        elif (dash := _DASH_VERDICT.search(lower, end, stop)) is not None:
+            contrasts.append((at, text[at], dash.group("not") is not None, dash.group("w")))
+    negated_words = {word for _, _, negated, word in contrasts if negated}
+    for at, letter, negated, word in contrasts:  # "A. X – Not indicated … C. Y – Indicated": the contrast judges
+        if word in negated_words:
+            events.append((at, letter, not negated))
     for s, positive in polarities(lower):
-        for cap in reversed(list(_CAPITAL.finditer(text, max(0, s - 90), s))):
+        for cap in reversed(list(CAPITAL.finditer(text, max(0, s - 90), s))):
             at = cap.start()
             if (_BEFORE_EN.match(lower, at, s) or _BEFORE_ZH.match(lower, at, s)) and ref_ok(text, at):
                 events.append((at, text[at], positive))

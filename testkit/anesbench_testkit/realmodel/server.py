@@ -1,4 +1,4 @@
-"""Start llama.cpp's HTTP server (through xllamacpp) on the cached tiny model."""
+"""Start llama.cpp's HTTP server (through xllamacpp) on a cached tiny model."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from anesbench.errors import InvalidInput, StartupFailed
-from anesbench_testkit.realmodel.model import MODEL_ALIAS
+from anesbench_testkit.realmodel.model import DEFAULT_MODEL
 
 READY_TIMEOUT = 120.0
 
@@ -23,7 +23,7 @@ class ServerOptions:
     slots: int = 2  # llama.cpp --parallel: requests decoded together (continuous batching)
     slot_context: int = 2048  # tokens of context per slot (prompt + reply); llama.cpp's -c is slots x this
     threads: int = 2
-    alias: str = MODEL_ALIAS  # the model name in /v1/models and in replies
+    alias: str = DEFAULT_MODEL  # the model name in /v1/models and in replies
 
     def check(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
