@@ -28,6 +28,7 @@ from anesbench.store.leaderboard_sql import (
     leaderboard_sql,
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
+from anesbench.store.retention import Retention
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
 from anesbench.store.schema import SCHEMA
 
@@ -48,7 +49,8 @@ RUN_COLUMNS = (
     "samples, languages, harness_version, config_hash, status, total"
 )
 # Columns added to `runs` after its first release, with what a file written before them reads as.
-ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER"}
+ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER",
+                     "pruned_at": "NULL::TIMESTAMP"}
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
@@ -60,9 +62,17 @@ FROM {{runs}} r LEFT JOIN (
            count(*) FILTER (WHERE correct) AS correct,
            count(*) FILTER (WHERE error IS NULL AND pred IS NULL) AS unanswered
     FROM results GROUP BY run_id
+    UNION ALL
+    SELECT run_id, sum(done), sum(failed), sum(correct), sum(done_unanswered)
+    FROM {{cells}} WHERE level <> 'overall' GROUP BY run_id
 ) c ON c.run_id = r.id
 """
 
+
+# What a file written before pruning existed reads as: no pruned run.
+NO_CELLS = ("(SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
+            "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
+            "0::BIGINT AS done_unanswered WHERE false)")
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -70,7 +80,7 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
-class Store:
+class Store(Retention):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -100,7 +110,9 @@ class Store:
         ).fetchall()}
         missing = [f"{default} AS {name}" for name, default in ADDED_RUN_COLUMNS.items() if name not in columns]
         self._runs = f"(SELECT *, {', '.join(missing)} FROM runs)" if missing else "runs"
-        self._run_select = RUN_SELECT.format(runs=self._runs)
+        self._cells = "run_cells" if self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_cells'").fetchone() != (0,) else NO_CELLS
+        self._run_select = RUN_SELECT.format(runs=self._runs, cells=self._cells)
         self._unsaved = 0  # result rows written since the last checkpoint
 
     def close(self) -> None:
@@ -309,8 +321,8 @@ class Store:
         ids = [run_ids] if isinstance(run_ids, str) else list(dict.fromkeys(run_ids or ()))
         if ids:
             self.require_runs(ids)
-        chosen, params = chosen_runs_sql(ids or None, include_incomplete, self._runs)
-        rows = self._con.execute(leaderboard_sql(chosen, self._runs), params).fetchall()
+        chosen, params = chosen_runs_sql(ids or None, include_incomplete, self._runs, self._cells)
+        rows = self._con.execute(leaderboard_sql(chosen, self._runs, self._cells), params).fetchall()
         samples: dict[str, dict[tuple[str, str], SampleFigures]] = {}
         board: list[LeaderboardRow] = []
         for row in rows:

@@ -61,14 +61,17 @@ class LeaderboardRow:
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
-            "e.error IS NOT NULL AND e.response IS NULL)"
+            "e.error IS NOT NULL AND e.response IS NULL) AND NOT EXISTS (SELECT 1 FROM {cells} e " \
+            "WHERE e.run_id = runs.id AND e.errors > 0)"
 
 
-def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool, runs: str = "runs") -> tuple[str, list[object]]:
-    """SQL selecting the ids of the runs to show, and its parameters (``runs``: the runs relation)."""
+def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool, runs: str = "runs",
+                    cells: str = "run_cells") -> tuple[str, list[object]]:
+    """SQL selecting the ids of the runs to show, and its parameters (``runs``: the runs relation,
+    ``cells``: the pruned runs' counts)."""
     if run_ids:
         return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
-    clean = f"""SELECT id FROM {runs} runs WHERE {CLEAN_RUN}
+    clean = f"""SELECT id FROM {runs} runs WHERE {CLEAN_RUN.format(cells=cells)}
                 QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
     if not include_incomplete:
         return clean, []
@@ -77,21 +80,38 @@ def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool, runs: s
     return f"{clean} UNION {newest}", []
 
 
-def leaderboard_sql(chosen: str, runs: str = "runs") -> str:
+def cell_counts_sql(run_ids: str) -> str:
+    """Counts per (run, language, level) and per (run, language) as 'overall', from the stored results
+    of the runs ``run_ids`` (a SQL relation of ids): what the leaderboard shows and pruning keeps."""
+    return f"""
+WITH graded AS (
+    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.error IS NULL AS ok
+    FROM results r WHERE r.run_id IN ({run_ids})
+)
+SELECT run_id, language, coalesce(level, 'overall') AS level,
+       count(*) FILTER (WHERE outcome = 'correct') AS correct,
+       count(*) FILTER (WHERE outcome <> 'error') AS total,
+       count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
+       count(*) FILTER (WHERE outcome = 'error') AS errors,
+       count(*) FILTER (WHERE ok) AS done,
+       count(*) FILTER (WHERE NOT ok) AS failed,
+       count(*) FILTER (WHERE ok AND outcome = 'unanswered') AS done_unanswered
+FROM graded
+GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+"""
+
+
+def leaderboard_sql(chosen: str, runs: str = "runs", cells: str = "run_cells") -> str:
+    """The board of the runs ``chosen`` selects: counted from their results, or, for a pruned run,
+    read from ``cells`` (a pruned run has no results left, so no run is counted twice)."""
     return f"""
 WITH chosen AS ({chosen}),
-graded AS (
-    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome
-    FROM results r WHERE r.run_id IN (SELECT id FROM chosen)
-),
 cells AS (
-    SELECT run_id, language, coalesce(level, 'overall') AS level,
-           count(*) FILTER (WHERE outcome = 'correct') AS correct,
-           count(*) FILTER (WHERE outcome <> 'error') AS total,
-           count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-           count(*) FILTER (WHERE outcome = 'error') AS errors
-    FROM graded
-    GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+    SELECT run_id, language, level, correct, total, unanswered, errors
+    FROM ({cell_counts_sql("SELECT id FROM chosen")})
+    UNION ALL
+    SELECT run_id, language, level, correct, total, unanswered, errors
+    FROM {cells} WHERE run_id IN (SELECT id FROM chosen)
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,

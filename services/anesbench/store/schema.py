@@ -27,6 +27,8 @@ ALTER TABLE runs ADD COLUMN IF NOT EXISTS ordering VARCHAR;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS extractor_version VARCHAR DEFAULT '';
 -- --limit N that cut the dataset short (NULL: every item): a partial run is never a full series' row.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS item_limit INTEGER;
+-- When `anesbench prune --keep-aggregates` dropped the run's results (its counts are in run_cells since).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS pruned_at TIMESTAMP;
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
@@ -49,6 +51,21 @@ CREATE TABLE IF NOT EXISTS results (
     reused_from       VARCHAR,             -- run id the response was copied from (--reuse)
     created_at        TIMESTAMP NOT NULL,
     PRIMARY KEY (run_id, item_id, language, sample)
+);
+-- The counts of a run whose results were pruned, as the leaderboard and the run list read them from
+-- `results` before: one row per (language, level), 'overall' included.
+CREATE TABLE IF NOT EXISTS run_cells (
+    run_id          VARCHAR NOT NULL,
+    language        VARCHAR NOT NULL,
+    level           VARCHAR NOT NULL,    -- system1 | system1.x | system2 | overall
+    correct         BIGINT NOT NULL,
+    total           BIGINT NOT NULL,     -- graded: correct + wrong + unanswered
+    unanswered      BIGINT NOT NULL,
+    errors          BIGINT NOT NULL,     -- no usable response
+    done            BIGINT NOT NULL,     -- results without an error (the run list's `done`)
+    failed          BIGINT NOT NULL,     -- results with an error
+    done_unanswered BIGINT NOT NULL,     -- results without an error and without a letter
+    PRIMARY KEY (run_id, language, level)
 );
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
