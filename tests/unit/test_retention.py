@@ -6,35 +6,37 @@ from pathlib import Path
 
 import pytest
 
-from anesbench.errors import InvalidInput
+from anesbench.errors import ConfigConflict, InvalidInput
 from anesbench.leaderboard import render_leaderboard, render_runs
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.retention import file_bytes
 
-ITEMS = 300
+ITEMS = 150
 REPLY = "Let us reason step by step about the pharmacology of each option. " * 60  # ~4 KB, like real CoT
 
 
-def _run(run_id: str, model: str) -> RunRecord:
+def _run(run_id: str, model: str, samples: int = 1) -> RunRecord:
     return RunRecord(
         id=run_id, model=model, endpoint="http://127.0.0.1:1/v1", dataset_name="d", dataset_sha256="s",
-        prompt_template="t", prompt_sha256="p", max_tokens=16, temperature=0.0, samples=1, languages=["en", "zh"],
-        harness_version="0", config_hash=run_id, total=2 * ITEMS,
+        prompt_template="t", prompt_sha256="p", max_tokens=16, temperature=0.0, samples=samples,
+        languages=["en", "zh"], harness_version="0", config_hash=run_id, total=2 * ITEMS * samples,
     )
 
 
-def _add(store: Store, run_id: str, model: str, status: str = "completed", errors: int = 0) -> None:
-    store.begin_run(_run(run_id, model))
+def _add(store: Store, run_id: str, model: str, status: str = "completed", errors: int = 0, samples: int = 1) -> None:
+    store.begin_run(_run(run_id, model, samples))
     rows = []
     for n in range(ITEMS):
+        failed = n < errors
         for language in ("en", "zh"):
-            failed = n < errors
-            pred = None if failed or n % 7 == 0 else "AB"[(n + len(run_id)) % 2]
-            rows.append(ResultRow(
-                run_id=run_id, item_id=f"i{n:04d}", language=language, sample=0, level=1 + n % 3, answer="A",
-                request_hash=f"{run_id}-{n}-{language}", response=None if failed else f"{REPLY} {run_id} {n}",
-                reasoning=None if failed else REPLY, attempts=1, pred=pred, method="test",
-                correct=None if failed else pred == "A", error="HTTP 503" if failed else None))
+            for sample in range(samples):
+                pred = None if failed or (n + sample) % 7 == 0 else "AB"[(n + sample + len(run_id)) % 2]
+                rows.append(ResultRow(
+                    run_id=run_id, item_id=f"i{n:04d}", language=language, sample=sample, level=1 + n % 3,
+                    answer="A", request_hash=f"{run_id}-{n}-{language}-{sample}",
+                    response=None if failed else f"{REPLY} {run_id} {n}", reasoning=None if failed else REPLY,
+                    attempts=1, pred=pred, method="test", correct=None if failed else pred == "A",
+                    error="HTTP 503" if failed else None))
     store.write_results(rows)
     if status != "running":
         store.finish_run(run_id, status)
@@ -43,11 +45,13 @@ def _add(store: Store, run_id: str, model: str, status: str = "completed", error
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     db = Store(tmp_path / "a.duckdb")
-    # Series m1: three clean runs and a failed one; series m2: one clean run and one still running.
-    for run_id, model, status, errors in (("m1-a", "m1", "completed", 0), ("m1-b", "m1", "failed", 5),
-                                          ("m1-c", "m1", "completed", 0), ("m1-d", "m1", "completed", 0),
-                                          ("m2-a", "m2", "completed", 0), ("m2-b", "m2", "running", 0)):
-        _add(db, run_id, model, status, errors)
+    # Series m1: three clean runs and a failed one; series m2: one clean run and one still running;
+    # series m3: two runs of three samples per question.
+    for run_id, model, status, errors, samples in (
+            ("m1-a", "m1", "completed", 0, 1), ("m1-b", "m1", "failed", 5, 1), ("m1-c", "m1", "completed", 0, 1),
+            ("m1-d", "m1", "completed", 0, 1), ("m2-a", "m2", "completed", 0, 1), ("m2-b", "m2", "running", 0, 1),
+            ("m3-a", "m3", "completed", 0, 3), ("m3-b", "m3", "completed", 0, 3)):
+        _add(db, run_id, model, status, errors, samples)
     yield db
     db.close()
 
@@ -62,8 +66,9 @@ def _views(store: Store) -> tuple[str, str, str]:
 def test_keep_last_with_aggregates_keeps_every_count_and_drops_the_text(store: Store) -> None:
     before = _views(store)
     outcome = store.prune(keep_last=1, keep_aggregates=True)
-    assert outcome.run_ids == ["m1-a", "m1-b", "m1-c"]
+    assert outcome.run_ids == ["m1-a", "m1-b", "m1-c", "m3-a"]
     assert _views(store) == before
+    assert {row.mean_accuracy for row in store.leaderboard(["m3-a"])} != {None}  # sample figures kept too
     assert all(store.results(run_id) == [] for run_id in outcome.run_ids)
     assert len(store.results("m1-d")) == 2 * ITEMS
 
@@ -80,6 +85,13 @@ def test_unfinished_runs_are_never_pruned(store: Store) -> None:
     assert store.get_run("m2-b").status == "running"
 
 
+def test_a_pruned_run_cannot_be_resumed(store: Store) -> None:
+    store.prune(keep_last=1, keep_aggregates=True)
+    with pytest.raises(ConfigConflict, match="pruned"):
+        store.begin_run(_run("m1-b", "m1"))
+    assert store.get_run("m1-b").status == "failed"
+
+
 def test_keep_last_counts_per_series(store: Store) -> None:
     assert store.prune_candidates(2, None) == ["m1-a", "m1-b"]
 
@@ -87,7 +99,7 @@ def test_keep_last_counts_per_series(store: Store) -> None:
 def test_without_aggregates_the_runs_are_deleted_and_the_board_stays(store: Store) -> None:
     board = render_leaderboard(store.leaderboard(), "json")
     outcome = store.prune(keep_last=1)
-    assert {run.id for run in store.list_runs()} == {"m1-d", "m2-a", "m2-b"}
+    assert {run.id for run in store.list_runs()} == {"m1-d", "m2-a", "m2-b", "m3-b"}
     assert render_leaderboard(store.leaderboard(), "json") == board
     assert not outcome.kept_aggregates
 

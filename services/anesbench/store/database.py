@@ -49,8 +49,7 @@ RUN_COLUMNS = (
     "samples, languages, harness_version, config_hash, status, total"
 )
 # Columns added to `runs` after its first release, with what a file written before them reads as.
-ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER",
-                     "pruned_at": "NULL::TIMESTAMP"}
+ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER"}
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
@@ -72,7 +71,8 @@ FROM {{runs}} r LEFT JOIN (
 # What a file written before pruning existed reads as: no pruned run.
 NO_CELLS = ("(SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
             "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
-            "0::BIGINT AS done_unanswered WHERE false)")
+            "0::BIGINT AS done_unanswered, 0.0 AS mean_accuracy, 0.0 AS majority_accuracy, 0.0 AS agreement "
+            "WHERE false)")
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -148,6 +148,7 @@ class Store(Retention):
                  run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit],
             )
             return self.get_run(run.id)
+        self.refuse_pruned(run.id)
         if existing.config_hash != run.config_hash:
             raise ConfigConflict(
                 f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
@@ -334,7 +335,7 @@ class Store(Retention):
                 if run_id not in samples:
                     samples[run_id] = summarize_samples(
                         tuple(r[1:]) for r in self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
-                    )
+                    ) or self.pruned_sample_figures(run_id)
                 figures = samples[run_id].get((language, level))
                 if figures is not None:
                     extra = {"mean_accuracy": figures.mean_accuracy, "majority_accuracy": figures.majority_accuracy,

@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from anesbench.errors import InvalidInput
-from anesbench.store.leaderboard_sql import SERIES, cell_counts_sql, chosen_runs_sql
+from anesbench.errors import ConfigConflict, InvalidInput
+from anesbench.store.leaderboard_sql import SAMPLES_SQL, SERIES, cell_counts_sql, chosen_runs_sql
+from anesbench.store.sample_stats import SampleFigures, summarize_samples
 
 FINISHED = "('completed', 'failed', 'cancelled')"
 
@@ -47,6 +48,7 @@ class Retention:
 
     path: str
     _con: duckdb.DuckDBPyConnection
+    _cells: str  # the run_cells relation (an empty one in a file written before pruning existed)
 
     def prune_candidates(self, keep_last: int | None, older_than_days: float | None) -> list[str]:
         """Ids of the finished runs that pruning with these limits picks (see the module's docstring)."""
@@ -94,7 +96,8 @@ class Retention:
             self._con.execute("BEGIN TRANSACTION")
             try:
                 if keep_aggregates:
-                    self._con.execute(f"INSERT INTO run_cells {cell_counts_sql('SELECT id FROM _pruned')}")
+                    self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
+                    self._keep_sample_figures(run_ids)
                     self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)",
                                       [datetime.now()])
                 else:
@@ -107,6 +110,31 @@ class Retention:
                 raise
         finally:
             self._con.unregister("_pruned")
+
+    def _keep_sample_figures(self, run_ids: list[str]) -> None:
+        """The figures of runs with several samples per question, computed as the leaderboard does."""
+        sampled = self._con.execute(
+            "SELECT id FROM runs WHERE samples > 1 AND id IN (SELECT unnest(?::VARCHAR[]))", [run_ids]).fetchall()
+        for (run_id,) in sampled:
+            rows = self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
+            for (language, level), figures in summarize_samples(tuple(row[1:]) for row in rows).items():
+                self._con.execute(
+                    "UPDATE run_cells SET mean_accuracy = ?, majority_accuracy = ?, agreement = ? "
+                    "WHERE run_id = ? AND language = ? AND level = ?",
+                    [figures.mean_accuracy, figures.majority_accuracy, figures.agreement, run_id, language, level])
+
+    def pruned_sample_figures(self, run_id: str) -> dict[tuple[str, str], SampleFigures]:
+        """(language, level) -> the sample figures kept when the run was pruned (empty for any other run)."""
+        rows = self._con.execute(
+            f"SELECT language, level, mean_accuracy, majority_accuracy, agreement FROM {self._cells} "
+            "WHERE run_id = ? AND mean_accuracy IS NOT NULL", [run_id]).fetchall()
+        return {(language, level): SampleFigures(*figures) for language, level, *figures in rows}
+
+    def refuse_pruned(self, run_id: str) -> None:
+        """A pruned run cannot be resumed: its finished work is gone, so a resume would count it twice."""
+        if self._con.execute("SELECT pruned_at IS NOT NULL FROM runs WHERE id = ?", [run_id]).fetchone() == (True,):
+            raise ConfigConflict(f"run {run_id!r} was pruned (only its counts are kept); use another id",
+                                 field="run_id")
 
     def backup_to(self, out: str) -> None:
         """Write a consistent copy of the whole store to the new DuckDB file ``out`` (it must not exist)."""
@@ -134,7 +162,11 @@ class Retention:
         fresh = self.path + ".compact"
         for stale in (fresh, fresh + ".wal"):
             Path(stale).unlink(missing_ok=True)
-        self._copy_to(fresh)
+        try:
+            self._copy_to(fresh)
+        except BaseException:
+            Path(fresh).unlink(missing_ok=True)  # e.g. the volume is full: the old file stays, pruned
+            raise
         self._con.close()
         os.replace(fresh, self.path)
         self._con = duckdb.connect(self.path)

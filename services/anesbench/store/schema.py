@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS run_cells (
     done            BIGINT NOT NULL,     -- results without an error (the run list's `done`)
     failed          BIGINT NOT NULL,     -- results with an error
     done_unanswered BIGINT NOT NULL,     -- results without an error and without a letter
+    mean_accuracy     DOUBLE,            -- runs with several samples only (else NULL)
+    majority_accuracy DOUBLE,
+    agreement         DOUBLE,
     PRIMARY KEY (run_id, language, level)
 );
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
