@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from anesbench.errors import ConfigConflict, InvalidInput
+from anesbench.errors import InvalidInput
 from anesbench.leaderboard import render_leaderboard, render_runs
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.retention import file_bytes
@@ -85,11 +85,13 @@ def test_unfinished_runs_are_never_pruned(store: Store) -> None:
     assert store.get_run("m2-b").status == "running"
 
 
-def test_a_pruned_run_cannot_be_resumed(store: Store) -> None:
+def test_a_pruned_run_cannot_be_resumed_or_read_item_by_item(store: Store) -> None:
     store.prune(keep_last=1, keep_aggregates=True)
-    with pytest.raises(ConfigConflict, match="pruned"):
+    with pytest.raises(InvalidInput, match="pruned"):
         store.begin_run(_run("m1-b", "m1"))
     assert store.get_run("m1-b").status == "failed"
+    with pytest.raises(InvalidInput, match="pruned"):
+        store.outcomes("m1-a")
 
 
 def test_keep_last_counts_per_series(store: Store) -> None:

@@ -113,6 +113,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         # One store call per page, so writers are never held up long.
         run_id = _run_id(request.run_id)
         await self.runs.store.call(Store.get_run, run_id)  # NotFound before the stream begins
+        await self.runs.store.call(Store.require_results, run_id)
         after: tuple[str, str, int] | None = None
         while page := await self.runs.store.call(Store.export_page, run_id, after, EXPORT_PAGE):
             yield pb.ExportResultsChunk(results=[export_row_to_pb(row) for row in page])

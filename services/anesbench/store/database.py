@@ -49,7 +49,8 @@ RUN_COLUMNS = (
     "samples, languages, harness_version, config_hash, status, total"
 )
 # Columns added to `runs` after its first release, with what a file written before them reads as.
-ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER"}
+ADDED_RUN_COLUMNS = {"ordering": "NULL::VARCHAR", "extractor_version": "''", "item_limit": "NULL::INTEGER",
+                     "pruned_at": "NULL::TIMESTAMP"}
 RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
@@ -148,7 +149,7 @@ class Store(Retention):
                  run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit],
             )
             return self.get_run(run.id)
-        self.refuse_pruned(run.id)
+        self.require_results(run.id)
         if existing.config_hash != run.config_hash:
             raise ConfigConflict(
                 f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
@@ -353,6 +354,7 @@ class Store(Retention):
     def outcomes(self, run_id: str) -> list[tuple[str, str, int, int, str, str | None, str]]:
         """(item_id, language, sample, level, answer, pred, outcome) of every stored result of a run."""
         self.get_run(run_id)
+        self.require_results(run_id)
         return self._con.execute(
             f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL} FROM results WHERE run_id = ? "
             "ORDER BY item_id, language, sample",
@@ -362,12 +364,14 @@ class Store(Retention):
     def export_to(self, run_id: str, fmt: str, path: str) -> None:
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
         self.get_run(run_id)
+        self.require_results(run_id)
         with self._export_settings():
             self._con.execute(export_sql(run_id, fmt, path))
 
     def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
         """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
         self.get_run(run_id)
+        self.require_results(run_id)
         with self._export_settings():
             reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).fetch_record_batch(batch_rows)
             for batch in reader:

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from anesbench.errors import ConfigConflict, InvalidInput
+from anesbench.errors import InvalidInput
 from anesbench.store.leaderboard_sql import SAMPLES_SQL, SERIES, cell_counts_sql, chosen_runs_sql
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
 
@@ -48,6 +48,7 @@ class Retention:
 
     path: str
     _con: duckdb.DuckDBPyConnection
+    _runs: str  # the runs relation, with the columns a file written before them lacks
     _cells: str  # the run_cells relation (an empty one in a file written before pruning existed)
 
     def prune_candidates(self, keep_last: int | None, older_than_days: float | None) -> list[str]:
@@ -130,11 +131,12 @@ class Retention:
             "WHERE run_id = ? AND mean_accuracy IS NOT NULL", [run_id]).fetchall()
         return {(language, level): SampleFigures(*figures) for language, level, *figures in rows}
 
-    def refuse_pruned(self, run_id: str) -> None:
-        """A pruned run cannot be resumed: its finished work is gone, so a resume would count it twice."""
-        if self._con.execute("SELECT pruned_at IS NOT NULL FROM runs WHERE id = ?", [run_id]).fetchone() == (True,):
-            raise ConfigConflict(f"run {run_id!r} was pruned (only its counts are kept); use another id",
-                                 field="run_id")
+    def require_results(self, run_id: str) -> None:
+        """Bad input when the run was pruned: its results are gone (a resume would count its work twice,
+        compare and export would see no items)."""
+        pruned = self._con.execute(f"SELECT pruned_at IS NOT NULL FROM {self._runs} WHERE id = ?", [run_id]).fetchone()
+        if pruned == (True,):
+            raise InvalidInput(f"run {run_id!r} was pruned: only its counts are kept (leaderboard, runs)")
 
     def backup_to(self, out: str) -> None:
         """Write a consistent copy of the whole store to the new DuckDB file ``out`` (it must not exist)."""
