@@ -17,7 +17,7 @@ from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchErr
 OK, FAILURE, BAD_INPUT = EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT
 
 # RunConfig fields whose option is not simply the field name with dashes.
-_OPTION_FOR_FIELD = {"endpoints": "endpoint", "run_ids": "run", "dataset_name": "dataset"}
+_OPTION_FOR_FIELD = {"endpoints": "endpoint", "run_ids": "run", "dataset_name": "dataset", "older_than_days": "older_than"}
 
 
 def option_for(field: str) -> str:

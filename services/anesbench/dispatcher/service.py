@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,6 +31,7 @@ from anesbench.wire.convert import (
 DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
 MAX_UPLOAD_ITEMS = 200_000
 EXPORT_PAGE = 5000  # result rows per chunk
+BACKUP_CHUNK = 1 << 20  # bytes per BackupStore message
 
 
 def _count(method: str, code: grpc.StatusCode) -> None:
@@ -110,9 +113,34 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         # One store call per page, so writers are never held up long.
         run_id = _run_id(request.run_id)
         await self.runs.store.call(Store.get_run, run_id)  # NotFound before the stream begins
+        await self.runs.store.call(Store.require_results, run_id)
         after: tuple[str, str, int] | None = None
         while page := await self.runs.store.call(Store.export_page, run_id, after, EXPORT_PAGE):
             yield pb.ExportResultsChunk(results=[export_row_to_pb(row) for row in page])
             if len(page) < EXPORT_PAGE:
                 return
             after = (page[-1][0], page[-1][1], page[-1][3])
+
+    @_rpc
+    async def PruneRuns(self, request: pb.PruneRunsRequest, context: grpc.aio.ServicerContext) -> pb.PruneRunsResponse:
+        which = request.WhichOneof("limit")
+        outcome = await self.runs.store.call(
+            Store.prune, keep_last=request.keep_last if which == "keep_last" else None,
+            older_than_days=request.older_than_days if which == "older_than_days" else None,
+            keep_aggregates=request.keep_aggregates)
+        return pb.PruneRunsResponse(run_ids=outcome.run_ids, kept_aggregates=outcome.kept_aggregates,
+                                    bytes_before=outcome.bytes_before, bytes_after=outcome.bytes_after)
+
+    @_rpc
+    async def BackupStore(
+        self, request: pb.BackupStoreRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.BackupStoreChunk]:
+        # The copy is written beside the store (its volume has room for it, /tmp may not), read back in
+        # chunks and removed however the stream ends.
+        db = Path(self.runs.settings.db)
+        with tempfile.TemporaryDirectory(prefix=".backup-", dir=db.parent if db.name != ":memory:" else None) as folder:
+            copy = Path(folder) / "store.duckdb"
+            await self.runs.store.call(Store.backup_to, str(copy))
+            with copy.open("rb") as handle:
+                while data := await asyncio.to_thread(handle.read, BACKUP_CHUNK):
+                    yield pb.BackupStoreChunk(data=data)

@@ -28,6 +28,7 @@ from anesbench.store.leaderboard_sql import (
     leaderboard_sql,
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
+from anesbench.store.retention import Retention
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
 from anesbench.store.schema import RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
 from anesbench.store.scrub import needs_scrub, scrub_file
@@ -64,9 +65,18 @@ FROM runs r LEFT JOIN (
            count(*) FILTER (WHERE correct) AS correct,
            count(*) FILTER (WHERE error IS NULL AND pred IS NULL) AS unanswered
     FROM results GROUP BY run_id
+    UNION ALL
+    SELECT run_id, sum(done), sum(failed), sum(correct), sum(done_unanswered)
+    FROM run_cells WHERE level <> 'overall' GROUP BY run_id
 ) c ON c.run_id = r.id
 """
 
+
+# What a file written before pruning existed reads as: no pruned run.
+NO_CELLS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
+            "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
+            "0::BIGINT AS done_unanswered, 0::BIGINT AS elicited, 0::BIGINT AS rules_correct, 0.0 AS mean_accuracy, "
+            "0.0 AS majority_accuracy, 0.0 AS agreement WHERE false")
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -74,7 +84,7 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
-class Store:
+class Store(Retention):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -106,6 +116,8 @@ class Store:
         if read_only:
             self._view_added_columns("runs", RUN_COLUMNS_ADDED)
             self._view_added_columns("results", RESULT_COLUMNS_ADDED)
+            if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_cells'").fetchone() == (0,):
+                self._con.execute(f"CREATE TEMP VIEW run_cells AS {NO_CELLS}")
         self._run_select = RUN_SELECT
         self._unsaved = 0  # result rows written since the last checkpoint
 
@@ -158,6 +170,7 @@ class Store:
                  run.elicit, run.elicit_prompt, run.elicit_prompt_sha256],
             )
             return self.get_run(run.id)
+        self.require_results(run.id)
         if existing.config_hash != run.config_hash:
             raise ConfigConflict(
                 f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
@@ -362,7 +375,7 @@ class Store:
                 if run_id not in samples:
                     samples[run_id] = summarize_samples(
                         tuple(r[1:]) for r in self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
-                    )
+                    ) or self.pruned_sample_figures(run_id)
                 figures = samples[run_id].get((language, level))
                 if figures is not None:
                     extra = {"mean_accuracy": figures.mean_accuracy, "majority_accuracy": figures.majority_accuracy,
@@ -381,6 +394,7 @@ class Store:
     def outcomes(self, run_id: str) -> list[tuple[str, str, int, int, str, str | None, str]]:
         """(item_id, language, sample, level, answer, pred, outcome) of every stored result of a run."""
         self.get_run(run_id)
+        self.require_results(run_id)
         return self._con.execute(
             f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL} FROM results WHERE run_id = ? "
             "ORDER BY item_id, language, sample",
@@ -390,12 +404,14 @@ class Store:
     def export_to(self, run_id: str, fmt: str, path: str) -> None:
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
         self.get_run(run_id)
+        self.require_results(run_id)
         with self._export_settings():
             self._con.execute(export_sql(run_id, fmt, path))
 
     def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
         """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
         self.get_run(run_id)
+        self.require_results(run_id)
         with self._export_settings():
             reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).fetch_record_batch(batch_rows)
             for batch in reader:

@@ -69,7 +69,8 @@ class LeaderboardRow:
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
-            "e.error IS NOT NULL AND e.response IS NULL)"
+            "e.error IS NOT NULL AND e.response IS NULL) AND NOT EXISTS (SELECT 1 FROM run_cells e " \
+            "WHERE e.run_id = runs.id AND e.errors > 0)"
 
 
 def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tuple[str, list[object]]:
@@ -85,24 +86,41 @@ def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tupl
     return f"{clean} UNION {newest}", []
 
 
+def cell_counts_sql(run_ids: str) -> str:
+    """Counts per (run, language, level) and per (run, language) as 'overall', from the stored results
+    of the runs ``run_ids`` (a SQL relation of ids): what the leaderboard shows and pruning keeps."""
+    return f"""
+WITH graded AS (
+    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.error IS NULL AS ok,
+           r.method = 'elicited' AS elicited, {RULES_CORRECT_SQL} AS rules_correct
+    FROM results r WHERE r.run_id IN ({run_ids})
+)
+SELECT run_id, language, coalesce(level, 'overall') AS level,
+       count(*) FILTER (WHERE outcome = 'correct') AS correct,
+       count(*) FILTER (WHERE outcome <> 'error') AS total,
+       count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
+       count(*) FILTER (WHERE outcome = 'error') AS errors,
+       count(*) FILTER (WHERE ok) AS done,
+       count(*) FILTER (WHERE NOT ok) AS failed,
+       count(*) FILTER (WHERE ok AND outcome = 'unanswered') AS done_unanswered,
+       count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
+       count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
+FROM graded
+GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+"""
+
+
 def leaderboard_sql(chosen: str) -> str:
+    """The board of the runs ``chosen`` selects: counted from their results, or, for a pruned run,
+    read from ``run_cells`` (a pruned run has no results left, so no run is counted twice)."""
     return f"""
 WITH chosen AS ({chosen}),
-graded AS (
-    SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.method = 'elicited' AS elicited,
-           {RULES_CORRECT_SQL} AS rules_correct
-    FROM results r WHERE r.run_id IN (SELECT id FROM chosen)
-),
 cells AS (
-    SELECT run_id, language, coalesce(level, 'overall') AS level,
-           count(*) FILTER (WHERE outcome = 'correct') AS correct,
-           count(*) FILTER (WHERE outcome <> 'error') AS total,
-           count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-           count(*) FILTER (WHERE outcome = 'error') AS errors,
-           count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
-           count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
-    FROM graded
-    GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct
+    FROM ({cell_counts_sql("SELECT id FROM chosen")})
+    UNION ALL
+    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct
+    FROM run_cells WHERE run_id IN (SELECT id FROM chosen)
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,

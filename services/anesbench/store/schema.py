@@ -48,6 +48,26 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, item_id, language, sample)
 );
 {results_added}
+-- The counts of a run whose results were pruned, as the leaderboard and the run list read them from
+-- `results` before: one row per (language, level), 'overall' included.
+CREATE TABLE IF NOT EXISTS run_cells (
+    run_id          VARCHAR NOT NULL,
+    language        VARCHAR NOT NULL,
+    level           VARCHAR NOT NULL,    -- system1 | system1.x | system2 | overall
+    correct         BIGINT NOT NULL,
+    total           BIGINT NOT NULL,     -- graded: correct + wrong + unanswered
+    unanswered      BIGINT NOT NULL,
+    errors          BIGINT NOT NULL,     -- no usable response
+    done            BIGINT NOT NULL,     -- results without an error (the run list's `done`)
+    failed          BIGINT NOT NULL,     -- results with an error
+    done_unanswered BIGINT NOT NULL,     -- results without an error and without a letter
+    elicited        BIGINT NOT NULL DEFAULT 0,  -- graded answers whose letter came from the follow-up
+    rules_correct   BIGINT NOT NULL DEFAULT 0,  -- graded answers the rules alone got right
+    mean_accuracy     DOUBLE,            -- runs with several samples only (else NULL)
+    majority_accuracy DOUBLE,
+    agreement         DOUBLE,
+    PRIMARY KEY (run_id, language, level)
+);
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
     run_id   VARCHAR PRIMARY KEY,
@@ -68,6 +88,7 @@ RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("ordering", "VARCHAR", "how pending work was ordered: 'history:<run ids>' | 'file'"),
     ("extractor_version", "VARCHAR", "anesbench.grading.EXTRACTOR_VERSION of the grader (NULL read as '')"),
     ("item_limit", "INTEGER", "--limit N that cut the dataset short, NULL: every item (a partial run)"),
+    ("pruned_at", "TIMESTAMP", "when prune --keep-aggregates dropped its results (its counts are in run_cells)"),
     ("elicit", "VARCHAR", "off | unanswered | all"),
     ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
     ("elicit_prompt_sha256", "VARCHAR", ""),

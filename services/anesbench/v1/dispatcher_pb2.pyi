@@ -354,3 +354,35 @@ class ExportedResult(_message.Message):
     elicitation_prompt_tokens: int
     elicitation_completion_tokens: int
     def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ..., elicited: _Optional[bool] = ..., pred_rules: _Optional[str] = ..., method_rules: _Optional[str] = ..., elicitation: _Optional[str] = ..., elicitation_params: _Optional[str] = ..., elicitation_response: _Optional[str] = ..., elicitation_error: _Optional[str] = ..., elicitation_attempts: _Optional[int] = ..., elicitation_latency_s: _Optional[float] = ..., elicitation_prompt_tokens: _Optional[int] = ..., elicitation_completion_tokens: _Optional[int] = ...) -> None: ...
+
+class PruneRunsRequest(_message.Message):
+    __slots__ = ("keep_last", "older_than_days", "keep_aggregates")
+    KEEP_LAST_FIELD_NUMBER: _ClassVar[int]
+    OLDER_THAN_DAYS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_AGGREGATES_FIELD_NUMBER: _ClassVar[int]
+    keep_last: int
+    older_than_days: float
+    keep_aggregates: bool
+    def __init__(self, keep_last: _Optional[int] = ..., older_than_days: _Optional[float] = ..., keep_aggregates: _Optional[bool] = ...) -> None: ...
+
+class PruneRunsResponse(_message.Message):
+    __slots__ = ("run_ids", "kept_aggregates", "bytes_before", "bytes_after")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_AGGREGATES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_AFTER_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    kept_aggregates: bool
+    bytes_before: int
+    bytes_after: int
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., kept_aggregates: _Optional[bool] = ..., bytes_before: _Optional[int] = ..., bytes_after: _Optional[int] = ...) -> None: ...
+
+class BackupStoreRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BackupStoreChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...

@@ -77,6 +77,16 @@ class DispatcherStub:
                 request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
                 response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
                 _registered_method=True)
+        self.PruneRuns = channel.unary_unary(
+                '/anesbench.v1.Dispatcher/PruneRuns',
+                request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsRequest.SerializeToString,
+                response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsResponse.FromString,
+                _registered_method=True)
+        self.BackupStore = channel.unary_stream(
+                '/anesbench.v1.Dispatcher/BackupStore',
+                request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.SerializeToString,
+                response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -149,6 +159,25 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneRuns(self, request, context):
+        """Retention, as `anesbench prune`: prunes finished runs (never a pending or running one, never a run
+        the default leaderboard shows), then copies the store into a fresh file so that it shrinks on disk.
+        The leaderboard and the run list show a run pruned with keep_aggregates as before. Other calls
+        wait meanwhile (seconds per GB). INVALID_ARGUMENT unless exactly one limit is set and valid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BackupStore(self, request, context):
+        """A consistent copy of the whole store, as a DuckDB file, in chunks (a fresh file on the dispatcher's
+        volume is written from one snapshot, streamed, then removed); runs go on meanwhile, though their
+        writes wait while the copy is written (seconds per GB). The file opens with `--db FILE`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +215,16 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.ExportResults,
                     request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.FromString,
                     response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.SerializeToString,
+            ),
+            'PruneRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneRuns,
+                    request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsRequest.FromString,
+                    response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsResponse.SerializeToString,
+            ),
+            'BackupStore': grpc.unary_stream_rpc_method_handler(
+                    servicer.BackupStore,
+                    request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.FromString,
+                    response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -385,6 +424,60 @@ class Dispatcher:
             '/anesbench.v1.Dispatcher/ExportResults',
             anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
             anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anesbench.v1.Dispatcher/PruneRuns',
+            anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsRequest.SerializeToString,
+            anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BackupStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/anesbench.v1.Dispatcher/BackupStore',
+            anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.SerializeToString,
+            anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -83,7 +83,7 @@ EXPECTED_KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
             "PodMonitor": 1,
             "Deployment": 3,
             "Service": 3,
-            "CronJob": 4,
+            "CronJob": 5,  # four schedules and the prune
             "HorizontalPodAutoscaler": 1,
             "NetworkPolicy": 7,
             "Secret": 1,  # the TLS certificate; the tokens come from an existing Secret
@@ -171,7 +171,7 @@ def _pod_specs(render: Render) -> dict[str, dict[str, Any]]:
 
 def test_every_anesbench_container_is_locked_down(render) -> None:
     specs = _pod_specs(render("full-values.yaml", True))
-    assert len(specs) == 1 + 2 + 1 + 4 + 1  # test pod, dispatcher, grader, download, 4 schedules, stand-in
+    assert len(specs) == 1 + 2 + 1 + 4 + 1 + 1  # test pod, dispatcher, grader, download, 4 schedules, prune, stand-in
     for name, spec in specs.items():
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] and pod["runAsUser"] == 10001, name
@@ -286,6 +286,7 @@ def test_cronjobs_follow_the_schedules(render) -> None:
         "anesbench-qwen3-32b-weekly",
         "anesbench-hosted-monthly",
         "anesbench-standin-smoke",
+        "anesbench-prune",
     }
     for spec in cronjobs.values():
         assert spec["concurrencyPolicy"] == "Forbid"

@@ -120,6 +120,19 @@ def test_cronjob_args_mean_what_the_schedule_says(render, cli: click.Group) -> N
     assert params["run_id"] == "anesbench-schedule-29112233"  # the Job's name, so a retry resumes
 
 
+def test_the_prune_cronjob_keeps_what_the_values_say(render, cli: click.Group) -> None:
+    cronjob = render("full-values.yaml", True).one("CronJob", "anesbench-prune")
+    assert (cronjob["spec"]["schedule"], cronjob["spec"]["timeZone"]) == ("15 6 * * 0", "Europe/Berlin")
+    (container,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    ctx = cli.make_context("anesbench", list(container["args"]))
+    name, prune, rest = cli.resolve_command(ctx, _rest(ctx))
+    assert name == "prune" and prune is not None
+    params = prune.make_context(name, rest, parent=ctx).params
+    assert params["dispatcher"] == "anesbench-dispatcher.anesbench.svc:50051"
+    assert (params["keep_last"], params["older_than"], params["keep_aggregates"]) == (14, None, True)
+    assert not render("defaults", True).of_kind("CronJob")  # off unless enabled
+
+
 def test_bad_arguments_do_not_parse(cli: click.Group) -> None:
     """parse() really exercises the options: a wrong value is refused."""
     with pytest.raises(click.UsageError):
