@@ -15,17 +15,8 @@ OUT=tests/data/real/$MODEL.jsonl
 WORK=$(mktemp -d)
 # One thread by default: on a busy machine llama.cpp's threads wait for each other at every step
 # (SmolLM2 fell from 45 to under 2 tokens/s per slot with two threads at load 5; one thread kept 15).
-"$BIN/python" -m anesbench_testkit.realmodel serve --model "$MODEL" --slots 2 --threads "${THREADS:-1}" \
-  >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 600); do
-  grep -q "^listening on " "$WORK/server.out" && break
-  kill -0 $SERVER 2>/dev/null || { cat "$WORK/server.log" >&2; echo "the real model server exited" >&2; exit 1; }
-  sleep 0.2
-done
-ADDRESS=$(sed -n 's/^listening on //p' "$WORK/server.out" | head -n1)
-[[ -n "$ADDRESS" ]] || { tail -n 20 "$WORK/server.log" >&2; echo "the real model server did not start" >&2; exit 1; }
+source scripts/realmodel-server.sh
+start_real_model "$WORK" --model "$MODEL" --slots 2 --threads "${THREADS:-1}"
 EXPORTS=()
 for TEMPLATE in anesbench-cot anesbench-paper; do
   "$BIN/anesbench" run --endpoint "$ADDRESS/v1" --model "$MODEL" --dataset "$DATASET" --languages en,zh \
