@@ -155,7 +155,10 @@ def extract_answer(
     # The last commitment is nearly always near the end: look there first, then before it.
     cut = len(text) - _TAIL_CHARS if len(text) > _TAIL_CHARS + 150 else 0
     firm = find_commitments(text, index, cut, None, lower)
-    earlier = find_commitments(text, index, 0, cut, lower) if cut else []
+    # The head is read too when the tail has nothing, or repeats itself (a loop may have begun earlier);
+    # one final answer after a long chain of thought is read from the tail alone.
+    repeats = sum(1 for h in firm if h.tier == STRONG) > 1
+    earlier = find_commitments(text, index, 0, cut, lower) if cut and (repeats or not firm) else []
     if not firm:
         firm, earlier = earlier, []
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count

@@ -118,7 +118,6 @@ class Store(Retention):
             self._view_added_columns("results", RESULT_COLUMNS_ADDED)
             if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_cells'").fetchone() == (0,):
                 self._con.execute(f"CREATE TEMP VIEW run_cells AS {NO_CELLS}")
-        self._run_select = RUN_SELECT
         self._unsaved = 0  # result rows written since the last checkpoint
 
     def _view_added_columns(self, table: str, added_columns: Sequence[tuple[str, str, str]]) -> None:
@@ -140,7 +139,7 @@ class Store(Retention):
 
     # --- runs -------------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
-        row = self._con.execute(self._run_select + " WHERE r.id = ?", [run_id]).fetchone()
+        row = self._con.execute(RUN_SELECT + " WHERE r.id = ?", [run_id]).fetchone()
         if row is None:
             raise NotFound(f"no run with id '{run_id}' in {self.path}")
         return RunRecord(*row)
@@ -152,7 +151,7 @@ class Store(Retention):
             return None
 
     def list_runs(self) -> list[RunRecord]:
-        rows = self._con.execute(self._run_select + " ORDER BY r.created_at, r.id").fetchall()
+        rows = self._con.execute(RUN_SELECT + " ORDER BY r.created_at, r.id").fetchall()
         return [RunRecord(*row) for row in rows]
 
     def begin_run(self, run: RunRecord) -> RunRecord:
