@@ -1,4 +1,4 @@
-"""Issue 9 faults through the dispatcher: its preflight, and a grader that stays down beyond its grace."""
+"""Faults of real deployments through the dispatcher: its preflight, and a grader that stays down beyond its grace."""
 
 from __future__ import annotations
 

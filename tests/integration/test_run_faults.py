@@ -1,4 +1,4 @@
-"""Faults of real deployments (issue 9), each reproduced against the real CLI and the stand-in server.
+"""Faults of real deployments, each reproduced against the real CLI and the stand-in server.
 
 A model that is not up, a wrong model name or port, a server that goes away mid-run, a reply the
 grader cannot handle and a store that cannot write: each ends in one clear message, the right exit
