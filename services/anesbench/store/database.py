@@ -412,7 +412,7 @@ class Store(Retention):
         self.get_run(run_id)
         self.require_results(run_id)
         with self._export_settings():
-            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).fetch_record_batch(batch_rows)
+            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).to_arrow_reader(batch_rows)
             for batch in reader:
                 yield from batch.to_pylist()
 
