@@ -46,10 +46,11 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     standin = start_standin("--answer-key", str(SAMPLE), "--latency-ms", "3", "--jitter-ms", "2",
                             "--served-model", "model-one,model-two")
     try:
-        for run_id, model in (("m1", "model-one"), ("m2", "model-two")):
+        # m3: several samples per question, so the report has a reliability diagram too
+        for run_id, model, samples in (("m1", "model-one", "1"), ("m2", "model-two", "1"), ("m3", "model-two", "3")):
             result = run_cli("run", "--endpoint", standin.address, "--model", model, "--dataset", str(SAMPLE),
                              "--languages", "en,zh", "--db", str(path), "--run-id", run_id, "--no-progress",
-                             "--concurrency", "8", timeout=180)
+                             "--concurrency", "8", "--samples", samples, timeout=180)
             assert result.returncode == 0, result.stderr
     finally:
         standin.stop()
@@ -59,7 +60,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def report(db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("html") / "report.html"
-    result = run_cli("report", "--db", str(db), "--run", "m1", "--run", "m2", "--dataset", str(SAMPLE),
+    result = run_cli("report", "--db", str(db), "--run", "m1", "--run", "m2", "--run", "m3", "--dataset", str(SAMPLE),
                      "--out", str(out))
     assert result.returncode == 0, result.stderr
     return out
@@ -71,18 +72,19 @@ def test_the_page_is_self_contained(report: Path) -> None:
     assert set(re.findall(r"url\((.)", html)) <= {"#"}  # only clip paths inside the same SVG
     references = re.findall(r'\b(?:src|href)\s*=\s*"([^"]*)"', html)
     assert all(ref.startswith("#") for ref in references), [r for r in references if not r.startswith("#")][:5]
-    assert html.count("<svg") == 3
+    assert html.count("<svg") == 4
 
 
 def test_the_page_shows_every_section(report: Path) -> None:
     html = report.read_text(encoding="utf-8")
     for title in ("validity record", "Leaderboard (paper layout)", "Wilson intervals", "Paired comparison",
-                  "English ↔ Chinese agreement", "extraction methods", "Tokens and latency",
-                  "answered wrongly"):
+                  "English ↔ Chinese agreement", "Calibration (reliability diagram)", "extraction methods",
+                  "Tokens and latency", "answered wrongly"):
         assert title in html, title
     assert re.search(r'<td class="w">[0-9a-f]{64}</td>', html)  # dataset and template sha256 are shown in full
     assert "<details><summary>reply</summary><pre>" in html  # the reply, folded
     assert "A = m1 vs B = m2" in html
+    assert "<h3>m3 (model-two)</h3>" in html.split("Calibration (reliability diagram)")[1].split("</section>")[0]
 
 
 def test_console_scan_catches_errors_in_a_broken_page(tmp_path: Path) -> None:
@@ -96,7 +98,7 @@ def test_chromium_loads_the_report_without_console_errors(report: Path, tmp_path
     result = _browse(report, tmp_path / "profile", "--dump-dom")
     assert result.returncode == 0, result.stderr[-2000:]
     assert _console(result.stderr) == []
-    assert result.stdout.count("<svg") == 3 and "Paired comparison" in result.stdout
+    assert result.stdout.count("<svg") == 4 and "Paired comparison" in result.stdout
 
 
 def test_the_screenshot_shows_the_plots(report: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from anesbench.defaults import DEFAULT_ELICIT, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
@@ -31,6 +32,14 @@ def configuration_note(row: LeaderboardRow) -> str:
     if row.elicit != DEFAULT_ELICIT:
         parts.append(f"elicit={row.elicit}")
     return ", ".join(parts)
+
+
+CALIBRATION = {"brier": "Brier", "ece": "ECE"}  # row field -> column title
+
+
+def calibration_shown(rows: Sequence[LeaderboardRow]) -> list[str]:
+    """The calibration fields some row has: a board of generative runs alone shows none."""
+    return [name for name in CALIBRATION if any(getattr(row, name) is not None for row in rows)]
 
 
 def is_incomplete(row: LeaderboardRow) -> bool:

@@ -3,7 +3,8 @@
 One row per model; per dataset (and language, when a dataset was asked in more than one) a group of
 columns system1, system1.x, system2, Overall, in the order the datasets first appear; then
 ``Average``, the mean of the groups' overall accuracies (``-`` for a model missing a group); ``Elicited``,
-the answers the follow-up turn gave, and ``Average strict``, the same mean by the rules alone.
+the answers the follow-up turn gave, and ``Average strict``, the same mean by the rules alone. When some run
+has calibration figures, each group also gets its overall ``Brier`` and ``ECE`` after ``Overall``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from anesbench.leaderboard.labels import INCOMPLETE_NOTE, is_incomplete, model_label
+from anesbench.leaderboard.labels import CALIBRATION, INCOMPLETE_NOTE, calibration_shown, is_incomplete, model_label
 from anesbench.leaderboard.table import grid
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 
@@ -68,11 +69,13 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
     a graded overall in some group has no Average (``-``): a mean over fewer datasets is another number.
     """
     groups = _groups(rows)
+    calibrated = calibration_shown(rows)
     several = {dataset for dataset, _ in groups if sum(1 for d, _ in groups if d == dataset) > 1}
     header = ["LLM"]
     for dataset, language in groups:
         name = f"{dataset} {language}" if dataset in several else dataset
         header += [f"{name} {HEADER_LEVEL[level]}" for level in LEVEL_ORDER]
+        header += [f"{name} {CALIBRATION[figure]}" for figure in calibrated]
     header += ["Average", "Elicited", "Average strict"]
     body: list[list[str | None]] = []
     for line in _lines(rows):
@@ -89,6 +92,10 @@ def paper_table(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[st
                     overall.append(found.accuracy)
                     strict.append(found.accuracy_strict)
                     elicited += found.elicited
+            for figure in calibrated:
+                found = line.cells.get((dataset, language, "overall"))
+                value = getattr(found, figure) if found is not None else None
+                values.append(None if value is None else f"{value:.3f}")
         complete = len(overall) == len(groups)
         values.append(f"{sum(overall) / len(overall):.2f}" if complete else None)
         values.append(str(elicited) if overall else None)

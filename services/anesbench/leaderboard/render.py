@@ -2,7 +2,8 @@
 
 The table and Markdown follow the AnesBench paper: one row per model (and language), one column
 per level plus overall, each accuracy with its 95 % Wilson half-width; then how many answers the
-follow-up turn gave (``elicited``) and the overall accuracy of the rules alone (``strict``). JSON and CSV are the flat rows
+follow-up turn gave (``elicited``) and the overall accuracy of the rules alone (``strict``), and the overall
+calibration (``brier``, ``ece``) when some run has it. JSON and CSV are the flat rows
 of the CLI contract (``ci_low``/``ci_high`` instead of ±).
 """
 
@@ -16,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from anesbench.leaderboard.labels import INCOMPLETE_NOTE, is_incomplete, model_label
+from anesbench.leaderboard.labels import CALIBRATION, INCOMPLETE_NOTE, calibration_shown, is_incomplete, model_label
 from anesbench.leaderboard.paper import render_paper
 from anesbench.leaderboard.table import grid
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
@@ -27,7 +28,7 @@ JSON_FIELDS = (
     "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
     "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
     "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited",
-    "accuracy_strict",
+    "accuracy_strict", "brier", "ece",
 )
 
 
@@ -38,12 +39,19 @@ def cell(row: LeaderboardRow) -> str:
     return f"{row.accuracy:.2f} ±{(row.ci_high - row.ci_low) / 2:.2f}"
 
 
+def _figure(row: LeaderboardRow | None, name: str) -> str:
+    value = getattr(row, name) if row else None
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], bool]:
     sampled = any(row.samples > 1 for row in rows)
+    calibrated = calibration_shown(rows)
     header = ["model", "dataset", "lang", *LEVEL_ORDER, "n", "unanswered", "elicited", "strict", "errors", "status",
               "run"]
     if sampled:
         header[-1:-1] = ["mean acc", "majority", "agree"]
+    header[-1:-1] = [CALIBRATION[name] for name in calibrated]
     grouped: dict[tuple[str, str, str, str], dict[str, LeaderboardRow]] = {}
     for row in rows:
         grouped.setdefault((model_label(row), row.dataset, row.language, row.run_id), {})[row.level] = row
@@ -64,6 +72,7 @@ def _pivot(rows: Sequence[LeaderboardRow]) -> tuple[list[str], list[list[str]], 
             figures = [getattr(overall, name) if overall else None
                        for name in ("mean_accuracy", "majority_accuracy", "agreement")]
             line[-1:-1] = ["-" if value is None else f"{value:.2f}" for value in figures]
+        line[-1:-1] = [_figure(overall, name) for name in calibrated]
         body.append(line)
     return header, body, flagged
 

@@ -123,6 +123,19 @@ def _rules(data: ReportData) -> str:
                               "so the rules' letter can be set against the model's own).</p>")
 
 
+def _calibration(data: ReportData) -> str:
+    parts: list[str] = []
+    for summary in data.runs:
+        cells = [row for row in data.board if row.run_id == summary.run.id and row.level == "overall" and row.reliability]
+        if cells:
+            parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
+                         f'<div class="figure">{plots.reliability(cells)}</div>')
+    note = ("Confidence: the top letter's probability (log-probability scoring), or the share of an item's samples "
+            "that gave the majority answer (several samples); 10 equal-width bins, each point labelled with its count.")
+    return (f'<p class="note">{note}</p>' + "".join(parts) if parts else
+            '<p class="note">Needs a run scored by log-probabilities or one with several samples per question.</p>')
+
+
 def _outcomes(data: ReportData) -> str:
     names = [s.run.id for s in data.runs]
     figure = plots.outcome_bars(names, [dict(s.by_outcome) for s in data.runs])
@@ -187,6 +200,7 @@ def render(data: ReportData) -> str:
         ("Paired comparison", _comparisons(data)),
         ("English ↔ Chinese agreement", _agreement(data)),
         ("Rules vs the model's elicited letter", _rules(data)),
+        ("Calibration (reliability diagram)", _calibration(data)),
         ("Outcomes and extraction methods", _outcomes(data)),
         ("Tokens and latency", _distributions(data)),
         ("Questions answered wrongly or not at all", _wrong(data)),

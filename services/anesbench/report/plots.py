@@ -79,3 +79,22 @@ def distributions(names: Sequence[str], tokens: Sequence[Sequence[int]], latenci
     right.set_xlabel("latency (s)")
     right.legend(fontsize=7, frameon=False)
     return _svg(figure)
+
+
+def reliability(cells: Sequence[LeaderboardRow]) -> str:
+    """Accuracy against mean confidence per confidence bin, one series per cell (a run's languages), each
+    point labelled with its bin's count; the diagonal is perfect calibration."""
+    figure, axis = plt.subplots(figsize=(4.5, 3.8))
+    axis.plot([0, 1], [0, 1], color="tab:gray", linestyle="--", linewidth=0.8)
+    for row in cells:
+        xs = [b.confidence / b.n for b in row.reliability]
+        ys = [b.correct / b.n for b in row.reliability]
+        axis.plot(xs, ys, marker="o", label=f"{row.language} (ECE {row.ece or 0:.3f})")
+        for x, y, b in zip(xs, ys, row.reliability, strict=True):
+            axis.annotate(str(b.n), (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1.08)
+    axis.set_xlabel("confidence (bin mean)")
+    axis.set_ylabel("accuracy")
+    axis.legend(fontsize=7, loc="upper left", frameon=False)
+    return _svg(figure)

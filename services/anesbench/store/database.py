@@ -24,13 +24,14 @@ from anesbench.store.leaderboard_sql import (
     OUTCOME_SQL,
     SAMPLES_SQL,
     LeaderboardRow,
+    ReliabilityBin,
     chosen_runs_sql,
     leaderboard_sql,
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
 from anesbench.store.retention import Retention
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
-from anesbench.store.schema import RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
+from anesbench.store.schema import CELL_COLUMNS_ADDED, RELIABILITY_TYPE, RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
 from anesbench.store.scrub import needs_scrub, scrub_file
 
 RESULT_SCHEMA = pa.schema(
@@ -76,7 +77,8 @@ FROM runs r LEFT JOIN (
 NO_CELLS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
             "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
             "0::BIGINT AS done_unanswered, 0::BIGINT AS elicited, 0::BIGINT AS rules_correct, 0.0 AS mean_accuracy, "
-            "0.0 AS majority_accuracy, 0.0 AS agreement WHERE false")
+            "0.0 AS majority_accuracy, 0.0 AS agreement, 0.0 AS brier, 0.0 AS ece, "
+            f"NULL::{RELIABILITY_TYPE} AS reliability WHERE false")
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -116,6 +118,7 @@ class Store(Retention):
         if read_only:
             self._view_added_columns("runs", RUN_COLUMNS_ADDED)
             self._view_added_columns("results", RESULT_COLUMNS_ADDED)
+            self._view_added_columns("run_cells", CELL_COLUMNS_ADDED)
             if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_cells'").fetchone() == (0,):
                 self._con.execute(f"CREATE TEMP VIEW run_cells AS {NO_CELLS}")
         self._unsaved = 0  # result rows written since the last checkpoint
@@ -241,9 +244,9 @@ class Store(Retention):
         self._con.register("_batch", pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA))
         try:
             try:
-                self._con.execute("INSERT INTO results SELECT * FROM _batch")  # 4x faster than OR REPLACE
+                self._con.execute("INSERT INTO results BY NAME SELECT * FROM _batch")  # 4x faster than OR REPLACE
             except duckdb.ConstraintException:
-                self._con.execute("INSERT OR REPLACE INTO results SELECT * FROM _batch")
+                self._con.execute("INSERT OR REPLACE INTO results BY NAME SELECT * FROM _batch")
         finally:
             self._con.unregister("_batch")
         self._unsaved += len(rows)
@@ -367,7 +370,8 @@ class Store(Retention):
         board: list[LeaderboardRow] = []
         for row in rows:
             (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-             template, prompt_sha, max_tokens, temperature, n_samples, item_limit, elicit, elicited, strict) = row
+             template, prompt_sha, max_tokens, temperature, n_samples, item_limit, elicit, elicited, strict, brier, ece,
+             reliability) = row
             low, high = wilson(correct, total)
             extra: dict[str, float] = {}
             if n_samples > 1:
@@ -382,7 +386,8 @@ class Store(Retention):
             board.append(LeaderboardRow(
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
                 low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit,
-                elicit=elicit, elicited=elicited, accuracy_strict=strict, **extra,
+                elicit=elicit, elicited=elicited, accuracy_strict=strict, brier=brier, ece=ece,
+                reliability=tuple(ReliabilityBin(**b) for b in reliability or ()), **extra,
             ))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}

@@ -39,6 +39,14 @@ RULES_CORRECT_SQL = "CASE WHEN method_rules IS NULL THEN coalesce(correct, false
 
 
 @dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    bin: int  # confidence in [bin / 10, (bin + 1) / 10), 1.0 in bin 9
+    n: int
+    correct: int
+    confidence: float  # the sum of the bin's confidences
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderboardRow:
     run_id: str
     model: str
@@ -66,6 +74,9 @@ class LeaderboardRow:
     elicit: str = DEFAULT_ELICIT
     elicited: int = 0  # answers whose letter came from the follow-up turn (in ``correct``/``accuracy``)
     accuracy_strict: float = 0.0  # the rules alone: elicited letters count as unanswered (or as the rules read them)
+    brier: float | None = None  # calibration (see calibration_sql): logprobs runs only
+    ece: float | None = None  # logprobs runs and runs with several samples
+    reliability: tuple[ReliabilityBin, ...] = ()  # the confidence bins ece is computed from (the report's diagram)
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
@@ -86,27 +97,73 @@ def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tupl
     return f"{clean} UNION {newest}", []
 
 
+def calibration_sql(run_ids: str) -> str:
+    """``brier``, ``ece`` and the confidence bins behind it (``reliability``: per non-empty bin its predictions,
+    how many are right, the sum of their confidences) per (run, language, level) and per (run, language) as
+    'overall', of the runs ``run_ids``. What a prediction and its confidence are: docs/architecture.md,
+    leaderboard. Sums of doubles are ordered, so that every read (a read-only copy scans in parallel) gives
+    the same bits.
+    """
+    return f"""
+WITH votes AS (  -- several samples: an item is right when its one most frequent prediction is the answer
+    SELECT *, max(n) OVER (PARTITION BY run_id, item_id, language) AS top
+    FROM (SELECT run_id, item_id, language, {LEVEL_SQL} AS level, answer, pred, count(*) AS n FROM results
+          WHERE run_id IN (SELECT id FROM runs WHERE samples > 1 AND id IN ({run_ids})) AND letter_probs IS NULL
+            AND NOT (error IS NOT NULL AND response IS NULL)
+          GROUP BY ALL)
+),
+predictions AS (  -- Brier: Σ_k (p_k − 1[k = answer])² = Σ_k p_k² − 2 p_answer + 1
+    SELECT run_id, language, level, hit, list_max(map_values(probs)) AS confidence,
+           list_sum(list_transform(map_values(probs), p -> p * p)) - 2 * coalesce(probs[answer], 0) + 1 AS brier
+    FROM (SELECT run_id, language, {LEVEL_SQL} AS level, coalesce(correct, false) AS hit, answer,
+                 CAST(letter_probs::JSON AS MAP(VARCHAR, DOUBLE)) AS probs
+          FROM results WHERE run_id IN ({run_ids}) AND letter_probs IS NOT NULL)
+    UNION ALL
+    SELECT run_id, language, level,
+           bool_or(n = top AND coalesce(pred = answer, false)) AND count(*) FILTER (WHERE n = top) = 1,
+           max(n) / sum(n), NULL
+    FROM votes GROUP BY run_id, item_id, language, level
+),
+bins AS (
+    SELECT run_id, language, coalesce(level, 'overall') AS level, least(floor(confidence * 10), 9)::INTEGER AS bin,
+           count(*) AS n, count(*) FILTER (WHERE hit) AS correct, sum(confidence ORDER BY confidence) AS confidence,
+           sum(brier ORDER BY brier) AS brier
+    FROM predictions
+    GROUP BY GROUPING SETS ((run_id, language, level, bin), (run_id, language, bin))
+)
+SELECT run_id, language, level, sum(brier ORDER BY bin) / sum(n) AS brier,
+       sum(abs(correct - confidence) ORDER BY bin) / sum(n) AS ece,
+       list({{'bin': bin, 'n': n, 'correct': correct, 'confidence': confidence}} ORDER BY bin) AS reliability
+FROM bins GROUP BY run_id, language, level
+"""
+
+
 def cell_counts_sql(run_ids: str) -> str:
     """Counts per (run, language, level) and per (run, language) as 'overall', from the stored results
-    of the runs ``run_ids`` (a SQL relation of ids): what the leaderboard shows and pruning keeps."""
+    of the runs ``run_ids`` (a SQL relation of ids), with their calibration: what the leaderboard shows
+    and pruning keeps."""
     return f"""
 WITH graded AS (
     SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.error IS NULL AS ok,
            r.method = 'elicited' AS elicited, {RULES_CORRECT_SQL} AS rules_correct
     FROM results r WHERE r.run_id IN ({run_ids})
+),
+counts AS (
+    SELECT run_id, language, coalesce(level, 'overall') AS level,
+           count(*) FILTER (WHERE outcome = 'correct') AS correct,
+           count(*) FILTER (WHERE outcome <> 'error') AS total,
+           count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
+           count(*) FILTER (WHERE outcome = 'error') AS errors,
+           count(*) FILTER (WHERE ok) AS done,
+           count(*) FILTER (WHERE NOT ok) AS failed,
+           count(*) FILTER (WHERE ok AND outcome = 'unanswered') AS done_unanswered,
+           count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
+           count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
+    FROM graded
+    GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
-SELECT run_id, language, coalesce(level, 'overall') AS level,
-       count(*) FILTER (WHERE outcome = 'correct') AS correct,
-       count(*) FILTER (WHERE outcome <> 'error') AS total,
-       count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-       count(*) FILTER (WHERE outcome = 'error') AS errors,
-       count(*) FILTER (WHERE ok) AS done,
-       count(*) FILTER (WHERE NOT ok) AS failed,
-       count(*) FILTER (WHERE ok AND outcome = 'unanswered') AS done_unanswered,
-       count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
-       count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
-FROM graded
-GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+SELECT c.*, k.brier, k.ece, k.reliability
+FROM counts c LEFT JOIN ({calibration_sql(run_ids)}) k USING (run_id, language, level)
 """
 
 
@@ -116,17 +173,19 @@ def leaderboard_sql(chosen: str) -> str:
     return f"""
 WITH chosen AS ({chosen}),
 cells AS (
-    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct
+    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece,
+           reliability
     FROM ({cell_counts_sql("SELECT id FROM chosen")})
     UNION ALL
-    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct
+    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece,
+           reliability
     FROM run_cells WHERE run_id IN (SELECT id FROM chosen)
 )
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
        r.item_limit, coalesce(r.elicit, 'off'), c.elicited,
-       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END, c.brier, c.ece, c.reliability
 FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)

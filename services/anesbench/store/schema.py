@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS run_cells (
     agreement         DOUBLE,
     PRIMARY KEY (run_id, language, level)
 );
+{cells_added}
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
     run_id   VARCHAR PRIMARY KEY,
@@ -81,9 +82,11 @@ CREATE TABLE IF NOT EXISTS uploaded_datasets (
 );
 """
 
+RELIABILITY_TYPE = "STRUCT(bin INTEGER, n BIGINT, correct BIGINT, confidence DOUBLE)[]"
+
 # Columns added after the first release: (name, type, comment). A file written before them gets them
 # (NULL; readers take a NULL elicit for 'off') on opening read-write, and a view with them as NULL when
-# opened read-only.
+# opened read-only. The same for run_cells (CELL_COLUMNS_ADDED).
 RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("ordering", "VARCHAR", "how pending work was ordered: 'history:<run ids>' | 'file'"),
     ("extractor_version", "VARCHAR", "anesbench.grading.EXTRACTOR_VERSION of the grader (NULL read as '')"),
@@ -93,6 +96,7 @@ RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
     ("elicit_prompt_sha256", "VARCHAR", ""),
     ("elicit_constraint", "VARCHAR", "what the server was found to support"),
+    ("scoring", "VARCHAR", "generate | logprobs (NULL read as generate)"),
 )
 RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
@@ -105,6 +109,13 @@ RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("elicitation_latency_s", "DOUBLE", ""),
     ("elicitation_prompt_tokens", "INTEGER", ""),
     ("elicitation_completion_tokens", "INTEGER", ""),
+    ("letter_probs", "VARCHAR", "JSON: letter -> probability over the item's letters (logprobs scoring)"),
+    ("letter_probs_complete", "BOOLEAN", "false: some letter was not in the server's top list (an upper bound)"),
+)
+CELL_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    ("brier", "DOUBLE", "calibration (leaderboard_sql.calibration_sql); NULL: not a logprobs run"),
+    ("ece", "DOUBLE", "NULL: neither a logprobs run nor one with several samples"),
+    ("reliability", RELIABILITY_TYPE, "per confidence bin: items, correct, sum of confidences"),
 )
 
 
@@ -114,4 +125,5 @@ def _alter(table: str, columns: tuple[tuple[str, str, str], ...]) -> str:
 
 
 SCHEMA = (SCHEMA_TEMPLATE.replace("{runs_added}", _alter("runs", RUN_COLUMNS_ADDED))
-          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED)))
+          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED))
+          .replace("{cells_added}", _alter("run_cells", CELL_COLUMNS_ADDED)))

@@ -27,7 +27,7 @@ from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
 from anesbench.store.export_sql import EXPORT_NAMES
-from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
 from anesbench.v1 import dispatcher_pb2 as pb
 
 STATUS = {
@@ -81,7 +81,7 @@ def run_from_pb(run: pb.Run) -> RunRecord:
     )
 
 
-_OPTIONAL_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement", "item_limit")
+_OPTIONAL_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement", "item_limit", "brier", "ece")
 
 
 def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
@@ -93,6 +93,8 @@ def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardRespon
             status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
             prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
             elicit=r.elicit, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
+            reliability=[pb.ReliabilityBin(bin=b.bin, n=b.n, correct=b.correct, confidence=b.confidence)
+                         for b in r.reliability],
         )
         for name in _OPTIONAL_FIELDS:
             if getattr(r, name) is not None:
@@ -109,6 +111,7 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
             r.temperature, r.samples or 1,
             **{name: getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS},
             elicit=r.elicit or DEFAULT_ELICIT, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
+            reliability=tuple(ReliabilityBin(b.bin, b.n, b.correct, b.confidence) for b in r.reliability),
         )
         for r in response.rows
     ]
