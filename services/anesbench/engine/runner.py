@@ -22,6 +22,7 @@ from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.elicitation import Elicitation
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
+from anesbench.engine.regression import record_delta
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
@@ -475,6 +476,8 @@ async def execute_run(
                 f"marked failed ({type(exc).__name__}: {exc}); run again with the same {{run_id}} once the store "
                 "can write", mentions=("run_id",)
             ) from None
+        if final.status == "completed" and await record_delta(store, final):
+            final = await store.call(Store.get_run, run.id)
         if observer is not None:
             observer.on_finish(final, progress)
     return final
