@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
 from anesbench.engine.regression import record_delta
+from anesbench.leaderboard import render_runs
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.async_store import AsyncStore
+from anesbench.wire.convert import run_from_pb, run_to_pb
 
 ITEMS = 100
 
@@ -92,3 +95,15 @@ def test_a_store_written_before_deltas_opens_read_only(tmp_path: Path) -> None:
     assert [(run.id, run.delta) for run in reader.list_runs()] == [("a", None)]
     assert reader.newest_deltas() == []
     reader.close()
+
+
+def test_the_run_list_and_the_grpc_run_carry_the_delta_and_its_p(store: Store) -> None:
+    _add(store, "first", 0)
+    _delta(store, _add(store, "second", 30))
+    first, second = store.list_runs()
+    assert [(run.delta, run.delta_pvalue) for run in map(run_from_pb, map(run_to_pb, (first, second)))] == [
+        (None, None), (second.delta, second.delta_pvalue)]
+    rows = json.loads(render_runs([first, second], "json"))
+    assert [(row["delta"], row["delta_pvalue"] < 0.01 if row["delta_pvalue"] else None) for row in rows] == [
+        (None, None), (pytest.approx(-0.3), True)]
+    assert "-0.300" in render_runs([second], "table").splitlines()[-1]
