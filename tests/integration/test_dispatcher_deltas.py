@@ -1,6 +1,6 @@
 """Nightly runs through a real dispatcher, grader and stand-in model: a second run that gets 30 % of the
 items wrong is a significant negative delta on /metrics; a third run equal to it is a delta of 0 at p = 1;
-a restarted dispatcher shows the newest deltas again."""
+a restarted dispatcher shows the newest deltas again; a regraded run sends nothing to the model."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import SAMPLE
-from tests.procs import Proc, run_cli, standin_control, start_dispatcher, start_grader, start_standin, wait_serving
+from tests.procs import Proc, run_cli, standin_control, standin_stats, start_dispatcher, start_grader, start_standin, wait_serving
 
 MODEL = "nightly"
 LABELS = {"model": MODEL, "dataset": "anesbench-sample", "language": "all"}
@@ -88,3 +88,16 @@ def test_a_third_run_equal_to_the_second_is_no_change_and_a_restart_keeps_it(sta
     stack.run("night-3")
     assert _deltas(stack.metrics) == (pytest.approx(0.0, abs=1e-9), pytest.approx(1.0))
     assert _deltas(stack.restart()) == (pytest.approx(0.0, abs=1e-9), pytest.approx(1.0))
+
+
+def test_a_regrade_through_the_dispatcher_sends_nothing_and_continues_the_series(stack: Stack) -> None:
+    assert stack.dispatcher is not None
+    sent = standin_stats(stack.model.address)["requests"]
+    result = run_cli("regrade", "night-2", "--dispatcher", stack.dispatcher.address, "--run-id", "night-2-regraded")
+    assert result.returncode == 0, result.stderr
+    assert "run_id=night-2-regraded status=completed" in result.stdout
+    assert standin_stats(stack.model.address)["requests"] == sent
+    # the same extractor: paired with the newest earlier clean run of the series, whose replies are the same
+    assert stack.runs()["night-2-regraded"]["delta"] == pytest.approx(0.0, abs=1e-9)
+    missing = run_cli("regrade", "no-such-run", "--dispatcher", stack.dispatcher.address)
+    assert missing.returncode == 2, missing.stderr

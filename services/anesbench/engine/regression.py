@@ -1,6 +1,6 @@
 """What a completed run is worth against the run before it: the paired delta, stored and published.
 
-Called where a run completes (:func:`~anesbench.engine.runner.execute_run`, and a regraded run), so an
+Called where a run completes (:func:`with_delta`: a run executed, a run regraded), so an
 embedded run and a dispatcher's alike store their deltas; the store decides which run, if any, is the
 base (:mod:`~anesbench.store.deltas`).
 """
@@ -40,3 +40,10 @@ async def record_delta(store: AsyncStore, run: RunRecord) -> list[RunDelta]:
     for delta in deltas:
         metrics.set_delta(run.model, run.dataset_name, delta.language, delta.delta, delta.pvalue)
     return deltas
+
+
+async def with_delta(store: AsyncStore, final: RunRecord) -> RunRecord:
+    """A run's final record, with its delta when it completed and could be paired."""
+    if final.status == "completed" and await record_delta(store, final):
+        return await store.call(Store.get_run, final.id)
+    return final

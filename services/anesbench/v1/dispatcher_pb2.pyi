@@ -390,3 +390,11 @@ class BackupStoreChunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class RegradeRunRequest(_message.Message):
+    __slots__ = ("run_id", "new_run_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    new_run_id: str
+    def __init__(self, run_id: _Optional[str] = ..., new_run_id: _Optional[str] = ...) -> None: ...
