@@ -85,6 +85,15 @@ def test_deltas_survive_pruning_and_the_newest_per_model_is_what_metrics_show(st
     assert newest == {("m", "d", language): ("c", "b") for language in ("en", "zh", "all")}
 
 
+def test_a_deleted_run_takes_its_own_deltas_along(store: Store) -> None:
+    _add(store, "a", 0)
+    _delta(store, _add(store, "b", 30))
+    _delta(store, _add(store, "c", 20))
+    assert store.prune(keep_last=1).run_ids == ["a", "b"]
+    assert store._con.execute("SELECT DISTINCT run_id FROM run_deltas").fetchall() == [("c",)]
+    assert store.get_run("c").delta == pytest.approx(0.1)
+
+
 def test_a_store_written_before_deltas_opens_read_only(tmp_path: Path) -> None:
     path = tmp_path / "old.duckdb"
     old = Store(path)

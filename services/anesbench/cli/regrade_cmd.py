@@ -31,7 +31,9 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
     if dispatcher:
         if dataset or fields or fields_file:
             raise click.UsageError("--dataset: with --dispatcher, the dispatcher regrades on the dataset it ran")
-        final = asyncio.run(_remote(dispatcher, run, new_run_id))
+        from anesbench.cli.remote_reads import remote_regrade
+
+        final = remote_regrade(dispatcher, run, new_run_id)
     elif dataset is None:
         raise click.UsageError("--dataset: required without --dispatcher (the store keeps no option texts)")
     else:
@@ -40,19 +42,15 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
 
 
 def _embedded(db: str, run_id: str, new_id: str | None, dataset_path: str, fields: FieldMap | None) -> RunRecord:
-    from pathlib import Path
-
     from anesbench import event_loop
+    from anesbench.cli.retention_cmd import existing
     from anesbench.dataset import load_dataset
     from anesbench.engine.regrade import regrade_run
-    from anesbench.errors import InvalidInput
     from anesbench.grader import LocalGrader
     from anesbench.store import Store
     from anesbench.store.async_store import AsyncStore
 
-    if not Path(db).is_file():
-        raise InvalidInput(f"no such file: {db}", field="db")
-    store = AsyncStore(Store(db))
+    store = AsyncStore(Store(existing(db)))
 
     async def main() -> RunRecord:
         try:
@@ -63,13 +61,3 @@ def _embedded(db: str, run_id: str, new_id: str | None, dataset_path: str, field
             await store.close()
 
     return event_loop.run(main())
-
-
-async def _remote(target: str, run_id: str, new_id: str | None) -> RunRecord:
-    from anesbench.cli.dispatcher_client import DispatcherClient
-    from anesbench.v1 import dispatcher_pb2 as pb
-    from anesbench.wire.convert import run_from_pb
-
-    async with DispatcherClient(target) as client:
-        return run_from_pb(await client.call(client.stub.RegradeRun,
-                                             pb.RegradeRunRequest(run_id=run_id, new_run_id=new_id or "")))
