@@ -27,6 +27,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DataSourceRef,
+    DynamicConfigValue,
     Threshold,
     ThresholdsMode,
     ValueMap,
@@ -46,6 +47,7 @@ OURS = 'namespace=~"$namespace", model=~"$model"'
 OURS_NS = 'namespace=~"$namespace"'
 SGLANG = 'namespace=~"$namespace", model_name=~"$model"'
 RATE = "$__rate_interval"
+BAND_HIGH, BAND_LOW = " 95% high", " 95% low"  # legend suffixes of the accuracy band's edges
 
 
 def query(expr: str, legend: str, ref_id: str = "A") -> prometheus.Dataquery:
@@ -259,20 +261,49 @@ def accuracy_row() -> list[Builder]:
                 "{{model}} {{language}}",
             ),
         ),
+        accuracy_band(),
         series(
-            "Accuracy over time",
-            "Overall accuracy so far of each model's most recent run.",
-            queries(
-                (
-                    f'max by (model, language) (anesbench_run_accuracy{{{OURS}, language=~"$language", level="overall"}})',
-                    "{{model}} {{language}}",
-                ),
-            ),
+            "Accuracy delta against the run before",
+            "Overall accuracy of each model's newest clean run minus that of the run before it with the same "
+            "configuration, paired on the same items (language 'all': across languages). Alert: "
+            "AnesbenchAccuracyRegression.",
+            queries((f'max by (model, dataset, language) (anesbench_accuracy_delta{{{OURS}, language=~"$language|all"}})',
+                     "{{model}} {{dataset}} {{language}}")),
             "percentunit",
-            width=24,
+            min_value=None,
+        ),
+        series(
+            "Delta p-value (exact McNemar)",
+            "How likely a delta at least this large is by chance alone, when the two runs are equally good.",
+            queries((f'max by (model, dataset, language) (anesbench_accuracy_delta_pvalue{{{OURS}, language=~"$language|all"}})',
+                     "{{model}} {{dataset}} {{language}}")),
+            "none",
             max_value=1,
         ),
     ]
+
+
+def accuracy_band() -> timeseries.Panel:
+    """Overall accuracy over time, one panel per model (repeated over $model), each language with its 95 %
+    Wilson interval as a band: Grafana fills from a series to another named one, so the legends are fixed."""
+    overall = f'{{{OURS}, language=~"$language", level="overall"}}'
+    panel = series(
+        "Accuracy over time: ${model}",
+        "Overall accuracy so far of the model's most recent run per language, and its 95 % Wilson interval.",
+        queries(*((f"max by (language) ({metric}{overall})", f"{{{{language}}}}{suffix}") for metric, suffix in (
+            ("anesbench_run_accuracy", ""), ("anesbench_run_accuracy_ci_high", BAND_HIGH),
+            ("anesbench_run_accuracy_ci_low", BAND_LOW)))),
+        "percentunit",
+        width=24,
+        max_value=1,
+    ).repeat("model").repeat_direction("v")
+    for language in ("en", "zh"):
+        panel = panel.override_by_name(f"{language}{BAND_HIGH}", [
+            DynamicConfigValue(id_val="custom.fillBelowTo", value=f"{language}{BAND_LOW}"),
+            DynamicConfigValue(id_val="custom.lineWidth", value=0),
+            DynamicConfigValue(id_val="custom.fillOpacity", value=20),
+        ]).override_by_name(f"{language}{BAND_LOW}", [DynamicConfigValue(id_val="custom.lineWidth", value=0)])
+    return panel
 
 
 def inference_row() -> list[Builder]:

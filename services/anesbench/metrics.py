@@ -68,6 +68,25 @@ RUN_LAST_PROGRESS = Gauge(
     "Unix time of the last result written for the active run (0 when idle).",
     RUN_LABELS,
 )
+RUN_ACCURACY_CI_LOW = Gauge(
+    "anesbench_run_accuracy_ci_low", "Lower end of the 95 % Wilson interval of anesbench_run_accuracy.",
+    [*RUN_LABELS, "language", "level"],
+)
+RUN_ACCURACY_CI_HIGH = Gauge(
+    "anesbench_run_accuracy_ci_high", "Upper end of the 95 % Wilson interval of anesbench_run_accuracy.",
+    [*RUN_LABELS, "language", "level"],
+)
+# Over time: the newest clean run of a model and dataset against the run before it in its series (same
+# configuration), paired on their common items; language 'all' pairs across the languages of both.
+DELTA_LABELS = ["model", "dataset", "language"]
+ACCURACY_DELTA = Gauge(
+    "anesbench_accuracy_delta",
+    "Overall accuracy of the newest paired run minus that of the run before it in its series (-1..1).",
+    DELTA_LABELS,
+)
+ACCURACY_DELTA_PVALUE = Gauge(
+    "anesbench_accuracy_delta_pvalue", "Exact McNemar p-value of anesbench_accuracy_delta.", DELTA_LABELS,
+)
 RUNS = Gauge("anesbench_runs", "Runs known to this process by state.", ["state"])
 QUEUE_DEPTH = Gauge(
     "anesbench_queue_depth", "Work items waiting to be sent to the inference server.", ["model"]
@@ -122,6 +141,11 @@ MODEL_QUEUED_RUNS = Gauge(
 GPU_BUDGET_USED = Gauge(
     "anesbench_model_budget_used", "On-demand models up or starting, counted against the GPU budget."
 )
+
+
+def set_delta(model: str, dataset: str, language: str, delta: float, pvalue: float) -> None:
+    ACCURACY_DELTA.labels(model, dataset, language).set(delta)
+    ACCURACY_DELTA_PVALUE.labels(model, dataset, language).set(pvalue)
 
 
 def set_model_state(model: str, state: str) -> None:

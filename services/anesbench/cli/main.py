@@ -223,7 +223,7 @@ def _read_store(path: str) -> Iterator[Any]:
 
 def _register_commands() -> None:
     """Add the commands that live in modules of their own (imported here, after `cli` exists)."""
-    from anesbench.cli import analysis_cmd, datasets_cmd, retention_cmd, serve_cmd, up_cmd
+    from anesbench.cli import analysis_cmd, datasets_cmd, regrade_cmd, retention_cmd, serve_cmd, up_cmd
 
     cli.add_command(serve_cmd.serve)
     cli.add_command(datasets_cmd.datasets)
@@ -233,6 +233,7 @@ def _register_commands() -> None:
     cli.add_command(analysis_cmd.report)
     cli.add_command(retention_cmd.prune)
     cli.add_command(retention_cmd.backup)
+    cli.add_command(regrade_cmd.regrade)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def summary_line(run: RunRecord) -> str:
     return (
         f"run_id={run.id} status={run.status} done={run.done} total={run.total} failed={run.failed} "
         f"correct={run.correct} unanswered={run.unanswered} accuracy={accuracy}"
-    )
+    ) + ("" if run.delta is None else f" delta={run.delta:+.4f} delta_p={run.delta_pvalue:.3g}")
 
 
 PROGRESS_INTERVAL_ENV = "ANESBENCH_PROGRESS_INTERVAL"

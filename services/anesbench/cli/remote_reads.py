@@ -1,4 +1,4 @@
-"""Reads and cancels through a dispatcher (``--dispatcher``): it owns the DuckDB file."""
+"""Reads, cancels and regrades through a dispatcher (``--dispatcher``): it owns the DuckDB file."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ async def _runs(target: str) -> list[RunRecord]:
     return [run_from_pb(run) for run in response.runs]
 
 
-async def _cancel(target: str, run_id: str) -> RunRecord:
+async def _run_rpc(target: str, rpc: str, request: Any) -> RunRecord:
+    """Call an RPC that answers with a Run."""
     async with DispatcherClient(target) as client:
-        return run_from_pb(await client.call(client.stub.CancelRun, pb.CancelRunRequest(run_id=run_id)))
+        return run_from_pb(await client.call(getattr(client.stub, rpc), request))
 
 
 def remote_leaderboard(target: str, run_ids: list[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
@@ -53,4 +54,8 @@ def remote_runs(target: str) -> list[RunRecord]:
 
 
 def remote_cancel(target: str, run_id: str) -> RunRecord:
-    return asyncio.run(_cancel(target, run_id))
+    return asyncio.run(_run_rpc(target, "CancelRun", pb.CancelRunRequest(run_id=run_id)))
+
+
+def remote_regrade(target: str, run_id: str, new_id: str | None) -> RunRecord:
+    return asyncio.run(_run_rpc(target, "RegradeRun", pb.RegradeRunRequest(run_id=run_id, new_run_id=new_id or "")))

@@ -37,7 +37,7 @@ def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool
     else:
         from anesbench.store import Store
 
-        store = Store(_existing(db))
+        store = Store(existing(db))
         try:
             outcome = store.prune(keep_last, older_than, keep_aggregates)
         finally:
@@ -63,7 +63,7 @@ def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
         else:
             from anesbench.store import Store
 
-            store = Store(_existing(db))
+            store = Store(existing(db))
             try:
                 store.backup_to(str(temporary))
             finally:
@@ -71,7 +71,7 @@ def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
     click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)", err=True)
 
 
-def _existing(db: str) -> str:
+def existing(db: str) -> str:
     from anesbench.errors import InvalidInput
 
     if not Path(db).is_file():

@@ -31,6 +31,7 @@ from anesbench.dispatcher.specs import Loaded, Upload, load, read_spec, read_upl
 from anesbench.engine.admission import check_run, probe_endpoints
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
+from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied, QuotaExceeded
 from anesbench.grader import Grader
@@ -269,6 +270,19 @@ class Runs:
             loaded = await load(self.settings.datasets_dir, config, template, spec.dataset.name, upload)
             active.identify(loaded.hash)
             await self._launch(active, loaded.dataset, template, None)
+
+    async def regrade(self, run_id: str, new_id: str | None) -> RunRecord:
+        """A completed run of this dispatcher graded again by its grader, on the dataset it ran."""
+        await self.store.call(Store.get_run, run_id)  # NotFound before anything else
+        spec_text = await self.store.call(Store.load_spec, run_id)
+        if spec_text is None:
+            raise InvalidInput(f"run {run_id!r} was not started by this dispatcher, which keeps no dataset for it; "
+                               "regrade it on its own store file", field="run_id")
+        spec = read_spec(spec_text)
+        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
+        upload = await read_upload(self.store, spec.dataset)
+        loaded = await load(self.settings.datasets_dir, config, template, spec.dataset.name, upload)
+        return await regrade_run(self.store, self.grader, loaded.dataset, run_id, new_id)
 
     # --- stopping ---------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> RunRecord:

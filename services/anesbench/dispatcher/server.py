@@ -21,8 +21,9 @@ from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
-from anesbench.metrics import DISPATCHER_REQUESTS
+from anesbench.metrics import DISPATCHER_REQUESTS, set_delta
 from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
+from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
@@ -51,13 +52,15 @@ class DispatcherApp:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.runs), server)
 
     async def start(self) -> None:
-        """Adopt the on-demand models started before a restart, then resume every unfinished run,
-        before reporting SERVING."""
+        """Adopt the on-demand models started before a restart, publish the newest deltas, then resume every
+        unfinished run, before reporting SERVING."""
         if self.runs.models is not None:
             try:
                 await self.runs.models.recover()
             except AnesbenchError as exc:  # serve anyway: runs wait for the API like for a model
                 log.error("cannot look for on-demand models started before a restart: %s", exc)
+        for model, dataset, delta in await self.store.call(Store.newest_deltas):  # what /metrics showed before a restart
+            set_delta(model, dataset, delta.language, delta.delta, delta.pvalue)
         resumed = await self.runs.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))

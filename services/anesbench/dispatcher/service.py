@@ -132,6 +132,11 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
                                     bytes_before=outcome.bytes_before, bytes_after=outcome.bytes_after)
 
     @_rpc
+    async def RegradeRun(self, request: pb.RegradeRunRequest, context: grpc.aio.ServicerContext) -> pb.Run:
+        new_id = _run_id(request.new_run_id, "new_run_id") if request.new_run_id else None
+        return run_to_pb(await self.runs.regrade(_run_id(request.run_id), new_id))
+
+    @_rpc
     async def BackupStore(
         self, request: pb.BackupStoreRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.BackupStoreChunk]:

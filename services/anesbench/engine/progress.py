@@ -11,8 +11,11 @@ from prometheus_client import Counter
 
 from anesbench import metrics
 from anesbench.dataset.model import LEVEL_NAMES
+from anesbench.stats import wilson
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.store.records import ResultRow
+
+ACCURACY_GAUGES = (metrics.RUN_ACCURACY, metrics.RUN_ACCURACY_CI_LOW, metrics.RUN_ACCURACY_CI_HIGH)
 
 
 @dataclass(slots=True)
@@ -89,8 +92,9 @@ class RunProgress:
                 metrics.RUN_ITEMS.remove(*self._run_labels, state)
         languages = {language for language, _ in self._cells}
         for language, level in [*self._cells, *((lang, "overall") for lang in languages)]:
-            with contextlib.suppress(KeyError):
-                metrics.RUN_ACCURACY.remove(*self._run_labels, language, level)
+            for gauge in ACCURACY_GAUGES:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*self._run_labels, language, level)
 
     def publish(self) -> None:
         """Refresh the gauges (called a few times a second, not per result)."""
@@ -102,9 +106,13 @@ class RunProgress:
             metrics.RUN_LAST_PROGRESS.labels(*self._run_labels).set(time.time())
         overall: dict[str, list[int]] = {}
         for (language, level), (correct, total) in self._cells.items():
-            metrics.RUN_ACCURACY.labels(*self._run_labels, language, level).set(correct / total)
+            self._set_accuracy(language, level, correct, total)
             cell = overall.setdefault(language, [0, 0])
             cell[0] += correct
             cell[1] += total
         for language, (correct, total) in overall.items():
-            metrics.RUN_ACCURACY.labels(*self._run_labels, language, "overall").set(correct / total)
+            self._set_accuracy(language, "overall", correct, total)
+
+    def _set_accuracy(self, language: str, level: str, correct: int, total: int) -> None:
+        for gauge, value in zip(ACCURACY_GAUGES, (correct / total, *wilson(correct, total)), strict=True):
+            gauge.labels(*self._run_labels, language, level).set(value)

@@ -22,6 +22,7 @@ from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.elicitation import Elicitation
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
+from anesbench.engine.regression import with_delta
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
@@ -86,6 +87,20 @@ def request_payload(config: RunConfig, messages: list[dict[str, str]], params: G
     """The request body and its sha256: the identity of a request (model, prompt, parameters, sample)."""
     payload = request_body(config.model, messages, params, sample_seed(config, sample))
     return payload, hashlib.sha256(payload).hexdigest()
+
+
+async def grade_reply(grader: Grader, item: Item, row: ResultRow) -> None:
+    """The rules' verdict on a stored reply, as the row's ``pred`` and ``pred_rules``; a reply that alone
+    cannot be graded (too large, over the grading deadline) gets no letter. GraderUnavailable propagates."""
+    try:
+        extraction = await grader.grade(item.texts[row.language].options, row.response or "", row.finish_reason)
+    except (InvalidInput, Ungradable) as exc:
+        log.info("run %s: item %s (%s) cannot be graded: %s", row.run_id, item.id, row.language, exc)
+        row.pred, row.method, row.correct = None, UNGRADABLE, False
+    else:
+        row.pred, row.method = extraction.pred, extraction.method
+        row.correct = extraction.pred == item.answer
+    row.pred_rules, row.method_rules = row.pred, row.method
 
 
 class _FollowUps:
@@ -214,19 +229,10 @@ class _Run:
         for row in rows:
             if row.error is None:
                 try:
-                    extraction = await self.grader.grade(
-                        item.texts[language].options, row.response or "", row.finish_reason
-                    )
-                except (InvalidInput, Ungradable) as exc:  # this reply alone: too large, over the grading deadline
-                    log.info("run %s: item %s (%s) cannot be graded: %s", self.run.id, item.id, language, exc)
-                    row.pred, row.method, row.correct = None, UNGRADABLE, False
+                    await grade_reply(self.grader, item, row)
                 except GraderUnavailable as exc:  # retried with backoff by the grader client until its grace ran out
                     self.halt(f"grader unavailable (the model's answers are not at fault): {exc}")
                     return None
-                else:
-                    row.pred, row.method = extraction.pred, extraction.method
-                    row.correct = extraction.pred == item.answer
-                row.pred_rules, row.method_rules = row.pred, row.method
             row.created_at = datetime.now()
         if self.follow_ups is not None and not await self._elicit(item, [r for r in rows if self.follow_ups.wanted(r)]):
             return None
@@ -475,6 +481,7 @@ async def execute_run(
                 f"marked failed ({type(exc).__name__}: {exc}); run again with the same {{run_id}} once the store "
                 "can write", mentions=("run_id",)
             ) from None
+        final = await with_delta(store, final)
         if observer is not None:
             observer.on_finish(final, progress)
     return final

@@ -125,6 +125,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
         "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
         "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
+        "delta": run.delta, "delta_pvalue": run.delta_pvalue,
     }
 
 
@@ -134,10 +135,12 @@ def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:
     if not runs:
         return "no runs yet"
     header = ["id", "model", "dataset", "languages", "status", "done/total", "failed", "started", "finished",
-              "error"]
+              "delta", "p", "error"]
     body = [
         [run.id, run.model, run.dataset_name, ",".join(run.languages), run.status, f"{run.done}/{run.total}",
-         str(run.failed), _when(run.started_at), _when(run.finished_at), _short(run.error)]
+         str(run.failed), _when(run.started_at), _when(run.finished_at),
+         "" if run.delta is None else f"{run.delta:+.3f}", "" if run.delta_pvalue is None else f"{run.delta_pvalue:.2g}",
+         _short(run.error)]
         for run in runs
     ]
     return grid(header, body, "table")

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from anesbench.errors import ConfigConflict, InvalidInput, NotFound, StoreBusy
 from anesbench.stats import wilson
+from anesbench.store.deltas import Deltas
 from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
 from anesbench.store.leaderboard_sql import (
     LEVEL_SQL,
@@ -58,8 +59,12 @@ RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
        r.created_at, r.started_at, r.finished_at, r.error, coalesce(r.extractor_version, ''), r.ordering, r.item_limit,
-       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint
+       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint, d.delta, d.pvalue
 FROM runs r LEFT JOIN (
+    -- the overall delta: across every language ('all') or the run's one language
+    SELECT run_id, delta, pvalue FROM run_deltas
+    QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY language <> 'all', language) = 1
+) d ON d.run_id = r.id LEFT JOIN (
     SELECT run_id,
            count(*) FILTER (WHERE error IS NULL) AS done,
            count(*) FILTER (WHERE error IS NOT NULL) AS failed,
@@ -73,12 +78,14 @@ FROM runs r LEFT JOIN (
 """
 
 
-# What a file written before pruning existed reads as: no pruned run.
+# What a file written before pruning (deltas) existed reads as: no pruned run (no delta).
 NO_CELLS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
             "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
             "0::BIGINT AS done_unanswered, 0::BIGINT AS elicited, 0::BIGINT AS rules_correct, 0.0 AS mean_accuracy, "
             "0.0 AS majority_accuracy, 0.0 AS agreement, 0.0 AS brier, 0.0 AS ece, "
             f"NULL::{RELIABILITY_TYPE} AS reliability WHERE false")
+NO_DELTAS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS base_run_id, ''::VARCHAR AS language, 0::BIGINT AS n_pairs, "
+             "0.0 AS delta, 0.0 AS ci_low, 0.0 AS ci_high, 0.0 AS pvalue, now()::TIMESTAMP AS created_at WHERE false")
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -86,7 +93,7 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
-class Store(Retention):
+class Store(Retention, Deltas):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -119,8 +126,9 @@ class Store(Retention):
             self._view_added_columns("runs", RUN_COLUMNS_ADDED)
             self._view_added_columns("results", RESULT_COLUMNS_ADDED)
             self._view_added_columns("run_cells", CELL_COLUMNS_ADDED)
-            if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'run_cells'").fetchone() == (0,):
-                self._con.execute(f"CREATE TEMP VIEW run_cells AS {NO_CELLS}")
+            for table, empty in (("run_cells", NO_CELLS), ("run_deltas", NO_DELTAS)):
+                if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone() == (0,):
+                    self._con.execute(f"CREATE TEMP VIEW {table} AS {empty}")
         self._unsaved = 0  # result rows written since the last checkpoint
 
     def _view_added_columns(self, table: str, added_columns: Sequence[tuple[str, str, str]]) -> None:

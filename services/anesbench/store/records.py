@@ -40,6 +40,8 @@ class RunRecord:
     elicit_prompt: str | None = None
     elicit_prompt_sha256: str | None = None
     elicit_constraint: str | None = None  # the constraint the server was found to support (last start)
+    delta: float | None = None  # overall accuracy minus that of the run it was paired with (None: not paired)
+    delta_pvalue: float | None = None  # exact McNemar p of that pairing
 
 
 @dataclass(slots=True)
@@ -79,3 +81,17 @@ class ResultRow:
 
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunDelta:
+    """A completed run against the newest earlier clean run of its series, on their common items."""
+
+    run_id: str
+    base_run_id: str
+    language: str  # en | zh | all (every language of both runs, when there are several)
+    n_pairs: int
+    delta: float  # accuracy of run_id minus that of base_run_id
+    ci_low: float  # 95 % paired bootstrap interval of delta
+    ci_high: float
+    pvalue: float  # exact McNemar

@@ -4,9 +4,10 @@ Pruning picks finished runs only (completed, failed, cancelled: never one still 
 and never a run the default leaderboard shows. ``--keep-last N`` keeps the N newest finished runs of
 each series (model, dataset name and content, configuration, extractor version: what the board's
 rows stand for); ``--older-than DAYS`` picks the runs finished more than DAYS ago. With aggregates
-kept, a picked run keeps its record and its per-(language, level) counts in ``run_cells`` and loses
-its results (replies, reasoning, per-item grades): the leaderboard and the run list show it as before,
-item-level reads (compare, export, report) no longer can. Without, the picked runs are deleted.
+kept, a picked run keeps its record, its per-(language, level) counts in ``run_cells`` and its deltas
+(``run_deltas``), and loses its results (replies, reasoning, per-item grades): the leaderboard, the run
+list and the deltas show it as before, item-level reads (compare, export, report) no longer can.
+Without, the picked runs are deleted.
 
 DuckDB never gives freed blocks back to the file system (neither ``CHECKPOINT`` nor ``VACUUM`` makes
 the file smaller), so after pruning the store is copied into a fresh file (``COPY FROM DATABASE``)
@@ -100,7 +101,8 @@ class Retention:
                     self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)",
                                       [datetime.now()])
                 else:
-                    for table, key in (("run_cells", "run_id"), ("run_specs", "run_id"), ("runs", "id")):
+                    for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
+                                       ("runs", "id")):
                         self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
                 self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
                 self._con.execute("COMMIT")

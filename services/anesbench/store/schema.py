@@ -69,6 +69,20 @@ CREATE TABLE IF NOT EXISTS run_cells (
     PRIMARY KEY (run_id, language, level)
 );
 {cells_added}
+-- A completed run paired with the newest earlier clean run of its series on their common items, per
+-- language and 'all' (several languages): kept when results are pruned, so the trend survives.
+CREATE TABLE IF NOT EXISTS run_deltas (
+    run_id      VARCHAR NOT NULL,
+    base_run_id VARCHAR NOT NULL,
+    language    VARCHAR NOT NULL,        -- en | zh | all
+    n_pairs     BIGINT NOT NULL,
+    delta       DOUBLE NOT NULL,         -- accuracy of run_id minus that of base_run_id
+    ci_low      DOUBLE NOT NULL,         -- 95 % paired bootstrap interval of delta
+    ci_high     DOUBLE NOT NULL,
+    pvalue      DOUBLE NOT NULL,         -- exact McNemar
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, language)
+);
 -- The dispatcher's own records, so that it can resume runs after a restart by itself.
 CREATE TABLE IF NOT EXISTS run_specs (
     run_id   VARCHAR PRIMARY KEY,

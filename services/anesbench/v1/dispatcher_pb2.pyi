@@ -122,7 +122,7 @@ class LocalizedQuestion(_message.Message):
     def __init__(self, question: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint")
+    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint", "accuracy_delta", "accuracy_delta_pvalue")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -149,6 +149,8 @@ class Run(_message.Message):
     ELICIT_PROMPT_FIELD_NUMBER: _ClassVar[int]
     ELICIT_PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
     ELICIT_CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_DELTA_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_DELTA_PVALUE_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     endpoint: str
@@ -175,7 +177,9 @@ class Run(_message.Message):
     elicit_prompt: str
     elicit_prompt_sha256: str
     elicit_constraint: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ..., elicit: _Optional[str] = ..., elicit_prompt: _Optional[str] = ..., elicit_prompt_sha256: _Optional[str] = ..., elicit_constraint: _Optional[str] = ...) -> None: ...
+    accuracy_delta: float
+    accuracy_delta_pvalue: float
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ..., elicit: _Optional[str] = ..., elicit_prompt: _Optional[str] = ..., elicit_prompt_sha256: _Optional[str] = ..., elicit_constraint: _Optional[str] = ..., accuracy_delta: _Optional[float] = ..., accuracy_delta_pvalue: _Optional[float] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -404,3 +408,11 @@ class BackupStoreChunk(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class RegradeRunRequest(_message.Message):
+    __slots__ = ("run_id", "new_run_id")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    new_run_id: str
+    def __init__(self, run_id: _Optional[str] = ..., new_run_id: _Optional[str] = ...) -> None: ...

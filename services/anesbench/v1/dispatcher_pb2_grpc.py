@@ -87,6 +87,11 @@ class DispatcherStub:
                 request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.SerializeToString,
                 response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.FromString,
                 _registered_method=True)
+        self.RegradeRun = channel.unary_unary(
+                '/anesbench.v1.Dispatcher/RegradeRun',
+                request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.RegradeRunRequest.SerializeToString,
+                response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.Run.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -178,6 +183,17 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegradeRun(self, request, context):
+        """A new run whose results are a completed run's stored replies graded again by the dispatcher's
+        grader (the current extractor version, so it starts or continues that version's series); nothing
+        is sent to the model. Returns the new run, COMPLETED. NOT_FOUND for an unknown run;
+        INVALID_ARGUMENT for a run not completed, pruned, or not started by this dispatcher (no dataset
+        kept for it); FAILED_PRECONDITION when new_run_id exists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -225,6 +241,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.BackupStore,
                     request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.FromString,
                     response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.SerializeToString,
+            ),
+            'RegradeRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegradeRun,
+                    request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.RegradeRunRequest.FromString,
+                    response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.Run.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -478,6 +499,33 @@ class Dispatcher:
             '/anesbench.v1.Dispatcher/BackupStore',
             anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreRequest.SerializeToString,
             anesbench_dot_v1_dot_dispatcher__pb2.BackupStoreChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegradeRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anesbench.v1.Dispatcher/RegradeRun',
+            anesbench_dot_v1_dot_dispatcher__pb2.RegradeRunRequest.SerializeToString,
+            anesbench_dot_v1_dot_dispatcher__pb2.Run.FromString,
             options,
             channel_credentials,
             insecure,

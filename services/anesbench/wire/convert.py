@@ -63,6 +63,7 @@ def run_to_pb(run: RunRecord) -> pb.Run:
         temperature=run.temperature, samples=run.samples, harness_version=run.harness_version,
         extractor_version=run.extractor_version, elicit=run.elicit, elicit_prompt=run.elicit_prompt or "",
         elicit_prompt_sha256=run.elicit_prompt_sha256 or "", elicit_constraint=run.elicit_constraint or "",
+        accuracy_delta=run.delta, accuracy_delta_pvalue=run.delta_pvalue,
     )
 
 
@@ -78,6 +79,8 @@ def run_from_pb(run: pb.Run) -> RunRecord:
         finished_at=_datetime(run.finished_at, run.HasField("finished_at")), error=run.error or None,
         elicit=run.elicit or "off", elicit_prompt=run.elicit_prompt or None,
         elicit_prompt_sha256=run.elicit_prompt_sha256 or None, elicit_constraint=run.elicit_constraint or None,
+        delta=run.accuracy_delta if run.HasField("accuracy_delta") else None,
+        delta_pvalue=run.accuracy_delta_pvalue if run.HasField("accuracy_delta_pvalue") else None,
     )
 
 

@@ -16,12 +16,14 @@ ALERTS = {
     "AnesbenchInferenceErrorRate",
     "AnesbenchEndpointDown",
     "AnesbenchAccuracyDropped",
+    "AnesbenchAccuracyRegression",
 }
 SWITCHES = {
     "runStalled": "AnesbenchRunStalled",
     "inferenceErrorRate": "AnesbenchInferenceErrorRate",
     "endpointDown": "AnesbenchEndpointDown",
     "accuracyDropped": "AnesbenchAccuracyDropped",
+    "accuracyRegression": "AnesbenchAccuracyRegression",
 }
 
 

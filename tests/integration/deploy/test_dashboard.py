@@ -181,6 +181,22 @@ def test_dashboard_shape(dashboard: dict[str, Any]) -> None:
     ]
 
 
+def test_accuracy_over_time_per_model_has_its_band_and_the_deltas(dashboard: dict[str, Any]) -> None:
+    panels = {panel["title"]: panel for panel in dashboard["panels"]}
+    band = panels["Accuracy over time: ${model}"]
+    assert band["repeat"] == "model"
+    assert [metric_names(t["expr"]) for t in band["targets"]] == [
+        {"anesbench_run_accuracy"}, {"anesbench_run_accuracy_ci_high"}, {"anesbench_run_accuracy_ci_low"}]
+    legends = {t["legendFormat"].replace("{{language}}", language) for t in band["targets"] for language in ("en", "zh")}
+    fills = {o["matcher"]["options"]: p["value"] for o in band["fieldConfig"]["overrides"] for p in o["properties"]
+             if p["id"] == "custom.fillBelowTo"}
+    assert fills == {"en 95% high": "en 95% low", "zh 95% high": "zh 95% low"} and set(fills.values()) <= legends
+    assert metric_names(panels["Accuracy delta against the run before"]["targets"][0]["expr"]) == {
+        "anesbench_accuracy_delta"}
+    assert metric_names(panels["Delta p-value (exact McNemar)"]["targets"][0]["expr"]) == {
+        "anesbench_accuracy_delta_pvalue"}
+
+
 def test_metric_names_are_known(dashboard: dict[str, Any]) -> None:
     known = exported_metric_names() | SGLANG_METRICS
     used: set[str] = set()

@@ -1,0 +1,63 @@
+"""``anesbench regrade``: a completed run's stored replies graded again by the current extractor, as a new run."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import click
+
+from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options, host_port
+
+if TYPE_CHECKING:
+    from anesbench.dataset import FieldMap
+    from anesbench.store import RunRecord
+
+
+@click.command()
+@click.argument("run")
+@click.option("--run-id", "new_run_id", default=None, help="Id of the new run (default: generated).")
+@click.option("--dataset", default=None, help="The run's dataset file (embedded: the store keeps no option texts; "
+              "a dispatcher uses the one it ran).")
+@field_options
+@click.option("--db", default=DEFAULT_DB, show_default=True)
+@click.option("--dispatcher", default=None, callback=host_port)
+@dispatcher_credentials
+def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str | None, fields_file: str | None,
+            db: str, dispatcher: str | None) -> None:
+    """Grade RUN's stored replies again with the current extractor, into a new run; nothing is sent to the model."""
+    from anesbench.cli.progress import summary_line
+
+    if dispatcher:
+        if dataset or fields or fields_file:
+            raise click.UsageError("--dataset: with --dispatcher, the dispatcher regrades on the dataset it ran")
+        from anesbench.cli.remote_reads import remote_regrade
+
+        final = remote_regrade(dispatcher, run, new_run_id)
+    elif dataset is None:
+        raise click.UsageError("--dataset: required without --dispatcher (the store keeps no option texts)")
+    else:
+        final = _embedded(db, run, new_run_id, dataset, field_map(fields, fields_file))
+    click.echo(summary_line(final))
+
+
+def _embedded(db: str, run_id: str, new_id: str | None, dataset_path: str, fields: FieldMap | None) -> RunRecord:
+    from anesbench import event_loop
+    from anesbench.cli.retention_cmd import existing
+    from anesbench.dataset import load_dataset
+    from anesbench.engine.regrade import regrade_run
+    from anesbench.grader import LocalGrader
+    from anesbench.store import Store
+    from anesbench.store.async_store import AsyncStore
+
+    store = AsyncStore(Store(existing(db)))
+
+    async def main() -> RunRecord:
+        try:
+            languages = (await store.call(Store.get_run, run_id)).languages
+            dataset = await asyncio.to_thread(load_dataset, dataset_path, languages, fields=fields)
+            return await regrade_run(store, LocalGrader(), dataset, run_id, new_id)
+        finally:
+            await store.close()
+
+    return event_loop.run(main())
