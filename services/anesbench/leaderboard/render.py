@@ -27,7 +27,7 @@ JSON_FIELDS = (
     "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
     "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
     "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited",
-    "accuracy_strict",
+    "accuracy_strict", "scoring",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from anesbench.defaults import DEFAULT_ELICIT
+from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING
 
 
 @dataclass(slots=True)
@@ -40,6 +40,7 @@ class RunRecord:
     elicit_prompt: str | None = None
     elicit_prompt_sha256: str | None = None
     elicit_constraint: str | None = None  # the constraint the server was found to support (last start)
+    scoring: str = DEFAULT_SCORING  # generate | logprobs (the store reads "generate" for runs from before it)
 
 
 @dataclass(slots=True)
@@ -76,6 +77,9 @@ class ResultRow:
     elicitation_latency_s: float | None = None
     elicitation_prompt_tokens: int | None = None
     elicitation_completion_tokens: int | None = None
+    # Logprob scoring: JSON letter -> probability over exactly the item's letters (see anesbench.inference.logprobs).
+    letter_probs: str | None = None
+    letter_probs_complete: bool | None = None  # False: a letter was missing from the server's top list
 
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)

@@ -93,6 +93,7 @@ RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
     ("elicit_prompt_sha256", "VARCHAR", ""),
     ("elicit_constraint", "VARCHAR", "what the server was found to support"),
+    ("scoring", "VARCHAR", "generate | logprobs (NULL read as 'generate')"),
 )
 RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
@@ -105,6 +106,8 @@ RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("elicitation_latency_s", "DOUBLE", ""),
     ("elicitation_prompt_tokens", "INTEGER", ""),
     ("elicitation_completion_tokens", "INTEGER", ""),
+    ("letter_probs", "VARCHAR", "JSON letter -> probability (logprob scoring)"),
+    ("letter_probs_complete", "BOOLEAN", "false: a letter's probability is its upper bound"),
 )
 
 
