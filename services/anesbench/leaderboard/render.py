@@ -116,6 +116,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
         "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
         "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
+        "scoring": run.scoring,
     }
 
 
