@@ -136,6 +136,10 @@ def test_a_logprob_run_over_grpc_and_its_comparison_with_a_generative_run(
         overall = [cell for cell in json.loads(compared.stdout)["cells"]
                    if (cell["language"], cell["level"]) == ("all", "overall")]
         assert overall[0]["pairs"] == 2 * int(LIMIT) and 0 <= overall[0]["p_value"] <= 1
+        standin_control(standin.address, logprobs="absent")  # the dispatcher's preflight refuses it too
+        refused = _run(standin.address, *remote, "--run-id", "remote-refused")
+        assert refused.returncode == 2 and "cannot return log-probabilities" in refused.stderr, refused.stderr
+        assert "remote-refused" not in run_cli("runs", *remote, "--format", "json").stdout
     finally:
         dispatcher.stop()
         grader.stop()
