@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, check_letter_distributions
 from tests.procs import Proc, run_cli, standin_control, standin_intended, start_dispatcher, start_grader, start_standin
 
 LIMIT = "12"
@@ -42,17 +42,6 @@ def _export(run_id: str, *source: str) -> list[dict]:
     return [json.loads(line) for line in exported.stdout.splitlines()]
 
 
-def _check_distributions(rows: list[dict]) -> None:
-    items = {json.loads(line)["id"]: json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()}
-    assert len(rows) == 2 * int(LIMIT)
-    for row in rows:
-        probs = json.loads(row["letter_probs"])
-        assert list(probs) == list("ABCDEFGH"[:items[row["item_id"]]["choice_num"]])
-        assert abs(sum(probs.values()) - 1) <= 1e-6
-        assert row["method"] == "logprob" and row["predicted"] == max(probs, key=probs.__getitem__)
-        assert row["correct"] == (row["predicted"] == row["gold"])
-
-
 @pytest.mark.parametrize("shape", ["openai", "llamacpp"])
 def test_each_logprobs_shape_gives_every_result_its_letter_distribution(
     make_standin: Callable[..., Proc], tmp_path: Path, shape: str
@@ -62,7 +51,7 @@ def test_each_logprobs_shape_gives_every_result_its_letter_distribution(
     result = _run(standin.address, "--db", str(db), "--run-id", "lp")
     assert result.returncode == 0, result.stderr
     rows = _export("lp", "--db", str(db))
-    _check_distributions(rows)
+    check_letter_distributions(rows, 2 * int(LIMIT))
     intended = standin_intended(standin.address)  # the letter the stand-in gave most mass to, per request
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT request_hash, pred FROM results WHERE run_id = 'lp'").fetchall()
@@ -79,7 +68,7 @@ def test_a_short_top_list_bounds_the_missing_letters_and_grades_only_a_certain_t
     db = tmp_path / "short.duckdb"
     assert _run(standin.address, "--db", str(db), "--run-id", "two").returncode == 0
     rows = _export("two", "--db", str(db))
-    _check_distributions(rows)
+    check_letter_distributions(rows, 2 * int(LIMIT))
     assert not any(row["letter_probs_complete"] for row in rows)
     standin_control(standin.address, top_logprobs=1)  # the answer alone: its bound ties every other letter
     assert _run(standin.address, "--db", str(db), "--run-id", "one").returncode == 0
@@ -119,7 +108,7 @@ def test_a_logprob_run_over_grpc_and_its_comparison_with_a_generative_run(
     try:
         remote = ("--dispatcher", dispatcher.address)
         assert _run(standin.address, *remote, "--run-id", "remote-lp").returncode == 0
-        _check_distributions(_export("remote-lp", *remote))
+        check_letter_distributions(_export("remote-lp", *remote), 2 * int(LIMIT))
         (run,) = [r for r in json.loads(run_cli("runs", *remote, "--format", "json").stdout) if r["id"] == "remote-lp"]
         assert (run["scoring"], run["prompt_template"], run["elicit"]) == ("logprobs", "anesbench-logprob", "off")
         generated = run_cli("run", "--endpoint", standin.address, "--model", "standin", "--dataset", str(SAMPLE),

@@ -1,8 +1,9 @@
-"""Option-letter probabilities from a server's top next-token list, and the run setting that asks for them."""
+"""Option-letter probabilities from a server's top next-token list, the run setting that asks for them, its label."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -10,7 +11,9 @@ from anesbench.dataset import load_dataset
 from anesbench.engine.config import RunConfig, config_hash
 from anesbench.errors import InvalidInput
 from anesbench.inference.logprobs import best_letter, letter_probs, top_logprobs
+from anesbench.leaderboard.labels import model_label
 from anesbench.prompts import load_template
+from anesbench.store.leaderboard_sql import LeaderboardRow
 from tests.conftest import SAMPLE
 
 LETTERS = ("A", "B", "C", "D")
@@ -70,3 +73,11 @@ def test_scoring_is_part_of_the_configuration_hash() -> None:
     generate = RunConfig(model="m", endpoints=("http://h/v1",), elicit="off")
     logprobs = RunConfig(model="m", endpoints=("http://h/v1",), elicit="off", scoring="logprobs")
     assert config_hash(generate, dataset, template) != config_hash(logprobs, dataset, template)
+
+
+def test_a_logprob_run_is_labelled_by_its_scoring_and_not_by_its_own_defaults() -> None:
+    template = load_template(None, scoring="logprobs")
+    row = LeaderboardRow("r", "m", "d", "en", "overall", 1, 2, 0.5, 0, status="completed", prompt_template=template.name,
+                         prompt_sha256=template.sha256, max_tokens=2048, elicit="off", scoring="logprobs")
+    assert model_label(row) == "m [scoring=logprobs]"
+    assert model_label(replace(row, scoring="generate", prompt_sha256=load_template().sha256)) == "m [elicit=off]"

@@ -65,10 +65,10 @@ class RunConfig:
         if self.scoring not in SCORINGS:
             raise InvalidInput(f"must be one of {', '.join(SCORINGS)}, got {self.scoring!r}", field="scoring")
         if self.scoring == "logprobs" and self.elicit != "off":
-            raise InvalidInput("does not apply to logprob scoring (there is no reply to ask about); leave it "
+            raise InvalidInput("does not apply to {scoring} logprobs (there is no reply to ask about); leave it "
                                "out or give off", field="elicit", mentions=("scoring",))
         if self.scoring == "logprobs" and self.samples != 1:
-            raise InvalidInput("must be 1 with logprob scoring (one greedy next-token distribution per item)",
+            raise InvalidInput("must be 1 with {scoring} logprobs (one greedy next-token distribution per item)",
                                field="samples", mentions=("scoring",))
         if not self.model.strip():
             raise InvalidInput("must not be empty", field="model")

@@ -39,7 +39,7 @@ from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
 from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
 from anesbench.inference.constraints import detect_constraint
-from anesbench.inference.logprobs import best_letter, dumps, letter_probs
+from anesbench.inference.logprobs import best_letter, letter_probs
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
@@ -297,7 +297,7 @@ class _Run:
         row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
         if completion.top_logprobs is not None:
             probs, row.letter_probs_complete = letter_probs(completion.top_logprobs, letters)
-            row.letter_probs = dumps(probs)
+            row.letter_probs = json.dumps(probs)
 
     async def _send_choices(self, messages: list[dict[str, str]], rows: list[ResultRow]) -> None:
         """Several samples in one request with ``n`` (one prefill); choice i answers rows[i].

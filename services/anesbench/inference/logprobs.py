@@ -20,7 +20,6 @@ all) there is none, so an incomplete item is graded only when its top letter exc
 
 from __future__ import annotations
 
-import json
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -47,16 +46,11 @@ def top_logprobs(choice: Mapping[str, Any]) -> Top:
     return top
 
 
-def spelled_letter(token: str) -> str:
-    """The text a token reads as once spaces and an opening parenthesis are dropped: ``" (A"`` -> ``"A"``."""
-    return unicodedata.normalize("NFKC", token).replace("\u2581", " ").strip().lstrip("(").strip()
-
-
 def letter_probs(top: Top, letters: Sequence[str]) -> tuple[dict[str, float], bool]:
     """The item's letters -> probability (normalised, missing letters at their bound), and whether none was missing."""
     mass = dict.fromkeys(letters, 0.0)
-    for token, logprob in top:
-        letter = spelled_letter(token)
+    for token, logprob in top:  # "▁" is SentencePiece's space
+        letter = unicodedata.normalize("NFKC", token).replace("\u2581", " ").strip().lstrip("(").strip()
         if letter in mass:
             mass[letter] += math.exp(logprob)
     bound = min(math.exp(logprob) for _, logprob in top)
@@ -73,7 +67,3 @@ def best_letter(probs: Mapping[str, float]) -> str | None:
     if len(ranked) > 1 and ranked[0] == ranked[1]:
         return None
     return max(probs, key=lambda letter: probs[letter])
-
-
-def dumps(probs: Mapping[str, float]) -> str:
-    return json.dumps(dict(probs), separators=(",", ":"))

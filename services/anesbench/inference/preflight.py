@@ -176,14 +176,14 @@ async def probe_logprobs(endpoints: Sequence[str], model: str, *, api_key: str |
             await pool.close()
         detail = response.body[:200].decode("utf-8", "replace").strip()
         if response.status == 404:
-            raise InvalidInput(f"{shown} not found (HTTP 404: {detail}): logprob scoring needs a completions endpoint; "
-                               "a chat-only server or model cannot be scored by log-probabilities", field="endpoints",
-                               mentions=("scoring",))
-        if response.status != 200:
-            raise InvalidInput(f"{shown} refuses a log-probability request (HTTP {response.status}: {detail})",
-                               field="endpoints", mentions=("scoring",))
-        try:
-            top_logprobs(json.loads(response.body)["choices"][0])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise InvalidInput(f"{shown} cannot return log-probabilities ({exc}); logprob scoring needs a server "
-                               "that does (SGLang, vLLM, llama.cpp)", field="endpoints", mentions=("scoring",)) from None
+            cause = f"not found (HTTP 404: {detail}): a chat-only server or model cannot be scored by log-probabilities"
+        elif response.status != 200:
+            cause = f"refuses a log-probability request (HTTP {response.status}: {detail})"
+        else:
+            try:
+                top_logprobs(json.loads(response.body)["choices"][0])
+                continue
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                cause = f"cannot return log-probabilities ({exc})"
+        raise InvalidInput(f"{shown} {cause}; {{scoring}} logprobs needs a server that returns them (SGLang, vLLM, "
+                           "llama.cpp)", field="endpoints", mentions=("scoring",))
