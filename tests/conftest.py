@@ -18,6 +18,19 @@ PYTHON = sys.executable
 LETTERS = "ABCDEFGH"
 
 
+def check_letter_distributions(rows: list[dict[str, Any]], count: int) -> None:
+    """Exported logprob results of the sample set: ``count`` of them, each with a distribution over exactly its
+    item's letters that sums to 1, its prediction the most probable letter."""
+    items = {record["id"]: record for record in map(json.loads, SAMPLE.read_text(encoding="utf-8").splitlines())}
+    assert len(rows) == count
+    for row in rows:
+        probs = json.loads(row["letter_probs"])
+        assert list(probs) == list(LETTERS[:items[row["item_id"]]["choice_num"]])
+        assert abs(sum(probs.values()) - 1) <= 1e-6
+        assert row["method"] == "logprob" and row["predicted"] == max(probs, key=probs.__getitem__)
+        assert row["correct"] == (row["predicted"] == row["gold"])
+
+
 def make_record(n: int, *, level: int = 1, choice_num: int = 4, answer: str | None = None,
                 zh_prefix: str = "zh") -> dict[str, Any]:
     record: dict[str, Any] = {

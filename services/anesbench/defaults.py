@@ -21,6 +21,14 @@ DEFAULT_MAX_ATTEMPTS = 6
 # Where the rules find no answer, ask the model once more for its final letter (see anesbench.engine.elicitation).
 ELICIT_MODES = ("off", "unanswered", "all")
 DEFAULT_ELICIT = "unanswered"
+# generate: a chat reply graded by the rules; logprobs: the next-token probabilities of the option letters.
+SCORINGS = ("generate", "logprobs")
+DEFAULT_SCORING = "generate"
+
+
+def default_elicit(scoring: str) -> str:
+    """Elicitation asks a chat model again; a logprob run has no reply to ask about."""
+    return "off" if scoring == "logprobs" else DEFAULT_ELICIT
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,14 +26,15 @@ def dataset(write_jsonl: Callable[..., Path]) -> Dataset:
     return load_dataset(write_jsonl(make_records(ITEMS)), ("en",))
 
 
-def _stored(store: Store, dataset: Dataset, run_id: str = "old", elicit: str = "off", status: str = "completed") -> None:
+def _stored(store: Store, dataset: Dataset, run_id: str = "old", elicit: str = "off", status: str = "completed",
+            scoring: str = "generate") -> None:
     """A run graded by an older extractor that read no letter in any reply; under --elicit all the follow-up
     gave the model's own letter "A" for every item."""
     store.begin_run(RunRecord(
         id=run_id, model="m", endpoint="http://127.0.0.1:1/v1", dataset_name=dataset.name,
         dataset_sha256=dataset.sha256, prompt_template="t", prompt_sha256="p", max_tokens=16, temperature=0.0,
         samples=1, languages=["en"], harness_version="0", config_hash=run_id, total=ITEMS,
-        extractor_version="0-old", elicit=elicit))
+        extractor_version="0-old", elicit=elicit, scoring=scoring))
     rows = []
     for item in dataset.items:
         row = ResultRow(run_id=run_id, item_id=item.id, language="en", sample=0, level=item.level,
@@ -81,16 +82,19 @@ def test_unknown_unfinished_and_mismatched_runs_are_refused(store: Store, datase
                                                             write_jsonl: Callable[..., Path]) -> None:
     _stored(store, dataset)
     _stored(store, dataset, "busy", status="running")
+    _stored(store, dataset, "lp", scoring="logprobs")
     with pytest.raises(NotFound):
         _regrade(store, dataset, "nope")
     with pytest.raises(InvalidInput, match="is running"):
         _regrade(store, dataset, "busy")
+    with pytest.raises(InvalidInput, match="log-probabilities"):
+        _regrade(store, dataset, "lp")
     with pytest.raises(ConfigConflict):
         _regrade(store, dataset, "old", "busy")
     other = load_dataset(write_jsonl(make_records(ITEMS + 1), "other.jsonl"), ("en",))
     with pytest.raises(InvalidInput, match="not the dataset"):
         _regrade(store, other)
-    assert [run.id for run in store.list_runs()] == ["old", "busy"]  # nothing written
+    assert [run.id for run in store.list_runs()] == ["old", "busy", "lp"]  # nothing written
 
 
 def test_the_cli_exits_2_on_an_unknown_or_unfinished_run(tmp_path: Path, dataset: Dataset,

@@ -144,11 +144,11 @@ Fails on a name defined twice.
 {{- $kserve := include "anesbench.kserve.enabled" . }}
 {{- range .Values.models }}
 {{- if hasKey $endpoints .name }}{{ fail (printf "models: the name %q is used twice" .name) }}{{ end }}
-{{- $_ := set $endpoints .name (dict "url" (include "anesbench.isvc.url" (dict "ctx" $ "model" .)) "model" .name "isvc" (ternary (include "anesbench.isvc.name" (dict "ctx" $ "model" .)) "" (not (empty $kserve)))) }}
+{{- $_ := set $endpoints .name (dict "url" (include "anesbench.isvc.url" (dict "ctx" $ "model" .)) "model" .name "isvc" (ternary (include "anesbench.isvc.name" (dict "ctx" $ "model" .)) "" (not (empty $kserve))) "scoring" (default "" .scoring)) }}
 {{- end }}
 {{- range .Values.externalEndpoints }}
 {{- if hasKey $endpoints .name }}{{ fail (printf "externalEndpoints: the name %q is already used by another model or endpoint" .name) }}{{ end }}
-{{- $_ := set $endpoints .name (dict "url" (trimSuffix "/" .url) "model" (default .name .model)) }}
+{{- $_ := set $endpoints .name (dict "url" (trimSuffix "/" .url) "model" (default .name .model) "scoring" (default "" .scoring)) }}
 {{- end }}
 {{- if .Values.standin.enabled }}
 {{- if hasKey $endpoints "standin" }}{{ fail "the name \"standin\" is reserved for the stand-in model server" }}{{ end }}

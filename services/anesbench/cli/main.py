@@ -22,9 +22,12 @@ from anesbench.defaults import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
+    DEFAULT_SCORING,
     DEFAULT_TEMPERATURE,
     ELICIT_MODES,
     RUN_BOUNDS,
+    SCORINGS,
+    default_elicit,
 )
 from anesbench.errors import AnesbenchError, RunFailed
 
@@ -96,9 +99,13 @@ def cli() -> None:
               help="Only the first N items (a smoke test): N x languages results.")
 @click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
-@click.option("--elicit", type=click.Choice(ELICIT_MODES), default=DEFAULT_ELICIT, show_default=True,
+@click.option("--elicit", type=click.Choice(ELICIT_MODES), default=None,
               help="Ask the model, in the same conversation, for its final letter (decoding constrained to the "
-              "option letters where the server supports it): where the rules find no answer, after every reply, or never.")
+              f"option letters where the server supports it): where the rules find no answer (default: {DEFAULT_ELICIT}), "
+              "after every reply, or never. Not with --scoring logprobs.")
+@click.option("--scoring", type=click.Choice(SCORINGS), default=DEFAULT_SCORING, show_default=True,
+              help="generate: a chat reply, graded by the rules; logprobs: the next-token probabilities of the option "
+              "letters after a completion prompt (base and continued-pretraining checkpoints).")
 def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prompt_template: str | None,
         api_key_file: str | None, ca_bundle: str | None, connect_timeout: float, dispatcher: str | None,
         progress: bool | None, **options: Any) -> None:
@@ -116,6 +123,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     if options["inference_service"] is not None and not dispatcher:
         raise click.UsageError("--inference-service: needs --dispatcher (the dispatcher drives InferenceServices)")
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
+    options["elicit"] = options["elicit"] or default_elicit(options["scoring"])
     config = RunConfig(**options)
     mapping = field_map(fields, fields_file)
     show = sys.stderr.isatty() if progress is None else progress

@@ -121,7 +121,7 @@ def _value(name: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise InvalidInput("expected a list of strings", field=field)
         return tuple(value)
-    if name in ("model", "run_id", "inference_service", "namespace", "elicit"):
+    if name in ("model", "run_id", "inference_service", "namespace", "elicit", "scoring"):
         if not isinstance(value, str):
             raise InvalidInput(f"expected a string, got {type(value).__name__}", field=field)
         return value

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from anesbench.engine.config import RunConfig
 from anesbench.inference.credentials import check_url_credentials
-from anesbench.inference.preflight import preflight
+from anesbench.inference.preflight import preflight, probe_logprobs
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template
 from anesbench.store.database import Store
@@ -26,7 +26,7 @@ def check_run(
     template (a bundled name, or with ``allow_files`` a file) covers the run's languages."""
     check_url_credentials(config.endpoints, api_key)
     http.check()  # $SSL_CERT_FILE, the proxy variables, --ca-bundle
-    template = load_template(prompt_template or None, allow_files=allow_files)
+    template = load_template(prompt_template or None, allow_files=allow_files, scoring=config.scoring)
     template.require(config.languages)
     return template
 
@@ -35,10 +35,13 @@ async def probe_endpoints(
     config: RunConfig, *, api_key: str | None, http: HttpOptions, report: Callable[[str], None],
 ) -> None:
     """Return once an endpoint of the run is up, healthy and serves its model (a run on an
-    InferenceService has no endpoint yet: it waits for the Ready condition instead)."""
+    InferenceService has no endpoint yet: it waits for the Ready condition instead); a logprob run's
+    endpoints must return log-probabilities."""
     if config.endpoints:
         await preflight(config.endpoints, config.model, api_key=api_key, wait_ready=config.wait_ready,
                         report=report, options=http)
+        if config.scoring == "logprobs":
+            await probe_logprobs(config.endpoints, config.model, api_key=api_key, report=report, options=http)
 
 
 def open_store(path: str, abandoned: Callable[[str], None]) -> Store:

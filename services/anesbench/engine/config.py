@@ -20,9 +20,11 @@ from anesbench.defaults import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
+    DEFAULT_SCORING,
     DEFAULT_TEMPERATURE,
     ELICIT_MODES,
     RUN_BOUNDS,
+    SCORINGS,
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
@@ -55,10 +57,19 @@ class RunConfig:
     inference_service: str | None = None
     namespace: str | None = None
     elicit: str = DEFAULT_ELICIT  # off | unanswered | all: when to ask the model for its final letter
+    scoring: str = DEFAULT_SCORING  # generate | logprobs
 
     def __post_init__(self) -> None:
         if self.elicit not in ELICIT_MODES:
             raise InvalidInput(f"must be one of {', '.join(ELICIT_MODES)}, got {self.elicit!r}", field="elicit")
+        if self.scoring not in SCORINGS:
+            raise InvalidInput(f"must be one of {', '.join(SCORINGS)}, got {self.scoring!r}", field="scoring")
+        if self.scoring == "logprobs" and self.elicit != "off":
+            raise InvalidInput("does not apply to {scoring} logprobs (there is no reply to ask about); leave it "
+                               "out or give off", field="elicit", mentions=("scoring",))
+        if self.scoring == "logprobs" and self.samples != 1:
+            raise InvalidInput("must be 1 with {scoring} logprobs (one greedy next-token distribution per item)",
+                               field="samples", mentions=("scoring",))
         if not self.model.strip():
             raise InvalidInput("must not be empty", field="model")
         if self.inference_service is not None:
@@ -144,6 +155,8 @@ def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -
     if config.elicit != "off":  # absent when off: runs stored before elicitation existed keep their hash
         identity["elicit"] = config.elicit
         identity["elicit_prompt_sha256"] = load_elicitation_prompt().sha256
+    if config.scoring != DEFAULT_SCORING:  # absent for generate: runs stored before scoring existed keep their hash
+        identity["scoring"] = config.scoring
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -172,4 +185,5 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
         elicit=config.elicit,
         elicit_prompt=prompt.name if prompt else None,
         elicit_prompt_sha256=prompt.sha256 if prompt else None,
+        scoring=config.scoring,
     )

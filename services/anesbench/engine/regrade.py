@@ -34,6 +34,9 @@ async def regrade_run(store: AsyncStore, grader: Grader, dataset: Dataset, run_i
     source = await store.call(Store.get_run, run_id)
     if source.status != "completed":
         raise InvalidInput(f"run {run_id!r} is {source.status}: only a completed run can be regraded", field="run_id")
+    if source.scoring == "logprobs":
+        raise InvalidInput(f"run {run_id!r} was scored by log-probabilities: it has no replies for the rules to read",
+                           field="run_id")
     await store.call(Store.require_results, run_id)
     if dataset.sha256 != source.dataset_sha256:
         raise InvalidInput(f"{dataset.name} (sha256 {dataset.sha256[:12]}) is not the dataset of run {run_id!r} "

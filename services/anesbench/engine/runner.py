@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -37,8 +38,9 @@ from anesbench.errors import (
 )
 from anesbench.grader import Grader
 from anesbench.inference import GenerationParams
-from anesbench.inference.client import Completion, request_body
+from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
 from anesbench.inference.constraints import detect_constraint
+from anesbench.inference.logprobs import best_letter, letter_probs
 from anesbench.inference.retry import RetryPolicy
 from anesbench.inference.router import EndpointRouter
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
@@ -52,6 +54,7 @@ from anesbench.store.records import ResultRow, RunRecord
 
 log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
+LOGPROB = "logprob"  # the method of a logprob-scored result (pred null: the top letter was not certain)
 UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
 IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
 
@@ -85,7 +88,10 @@ def sample_seed(config: RunConfig, sample: int) -> int | None:
 def request_payload(config: RunConfig, messages: list[dict[str, str]], params: GenerationParams,
                     sample: int) -> tuple[bytes, str]:
     """The request body and its sha256: the identity of a request (model, prompt, parameters, sample)."""
-    payload = request_body(config.model, messages, params, sample_seed(config, sample))
+    if config.scoring == "logprobs":
+        payload = completion_body(config.model, messages)
+    else:
+        payload = request_body(config.model, messages, params, sample_seed(config, sample))
     return payload, hashlib.sha256(payload).hexdigest()
 
 
@@ -209,6 +215,7 @@ class _Run:
                 continue
             row.response, row.reasoning, row.finish_reason = previous.response, previous.reasoning, previous.finish_reason
             row.prompt_tokens, row.completion_tokens = previous.prompt_tokens, previous.completion_tokens
+            row.letter_probs, row.letter_probs_complete = previous.letter_probs, previous.letter_probs_complete
             row.reused_from = previous.run_id
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
         try:
@@ -220,14 +227,17 @@ class _Run:
                     log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
                     await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
             elif len(to_send) == 1:
-                await self._send(*to_send[0])  # the common case: no task per request
+                await self._send(*to_send[0], letters=tuple(item.texts[language].options))  # no task per request
             elif to_send:
                 await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
         except EndpointsUnreachable as exc:  # the breaker opened: the unit stays to do, for the resume
             self.halt(str(exc))
             return None
         for row in rows:
-            if row.error is None:
+            if row.error is None and row.letter_probs is not None:  # logprob scoring: the probabilities decide
+                row.pred, row.method = best_letter(json.loads(row.letter_probs)), LOGPROB
+                row.correct = row.pred == item.answer
+            elif row.error is None:
                 try:
                     await grade_reply(self.grader, item, row)
                 except GraderUnavailable as exc:  # retried with backoff by the grader client until its grace ran out
@@ -278,8 +288,9 @@ class _Run:
         async with self.limiter.slots(n):
             return await self.client.complete(payload, n)
 
-    async def _send(self, row: ResultRow, payload: bytes) -> None:
-        """One sample, one request; a failure becomes the row's error (retried on resume)."""
+    async def _send(self, row: ResultRow, payload: bytes, letters: tuple[str, ...] = ()) -> None:
+        """One sample, one request; a failure becomes the row's error (retried on resume). A logprob
+        reply's alternatives become the probabilities of the item's ``letters``."""
         try:
             completion = await self._complete(payload, 1)
         except (FatalInferenceError, EndpointsUnreachable):
@@ -290,6 +301,9 @@ class _Run:
         row.response, row.reasoning, row.finish_reason = completion.content, completion.reasoning, completion.finish_reason
         row.latency_s, row.attempts = completion.latency, completion.attempts
         row.prompt_tokens, row.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+        if completion.top_logprobs is not None:
+            probs, row.letter_probs_complete = letter_probs(completion.top_logprobs, letters)
+            row.letter_probs = json.dumps(probs)
 
     async def _send_choices(self, messages: list[dict[str, str]], rows: list[ResultRow]) -> None:
         """Several samples in one request with ``n`` (one prefill); choice i answers rows[i].
@@ -439,6 +453,7 @@ async def execute_run(
         async with EndpointRouter(
             config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
             retry=retry or RetryPolicy(max_attempts=config.max_attempts), http=http,
+            path=COMPLETIONS if config.scoring == "logprobs" else CHAT,
         ) as client:
             state = _Run(config, run, template, client, grader, writer, progress, observer, reusable, limiter,
                          _FollowUps(config, run.id, store, api_key, http) if config.elicit != "off" else None)

@@ -25,7 +25,7 @@ PARQUET_SCHEMA = pa.schema([
     ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
     ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
     ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
-    ("elicitation_completion_tokens", pa.int32()),
+    ("elicitation_completion_tokens", pa.int32()), ("letter_probs", pa.string()), ("letter_probs_complete", pa.bool_()),
 ])
 assert tuple(PARQUET_SCHEMA.names) == EXPORT_NAMES
 

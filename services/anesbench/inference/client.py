@@ -1,4 +1,5 @@
-"""One endpoint's ``POST {base}/chat/completions`` with a sized connection pool; retries live in the router."""
+"""One endpoint's ``POST {base}/chat/completions`` (or ``/completions`` for logprob scoring) with a sized
+connection pool; retries live in the router."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from anesbench.errors import ChoicesRefused, FatalInferenceError, HttpError, Inf
 from anesbench.inference.credentials import auth_headers
 from anesbench.inference.endpoint import public_endpoint
 from anesbench.inference.http import HttpPool
+from anesbench.inference.logprobs import top_logprobs
 from anesbench.inference.retry import parse_retry_after
 from anesbench.inference.transport import HttpOptions
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
+TOP_LOGPROBS = 20  # vLLM's default cap (--max-logprobs); OpenAI's legacy API allowed 5
+CHAT, COMPLETIONS = "/chat/completions", "/completions"
 
 
 def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None,
@@ -36,6 +40,15 @@ def request_body(model: str, messages: Sequence[dict[str, str]], params: Generat
         body["seed"] = seed
     if n > 1:
         body["n"] = n
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def completion_body(model: str, messages: Sequence[dict[str, str]]) -> bytes:
+    """A logprob scoring request: the messages' texts as one prompt, and the one next token, greedy, with its
+    top ``TOP_LOGPROBS`` alternatives."""
+    prompt = "\n\n".join(message["content"] for message in messages)
+    body = {"model": model, "prompt": prompt, "max_tokens": 1, "temperature": 0.0, "logprobs": TOP_LOGPROBS,
+            "stream": False}
     return json.dumps(body, ensure_ascii=False).encode()
 
 
@@ -61,10 +74,11 @@ class Completion:
     latency: float  # seconds, the successful attempt
     attempts: int
     choices: list[Choice] = field(default_factory=list)  # every choice in index order (n > 1); the first is above
+    top_logprobs: list[tuple[str, float]] | None = None  # /completions: the first token's alternatives
 
 
 def _choice(choice: Any) -> Choice:
-    message = choice["message"]
+    message = choice["message"] if "text" not in choice else {"content": choice["text"]}
     content = message.get("content") or ""
     reasoning = message.get("reasoning_content") or message.get("reasoning") or None
     return content, reasoning, choice.get("finish_reason")
@@ -98,10 +112,12 @@ class ChatClient:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         label: str | None = None,
         options: HttpOptions | None = None,
+        path: str = CHAT,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.model = model
-        self._url = f"{self.endpoint}/chat/completions"
+        self._path = path
+        self._url = f"{self.endpoint}{path}"
         self._timeout = request_timeout
         self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout,
                               headers=auth_headers(api_key), options=options)
@@ -131,7 +147,7 @@ class ChatClient:
         started = time.perf_counter()
         self._inflight.inc()
         try:
-            response = await self._http.request("POST", "/chat/completions", payload)
+            response = await self._http.request("POST", self._path, payload)
             raw, status = response.body, response.status
             retry_after = parse_retry_after(response.headers.get("retry-after"))
         except TimeoutError:
@@ -165,7 +181,8 @@ class ChatClient:
         try:
             data = json.loads(raw)
             choices, prompt_tokens, completion_tokens = _message(data, n)
-        except (json.JSONDecodeError, UnicodeDecodeError, RetryableInferenceError):
+            top = top_logprobs(data["choices"][0]) if self._path == COMPLETIONS else None
+        except (json.JSONDecodeError, UnicodeDecodeError, RetryableInferenceError, ValueError):
             self._requests["bad_payload"].inc()
             raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
         self._requests["ok"].inc()
@@ -174,4 +191,4 @@ class ChatClient:
         if completion_tokens:
             self._tokens_completion.inc(completion_tokens)
         content, reasoning, finish = choices[0]
-        return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1, choices)
+        return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1, choices, top)

@@ -13,6 +13,9 @@ Checked for each endpoint (the URL itself was validated by :func:`validate_endpo
 weights for minutes), with a progress line every ``REPORT_EVERY`` seconds; then
 :class:`EndpointNotReady` (exit 1). A run with several endpoints starts once one of them is ready;
 the router takes the others in when they answer.
+
+A logprob run then sends each endpoint one scoring request (:func:`probe_logprobs`): a server without
+``/completions`` (a chat-only server or model) or one that answers without log-probabilities is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
+from anesbench.inference.client import COMPLETIONS, completion_body
+from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
 from anesbench.inference.credentials import auth_headers
 from anesbench.inference.endpoint import public_endpoint
 from anesbench.inference.http import HttpPool
+from anesbench.inference.logprobs import top_logprobs
 from anesbench.inference.transport import HttpOptions
 
 PROBE_TIMEOUT = 5.0
@@ -150,3 +156,34 @@ async def preflight(
             reported = now
             report(f"waiting for the endpoint to be ready ({now - started:.0f} s of {wait_ready:g} s): {cause}")
         await asyncio.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0.0)))
+
+
+async def probe_logprobs(endpoints: Sequence[str], model: str, *, api_key: str | None = None,
+                         report: Report = lambda line: None, options: HttpOptions | None = None) -> None:
+    """Refuse (InvalidInput) an endpoint that cannot score by log-probabilities; one that does not answer
+    the probe is left to the run (preflight found it not ready, or it went away since)."""
+    body = completion_body(model, [{"role": "user", "content": "Question: 1 + 1 = ?\nA. 2\nB. 3\nAnswer:"}])
+    for url in endpoints:
+        shown = f"{public_endpoint(url)}{COMPLETIONS}"
+        pool = HttpPool(url.rstrip("/"), size=1, timeout=GENERATION_TIMEOUT, headers=auth_headers(api_key),
+                        options=options)
+        try:
+            response = await pool.request("POST", COMPLETIONS, body)
+        except (HttpError, TimeoutError) as exc:
+            report(f"warning: {shown} did not answer the log-probability probe ({exc or 'timeout'})")
+            continue
+        finally:
+            await pool.close()
+        detail = response.body[:200].decode("utf-8", "replace").strip()
+        if response.status == 404:
+            cause = f"not found (HTTP 404: {detail}): a chat-only server or model cannot be scored by log-probabilities"
+        elif response.status != 200:
+            cause = f"refuses a log-probability request (HTTP {response.status}: {detail})"
+        else:
+            try:
+                top_logprobs(json.loads(response.body)["choices"][0])
+                continue
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                cause = f"cannot return log-probabilities ({exc})"
+        raise InvalidInput(f"{shown} {cause}; {{scoring}} logprobs needs a server that returns them (SGLang, vLLM, "
+                           "llama.cpp)", field="endpoints", mentions=("scoring",))

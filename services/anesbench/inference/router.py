@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from anesbench import metrics
 from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInferenceError
 from anesbench.inference.breaker import CircuitBreaker
-from anesbench.inference.client import ChatClient, Completion
+from anesbench.inference.client import CHAT, ChatClient, Completion
 from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
@@ -70,12 +70,13 @@ class EndpointRouter:
         retry: RetryPolicy | None = None,
         http: HttpOptions | None = None,
         breaker: CircuitBreaker | None = None,
+        path: str = CHAT,
     ) -> None:
         self.model = model
         self._retry = retry or RetryPolicy()
         self.endpoints = [
             Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum,
-                                request_timeout=request_timeout, options=http), limiter)
+                                request_timeout=request_timeout, options=http, path=path), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]
         self.breaker = breaker or CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])

@@ -5,31 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from anesbench.defaults import DEFAULT_ELICIT, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE
+from anesbench.defaults import DEFAULT_SCORING, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE, default_elicit
 from anesbench.prompts import load_template
 from anesbench.store.leaderboard_sql import LeaderboardRow
 
 
 @cache
-def _default_template() -> tuple[str, str]:
-    template = load_template(None)
+def _default_template(scoring: str) -> tuple[str, str]:
+    template = load_template(None, scoring=scoring)
     return template.name, template.sha256
 
 
 def configuration_note(row: LeaderboardRow) -> str:
     """``""`` for the paper's configuration, else e.g. ``"max_tokens=512, T=0.7, prompt=mine@1a2b3c4d"``."""
-    parts: list[str] = []
+    parts = [f"scoring={row.scoring}"] if row.scoring != DEFAULT_SCORING else []
     if row.max_tokens and row.max_tokens != PAPER_MAX_TOKENS:
         parts.append(f"max_tokens={row.max_tokens}")
     if row.temperature != PAPER_TEMPERATURE:
         parts.append(f"T={row.temperature:g}")
     if row.samples != PAPER_SAMPLES:
         parts.append(f"samples={row.samples}")
-    if row.prompt_sha256 and row.prompt_sha256 != _default_template()[1]:
+    if row.prompt_sha256 and row.prompt_sha256 != _default_template(row.scoring)[1]:
         parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
     if row.item_limit is not None:
         parts.append(f"first {row.item_limit} items only")
-    if row.elicit != DEFAULT_ELICIT:
+    if row.elicit != default_elicit(row.scoring):
         parts.append(f"elicit={row.elicit}")
     return ", ".join(parts)
 

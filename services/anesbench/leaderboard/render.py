@@ -28,7 +28,7 @@ JSON_FIELDS = (
     "run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered",
     "errors", "ci_low", "ci_high", "status", "prompt_template", "prompt_sha256", "max_tokens", "temperature",
     "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited",
-    "accuracy_strict", "brier", "ece",
+    "accuracy_strict", "brier", "ece", "scoring",
 )
 
 
@@ -126,6 +126,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
         "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
         "delta": run.delta, "delta_pvalue": run.delta_pvalue,
+        "scoring": run.scoring,
     }
 
 

@@ -26,6 +26,7 @@ from anesbench.dataset.model import LANGUAGES, Item
 from anesbench.errors import InvalidInput
 
 DEFAULT_TEMPLATE = "anesbench-cot"
+LOGPROB_TEMPLATE = "anesbench-logprob"  # the default of --scoring logprobs: a completion prompt ending in an answer cue
 BUNDLED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PLACEHOLDERS = {"question", "options"}
 OPTIONAL_PLACEHOLDERS = {"letters"}
@@ -113,9 +114,10 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
     return PromptTemplate(name=name.strip(), sha256=hashlib.sha256(raw).hexdigest(), messages=messages)
 
 
-def load_template(spec: str | None = None, *, allow_files: bool = True) -> PromptTemplate:
-    """Load a bundled template by name, or (when ``allow_files``) any template file by path."""
-    spec = spec or DEFAULT_TEMPLATE
+def load_template(spec: str | None = None, *, allow_files: bool = True, scoring: str = "generate") -> PromptTemplate:
+    """Load a bundled template by name, or (when ``allow_files``) any template file by path; without one,
+    the default of the ``scoring``."""
+    spec = spec or (LOGPROB_TEMPLATE if scoring == "logprobs" else DEFAULT_TEMPLATE)
     if BUNDLED_NAME.match(spec):
         bundled = resources.files("anesbench.prompts") / "templates" / f"{spec}.json"
         if bundled.is_file():

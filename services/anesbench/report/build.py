@@ -54,14 +54,14 @@ def _text(value: Any) -> str:
 
 def _validity(data: ReportData) -> str:
     header = ["run", "model", "status", "dataset", "dataset sha256", "prompt template", "template sha256",
-              "max tokens", "temperature", "samples", "elicit", "follow-up constraint", "follow-up prompt", "harness",
+              "max tokens", "temperature", "samples", "scoring", "elicit", "follow-up constraint", "follow-up prompt", "harness",
               "extractor", "endpoint"]
     body = [[s.run.id, s.run.model, s.run.status, s.run.dataset_name, s.run.dataset_sha256, s.run.prompt_template,
-             s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.elicit,
+             s.run.prompt_sha256, s.run.max_tokens, f"{s.run.temperature:g}", s.run.samples, s.run.scoring, s.run.elicit,
              s.run.elicit_constraint or "-",
              f"{s.run.elicit_prompt}@{s.run.elicit_prompt_sha256[:12]}" if s.run.elicit_prompt_sha256 else "-",
              s.run.harness_version, s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
-    return _table(header, body, wrap=(4, 6, 15))
+    return _table(header, body, wrap=(4, 6, 16))
 
 
 def _board(data: ReportData) -> str:

@@ -46,7 +46,8 @@ RESULT_SCHEMA = pa.schema(
         ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
         ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
         ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
-        ("elicitation_completion_tokens", pa.int32()),
+        ("elicitation_completion_tokens", pa.int32()), ("letter_probs", pa.string()),
+        ("letter_probs_complete", pa.bool_()),
     ]
 )
 assert tuple(RESULT_SCHEMA.names) == RESULT_COLUMNS
@@ -59,7 +60,8 @@ RUN_SELECT = f"""
 SELECT {RUN_COLUMNS},
        coalesce(c.done, 0), coalesce(c.failed, 0), coalesce(c.correct, 0), coalesce(c.unanswered, 0),
        r.created_at, r.started_at, r.finished_at, r.error, coalesce(r.extractor_version, ''), r.ordering, r.item_limit,
-       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint, d.delta, d.pvalue
+       coalesce(r.elicit, 'off'), r.elicit_prompt, r.elicit_prompt_sha256, r.elicit_constraint, d.delta, d.pvalue,
+       coalesce(r.scoring, 'generate')
 FROM runs r LEFT JOIN (
     -- the overall delta: across every language ('all') or the run's one language
     SELECT run_id, delta, pvalue FROM run_deltas
@@ -172,12 +174,12 @@ class Store(Retention, Deltas):
         if existing is None:
             self._con.execute(
                 f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit, elicit, "
-                "elicit_prompt, elicit_prompt_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, "
-                "?, ?, ?, ?)",
+                "elicit_prompt, elicit_prompt_sha256, scoring) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?)",
                 [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
                  run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
                  run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit,
-                 run.elicit, run.elicit_prompt, run.elicit_prompt_sha256],
+                 run.elicit, run.elicit_prompt, run.elicit_prompt_sha256, run.scoring],
             )
             return self.get_run(run.id)
         self.require_results(run.id)
@@ -379,7 +381,7 @@ class Store(Retention, Deltas):
         for row in rows:
             (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
              template, prompt_sha, max_tokens, temperature, n_samples, item_limit, elicit, elicited, strict, brier, ece,
-             reliability) = row
+             reliability, scoring) = row
             low, high = wilson(correct, total)
             extra: dict[str, float] = {}
             if n_samples > 1:
@@ -395,7 +397,7 @@ class Store(Retention, Deltas):
                 run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
                 low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit,
                 elicit=elicit, elicited=elicited, accuracy_strict=strict, brier=brier, ece=ece,
-                reliability=tuple(ReliabilityBin(**b) for b in reliability or ()), **extra,
+                reliability=tuple(ReliabilityBin(**b) for b in reliability or ()), scoring=scoring, **extra,
             ))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}
@@ -454,7 +456,7 @@ class Store(Retention, Deltas):
 
 def describe_difference(old: RunRecord, new: RunRecord) -> str:
     fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
-              "elicit", "elicit_prompt_sha256")
+              "elicit", "elicit_prompt_sha256", "scoring")
     changed = [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in fields
                if getattr(old, name) != getattr(new, name)]
     return "; ".join(changed) or "harness version"

@@ -36,6 +36,8 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("elicitation_latency_s", "elicitation_latency_s"),
     ("elicitation_prompt_tokens", "elicitation_prompt_tokens"),
     ("elicitation_completion_tokens", "elicitation_completion_tokens"),
+    ("letter_probs", "letter_probs"),
+    ("letter_probs_complete", "letter_probs_complete"),
 )
 EXPORT_NAMES = tuple(name for name, _ in EXPORT_COLUMNS)
 

@@ -8,7 +8,7 @@ counted apart.
 
 Which runs: by default the newest *clean* run (completed, no errors) of each series: model, dataset
 name and content (sha256), configuration (prompt sha256, max tokens, temperature, samples, elicitation
-mode) and extractor version. A run of the first N items only (``--limit``) is shown for a series only
+mode, scoring) and extractor version. A run of the first N items only (``--limit``) is shown for a series only
 when no clean run of the whole dataset exists, and is flagged (``item_limit``). ``include_incomplete``
 adds, per series, the newest run whatever its status when that is not the clean one. Explicit run ids
 pick exactly those runs.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anesbench.dataset.model import LEVEL_NAMES
-from anesbench.defaults import DEFAULT_ELICIT
+from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING
 
 LEVEL_ORDER = (*LEVEL_NAMES.values(), "overall")
 
@@ -30,7 +30,7 @@ OUTCOME_SQL = """CASE WHEN error IS NOT NULL AND response IS NULL THEN 'error'
 
 LEVEL_SQL = "CASE level " + " ".join(f"WHEN {number} THEN '{name}'" for number, name in LEVEL_NAMES.items()) + " END"
 SERIES = ("model, dataset_name, dataset_sha256, prompt_sha256, max_tokens, temperature, samples, "
-          "coalesce(elicit, 'off'), coalesce(extractor_version, '')")
+          "coalesce(elicit, 'off'), coalesce(extractor_version, ''), coalesce(scoring, 'generate')")
 """What makes runs comparable: a new value of any of these starts a new series."""
 WHOLE_FIRST = "(item_limit IS NOT NULL), created_at DESC, id DESC"
 """Within a series: a run of every item before any partial one, then the newest."""
@@ -77,6 +77,7 @@ class LeaderboardRow:
     brier: float | None = None  # calibration (see calibration_sql): logprobs runs only
     ece: float | None = None  # logprobs runs and runs with several samples
     reliability: tuple[ReliabilityBin, ...] = ()  # the confidence bins ece is computed from (the report's diagram)
+    scoring: str = DEFAULT_SCORING
 
 
 CLEAN_RUN = "status = 'completed' AND NOT EXISTS (SELECT 1 FROM results e WHERE e.run_id = runs.id AND " \
@@ -185,7 +186,8 @@ SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.tota
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
        r.item_limit, coalesce(r.elicit, 'off'), c.elicited,
-       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END, c.brier, c.ece, c.reliability
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END, c.brier, c.ece, c.reliability,
+       coalesce(r.scoring, 'generate')
 FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)

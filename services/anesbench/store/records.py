@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from anesbench.defaults import DEFAULT_ELICIT
+from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING
 
 
 @dataclass(slots=True)
@@ -42,6 +42,7 @@ class RunRecord:
     elicit_constraint: str | None = None  # the constraint the server was found to support (last start)
     delta: float | None = None  # overall accuracy minus that of the run it was paired with (None: not paired)
     delta_pvalue: float | None = None  # exact McNemar p of that pairing
+    scoring: str = DEFAULT_SCORING  # generate | logprobs (the store reads "generate" for runs from before it)
 
 
 @dataclass(slots=True)
@@ -78,6 +79,9 @@ class ResultRow:
     elicitation_latency_s: float | None = None
     elicitation_prompt_tokens: int | None = None
     elicitation_completion_tokens: int | None = None
+    # Logprob scoring: JSON letter -> probability over exactly the item's letters (see anesbench.inference.logprobs).
+    letter_probs: str | None = None
+    letter_probs_complete: bool | None = None  # False: a letter was missing from the server's top list
 
 
 RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)

@@ -38,7 +38,7 @@ class StartRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., spec: _Optional[_Union[RunSpec, _Mapping]] = ..., upload: _Optional[_Union[DatasetUpload, _Mapping]] = ..., dataset_name: _Optional[str] = ...) -> None: ...
 
 class RunSpec(_message.Message):
-    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "wait_ready_seconds", "limit", "inference_service", "namespace", "elicit")
+    __slots__ = ("model", "endpoint", "languages", "concurrency", "max_tokens", "temperature", "request_timeout_seconds", "prompt_template", "samples", "reuse", "more_endpoints", "max_attempts", "wait_ready_seconds", "limit", "inference_service", "namespace", "elicit", "scoring")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class RunSpec(_message.Message):
     INFERENCE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ELICIT_FIELD_NUMBER: _ClassVar[int]
+    SCORING_FIELD_NUMBER: _ClassVar[int]
     model: str
     endpoint: str
     languages: _containers.RepeatedScalarFieldContainer[str]
@@ -73,7 +74,8 @@ class RunSpec(_message.Message):
     inference_service: str
     namespace: str
     elicit: str
-    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., wait_ready_seconds: _Optional[float] = ..., limit: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ..., elicit: _Optional[str] = ...) -> None: ...
+    scoring: str
+    def __init__(self, model: _Optional[str] = ..., endpoint: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., concurrency: _Optional[int] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., request_timeout_seconds: _Optional[float] = ..., prompt_template: _Optional[str] = ..., samples: _Optional[int] = ..., reuse: _Optional[bool] = ..., more_endpoints: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., wait_ready_seconds: _Optional[float] = ..., limit: _Optional[int] = ..., inference_service: _Optional[str] = ..., namespace: _Optional[str] = ..., elicit: _Optional[str] = ..., scoring: _Optional[str] = ...) -> None: ...
 
 class DatasetUpload(_message.Message):
     __slots__ = ("name", "sha256", "items")
@@ -122,7 +124,7 @@ class LocalizedQuestion(_message.Message):
     def __init__(self, question: _Optional[str] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint", "accuracy_delta", "accuracy_delta_pvalue")
+    __slots__ = ("id", "model", "endpoint", "dataset_name", "dataset_sha256", "languages", "status", "total", "done", "failed", "correct", "unanswered", "started_at", "finished_at", "error", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint", "accuracy_delta", "accuracy_delta_pvalue", "scoring")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +153,7 @@ class Run(_message.Message):
     ELICIT_CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_DELTA_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_DELTA_PVALUE_FIELD_NUMBER: _ClassVar[int]
+    SCORING_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     endpoint: str
@@ -179,7 +182,8 @@ class Run(_message.Message):
     elicit_constraint: str
     accuracy_delta: float
     accuracy_delta_pvalue: float
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ..., elicit: _Optional[str] = ..., elicit_prompt: _Optional[str] = ..., elicit_prompt_sha256: _Optional[str] = ..., elicit_constraint: _Optional[str] = ..., accuracy_delta: _Optional[float] = ..., accuracy_delta_pvalue: _Optional[float] = ...) -> None: ...
+    scoring: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., endpoint: _Optional[str] = ..., dataset_name: _Optional[str] = ..., dataset_sha256: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., failed: _Optional[int] = ..., correct: _Optional[int] = ..., unanswered: _Optional[int] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., harness_version: _Optional[str] = ..., extractor_version: _Optional[str] = ..., elicit: _Optional[str] = ..., elicit_prompt: _Optional[str] = ..., elicit_prompt_sha256: _Optional[str] = ..., elicit_constraint: _Optional[str] = ..., accuracy_delta: _Optional[float] = ..., accuracy_delta_pvalue: _Optional[float] = ..., scoring: _Optional[str] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -234,7 +238,7 @@ class GetLeaderboardResponse(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
 
 class LeaderboardRow(_message.Message):
-    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited", "accuracy_strict", "brier", "ece", "reliability")
+    __slots__ = ("run_id", "model", "dataset", "language", "level", "correct", "total", "accuracy", "unanswered", "errors", "status", "ci_low", "ci_high", "prompt_template", "prompt_sha256", "max_tokens", "temperature", "samples", "mean_accuracy", "majority_accuracy", "agreement", "item_limit", "elicit", "elicited", "accuracy_strict", "scoring", "brier", "ece", "reliability")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +264,7 @@ class LeaderboardRow(_message.Message):
     ELICIT_FIELD_NUMBER: _ClassVar[int]
     ELICITED_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_STRICT_FIELD_NUMBER: _ClassVar[int]
+    SCORING_FIELD_NUMBER: _ClassVar[int]
     BRIER_FIELD_NUMBER: _ClassVar[int]
     ECE_FIELD_NUMBER: _ClassVar[int]
     RELIABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -288,10 +293,11 @@ class LeaderboardRow(_message.Message):
     elicit: str
     elicited: int
     accuracy_strict: float
+    scoring: str
     brier: float
     ece: float
     reliability: _containers.RepeatedCompositeFieldContainer[ReliabilityBin]
-    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ..., item_limit: _Optional[int] = ..., elicit: _Optional[str] = ..., elicited: _Optional[int] = ..., accuracy_strict: _Optional[float] = ..., brier: _Optional[float] = ..., ece: _Optional[float] = ..., reliability: _Optional[_Iterable[_Union[ReliabilityBin, _Mapping]]] = ...) -> None: ...
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., dataset: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ..., accuracy: _Optional[float] = ..., unanswered: _Optional[int] = ..., errors: _Optional[int] = ..., status: _Optional[str] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., prompt_template: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., samples: _Optional[int] = ..., mean_accuracy: _Optional[float] = ..., majority_accuracy: _Optional[float] = ..., agreement: _Optional[float] = ..., item_limit: _Optional[int] = ..., elicit: _Optional[str] = ..., elicited: _Optional[int] = ..., accuracy_strict: _Optional[float] = ..., scoring: _Optional[str] = ..., brier: _Optional[float] = ..., ece: _Optional[float] = ..., reliability: _Optional[_Iterable[_Union[ReliabilityBin, _Mapping]]] = ...) -> None: ...
 
 class ReliabilityBin(_message.Message):
     __slots__ = ("bin", "n", "correct", "confidence")
@@ -318,7 +324,7 @@ class ExportResultsChunk(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ExportedResult, _Mapping]]] = ...) -> None: ...
 
 class ExportedResult(_message.Message):
-    __slots__ = ("item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response", "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "elicited", "pred_rules", "method_rules", "elicitation", "elicitation_params", "elicitation_response", "elicitation_error", "elicitation_attempts", "elicitation_latency_s", "elicitation_prompt_tokens", "elicitation_completion_tokens")
+    __slots__ = ("item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response", "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "elicited", "pred_rules", "method_rules", "elicitation", "elicitation_params", "elicitation_response", "elicitation_error", "elicitation_attempts", "elicitation_latency_s", "elicitation_prompt_tokens", "elicitation_completion_tokens", "letter_probs", "letter_probs_complete")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +353,8 @@ class ExportedResult(_message.Message):
     ELICITATION_LATENCY_S_FIELD_NUMBER: _ClassVar[int]
     ELICITATION_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     ELICITATION_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LETTER_PROBS_FIELD_NUMBER: _ClassVar[int]
+    LETTER_PROBS_COMPLETE_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     language: str
     level: str
@@ -375,7 +383,9 @@ class ExportedResult(_message.Message):
     elicitation_latency_s: float
     elicitation_prompt_tokens: int
     elicitation_completion_tokens: int
-    def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ..., elicited: _Optional[bool] = ..., pred_rules: _Optional[str] = ..., method_rules: _Optional[str] = ..., elicitation: _Optional[str] = ..., elicitation_params: _Optional[str] = ..., elicitation_response: _Optional[str] = ..., elicitation_error: _Optional[str] = ..., elicitation_attempts: _Optional[int] = ..., elicitation_latency_s: _Optional[float] = ..., elicitation_prompt_tokens: _Optional[int] = ..., elicitation_completion_tokens: _Optional[int] = ...) -> None: ...
+    letter_probs: str
+    letter_probs_complete: bool
+    def __init__(self, item_id: _Optional[str] = ..., language: _Optional[str] = ..., level: _Optional[str] = ..., sample: _Optional[int] = ..., gold: _Optional[str] = ..., predicted: _Optional[str] = ..., method: _Optional[str] = ..., outcome: _Optional[str] = ..., correct: _Optional[bool] = ..., response: _Optional[str] = ..., reasoning: _Optional[str] = ..., finish_reason: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., latency_s: _Optional[float] = ..., attempts: _Optional[int] = ..., error: _Optional[str] = ..., elicited: _Optional[bool] = ..., pred_rules: _Optional[str] = ..., method_rules: _Optional[str] = ..., elicitation: _Optional[str] = ..., elicitation_params: _Optional[str] = ..., elicitation_response: _Optional[str] = ..., elicitation_error: _Optional[str] = ..., elicitation_attempts: _Optional[int] = ..., elicitation_latency_s: _Optional[float] = ..., elicitation_prompt_tokens: _Optional[int] = ..., elicitation_completion_tokens: _Optional[int] = ..., letter_probs: _Optional[str] = ..., letter_probs_complete: _Optional[bool] = ...) -> None: ...
 
 class PruneRunsRequest(_message.Message):
     __slots__ = ("keep_last", "older_than_days", "keep_aggregates")

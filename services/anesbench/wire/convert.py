@@ -22,6 +22,8 @@ from anesbench.defaults import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SAMPLES,
+    DEFAULT_SCORING,
+    default_elicit,
 )
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
@@ -64,6 +66,7 @@ def run_to_pb(run: RunRecord) -> pb.Run:
         extractor_version=run.extractor_version, elicit=run.elicit, elicit_prompt=run.elicit_prompt or "",
         elicit_prompt_sha256=run.elicit_prompt_sha256 or "", elicit_constraint=run.elicit_constraint or "",
         accuracy_delta=run.delta, accuracy_delta_pvalue=run.delta_pvalue,
+        scoring=run.scoring,
     )
 
 
@@ -81,6 +84,7 @@ def run_from_pb(run: pb.Run) -> RunRecord:
         elicit_prompt_sha256=run.elicit_prompt_sha256 or None, elicit_constraint=run.elicit_constraint or None,
         delta=run.accuracy_delta if run.HasField("accuracy_delta") else None,
         delta_pvalue=run.accuracy_delta_pvalue if run.HasField("accuracy_delta_pvalue") else None,
+        scoring=run.scoring or DEFAULT_SCORING,
     )
 
 
@@ -95,7 +99,7 @@ def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardRespon
             correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered, errors=r.errors,
             status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
             prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
-            elicit=r.elicit, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
+            elicit=r.elicit, elicited=r.elicited, accuracy_strict=r.accuracy_strict, scoring=r.scoring,
             reliability=[pb.ReliabilityBin(bin=b.bin, n=b.n, correct=b.correct, confidence=b.confidence)
                          for b in r.reliability],
         )
@@ -115,6 +119,7 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
             **{name: getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS},
             elicit=r.elicit or DEFAULT_ELICIT, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
             reliability=tuple(ReliabilityBin(b.bin, b.n, b.correct, b.confidence) for b in r.reliability),
+            scoring=r.scoring or DEFAULT_SCORING,
         )
         for r in response.rows
     ]
@@ -144,7 +149,7 @@ def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
         concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
         request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
         samples=config.samples, reuse=config.reuse, wait_ready_seconds=config.wait_ready, limit=config.limit or 0,
-        elicit=config.elicit,
+        elicit=config.elicit, scoring=config.scoring,
     )
 
 
@@ -172,7 +177,7 @@ def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
         request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
         reuse=spec.reuse,
         run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
-        elicit=spec.elicit or DEFAULT_ELICIT,
+        elicit=spec.elicit or default_elicit(spec.scoring), scoring=spec.scoring or DEFAULT_SCORING,
     )
 
 

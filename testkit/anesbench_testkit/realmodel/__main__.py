@@ -64,8 +64,10 @@ def list_models() -> None:
               help="Context tokens per slot (prompt + reply).")
 @click.option("--threads", type=click.IntRange(1, 256), default=2, show_default=True)
 @click.option("--alias", default=None, help="Model name served in /v1/models (default: the model's alias).")
+@click.option("--prompt-cache/--no-prompt-cache", default=True, show_default=True,
+              help="Reuse a cached prompt prefix (off: each request's probabilities are independent of the ones before).")
 def serve(name: str, cache: Path | None, host: str, port: int, slots: int, slot_context: int, threads: int,
-          alias: str | None) -> None:
+          alias: str | None, prompt_cache: bool) -> None:
     """Serve the model; print "listening on URL" on stdout once /health is ok; stop on SIGTERM or Ctrl-C."""
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before llama.cpp's threads start: they inherit the mask
@@ -74,7 +76,8 @@ def serve(name: str, cache: Path | None, host: str, port: int, slots: int, slot_
         spec = spec_for(name)
         model = ensure_model(spec, cache or cache_dir(), log=_say)
         fetched = time.monotonic()
-        server, address = start(model, ServerOptions(host, port, slots, slot_context, threads, alias or spec.alias))
+        server, address = start(model, ServerOptions(host, port, slots, slot_context, threads, alias or spec.alias,
+                                                            prompt_cache))
     except AnesbenchError as exc:
         _say(f"error: {message_for(exc)}")
         sys.exit(exc.exit_code)

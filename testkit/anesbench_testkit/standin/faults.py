@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from anesbench_testkit.standin.constrained import FLAVOURS, UNCONSTRAINED_REPLIES
+from anesbench_testkit.standin.logprobs import LOGPROB_SHAPES
 
 FAULT_KINDS = ("503", "500", "429", "400", "401", "reset", "hang", "garbage")
 LATENCY_DISTS = ("uniform", "lognormal")
@@ -51,6 +52,8 @@ class FaultPlan:
     unconstrained_reply: str = "terse"  # a follow-up without an applied constraint: "B." or a chatty sentence
     change_mind_rate: float = 0.0  # share of follow-ups whose final letter differs from the reply's own
     follow_up_fault: str | None = None  # a fault kind every follow-up attempt gets (the replies are served)
+    logprobs: str = "openai"  # /v1/completions: which server's logprobs shape, or how it cannot score (standin.logprobs)
+    top_logprobs: int = 20  # the most alternatives it lists, whatever the request asks
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
@@ -67,6 +70,8 @@ class FaultPlan:
             raise ValueError("sigma and model_sigma must be >= 0 and latency_cap > 0")
         if self.constraints not in FLAVOURS:
             raise ValueError(f"unknown constraints flavour {self.constraints!r}; choose from {', '.join(FLAVOURS)}")
+        if self.logprobs not in LOGPROB_SHAPES:
+            raise ValueError(f"unknown logprobs {self.logprobs!r}; choose from {', '.join(LOGPROB_SHAPES)}")
         if self.unconstrained_reply not in UNCONSTRAINED_REPLIES:
             raise ValueError(f"unknown unconstrained_reply {self.unconstrained_reply!r}; choose from "
                              f"{', '.join(UNCONSTRAINED_REPLIES)}")

@@ -22,6 +22,7 @@ from aiohttp import web
 from anesbench_testkit.standin.answers import AnswerKey, choose_letter, parse_options, prompt_language
 from anesbench_testkit.standin.constrained import Unsatisfiable, applies_constraint, follow_up_reply, is_follow_up
 from anesbench_testkit.standin.faults import FaultPlan, service_time
+from anesbench_testkit.standin.logprobs import alternatives, completion_choice
 from anesbench_testkit.standin.replies import STYLES, UNANSWERED, compose_reply
 
 ANSWERING_STYLES = tuple(style for style in STYLES if style not in UNANSWERED)
@@ -88,6 +89,7 @@ class StandinServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
         app.router.add_get("/get_server_info", self.server_info)
@@ -251,6 +253,37 @@ class StandinServer:
         stats.answered_by_key[key] += 1
         stats.last_answer = time.monotonic()
         return web.Response(body=reply, content_type="application/json")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        """One next token and its alternatives (logprob scoring); the letter is the one a chat reply would give."""
+        raw = await request.read()
+        self.stats.requests += 1
+        try:
+            body = json.loads(raw)
+            prompt, model, listed = str(body["prompt"]), str(body["model"]), int(body.get("logprobs") or 0)
+            if int(body.get("max_tokens", 16)) < 1 or not 0 <= listed <= 20:
+                raise ValueError("max_tokens must be >= 1 and logprobs from 0 to 20")
+        except (ValueError, KeyError, TypeError) as exc:
+            self.stats.outcomes["bad_request"] += 1
+            return web.json_response({"error": {"message": f"expected a completion request: {exc}"}}, status=400)
+        key = hashlib.sha256(raw).hexdigest()
+        self.stats.attempts_by_key[key] += 1
+        if self.plan.logprobs == "chat-only":
+            return web.json_response({"error": {"message": "stand-in: this is a chat model and not supported in "
+                                                           "the v1/completions endpoint"}}, status=404)
+        if self.plan.logprobs == "refuse" and listed:
+            return web.json_response({"error": {"message": "stand-in: logprobs are not supported"}}, status=400)
+        fault = self._fault_for(key)
+        if fault is not None:
+            return await self._inject(fault, request, key)
+        _, options, letter = self._decide(model, prompt, 0)
+        self.stats.intended_by_key[key] = [letter]
+        self.stats.outcomes["ok"] += 1
+        self.stats.answered_by_key[key] += 1
+        choice = completion_choice(self.plan.logprobs, alternatives(options, letter), min(listed, self.plan.top_logprobs))
+        return web.json_response({"id": f"cmpl-{key[:24]}", "object": "text_completion", "model": model,
+                                  "choices": [choice], "usage": {"prompt_tokens": len(prompt) // 4,
+                                                                 "completion_tokens": 1}})
 
     async def _serve(self, durations: list[float]) -> None:
         """Each choice decodes in a slot of its own; the reply is sent when the last one ends."""

@@ -117,7 +117,19 @@ def test_cronjob_args_mean_what_the_schedule_says(render, cli: click.Group) -> N
     assert params["max_tokens"] == 2048
     assert params["temperature"] == 0
     assert params["elicit"] == "all"
+    assert params["scoring"] == "generate"
     assert params["run_id"] == "anesbench-schedule-29112233"  # the Job's name, so a retry resumes
+
+
+@pytest.mark.parametrize("schedule", ["anesbench-qwen3-32b-weekly", "anesbench-standin-smoke"])
+def test_a_schedule_scores_by_logprobs_when_it_or_its_model_says(render, cli: click.Group, schedule: str) -> None:
+    container = render("full-values.yaml", True).one("CronJob", schedule)["spec"]["jobTemplate"]["spec"][
+        "template"]["spec"]["containers"][0]
+    ctx = cli.make_context("anesbench", _expand(container["args"], container["env"]))
+    name, run, rest = cli.resolve_command(ctx, _rest(ctx))
+    assert run is not None
+    params = run.make_context(name, rest, parent=ctx).params
+    assert (params["scoring"], params["elicit"]) == ("logprobs", None)  # the run's default: no elicitation
 
 
 def test_the_prune_cronjob_keeps_what_the_values_say(render, cli: click.Group) -> None:
