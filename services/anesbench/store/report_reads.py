@@ -19,18 +19,18 @@ IDS = "SELECT unnest(?::VARCHAR[])"
 FIGURES_SQL = f"""
 SELECT run_id, count(*) FILTER (WHERE outcome = 'correct'), count(*) FILTER (WHERE outcome = 'wrong'),
        count(*) FILTER (WHERE outcome = 'unanswered'), count(*) FILTER (WHERE outcome = 'error'),
+       histogram(coalesce(nullif(method, ''), '(none)')) FILTER (WHERE outcome <> 'error'),
        quantile_cont(completion_tokens, 0.5), quantile_disc(completion_tokens, 0.9), max(completion_tokens),
        quantile_cont(latency_s, 0.5), quantile_disc(latency_s, 0.9), max(latency_s)
-FROM (SELECT run_id, {OUTCOME_SQL} AS outcome, completion_tokens, latency_s FROM results WHERE run_id IN ({IDS}))
+FROM (SELECT run_id, {OUTCOME_SQL} AS outcome, method, completion_tokens, latency_s FROM results
+      WHERE run_id IN ({IDS}))
 GROUP BY run_id
 """
-METHODS_SQL = f"""
-SELECT run_id, coalesce(nullif(method, ''), '(none)'), count(*) FROM results
-WHERE run_id IN ({IDS}) AND {OUTCOME_SQL} <> 'error' GROUP BY ALL ORDER BY ALL
-"""
 WRONG_SQL = f"""
-SELECT {', '.join(expr for _, expr in EXPORT_COLUMNS)} FROM results
-WHERE run_id = ? AND {OUTCOME_SQL} IN ('wrong', 'unanswered') ORDER BY item_id, language, sample LIMIT ?
+SELECT run_id, {', '.join(expr for _, expr in EXPORT_COLUMNS)} FROM results
+WHERE run_id IN ({IDS}) AND {OUTCOME_SQL} IN ('wrong', 'unanswered')
+QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY item_id, language, sample) <= ?
+ORDER BY run_id, item_id, language, sample
 """
 TREND_SQL = f"""
 WITH chosen AS (SELECT id FROM runs WHERE status = 'completed' AND item_limit IS NULL
@@ -79,18 +79,14 @@ class ReportReads:
         ids = list(run_ids)
         with export_settings(self._con):  # memory stays flat whatever the store's size
             counts = {row[0]: row[1:] for row in self._con.execute(FIGURES_SQL, [ids]).fetchall()}
-            methods: dict[str, dict[str, int]] = {}
-            for run_id, method, count in self._con.execute(METHODS_SQL, [ids]).fetchall():
-                methods.setdefault(run_id, {})[method] = count
-            wrong = {run_id: [dict(zip(EXPORT_NAMES, row, strict=True))
-                              for row in self._con.execute(WRONG_SQL, [run_id, wrong_shown]).fetchall()]
-                     for run_id in ids}
+            wrong: dict[str, list[dict[str, Any]]] = {}
+            for run_id, *row in self._con.execute(WRONG_SQL, [ids, wrong_shown]).fetchall():
+                wrong.setdefault(run_id, []).append(dict(zip(EXPORT_NAMES, row, strict=True)))
         figures = []
         for run_id in ids:
-            row = counts.get(run_id, (0, 0, 0, 0, None, None, None, None, None, None))
-            by_outcome = dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True))
-            figures.append(RunFigures(run_id, by_outcome, methods.get(run_id, {}), _quantiles(row[4:7]),
-                                      _quantiles(row[7:]), wrong[run_id]))
+            row = counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))
+            figures.append(RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
+                                      row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, [])))
         return figures
 
     def trend(self, run_ids: Sequence[str]) -> list[TrendPoint]:
