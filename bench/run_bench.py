@@ -154,6 +154,7 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="anesbench-bench-"))
         self.jobs: dict[tuple[str, str], Job] = {}
         self.memory: dict[int, list[float]] = {}
+        self.reports: dict[int, tuple[int, list[float], list[float]]] = {}  # runs -> (results, walls, RSS)
         self.data = write_dataset(self.work / "synthetic.jsonl", args.items)
         self.requests = 2 * args.items
         self.service_s = args.service_ms / 1000
@@ -305,6 +306,23 @@ class Bench:
         finally:
             server.stop()
 
+    def report_growth(self) -> None:
+        """A default report of stores of 1 to 2,000 runs (store built, reported, deleted, one size at a time)."""
+        for runs in (int(value) for value in self.args.report_runs.split(",")):
+            db = self.work / f"many-{runs}.duckdb"
+            walls: list[float] = []
+            rss: list[float] = []
+            # In a process of its own: a report forked from this one after a build would count its memory.
+            _, _, built = run_measured([sys.executable, str(ROOT / "bench" / "many_runs.py"), "--runs", str(runs),
+                                        "--items", str(self.args.items), "--out", str(db)])
+            self.reports[runs] = (int(built), walls, rss)
+            for _ in range(self.args.repeat):
+                wall, peak, _ = run_measured([*CLI, "report", "--db", str(db), "--out", str(self.work / "r.html"),
+                                              "--force"])
+                walls.append(wall)
+                rss.append(peak)
+            db.unlink()
+
     def peer_lm_eval(self, server: Proc, label: str, data: Path, languages: str, requests: int,
                      ideal: float | None) -> None:
         if self.lm_eval_problem is not None:
@@ -368,8 +386,27 @@ def tables(bench: Bench) -> tuple[str, list[dict[str, Any]]]:
         for items, values in sorted(bench.memory.items()):
             ratios = [v / statistics.median(bench.memory[small]) for v in values]
             lines.append(f"| {items} | {_stat(values, '.0f')} | {_stat(ratios, '.3f')} |")
-    raw = [asdict(job) for job in bench.jobs.values()] + [{"memory": bench.memory}]
+    raw = [asdict(job) for job in bench.jobs.values()] + [{"memory": bench.memory, "reports": bench.reports}]
     return "\n".join(lines), raw
+
+
+def report_table(bench: Bench) -> str:
+    """Report seconds and peak RSS per store size, and their ratio to the smallest store's medians."""
+    if not bench.reports:
+        return ""
+    _, walls, rss = bench.reports[min(bench.reports)]
+    lines = ["| runs in the store | results | `report` s | ÷ 1 run | peak RSS MB | ÷ 1 run |", "|---:|---:|---:|---:|---:|---:|"]
+    for runs, (results, times, peaks) in sorted(bench.reports.items()):
+        lines.append(f"| {runs:,} | {results:,} | {_stat(times, '.2f')} | "
+                     f"{_stat([t / statistics.median(walls) for t in times], '.2f')} | {_stat(peaks, '.0f')} | "
+                     f"{_stat([p / statistics.median(rss) for p in peaks], '.2f')} |")
+    if 200 in bench.reports and min(bench.reports) == 1:
+        _, walls_200, rss_200 = bench.reports[200]
+        time_ratio = statistics.median(walls_200) / statistics.median(walls)
+        rss_ratio = statistics.median(rss_200) / statistics.median(rss)
+        lines.append(f"\nGoal, 200 runs ÷ 1 run (medians): seconds {time_ratio:.2f} (≤ 3 {'✓' if time_ratio <= 3 else '✗'}), "
+                     f"peak RSS {rss_ratio:.2f} (≤ 1.5 {'✓' if rss_ratio <= 1.5 else '✗'}).")
+    return "\n".join(lines)
 
 
 def _median(values: list[float]) -> float | None:
@@ -449,8 +486,10 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true", help="leave out the paper-style pool and lm-eval")
     parser.add_argument("--unanswered-share", type=float, default=0.2,
                         help="share of replies without an answer in the follow-up job")
-    parser.add_argument("--only", default="saturation,heavy,samples,elicit,instant",
-                        help="comma-separated jobs: saturation, heavy, samples, elicit, instant")
+    parser.add_argument("--only", default="saturation,heavy,samples,elicit,instant,report",
+                        help="comma-separated jobs: saturation, heavy, samples, elicit, instant, report")
+    parser.add_argument("--report-runs", default="1,20,200,2000",
+                        help="store sizes (runs) for the report job; the first is what the others are set against")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--load-note", default="", help="said under the table, e.g. that the machine was loaded")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "latest.json",
@@ -473,6 +512,8 @@ def main() -> None:
             bench.elicitation()
         if "instant" in only:
             bench.instant(dispatcher)
+        if "report" in only:
+            bench.report_growth()
     finally:
         dispatcher.stop()
         grader.stop()
@@ -486,7 +527,10 @@ def main() -> None:
                 f"stand-in: {args.slots} slots × {args.service_ms:.0f} ms (± {args.jitter_ms:.0f} ms; lognormal jobs: "
                 f"mean {args.service_ms:.0f} ms); ideal span {bench.ideal:.2f} s; load average "
                 f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    growth = report_table(bench)
     print(table)
+    print()
+    print(growth)
     print()
     print(summary)
     print(settings)
@@ -495,8 +539,14 @@ def main() -> None:
     if args.out and args.out.exists():
         note = f"\n\n{args.load_note}" if args.load_note else ""
         text = args.out.read_text(encoding="utf-8")
-        text = replace_block(text, "bench", f"_{settings}_{note}\n\n{table}")
-        text = replace_block(text, "goals", summary)
+        if bench.jobs:  # a run of the report job alone leaves the other jobs' figures as they are
+            text = replace_block(text, "bench", f"_{settings}_{note}\n\n{table}")
+            text = replace_block(text, "goals", summary)
+        if growth:
+            text = replace_block(text, "report", f"_{time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} cores; "
+                                 f"median (min–max) of {args.repeat} reports per size; {args.items} items × en+zh per "
+                                 f"run, short synthetic replies; load average {load_before[0]:.1f} before, "
+                                 f"{load_after[0]:.1f} after_{note}\n\n{growth}")
         args.out.write_text(text, encoding="utf-8")
 
 

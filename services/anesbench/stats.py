@@ -42,8 +42,12 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     n = only_a + only_b
     if n == 0:
         return 1.0
-    k = min(only_a, only_b)
-    tail = Fraction(sum(math.comb(n, i) for i in range(k + 1)), 2**n)
+    # C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly: one big-integer step per term, not one comb each
+    term = total = 1
+    for i in range(min(only_a, only_b)):
+        term = term * (n - i) // (i + 1)
+        total += term
+    tail = Fraction(total, 2**n)
     return float(min(Fraction(1), 2 * tail))
 
 

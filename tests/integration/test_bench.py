@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +30,13 @@ JOBS = (
 def test_every_job_runs_and_the_docs_tables_are_filled(tmp_path: Path) -> None:
     doc = tmp_path / "performance.md"
     doc.write_text("# Performance\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\n"
-                   "<!-- goals:begin -->\nold\n<!-- goals:end -->\nkept\n", encoding="utf-8")
+                   "<!-- goals:begin -->\nold\n<!-- goals:end -->\n<!-- report:begin -->\nold\n<!-- report:end -->\n"
+                   "kept\n", encoding="utf-8")
     results = tmp_path / "latest.json"
     subprocess.run([sys.executable, str(ROOT / "bench" / "run_bench.py"), "--items", "40", "--sample-items", "10",
                     "--slots", "8", "--service-ms", "20", "--jitter-ms", "2", "--repeat", "1", "--skip-peers",
-                    "--out", str(doc), "--results", str(results)], cwd=ROOT, check=True, capture_output=True,
-                   text=True, timeout=600)
+                    "--report-runs", "1,4", "--out", str(doc), "--results", str(results)], cwd=ROOT, check=True,
+                   capture_output=True, text=True, timeout=600)
     raw = json.loads(results.read_text(encoding="utf-8"))
     measured = {(job["job"], job["harness"]): job for job in raw["jobs"] if "job" in job}
     assert sorted(measured) == sorted(JOBS)
@@ -57,3 +59,4 @@ def test_every_job_runs_and_the_docs_tables_are_filled(tmp_path: Path) -> None:
     assert "old" not in text and text.endswith("kept\n")
     assert "| instant server | anesbench dispatcher+grader | 40 |" in text
     assert "| heavy-tailed span ÷ lower bound, history of model-a (longest first) | ≤ 1.08 |" in text
+    assert re.search(r"\| 4 \| 320 \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \| [0-9.]+ \|", text)  # 4 runs x 40 items x 2

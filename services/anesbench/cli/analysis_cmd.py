@@ -34,7 +34,6 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
         render_rules_agreement,
         rules_agreement_json,
     )
-    from anesbench.analysis.source import outcomes
     from anesbench.cli.sources import open_source
     from anesbench.errors import InvalidInput
 
@@ -43,7 +42,7 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
     source = open_source(db, dispatcher)
     try:
         runs = source.runs([run_a] if run_b is None else [run_a, run_b])
-        found = [outcomes(source, run.id) for run in runs]
+        found = [source.outcomes(run.id) for run in runs]
     finally:
         source.close()
     # A run with --elicit all asked after every reply: how far its rules agree with the model.

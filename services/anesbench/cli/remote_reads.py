@@ -11,8 +11,9 @@ import grpc
 from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.report_reads import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
-from anesbench.wire.convert import export_row_from_pb, leaderboard_from_pb, run_from_pb
+from anesbench.wire.convert import export_row_from_pb, leaderboard_from_pb, report_figures_from_pb, run_from_pb
 
 
 async def _leaderboard(target: str, run_ids: list[str], include_incomplete: bool) -> list[LeaderboardRow]:
@@ -33,6 +34,13 @@ async def remote_export(target: str, run_id: str, visit: Callable[[dict[str, Any
             raise client.error_for(error) from None
 
 
+async def _report_figures(target: str, run_ids: list[str],
+                          wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
+    async with DispatcherClient(target) as client:
+        return report_figures_from_pb(await client.call(client.stub.GetReportFigures, pb.GetReportFiguresRequest(
+            run_ids=run_ids, wrong_shown=wrong_shown)))
+
+
 async def _runs(target: str) -> list[RunRecord]:
     async with DispatcherClient(target) as client:
         response = await client.call(client.stub.ListRuns, pb.ListRunsRequest())
@@ -47,6 +55,11 @@ async def _run_rpc(target: str, rpc: str, request: Any) -> RunRecord:
 
 def remote_leaderboard(target: str, run_ids: list[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
     return asyncio.run(_leaderboard(target, run_ids, include_incomplete))
+
+
+def remote_report_figures(target: str, run_ids: list[str],
+                          wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
+    return asyncio.run(_report_figures(target, run_ids, wrong_shown))
 
 
 def remote_runs(target: str) -> list[RunRecord]:

@@ -67,7 +67,8 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
 @click.option("--auth-token-file", type=PEM, default=None,
               help="Runner role: require this bearer token on every Dispatcher RPC (else $ANESBENCH_DISPATCHER_TOKEN).")
 @click.option("--read-token-file", type=PEM, default=None,
-              help="Reader role: this bearer token may call ListRuns, GetRun, WatchRun, GetLeaderboard, ExportResults.")
+              help="Reader role: this bearer token may call ListRuns, GetRun, WatchRun, GetLeaderboard, ExportResults, "
+                   "GetReportFigures.")
 @_tls_options
 @click.option("--grader-ca", type=PEM, default=None, help="Speak TLS to the grader and trust this PEM CA.")
 @click.option("--grader-cert", type=PEM, default=None, help="Client certificate for a mutual-TLS grader.")

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
-from anesbench.analysis.source import ResultSource, Visit
+from anesbench.analysis.compare import Outcome
+from anesbench.analysis.source import ResultSource, Visit, outcome_of
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.report_reads import RunFigures, TrendPoint
 
 
 class EmbeddedSource:
@@ -27,6 +29,12 @@ class EmbeddedSource:
     def scan(self, run_id: str, visit: Visit) -> None:
         for row in self.store.iter_export(run_id):
             visit(row)
+
+    def outcomes(self, run_id: str) -> list[Outcome]:
+        return [Outcome(*row) for row in self.store.outcomes(run_id)]
+
+    def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
+        return self.store.report_figures(run_ids, wrong_shown), self.store.trend(run_ids)
 
     def close(self) -> None:
         self.store.close()
@@ -57,6 +65,16 @@ class RemoteSource:
         from anesbench.cli.remote_reads import remote_export
 
         asyncio.run(remote_export(self.target, run_id, visit))
+
+    def outcomes(self, run_id: str) -> list[Outcome]:
+        found: list[Outcome] = []
+        self.scan(run_id, lambda row: found.append(outcome_of(row)))
+        return found
+
+    def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
+        from anesbench.cli.remote_reads import remote_report_figures
+
+        return remote_report_figures(self.target, list(run_ids), wrong_shown)
 
     def close(self) -> None:
         pass

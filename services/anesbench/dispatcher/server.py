@@ -106,7 +106,7 @@ def serve(settings: DispatcherSettings) -> int:
 # Without either token the API is open (loopback development). Health checking stays open; reflection
 # needs a token of either role. How a client finds and sends its token is anesbench.wire.auth.
 RUNNER, READER = "runner", "reader"
-READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults"})
+READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults", "GetReportFigures"})
 DENIED = f"this dispatcher requires a bearer token: pass --dispatcher-token-file, or set {TOKEN_FILE_ENV} or {TOKEN_ENV}"
 
 

@@ -24,6 +24,7 @@ from anesbench.wire.convert import (
     export_row_to_pb,
     item_record,
     leaderboard_to_pb,
+    report_figures_to_pb,
     request_field,
     run_to_pb,
 )
@@ -120,6 +121,15 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             if len(page) < EXPORT_PAGE:
                 return
             after = (page[-1][0], page[-1][1], page[-1][3])
+
+    @_rpc
+    async def GetReportFigures(
+        self, request: pb.GetReportFiguresRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetReportFiguresResponse:
+        run_ids = [_run_id(value, "run_ids") for value in request.run_ids]
+        await self.runs.store.call(Store.require_runs, run_ids)
+        figures = await self.runs.store.call(Store.report_figures, run_ids, request.wrong_shown)
+        return report_figures_to_pb(figures, await self.runs.store.call(Store.trend, run_ids))
 
     @_rpc
     async def PruneRuns(self, request: pb.PruneRunsRequest, context: grpc.aio.ServicerContext) -> pb.PruneRunsResponse:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from html import escape
 from typing import Any
 
 from anesbench import __version__
-from anesbench.analysis import compare_runs, language_agreement, rules_agreement
 from anesbench.analysis.source import ResultSource
 from anesbench.dataset import FieldMap
 from anesbench.leaderboard.labels import INCOMPLETE_NOTE
 from anesbench.leaderboard.paper import paper_table
 from anesbench.report import plots
 from anesbench.report.data import WRONG_SHOWN, ReportData, RunSummary, gather
+from anesbench.store.report_reads import TrendPoint
+
+TRENDS_SHOWN = 4  # panels of the trend figure: each costs about a fifth of a second to draw
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;color:#1a1a1a;
@@ -52,6 +53,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _capped(data: ReportData) -> str:
+    """The note under a per-run table or figure when the report holds more runs than it lists."""
+    if data.runs_total <= len(data.runs):
+        return ""
+    return (f'<p class="note">The first {len(data.runs)} of {data.runs_total} runs, in board order '
+            "(name runs with --run to see others).</p>")
+
+
 def _validity(data: ReportData) -> str:
     header = ["run", "model", "status", "dataset", "dataset sha256", "prompt template", "template sha256",
               "max tokens", "temperature", "samples", "scoring", "elicit", "follow-up constraint", "follow-up prompt", "harness",
@@ -61,7 +70,7 @@ def _validity(data: ReportData) -> str:
              s.run.elicit_constraint or "-",
              f"{s.run.elicit_prompt}@{s.run.elicit_prompt_sha256[:12]}" if s.run.elicit_prompt_sha256 else "-",
              s.run.harness_version, s.run.extractor_version or "-", s.run.endpoint] for s in data.runs]
-    return _table(header, body, wrap=(4, 6, 16))
+    return _table(header, body, wrap=(4, 6, 15)) + _capped(data)
 
 
 def _board(data: ReportData) -> str:
@@ -71,22 +80,24 @@ def _board(data: ReportData) -> str:
     return _table(header, cells, numeric_from=1) + note
 
 
+def _accuracy(data: ReportData) -> str:
+    listed = {s.run.id for s in data.runs}
+    figure = plots.accuracy_bars([row for row in data.board if row.run_id in listed])
+    return f'<div class="figure">{figure}</div>{_capped(data)}'
+
+
 def _comparisons(data: ReportData) -> str:
     parts: list[str] = []
-    first = data.runs[0]
-    for other in data.runs[1:]:
-        if other.run.dataset_sha256 != first.run.dataset_sha256 or len(parts) >= 3:
-            continue
-        comparison = compare_runs(first.run, first.outcomes, other.run, other.outcomes)
+    for first, other, comparison in data.comparisons:
         if not comparison.cells:
-            parts.append(f'<p class="note">{escape(first.run.id)} vs {escape(other.run.id)}: no item answered by both '
+            parts.append(f'<p class="note">{escape(first.id)} vs {escape(other.id)}: no item answered by both '
                          f"({comparison.dropped} pair(s) with an error on either side).</p>")
             continue
-        header = ["language", "level", "pairs", f"accuracy {first.run.id}", f"accuracy {other.run.id}", "A − B",
+        header = ["language", "level", "pairs", f"accuracy {first.id}", f"accuracy {other.id}", "A − B",
                   "95 % CI (paired bootstrap)", "McNemar p", "won", "lost"]
         body = [[c.language, c.level, c.pairs, c.accuracy_a, c.accuracy_b, f"{c.difference:+.3f}",
                  f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]", f"{c.p_value:.3g}", c.won, c.lost] for c in comparison.cells]
-        parts.append(f"<h3>A = {escape(first.run.id)} vs B = {escape(other.run.id)}</h3>" + _table(header, body, 2)
+        parts.append(f"<h3>A = {escape(first.id)} vs B = {escape(other.id)}</h3>" + _table(header, body, 2)
                      + f'<p class="note">{comparison.dropped} pair(s) dropped for an error on either side.</p>')
     return "".join(parts) or '<p class="note">Needs two runs on the same dataset.</p>'
 
@@ -94,20 +105,19 @@ def _comparisons(data: ReportData) -> str:
 def _agreement(data: ReportData) -> str:
     parts: list[str] = []
     for summary in data.runs:
-        if {"en", "zh"} <= set(summary.run.languages):
-            cells = language_agreement(summary.run, summary.outcomes)
-            body = [[c.level, c.pairs, c.same_letter, c.accuracy_en, c.accuracy_zh] for c in cells]
+        if summary.agreement is not None:
+            body = [[c.level, c.pairs, c.same_letter, c.accuracy_en, c.accuracy_zh] for c in summary.agreement]
             parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
                          + _table(["level", "pairs", "same letter en/zh", "accuracy en", "accuracy zh"], body, 1))
-    return "".join(parts) or '<p class="note">No run holds both English and Chinese.</p>'
+    return "".join(parts) + _capped(data) if parts else '<p class="note">No run holds both English and Chinese.</p>'
 
 
 def _rules(data: ReportData) -> str:
     parts: list[str] = []
     for summary in data.runs:
-        if summary.run.elicit != "all":
+        agreement = summary.rules
+        if agreement is None:
             continue
-        agreement = rules_agreement(summary.run.id, summary.outcomes)
         body = [[c.language, c.level, c.elicited, c.both, c.same, "-" if c.agreement is None else c.agreement,
                  c.rules_none] for c in agreement.cells]
         table = _table(["language", "level", "elicited", "rules letter too", "same letter", "agreement",
@@ -138,37 +148,44 @@ def _calibration(data: ReportData) -> str:
 
 def _outcomes(data: ReportData) -> str:
     names = [s.run.id for s in data.runs]
-    figure = plots.outcome_bars(names, [dict(s.by_outcome) for s in data.runs])
-    methods = sorted({m for s in data.runs for m in s.methods})
+    figure = plots.outcome_bars(names, [s.figures.by_outcome for s in data.runs])
+    methods = sorted({m for s in data.runs for m in s.figures.methods})
     outcome_table = _table(["run", "correct", "wrong", "unanswered", "error"],
-                           [[s.run.id, *(s.by_outcome.get(k, 0) for k in ("correct", "wrong", "unanswered", "error"))]
-                            for s in data.runs], 1)
-    method_table = _table(["extraction method", *names], [[m, *(s.methods.get(m, 0) for s in data.runs)]
+                           [[s.run.id, *s.figures.by_outcome.values()] for s in data.runs], 1)
+    method_table = _table(["extraction method", *names], [[m, *(s.figures.methods.get(m, 0) for s in data.runs)]
                                                           for m in methods], 1)
-    return f'<div class="figure">{figure}</div>{outcome_table}{method_table}'
-
-
-def _quantiles(values: Sequence[float]) -> list[Any]:
-    if not values:
-        return [None, None, None]
-    ordered = sorted(values)
-    return [statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))], ordered[-1]]
+    return f'<div class="figure">{figure}</div>{outcome_table}{method_table}{_capped(data)}'
 
 
 def _distributions(data: ReportData) -> str:
     names = [s.run.id for s in data.runs]
-    figure = plots.distributions(names, [s.completion_tokens for s in data.runs], [s.latencies for s in data.runs])
-    body = [[s.run.id, *_quantiles(s.completion_tokens), *_quantiles(s.latencies)] for s in data.runs]
+    figure = plots.distributions(names, [s.figures.tokens for s in data.runs], [s.figures.latencies for s in data.runs])
+    body = [[s.run.id, *([f"{v:g}" for v in s.figures.tokens] if s.figures.tokens else [None] * 3),
+             *(s.figures.latencies or [None] * 3)] for s in data.runs]
     table = _table(["run", "tokens median", "tokens p90", "tokens max", "latency median (s)", "latency p90 (s)",
                     "latency max (s)"], body, 1)
-    return f'<div class="figure">{figure}</div>{table}'
+    return f'<div class="figure">{figure}</div>{table}{_capped(data)}'
+
+
+def _trend(data: ReportData) -> str:
+    models: dict[str, dict[str, list[TrendPoint]]] = {}
+    for point in data.trend:
+        models.setdefault(point.model, {}).setdefault(point.series, []).append(point)
+    shown = [model for model, series in models.items() if any(len(runs) > 1 for runs in series.values())]
+    if not shown:
+        return '<p class="note">Needs two completed runs of a model in one series (same dataset and configuration).</p>'
+    figure = plots.trends({model: models[model] for model in shown[:TRENDS_SHOWN]})
+    more = f"The first {TRENDS_SHOWN} of {len(shown)} models. " if len(shown) > TRENDS_SHOWN else ""
+    return (f'<div class="figure">{figure}</div><p class="note">{more}Overall accuracy (every language) of each '
+            "completed run of the whole dataset, per series (dataset and configuration); the band is the 95 % Wilson "
+            "interval.</p>")
 
 
 def _wrong(data: ReportData) -> str:
     parts: list[str] = []
     for summary in data.runs:
         rows = []
-        for wrong in summary.wrong:
+        for wrong in summary.figures.wrong:
             item = data.questions.get((summary.run.dataset_sha256, wrong["item_id"]))
             text = item.texts.get(wrong["language"]) if item else None
             stem = escape(text.question) if text else '<span class="note">(pass --dataset to show the question)</span>'
@@ -180,23 +197,24 @@ def _wrong(data: ReportData) -> str:
                 f"<td>{escape(wrong['predicted'] or 'no answer')}</td><td>{escape(wrong['method'] or '')}</td>"
                 f"<td><details><summary>reply</summary><pre>{reply}</pre></details></td></tr>"
             )
-        shown = f"first {WRONG_SHOWN} of " if summary.wrong_total > WRONG_SHOWN else ""
+        total = summary.figures.by_outcome["wrong"] + summary.figures.by_outcome["unanswered"]
+        shown = f"first {WRONG_SHOWN} of " if total > WRONG_SHOWN else ""
         head = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
                                                    "method", "reply"))
         parts.append(
-            f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{summary.wrong_total} "
+            f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{total} "
             f"wrong or unanswered</summary><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
             "</table></details>"
         )
-    return "".join(parts)
+    return "".join(parts) + _capped(data)
 
 
 def render(data: ReportData) -> str:
     sections = [
         ("Runs and what they used (validity record)", _validity(data)),
         ("Leaderboard (paper layout)", _board(data)),
-        ("Accuracy by level and language, with 95 % Wilson intervals",
-         f'<div class="figure">{plots.accuracy_bars(data.board)}</div>'),
+        ("Accuracy by level and language, with 95 % Wilson intervals", _accuracy(data)),
+        ("Accuracy over time per model", _trend(data)),
         ("Paired comparison", _comparisons(data)),
         ("English ↔ Chinese agreement", _agreement(data)),
         ("Rules vs the model's elicited letter", _rules(data)),
@@ -210,7 +228,7 @@ def render(data: ReportData) -> str:
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>AnesBench report</title><style>{STYLE}</style></head><body>"
-        f"<h1>AnesBench report</h1><p class=\"note\">anesbench {escape(__version__)}; {len(data.runs)} run(s). "
+        f"<h1>AnesBench report</h1><p class=\"note\">anesbench {escape(__version__)}; {data.runs_total} run(s). "
         "Accuracy = correct / graded answers; errors (no usable response) are counted apart.</p>"
         f"{body}</body></html>\n"
     )

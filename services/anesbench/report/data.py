@@ -2,53 +2,38 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from anesbench.analysis import Outcome
-from anesbench.analysis.source import ResultSource, outcome_of
+from anesbench.analysis import Comparison, RulesAgreement, compare_runs, language_agreement, rules_agreement
+from anesbench.analysis.compare import AgreementCell
+from anesbench.analysis.source import ResultSource
 from anesbench.dataset import Dataset, FieldMap, Item, load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.report_reads import RunFigures, TrendPoint
 
 WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has them all
+RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits
+COMPARED = 3  # runs the first is compared with
 
 
 @dataclass(slots=True)
 class RunSummary:
     run: RunRecord
-    outcomes: list[Outcome] = field(default_factory=list)
-    by_outcome: Counter[str] = field(default_factory=Counter)
-    methods: Counter[str] = field(default_factory=Counter)
-    completion_tokens: list[int] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    wrong: list[dict[str, Any]] = field(default_factory=list)
-    wrong_total: int = 0
-
-    def add(self, row: dict[str, Any]) -> None:
-        outcome = row["outcome"]
-        self.outcomes.append(outcome_of(row))
-        self.by_outcome[outcome] += 1
-        if outcome != "error":
-            self.methods[row["method"] or "(none)"] += 1
-        if row["completion_tokens"] is not None:
-            self.completion_tokens.append(row["completion_tokens"])
-        if row["latency_s"] is not None:
-            self.latencies.append(row["latency_s"])
-        if outcome in ("wrong", "unanswered"):
-            self.wrong_total += 1
-            if len(self.wrong) < WRONG_SHOWN:
-                self.wrong.append({k: row[k] for k in ("item_id", "language", "level", "sample", "gold", "predicted",
-                                                       "method", "response")})
+    figures: RunFigures
+    agreement: list[AgreementCell] | None = None  # runs with both languages
+    rules: RulesAgreement | None = None  # runs elicited for every reply
 
 
 @dataclass(slots=True)
 class ReportData:
-    runs: list[RunSummary]
+    runs: list[RunSummary]  # the listed ones
+    runs_total: int  # on the report, listed or not
     board: list[LeaderboardRow]
+    comparisons: list[tuple[RunRecord, RunRecord, Comparison]]  # the first run against up to COMPARED more
+    trend: list[TrendPoint]
     questions: dict[tuple[str, str], Item]  # (dataset sha256, item id) -> item
 
 
@@ -91,9 +76,27 @@ def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence
         where = f"among {{run_ids}} {', '.join(run_ids)}" if run_ids else "in the store"
         raise InvalidInput(f"report: no completed runs {where}; nothing to report", mentions=("run_ids",))
     questions = _questions(dataset_paths, runs, fields)
-    summaries = []
-    for run in runs:
-        summary = RunSummary(run)
-        source.scan(run.id, summary.add)
-        summaries.append(summary)
-    return ReportData(summaries, board, questions)
+    listed = runs[:RUNS_LISTED]
+    figures, trend = source.report_figures([run.id for run in listed], WRONG_SHOWN)
+    summaries = [RunSummary(run, found) for run, found in zip(listed, figures, strict=True)]
+    return ReportData(summaries, len(runs), board, _analyse(source, summaries), trend, questions)
+
+
+def _analyse(source: ResultSource, summaries: Sequence[RunSummary]) -> list[tuple[RunRecord, RunRecord, Comparison]]:
+    """The analyses that pair items, run by run, so that at most two runs' results are held at once."""
+    first = summaries[0].run
+    first_outcomes = source.outcomes(first.id)
+    comparisons: list[tuple[RunRecord, RunRecord, Comparison]] = []
+    for summary in summaries:
+        run = summary.run
+        compared = run.id != first.id and run.dataset_sha256 == first.dataset_sha256 and len(comparisons) < COMPARED
+        if not (compared or {"en", "zh"} <= set(run.languages) or run.elicit == "all"):
+            continue
+        found = first_outcomes if run.id == first.id else source.outcomes(run.id)
+        if compared:
+            comparisons.append((first, run, compare_runs(first, first_outcomes, run, found)))
+        if {"en", "zh"} <= set(run.languages):
+            summary.agreement = language_agreement(run, found)
+        if run.elicit == "all":
+            summary.rules = rules_agreement(run.id, found)
+    return comparisons

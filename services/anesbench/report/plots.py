@@ -11,10 +11,15 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: no display, no GUI toolkit
 
 import matplotlib.pyplot as plt
+from matplotlib import dates
 from matplotlib.figure import Figure
 
 from anesbench.leaderboard.labels import model_label
+from anesbench.stats import wilson
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
+from anesbench.store.report_reads import TrendPoint
+
+Quantiles = tuple[float, float, float]  # median, p90, max
 
 plt.rcParams.update({"svg.fonttype": "path", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
                      "svg.hashsalt": "anesbench"})  # text as paths (no font needed); stable ids
@@ -46,7 +51,7 @@ def accuracy_bars(rows: Sequence[LeaderboardRow]) -> str:
     axis.set_xticks([i + 0.4 - width / 2 for i in range(len(LEVEL_ORDER))], list(LEVEL_ORDER))
     axis.set_ylim(0, 1)
     axis.set_ylabel("accuracy (95 % Wilson interval)")
-    axis.legend(fontsize=7, loc="upper right", frameon=False)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)  # beside: never on a bar
     return _svg(figure)
 
 
@@ -65,19 +70,44 @@ def outcome_bars(names: Sequence[str], counts: Sequence[dict[str, int]]) -> str:
     return _svg(figure)
 
 
-def distributions(names: Sequence[str], tokens: Sequence[Sequence[int]], latencies: Sequence[Sequence[float]]) -> str:
-    """Completion tokens and latency per run, as overlaid histograms."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
-    for name, values in zip(names, tokens, strict=True):
-        if values:
-            left.hist(values, bins=30, alpha=0.6, label=name)
-    left.set_xlabel("completion tokens")
-    left.set_ylabel("results")
-    for name, seconds in zip(names, latencies, strict=True):
-        if seconds:
-            right.hist(seconds, bins=30, alpha=0.6, label=name)
-    right.set_xlabel("latency (s)")
-    right.legend(fontsize=7, frameon=False)
+def distributions(names: Sequence[str], tokens: Sequence[Quantiles | None],
+                  latencies: Sequence[Quantiles | None]) -> str:
+    """Completion tokens and latency per run: a bar from the median to p90, a tick at the maximum."""
+    figure, axes = plt.subplots(1, 2, figsize=(8, 0.8 + 0.3 * len(names)), sharey=True)
+    for axis, values, label in ((axes[0], tokens, "completion tokens"), (axes[1], latencies, "latency (s)")):
+        for row, found in enumerate(values):
+            if found:
+                axis.barh(row, found[1] - found[0], left=found[0], color="tab:blue", height=0.5)
+                axis.plot([found[2]], [row], "|", color="tab:red", markersize=9)
+        axis.set_xlabel(f"{label}: median–p90, | max")
+    axes[0].set_yticks(range(len(names)), list(names))
+    axes[0].invert_yaxis()
+    return _svg(figure)
+
+
+def trends(shown: dict[str, dict[str, list[TrendPoint]]]) -> str:
+    """Per model (one panel each), the overall accuracy of its runs over time: per series a line and its
+    95 % Wilson band."""
+    columns = min(3, len(shown))
+    rows = -(-len(shown) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(8, 2.4 * rows), squeeze=False, sharex=True,
+                               sharey=True)
+    for axis, (model, series) in zip(axes.flat, shown.items(), strict=False):
+        for runs in series.values():
+            when = [run.created_at for run in runs]
+            bands = [wilson(run.correct, run.total) for run in runs]
+            axis.fill_between(when, [low for low, _ in bands], [high for _, high in bands], alpha=0.25)
+            axis.plot(when, [run.correct / run.total if run.total else 0.0 for run in runs], "o-", markersize=3,
+                      label=runs[0].label)
+        axis.set_title(model, fontsize=8)
+        axis.set_ylim(0, 1)
+        axis.xaxis.set_major_locator(locator := dates.AutoDateLocator(maxticks=5))
+        axis.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator))
+        axis.tick_params(axis="x", labelsize=6)
+        axis.legend(fontsize=5, frameon=False, loc="lower left")
+        axis.label_outer()  # tick labels on the outer panels only: they are shared
+    for axis in axes.flat[len(shown):]:
+        axis.set_visible(False)
     return _svg(figure)
 
 

@@ -7,7 +7,6 @@ never duplicate a result and a retried error row is replaced by its answer.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow as pa
 from anesbench.errors import ConfigConflict, InvalidInput, NotFound, StoreBusy
 from anesbench.stats import wilson
 from anesbench.store.deltas import Deltas
-from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_SETTINGS, SELECT_EXPORT, export_sql
+from anesbench.store.export_sql import EXPORT_COLUMNS, SELECT_EXPORT, export_settings, export_sql
 from anesbench.store.leaderboard_sql import (
     LEVEL_SQL,
     OUTCOME_SQL,
@@ -30,6 +29,7 @@ from anesbench.store.leaderboard_sql import (
     leaderboard_sql,
 )
 from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
+from anesbench.store.report_reads import ReportReads
 from anesbench.store.retention import Retention
 from anesbench.store.sample_stats import SampleFigures, summarize_samples
 from anesbench.store.schema import CELL_COLUMNS_ADDED, RELIABILITY_TYPE, RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
@@ -95,7 +95,7 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
-class Store(Retention, Deltas):
+class Store(Retention, Deltas, ReportReads):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -405,13 +405,15 @@ class Store(Retention, Deltas):
         return board
 
     # --- item-level reads (compare, report, export) -----------------------------------------
-    def outcomes(self, run_id: str) -> list[tuple[str, str, int, int, str, str | None, str]]:
-        """(item_id, language, sample, level, answer, pred, outcome) of every stored result of a run."""
+    def outcomes(self, run_id: str) -> list[tuple[Any, ...]]:
+        """(item_id, language, sample, level, answer, pred, outcome, pred_rules, elicited) of every stored
+        result of a run: an :class:`~anesbench.analysis.compare.Outcome`'s fields."""
         self.get_run(run_id)
         self.require_results(run_id)
         return self._con.execute(
-            f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL} FROM results WHERE run_id = ? "
-            "ORDER BY item_id, language, sample",
+            f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL}, "
+            "CASE WHEN method_rules IS NULL THEN pred ELSE pred_rules END, coalesce(method = 'elicited', false) "
+            "FROM results WHERE run_id = ? ORDER BY item_id, language, sample",
             [run_id],
         ).fetchall()
 
@@ -419,27 +421,17 @@ class Store(Retention, Deltas):
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
         self.get_run(run_id)
         self.require_results(run_id)
-        with self._export_settings():
+        with export_settings(self._con):
             self._con.execute(export_sql(run_id, fmt, path))
 
     def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
         """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
         self.get_run(run_id)
         self.require_results(run_id)
-        with self._export_settings():
+        with export_settings(self._con):
             reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).to_arrow_reader(batch_rows)
             for batch in reader:
                 yield from batch.to_pylist()
-
-    @contextlib.contextmanager
-    def _export_settings(self) -> Iterator[None]:
-        for name, value in EXPORT_SETTINGS.items():
-            self._con.execute(f"SET {name} = {value}")
-        try:
-            yield
-        finally:
-            for name in EXPORT_SETTINGS:
-                self._con.execute(f"RESET {name}")
 
     def export_page(self, run_id: str, after: tuple[str, str, int] | None, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` export rows after the key ``after`` (item_id, language, sample), in key order."""

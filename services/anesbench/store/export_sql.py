@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import duckdb
+
 from anesbench.store.leaderboard_sql import LEVEL_SQL, OUTCOME_SQL
 
 EXPORT_FORMATS = ("jsonl", "csv", "parquet")
@@ -53,6 +58,17 @@ SELECT_EXPORT = "SELECT " + ", ".join(f'{expr} AS "{name}"' for name, expr in EX
 # DuckDB keeps the blocks it reads in its buffer pool up to its memory limit (80 % of RAM by default),
 # so an export would grow with the run; capped, one thread, no order kept: memory stays flat.
 EXPORT_SETTINGS = {"memory_limit": "'64MB'", "threads": "1", "preserve_insertion_order": "false"}
+
+
+@contextlib.contextmanager
+def export_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    for name, value in EXPORT_SETTINGS.items():
+        con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        for name in EXPORT_SETTINGS:
+            con.execute(f"RESET {name}")
 
 
 def export_sql(run_id: str, fmt: str, path: str) -> str:

@@ -168,20 +168,19 @@ FROM counts c LEFT JOIN ({calibration_sql(run_ids)}) k USING (run_id, language, 
 """
 
 
+def cells_sql(run_ids: str) -> str:
+    """The cell counts of the runs ``run_ids``: counted from their results, or, for a pruned run, read
+    from ``run_cells`` (a pruned run has no results left, so no run is counted twice)."""
+    columns = "run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece, reliability"
+    return f"""SELECT {columns} FROM ({cell_counts_sql(run_ids)})
+    UNION ALL SELECT {columns} FROM run_cells WHERE run_id IN ({run_ids})"""
+
+
 def leaderboard_sql(chosen: str) -> str:
-    """The board of the runs ``chosen`` selects: counted from their results, or, for a pruned run,
-    read from ``run_cells`` (a pruned run has no results left, so no run is counted twice)."""
+    """The board of the runs ``chosen`` selects."""
     return f"""
 WITH chosen AS ({chosen}),
-cells AS (
-    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece,
-           reliability
-    FROM ({cell_counts_sql("SELECT id FROM chosen")})
-    UNION ALL
-    SELECT run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece,
-           reliability
-    FROM run_cells WHERE run_id IN (SELECT id FROM chosen)
-)
+cells AS ({cells_sql("SELECT id FROM chosen")})
 SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
        CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,

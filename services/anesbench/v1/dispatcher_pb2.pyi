@@ -311,6 +311,80 @@ class ReliabilityBin(_message.Message):
     confidence: float
     def __init__(self, bin: _Optional[int] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., confidence: _Optional[float] = ...) -> None: ...
 
+class GetReportFiguresRequest(_message.Message):
+    __slots__ = ("run_ids", "wrong_shown")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    WRONG_SHOWN_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    wrong_shown: int
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., wrong_shown: _Optional[int] = ...) -> None: ...
+
+class GetReportFiguresResponse(_message.Message):
+    __slots__ = ("runs", "trend")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    TREND_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RunFigures]
+    trend: _containers.RepeatedCompositeFieldContainer[TrendPoint]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunFigures, _Mapping]]] = ..., trend: _Optional[_Iterable[_Union[TrendPoint, _Mapping]]] = ...) -> None: ...
+
+class Quantiles(_message.Message):
+    __slots__ = ("median", "p90", "max")
+    MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    P90_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    median: float
+    p90: float
+    max: float
+    def __init__(self, median: _Optional[float] = ..., p90: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class RunFigures(_message.Message):
+    __slots__ = ("run_id", "by_outcome", "methods", "completion_tokens", "latency_s", "wrong")
+    class ByOutcomeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class MethodsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    BY_OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_S_FIELD_NUMBER: _ClassVar[int]
+    WRONG_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    by_outcome: _containers.ScalarMap[str, int]
+    methods: _containers.ScalarMap[str, int]
+    completion_tokens: Quantiles
+    latency_s: Quantiles
+    wrong: _containers.RepeatedCompositeFieldContainer[ExportedResult]
+    def __init__(self, run_id: _Optional[str] = ..., by_outcome: _Optional[_Mapping[str, int]] = ..., methods: _Optional[_Mapping[str, int]] = ..., completion_tokens: _Optional[_Union[Quantiles, _Mapping]] = ..., latency_s: _Optional[_Union[Quantiles, _Mapping]] = ..., wrong: _Optional[_Iterable[_Union[ExportedResult, _Mapping]]] = ...) -> None: ...
+
+class TrendPoint(_message.Message):
+    __slots__ = ("model", "series", "label", "run_id", "created_at", "correct", "total")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    series: str
+    label: str
+    run_id: str
+    created_at: _timestamp_pb2.Timestamp
+    correct: int
+    total: int
+    def __init__(self, model: _Optional[str] = ..., series: _Optional[str] = ..., label: _Optional[str] = ..., run_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., correct: _Optional[int] = ..., total: _Optional[int] = ...) -> None: ...
+
 class ExportResultsRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

@@ -77,6 +77,11 @@ class DispatcherStub:
                 request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
                 response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
                 _registered_method=True)
+        self.GetReportFigures = channel.unary_unary(
+                '/anesbench.v1.Dispatcher/GetReportFigures',
+                request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresRequest.SerializeToString,
+                response_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresResponse.FromString,
+                _registered_method=True)
         self.PruneRuns = channel.unary_unary(
                 '/anesbench.v1.Dispatcher/PruneRuns',
                 request_serializer=anesbench_dot_v1_dot_dispatcher__pb2.PruneRunsRequest.SerializeToString,
@@ -164,6 +169,15 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReportFigures(self, request, context):
+        """What `anesbench report` shows per run besides the board, aggregated in the store (so a report of
+        any store costs about what one run does), and the accuracy over time of those runs' models.
+        NOT_FOUND for an unknown run id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PruneRuns(self, request, context):
         """Retention, as `anesbench prune`: prunes finished runs (never a pending or running one, never a run
         the default leaderboard shows), then copies the store into a fresh file so that it shrinks on disk.
@@ -231,6 +245,11 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.ExportResults,
                     request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.FromString,
                     response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.SerializeToString,
+            ),
+            'GetReportFigures': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReportFigures,
+                    request_deserializer=anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresRequest.FromString,
+                    response_serializer=anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresResponse.SerializeToString,
             ),
             'PruneRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.PruneRuns,
@@ -445,6 +464,33 @@ class Dispatcher:
             '/anesbench.v1.Dispatcher/ExportResults',
             anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsRequest.SerializeToString,
             anesbench_dot_v1_dot_dispatcher__pb2.ExportResultsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReportFigures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/anesbench.v1.Dispatcher/GetReportFigures',
+            anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresRequest.SerializeToString,
+            anesbench_dot_v1_dot_dispatcher__pb2.GetReportFiguresResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,6 +30,7 @@ from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
 from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
+from anesbench.store.report_reads import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 
 STATUS = {
@@ -138,6 +139,31 @@ def export_row_from_pb(message: pb.ExportedResult) -> dict[str, Any]:
 
 
 _ALWAYS = {"item_id", "language", "level", "sample", "gold", "outcome", "attempts"}
+
+
+def report_figures_to_pb(figures: Sequence[RunFigures], trend: Sequence[TrendPoint]) -> pb.GetReportFiguresResponse:
+    def quantiles(values: tuple[float, float, float] | None) -> pb.Quantiles | None:
+        return None if values is None else pb.Quantiles(median=values[0], p90=values[1], max=values[2])
+
+    runs = [pb.RunFigures(run_id=f.run_id, by_outcome=f.by_outcome, methods=f.methods,
+                          completion_tokens=quantiles(f.tokens), latency_s=quantiles(f.latencies),
+                          wrong=[export_row_to_pb(list(row.values())) for row in f.wrong]) for f in figures]
+    points = [pb.TrendPoint(model=p.model, series=p.series, label=p.label, run_id=p.run_id,
+                            created_at=_timestamp(p.created_at), correct=p.correct, total=p.total) for p in trend]
+    return pb.GetReportFiguresResponse(runs=runs, trend=points)
+
+
+def report_figures_from_pb(response: pb.GetReportFiguresResponse) -> tuple[list[RunFigures], list[TrendPoint]]:
+    def quantiles(message: pb.RunFigures, name: str) -> tuple[float, float, float] | None:
+        found = getattr(message, name)
+        return (found.median, found.p90, found.max) if message.HasField(name) else None
+
+    figures = [RunFigures(f.run_id, {k: f.by_outcome.get(k, 0) for k in ("correct", "wrong", "unanswered", "error")},
+                          dict(f.methods), quantiles(f, "completion_tokens"), quantiles(f, "latency_s"),
+                          [export_row_from_pb(row) for row in f.wrong]) for f in response.runs]
+    trend = [TrendPoint(p.model, p.series, p.label, p.run_id, p.created_at.ToDatetime(), p.correct, p.total)
+             for p in response.trend]
+    return figures, trend
 
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
