@@ -122,18 +122,16 @@ class ProgressLine:
             self._timer = None
 
 
-class LineProgress:
+class LineProgress(ProgressLine):
     """RunObserver for a run without a terminal: a :class:`ProgressLine` fed from the run's counts."""
-
-    def __init__(self, interval: float | None = None) -> None:
-        self.printer = ProgressLine(interval)
 
     def on_start(self, run: RunRecord, progress: RunProgress) -> None:
         print(f"run {run.id}: {run.total - progress.done} to send, {progress.done} already done", file=sys.stderr)
-        self.printer.begin(progress.done, run.total)
+        self.begin(progress.done, run.total)
 
     def on_result(self, row: ResultRow, progress: RunProgress) -> None:
-        self.printer.update(progress.done, progress.total, progress.correct, progress.failed)
+        self.update(progress.done, progress.total, progress.correct, progress.failed)
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
-        self.printer.end()
+        self.end()
+

@@ -33,7 +33,6 @@ PEM_MARK = b"-----BEGIN "
 
 
 def _read(path: str, field: str) -> bytes:
-    """The bytes of the file at ``path``; bad input about ``field`` (the setting that named it) when unreadable."""
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -87,9 +86,8 @@ class TokenRoles(grpc.aio.ServerInterceptor):
         if role is None:
             return self._refuse(handler, method, grpc.StatusCode.UNAUTHENTICATED, self._unauthenticated)
         if not self._policy(role, method):
-            short = method.rsplit("/", 1)[-1]
             return self._refuse(handler, method, grpc.StatusCode.PERMISSION_DENIED,
-                                f"the {role} token may not call {short}")
+                                f"the {role} token may not call {method.rsplit('/', 1)[-1]}")
         return handler
 
     def _refuse(self, handler: Any, method: str, code: grpc.StatusCode, message: str) -> Any:
@@ -129,11 +127,6 @@ class ServerTls:
     key: bytes
     client_ca: bytes | None = None  # set: mutual TLS, peers must present a certificate it signed
 
-    @classmethod
-    def load(cls, cert: str, key: str, client_ca: str | None = None) -> ServerTls:
-        return cls(read_pem(cert, "tls_cert"), read_pem(key, "tls_key"),
-                   read_pem(client_ca, "tls_client_ca") if client_ca else None)
-
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials([(self.key, self.cert)], root_certificates=self.client_ca,
                                            require_client_auth=self.client_ca is not None)
@@ -160,7 +153,8 @@ def server_tls(cert: str | None, key: str | None, client_ca: str | None) -> Serv
     if cert is None or key is None:
         raise InvalidInput("{tls_cert} and {tls_key} go together", field="tls_key" if key is None else "tls_cert",
                            mentions=("tls_cert", "tls_key"))
-    return ServerTls.load(cert, key, client_ca)
+    return ServerTls(read_pem(cert, "tls_cert"), read_pem(key, "tls_key"),
+                     read_pem(client_ca, "tls_client_ca") if client_ca else None)
 
 
 def client_tls(ca: str | None, cert: str | None = None, key: str | None = None, *, prefix: str) -> ClientTls | None:
