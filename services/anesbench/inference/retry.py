@@ -65,12 +65,12 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
-def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]] | None = None) -> AsyncRetrying:
-    """``sleep`` replaces asyncio.sleep between attempts (e.g. one that a circuit breaker interrupts)."""
+def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]]) -> AsyncRetrying:
+    """``sleep`` waits between attempts (the router's: a circuit breaker that opens cuts it short)."""
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableInferenceError),
         stop=stop_after_attempt(policy.max_attempts),
         wait=_wait(policy),
         reraise=True,
-        **({"sleep": sleep} if sleep is not None else {}),
+        sleep=sleep,
     )

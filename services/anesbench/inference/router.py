@@ -67,7 +67,6 @@ class EndpointRouter:
         request_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         http: HttpOptions | None = None,
-        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.model = model
         self._retry = retry or RetryPolicy()
@@ -76,7 +75,7 @@ class EndpointRouter:
                                 request_timeout=request_timeout, options=http), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]
-        self.breaker = breaker or CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])
+        self.breaker = CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])
         self._retries = {cause: metrics.INFERENCE_RETRIES.labels(model, cause)
                          for cause in ("rate_limited", "server_error", "timeout", "connection_error", "bad_payload")}
 

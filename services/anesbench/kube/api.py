@@ -66,17 +66,15 @@ def _status_message(exc: Any) -> str:
 class InferenceServiceApi:
     """get/list/watch/patch of ``inferenceservices`` in one namespace."""
 
-    def __init__(self, namespace: str, api_client: Any | None = None) -> None:
+    def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self._api_client = api_client
         self._custom: Any = None
 
     def _objects(self) -> Any:
         if self._custom is None:
             from kubernetes import client
 
-            self._api_client = self._api_client or _api_client()
-            self._custom = client.CustomObjectsApi(self._api_client)
+            self._custom = client.CustomObjectsApi(_api_client())
         return self._custom
 
     async def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:

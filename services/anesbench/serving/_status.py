@@ -79,14 +79,11 @@ def _plain(name: str) -> bool:
     return name.isascii() and name.isprintable()
 
 
-def error_from_rpc(
-    error: grpc.aio.AioRpcError, *, unreachable: str,
-    unavailable: type[errors.Unavailable] = errors.DispatcherUnavailable,
-) -> errors.AnesbenchError:
+def error_from_rpc(error: grpc.aio.AioRpcError, *, unreachable: str) -> errors.AnesbenchError:
     """The exception a server raised, rebuilt on the client from the status and its trailers.
 
     A status the server did not send itself (the channel could not connect, the deadline passed)
-    becomes ``unavailable`` with ``unreachable`` in its message; a server's INTERNAL becomes
+    becomes :class:`errors.DispatcherUnavailable` with ``unreachable`` in its message; a server's INTERNAL becomes
     :class:`errors.ServerError`, which callers must not retry.
     """
     trailers = {key: value for key, value in (error.trailing_metadata() or ())}
@@ -94,23 +91,16 @@ def error_from_rpc(
     details = error.details() or error.code().name
     if kind is None:
         if error.code() in _TRANSPORT_CODES:
-            return unavailable(f"{unreachable}: {error.code().name}: {details}")
-        kind = errors.BY_STATUS.get(error.code().name, errors.ServerError)
-        return kind(details)
-    raw = trailers.get(MESSAGE_KEY)
+            return errors.DispatcherUnavailable(f"{unreachable}: {error.code().name}: {details}")
+        return errors.BY_STATUS.get(error.code().name, errors.ServerError)(details)
+    raw, field, mentions = trailers.get(MESSAGE_KEY), trailers.get(FIELD_KEY), trailers.get(MENTIONS_KEY)
     message = raw.decode(errors="replace") if isinstance(raw, bytes) else details
-    field, mentions = trailers.get(FIELD_KEY), trailers.get(MENTIONS_KEY)
-    return _build(kind, message, field if isinstance(field, str) else None,
-                  mentions.split(",") if isinstance(mentions, str) else [])
-
-
-def _build(
-    kind: type[errors.AnesbenchError], message: str, field: str | None, mentions: list[str]
-) -> errors.AnesbenchError:
+    field = field if isinstance(field, str) else None
+    named = mentions.split(",") if isinstance(mentions, str) else []
     try:
-        return kind(message, field=field, mentions=mentions)
+        return kind(message, field=field, mentions=named)
     except TypeError:  # a class with its own constructor: keep the kind's status
-        return errors.BY_STATUS.get(kind.grpc_status, errors.ServerError)(message, field=field, mentions=mentions)
+        return errors.BY_STATUS.get(kind.grpc_status, errors.ServerError)(message, field=field, mentions=named)
 
 
 def rpc(
