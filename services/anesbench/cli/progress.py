@@ -132,4 +132,3 @@ class LineProgress(ProgressLine):
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
         self.end()
-

@@ -20,7 +20,7 @@ def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.
     """Start a child and read the addresses it announces (``listening on …``, ``metrics on …``)."""
     popen = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert popen.stdout is not None
-    wanted = list(announcements or ("listening on ",))
+    wanted = list(announcements)
     found: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline and len(found) < len(wanted):
@@ -67,6 +67,7 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
     """Start the services locally on 127.0.0.1 until Ctrl-C, then stop them cleanly."""
     cli = [sys.executable, "-m", "anesbench.cli.main", "serve"]
     metric_args = ["--metrics-port", "0"] if metrics else []
+    served = ("listening on ", "metrics on ") if metrics else ("listening on ",)
     children: list[tuple[str, subprocess.Popen[str]]] = []
     stop = False
 
@@ -74,8 +75,7 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
         nonlocal stop
         stop = True
 
-    def start(name: str, label: str, args: list[str], note: str = "") -> str:
-        announced = ("listening on ", "metrics on ") if metric_args and name != "stand-in" else ("listening on ",)
+    def start(name: str, label: str, args: list[str], announced: tuple[str, ...] = served, note: str = "") -> str:
         popen, (address, *metrics_address) = _spawn(args, name, *announced)
         children.append((name, popen))
         if metrics_address:
@@ -94,7 +94,7 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
             key = ["--answer-key", standin_answer_key] if standin_answer_key else []
             start("stand-in", "stand-in model server", [sys.executable, "-m", STANDIN_MODULE, "--host", "127.0.0.1",
                                                         "--port", "0", "--latency-ms", str(standin_latency_ms), *key],
-                  "   (a pipeline check, not a model; it serves --model standin)")
+                  ("listening on ",), "   (a pipeline check, not a model; it serves --model standin)")
         grader = start("grader", "grader", [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port),
                                             *metric_args])
         datasets = ["--datasets-dir", datasets_dir] if datasets_dir else []
