@@ -83,8 +83,8 @@ def error_from_rpc(error: grpc.aio.AioRpcError, *, unreachable: str) -> errors.A
     """The exception a server raised, rebuilt on the client from the status and its trailers.
 
     A status the server did not send itself (the channel could not connect, the deadline passed)
-    becomes :class:`errors.DispatcherUnavailable` with ``unreachable`` in its message; a server's INTERNAL becomes
-    :class:`errors.ServerError`, which callers must not retry.
+    becomes :class:`errors.DispatcherUnavailable` with ``unreachable`` in its message; a server's
+    INTERNAL becomes :class:`errors.ServerError`, which callers must not retry.
     """
     trailers = {key: value for key, value in (error.trailing_metadata() or ())}
     kind = errors.BY_NAME.get(str(trailers.get(ERROR_KEY, "")))
