@@ -32,41 +32,9 @@ the server's command line. What it does not name stays data for the client::
     >>> (error.message, error.mentions)
     ('no --datasets-dir; upload the dataset or check {model}', ('model',))
 
-Callers catch at the level they care about::
-
-    AnesbenchError                                                          exit  gRPC status
-    ├── InvalidInput        bad dataset, flag, template or request          2     INVALID_ARGUMENT
-    │   └── ConfigConflict  a run id reused with another configuration      2     FAILED_PRECONDITION
-    ├── NotFound            unknown run id or dataset name                  2     NOT_FOUND
-    ├── PermissionDenied    endpoint outside the allowed prefixes           2     PERMISSION_DENIED
-    │   └── Unauthenticated no or a wrong dispatcher bearer token           2     UNAUTHENTICATED
-    ├── Unavailable         a service is down or busy: worth trying later   1     UNAVAILABLE
-    │   ├── GraderUnavailable      the grader service cannot be reached
-    │   ├── DispatcherUnavailable  the dispatcher cannot be reached
-    │   ├── Draining               the dispatcher is shutting down
-    │   ├── StoreBusy              the DuckDB file is held by another process
-    │   └── DownloadFailed         the dataset download failed
-    ├── InferenceError      the model server failed for good                1     UNAVAILABLE
-    │   ├── RetryableInferenceError  a failure worth another attempt
-    │   ├── FatalInferenceError      every request would fail (401/403/404, TLS, DNS): stop the run
-    │   ├── EndpointNotReady         preflight: not up/healthy within --wait-ready (no run row)
-    │   ├── EndpointsUnreachable     the circuit breaker opened: every endpoint keeps failing
-    │   ├── ModelNotReady            an InferenceService did not become Ready in time
-    │   └── KubeApiError             the Kubernetes API failed (a refusal is PermissionDenied)
-    ├── HttpError           the HTTP transport failed (inference/http.py)   1     UNAVAILABLE
-    │   ├── ConnectError           no connection (refused, unreachable)
-    │   │   └── ConnectTimeout     no connection within the connect timeout
-    │   ├── ReadError              the connection broke before the response ended
-    │   ├── RemoteProtocolError    the bytes were not HTTP
-    │   ├── ProxyError             the proxy refused or failed the tunnel
-    │   └── FatalHttpError         retrying cannot help (fatal = True)
-    │       ├── CertificateError   the server's certificate is not trusted
-    │       └── NameResolutionError  the host name does not resolve
-    ├── StartupFailed       a service started by ``anesbench up`` died       1     INTERNAL
-    ├── RunFailed           a run ended without every item answered         1     ABORTED
-    ├── Ungradable          one reply the grader cannot handle (its row records it; never crosses an edge)
-    ├── StoreWriteFailed    the result store cannot write                   1     (embedded only)
-    └── ServerError         the server hit a bug (client side of INTERNAL)  1     INTERNAL
+Callers catch at the level they care about, from ``AnesbenchError`` down: ``InvalidInput`` (exit 2),
+``Unavailable`` (worth trying later), ``InferenceError`` (the model server failed), ``HttpError`` (the
+transport failed), each with narrower classes below it.
 """
 
 from __future__ import annotations
@@ -76,12 +44,8 @@ from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
-_BY_NAME: dict[str, type[AnesbenchError]] = {}
-_BY_STATUS: dict[str, type[AnesbenchError]] = {}
-
-
-def _own_name(setting: str) -> str:
-    return setting
+BY_NAME: dict[str, type[AnesbenchError]] = {}  # what a server sends along with the status -> the class
+BY_STATUS: dict[str, type[AnesbenchError]] = {}  # a gRPC status name -> the most general class declaring it
 
 
 class AnesbenchError(Exception):
@@ -99,13 +63,13 @@ class AnesbenchError(Exception):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _BY_NAME[cls.__name__] = cls
+        BY_NAME[cls.__name__] = cls
         if "grpc_status" in cls.__dict__:
-            _BY_STATUS.setdefault(cls.grpc_status, cls)  # the first (most general) class owns a status
+            BY_STATUS.setdefault(cls.grpc_status, cls)  # the first (most general) class owns a status
 
     def render(self, name_field: Callable[[str], str] | None = None) -> str:
         """The message, prefixed by the field and with its mentions as this edge names them (``--concurrency: ...``)."""
-        name = name_field or _own_name
+        name = name_field or str
         message = self.message or type(self).__name__
         for setting in self.mentions:
             message = message.replace(f"{{{setting}}}", name(setting))
@@ -124,16 +88,6 @@ class AnesbenchError(Exception):
 
     def __str__(self) -> str:
         return self.render()
-
-
-def error_class(name: str) -> type[AnesbenchError] | None:
-    """The class with this name (what a server sends along with the status), if it is ours."""
-    return _BY_NAME.get(name)
-
-
-def error_for_status(status: str) -> type[AnesbenchError]:
-    """The most general class that declares this gRPC status name; ServerError when none does."""
-    return _BY_STATUS.get(status, ServerError)
 
 
 class InvalidInput(AnesbenchError):
@@ -283,8 +237,6 @@ class ProxyAuthenticationRequired(FatalHttpError):
     """The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong."""
 
 
-
-
 class StartupFailed(AnesbenchError):
     """A service started by ``anesbench up`` did not come up, or died."""
 
@@ -301,7 +253,6 @@ class ServerError(AnesbenchError):
     grpc_status = "INTERNAL"
 
 
-# --- run-level faults (preflight, breaker, isolation, store) ------------------------------------------
 class EndpointNotReady(InferenceError):
     """Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row)."""
 

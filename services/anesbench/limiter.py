@@ -9,7 +9,6 @@ import asyncio
 import math
 import statistics
 from collections import deque
-from types import TracebackType
 
 
 class DynamicLimiter:
@@ -20,7 +19,7 @@ class DynamicLimiter:
 
     >>> async def two_at_a_time() -> int:
     ...     limiter = DynamicLimiter(2)
-    ...     async with limiter:
+    ...     async with limiter.slots():
     ...         limiter.set_limit(1)
     ...     return limiter.limit
     >>> asyncio.run(two_at_a_time())
@@ -95,14 +94,6 @@ class DynamicLimiter:
     def slots(self, weight: int = 1) -> _Held:
         """``async with limiter.slots(n):`` holds n places."""
         return _Held(self, weight)
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
 
 
 class _Held:

@@ -27,7 +27,7 @@ async def test_limiter_never_exceeds_its_limit_even_when_lowered() -> None:
 
     async def job() -> None:
         nonlocal peak
-        async with limiter:
+        async with limiter.slots():
             peak = max(peak, limiter.inflight)
             await asyncio.sleep(0.005)
 
@@ -47,7 +47,7 @@ async def test_raising_the_limit_wakes_waiters() -> None:
     async def job() -> None:
         nonlocal arrived, running
         arrived += 1  # nothing awaits between here and the limiter: an arrived job holds a slot or waits
-        async with limiter:
+        async with limiter.slots():
             running += 1
             await gate.wait()
 

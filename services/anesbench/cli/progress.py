@@ -6,7 +6,6 @@ import asyncio
 import os
 import sys
 import time
-from typing import TextIO
 
 from tqdm import tqdm
 
@@ -83,9 +82,8 @@ class ProgressLine:
     even while nothing finishes (the log shows the run is alive).
     """
 
-    def __init__(self, interval: float | None = None, stream: TextIO | None = None) -> None:
+    def __init__(self, interval: float | None = None) -> None:
         self.interval = interval or progress_interval()
-        self._stream = stream
         self._counts = (0, 0, 0, 0)  # done, total, correct, failed
         self._initial = 0
         self._started = time.monotonic()
@@ -113,7 +111,7 @@ class ProgressLine:
         self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
     def _tick(self) -> None:
-        print(self.line(), file=self._stream or sys.stderr, flush=True)
+        print(self.line(), file=sys.stderr, flush=True)
         self._schedule()
 
     def end(self) -> None:
@@ -122,18 +120,15 @@ class ProgressLine:
             self._timer = None
 
 
-class LineProgress:
+class LineProgress(ProgressLine):
     """RunObserver for a run without a terminal: a :class:`ProgressLine` fed from the run's counts."""
-
-    def __init__(self, interval: float | None = None) -> None:
-        self.printer = ProgressLine(interval)
 
     def on_start(self, run: RunRecord, progress: RunProgress) -> None:
         print(f"run {run.id}: {run.total - progress.done} to send, {progress.done} already done", file=sys.stderr)
-        self.printer.begin(progress.done, run.total)
+        self.begin(progress.done, run.total)
 
     def on_result(self, row: ResultRow, progress: RunProgress) -> None:
-        self.printer.update(progress.done, progress.total, progress.correct, progress.failed)
+        self.update(progress.done, progress.total, progress.correct, progress.failed)
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
-        self.printer.end()
+        self.end()

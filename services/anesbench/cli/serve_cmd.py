@@ -51,12 +51,12 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
 @serve.command()
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=50051, show_default=True, help="0 picks a free port.")
-@click.option("--grader", "grader_address", required=True, help="HOST:PORT of the grader service.")
+@click.option("--grader", required=True, help="HOST:PORT of the grader service.")
 @click.option("--db", default="./anesbench.duckdb", show_default=True, help="DuckDB file this process owns.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve /metrics here.")
 @click.option("--datasets-dir", type=click.Path(file_okay=False), default=None,
               help="Directory of datasets runs may name.")
-@click.option("--allow-endpoint", "allowed", multiple=True,
+@click.option("--allow-endpoint", "allowed_endpoints", multiple=True,
               help="URL prefix runs may call (repeatable); none: loopback only.")
 @click.option("--api-key-file", type=click.Path(dir_okay=False), default=None,
               help="API key for endpoints (else $ANESBENCH_API_KEY or $OPENAI_API_KEY).")
@@ -74,7 +74,7 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
 @click.option("--grader-cert", type=PEM, default=None, help="Client certificate for a mutual-TLS grader.")
 @click.option("--grader-key", type=PEM, default=None, help="The PEM private key of --grader-cert.")
 @click.option("--grader-token-file", type=PEM, default=None, help="Bearer token the grader requires.")
-@click.option("--allow-inference-service", "allowed_isvcs", multiple=True, metavar="NAME",
+@click.option("--allow-inference-service", "allowed_inference_services", multiple=True, metavar="NAME",
               help="An InferenceService runs may name (repeatable); none: any in --kube-namespace.")
 @click.option("--max-upload-bytes", type=click.IntRange(0), default=0,
               help="Largest dataset a run may upload, in bytes (0: only the 64 MiB message limit).")
@@ -82,7 +82,7 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
               help="Refuse new runs once the DuckDB file would pass this many bytes (0: no budget).")
 @click.option("--kube-namespace", default=None,
               help="Drive KServe InferenceServices in this namespace (runs may then name --inference-service).")
-@click.option("--instance-name", default="anesbench-dispatcher", show_default=True,
+@click.option("--instance-name", "kube_owner", default="anesbench-dispatcher", show_default=True,
               help="Marks the on-demand models this dispatcher starts (annotation anesbench.io/started-by).")
 @click.option("--gpu-budget", type=click.IntRange(0, 10_000), default=0, show_default=True,
               help="On-demand models up at once; runs beyond it wait (0: no limit).")
@@ -92,15 +92,10 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
               help="Seconds a run waits for its InferenceService to become Ready, then fails.")
 @click.option("--grader-grace", type=click.FloatRange(1, 86400), default=120.0, show_default=True,
               help="Seconds to keep re-sending to a grader that is down before its runs fail (resumable).")
-def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port: int | None,
-               datasets_dir: str | None, allowed: tuple[str, ...], api_key_file: str | None,
-               grader_connections: int, endpoint_keys: tuple[str, ...], auth_token_file: str | None,
-               read_token_file: str | None, health_port: int | None, tls_cert: str | None, tls_key: str | None,
-               tls_client_ca: str | None,
-               allowed_isvcs: tuple[str, ...], max_upload_bytes: int, store_budget_bytes: int,
+def dispatcher(api_key_file: str | None, endpoint_keys: tuple[str, ...], auth_token_file: str | None,
+               read_token_file: str | None, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
                grader_ca: str | None, grader_cert: str | None, grader_key: str | None, grader_token_file: str | None,
-               kube_namespace: str | None, instance_name: str, gpu_budget: int, model_idle_seconds: float,
-               ready_timeout: float, grader_grace: float) -> None:
+               **settings: Any) -> None:
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.server import DispatcherSettings, server_token
     from anesbench.dispatcher.server import serve as serve_dispatcher
@@ -108,17 +103,11 @@ def dispatcher(host: str, port: int, grader_address: str, db: str, metrics_port:
     from anesbench.inference.credentials import load_endpoint_keys
     from anesbench.serving import client_tls, read_token, server_tls
 
-    settings = DispatcherSettings(
-        host=host, port=port, grader=grader_address, db=db, metrics_port=metrics_port,
-        datasets_dir=datasets_dir, allowed_endpoints=allowed, api_key=load_api_key(api_key_file),
-        grader_connections=grader_connections, grader_grace=grader_grace, kube_namespace=kube_namespace, kube_owner=instance_name,
-        gpu_budget=gpu_budget, model_idle_seconds=model_idle_seconds, ready_timeout=ready_timeout,
-        auth_token=server_token(auth_token_file), endpoint_keys=load_endpoint_keys(endpoint_keys),
+    sys.exit(serve_dispatcher(DispatcherSettings(
+        **settings, api_key=load_api_key(api_key_file), auth_token=server_token(auth_token_file),
+        endpoint_keys=load_endpoint_keys(endpoint_keys),
         read_token=read_token(read_token_file, "read_token_file") if read_token_file else None,
-        tls=server_tls(tls_cert, tls_key, tls_client_ca), health_port=health_port,
-        allowed_inference_services=allowed_isvcs, max_upload_bytes=max_upload_bytes,
-        store_budget_bytes=store_budget_bytes,
+        tls=server_tls(tls_cert, tls_key, tls_client_ca),
         grader_tls=client_tls(grader_ca, grader_cert, grader_key, prefix="grader"),
         grader_token=read_token(grader_token_file, "grader_token_file") if grader_token_file else None,
-    )
-    sys.exit(serve_dispatcher(settings))
+    )))

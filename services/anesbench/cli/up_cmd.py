@@ -20,7 +20,7 @@ def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.
     """Start a child and read the addresses it announces (``listening on …``, ``metrics on …``)."""
     popen = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert popen.stdout is not None
-    wanted = list(announcements or ("listening on ",))
+    wanted = list(announcements)
     found: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline and len(found) < len(wanted):
@@ -67,13 +67,21 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
     """Start the services locally on 127.0.0.1 until Ctrl-C, then stop them cleanly."""
     cli = [sys.executable, "-m", "anesbench.cli.main", "serve"]
     metric_args = ["--metrics-port", "0"] if metrics else []
-    announced = ("listening on ", "metrics on ") if metrics else ("listening on ",)
+    served = ("listening on ", "metrics on ") if metrics else ("listening on ",)
     children: list[tuple[str, subprocess.Popen[str]]] = []
     stop = False
 
     def request_stop(signum: int, frame: object) -> None:
         nonlocal stop
         stop = True
+
+    def start(name: str, label: str, args: list[str], announced: tuple[str, ...] = served, note: str = "") -> str:
+        popen, (address, *metrics_address) = _spawn(args, name, *announced)
+        children.append((name, popen))
+        if metrics_address:
+            note = f"   metrics http://{metrics_address[0]}/metrics"
+        click.echo(f"{label:<23}{address}{note}")
+        return address
 
     if standin and importlib.util.find_spec(STANDIN_MODULE.split(".")[0]) is None:
         raise InvalidInput("the stand-in model server is a test tool and is not installed here: "
@@ -84,23 +92,15 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
     try:
         if standin:
             key = ["--answer-key", standin_answer_key] if standin_answer_key else []
-            popen, (url,) = _spawn([sys.executable, "-m", STANDIN_MODULE, "--host", "127.0.0.1", "--port", "0",
-                                    "--latency-ms", str(standin_latency_ms), *key], "stand-in")
-            children.append(("stand-in", popen))
-            click.echo(f"stand-in model server  {url}   (a pipeline check, not a model; it serves --model standin)")
-        popen, (grader, *grader_metrics) = _spawn(
-            [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port), *metric_args], "grader", *announced)
-        children.append(("grader", popen))
-        click.echo(f"grader                 {grader}" + (f"   metrics http://{grader_metrics[0]}/metrics"
-                                                           if grader_metrics else ""))
-        dispatcher_args = [*cli, "dispatcher", "--host", "127.0.0.1", "--port", str(dispatcher_port),
-                           "--grader", grader, "--db", db, *metric_args]
-        if datasets_dir:
-            dispatcher_args += ["--datasets-dir", datasets_dir]
-        popen, (dispatcher, *dispatcher_metrics) = _spawn(dispatcher_args, "dispatcher", *announced)
-        children.append(("dispatcher", popen))
-        click.echo(f"dispatcher             {dispatcher}" + (f"   metrics http://{dispatcher_metrics[0]}/metrics"
-                                                               if dispatcher_metrics else ""))
+            start("stand-in", "stand-in model server", [sys.executable, "-m", STANDIN_MODULE, "--host", "127.0.0.1",
+                                                        "--port", "0", "--latency-ms", str(standin_latency_ms), *key],
+                  ("listening on ",), "   (a pipeline check, not a model; it serves --model standin)")
+        grader = start("grader", "grader", [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port),
+                                            *metric_args])
+        datasets = ["--datasets-dir", datasets_dir] if datasets_dir else []
+        dispatcher = start("dispatcher", "dispatcher", [*cli, "dispatcher", "--host", "127.0.0.1", "--port",
+                                                        str(dispatcher_port), "--grader", grader, "--db", db,
+                                                        *metric_args, *datasets])
         click.echo(f"try: anesbench run --dispatcher {dispatcher} --endpoint URL --model NAME --dataset FILE",
                    err=True)
         sys.stdout.flush()

@@ -98,9 +98,8 @@ class RunProgress:
 
     def publish(self) -> None:
         """Refresh the gauges (called a few times a second, not per result)."""
-        metrics.RUN_ITEMS.labels(*self._run_labels, "total").set(self.total)
-        metrics.RUN_ITEMS.labels(*self._run_labels, "done").set(self.done)
-        metrics.RUN_ITEMS.labels(*self._run_labels, "failed").set(self.failed)
+        for state, count in (("total", self.total), ("done", self.done), ("failed", self.failed)):
+            metrics.RUN_ITEMS.labels(*self._run_labels, state).set(count)
         if (self.done, self.failed) != self._published:
             self._published = (self.done, self.failed)
             metrics.RUN_LAST_PROGRESS.labels(*self._run_labels).set(time.time())

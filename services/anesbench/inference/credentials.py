@@ -31,21 +31,24 @@ def load_api_key(key_file: str | None = None) -> str | None:
     """The key from ``key_file``, else $ANESBENCH_API_KEY_FILE, else $ANESBENCH_API_KEY / $OPENAI_API_KEY."""
     path = key_file or os.environ.get(KEY_FILE_ENV_VAR)
     if path:
-        field = "api_key_file" if key_file else KEY_FILE_ENV_VAR
-        try:
-            key = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {path}: {exc.strerror}", field=field) from None
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{path} is not UTF-8 text", field=field) from None
-        if not key:
-            raise InvalidInput(f"{path} is empty", field=field)
-        return _checked(key, field, f"the key in {path}")
+        return _read_key(path, "api_key_file" if key_file else KEY_FILE_ENV_VAR)
     for name in KEY_ENV_VARS:
         value = os.environ.get(name, "").strip()
         if value:
             return _checked(value, name, "the key")
     return None
+
+
+def _read_key(path: str, field: str, prefix: str = "") -> str:
+    try:
+        key = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InvalidInput(f"{prefix}cannot read {path}: {exc.strerror}", field=field) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{prefix}{path} is not UTF-8 text", field=field) from None
+    if not key:
+        raise InvalidInput(f"{prefix}{path} is empty", field=field)
+    return _checked(key, field, f"the key in {path}")
 
 
 def _checked(key: str, field: str, what: str) -> str:
@@ -88,11 +91,5 @@ def load_endpoint_keys(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:
         prefix, sep, path = spec.partition("=")
         if not sep or not prefix.strip() or not path.strip():
             raise InvalidInput(f"expected URL_PREFIX=FILE, got {spec!r}", field="endpoint_key_file")
-        try:
-            key = Path(path.strip()).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InvalidInput(f"{prefix}: cannot read {path}: {exc.strerror}", field="endpoint_key_file") from None
-        if not key:
-            raise InvalidInput(f"{prefix}: {path} is empty", field="endpoint_key_file")
-        keys.append((prefix.strip().rstrip("/"), _checked(key, "endpoint_key_file", f"the key in {path}")))
+        keys.append((prefix.strip().rstrip("/"), _read_key(path.strip(), "endpoint_key_file", f"{prefix}: ")))
     return tuple(keys)

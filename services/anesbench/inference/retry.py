@@ -52,26 +52,25 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-class _WaitHonouringRetryAfter:
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     """Backoff with jitter, or exactly the server's Retry-After when it sent one."""
+    backoff = wait_exponential_jitter(initial=policy.initial_backoff, max=policy.max_backoff)
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._backoff = wait_exponential_jitter(initial=policy.initial_backoff, max=policy.max_backoff)
-
-    def __call__(self, state: RetryCallState) -> float:
-        backoff = self._backoff(state)
+    def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, RetryableInferenceError) and error.retry_after is not None:
             return error.retry_after
-        return backoff
+        return backoff(state)
+
+    return wait
 
 
-def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]] | None = None) -> AsyncRetrying:
-    """``sleep`` replaces asyncio.sleep between attempts (e.g. one that a circuit breaker interrupts)."""
+def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]]) -> AsyncRetrying:
+    """``sleep`` waits between attempts (the router's: a circuit breaker that opens cuts it short)."""
     return AsyncRetrying(
         retry=retry_if_exception_type(RetryableInferenceError),
         stop=stop_after_attempt(policy.max_attempts),
-        wait=_WaitHonouringRetryAfter(policy),
+        wait=_wait(policy),
         reraise=True,
-        **({"sleep": sleep} if sleep is not None else {}),
+        sleep=sleep,
     )

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from anesbench import metrics
 from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInferenceError
@@ -36,7 +36,6 @@ class Endpoint:
     failures: int = 0
     down_until: float = 0.0
     cooldown: float = FIRST_COOLDOWN
-    served: int = field(default=0)
 
     def free(self) -> int:
         return self.limiter.limit - self.limiter.inflight
@@ -48,7 +47,6 @@ class Endpoint:
             self.limiter.overloaded()
         if error is None:
             self.failures, self.cooldown = 0, FIRST_COOLDOWN
-            self.served += 1
         elif error.cause in DOWN_CAUSES:
             self.failures += 1
             if self.failures >= DOWN_AFTER:
@@ -69,7 +67,6 @@ class EndpointRouter:
         request_timeout: float = 600.0,
         retry: RetryPolicy | None = None,
         http: HttpOptions | None = None,
-        breaker: CircuitBreaker | None = None,
         path: str = CHAT,
     ) -> None:
         self.model = model
@@ -79,7 +76,7 @@ class EndpointRouter:
                                 request_timeout=request_timeout, options=http, path=path), limiter)
             for url, limiter in zip(endpoints, limiters, strict=True)
         ]
-        self.breaker = breaker or CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])
+        self.breaker = CircuitBreaker([endpoint.client.endpoint for endpoint in self.endpoints])
         self._retries = {cause: metrics.INFERENCE_RETRIES.labels(model, cause)
                          for cause in ("rate_limited", "server_error", "timeout", "connection_error", "bad_payload")}
 

@@ -4,7 +4,3 @@
 with the official ``kubernetes`` client off the event loop, ``pool`` keeps on-demand models up
 while runs need them, within a GPU budget. Nothing here is imported by the CLI or the grader.
 """
-
-from anesbench.kube.objects import GROUP, PLURAL, VERSION
-
-__all__ = ["GROUP", "PLURAL", "VERSION"]

@@ -9,6 +9,7 @@ Configuration: in-cluster (the pod's ServiceAccount) when available, else ``KUBE
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -56,8 +57,6 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 def _status_message(exc: Any) -> str:
-    import json
-
     try:
         return str(json.loads(exc.body).get("message") or exc.reason)
     except (TypeError, ValueError, AttributeError):
@@ -67,23 +66,24 @@ def _status_message(exc: Any) -> str:
 class InferenceServiceApi:
     """get/list/watch/patch of ``inferenceservices`` in one namespace."""
 
-    def __init__(self, namespace: str, api_client: Any | None = None) -> None:
+    def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self._api_client = api_client
         self._custom: Any = None
 
     def _objects(self) -> Any:
         if self._custom is None:
             from kubernetes import client
 
-            self._api_client = self._api_client or _api_client()
-            self._custom = client.CustomObjectsApi(self._api_client)
+            self._custom = client.CustomObjectsApi(_api_client())
         return self._custom
 
-    async def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+    async def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
+        """``fn(CustomObjectsApi)`` in a worker thread, its failures as our errors."""
+        api = self._objects()
+
         def guarded() -> Any:
             try:
-                return fn()
+                return fn(api)
             except AnesbenchError:
                 raise
             except Exception as exc:  # the client raises ApiException, urllib3 and socket errors
@@ -95,22 +95,19 @@ class InferenceServiceApi:
         return f"InferenceService {self.namespace}/{name}"
 
     async def get(self, name: str) -> Obj:
-        api = self._objects()
-        result: Obj = await self._call(self._what(name), lambda: api.get_namespaced_custom_object(
+        result: Obj = await self._call(self._what(name), lambda api: api.get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT))
         return result
 
     async def list(self, label_selector: str = "") -> tuple[list[Obj], str]:
         """The objects and the list's resourceVersion."""
-        api = self._objects()
-        result: Obj = await self._call(f"InferenceServices in {self.namespace}", lambda: api.list_namespaced_custom_object(
+        result: Obj = await self._call(f"InferenceServices in {self.namespace}", lambda api: api.list_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT))
         return list(result.get("items") or []), str(result.get("metadata", {}).get("resourceVersion", ""))
 
     async def patch(self, name: str, merge_patch: Obj) -> Obj:
         """A JSON merge patch (application/merge-patch+json)."""
-        api = self._objects()
-        result: Obj = await self._call(self._what(name), lambda: api.patch_namespaced_custom_object(
+        result: Obj = await self._call(self._what(name), lambda api: api.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, merge_patch,
             _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
         return result
@@ -121,10 +118,9 @@ class InferenceServiceApi:
         for which ``done`` holds (or None) and the last resourceVersion seen."""
         from kubernetes import watch
 
-        api = self._objects()
         slice_seconds = max(1, int(min(seconds, WATCH_SLICE)))
 
-        def run() -> tuple[Obj | None, str]:
+        def run(api: Any) -> tuple[Obj | None, str]:
             watcher = watch.Watch()
             version = resource_version
             deadline = time.monotonic() + slice_seconds

@@ -69,10 +69,6 @@ class ModelPool:
     def namespace(self) -> str:
         return self.api.namespace
 
-    def up(self) -> list[str]:
-        """Names of the on-demand models this dispatcher keeps up (for logs and tests)."""
-        return sorted(self._up)
-
     def _model(self, name: str, obj: Obj | None = None) -> _Model:
         model = self._models.get(name)
         if model is None:
@@ -80,9 +76,6 @@ class ModelPool:
         elif obj is not None:
             model.label = model_label(obj)
         return model
-
-    def _count_budget(self) -> None:
-        metrics.GPU_BUDGET_USED.set(len(self._up))
 
     # --- restart ----------------------------------------------------------------------------
     async def recover(self) -> list[str]:
@@ -99,7 +92,7 @@ class ModelPool:
                 self._release_later(model)
             else:
                 model.state("stopped" if is_stopped(obj) else "ready")
-        self._count_budget()
+        metrics.GPU_BUDGET_USED.set(len(self._up))
         if adopted:
             log.info("adopted %d on-demand model(s) started before a restart: %s (stopped after %.0f s unless a "
                      "run needs them)", len(adopted), ", ".join(adopted), self.grace)
@@ -152,7 +145,7 @@ class ModelPool:
                     return  # another run started it while this one waited
                 model.ours = True
                 self._up[model.name] = model
-                self._count_budget()
+                metrics.GPU_BUDGET_USED.set(len(self._up))
                 model.state("starting")
         finally:
             if queued:
@@ -163,11 +156,7 @@ class ModelPool:
             await self.api.patch(model.name, start_patch(self.owner))
         except BaseException:
             async with self._cond:
-                model.ours = False
-                self._up.pop(model.name, None)
-                self._count_budget()
-                model.state("stopped")
-                self._cond.notify_all()
+                self._forget(model)
             raise
         metrics.MODEL_STARTS.labels(model.label).inc()
         log.info("run %s: started InferenceService %s (%d of GPU budget %s up)", run_id, model.name, len(self._up),
@@ -217,13 +206,17 @@ class ModelPool:
         except AnesbenchError as exc:
             log.error("cannot stop InferenceService %s (%s): %s; trying again", model.name, why, exc)
             return False
+        self._forget(model)
+        log.info("stopped InferenceService %s: %s", model.name, why)
+        return True
+
+    def _forget(self, model: _Model) -> None:
+        """The model is down (or never came up): its place in the budget is free (the condition is held)."""
         model.ours = False
         self._up.pop(model.name, None)
-        self._count_budget()
+        metrics.GPU_BUDGET_USED.set(len(self._up))
         model.state("stopped")
-        log.info("stopped InferenceService %s: %s", model.name, why)
         self._cond.notify_all()
-        return True
 
     async def close(self) -> None:
         """Forget pending stops (a dispatcher shutting down): the models stay marked, and the next

@@ -7,30 +7,32 @@
   (:class:`TokenRoles`) when configured, and the client halves of both (:class:`ClientTls`, :func:`token_metadata`).
 """
 
-from anesbench.serving._auth import AUTHORIZATION, REFLECTION_PREFIX, TokenRoles, bearer, read_token, token_metadata
-from anesbench.serving._lifecycle import ServeConfig, Service, hostport, run, serve
-from anesbench.serving._server import CLIENT_OPTIONS, MAX_MESSAGE_BYTES, SERVER_OPTIONS, build_server
-from anesbench.serving._status import INTERNAL_MESSAGE, Observer, error_from_rpc, rpc, status_for
-from anesbench.serving._tls import ClientTls, ServerTls, client_tls, open_channel, server_tls
+from anesbench.serving._security import (
+    REFLECTION_PREFIX,
+    ClientTls,
+    ServerTls,
+    TokenRoles,
+    client_tls,
+    open_channel,
+    read_token,
+    server_tls,
+    token_metadata,
+)
+from anesbench.serving._server import CLIENT_OPTIONS, ServeConfig, Service, build_server, run, serve
+from anesbench.serving._status import INTERNAL_MESSAGE, error_from_rpc, rpc, status_for
 
 __all__ = [
-    "AUTHORIZATION",
     "CLIENT_OPTIONS",
     "INTERNAL_MESSAGE",
-    "MAX_MESSAGE_BYTES",
     "REFLECTION_PREFIX",
-    "SERVER_OPTIONS",
     "ClientTls",
-    "Observer",
     "ServeConfig",
     "ServerTls",
     "Service",
     "TokenRoles",
-    "bearer",
     "build_server",
     "client_tls",
     "error_from_rpc",
-    "hostport",
     "open_channel",
     "read_token",
     "rpc",

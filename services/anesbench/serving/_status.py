@@ -21,7 +21,7 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -79,38 +79,28 @@ def _plain(name: str) -> bool:
     return name.isascii() and name.isprintable()
 
 
-def error_from_rpc(
-    error: grpc.aio.AioRpcError, *, unreachable: str,
-    unavailable: type[errors.Unavailable] = errors.DispatcherUnavailable,
-) -> errors.AnesbenchError:
+def error_from_rpc(error: grpc.aio.AioRpcError, *, unreachable: str) -> errors.AnesbenchError:
     """The exception a server raised, rebuilt on the client from the status and its trailers.
 
     A status the server did not send itself (the channel could not connect, the deadline passed)
-    becomes ``unavailable`` with ``unreachable`` in its message; a server's INTERNAL becomes
-    :class:`errors.ServerError`, which callers must not retry.
+    becomes :class:`errors.DispatcherUnavailable` with ``unreachable`` in its message; a server's
+    INTERNAL becomes :class:`errors.ServerError`, which callers must not retry.
     """
     trailers = {key: value for key, value in (error.trailing_metadata() or ())}
-    kind = errors.error_class(str(trailers.get(ERROR_KEY, "")))
+    kind = errors.BY_NAME.get(str(trailers.get(ERROR_KEY, "")))
     details = error.details() or error.code().name
     if kind is None:
         if error.code() in _TRANSPORT_CODES:
-            return unavailable(f"{unreachable}: {error.code().name}: {details}")
-        kind = errors.error_for_status(error.code().name)
-        return kind(details)
-    raw = trailers.get(MESSAGE_KEY)
+            return errors.DispatcherUnavailable(f"{unreachable}: {error.code().name}: {details}")
+        return errors.BY_STATUS.get(error.code().name, errors.ServerError)(details)
+    raw, field, mentions = trailers.get(MESSAGE_KEY), trailers.get(FIELD_KEY), trailers.get(MENTIONS_KEY)
     message = raw.decode(errors="replace") if isinstance(raw, bytes) else details
-    field, mentions = trailers.get(FIELD_KEY), trailers.get(MENTIONS_KEY)
-    return _build(kind, message, field if isinstance(field, str) else None,
-                  mentions.split(",") if isinstance(mentions, str) else [])
-
-
-def _build(
-    kind: type[errors.AnesbenchError], message: str, field: str | None, mentions: list[str]
-) -> errors.AnesbenchError:
+    field = field if isinstance(field, str) else None
+    named = mentions.split(",") if isinstance(mentions, str) else []
     try:
-        return kind(message, field=field, mentions=mentions)
+        return kind(message, field=field, mentions=named)
     except TypeError:  # a class with its own constructor: keep the kind's status
-        return errors.error_for_status(kind.grpc_status)(message, field=field, mentions=mentions)
+        return errors.BY_STATUS.get(kind.grpc_status, errors.ServerError)(message, field=field, mentions=named)
 
 
 def rpc(
@@ -123,56 +113,39 @@ def rpc(
     the request fields its message mentions) the way this service's requests spell it; ``settings``
     names the server's own settings, written into the message before it leaves.
     """
-    naming = _Naming(fields, settings)
 
     def decorate(fn: F) -> F:
-        name = fn.__name__
+        def outcome(context: grpc.aio.ServicerContext) -> contextlib.AbstractAsyncContextManager[None]:
+            return _outcome(fn.__name__, context, observe, fields, settings)
+
         if inspect.isasyncgenfunction(fn):
-            return cast(F, _wrap_stream(fn, name, observe, naming))
+            @functools.wraps(fn)
+            async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                async with outcome(context):
+                    # aclosing: when the call ends early the inner generator's finally blocks still run.
+                    async with contextlib.aclosing(fn(self, request, context)) as responses:
+                        async for response in responses:
+                            yield response
+
+            return cast(F, stream)
         if inspect.iscoroutinefunction(fn):
-            return cast(F, _wrap_unary(fn, name, observe, naming))
+            @functools.wraps(fn)
+            async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+                result = None
+                async with outcome(context):
+                    result = await fn(self, request, context)
+                return result
+
+            return cast(F, unary)
         raise TypeError(f"@rpc needs an async def or async generator servicer method, got {fn!r}")
 
     return decorate
 
 
-class _Naming(NamedTuple):
-    """How one service names what its errors mention: request fields (``fields``) and its own settings."""
-
-    fields: FieldNamer | None
-    settings: SettingNamer | None
-
-
-def _wrap_unary(
-    fn: Callable[..., Any], name: str, observe: Observer | None, naming: _Naming
-) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        result = None
-        async with _outcome(name, context, observe, naming):
-            result = await fn(self, request, context)
-        return result
-
-    return handler
-
-
-def _wrap_stream(
-    fn: Callable[..., Any], name: str, observe: Observer | None, naming: _Naming
-) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async with _outcome(name, context, observe, naming):
-            # aclosing: when the call ends early the inner generator's finally blocks still run.
-            async with contextlib.aclosing(fn(self, request, context)) as responses:
-                async for response in responses:
-                    yield response
-
-    return handler
-
-
 @contextlib.asynccontextmanager
 async def _outcome(
-    name: str, context: grpc.aio.ServicerContext, observe: Observer | None, naming: _Naming
+    name: str, context: grpc.aio.ServicerContext, observe: Observer | None, fields: FieldNamer | None,
+    settings: SettingNamer | None,
 ) -> AsyncIterator[None]:
     """One call's outcome: an exception becomes its status code, and ``observe`` hears the code."""
     code = grpc.StatusCode.OK
@@ -186,7 +159,7 @@ async def _outcome(
         code = _code_set_by_handler(context)  # the handler called context.abort() itself
         raise
     except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-        code, message = _translate(exc, name, naming)
+        code, message = _translate(exc, name, fields, settings)
         await context.abort(code, message, trailing_metadata=trailers_for(exc))
     finally:
         if observe is not None:
@@ -198,10 +171,12 @@ def _code_set_by_handler(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
 
 
-def _translate(exc: Exception, name: str, naming: _Naming) -> tuple[grpc.StatusCode, str]:
-    if naming.settings is not None and isinstance(exc, errors.AnesbenchError):
-        exc.settle(naming.settings)  # before the status and the trailers: both carry the settled message
-    code, message = status_for(exc, naming.fields)
+def _translate(
+    exc: Exception, name: str, fields: FieldNamer | None, settings: SettingNamer | None
+) -> tuple[grpc.StatusCode, str]:
+    if settings is not None and isinstance(exc, errors.AnesbenchError):
+        exc.settle(settings)  # before the status and the trailers: both carry the settled message
+    code, message = status_for(exc, fields)
     if code is grpc.StatusCode.INTERNAL:
         log.error("%s failed unexpectedly", name, exc_info=exc)
     else:

@@ -9,6 +9,7 @@ import sys
 import click
 
 from anesbench import event_loop
+from anesbench_testkit import until_stopped
 from anesbench_testkit.standin.answers import AnswerKey
 from anesbench_testkit.standin.constrained import FLAVOURS, UNCONSTRAINED_REPLIES
 from anesbench_testkit.standin.faults import FAULT_KINDS, LATENCY_DISTS, FaultPlan
@@ -98,7 +99,7 @@ def main(
 async def _serve(server: StandinServer, host: str, port: int) -> None:
     runner, bound = await start(server, host, port)
     print(f"listening on http://{host}:{bound}/v1", flush=True)
-    await event_loop.until_stopped()
+    await until_stopped()
     print(json.dumps(server.stats.as_dict()), file=sys.stderr, flush=True)
     await runner.cleanup()
 

@@ -35,6 +35,7 @@ import click
 from aiohttp import web
 
 from anesbench import event_loop
+from anesbench_testkit import until_stopped
 
 GROUP, VERSION, PLURAL, KIND = "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
 STOP = "serving.kserve.io/stop"
@@ -411,7 +412,7 @@ async def _serve(standin: KubeApiStandin, host: str, port: int, objects_file: st
         with open(kubeconfig_file, "w", encoding="utf-8") as handle:
             json.dump(kubeconfig(server, standin.token, standin.namespace), handle)
     print(f"listening on {server}", flush=True)
-    await event_loop.until_stopped()
+    await until_stopped()
     for task in standin.pending.values():
         task.cancel()
     await runner.shutdown()
