@@ -14,24 +14,6 @@ from __future__ import annotations
 import re
 
 
-def anchored(lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None) -> list[int]:
-    """Every offset in ``[start, stop)`` (sorted, unique) where one of ``anchors`` begins.
-
-    >>> anchored("so also so", ("so", "also"))
-    [0, 3, 5, 8]
-    """
-    end = len(lower) if stop is None else stop
-    out: list[int] = []
-    for a in anchors:
-        i = lower.find(a, start, end + len(a) - 1)
-        while i != -1:
-            out.append(i)
-            i = lower.find(a, i + 1, end + len(a) - 1)
-    if len(out) > 1:
-        out = sorted(set(out))
-    return out
-
-
 def anchor_positions(
     lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
 ) -> dict[str, list[int]]:
@@ -64,9 +46,6 @@ def matches(
     >>> [m.start() for m in matches(re.compile(r"not \\w"), "not a, not b", ("not",))]
     [0, 7]
     """
-    out: list[re.Match[str]] = []
-    for i in anchored(lower, anchors, start, stop):
-        m = pattern.match(lower, i)
-        if m is not None:
-            out.append(m)
-    return out
+    positions = anchor_positions(lower, anchors, start, stop).values()
+    found = (pattern.match(lower, i) for i in sorted({i for ps in positions for i in ps}))
+    return [m for m in found if m is not None]
