@@ -336,11 +336,7 @@ def find_commitments(
                 if not lists:
                     continue
                 positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
-            found = []
-            for i in positions:
-                m = rule.pattern.match(lower, i)
-                if m is not None:
-                    found.append(m)
+            found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
             letters = _vet(text, lower, m, checks, index)
             if letters:

@@ -72,10 +72,6 @@ def letter_list(letters: tuple[str, ...], language: str) -> str:
     return separator.join(letters[:-1]) + last + letters[-1]
 
 
-def _placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
-
-
 def parse_template(raw: bytes, source: str) -> PromptTemplate:
     try:
         data = json.loads(raw)
@@ -99,7 +95,7 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
         if not isinstance(user, str) or not user.strip():
             raise InvalidInput(f"{source}: field '{language}.user': missing or empty")
         try:
-            found = _placeholders(user)
+            found = {field for _, field, _, _ in string.Formatter().parse(user) if field is not None}
         except ValueError as exc:
             raise InvalidInput(f"{source}: field '{language}.user': {exc}") from None
         if not PLACEHOLDERS <= found <= PLACEHOLDERS | OPTIONAL_PLACEHOLDERS:
