@@ -79,21 +79,12 @@ _LATEX_DELIM = re.compile(r"\\[()\[\]]")
 _WHITESPACE = re.compile(r"\s{2,}|[^\S \n]")
 
 
-def _rare(m: re.Match[str]) -> str:
-    """The replacement of one rare character (``Ｃ`` → ``C``, ``Ⓑ`` → ``B``).
-
-    >>> _RARE.sub(_rare, "Ⓑ")
-    'B'
-    """
-    return m.group().translate(_TABLE)
-
-
 def normalize(text: str) -> str:
     """Return ``text`` in canonical form (see the module docstring).
 
     >>> normalize("## Final answer\\n\\\\boxed{\\\\text{C}}")
     'Final answer\\n\\\\boxed{C}'
-    >>> normalize("Ａ：（Ｂ）")
+    >>> normalize("Ａ：（Ⓑ）")
     'A:(B)'
     """
     if "~~" in text:
@@ -107,7 +98,7 @@ def normalize(text: str) -> str:
                 if wide in text:
                     text = text.replace(wide, narrow)
         if _RARE.search(text):
-            text = _RARE.sub(_rare, text)
+            text = _RARE.sub(lambda m: m.group().translate(_TABLE), text)
     if "#" in text or ">" in text:
         text = _HEADING.sub("", text)
     if "__" in text:
