@@ -133,7 +133,7 @@ class FieldMap:
 
 
 def whole_number(value: Any, *, text: bool = True) -> int | None:
-    """``value`` as an int if it is a whole number (``3``, ``3.0``, or if ``text`` ``" 3"``; never ``True``)."""
+    """``3``, ``3.0`` (and with ``text``, ``" 3"``) as an int; anything else, ``True`` included, as None."""
     if isinstance(value, str):
         return int(value.strip()) if text and value.strip().isdigit() else None
     if isinstance(value, float) and value.is_integer():

@@ -149,7 +149,7 @@ class RemoteGrader:
             log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
             await asyncio.gather(*(self._grade_one(request_id) for request_id in unanswered))
             return None
-        self._queue.requeue(unanswered)
+        self._queue.enqueue(unanswered, front=True)
         log.log(logging.DEBUG if ok else logging.INFO, "grade stream to %s ended (%s); re-sending %d unanswered",
                 self.target, self._last_error, len(unanswered))
         return answered
@@ -226,6 +226,6 @@ class RemoteGrader:
                 error = Ungradable(f"the grader failed on this reply: {exc.code().name}: {exc.details()}")
                 self._queue.fail(request_id, error)
             else:
-                self._queue.requeue([request_id])  # a network problem after all: back to the stream
+                self._queue.enqueue([request_id], front=True)  # a network problem after all: back to the stream
             return
         self._queue.resolve([result])

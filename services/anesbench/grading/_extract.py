@@ -36,8 +36,7 @@ from anesbench.grading._option_text import (
     named_as_answer,
     option_index,
 )
-from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
-from anesbench.grading._scan import matches
+from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS, matches
 from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
 
 #: Every method :func:`anesbench.grading.extract_answer` can return. It is a Prometheus label,

@@ -34,7 +34,6 @@ from anesbench.grading._rules import (
     ZH_NOT_BEFORE,
     ZH_ONLY,
 )
-from anesbench.grading._scan import anchor_positions
 
 #: a capital that may be an option letter (not the start of a word)
 CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
@@ -316,7 +315,7 @@ def find_commitments(
     end = len(text) if stop is None else stop
     hits: list[Hit] = []
     ascii_only = text.isascii()
-    at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
+    at = P.anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
     caps: list[int] | None = None
     for rule in _PHRASE_RULES:
         checks = rule.checks

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from anesbench.grading._final import CAPITAL, lower_same_length, ref_ok
-from anesbench.grading._scan import matches
+from anesbench.grading._patterns import matches
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
