@@ -23,11 +23,7 @@ CHOICE_KEYS = frozenset(LETTERS)
 
 def where(index: int | None, item_id: str, *, batch: int | None = None) -> str:
     """Human description of an item's position for error messages: ``batch 2, items[17] (id '3f')``."""
-    parts = []
-    if batch is not None:
-        parts.append(f"batch {batch}")
-    parts.append("request" if index is None else f"items[{index}]")
-    label = ", ".join(parts)
+    label = ("" if batch is None else f"batch {batch}, ") + ("request" if index is None else f"items[{index}]")
     return f"{label} (id {_show(item_id)})" if item_id else label
 
 

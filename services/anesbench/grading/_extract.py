@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
+from anesbench.grading._final import Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
 from anesbench.grading._normalize import normalize, strip_think
 from anesbench.grading._option_text import (
@@ -37,6 +37,7 @@ from anesbench.grading._option_text import (
     option_index,
 )
 from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS, matches
+from anesbench.grading._rules import STRONG
 from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
 
 #: Every method :func:`anesbench.grading.extract_answer` can return. It is a Prometheus label,

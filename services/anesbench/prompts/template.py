@@ -50,9 +50,7 @@ class PromptTemplate:
             .replace("{question}", text.question)
             .replace("{options}", options)
         )
-        if system:
-            return [{"role": "system", "content": system}, {"role": "user", "content": body}]
-        return [{"role": "user", "content": body}]
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": body}]
 
     def require(self, languages: tuple[str, ...]) -> None:
         missing = [lang for lang in languages if lang not in self.messages]
