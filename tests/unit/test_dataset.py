@@ -116,7 +116,7 @@ def test_a_zh_only_set_with_cn_fields_and_up_to_eight_options_loads_under_its_ow
     items = list(dataset.items)
     assert dataset.name == "AMCQA"
     assert [item.choice_num for item in items] == [4, 5, 6, 7, 8]
-    assert items[4].letters == "ABCDEFGH" and items[4].texts["zh"].options["H"] == "药物4-7"
+    assert "".join(items[4].texts["zh"].options) == "ABCDEFGH" and items[4].texts["zh"].options["H"] == "药物4-7"
 
 
 def test_duplicate_ids(write_jsonl) -> None:

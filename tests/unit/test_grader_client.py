@@ -13,8 +13,7 @@ import pytest
 from anesbench.errors import GraderUnavailable, InvalidInput
 from anesbench.grader import LocalGrader
 from anesbench.grader.client import RemoteGrader
-from anesbench.grader.server import GraderApp
-from anesbench.grader.service import GraderServicer, as_item
+from anesbench.grader.server import GraderApp, GraderServicer, as_item
 from anesbench.grading import extract_answer
 from anesbench.serving import ServeConfig, run
 from anesbench.v1 import grader_pb2, grader_pb2_grpc

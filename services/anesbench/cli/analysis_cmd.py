@@ -81,8 +81,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     tokens)."""
     from anesbench.cli.sources import EmbeddedSource, open_source
     from anesbench.errors import InvalidInput
-    from anesbench.export import atomic_output, open_writer
-    from anesbench.export.output import check_target
+    from anesbench.export import atomic_output, check_target, open_writer
 
     if out is None and fmt == "parquet":
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
@@ -123,8 +122,7 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
     from anesbench.cli.sources import open_source
-    from anesbench.export import atomic_output
-    from anesbench.export.output import check_target
+    from anesbench.export import atomic_output, check_target
     from anesbench.report import build_report
 
     check_target(out, force)

@@ -30,9 +30,7 @@ def _snapshot(repo_id: str, revision: str | None, into: Path) -> Path:
             repo_id=repo_id, repo_type="dataset", revision=revision, local_dir=into,
             allow_patterns=[f"*{suffix}" for suffix in DATA_SUFFIXES], token=os.environ.get("HF_TOKEN") or None,
         ))
-    except HfHubHTTPError as exc:
-        raise DownloadFailed(f"download of {repo_id} failed: {exc}") from None
-    except OSError as exc:
+    except (HfHubHTTPError, OSError) as exc:
         raise DownloadFailed(f"download of {repo_id} failed: {exc}") from None
 
 

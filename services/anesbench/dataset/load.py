@@ -132,33 +132,27 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: unreadable Parquet file: {exc}") from None
 
 
-def _is_parquet(path: Path, head: bytes) -> bool:
-    return head[:4] == PARQUET_MAGIC or path.suffix == ".parquet"
-
-
-def _is_jsonl(path: Path, head: bytes) -> bool:
-    return path.suffix in (".jsonl", ".ndjson") or (
+def _format(path: Path, head: bytes) -> str:
+    """``parquet``, ``jsonl``, ``json-stream`` (a JSON array too large to hold whole) or ``json``."""
+    if head[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
+        return "parquet"
+    if path.suffix in (".jsonl", ".ndjson") or (
         path.suffix != ".json" and not head.removeprefix(BOM).lstrip().startswith(b"[")
-    )
-
-
-def _is_big_json(path: Path) -> bool:
+    ):
+        return "jsonl"
     try:
-        return path.stat().st_size > JSON_STREAM_BYTES
+        return "json-stream" if path.stat().st_size > JSON_STREAM_BYTES else "json"
     except OSError:
-        return False
-
-
-def _streamable(path: Path, head: bytes) -> bool:
-    return _is_parquet(path, head) or _is_jsonl(path, head) or _is_big_json(path)
+        return "json"
 
 
 def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
-    if _is_parquet(path, head):
+    fmt = _format(path, head)
+    if fmt == "parquet":
         return _parquet_records(path)
-    if _is_jsonl(path, head):
+    if fmt == "jsonl":
         return _jsonl_records(path)
-    if _is_big_json(path):
+    if fmt == "json-stream":
         return _json_stream(path, head)
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -204,7 +198,7 @@ def load_dataset(
         raise InvalidInput(f"cannot read {file}: {exc.strerror}", field="dataset") from None
     records = _records(file, head)
     items: Sequence[Item] | ItemsOnDisk
-    if _streamable(file, head):
+    if _format(file, head) != "json":
         items = ItemsOnDisk(file, head, wanted, count_valid(records, wanted, str(file), fields), fields)
     else:
         items = validate_records(records, wanted, str(file), fields)

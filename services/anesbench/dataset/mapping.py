@@ -125,27 +125,24 @@ class FieldMap:
             return None, None  # the validator reports it: missing or empty
         if base is None:
             return (value, None) if isinstance(value, str) else (None, f"expected an option letter, got {value!r}")
-        index = _whole(value)
+        index = whole_number(value)
         last = base + (count if count is not None else MAX_CHOICES) - 1
         if index is None or not base <= index <= last:
             return None, f"{value!r} is not an option index {base}-{last} ({self.answer_format})"
         return LETTERS[index - base], None
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, numbers.Integral):
-        return int(value)
+def whole_number(value: Any, *, text: bool = True) -> int | None:
+    """``3``, ``3.0`` (and with ``text``, ``" 3"``) as an int; anything else, ``True`` included, as None."""
+    if isinstance(value, str):
+        return int(value.strip()) if text and value.strip().isdigit() else None
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
 
 
 def _level(value: Any) -> tuple[int | None, str | None]:
-    number = _whole(value) if not isinstance(value, str) else LEVEL_VALUES.get(value.strip().lower())
+    number = whole_number(value) if not isinstance(value, str) else LEVEL_VALUES.get(value.strip().lower())
     if number in LEVEL_NAMES:
         return number, None
     return None, f"unknown level {value!r} (expected 1, 2, 3, system1, system1.x or system2)"

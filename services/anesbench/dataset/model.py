@@ -33,7 +33,3 @@ class Item:
     answer: str
     level: int
     texts: dict[str, LocalizedQuestion]
-
-    @property
-    def letters(self) -> str:
-        return LETTERS[: self.choice_num]

@@ -6,11 +6,10 @@ the field, e.g. ``data.jsonl:12 (id q-7): field 'answer': 'E' is not one of the 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from anesbench.dataset.mapping import FieldMap
+from anesbench.dataset.mapping import FieldMap, whole_number
 from anesbench.dataset.model import LANGUAGES, LETTERS, MAX_CHOICES, MIN_CHOICES, Item, LocalizedQuestion
 from anesbench.errors import InvalidInput
 
@@ -40,15 +39,6 @@ class Problems:
         raise InvalidInput(
             f"invalid dataset {source}: {self.count} problem{plural}\n  " + "\n  ".join(self.lines) + more
         )
-
-
-def _int_field(record: Mapping[str, Any], field: str) -> int | None:
-    value = record.get(field)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return None
-    return int(value)
 
 
 def _text(record: Mapping[str, Any], key: str) -> str | None:
@@ -92,33 +82,32 @@ def validate_records(
     records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
 ) -> list[Item]:
     """Validate ``(where, record)`` pairs for the requested languages; raise InvalidInput listing problems."""
-    problems = Problems()
-    wanted = tuple(languages)
-    items = list(checked_items(records, wanted, problems, fields=fields))
-    _finish(problems, len(items), source, wanted)
-    return items
+    return list(_validated(records, tuple(languages), source, fields))
 
 
 def count_valid(
     records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
 ) -> int:
     """Validate like :func:`validate_records`, holding only the ids; return the number of items."""
+    return sum(1 for _ in _validated(records, tuple(languages), source, fields))
+
+
+def _validated(
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None
+) -> Iterator[Item]:
     problems = Problems()
-    wanted = tuple(languages)
-    count = sum(1 for _ in checked_items(records, wanted, problems, fields=fields))
-    _finish(problems, count, source, wanted)
-    return count
-
-
-def _finish(problems: Problems, count: int, source: str, wanted: tuple[str, ...]) -> None:
+    count = 0
+    for item in checked_items(records, wanted, problems, fields=fields):
+        count += 1
+        yield item
     if not problems.count and not count:
         problems.add(source, None, None, "the dataset has no items")
     absent = [language for language in wanted if language not in problems.languages]
     if problems.count and problems.records and absent:
         # Every item lacks the language: one line says so, not one per field and item.
         has = ", ".join(language for language in LANGUAGES if language in problems.languages) or "none"
-        fields = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
-        raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {fields}); "
+        names = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
+        raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {names}); "
                            f"the items have: {has}", field="languages")
     problems.raise_if_any(source)
 
@@ -176,11 +165,11 @@ def checked_items(
 
 def _item(record: Mapping[str, Any], item_id: str | None, wanted: tuple[str, ...], report: _Report) -> Item | None:
     ok = True
-    choice_num = _int_field(record, "choice_num")
+    choice_num = whole_number(record.get("choice_num"), text=False)
     if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
         report("choice_num", f"must be a whole number from {MIN_CHOICES} to {MAX_CHOICES}, got {record.get('choice_num')!r}")
         ok = False
-    level = _int_field(record, "level")
+    level = whole_number(record.get("level"), text=False)
     if level not in (1, 2, 3):
         report("level", f"unknown level {record.get('level')!r} (expected 1, 2 or 3)")
         ok = False

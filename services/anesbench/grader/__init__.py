@@ -20,11 +20,9 @@ class Grader(Protocol):
 
     async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None) -> Extraction:
         """Grade one reply against its options ({"A": "text", ...}); never blocks the loop for long."""
-        ...
 
     async def close(self) -> None:
         """Release connections; pending grade() calls fail with GraderUnavailable."""
-        ...
 
 
 __all__ = ["Grader", "LocalGrader"]

@@ -23,11 +23,7 @@ CHOICE_KEYS = frozenset(LETTERS)
 
 def where(index: int | None, item_id: str, *, batch: int | None = None) -> str:
     """Human description of an item's position for error messages: ``batch 2, items[17] (id '3f')``."""
-    parts = []
-    if batch is not None:
-        parts.append(f"batch {batch}")
-    parts.append("request" if index is None else f"items[{index}]")
-    label = ", ".join(parts)
+    label = ("" if batch is None else f"batch {batch}, ") + ("request" if index is None else f"items[{index}]")
     return f"{label} (id {_show(item_id)})" if item_id else label
 
 
@@ -39,29 +35,22 @@ def check_batch_size(count: int, *, batch: int | None = None) -> None:
 
 def check_item(choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str) -> None:
     """Raise InvalidInput naming ``at`` and the field if the item breaks a limit."""
-    if _utf8_len(item_id) > MAX_ID_BYTES:
-        raise InvalidInput(f"{at}: id: {_utf8_len(item_id)} bytes, more than the limit of {MAX_ID_BYTES}")
+    _check_size(at, "id", item_id, MAX_ID_BYTES)
     if not choices:
         raise InvalidInput(f"{at}: choices: must not be empty")
     for key, text in choices.items():
         if key not in CHOICE_KEYS:
             raise InvalidInput(f"{at}: choices: key {_show(key)} is not a single letter A-H")
-        if _utf8_len(text) > MAX_CHOICE_BYTES:
-            raise InvalidInput(
-                f"{at}: choices[{key}]: {_utf8_len(text)} bytes, more than the limit of {MAX_CHOICE_BYTES}"
-            )
-    size = _utf8_len(response)
-    if size > MAX_RESPONSE_BYTES:
-        raise InvalidInput(f"{at}: response: {size} bytes, more than the limit of {MAX_RESPONSE_BYTES} (1 MiB)")
-    if _utf8_len(finish_reason) > MAX_FINISH_REASON_BYTES:
-        raise InvalidInput(
-            f"{at}: finish_reason: {_utf8_len(finish_reason)} bytes, more than the limit of {MAX_FINISH_REASON_BYTES}"
-        )
+        _check_size(at, f"choices[{key}]", text, MAX_CHOICE_BYTES)
+    _check_size(at, "response", response, MAX_RESPONSE_BYTES, " (1 MiB)")
+    _check_size(at, "finish_reason", finish_reason, MAX_FINISH_REASON_BYTES)
 
 
-def _utf8_len(text: str) -> int:
+def _check_size(at: str, field: str, text: str, limit: int, unit: str = "") -> None:
     # Limits are in bytes because that is what travels and what the message-size limit counts.
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InvalidInput(f"{at}: {field}: {size} bytes, more than the limit of {limit}{unit}")
 
 
 def _show(text: str, limit: int = 40) -> str:

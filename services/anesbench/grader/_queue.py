@@ -36,15 +36,12 @@ class RequestQueue:
     def add(self, request: grader_pb2.GradeRequest) -> asyncio.Future[Extraction]:
         future: asyncio.Future[Extraction] = asyncio.get_running_loop().create_future()
         self.pending[request.id] = Pending(request, future, request.ByteSize())
-        self._enqueue([request.id])
+        self.enqueue([request.id])
         return future
 
     def forget(self, request_id: str) -> None:
         """The caller is done with it (answered, failed, gave up, cancelled): never send it again."""
         self.pending.pop(request_id, None)
-
-    def requeue(self, ids: Sequence[str]) -> None:
-        self._enqueue(ids, front=True)
 
     def take_batch(self) -> list[grader_pb2.GradeRequest]:
         """The next batch to write, now counted as in flight."""
@@ -98,7 +95,8 @@ class RequestQueue:
         self.has_work.clear()
         self.batch_full.clear()
 
-    def _enqueue(self, ids: Sequence[str], *, front: bool = False) -> None:
+    def enqueue(self, ids: Sequence[str], *, front: bool = False) -> None:
+        """Put ``ids`` in the outbox: at the front for requests a broken stream left unanswered."""
         if front:
             self._outbox.extendleft(reversed(ids))
         else:

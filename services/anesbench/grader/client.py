@@ -35,6 +35,8 @@ from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 log = logging.getLogger(__name__)
 
+MAX_BATCH = 256  # requests per GradeBatch message
+BACKOFF = (0.05, 2.0)  # seconds: first and longest wait before reconnecting a stream that answered nothing
 # A stream failing with these codes choked on its content, not on the network: re-sending the same
 # batch would fail again, so its requests are graded one by one and only the culprit fails.
 _CONTENT_CODES = frozenset(
@@ -49,12 +51,10 @@ class RemoteGrader:
         self,
         target: str,
         *,
-        max_batch: int = 256,
         max_delay: float = 0.002,
         max_batch_bytes: int = 4 << 20,
         give_up_after: float = 30.0,
         stall_timeout: float = 10.0,
-        backoff: tuple[float, float] = (0.05, 2.0),
         channel_options: Sequence[tuple[str, int]] = CLIENT_OPTIONS,
         tls: ClientTls | None = None,
         token: str | None = None,
@@ -62,10 +62,10 @@ class RemoteGrader:
         self.target = target
         self._tls, self._metadata = tls, token_metadata(token)
         self._max_delay, self._give_up_after = max_delay, give_up_after
-        self._stall_timeout, self._backoff = stall_timeout, backoff
+        self._stall_timeout = stall_timeout
         self._channel_options = tuple(channel_options)
         self._ids = itertools.count()
-        self._queue = RequestQueue(max_batch=max_batch, max_batch_bytes=max_batch_bytes)
+        self._queue = RequestQueue(max_batch=MAX_BATCH, max_batch_bytes=max_batch_bytes)
         self._last_error = "not connected yet"
         self._channel: grpc.aio.Channel | None = None
         self._stub: grader_pb2_grpc.GraderStub | None = None
@@ -120,7 +120,7 @@ class RemoteGrader:
             self._task = asyncio.create_task(self._supervise(), name=f"RemoteGrader({self.target})")
 
     async def _supervise(self) -> None:
-        low, high = self._backoff
+        low, high = BACKOFF
         try:
             while True:
                 # Streams that end without answering anything are reconnected with backoff and jitter
@@ -147,9 +147,9 @@ class RemoteGrader:
         self._last_error = "stream closed by the server" if ok else f"{code.name}: {details}"
         if code in _CONTENT_CODES:
             log.warning("grade stream to %s failed (%s); grading its batch one by one", self.target, code.name)
-            await self._grade_singly(unanswered)
+            await asyncio.gather(*(self._grade_one(request_id) for request_id in unanswered))
             return None
-        self._queue.requeue(unanswered)
+        self._queue.enqueue(unanswered, front=True)
         log.log(logging.DEBUG if ok else logging.INFO, "grade stream to %s ended (%s); re-sending %d unanswered",
                 self.target, self._last_error, len(unanswered))
         return answered
@@ -213,9 +213,6 @@ class RemoteGrader:
 
     # --- isolating a bad request -----------------------------------------------------------------
 
-    async def _grade_singly(self, ids: Sequence[str]) -> None:
-        await asyncio.gather(*(self._grade_one(request_id) for request_id in ids))
-
     async def _grade_one(self, request_id: str) -> None:
         entry = self._queue.pending.get(request_id)
         if entry is None or self._stub is None:
@@ -229,6 +226,6 @@ class RemoteGrader:
                 error = Ungradable(f"the grader failed on this reply: {exc.code().name}: {exc.details()}")
                 self._queue.fail(request_id, error)
             else:
-                self._queue.requeue([request_id])  # a network problem after all: back to the stream
+                self._queue.enqueue([request_id], front=True)  # a network problem after all: back to the stream
             return
         self._queue.resolve([result])

@@ -10,9 +10,8 @@ Extraction(pred='C', method='final_answer_phrase')
 
 from __future__ import annotations
 
-from anesbench.grading._extract import extract_answer
-from anesbench.grading._think import strip_think
-from anesbench.grading._types import METHODS, Extraction
+from anesbench.grading._extract import METHODS, Extraction, extract_answer
+from anesbench.grading._normalize import strip_think
 
 EXTRACTOR_VERSION = "2026.12.3"  # bump whenever a reply may grade differently; recorded with every run
 __all__ = ["METHODS", "Extraction", "extract_answer", "strip_think"]

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from anesbench.grading._final import STRONG, Hit, find_commitments, lower_same_length
+from anesbench.grading._final import Hit, find_commitments, lower_same_length
 from anesbench.grading._lines import letter_line
-from anesbench.grading._normalize import normalize
+from anesbench.grading._normalize import normalize, strip_think
 from anesbench.grading._option_text import (
     OptionIndex,
     by_option_text,
@@ -35,11 +36,45 @@ from anesbench.grading._option_text import (
     named_as_answer,
     option_index,
 )
-from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS
-from anesbench.grading._scan import matches
-from anesbench.grading._think import strip_think
-from anesbench.grading._types import Extraction
+from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS, matches
+from anesbench.grading._rules import STRONG
 from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
+
+#: Every method :func:`anesbench.grading.extract_answer` can return. It is a Prometheus label,
+#: so the set is closed: add a name here before any code returns it.
+METHODS: tuple[str, ...] = (
+    # a letter was found
+    "final_answer_phrase",  # "The answer is C", "答案：C", "故选C", "I would choose A", "C is the correct answer"
+    "boxed",  # \boxed{C}
+    "json",  # {"answer": "C"}
+    "answer_tag",  # <answer>C</answer>
+    "conclusion",  # "Therefore, C.", "所以C。", "... is C." as the closing sentence
+    "lone_letter",  # the reply (or its first/last line) is just "C", "(C)", "**C**"
+    "letter_with_text",  # the reply (or its first/last line) is "C. Dantrolene"
+    "verdict",  # option-by-option verdicts with exactly one option judged correct
+    "option_text",  # the reply names one option's text only ("The best choice is dantrolene.")
+    "elicited",  # not the rules': the model's own letter, asked for in a second turn where they found none
+    # no answer
+    "none_empty",  # nothing visible after removing <think> blocks
+    "none_truncated",  # finish_reason "length" and no committed final answer
+    "none_refusal",  # "I cannot provide medical advice", "我无法回答这个问题"
+    "none_ambiguous",  # two different answers stated as final, or two options judged correct
+    "none_invalid_choice",  # the committed letter is not one of the question's options
+    "none_no_match",  # nothing the grader is willing to read as an answer
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The letter a reply committed to (``None`` for no answer) and the method that decided it.
+
+    >>> Extraction(None, "none_refusal")
+    Extraction(pred=None, method='none_refusal')
+    """
+
+    pred: str | None
+    method: str
+
 
 _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
@@ -180,16 +215,15 @@ def extract_answer(
     if weak:
         return _resolve(weak[-1], valid, text, index)
     standing = standing_verdicts(text, lower)
-    verdicts = {letter: positive for letter, (positive, _) in standing.items()}
-    judged = judge_options(verdicts, valid)
+    judged = judge_options(standing, valid)
     # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
     if judged is not None and not (judged[0] is not None and final_answer_after(lower, standing[judged[0]][1])):
         return _decided(judged, valid)
     refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
-    rejected = frozenset(letter for letter, positive in verdicts.items() if positive is False)
+    rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
     return _decided(by_option_text(text, index, rejected), valid)
 
 
-__all__ = ["extract_answer"]
+__all__ = ["METHODS", "Extraction", "extract_answer"]

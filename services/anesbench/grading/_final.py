@@ -15,33 +15,15 @@ import re
 from dataclasses import dataclass
 
 from anesbench.grading import _patterns as P
+from anesbench.grading import _rules as R
 from anesbench.grading._option_text import OptionIndex, mentions
-from anesbench.grading._rules import (
-    AT_END,
-    BETWEEN,
-    CAPS,
-    COLON_LINE,
-    HEADING,
-    HYPOTHETICAL,
-    LOWER_OK,
-    NEG_ADJ,
-    OPTION_REF,
-    OWN_TEXT,
-    RULES,
-    STRONG,
-    WEAK,
-    WORD_START,
-    ZH_NOT_BEFORE,
-    ZH_ONLY,
-)
-from anesbench.grading._scan import anchor_positions
 
 #: a capital that may be an option letter (not the start of a word)
 CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
 #: every anchor of the non-Chinese / of all rules, each searched once per reply
-_VALUE_RULES = tuple(r for r in RULES if r.value)
-_PHRASE_RULES = tuple(r for r in RULES if not r.value)
-_EN_ANCHORS = tuple(sorted({a for r in _PHRASE_RULES if not r.checks & ZH_ONLY for a in r.anchors}))
+_VALUE_RULES = tuple(r for r in R.RULES if r.value)
+_PHRASE_RULES = tuple(r for r in R.RULES if not r.value)
+_EN_ANCHORS = tuple(sorted({a for r in _PHRASE_RULES if not r.checks & R.ZH_ONLY for a in r.anchors}))
 _ALL_ANCHORS = tuple(sorted({a for r in _PHRASE_RULES for a in r.anchors}))
 #: words after which a capital letter can still be an option reference ("so C is the answer")
 _ALLOWED_BEFORE = frozenset((
@@ -146,23 +128,23 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     """The letters of match ``m`` if it passes the ``checks`` its pattern needs, else ``()``.
 
     >>> t = "Vitamin A is the answer"
-    >>> _vet(t, t.lower(), RULES[1].pattern.match(t.lower(), 8), OPTION_REF, None)
+    >>> _vet(t, t.lower(), R.RULES[1].pattern.match(t.lower(), 8), R.OPTION_REF, None)
     ()
     """
     start = m.start()
-    if checks & WORD_START and start and "a" <= lower[start - 1] <= "z":
+    if checks & R.WORD_START and start and "a" <= lower[start - 1] <= "z":
         return ()
-    if checks & ZH_NOT_BEFORE and lower.endswith(P.ZH_NOT_BEFORE, max(0, start - 2), start):
+    if checks & R.ZH_NOT_BEFORE and lower.endswith(P.ZH_NOT_BEFORE, max(0, start - 2), start):
         return ()
     group_start, group_end = m.span("grp")
-    letters = _group_letters(text, group_start, group_end, bool(checks & LOWER_OK))
+    letters = _group_letters(text, group_start, group_end, bool(checks & R.LOWER_OK))
     if not letters:
         return ()
     first = P.LETTER.search(text, group_start, group_end)
     assert first is not None
     if first.group().islower() and not _lower_ok(text, group_end, first.group()):
         return ()
-    if checks & OPTION_REF and (
+    if checks & R.OPTION_REF and (
         not ref_ok(text, first.start())
         or P.JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
         or P.QUESTIONED.match(lower, m.end())
@@ -170,12 +152,12 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     if P.QUESTIONED.match(lower, group_end):
         return ()
-    if checks & NEG_ADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
+    if checks & R.NEG_ADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
     # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so, if the letter's
     # line is the bare letter or its own option's text)
-    if checks & HEADING:
+    if checks & R.HEADING:
         verbal = m.group("sep").strip()[:1].isalpha()
         after_nl = "\n" in lower[m.end("sep"):group_start]
         heading = _HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
@@ -185,24 +167,24 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     # "## 答案\nC" is a heading; "……的答案\nC项错误" is not; "……正确答案应该是：\n\nB. 错误" is an answer
     if (
-        checks & ZH_ONLY
+        checks & R.ZH_ONLY
         and "nl" in m.re.groupindex
         and m.group("nl")
         and not _ZH_HEADING_WORDS.fullmatch(lower, lower.rfind("\n", 0, start) + 1, start)
         and not (("是" in m.group("nl") or "为" in m.group("nl")) and _answer_line(lower, group_end, letters[0], index))
     ):
         return ()
-    if checks & BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
+    if checks & R.BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
         named = m.group("between").lstrip(_NOT_TEXT_START)
         if index is None or letters[0] not in mentions(named, index):
             return ()
     if P.NEG_AFTER.match(lower, group_end):
         return ()
-    if checks & OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
+    if checks & R.OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
         return ()
-    if checks & COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
+    if checks & R.COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
         return ()
-    if checks & HYPOTHETICAL:
+    if checks & R.HYPOTHETICAL:
         if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
             return ()
         if "would" in m.group() and P.HYPOTHETICAL_AFTER.match(lower, m.end()):
@@ -316,18 +298,18 @@ def find_commitments(
     end = len(text) if stop is None else stop
     hits: list[Hit] = []
     ascii_only = text.isascii()
-    at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
+    at = P.anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
     caps: list[int] | None = None
     for rule in _PHRASE_RULES:
         checks = rule.checks
-        if (rule.tier == WEAK) != weak or (checks & ZH_ONLY and ascii_only):
+        if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only):
             continue
-        if checks & AT_END:
+        if checks & R.AT_END:
             if end < len(text):
                 continue
             found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24)))
         else:
-            if rule.anchors == CAPS:
+            if rule.anchors == R.CAPS:
                 if caps is None:
                     caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
                 positions = caps
@@ -336,15 +318,11 @@ def find_commitments(
                 if not lists:
                     continue
                 positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
-            found = []
-            for i in positions:
-                m = rule.pattern.match(lower, i)
-                if m is not None:
-                    found.append(m)
+            found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
             letters = _vet(text, lower, m, checks, index)
             if letters:
-                hits.append(Hit(m.start("grp"), letters, rule.method, rule.tier, m.end("grp"), bool(checks & COLON_LINE)))
+                hits.append(Hit(m.start("grp"), letters, rule.method, rule.tier, m.end("grp"), bool(checks & R.COLON_LINE)))
     if not weak:
         for rule in _VALUE_RULES:
             if rule.value not in lower:
@@ -354,7 +332,7 @@ def find_commitments(
                     break
                 letters = _value_letters(text[m.start("c"):m.end("c")], index)
                 if letters:
-                    hits.append(Hit(m.start(), letters, rule.method, STRONG))
+                    hits.append(Hit(m.start(), letters, rule.method, R.STRONG))
     if len(hits) > 1:
         hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
         hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]

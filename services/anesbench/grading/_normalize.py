@@ -1,4 +1,5 @@
-"""Put a visible reply into one canonical form before any pattern looks at it.
+"""Prepare a reply before any pattern looks at it: remove its reasoning traces (``<think>…</think>``),
+so that only the visible answer is graded, and put that into one canonical form.
 
 Full-width letters and punctuation become ASCII (``Ｃ`` → ``C``, ``：`` → ``:``), circled letters
 become plain ones, markdown emphasis and headings are dropped, struck-through text is removed,
@@ -7,11 +8,51 @@ whitespace becomes one space, one line break or one blank line.
 
 >>> normalize("**答案：Ｂ**")
 '答案:B'
+>>> strip_think("<think>maybe A?</think>The answer is C.")
+'The answer is C.'
 """
 
 from __future__ import annotations
 
 import re
+
+_THINK_TAG = re.compile(r"<(/?)(?:think|thinking|reasoning)(?(1)\s*)>", re.IGNORECASE)
+
+
+def strip_think(text: str) -> str:
+    """Return the visible text of a reply: reasoning blocks removed, surrounding space stripped.
+
+    * closed ``<think>…</think>`` blocks are removed wherever they are;
+    * a stray ``</think>`` (the opening tag was in the prompt, DeepSeek-R1 style) means
+      everything before it was reasoning;
+    * an unclosed ``<think>`` means the rest of the reply is reasoning that never finished,
+      so the answer is absent (a leading one leaves ``""``).
+
+    >>> strip_think("<think>\\nhmm, A or C")
+    ''
+    >>> strip_think("okay so C</think>\\n\\nAnswer: C")
+    'Answer: C'
+    """
+    if "<" not in text:
+        return text.strip()
+    # One pass over the tags (linear time even for thousands of unclosed tags).
+    pieces: list[str] = []
+    position = 0
+    inside = False
+    for tag in _THINK_TAG.finditer(text):
+        closing = bool(tag.group(1))
+        if not inside and not closing:
+            pieces.append(text[position:tag.start()])
+            inside = True
+        elif inside and closing:
+            pieces.append("\n")
+            position, inside = tag.end(), False
+        elif closing:  # a stray close: everything before it was reasoning
+            pieces, position = [], tag.end()
+    if not inside:
+        pieces.append(text[position:])
+    return "".join(pieces).strip()
+
 
 _TABLE: dict[int, int | str | None] = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _TABLE.update({0x3000: " ", 0x3010: "[", 0x3011: "]", 0x3014: "[", 0x3015: "]", 0x2018: "'", 0x2019: "'",
@@ -38,21 +79,12 @@ _LATEX_DELIM = re.compile(r"\\[()\[\]]")
 _WHITESPACE = re.compile(r"\s{2,}|[^\S \n]")
 
 
-def _rare(m: re.Match[str]) -> str:
-    """The replacement of one rare character (``Ｃ`` → ``C``, ``Ⓑ`` → ``B``).
-
-    >>> _RARE.sub(_rare, "Ⓑ")
-    'B'
-    """
-    return m.group().translate(_TABLE)
-
-
 def normalize(text: str) -> str:
     """Return ``text`` in canonical form (see the module docstring).
 
     >>> normalize("## Final answer\\n\\\\boxed{\\\\text{C}}")
     'Final answer\\n\\\\boxed{C}'
-    >>> normalize("Ａ：（Ｂ）")
+    >>> normalize("Ａ：（Ⓑ）")
     'A:(B)'
     """
     if "~~" in text:
@@ -66,7 +98,7 @@ def normalize(text: str) -> str:
                 if wide in text:
                     text = text.replace(wide, narrow)
         if _RARE.search(text):
-            text = _RARE.sub(_rare, text)
+            text = _RARE.sub(lambda m: m.group().translate(_TABLE), text)
     if "#" in text or ">" in text:
         text = _HEADING.sub("", text)
     if "__" in text:

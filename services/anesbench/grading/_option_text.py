@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from anesbench.grading._normalize import normalize
 
@@ -75,38 +75,30 @@ class OptionIndex:
     'B'
     """
 
-    __slots__ = ("_built", "_items", "letters")
-
     def __init__(self, items: tuple[tuple[str, str], ...]) -> None:
         self.letters = frozenset(letter for letter, _ in items)
         self._items = items
-        self._built: tuple[dict[str, tuple[str, ...]], dict[str, str], tuple[str, ...]] | None = None
 
-    def _build(self) -> tuple[dict[str, tuple[str, ...]], dict[str, str], tuple[str, ...]]:
-        if self._built is None:
-            owners: dict[str, set[str]] = {}
-            per_letter: dict[str, tuple[str, ...]] = {}
-            for letter, text in self._items:
-                forms = tuple(_forms(str(text)))
-                per_letter[letter] = forms
-                for form in forms:
-                    owners.setdefault(form, set()).add(letter)
-            letter_of = {form: next(iter(ls)) for form, ls in owners.items() if len(ls) == 1}
-            self._built = per_letter, letter_of, tuple(sorted(letter_of, key=len, reverse=True))
-        return self._built
+    @cached_property
+    def _item_forms(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple((letter, tuple(_forms(str(text)))) for letter, text in self._items)
 
-    @property
+    @cached_property
     def forms(self) -> dict[str, tuple[str, ...]]:
-        return self._build()[0]
+        return dict(self._item_forms)
 
-    @property
+    @cached_property
     def letter_of(self) -> dict[str, str]:
-        return self._build()[1]
+        owners: dict[str, set[str]] = {}
+        for letter, forms in self._item_forms:
+            for form in forms:
+                owners.setdefault(form, set()).add(letter)
+        return {form: next(iter(ls)) for form, ls in owners.items() if len(ls) == 1}
 
-    @property
+    @cached_property
     def longest_first(self) -> tuple[str, ...]:
         """Unambiguous forms, longest first (as an alternation would try them)."""
-        return self._build()[2]
+        return tuple(sorted(self.letter_of, key=len, reverse=True))
 
     def _bounded(self, lower: str, form: str, at: int) -> bool:
         """ASCII-alphanumeric forms must stand alone: "vitamin a" is not inside "vitamin ab"."""
@@ -266,18 +258,14 @@ def by_option_text(text: str, index: OptionIndex, rejected: frozenset[str] = fro
     if named_first is not None:  # "… ; phenylephrine is the drug to give." after any head
         return named_first
     if last is not None:
-        stated = []  # the one option each head names, in order
+        named_by_head = []  # the end of each head's sentence and the options it names
         for head in heads:
             stop = _SENTENCE_END.search(lower, head.end())
             end = min(stop.start() if stop else len(lower), head.end() + 200)
-            named = set(mentions(lower, index, head.end(), end)) - rejected
-            if len(named) == 1:
-                stated.append(next(iter(named)))
-        if goes_round(stated):
+            named_by_head.append((end, set(mentions(lower, index, head.end(), end)) - rejected))
+        if goes_round([next(iter(named)) for _, named in named_by_head if len(named) == 1]):
             return None, "none_ambiguous"
-        stop = _SENTENCE_END.search(lower, last.end())
-        end = min(stop.start() if stop else len(lower), last.end() + 200)
-        named = set(mentions(lower, index, last.end(), end)) - rejected
+        end, named = named_by_head[-1]
         if len(named) == 1:
             return named.pop(), "option_text"
         first = _named_in_first_clause(lower, index, last.end(), end)

@@ -5,7 +5,7 @@ A letter is read only when exactly one option ends up judged correct. Verdicts c
 option-labelled lines ("B. Ketamine: incorrect") and from a letter right before a verdict word
 ("C is correct", "C 正确"); a letter named after a negation ("not C", "不选C") is judged wrong.
 
->>> judge_options(verdict_map("A is incorrect. B is incorrect. C is correct. D is wrong."), frozenset("ABCD"))
+>>> judge_options(standing_verdicts("A is incorrect. B is incorrect. C is correct. D is wrong."), frozenset("ABCD"))
 ('C', 'verdict')
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from anesbench.grading._final import CAPITAL, lower_same_length, ref_ok
-from anesbench.grading._scan import matches
+from anesbench.grading._patterns import matches
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
@@ -164,20 +164,13 @@ def standing_verdicts(text: str, lower: str | None = None) -> dict[str, tuple[bo
 
     >>> standing_verdicts("A is wrong. C is correct.")
     {'A': (False, 0), 'C': (True, 12)}
+    >>> standing_verdicts("A is correct. Wait, no: A is wrong, not B either.")
+    {'A': (False, 24), 'B': (False, 40)}
     """
     last: dict[str, tuple[bool | None, int]] = {}
     for at, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
         last[letter] = positive, at
     return last
-
-
-def verdict_map(text: str, lower: str | None = None) -> dict[str, bool | None]:
-    """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both).
-
-    >>> verdict_map("A is correct. Wait, no: A is wrong, not B either.")
-    {'A': False, 'B': False}
-    """
-    return {letter: positive for letter, (positive, _) in standing_verdicts(text, lower).items()}
 
 
 #: a final-answer phrase; one that comes after the verdicts decides, not they, even if unread
@@ -193,19 +186,18 @@ def final_answer_after(lower: str, at: int) -> bool:
     return _FINAL_HEAD.search(lower, at) is not None
 
 
-def judge_options(last: dict[str, bool | None], valid: frozenset[str]) -> tuple[str | None, str] | None:
+def judge_options(
+    standing: dict[str, tuple[bool | None, int]], valid: frozenset[str]
+) -> tuple[str | None, str] | None:
     """``(letter, "verdict")`` when exactly one option is judged correct and none both ways,
     ``(None, "none_ambiguous")`` when several are (or one is judged both ways), ``None`` when no
-    option is judged correct (``last`` from :func:`verdict_map`).
+    option is judged correct (``standing`` from :func:`standing_verdicts`).
 
-    >>> judge_options(verdict_map("A 错误，C 正确，D 也正确"), frozenset("ABCD"))
+    >>> judge_options(standing_verdicts("A 错误，C 正确，D 也正确"), frozenset("ABCD"))
     (None, 'none_ambiguous')
     """
-    winners = [letter for letter, positive in last.items() if positive and letter in valid]
-    if any(positive is None for letter, positive in last.items() if letter in valid):
-        return (None, "none_ambiguous") if winners else None
-    if len(winners) == 1:
+    last = {letter: positive for letter, (positive, _) in standing.items() if letter in valid}
+    winners = [letter for letter, positive in last.items() if positive]
+    if len(winners) == 1 and None not in last.values():
         return winners[0], "verdict"
-    if len(winners) > 1:
-        return None, "none_ambiguous"
-    return None
+    return (None, "none_ambiguous") if winners else None

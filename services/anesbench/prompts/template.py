@@ -51,9 +51,7 @@ class PromptTemplate:
             .replace("{question}", text.question)
             .replace("{options}", options)
         )
-        if system:
-            return [{"role": "system", "content": system}, {"role": "user", "content": body}]
-        return [{"role": "user", "content": body}]
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": body}]
 
     def require(self, languages: tuple[str, ...]) -> None:
         missing = [lang for lang in languages if lang not in self.messages]
@@ -71,10 +69,6 @@ def letter_list(letters: tuple[str, ...], language: str) -> str:
     if len(letters) < 2:
         return "".join(letters)
     return separator.join(letters[:-1]) + last + letters[-1]
-
-
-def _placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
 def parse_template(raw: bytes, source: str) -> PromptTemplate:
@@ -100,7 +94,7 @@ def parse_template(raw: bytes, source: str) -> PromptTemplate:
         if not isinstance(user, str) or not user.strip():
             raise InvalidInput(f"{source}: field '{language}.user': missing or empty")
         try:
-            found = _placeholders(user)
+            found = {field for _, field, _, _ in string.Formatter().parse(user) if field is not None}
         except ValueError as exc:
             raise InvalidInput(f"{source}: field '{language}.user': {exc}") from None
         if not PLACEHOLDERS <= found <= PLACEHOLDERS | OPTIONAL_PLACEHOLDERS:

@@ -1,19 +1,27 @@
-"""Row writers for export rows arriving one by one (from a dispatcher stream, or to stdout).
+"""``anesbench export``: every result of a run as JSON Lines, CSV or Parquet, streamed.
 
-The embedded command with ``--out`` lets DuckDB ``COPY`` write the file instead; these writers
-produce the same columns, and the same JSON/CSV spelling of values (``null``/empty, ``true``/``false``).
+Row writers take export rows one by one (from a dispatcher stream, or to stdout). The embedded
+command with ``--out`` lets DuckDB ``COPY`` write the file instead; these writers produce the same
+columns, and the same JSON/CSV spelling of values (``null``/empty, ``true``/``false``). A file is
+written whole or not at all: a temporary file beside the target, renamed when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from anesbench.errors import InvalidInput
 from anesbench.store.export_sql import EXPORT_NAMES
 
 PARQUET_SCHEMA = pa.schema([
@@ -90,3 +98,30 @@ def open_writer(fmt: str, out: IO[bytes]) -> RowWriter:
     if fmt == "csv":
         return CsvWriter(out)
     return ParquetWriter(out)
+
+
+def check_target(path: str, force: bool) -> Path:
+    """Bad input about ``out`` (before anything is read or written) when the file exists without ``force``,
+    or its folder is missing."""
+    target = Path(path)
+    if target.exists() and not force:
+        raise InvalidInput(f"{path} already exists; pass {{force}} to replace it", field="out", mentions=("force",))
+    if target.exists() and target.is_dir():
+        raise InvalidInput(f"{path} is a directory", field="out")
+    if not target.parent.is_dir():
+        raise InvalidInput(f"directory {target.parent} does not exist", field="out")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, force: bool) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path``, on any error it is removed."""
+    target = check_target(path, force)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    os.unlink(temporary)  # writers (DuckDB COPY) create the file themselves
+    try:
+        yield Path(temporary)
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
