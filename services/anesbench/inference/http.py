@@ -1,9 +1,14 @@
-"""The HTTP client of the hot path: one aiohttp session per origin, at most ``size`` requests in flight.
+"""A lean HTTP/1.1 client for the hot path: a sized keep-alive connection pool on asyncio Protocols.
 
-aiohttp does the HTTP/1.1 (keep-alive, Content-Length, chunked and close-delimited bodies, gzip),
-TLS with a chosen CA bundle and proxy ``CONNECT`` tunnels; :mod:`anesbench.inference.transport`
-decides the trust, the proxy (``NO_PROXY``, loopback direct) and the timeouts. Credentials in the
-URL are sent as ``Authorization: Basic``. No cookies, redirects or environment lookups per request.
+Why not aiohttp: on the saturation job (``bench/http_job.py``, docs/performance.md) it cost the
+harness more CPU per request and missed the efficiency goals embedded and through the services, which
+this client meets; httpx costs more still (``bench/http_clients.py``). It speaks what OpenAI-compatible servers and
+hosted APIs need: POST/GET with a body of known length, keep-alive with idle expiry, responses
+framed by Content-Length, chunked encoding or connection close (parsed by ``httptools``, the parser
+uvicorn uses), TLS with a chosen CA bundle, proxies from the environment (plain forwarding and
+``CONNECT`` tunnels, :mod:`anesbench.inference.transport`), a connect timeout and a total deadline
+per request. Credentials in the URL are sent as ``Authorization: Basic``. No cookies, redirects or
+compression negotiation.
 
 Failures are :class:`anesbench.errors.HttpError` subclasses; those with ``fatal = True`` (an untrusted
 certificate, a name that does not resolve, a proxy refusing our credentials) will fail every request
@@ -13,14 +18,15 @@ the same way and must not be retried.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import socket
+import ssl
+import time
+import zlib
+from collections import deque
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
-from yarl import URL
+import httptools
 
 from anesbench.errors import (
     CertificateError,
@@ -37,12 +43,14 @@ from anesbench.errors import (
 from anesbench.inference.transport import HttpOptions, Proxy, basic_auth, proxy_for
 
 HttpConnectionError = HttpError  # the base of every transport failure raised here
+MAX_TUNNEL_RESPONSE = 64 << 10
+STALE_AFTER = 0.5  # seconds idle after which a connection may have been closed by the server as we send
 
 
 @dataclass(slots=True)
 class Response:
     status: int
-    headers: Mapping[str, str]  # case-insensitive names
+    headers: dict[str, str]  # lower-case names; the last value wins
     body: bytes
 
 
@@ -56,13 +64,93 @@ def check_header_value(name: str, value: str) -> None:
         raise InvalidInput(f"the {name} header value has characters outside ISO-8859-1") from None
 
 
-async def _reused(_: object, context: SimpleNamespace, __: object) -> None:
-    context.trace_request_ctx.reused = True
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
 
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self.keep_alive: float | None = None  # the server's Keep-Alive: timeout=N
+        self.received = 0  # bytes of the current response
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[Response] | None = None
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._status = 0
+        self._headers_done = False
 
-_TRACE = aiohttp.TraceConfig()
-_TRACE.on_connection_reuseconn.append(_reused)
-_TRACE.freeze()
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(RemoteProtocolError(f"malformed HTTP response: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            close_delimited = self._headers_done and "content-length" not in self._headers \
+                and self._headers.get("transfer-encoding", "").lower() != "chunked"
+            if close_delimited and exc is None:
+                self.on_message_complete()  # a body delimited by the connection's orderly end
+            elif close_delimited:
+                self._fail(ReadError(f"connection broke in the middle of the response body ({exc})"))
+            else:
+                self._fail(ReadError(f"connection closed before the response ended ({exc or 'EOF'})"))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self._status = self._parser.get_status_code()
+        self._headers_done = True
+        hint = self._headers.get("keep-alive", "")
+        for part in hint.split(","):
+            key, _, number = part.strip().partition("=")
+            if key.lower() == "timeout" and number.strip().isdigit():
+                self.keep_alive = float(number)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = b"".join(self._body)
+        if self._headers.get("content-encoding", "").lower() in ("gzip", "deflate"):
+            try:
+                body = zlib.decompress(body, zlib.MAX_WBITS | 32)
+            except zlib.error as exc:
+                self._fail(RemoteProtocolError(f"bad {self._headers['content-encoding']} body: {exc}"))
+                self.close()
+                return
+        if not self._parser.should_keep_alive():
+            self.close()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(Response(self._status, self._headers, body))
+
+    # use
+    def _fail(self, error: Exception) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(error)
+
+    async def exchange(self, request: bytes) -> Response:
+        assert self.transport is not None
+        self._waiter = asyncio.get_running_loop().create_future()
+        self._headers, self._body, self._status, self._headers_done = {}, [], 0, False
+        self.received = 0
+        self.transport.write(request)
+        return await self._waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 class HttpPool:
@@ -74,133 +162,162 @@ class HttpPool:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
         self.options = options or HttpOptions()
+        self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
-        self._ssl = self.options.ssl_context() if parts.scheme == "https" else True
-        authority = f"[{self.host}]" if ":" in self.host else self.host
-        self._origin = f"{parts.scheme}://{authority}" + ("" if parts.port is None else f":{parts.port}")
-        self._prefix = parts.path.rstrip("/")
+        self._ssl = self.options.ssl_context() if parts.scheme == "https" else None
+        authority = self.host if parts.port is None else f"{self.host}:{parts.port}"
+        if ":" in self.host:
+            authority = f"[{self.host}]" + ("" if parts.port is None else f":{parts.port}")
         headers = dict(headers or {})
         if parts.username is not None:
             if any(name.lower() == "authorization" for name in headers):
                 raise InvalidInput("credentials in the URL and an API key: give only one of them", field="endpoints")
             headers["Authorization"] = basic_auth(unquote(parts.username), unquote(parts.password or ""))
-        self.proxy: Proxy | None = proxy_for(parts.scheme, self.host, self.port, self.options)
-        self._proxy_url = None if self.proxy is None else URL.build(scheme="http", host=self.proxy.host,
-                                                                     port=self.proxy.port)
-        self._proxy_headers = None
-        if self.proxy is not None and self.proxy.authorization:
-            if parts.scheme == "http":  # forwarding: the proxy reads it from the request itself
+        self.proxy: Proxy | None = proxy_for(self.scheme, self.host, self.port, self.options)
+        self._target = self.prefix
+        if self.proxy is not None and self.scheme == "http":  # forwarding: the full URL in the request line
+            self._target = f"http://{authority}{self.prefix}"
+            if self.proxy.authorization:
                 headers["Proxy-Authorization"] = self.proxy.authorization
-            else:
-                self._proxy_headers = {"Proxy-Authorization": self.proxy.authorization}
         for name, value in headers.items():
             check_header_value(name, value)
-        self._headers = headers
-        self._size = size
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self._authority = authority
+        self._common = f"Host: {authority}\r\n{extra}Connection: keep-alive\r\n"
+        self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
-        self._session: aiohttp.ClientSession | None = None
-        self._urls: dict[str, URL] = {}
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self._size, ssl=self._ssl, keepalive_timeout=self.options.idle_timeout)
-        # the connect timeout covers TCP, the proxy tunnel and TLS; our own slots mean it never waits for the pool
-        return aiohttp.ClientSession(connector=connector, headers=self._headers, trace_configs=[_TRACE],
-                                     timeout=aiohttp.ClientTimeout(total=None, connect=self.options.connect_timeout),
-                                     skip_auto_headers=("User-Agent", "Accept-Encoding"), auto_decompress=True,
-                                     cookie_jar=aiohttp.DummyCookieJar())
+    def _head(self, method: str, path: str, body: bytes) -> bytes:
+        length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        return f"{method} {self._target}{path} HTTP/1.1\r\n{self._common}{length}\r\n".encode("latin-1") + body
 
-    def _url(self, path: str) -> URL:
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = URL(f"{self._origin}{self._prefix}{path}")
-        return url
-
-    async def request(self, method: str, path: str, body: bytes = b"") -> Response:
-        """Send one request within ``timeout`` seconds (raises TimeoutError or an HttpError)."""
-        if self._session is None:
-            self._session = self._open_session()
-        async with self._slots, asyncio.timeout(self.timeout):
-            trace = SimpleNamespace(reused=False, answered=False)
-            try:
-                return await self._exchange(method, self._url(path), body, trace)
-            except ReadError:
-                if not trace.reused or trace.answered:
-                    raise
-                # The server closed an idle connection as we sent on it (no byte came back):
-                # send it once more, on a new connection.
-                return await self._exchange(method, self._url(path), body, SimpleNamespace(reused=False, answered=False))
-
-    async def _exchange(self, method: str, url: URL, body: bytes, trace: SimpleNamespace) -> Response:
-        assert self._session is not None
-        extra: dict[str, Any] = {"data": body, "headers": {"Content-Type": "application/json"}} if body else {}
-        try:
-            async with self._session.request(method, url, proxy=self._proxy_url, proxy_headers=self._proxy_headers,
-                                             allow_redirects=False, trace_request_ctx=trace, **extra) as response:
-                trace.answered = True
-                hint = response.headers.get("Keep-Alive")
-                if hint:
-                    self._expire_sooner(hint)
-                lost = None
-                connection = response.connection
-                if connection is not None and connection.protocol is not None and "Content-Length" not in response.headers \
-                        and response.headers.get("Transfer-Encoding") != "chunked":
-                    # aiohttp ends a close-delimited body at a reset as at an orderly close: tell them apart
-                    lost = connection.protocol.closed
-                body = await response.read()
-                if lost is not None and lost.done() and lost.exception() is not None:
-                    raise ReadError(f"connection broke in the middle of the response body ({lost.exception()})")
-                return Response(response.status, response.headers, body)
-        except aiohttp.ClientError as exc:
-            raise self._error(exc, trace.answered) from None
-
-    def _expire_sooner(self, hint: str) -> None:
-        """Drop idle connections before the server's ``Keep-Alive: timeout=N`` would close them under us."""
-        for part in hint.split(","):
-            key, _, number = part.strip().partition("=")
-            if key.lower() == "timeout" and number.strip().isdigit():
-                seconds = float(number)
-                limit = min(self.options.idle_timeout, max(seconds - 1.0, seconds / 2))
-                assert self._session is not None
-                # aiohttp has no public setter; one origin per pool, so the server's hint holds for the pool
-                self._session.connector._keepalive_timeout = limit
-
-    def _error(self, exc: aiohttp.ClientError, answered: bool) -> HttpError:
+    # --- connecting -------------------------------------------------------------------------
+    async def _connect(self) -> _Connection:
         where = f"{self.host}:{self.port}"
         if self.proxy is not None:
             where += f" through the proxy {self.proxy.host}:{self.proxy.port} (${self.proxy.env})"
-        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                return await self._open()
+        except TimeoutError:
+            raise ConnectTimeout(f"cannot connect to {where}: no connection within "
+                                 f"{self.options.connect_timeout:g} s") from None
+        except socket.gaierror as exc:
             host = self.proxy.host if self.proxy is not None else self.host
-            reason = exc.os_error.strerror or exc.os_error
-            return NameResolutionError(f"cannot resolve the host name {host!r}: {reason}")
-        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            verify = getattr(exc.certificate_error, "verify_message", exc.certificate_error)
-            return CertificateError(
-                f"TLS certificate of {self.host}:{self.port} is not trusted ({verify}); for a private "
-                "CA pass {ca_bundle} FILE (or set SSL_CERT_FILE)", mentions=("ca_bundle",))
-        if isinstance(exc, aiohttp.ClientConnectorSSLError):
-            reason = getattr(exc.os_error, "reason", None) or exc.os_error
-            return CertificateError(f"TLS with {self.host}:{self.port} failed: {reason}")
-        if isinstance(exc, aiohttp.ClientHttpProxyError):
-            assert self.proxy is not None
-            line = f"HTTP/1.1 {exc.status} {exc.message}"
-            if exc.status == 407:
-                return ProxyAuthenticationRequired(
-                    f"the proxy {self.proxy.host}:{self.proxy.port} (${self.proxy.env}) wants credentials: {line}")
-            target = f"{self.host}:{self.port}"
-            return ProxyError(f"the proxy {self.proxy.host}:{self.proxy.port} refused CONNECT {target}: {line}")
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return ConnectTimeout(f"cannot connect to {where}: no connection within "
-                                  f"{self.options.connect_timeout:g} s")
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return ConnectError(f"cannot connect to {where}: {exc.os_error.strerror or exc.os_error}")
-        if isinstance(exc, aiohttp.ClientResponseError):
-            return RemoteProtocolError(f"malformed HTTP response: {exc.message}")
-        if answered:
-            return ReadError(f"connection broke in the middle of the response body ({exc})")
-        return ReadError(f"connection closed before the response ended ({exc})")
+            raise NameResolutionError(f"cannot resolve the host name {host!r}: {exc.strerror or exc}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise CertificateError(
+                f"TLS certificate of {self.host}:{self.port} is not trusted ({exc.verify_message}); for a private "
+                "CA pass {ca_bundle} FILE (or set SSL_CERT_FILE)", mentions=("ca_bundle",)) from None
+        except ssl.SSLError as exc:
+            raise CertificateError(f"TLS with {self.host}:{self.port} failed: {exc.reason or exc}") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        if self.proxy is None:
+            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl)
+        elif self.scheme == "http":
+            _, connection = await loop.create_connection(_Connection, self.proxy.host, self.proxy.port)
+        else:
+            sock = await self._tunnel(self.proxy)
+            try:
+                _, connection = await loop.create_connection(_Connection, sock=sock, ssl=self._ssl,
+                                                             server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
+        return connection
+
+    async def _tunnel(self, proxy: Proxy) -> socket.socket:
+        """A TCP connection to the proxy that it has turned into a tunnel to our server (CONNECT)."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
+        last: OSError = OSError("no address")
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, address)
+                break
+            except OSError as exc:
+                sock.close()
+                last = exc
+        else:
+            raise last
+        try:
+            auth = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+            target = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+            await loop.sock_sendall(sock, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n".encode("latin-1"))
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = await loop.sock_recv(sock, 4096)
+                if not chunk:
+                    raise ProxyError(f"the proxy {proxy.host}:{proxy.port} closed the connection during CONNECT")
+                reply += chunk
+                if len(reply) > MAX_TUNNEL_RESPONSE:
+                    raise ProxyError(f"the proxy {proxy.host}:{proxy.port} sent an oversized CONNECT reply")
+            status_line = reply.split(b"\r\n", 1)[0].decode("latin-1")
+            fields = status_line.split(" ", 2)
+            code = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            if code == 407:
+                raise ProxyAuthenticationRequired(
+                    f"the proxy {proxy.host}:{proxy.port} (${proxy.env}) wants credentials: {status_line}")
+            if not 200 <= code < 300:
+                raise ProxyError(f"the proxy {proxy.host}:{proxy.port} refused CONNECT {target}: {status_line}")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    # --- requests ---------------------------------------------------------------------------
+    def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            limit = self.options.idle_timeout
+            if connection.keep_alive is not None:
+                limit = min(limit, max(connection.keep_alive - 1.0, connection.keep_alive / 2))
+            if not connection.closed and now - connection.idle_since < limit:
+                return connection
+            connection.close()  # expired: the server may be closing it right now
+        return None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> Response:
+        """Send one request within ``timeout`` seconds (raises TimeoutError or an HttpError)."""
+        message = self._head(method, path, body)
+        async with self._slots, asyncio.timeout(self.timeout):
+            connection = self._take_idle()
+            if connection is not None:
+                idle = time.monotonic() - connection.idle_since
+                try:
+                    return self._keep(connection, await connection.exchange(message))
+                except ReadError:
+                    connection.close()
+                    if connection.received or idle < STALE_AFTER:
+                        raise  # a failure of this request, retried (and counted) by the caller
+                    # The server closed the idle connection as we sent on it (its idle timeout and our
+                    # request crossed; no byte came back): send it once more on a new connection.
+                except BaseException:
+                    connection.close()
+                    raise
+            connection = await self._connect()
+            try:
+                return self._keep(connection, await connection.exchange(message))
+            except BaseException:
+                connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
+                raise
+
+    def _keep(self, connection: _Connection, response: Response) -> Response:
+        if not connection.closed:
+            connection.idle_since = time.monotonic()
+            self._idle.append(connection)
+        return response
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        while self._idle:
+            self._idle.pop().close()
