@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 client for the hot path: a sized keep-alive connection pool on asyncio Protocols.
 
-Why not httpx or aiohttp: measured here (``bench/http_clients.py``, docs/performance.md), they cost
-several times more CPU per request than this client, more than everything else the harness does per
-item, and the inference server shares the machine. It speaks what OpenAI-compatible servers and
+Why not aiohttp: on the saturation job (``bench/http_job.py``, docs/performance.md) it cost the
+harness more CPU per request and missed the efficiency goals embedded and through the services, which
+this client meets; httpx costs more still (``bench/http_clients.py``). It speaks what OpenAI-compatible servers and
 hosted APIs need: POST/GET with a body of known length, keep-alive with idle expiry, responses
 framed by Content-Length, chunked encoding or connection close (parsed by ``httptools``, the parser
 uvicorn uses), TLS with a chosen CA bundle, proxies from the environment (plain forwarding and
