@@ -70,11 +70,16 @@ def _items() -> dict[str, dict]:
     return {record["id"]: record for record in map(json.loads, SAMPLE.read_text(encoding="utf-8").splitlines())}
 
 
-def test_every_result_has_a_distribution_over_its_letters_and_the_board_its_scoring(logprob_run: Path) -> None:
-    check_letter_distributions(_export(logprob_run, "gemma-lp"), 2 * int(LIMIT))
+def test_every_result_has_a_distribution_over_its_letters_and_the_board_its_calibration(logprob_run: Path) -> None:
+    results = _export(logprob_run, "gemma-lp")
+    check_letter_distributions(results, 2 * int(LIMIT))
     board = json.loads(run_cli("leaderboard", "--db", str(logprob_run), "--format", "json").stdout)
     assert {row["scoring"] for row in board} == {"logprobs"}
     print({row["language"]: f"{row['correct']}/{row['total']}" for row in board if row["level"] == "overall"})
+    for row in (row for row in board if row["level"] == "overall"):  # calibration, worked out from the export
+        probs = [(json.loads(r["letter_probs"]), r["gold"]) for r in results if r["language"] == row["language"]]
+        brier = sum(sum((p - (letter == answer)) ** 2 for letter, p in dist.items()) for dist, answer in probs)
+        assert row["brier"] == pytest.approx(brier / len(probs), abs=1e-9) and 0 <= row["ece"] <= 1
 
 
 def _native_letter_probs(root: str, item: dict, language: str) -> dict[str, float]:

@@ -23,6 +23,7 @@ from typing import Any
 from anesbench.errors import HttpError
 from anesbench.inference.credentials import auth_headers
 from anesbench.inference.http import HttpPool
+from anesbench.inference.sizing import get_json
 from anesbench.inference.transport import HttpOptions
 
 log = logging.getLogger(__name__)
@@ -109,29 +110,21 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT, headers=auth_headers(api_key), options=options)
     prefix = base[len(root):]
     try:
-        info = await _get_json(http, "/get_server_info")
+        info = await get_json(http, "/get_server_info")
         if isinstance(info, dict) and isinstance(info.get("grammar_backend"), str):
             backend = info["grammar_backend"]
             if backend != "none":
                 return "ebnf" if backend in GRAMMAR_BACKENDS else "regex"
-        props = await _get_json(http, "/props")
+        props = await get_json(http, "/props")
         if isinstance(props, dict) and ("total_slots" in props or "default_generation_settings" in props):
             return "grammar"
-        if _owned_by(await _get_json(http, f"{prefix}/models"), model) == "vllm":
+        if _owned_by(await get_json(http, f"{prefix}/models"), model) == "vllm":
             return "guided_choice"
         if await _probe_response_format(http, f"{prefix}/chat/completions", model):
             return "response_format"
         return "none"
     finally:
         await http.close()
-
-
-async def _get_json(http: HttpPool, path: str) -> object:
-    try:
-        response = await http.request("GET", path)
-        return json.loads(response.body) if response.status == 200 else None
-    except (HttpError, TimeoutError, ValueError):
-        return None
 
 
 def _owned_by(models: object, model: str) -> object:

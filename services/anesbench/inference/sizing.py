@@ -34,15 +34,16 @@ async def server_slots(endpoint: str, api_key: str | None = None, options: HttpO
     http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
                     headers=auth_headers(api_key), options=options)
     try:
-        slots = _sglang_slots(await _get_json(http, "/get_server_info"))
+        slots = _sglang_slots(await get_json(http, "/get_server_info"))
         if slots is None:
-            slots = _llamacpp_slots(await _get_json(http, "/props"))
+            slots = _llamacpp_slots(await get_json(http, "/props"))
         return slots
     finally:
         await http.close()
 
 
-async def _get_json(http: HttpPool, path: str) -> object:
+async def get_json(http: HttpPool, path: str) -> object:
+    """The JSON body of ``GET path``; None when the server has no such page or it is not JSON."""
     try:
         response = await http.request("GET", path)
         if response.status != 200:
