@@ -218,6 +218,7 @@ class _Run:
             row.letter_probs, row.letter_probs_complete = previous.letter_probs, previous.letter_probs_complete
             row.reused_from = previous.run_id
             metrics.INFERENCE_REUSED.labels(self.config.model).inc()
+        letters = tuple(item.texts[language].options)
         try:
             if len(to_send) > 1 and not self.one_by_one:
                 try:
@@ -225,11 +226,11 @@ class _Run:
                 except ChoicesRefused as refused:
                     self.one_by_one = True
                     log.warning("the server refuses n > 1 (%s); sending samples one request each", refused)
-                    await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+                    await asyncio.gather(*(self._send(row, payload, letters) for row, payload in to_send))
             elif len(to_send) == 1:
-                await self._send(*to_send[0], letters=tuple(item.texts[language].options))  # no task per request
+                await self._send(*to_send[0], letters)  # the common case: no task per request
             elif to_send:
-                await asyncio.gather(*(self._send(row, payload) for row, payload in to_send))
+                await asyncio.gather(*(self._send(row, payload, letters) for row, payload in to_send))
         except EndpointsUnreachable as exc:  # the breaker opened: the unit stays to do, for the resume
             self.halt(str(exc))
             return None
@@ -288,7 +289,7 @@ class _Run:
         async with self.limiter.slots(n):
             return await self.client.complete(payload, n)
 
-    async def _send(self, row: ResultRow, payload: bytes, letters: tuple[str, ...] = ()) -> None:
+    async def _send(self, row: ResultRow, payload: bytes, letters: tuple[str, ...]) -> None:
         """One sample, one request; a failure becomes the row's error (retried on resume). A logprob
         reply's alternatives become the probabilities of the item's ``letters``."""
         try:

@@ -139,10 +139,14 @@ FROM bins GROUP BY run_id, language, level
 """
 
 
-def cell_counts_sql(run_ids: str) -> str:
+CALIBRATED = """SELECT c.*, k.brier, k.ece, k.reliability
+FROM counts c LEFT JOIN ({calibration}) k USING (run_id, language, level)"""
+
+
+def cell_counts_sql(run_ids: str, calibrated: bool = True) -> str:
     """Counts per (run, language, level) and per (run, language) as 'overall', from the stored results
-    of the runs ``run_ids`` (a SQL relation of ids), with their calibration: what the leaderboard shows
-    and pruning keeps."""
+    of the runs ``run_ids`` (a SQL relation of ids), with their calibration unless ``calibrated`` is
+    false: what the leaderboard shows and pruning keeps."""
     return f"""
 WITH graded AS (
     SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.error IS NULL AS ok,
@@ -163,16 +167,17 @@ counts AS (
     FROM graded
     GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
-SELECT c.*, k.brier, k.ece, k.reliability
-FROM counts c LEFT JOIN ({calibration_sql(run_ids)}) k USING (run_id, language, level)
+{CALIBRATED.format(calibration=calibration_sql(run_ids)) if calibrated else "SELECT * FROM counts"}
 """
 
 
-def cells_sql(run_ids: str) -> str:
-    """The cell counts of the runs ``run_ids``: counted from their results, or, for a pruned run, read
-    from ``run_cells`` (a pruned run has no results left, so no run is counted twice)."""
-    columns = "run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct, brier, ece, reliability"
-    return f"""SELECT {columns} FROM ({cell_counts_sql(run_ids)})
+def cells_sql(run_ids: str, calibrated: bool = True) -> str:
+    """The cell counts of the runs ``run_ids`` (with their calibration unless ``calibrated`` is false):
+    counted from their results, or, for a pruned run, read from ``run_cells`` (a pruned run has no
+    results left, so no run is counted twice)."""
+    columns = "run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct"
+    columns += ", brier, ece, reliability" if calibrated else ""
+    return f"""SELECT {columns} FROM ({cell_counts_sql(run_ids, calibrated)})
     UNION ALL SELECT {columns} FROM run_cells WHERE run_id IN ({run_ids})"""
 
 
