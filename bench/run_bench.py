@@ -414,7 +414,7 @@ def _median(values: list[float]) -> float | None:
 
 
 def goals(bench: Bench) -> str:
-    """The issue's goals next to the medians measured in this run."""
+    """The performance goals next to the medians measured in this run."""
     jobs = bench.jobs
 
     def eff(name: str, harness: str) -> float | None:
@@ -432,7 +432,7 @@ def goals(bench: Bench) -> str:
                  eff(ada, "anesbench embedded"), lambda v: v >= 0.9))
     rows.append(("the same through the dispatcher", "≥ 0.9", eff(ada, "anesbench dispatcher+grader"),
                  lambda v: v >= 0.9))
-    for harness, goal, check in (("anesbench embedded, no history (file order)", "(issue: 1.56–1.62)", None),
+    for harness, goal, check in (("anesbench embedded, no history (file order)", "(before: 1.56–1.62)", None),
                                  ("anesbench embedded, history of model-a (longest first)", "≤ 1.08", 1.08)):
         value = eff(heavy, harness)
         rows.append((f"heavy-tailed span ÷ lower bound, {harness.split(', ', 1)[1]}", goal,
