@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from contextlib import closing
 from typing import Any
 
 import click
 
 from anesbench import __version__
 from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
-from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options
-from anesbench.cli.options import host_port as _host_port
+from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
     DEFAULT_ELICIT,
@@ -91,8 +90,7 @@ def cli() -> None:
               help="PEM file of the CAs to trust for https endpoints (else $SSL_CERT_FILE, else the system's).")
 @click.option("--connect-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
               help="Seconds to connect (TCP, proxy tunnel, TLS), apart from --request-timeout.")
-@click.option("--dispatcher", default=None, callback=_host_port, help="HOST:PORT of a dispatcher service.")
-@dispatcher_credentials
+@dispatcher_options(help="HOST:PORT of a dispatcher service.")
 @click.option("--progress/--no-progress", default=None,
               help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
 @click.option("--limit", type=_bounded("limit"), default=None,
@@ -114,6 +112,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     Proxies come from $HTTPS_PROXY / $HTTP_PROXY (and $NO_PROXY); user:password in an --endpoint
     URL is sent as Basic auth.
     """
+    from anesbench.cli.progress import summary_line
     from anesbench.engine.config import RunConfig
     from anesbench.inference import validate_endpoint
     from anesbench.inference.transport import HttpOptions
@@ -141,14 +140,13 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
 
         http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
         final = run_embedded(config, dataset, mapping, db, prompt_template, api_key_file, mode, http)
+    click.echo(summary_line(final))
     if final.status != "completed":
         raise RunFailed(f"run {final.id} {final.status}" + (f": {final.error}" if final.error else ""))
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=_host_port)
-@dispatcher_credentials
+@store_options
 @click.option("--run", "run_ids", multiple=True,
               help="Show this run (repeatable; default: the newest completed run per model, dataset and configuration).")
 @click.option("--include-incomplete", is_flag=True,
@@ -160,34 +158,24 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
 def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], include_incomplete: bool, layout: str,
                 fmt: str) -> None:
     """Accuracy per level (system1, system1.x, system2, overall) and language, with 95 % intervals."""
+    from anesbench.cli.sources import open_source
     from anesbench.leaderboard import render_leaderboard
 
-    if dispatcher:
-        from anesbench.cli.remote_reads import remote_leaderboard
-
-        rows = remote_leaderboard(dispatcher, list(run_ids), include_incomplete)
-    else:
-        with _read_store(db) as store:
-            rows = store.leaderboard(list(run_ids), include_incomplete)
+    with closing(open_source(db, dispatcher)) as source:
+        rows = source.leaderboard(list(run_ids), include_incomplete)
     click.echo(render_leaderboard(rows, fmt, layout))
 
 
 @cli.command()
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=_host_port)
-@dispatcher_credentials
+@store_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs(db: str, dispatcher: str | None, fmt: str) -> None:
     """One line per run: id, model, dataset, languages, status, done/total, started, finished."""
+    from anesbench.cli.sources import open_source
     from anesbench.leaderboard import render_runs
 
-    if dispatcher:
-        from anesbench.cli.remote_reads import remote_runs
-
-        records = remote_runs(dispatcher)
-    else:
-        with _read_store(db) as store:
-            records = store.list_runs()
+    with closing(open_source(db, dispatcher)) as source:
+        records = source.list_runs()
     click.echo(render_runs(records, fmt))
 
 
@@ -202,31 +190,13 @@ def grade(source: str) -> None:
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--dispatcher", required=True, callback=_host_port)
-@dispatcher_credentials
+@dispatcher_options(required=True)
 def cancel(run_id: str, dispatcher: str) -> None:
     """Cancel a run on a dispatcher (finished results are kept)."""
-    from anesbench.cli.remote_reads import remote_cancel
+    from anesbench.cli.dispatcher_client import RemoteSource
 
-    run = remote_cancel(dispatcher, run_id)
+    run = RemoteSource(dispatcher).cancel(run_id)
     click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
-
-
-@contextlib.contextmanager
-def _read_store(path: str) -> Iterator[Any]:
-    """The DuckDB file opened read-only for a report; a missing file is bad input, not an empty report."""
-    from pathlib import Path
-
-    from anesbench.errors import InvalidInput
-    from anesbench.store import Store
-
-    if not Path(path).is_file():
-        raise InvalidInput(f"no such file: {path}", field="db")
-    store = Store(path, read_only=True)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _register_commands() -> None:

@@ -12,39 +12,8 @@ from tqdm import tqdm
 from anesbench.engine.progress import RunProgress
 from anesbench.store.records import ResultRow, RunRecord
 
-
-class TerminalProgress:
-    """RunObserver showing done / rate / ETA and accuracy and errors so far."""
-
-    def __init__(self) -> None:
-        self._bar: tqdm | None = None
-        self._since_postfix = 0
-
-    def on_start(self, run: RunRecord, progress: RunProgress) -> None:
-        print(f"run {run.id}: {run.total - progress.done} to send, {progress.done} already done", file=sys.stderr)
-        self._bar = tqdm(total=run.total, initial=progress.done, unit="item", dynamic_ncols=True, file=sys.stderr,
-                         mininterval=0.2, smoothing=0.1)
-
-    def on_result(self, row: ResultRow, progress: RunProgress) -> None:
-        bar = self._bar
-        if bar is None:
-            return
-        bar.update(1)
-        self._since_postfix += 1
-        if self._since_postfix >= 25:
-            self._since_postfix = 0
-            self._postfix(progress)
-
-    def _postfix(self, progress: RunProgress) -> None:
-        if self._bar is not None:
-            accuracy = f"{progress.accuracy:.3f}" if progress.accuracy is not None else "-"
-            self._bar.set_postfix_str(f"acc={accuracy} errors={progress.failed}", refresh=False)
-
-    def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
-        if self._bar is not None:
-            self._postfix(progress)
-            self._bar.close()
-            self._bar = None
+PROGRESS_INTERVAL_ENV = "ANESBENCH_PROGRESS_INTERVAL"
+DEFAULT_INTERVAL = 30.0
 
 
 def summary_line(run: RunRecord) -> str:
@@ -54,10 +23,6 @@ def summary_line(run: RunRecord) -> str:
         f"run_id={run.id} status={run.status} done={run.done} total={run.total} failed={run.failed} "
         f"correct={run.correct} unanswered={run.unanswered} accuracy={accuracy}"
     ) + ("" if run.delta is None else f" delta={run.delta:+.4f} delta_p={run.delta_pvalue:.3g}")
-
-
-PROGRESS_INTERVAL_ENV = "ANESBENCH_PROGRESS_INTERVAL"
-DEFAULT_INTERVAL = 30.0
 
 
 def progress_interval() -> float:
@@ -75,27 +40,39 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-class ProgressLine:
-    """Prints ``progress: 120/1000 (12.0%) 35.2 items/s ETA 0m25s accuracy 0.812 errors 3`` every ``interval``.
+class Progress:
+    """A run's progress as ``mode`` says: "bar" (done / rate / ETA, accuracy and errors so far), "line" or "off".
 
-    ``update`` takes the latest counts; a timer on the running loop prints them, so a line appears
-    even while nothing finishes (the log shows the run is alive).
+    "line" prints ``progress: 120/1000 (12.0%) 35.2 items/s ETA 0m25s accuracy 0.812 errors 3`` every
+    ``interval`` from a timer on the running loop, so a line appears even while nothing finishes (the log
+    shows the run is alive). ``update`` takes the latest counts (a dispatcher's events); as a RunObserver
+    the engine feeds it.
     """
 
-    def __init__(self, interval: float | None = None) -> None:
+    def __init__(self, mode: str, interval: float | None = None) -> None:
+        self.mode = mode
         self.interval = interval or progress_interval()
         self._counts = (0, 0, 0, 0)  # done, total, correct, failed
         self._initial = 0
         self._started = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
+        self._bar: tqdm | None = None
 
     def begin(self, done: int, total: int) -> None:
         self._counts = (done, total, 0, 0)
         self._initial, self._started = done, time.monotonic()
-        self._schedule()
+        if self.mode == "bar":
+            self._bar = tqdm(total=total, initial=done, unit="item", dynamic_ncols=True, file=sys.stderr,
+                             mininterval=0.2, smoothing=0.1)
+        elif self.mode == "line":
+            self._schedule()
 
     def update(self, done: int, total: int, correct: int, failed: int) -> None:
         self._counts = (done, total, correct, failed)
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)
+            accuracy = f"{correct / done:.3f}" if done else "-"
+            self._bar.set_postfix_str(f"acc={accuracy} errors={failed}", refresh=False)
 
     def line(self) -> str:
         done, total, correct, failed = self._counts
@@ -118,10 +95,9 @@ class ProgressLine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-
-class LineProgress(ProgressLine):
-    """RunObserver for a run without a terminal: a :class:`ProgressLine` fed from the run's counts."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def on_start(self, run: RunRecord, progress: RunProgress) -> None:
         print(f"run {run.id}: {run.total - progress.done} to send, {progress.done} already done", file=sys.stderr)
@@ -131,4 +107,5 @@ class LineProgress(ProgressLine):
         self.update(progress.done, progress.total, progress.correct, progress.failed)
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None:
+        self.update(progress.done, progress.total, progress.correct, progress.failed)
         self.end()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options, host_port
+from anesbench.cli.options import field_map, field_options, store_options
 
 if TYPE_CHECKING:
     from anesbench.dataset import FieldMap
@@ -20,9 +20,7 @@ if TYPE_CHECKING:
 @click.option("--dataset", default=None, help="The run's dataset file (embedded: the store keeps no option texts; "
               "a dispatcher uses the one it ran).")
 @field_options
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=host_port)
-@dispatcher_credentials
+@store_options
 def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str | None, fields_file: str | None,
             db: str, dispatcher: str | None) -> None:
     """Grade RUN's stored replies again with the current extractor, into a new run; nothing is sent to the model."""
@@ -31,9 +29,9 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
     if dispatcher:
         if dataset or fields or fields_file:
             raise click.UsageError("--dataset: with --dispatcher, the dispatcher regrades on the dataset it ran")
-        from anesbench.cli.remote_reads import remote_regrade
+        from anesbench.cli.dispatcher_client import RemoteSource
 
-        final = remote_regrade(dispatcher, run, new_run_id)
+        final = RemoteSource(dispatcher).regrade(run, new_run_id)
     elif dataset is None:
         raise click.UsageError("--dataset: required without --dispatcher (the store keeps no option texts)")
     else:
@@ -43,7 +41,7 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
 
 def _embedded(db: str, run_id: str, new_id: str | None, dataset_path: str, fields: FieldMap | None) -> RunRecord:
     from anesbench import event_loop
-    from anesbench.cli.retention_cmd import existing
+    from anesbench.cli.sources import existing
     from anesbench.dataset import load_dataset
     from anesbench.engine.regrade import regrade_run
     from anesbench.grader import LocalGrader

@@ -7,7 +7,7 @@ import signal
 import sys
 
 from anesbench import event_loop
-from anesbench.cli.progress import LineProgress, TerminalProgress, summary_line
+from anesbench.cli.progress import Progress
 from anesbench.dataset import Dataset, FieldMap, load_dataset
 from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig
@@ -39,20 +39,16 @@ def run_embedded(
     store = open_store(db_path, abandoned=lambda run_id: print(
         f"warning: run {run_id} was left unfinished by a process that stopped; marked failed "
         "(the same --run-id resumes it)", file=sys.stderr, flush=True))
-    observer: TerminalProgress | LineProgress | None = (
-        TerminalProgress() if progress == "bar" else LineProgress() if progress == "line" else None
-    )
+    observer = Progress(progress) if progress != "off" else None
     try:
-        run = event_loop.run(_main(config, dataset, template, store, api_key, observer, http))
+        return event_loop.run(_main(config, dataset, template, store, api_key, observer, http))
     except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
         raise SystemExit(SIGTERM_EXIT) from None
-    print(summary_line(run), flush=True)
-    return run
 
 
 async def _main(
     config: RunConfig, dataset: Dataset, template: PromptTemplate, store: Store, api_key: str | None,
-    observer: TerminalProgress | LineProgress | None, http: HttpOptions,
+    observer: Progress | None, http: HttpOptions,
 ) -> RunRecord:
     astore = AsyncStore(store)
     task = asyncio.current_task()

@@ -12,11 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from anesbench import event_loop
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
-from anesbench.cli.progress import ProgressLine, summary_line
+from anesbench.cli.progress import Progress
 from anesbench.dataset import FieldMap, load_dataset
 from anesbench.engine.config import RunConfig, new_run_id
 from anesbench.errors import DispatcherUnavailable, InvalidInput
@@ -58,31 +56,21 @@ async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> Ru
                 run = run_from_pb(await client.call(client.stub.StartRun, request,
                                                     timeout=client.timeout + request.spec.wait_ready_seconds))
         print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
-        show = progress == "bar"
-        bar = tqdm(total=run.total, initial=run.done, unit="item", file=sys.stderr, dynamic_ncols=True) if show else None
-        line = ProgressLine() if progress == "line" else None
-        if line is not None:
-            line.begin(run.done, run.total)
+        shown = Progress(progress)
+        shown.begin(run.done, run.total)
         try:
             async for attempt in reconnecting():
                 with attempt:
-                    async for event in client.watch(run.id):
+                    await client.ready()
+                    async for event in client.stream(client.stub.WatchRun, pb.WatchRunRequest(run_id=run.id)):
                         run = run_from_pb(event.run)
-                        if line is not None:
-                            line.update(run.done, run.total, run.correct, run.failed)
-                        if bar is not None:
-                            bar.update(run.done - bar.n)
-                            accuracy = f"{run.correct / run.done:.3f}" if run.done else "-"
-                            bar.set_postfix_str(f"acc={accuracy} errors={run.failed}", refresh=False)
+                        shown.update(run.done, run.total, run.correct, run.failed)
                     if run.status not in FINAL:
                         # The stream ended early (the dispatcher is draining or restarting): attach again.
                         raise DispatcherUnavailable(f"run {run.id} is still {run.status}; gave up following it")
             return run
         finally:
-            if bar is not None:
-                bar.close()
-            if line is not None:
-                line.end()
+            shown.end()
 
 
 def run_remote(target: str, config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
@@ -95,5 +83,4 @@ def run_remote(target: str, config: RunConfig, dataset: str, fields: FieldMap | 
         print(f"detached: run {run_id} goes on in the dispatcher; "
               f"anesbench cancel {run_id} --dispatcher {target} stops it", file=sys.stderr)
         raise
-    print(summary_line(run), flush=True)
     return run
