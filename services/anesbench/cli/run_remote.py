@@ -20,8 +20,8 @@ from anesbench.engine.config import RunConfig, new_run_id
 from anesbench.errors import DispatcherUnavailable, InvalidInput
 from anesbench.store import RunRecord
 from anesbench.v1 import dispatcher_pb2 as pb
+from anesbench.wire import DATASET_NAME
 from anesbench.wire.convert import item_to_pb, run_from_pb, spec_to_pb
-from anesbench.wire.names import DATASET_NAME
 
 FINAL = {"completed", "failed", "cancelled"}
 
