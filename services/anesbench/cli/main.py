@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from anesbench import __version__
-from anesbench.cli.exit_codes import BAD_INPUT, FAILURE, OK, exit_code_for, message_for
+from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES
 from anesbench.defaults import (
@@ -28,7 +28,7 @@ from anesbench.defaults import (
     SCORINGS,
     default_elicit,
 )
-from anesbench.errors import AnesbenchError, RunFailed
+from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError, RunFailed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -128,7 +128,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     show = sys.stderr.isatty() if progress is None else progress
     mode = "bar" if show else ("line" if progress is None else "off")  # no terminal: a line every 30 s
     if dispatcher:
-        from anesbench.cli.run_remote import run_remote
+        from anesbench.cli.run_modes import run_remote
 
         if api_key_file:
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
@@ -136,7 +136,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
             raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
         final = run_remote(dispatcher, config, dataset, mapping, prompt_template, mode)
     else:
-        from anesbench.cli.run_embedded import run_embedded
+        from anesbench.cli.run_modes import run_embedded
 
         http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
         final = run_embedded(config, dataset, mapping, db, prompt_template, api_key_file, mode, http)
@@ -203,15 +203,9 @@ def _register_commands() -> None:
     """Add the commands that live in modules of their own (imported here, after `cli` exists)."""
     from anesbench.cli import analysis_cmd, datasets_cmd, regrade_cmd, retention_cmd, serve_cmd, up_cmd
 
-    cli.add_command(serve_cmd.serve)
-    cli.add_command(datasets_cmd.datasets)
-    cli.add_command(up_cmd.up)
-    cli.add_command(analysis_cmd.compare)
-    cli.add_command(analysis_cmd.export)
-    cli.add_command(analysis_cmd.report)
-    cli.add_command(retention_cmd.prune)
-    cli.add_command(retention_cmd.backup)
-    cli.add_command(regrade_cmd.regrade)
+    for command in (serve_cmd.serve, datasets_cmd.datasets, up_cmd.up, analysis_cmd.compare, analysis_cmd.export,
+                    analysis_cmd.report, retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
+        cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,14 +216,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(done.exit_code or 0)
     except click.ClickException as exc:
         exc.show()
-        return BAD_INPUT
+        return EXIT_BAD_INPUT
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:
         return 130
     except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else FAILURE
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_FAILURE
     except AnesbenchError as exc:
         click.echo(f"error: {message_for(exc)}", err=True)
         return exit_code_for(exc)
@@ -237,8 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("ANESBENCH_DEBUG"):
             raise
         click.echo(f"internal error: {type(exc).__name__}: {exc} (set ANESBENCH_DEBUG=1 for the traceback)", err=True)
-        return FAILURE
-    return OK
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 _register_commands()

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from anesbench.cli.options import option_group
+
 PEM = click.Path(dir_okay=False)
 
 
-def _tls_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--tls-cert/--tls-key/--tls-client-ca and --health-port, the same on both servers."""
-    for option in reversed((
-        click.option("--health-port", type=click.IntRange(0, 65535), default=None,
-                     help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
-        click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
-        click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
-        click.option("--tls-client-ca", type=PEM, default=None,
-                     help="Mutual TLS: require client certificates signed by this PEM CA."),
-    )):
-        fn = option(fn)
-    return fn
+# --tls-cert/--tls-key/--tls-client-ca and --health-port, the same on both servers.
+_tls_options = option_group(
+    click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+                 help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
+    click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
+    click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
+    click.option("--tls-client-ca", type=PEM, default=None,
+                 help="Mutual TLS: require client certificates signed by this PEM CA."),
+)
 
 
 @click.group()

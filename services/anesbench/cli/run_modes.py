@@ -1,14 +1,17 @@
-"""``anesbench run --dispatcher``: submit the run, follow it with WatchRun, exit with its final state.
+"""``anesbench run``: the engine in this process on a local DuckDB file, or a run submitted to a dispatcher.
 
-A local dataset file is validated here (read through its column mapping, if any) and its items
-travel with the run; any other value names a dataset in the dispatcher's --datasets-dir. Ctrl-C
-detaches: the run goes on in the dispatcher. While the dispatcher restarts or drains, the client
-re-attaches with backoff (``reconnecting``) for up to ten minutes; any other error (a server bug
-included) ends the command at once.
+Through a dispatcher (``--dispatcher``), the run is followed with WatchRun and the command exits with its
+final state. A local dataset file is validated here (read through its column mapping, if any) and its items
+travel with the run; any other value names a dataset in the dispatcher's --datasets-dir. Ctrl-C detaches:
+the run goes on in the dispatcher. While the dispatcher restarts or drains, the client re-attaches with
+backoff (``reconnecting``) for up to ten minutes; any other error (a server bug included) ends the command
+at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
 
@@ -16,14 +19,58 @@ from anesbench import event_loop
 from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
 from anesbench.cli.progress import Progress
 from anesbench.dataset import FieldMap, load_dataset
+from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig, new_run_id
+from anesbench.engine.runner import execute_run
 from anesbench.errors import DispatcherUnavailable, InvalidInput
+from anesbench.grader import LocalGrader
+from anesbench.inference import load_api_key
+from anesbench.inference.transport import HttpOptions
 from anesbench.store import RunRecord
+from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.wire import DATASET_NAME
 from anesbench.wire.convert import item_to_pb, run_from_pb, spec_to_pb
 
+SIGTERM_EXIT = 128 + signal.SIGTERM
 FINAL = {"completed", "failed", "cancelled"}
+
+
+def run_embedded(config: RunConfig, dataset_path: str, fields: FieldMap | None, db_path: str, prompt_template: str | None,
+                 api_key_file: str | None, progress: str, http: HttpOptions) -> RunRecord:
+    """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"; ``fields``: the
+    dataset's column mapping (None: the AnesBench layout)."""
+    # Everything that can be wrong with the input is checked before the database is touched, and so is
+    # the endpoint: up, healthy and serving the model (else no run row, no file).
+    dataset = load_dataset(dataset_path, config.languages, fields=fields)
+    api_key = load_api_key(api_key_file)
+    template = check_run(config, prompt_template, api_key=api_key, http=http, allow_files=True)
+    event_loop.run(probe_endpoints(config, api_key=api_key, http=http,
+                                   report=lambda line: print(line, file=sys.stderr, flush=True)))
+    store = AsyncStore(open_store(db_path, abandoned=lambda run_id: print(
+        f"warning: run {run_id} was left unfinished by a process that stopped; marked failed "
+        "(the same --run-id resumes it)", file=sys.stderr, flush=True)))
+
+    async def main() -> RunRecord:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await execute_run(config, dataset, template, store, LocalGrader(), api_key=api_key,
+                                     observer=Progress(progress) if progress != "off" else None, http=http)
+        except asyncio.CancelledError:
+            print("interrupted: finished results are saved; run again with the same --run-id to resume",
+                  file=sys.stderr)
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            await store.close()
+
+    try:
+        return event_loop.run(main())
+    except asyncio.CancelledError:  # SIGTERM: the run was stopped and saved (SIGINT arrives as KeyboardInterrupt)
+        raise SystemExit(SIGTERM_EXIT) from None
 
 
 def _request(config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
