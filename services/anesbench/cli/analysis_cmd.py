@@ -6,7 +6,6 @@ import json
 import sys
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -42,18 +41,14 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
         found = [source.outcomes(run.id) for run in runs]
     # A run with --elicit all asked after every reply: how far its rules agree with the model.
     rules = [rules_agreement(run.id, got) for run, got in zip(runs, found, strict=True) if run.elicit == "all"]
-    if run_b is None and rules and not {"en", "zh"} <= set(runs[0].languages):
-        main_json: dict[str, Any] = {"run_id": runs[0].id}
-        texts: list[str] = []
-    elif run_b is None:
-        cells = language_agreement(runs[0], found[0])
-        main_json = json.loads(render_agreement(runs[0].id, cells, "json"))
-        texts = [render_agreement(runs[0].id, cells, fmt)]
+    if run_b is not None:
+        texts = [render_comparison(compare_runs(runs[0], found[0], runs[1], found[1]), fmt)]
+    elif rules and not {"en", "zh"} <= set(runs[0].languages):
+        texts = []  # one language: the rules' agreement is all there is to show
     else:
-        comparison = compare_runs(runs[0], found[0], runs[1], found[1])
-        main_json = json.loads(render_comparison(comparison, "json"))
-        texts = [render_comparison(comparison, fmt)]
+        texts = [render_agreement(runs[0].id, language_agreement(runs[0], found[0]), fmt)]
     if fmt == "json":
+        main_json = json.loads(texts[0]) if texts else {"run_id": runs[0].id}
         if rules:
             main_json["rules_vs_elicited"] = [rules_agreement_json(agreement) for agreement in rules]
         click.echo(json.dumps(main_json, ensure_ascii=False, indent=2))

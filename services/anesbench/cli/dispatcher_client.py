@@ -63,10 +63,8 @@ async def _listening(target: str) -> bool:
 
 
 class DispatcherClient:
-    def __init__(self, target: str, *, timeout: float = CALL_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, target: str) -> None:
         self.target = target
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
         ctx = click.get_current_context(silent=True)  # --dispatcher-ca and --dispatcher-token-file (cli/options.py)
         given = ctx.meta if ctx is not None else {}
         self.tls = dispatcher_tls(given.get("dispatcher_ca"))
@@ -82,12 +80,12 @@ class DispatcherClient:
         await self._channel.close()
 
     async def ready(self) -> None:
-        """Wait until the channel is connected; DispatcherUnavailable with a hint after ``connect_timeout``."""
+        """Wait until the channel is connected; DispatcherUnavailable with a hint after :data:`CONNECT_TIMEOUT`."""
         try:
-            await asyncio.wait_for(self._connected(), self.connect_timeout)
+            await asyncio.wait_for(self._connected(), CONNECT_TIMEOUT)
         except TimeoutError:
             raise DispatcherUnavailable(
-                f"cannot reach a dispatcher at {self.target} within {self.connect_timeout:g} s; check "
+                f"cannot reach a dispatcher at {self.target} within {CONNECT_TIMEOUT:g} s; check "
                 "--dispatcher HOST:PORT (is `anesbench serve dispatcher` listening there?)"
             ) from None
 
@@ -113,9 +111,9 @@ class DispatcherClient:
         """The exception the dispatcher raised (or DispatcherUnavailable when it did not answer)."""
         return error_from_rpc(error, unreachable=f"dispatcher {self.target}")
 
-    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
+    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float = CALL_TIMEOUT) -> T:
         try:
-            return await method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            return await method(request, timeout=timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as error:
             raise self._error(error) from None
 
@@ -144,7 +142,7 @@ class RemoteSource:
 
         return asyncio.run(main())
 
-    def _call(self, rpc: str, request: Any, timeout: float | None = None) -> Any:
+    def _call(self, rpc: str, request: Any, timeout: float = CALL_TIMEOUT) -> Any:
         return self._connected(lambda client: client.call(getattr(client.stub, rpc), request, timeout=timeout))
 
     def _stream(self, rpc: str, request: Any, visit: Callable[[Any], object], timeout: float | None = None) -> None:

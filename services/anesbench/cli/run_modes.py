@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from anesbench import event_loop
-from anesbench.cli.dispatcher_client import DispatcherClient, reconnecting
+from anesbench.cli.dispatcher_client import CALL_TIMEOUT, DispatcherClient, reconnecting
 from anesbench.cli.progress import Progress
 from anesbench.dataset import FieldMap, load_dataset
 from anesbench.engine.admission import check_run, open_store, probe_endpoints
@@ -101,7 +101,7 @@ async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> Ru
         async for attempt in reconnecting():
             with attempt:
                 run = run_from_pb(await client.call(client.stub.StartRun, request,
-                                                    timeout=client.timeout + request.spec.wait_ready_seconds))
+                                                    timeout=CALL_TIMEOUT + request.spec.wait_ready_seconds))
         print(f"run {run.id} on dispatcher {target}: {run.status}", file=sys.stderr)
         shown = Progress(progress)
         shown.begin(run.done, run.total)

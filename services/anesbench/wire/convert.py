@@ -14,16 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from anesbench.dataset import Item
 from anesbench.dataset.model import LANGUAGES, LETTERS
-from anesbench.defaults import (
-    DEFAULT_ELICIT,
-    DEFAULT_LANGUAGES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_SAMPLES,
-    DEFAULT_SCORING,
-    default_elicit,
-)
+from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING, default_elicit
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
@@ -32,13 +23,9 @@ from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
 from anesbench.store.report_reads import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 
-STATUS = {
-    "pending": pb.RUN_STATUS_PENDING,
-    "running": pb.RUN_STATUS_RUNNING,
-    "completed": pb.RUN_STATUS_COMPLETED,
-    "failed": pb.RUN_STATUS_FAILED,
-    "cancelled": pb.RUN_STATUS_CANCELLED,
-}
+# A run's status as the store spells it ("pending") -> the enum value (RUN_STATUS_PENDING), and back.
+STATUS = {name.removeprefix("RUN_STATUS_").lower(): value for name, value in pb.RunStatus.items()
+          if value != pb.RUN_STATUS_UNSPECIFIED}
 STATUS_NAME = {value: key for key, value in STATUS.items()}
 
 
@@ -141,17 +128,16 @@ def request_field(field: str) -> str:
 
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
-    return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
-        inference_service=spec.inference_service or None, namespace=spec.namespace or None,
-        max_attempts=spec.max_attempts or DEFAULT_MAX_ATTEMPTS,
-        languages=tuple(spec.languages) or DEFAULT_LANGUAGES,
-        concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or DEFAULT_MAX_TOKENS, temperature=spec.temperature,
-        request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
-        reuse=spec.reuse,
-        run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
-        elicit=spec.elicit or default_elicit(spec.scoring), scoring=spec.scoring or DEFAULT_SCORING,
-    )
+    given: dict[str, Any] = {
+        "max_attempts": spec.max_attempts, "languages": tuple(spec.languages), "concurrency": spec.concurrency,
+        "max_tokens": spec.max_tokens, "request_timeout": spec.request_timeout_seconds, "samples": spec.samples,
+        "limit": spec.limit, "inference_service": spec.inference_service, "namespace": spec.namespace,
+        "scoring": spec.scoring, "run_id": run_id,
+    }
+    return RunConfig(**{name: value for name, value in given.items() if value}, model=spec.model,
+                     endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
+                     temperature=spec.temperature, reuse=spec.reuse, wait_ready=spec.wait_ready_seconds,
+                     elicit=spec.elicit or default_elicit(spec.scoring))
 
 
 def item_to_pb(item: Item) -> pb.Item:
