@@ -1,13 +1,10 @@
 """The CLI's side of the dispatcher: a small gRPC client, and :class:`RemoteSource`, the commands' calls over it.
 
-* A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
-  ``--dispatcher``, not after a 60 s DEADLINE_EXCEEDED. One that accepts the connection but not the
-  session (a plain-text client at a TLS server, a CA that did not sign its certificate) fails at the
-  first refused attempt, saying so: waiting would not change it.
-* Status codes become the exceptions the server raised (``serving.error_from_rpc``, from the
-  declarations in ``anesbench.errors``). Only :class:`~anesbench.errors.Unavailable` is worth trying
-  again: :func:`reconnecting` retries it with exponential backoff (tenacity, like HTTP retries); a
-  server bug (INTERNAL -> :class:`~anesbench.errors.ServerError`) is raised at once.
+A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
+``--dispatcher``; one that accepts the connection but not the session (plain text at a TLS server, the
+wrong CA) fails at once, saying so. Status codes become the exceptions the server raised
+(``serving.error_from_rpc``); only :class:`~anesbench.errors.Unavailable` is worth trying again, which
+:func:`reconnecting` does with exponential backoff; a server bug (INTERNAL) is raised at once.
 """
 
 from __future__ import annotations
@@ -128,9 +125,8 @@ class DispatcherClient:
 
 
 class RemoteSource:
-    """What the commands ask a dispatcher (``--dispatcher``), which owns the DuckDB file: each a short connection.
-
-    A :class:`~anesbench.analysis.source.ResultSource`, and it cancels, regrades, prunes and backs up."""
+    """A :class:`~anesbench.analysis.source.ResultSource` at a dispatcher (which owns the DuckDB file) that also
+    cancels, regrades, prunes and backs up; each call a short connection."""
 
     def __init__(self, target: str) -> None:
         self.target = target

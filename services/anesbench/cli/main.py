@@ -10,24 +10,10 @@ from typing import Any
 
 import click
 
-from anesbench import __version__
+from anesbench import __version__, defaults
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES
-from anesbench.defaults import (
-    DEFAULT_ELICIT,
-    DEFAULT_LANGUAGES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_SAMPLES,
-    DEFAULT_SCORING,
-    DEFAULT_TEMPERATURE,
-    ELICIT_MODES,
-    RUN_BOUNDS,
-    SCORINGS,
-    default_elicit,
-)
 from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError, RunFailed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -35,7 +21,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 def _bounded(name: str, kind: type = int) -> click.ParamType:
     """The option type of a run setting, from its one definition (``anesbench.defaults.RUN_BOUNDS``)."""
-    bounds = RUN_BOUNDS[name]
+    bounds = defaults.RUN_BOUNDS[name]
     if kind is int:
         return click.IntRange(int(bounds.low), int(bounds.high))
     return click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
@@ -66,20 +52,20 @@ def cli() -> None:
 @click.option("--dataset", required=True, help="AnesBench file (.json, .jsonl, .parquet), or a dataset name "
               "in the dispatcher's --datasets-dir.")
 @field_options
-@click.option("--languages", default=",".join(DEFAULT_LANGUAGES), show_default=True, callback=_languages,
+@click.option("--languages", default=",".join(defaults.DEFAULT_LANGUAGES), show_default=True, callback=_languages,
               help=f"Comma-separated: {','.join(LANGUAGES)}.")
 @click.option("--concurrency", type=_bounded("concurrency"), default=None,
               help="Requests in flight (default: automatic).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file (embedded mode).")
 @click.option("--run-id", default=None, help="Name the run; the same id again resumes it.")
-@click.option("--request-timeout", type=_bounded("request_timeout", float), default=DEFAULT_REQUEST_TIMEOUT_S,
+@click.option("--request-timeout", type=_bounded("request_timeout", float), default=defaults.DEFAULT_REQUEST_TIMEOUT_S,
               show_default=True,
               help="Seconds per attempt.")
-@click.option("--max-tokens", type=_bounded("max_tokens"), default=DEFAULT_MAX_TOKENS, show_default=True)
-@click.option("--temperature", type=_bounded("temperature", float), default=DEFAULT_TEMPERATURE, show_default=True)
-@click.option("--samples", type=_bounded("samples"), default=DEFAULT_SAMPLES, show_default=True,
+@click.option("--max-tokens", type=_bounded("max_tokens"), default=defaults.DEFAULT_MAX_TOKENS, show_default=True)
+@click.option("--temperature", type=_bounded("temperature", float), default=defaults.DEFAULT_TEMPERATURE, show_default=True)
+@click.option("--samples", type=_bounded("samples"), default=defaults.DEFAULT_SAMPLES, show_default=True,
               help="Answers per question and language.")
-@click.option("--max-attempts", type=_bounded("max_attempts"), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
+@click.option("--max-attempts", type=_bounded("max_attempts"), default=defaults.DEFAULT_MAX_ATTEMPTS, show_default=True,
               help="Attempts per request before it counts as failed.")
 @click.option("--prompt-template", default=None, help="Bundled template name or a template file "
               "(default: anesbench-cot).")
@@ -97,11 +83,11 @@ def cli() -> None:
               help="Only the first N items (a smoke test): N x languages results.")
 @click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
               help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
-@click.option("--elicit", type=click.Choice(ELICIT_MODES), default=None,
-              help="Ask the model, in the same conversation, for its final letter (decoding constrained to the "
-              f"option letters where the server supports it): where the rules find no answer (default: {DEFAULT_ELICIT}), "
-              "after every reply, or never. Not with --scoring logprobs.")
-@click.option("--scoring", type=click.Choice(SCORINGS), default=DEFAULT_SCORING, show_default=True,
+@click.option("--elicit", type=click.Choice(defaults.ELICIT_MODES), default=None,
+              help="Ask the model, in the same conversation, for its final letter (decoding constrained to the option "
+              "letters where the server supports it): where the rules find no answer (default: "
+              f"{defaults.DEFAULT_ELICIT}), after every reply, or never. Not with --scoring logprobs.")
+@click.option("--scoring", type=click.Choice(defaults.SCORINGS), default=defaults.DEFAULT_SCORING, show_default=True,
               help="generate: a chat reply, graded by the rules; logprobs: the next-token probabilities of the option "
               "letters after a completion prompt (base and continued-pretraining checkpoints).")
 def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prompt_template: str | None,
@@ -122,7 +108,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     if options["inference_service"] is not None and not dispatcher:
         raise click.UsageError("--inference-service: needs --dispatcher (the dispatcher drives InferenceServices)")
     options["endpoints"] = tuple(validate_endpoint(url) for url in options["endpoints"])
-    options["elicit"] = options["elicit"] or default_elicit(options["scoring"])
+    options["elicit"] = options["elicit"] or defaults.default_elicit(options["scoring"])
     config = RunConfig(**options)
     mapping = field_map(fields, fields_file)
     show = sys.stderr.isatty() if progress is None else progress

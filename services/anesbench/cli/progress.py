@@ -41,13 +41,9 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    """A run's progress as ``mode`` says: "bar" (done / rate / ETA, accuracy and errors so far), "line" or "off".
-
-    "line" prints ``progress: 120/1000 (12.0%) 35.2 items/s ETA 0m25s accuracy 0.812 errors 3`` every
-    ``interval`` from a timer on the running loop, so a line appears even while nothing finishes (the log
-    shows the run is alive). ``update`` takes the latest counts (a dispatcher's events); as a RunObserver
-    the engine feeds it.
-    """
+    """A run's progress, fed by ``update`` or, as a RunObserver, by the engine: a bar (done / rate / ETA, accuracy
+    and errors), or a line ``progress: 120/1000 (12.0%) 35.2 items/s ETA 0m25s accuracy 0.812 errors 3`` every
+    ``interval`` from a timer, so that one appears even while nothing finishes (the log shows the run is alive)."""
 
     def __init__(self, mode: str, interval: float | None = None) -> None:
         self.mode = mode

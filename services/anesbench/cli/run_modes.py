@@ -1,11 +1,9 @@
 """``anesbench run``: the engine in this process on a local DuckDB file, or a run submitted to a dispatcher.
 
-Through a dispatcher (``--dispatcher``), the run is followed with WatchRun and the command exits with its
-final state. A local dataset file is validated here (read through its column mapping, if any) and its items
-travel with the run; any other value names a dataset in the dispatcher's --datasets-dir. Ctrl-C detaches:
-the run goes on in the dispatcher. While the dispatcher restarts or drains, the client re-attaches with
-backoff (``reconnecting``) for up to ten minutes; any other error (a server bug included) ends the command
-at once.
+A run submitted is followed with WatchRun. A local dataset file is validated here and its items travel with
+the run; any other value names a dataset in the dispatcher's --datasets-dir. Ctrl-C detaches (the run goes
+on). While the dispatcher restarts or drains, the client re-attaches with backoff for up to ten minutes;
+any other error (a server bug included) ends the command at once.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""How a client finds the dispatcher's credentials: its bearer token and the CA its TLS certificate is signed by.
-
-A client reads the token from ``--dispatcher-token-file``, else ``$ANESBENCH_DISPATCHER_TOKEN``, else the file
-named by ``$ANESBENCH_DISPATCHER_TOKEN_FILE``, and sends it as ``authorization: Bearer <token>`` metadata. With
-``--dispatcher-ca`` (else ``$ANESBENCH_DISPATCHER_CA``) it speaks TLS and trusts that CA; the server's check is
-``dispatcher/server.py``.
-"""
+"""How a client finds the dispatcher's credentials: its bearer token (sent as ``authorization: Bearer``
+metadata) and the CA its TLS certificate is signed by. The server's check is ``dispatcher/server.py``."""
 
 from __future__ import annotations
 
@@ -18,7 +13,8 @@ CA_ENV = "ANESBENCH_DISPATCHER_CA"
 
 
 def client_metadata(token_file: str | None = None) -> tuple[tuple[str, str], ...]:
-    """The call metadata carrying the token of ``token_file``, else of the environment (none without one)."""
+    """The call metadata with the token of ``token_file``, else $ANESBENCH_DISPATCHER_TOKEN, else the file in
+    $ANESBENCH_DISPATCHER_TOKEN_FILE (none without one)."""
     if token_file:
         return token_metadata(read_token(token_file, "dispatcher_token_file"))
     path = os.environ.get(TOKEN_FILE_ENV, "").strip()
