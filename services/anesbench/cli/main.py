@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,8 +15,8 @@ import click
 from anesbench import __version__, defaults
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
-from anesbench.dataset.model import LANGUAGES
-from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError, RunFailed
+from anesbench.dataset.model import LANGUAGES, LETTERS
+from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError, InvalidInput, RunFailed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -169,9 +171,48 @@ def runs(db: str, dispatcher: str | None, fmt: str) -> None:
 @click.option("--input", "source", default="-", show_default=True, help="JSON Lines file, or - for stdin.")
 def grade(source: str) -> None:
     """Extract answers: JSON Lines {"choices": {...}, "response": "..."} in, the same plus "pred" and "method" out."""
-    from anesbench.cli.grade_lines import grade_lines
+    from anesbench.grading import extract_answer
 
-    grade_lines(source, sys.stdout)
+    name, lines = _read_lines(source)
+    # Every line is checked before any output is written, so bad input produces no partial output.
+    records = [_checked_record(name, number, line) for number, line in enumerate(lines, start=1) if line.strip()]
+    for record in records:
+        extraction = extract_answer(record["choices"], record["response"], finish_reason=record.get("finish_reason"))
+        record["pred"], record["method"] = extraction.pred, extraction.method
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _read_lines(source: str) -> tuple[str, list[str]]:
+    if source == "-":
+        return "<stdin>", sys.stdin.read().splitlines()
+    try:
+        return source, Path(source).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {source}", field="input") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {source}: {exc}", field="input") from None
+
+
+def _checked_record(name: str, number: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{name}:{number}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(record, dict):
+        raise InvalidInput(f"{name}:{number}: expected a JSON object")
+    choices = record.get("choices")
+    if not isinstance(choices, dict) or not choices:
+        raise InvalidInput(f"{name}:{number}: field 'choices': expected a non-empty object of letter -> option text")
+    for letter, text in choices.items():
+        if len(letter) != 1 or letter not in LETTERS or not isinstance(text, str):
+            raise InvalidInput(f"{name}:{number}: field 'choices.{letter}': keys are letters A-H, values text")
+    response = record.get("response")
+    if not isinstance(response, str):
+        raise InvalidInput(f"{name}:{number}: field 'response': expected text")
+    finish = record.get("finish_reason")
+    if finish is not None and not isinstance(finish, str):
+        raise InvalidInput(f"{name}:{number}: field 'finish_reason': expected text or null")
+    return record
 
 
 @cli.command()
@@ -185,12 +226,35 @@ def cancel(run_id: str, dispatcher: str) -> None:
     click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
 
 
+@cli.group()
+def datasets() -> None:
+    """Manage datasets for a dispatcher's --datasets-dir."""
+
+
+@datasets.command()
+@click.option("--repo-id", default="MiliLab/AnesBench", show_default=True, help="Hugging Face dataset repo.")
+@click.option("--dest", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("--revision", default=None, help="Git revision (branch, tag or commit) to pin.")
+@click.option("--name", default="anesbench", show_default=True, help="Dataset name to publish it as.")
+@click.option("--skip-if-present", is_flag=True,
+              help="Do nothing (and do not contact the hub) when this repo and revision were published before.")
+def download(repo_id: str, dest: str, revision: str | None, name: str, skip_if_present: bool) -> None:
+    """Download and validate the dataset (token from $HF_TOKEN), then publish it atomically."""
+    from anesbench.dataset.download import already_present, download_dataset
+
+    if skip_if_present and already_present(repo_id=repo_id, dest=dest, revision=revision, name=name):
+        click.echo(f"dataset {name}: {repo_id}@{revision or 'default branch'} already present in {dest}; not downloaded")
+        return
+    path = download_dataset(repo_id=repo_id, dest=dest, revision=revision, name=name)
+    click.echo(f"dataset {name}: {path}")
+
+
 def _register_commands() -> None:
     """Add the commands that live in modules of their own (imported here, after `cli` exists)."""
-    from anesbench.cli import analysis_cmd, datasets_cmd, regrade_cmd, retention_cmd, serve_cmd, up_cmd
+    from anesbench.cli import analysis_cmd, regrade_cmd, retention_cmd, serve_cmd
 
-    for command in (serve_cmd.serve, datasets_cmd.datasets, up_cmd.up, analysis_cmd.compare, analysis_cmd.export,
-                    analysis_cmd.report, retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
+    for command in (serve_cmd.serve, serve_cmd.up, analysis_cmd.compare, analysis_cmd.export, analysis_cmd.report,
+                    retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
         cli.add_command(command)
 
 

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import click
 
 from anesbench.cli.options import field_map, field_options, store_options
-
-if TYPE_CHECKING:
-    from anesbench.dataset import FieldMap
-    from anesbench.store import RunRecord
 
 
 @click.command()
@@ -35,27 +30,24 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
     elif dataset is None:
         raise click.UsageError("--dataset: required without --dispatcher (the store keeps no option texts)")
     else:
-        final = _embedded(db, run, new_run_id, dataset, field_map(fields, fields_file))
+        from anesbench import event_loop
+        from anesbench.cli.sources import existing
+        from anesbench.dataset import load_dataset
+        from anesbench.engine.regrade import regrade_run
+        from anesbench.grader import LocalGrader
+        from anesbench.store import RunRecord, Store
+        from anesbench.store.async_store import AsyncStore
+
+        mapping = field_map(fields, fields_file)
+        store = AsyncStore(Store(existing(db)))
+
+        async def embedded() -> RunRecord:
+            try:
+                languages = (await store.call(Store.get_run, run)).languages
+                loaded = await asyncio.to_thread(load_dataset, dataset, languages, fields=mapping)
+                return await regrade_run(store, LocalGrader(), loaded, run, new_run_id)
+            finally:
+                await store.close()
+
+        final = event_loop.run(embedded())
     click.echo(summary_line(final))
-
-
-def _embedded(db: str, run_id: str, new_id: str | None, dataset_path: str, fields: FieldMap | None) -> RunRecord:
-    from anesbench import event_loop
-    from anesbench.cli.sources import existing
-    from anesbench.dataset import load_dataset
-    from anesbench.engine.regrade import regrade_run
-    from anesbench.grader import LocalGrader
-    from anesbench.store import Store
-    from anesbench.store.async_store import AsyncStore
-
-    store = AsyncStore(Store(existing(db)))
-
-    async def main() -> RunRecord:
-        try:
-            languages = (await store.call(Store.get_run, run_id)).languages
-            dataset = await asyncio.to_thread(load_dataset, dataset_path, languages, fields=fields)
-            return await regrade_run(store, LocalGrader(), dataset, run_id, new_id)
-        finally:
-            await store.close()
-
-    return event_loop.run(main())
