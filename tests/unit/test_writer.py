@@ -7,7 +7,7 @@ import asyncio
 import duckdb
 import pytest
 
-from anesbench.cli.progress import Progress
+from anesbench.cli.run_modes import Progress
 from anesbench.engine.writer import ResultWriter
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from anesbench import __version__, defaults
+from anesbench.cli import analysis_cmd, regrade_cmd, retention_cmd, serve_cmd
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES, LETTERS
@@ -100,7 +101,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     Proxies come from $HTTPS_PROXY / $HTTP_PROXY (and $NO_PROXY); user:password in an --endpoint
     URL is sent as Basic auth.
     """
-    from anesbench.cli.progress import summary_line
+    from anesbench.cli.run_modes import run_embedded, run_remote, summary_line
     from anesbench.engine.config import RunConfig
     from anesbench.inference import validate_endpoint
     from anesbench.inference.transport import HttpOptions
@@ -116,16 +117,12 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     show = sys.stderr.isatty() if progress is None else progress
     mode = "bar" if show else ("line" if progress is None else "off")  # no terminal: a line every 30 s
     if dispatcher:
-        from anesbench.cli.run_modes import run_remote
-
         if api_key_file:
             raise click.UsageError("--api-key-file: with --dispatcher, API keys come from the dispatcher's environment")
         if ca_bundle:
             raise click.UsageError("--ca-bundle: with --dispatcher, set SSL_CERT_FILE in the dispatcher's environment")
         final = run_remote(dispatcher, config, dataset, mapping, prompt_template, mode)
     else:
-        from anesbench.cli.run_modes import run_embedded
-
         http = HttpOptions(ca_bundle=ca_bundle, connect_timeout=connect_timeout)
         final = run_embedded(config, dataset, mapping, db, prompt_template, api_key_file, mode, http)
     click.echo(summary_line(final))
@@ -249,15 +246,6 @@ def download(repo_id: str, dest: str, revision: str | None, name: str, skip_if_p
     click.echo(f"dataset {name}: {path}")
 
 
-def _register_commands() -> None:
-    """Add the commands that live in modules of their own (imported here, after `cli` exists)."""
-    from anesbench.cli import analysis_cmd, regrade_cmd, retention_cmd, serve_cmd
-
-    for command in (serve_cmd.serve, serve_cmd.up, analysis_cmd.compare, analysis_cmd.export, analysis_cmd.report,
-                    retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
-        cli.add_command(command)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes, with one message and no traceback."""
     try:
@@ -285,7 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-_register_commands()
+for _command in (serve_cmd.serve, serve_cmd.up, analysis_cmd.compare, analysis_cmd.export, analysis_cmd.report,
+                 retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
+    cli.add_command(_command)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,7 +19,7 @@ from anesbench.cli.options import field_map, field_options, store_options
 def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str | None, fields_file: str | None,
             db: str, dispatcher: str | None) -> None:
     """Grade RUN's stored replies again with the current extractor, into a new run; nothing is sent to the model."""
-    from anesbench.cli.progress import summary_line
+    from anesbench.cli.run_modes import summary_line
 
     if dispatcher:
         if dataset or fields or fields_file:

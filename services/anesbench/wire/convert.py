@@ -51,14 +51,12 @@ def run_to_pb(run: RunRecord) -> pb.Run:
 def run_from_pb(message: pb.Run) -> RunRecord:
     values = _fields(message)
     delta, delta_pvalue = values.pop("accuracy_delta"), values.pop("accuracy_delta_pvalue")
-    return RunRecord(**values | {name: values[name] or None for name in _EMPTY_IS_NONE} | {
+    empty_is_none = ("error", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint")
+    return RunRecord(**values | {name: values[name] or None for name in empty_is_none} | {
         "languages": list(message.languages), "samples": message.samples or 1, "config_hash": "",
         "status": STATUS_NAME.get(message.status, "pending"), "elicit": message.elicit or "off",
         "scoring": message.scoring or DEFAULT_SCORING, "delta": delta, "delta_pvalue": delta_pvalue,
     })
-
-
-_EMPTY_IS_NONE = ("error", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint")
 
 
 def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
