@@ -11,8 +11,6 @@ import click
 
 from anesbench.cli.options import field_map, field_options, store_options
 
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
-
 
 @click.command()
 @click.argument("run_a")
@@ -58,7 +56,7 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 
 @click.command()
 @click.option("--run", "run_id", required=True, help="The run to export.")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
 @click.option("--out", default=None, help="File to write (default: standard output; Parquet needs --out).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @store_options

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from anesbench import __version__, defaults
-from anesbench.cli import analysis_cmd, regrade_cmd, retention_cmd, serve_cmd
+from anesbench.cli import analysis_cmd, serve_cmd, store_cmd
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES, LETTERS
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 for _command in (serve_cmd.serve, serve_cmd.up, analysis_cmd.compare, analysis_cmd.export, analysis_cmd.report,
-                 retention_cmd.prune, retention_cmd.backup, regrade_cmd.regrade):
+                 store_cmd.prune, store_cmd.backup, store_cmd.regrade):
     cli.add_command(_command)
 
 if __name__ == "__main__":

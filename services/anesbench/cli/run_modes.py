@@ -37,14 +37,12 @@ from anesbench.wire.convert import item_to_pb, run_from_pb, spec_to_pb
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
 FINAL = {"completed", "failed", "cancelled"}
-PROGRESS_INTERVAL_ENV = "ANESBENCH_PROGRESS_INTERVAL"
-DEFAULT_INTERVAL = 30.0
+DEFAULT_INTERVAL = 30.0  # seconds between progress lines
 
 
 def run_embedded(config: RunConfig, dataset_path: str, fields: FieldMap | None, db_path: str, prompt_template: str | None,
                  api_key_file: str | None, progress: str, http: HttpOptions) -> RunRecord:
-    """``progress``: "bar" (a terminal), "line" (a line every 30 s on stderr) or "off"; ``fields``: the
-    dataset's column mapping (None: the AnesBench layout)."""
+    """``progress``: a :class:`Progress` mode or "off"; ``fields``: the dataset's column mapping (None: AnesBench's)."""
     # Everything that can be wrong with the input is checked before the database is touched, and so is
     # the endpoint: up, healthy and serving the model (else no run row, no file).
     dataset = load_dataset(dataset_path, config.languages, fields=fields)
@@ -140,16 +138,15 @@ def run_remote(target: str, config: RunConfig, dataset: str, fields: FieldMap | 
 def summary_line(run: RunRecord) -> str:
     """One parseable line for scripts: key=value pairs."""
     accuracy = f"{run.correct / run.done:.4f}" if run.done else "nan"
-    return (
-        f"run_id={run.id} status={run.status} done={run.done} total={run.total} failed={run.failed} "
-        f"correct={run.correct} unanswered={run.unanswered} accuracy={accuracy}"
-    ) + ("" if run.delta is None else f" delta={run.delta:+.4f} delta_p={run.delta_pvalue:.3g}")
+    delta = "" if run.delta is None else f" delta={run.delta:+.4f} delta_p={run.delta_pvalue:.3g}"
+    return (f"run_id={run.id} status={run.status} done={run.done} total={run.total} failed={run.failed} "
+            f"correct={run.correct} unanswered={run.unanswered} accuracy={accuracy}{delta}")
 
 
 def progress_interval() -> float:
     """Seconds between progress lines: $ANESBENCH_PROGRESS_INTERVAL (tests set it low), else 30."""
     try:
-        value = float(os.environ.get(PROGRESS_INTERVAL_ENV, DEFAULT_INTERVAL))
+        value = float(os.environ.get("ANESBENCH_PROGRESS_INTERVAL", DEFAULT_INTERVAL))
     except ValueError:
         return DEFAULT_INTERVAL
     return value if value > 0 else DEFAULT_INTERVAL

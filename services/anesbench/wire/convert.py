@@ -119,9 +119,7 @@ _CONFIG_FIELDS = frozenset(f.name for f in fields(RunConfig))
 
 def request_field(field: str) -> str:
     """An error's field (or a setting it mentions) as named in the request: ``concurrency`` -> ``spec.concurrency``."""
-    if field in _REQUEST_FIELD:
-        return _REQUEST_FIELD[field]
-    return f"spec.{field}" if field in _CONFIG_FIELDS else field
+    return _REQUEST_FIELD.get(field, f"spec.{field}" if field in _CONFIG_FIELDS else field)
 
 
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
