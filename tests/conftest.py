@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +60,3 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
 
     return write
 
-
-@pytest.fixture(autouse=True)
-def _environment_restored() -> Iterator[None]:
-    """The CLI's --dispatcher-ca / --dispatcher-token-file write the environment its dispatcher client reads
-    (anesbench.cli.options); a test that parses a command line in this process must not leave them behind
-    for the processes later tests start."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)

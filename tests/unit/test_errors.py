@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import pkgutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import anesbench
 from anesbench import errors
 from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.cli.exit_codes import exit_code_for, message_for
-from anesbench.cli.run_remote import _follow
+from anesbench.cli.run_modes import _follow
 from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving import error_from_rpc, rpc, status_for
@@ -343,6 +344,24 @@ def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: 
     with pytest.raises(errors.InvalidInput) as no_key:
         load_endpoint_keys([f"http://x={empty}"])
     assert message_for(no_key.value) == f"--endpoint-key-file: http://x: {empty} is empty"
+
+
+def test_dispatcher_credential_options_win_over_the_environment_and_leave_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from anesbench.cli.main import main
+    from anesbench.wire.auth import TOKEN_ENV
+
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    before = dict(os.environ)
+    missing = tmp_path / "missing"
+    # The option's file is read (not the variable's token), before any connection is tried.
+    assert main(["runs", "--dispatcher", "127.0.0.1:1", "--dispatcher-token-file", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: --dispatcher-token-file: cannot read {missing}: "
+                                               "No such file or directory")
+    assert main(["runs", "--dispatcher", "127.0.0.1:1", "--dispatcher-ca", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --dispatcher-ca: cannot read {missing}: No such file or directory"
+    assert dict(os.environ) == before
 
 
 def test_a_run_may_name_only_an_allowed_inference_service() -> None:

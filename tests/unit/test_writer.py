@@ -7,7 +7,7 @@ import asyncio
 import duckdb
 import pytest
 
-from anesbench.cli.progress import ProgressLine
+from anesbench.cli.run_modes import Progress
 from anesbench.engine.writer import ResultWriter
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
@@ -65,7 +65,7 @@ def test_a_failed_write_stops_the_writer_and_keeps_the_rows() -> None:
     ],
 )
 def test_progress_line_text(counts: tuple[int, int, int, int], expected: str) -> None:
-    line = ProgressLine(interval=30)
+    line = Progress("line", interval=30)
     line.update(*counts)
     assert expected in line.line()
 

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import click
 
-from anesbench.cli.options import DEFAULT_DB, dispatcher_credentials, field_map, field_options
-from anesbench.cli.options import host_port as _host_port
-
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+from anesbench.cli.options import field_map, field_options, store_options
 
 
 @click.command()
 @click.argument("run_a")
 @click.argument("run_b", required=False)
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=_host_port)
-@dispatcher_credentials
+@store_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
 def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt: str) -> None:
     """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement.
@@ -39,26 +34,19 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 
     if run_b is not None and run_a == run_b:
         raise InvalidInput(f"compare: RUN_A and RUN_B are the same run {run_a!r}; give two different runs")
-    source = open_source(db, dispatcher)
-    try:
+    with closing(open_source(db, dispatcher)) as source:
         runs = source.runs([run_a] if run_b is None else [run_a, run_b])
         found = [source.outcomes(run.id) for run in runs]
-    finally:
-        source.close()
     # A run with --elicit all asked after every reply: how far its rules agree with the model.
     rules = [rules_agreement(run.id, got) for run, got in zip(runs, found, strict=True) if run.elicit == "all"]
-    if run_b is None and rules and not {"en", "zh"} <= set(runs[0].languages):
-        main_json: dict[str, Any] = {"run_id": runs[0].id}
-        texts: list[str] = []
-    elif run_b is None:
-        cells = language_agreement(runs[0], found[0])
-        main_json = json.loads(render_agreement(runs[0].id, cells, "json"))
-        texts = [render_agreement(runs[0].id, cells, fmt)]
+    if run_b is not None:
+        texts = [render_comparison(compare_runs(runs[0], found[0], runs[1], found[1]), fmt)]
+    elif rules and not {"en", "zh"} <= set(runs[0].languages):
+        texts = []  # one language: the rules' agreement is all there is to show
     else:
-        comparison = compare_runs(runs[0], found[0], runs[1], found[1])
-        main_json = json.loads(render_comparison(comparison, "json"))
-        texts = [render_comparison(comparison, fmt)]
+        texts = [render_agreement(runs[0].id, language_agreement(runs[0], found[0]), fmt)]
     if fmt == "json":
+        main_json = json.loads(texts[0]) if texts else {"run_id": runs[0].id}
         if rules:
             main_json["rules_vs_elicited"] = [rules_agreement_json(agreement) for agreement in rules]
         click.echo(json.dumps(main_json, ensure_ascii=False, indent=2))
@@ -68,12 +56,10 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
 
 @click.command()
 @click.option("--run", "run_id", required=True, help="The run to export.")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
 @click.option("--out", default=None, help="File to write (default: standard output; Parquet needs --out).")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=_host_port)
-@dispatcher_credentials
+@store_options
 def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
     """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
     correct, response, reasoning, finish reason, tokens, latency, attempts, error; whether the letter was elicited,
@@ -87,8 +73,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
     if out is not None:
         check_target(out, force)  # before anything is read
-    source = open_source(db, dispatcher)
-    try:
+    with closing(open_source(db, dispatcher)) as source:
         source.runs([run_id])
         if out is None:
             writer = open_writer(fmt, sys.stdout.buffer)
@@ -103,8 +88,6 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
                     writer = open_writer(fmt, handle)
                     source.scan(run_id, writer.write)
                     writer.close()
-    finally:
-        source.close()
     click.echo(f"wrote {out}", err=True)
 
 
@@ -115,9 +98,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
 @click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False),
               help="Dataset file(s) the runs used, to show question stems and options (matched by sha256).")
 @field_options
-@click.option("--db", default=DEFAULT_DB, show_default=True)
-@click.option("--dispatcher", default=None, callback=_host_port)
-@dispatcher_credentials
+@store_options
 def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], fields: str | None,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
@@ -127,11 +108,8 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
 
     check_target(out, force)
     mapping = field_map(fields, fields_file)
-    source = open_source(db, dispatcher)
-    try:
+    with closing(open_source(db, dispatcher)) as source:
         html = build_report(source, list(run_ids), list(datasets), mapping)
-    finally:
-        source.close()
     with atomic_output(out, force) as temporary:
         temporary.write_text(html, encoding="utf-8")
     click.echo(f"wrote {out}", err=True)

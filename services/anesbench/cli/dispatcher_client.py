@@ -1,34 +1,41 @@
-"""A small gRPC client for the dispatcher: one channel, the server's exceptions raised again here.
+"""The CLI's side of the dispatcher: a small gRPC client, and :class:`RemoteSource`, the commands' calls over it.
 
-* A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
-  ``--dispatcher``, not after a 60 s DEADLINE_EXCEEDED. One that accepts the connection but not the
-  session (a plain-text client at a TLS server, a CA that did not sign its certificate) fails at the
-  first refused attempt, saying so: waiting would not change it.
-* Status codes become the exceptions the server raised (``serving.error_from_rpc``, from the
-  declarations in ``anesbench.errors``). Only :class:`~anesbench.errors.Unavailable` is worth trying
-  again: :func:`reconnecting` retries it with exponential backoff (tenacity, like HTTP retries); a
-  server bug (INTERNAL -> :class:`~anesbench.errors.ServerError`) is raised at once.
+A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
+``--dispatcher``; one that accepts the connection but not the session (plain text at a TLS server, the
+wrong CA) fails at once, saying so. Status codes become the exceptions the server raised
+(``serving.error_from_rpc``); only :class:`~anesbench.errors.Unavailable` is worth trying again, which
+:func:`reconnecting` does with exponential backoff; a server bug (INTERNAL) is raised at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
+import click
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
+from anesbench.analysis.compare import Outcome
+from anesbench.analysis.source import Visit, outcome_of
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, InvalidInput, Unavailable
 from anesbench.serving import CLIENT_OPTIONS, error_from_rpc, open_channel
+from anesbench.store import RunRecord
+from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.retention import PruneOutcome
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.auth import CA_ENV, client_metadata, dispatcher_tls
+from anesbench.wire.convert import export_row_from_pb, leaderboard_from_pb, report_figures_from_pb, run_from_pb
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 5.0  # seconds to reach the dispatcher before saying the address is wrong
 CALL_TIMEOUT = 60.0  # seconds for one unary call once connected
 RECONNECT_FOR = 600.0  # seconds to keep re-attaching while a dispatcher restarts
+LONG_CALL_TIMEOUT = 3600.0  # seconds for a backup or a prune: they copy the whole store (GBs)
 
 
 def reconnecting(for_seconds: float = RECONNECT_FOR, *, initial: float = 0.5, maximum: float = 10.0) -> AsyncRetrying:
@@ -53,13 +60,13 @@ async def _listening(target: str) -> bool:
 
 
 class DispatcherClient:
-    def __init__(self, target: str, *, timeout: float = CALL_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, target: str) -> None:
         self.target = target
-        self.timeout = timeout
-        self.connect_timeout = connect_timeout
-        self.tls = dispatcher_tls()
+        ctx = click.get_current_context(silent=True)  # --dispatcher-ca and --dispatcher-token-file (cli/options.py)
+        given = ctx.meta if ctx is not None else {}
+        self.tls = dispatcher_tls(given.get("dispatcher_ca"))
         self._channel = open_channel(target, CLIENT_OPTIONS, self.tls)
-        self.metadata = client_metadata()  # the bearer token, when the dispatcher requires one
+        self.metadata = client_metadata(given.get("dispatcher_token_file"))  # the bearer token, if any
         self.stub = dispatcher_pb2_grpc.DispatcherStub(self._channel)
 
     async def __aenter__(self) -> DispatcherClient:
@@ -70,12 +77,12 @@ class DispatcherClient:
         await self._channel.close()
 
     async def ready(self) -> None:
-        """Wait until the channel is connected; DispatcherUnavailable with a hint after ``connect_timeout``."""
+        """Wait until the channel is connected; DispatcherUnavailable with a hint after :data:`CONNECT_TIMEOUT`."""
         try:
-            await asyncio.wait_for(self._connected(), self.connect_timeout)
+            await asyncio.wait_for(self._connected(), CONNECT_TIMEOUT)
         except TimeoutError:
             raise DispatcherUnavailable(
-                f"cannot reach a dispatcher at {self.target} within {self.connect_timeout:g} s; check "
+                f"cannot reach a dispatcher at {self.target} within {CONNECT_TIMEOUT:g} s; check "
                 "--dispatcher HOST:PORT (is `anesbench serve dispatcher` listening there?)"
             ) from None
 
@@ -97,21 +104,95 @@ class DispatcherClient:
             f"the TLS handshake with {self.target} failed: check that {{dispatcher_ca}} names the CA that signed "
             "its certificate, for this host name, and that it serves TLS at all", mentions=("dispatcher_ca",))
 
-    def error_for(self, error: grpc.aio.AioRpcError) -> AnesbenchError:
+    def _error(self, error: grpc.aio.AioRpcError) -> AnesbenchError:
         """The exception the dispatcher raised (or DispatcherUnavailable when it did not answer)."""
         return error_from_rpc(error, unreachable=f"dispatcher {self.target}")
 
-    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float | None = None) -> T:
+    async def call(self, method: Callable[..., Awaitable[T]], request: object, *, timeout: float = CALL_TIMEOUT) -> T:
         try:
-            return await method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            return await method(request, timeout=timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as error:
-            raise self.error_for(error) from None
+            raise self._error(error) from None
 
-    async def watch(self, run_id: str) -> AsyncIterator[pb.RunEvent]:
-        """The run's progress events until the run ends or the stream breaks (Unavailable)."""
-        await self.ready()
+    async def stream(self, method: Callable[..., Any], request: object, *,
+                     timeout: float | None = None) -> AsyncIterator[Any]:
+        """The messages of a server-streaming RPC, until it ends or breaks (the server's exception)."""
         try:
-            async for event in self.stub.WatchRun(pb.WatchRunRequest(run_id=run_id), metadata=self.metadata):
-                yield event
+            async for message in method(request, timeout=timeout, metadata=self.metadata):
+                yield message
         except grpc.aio.AioRpcError as error:
-            raise self.error_for(error) from None
+            raise self._error(error) from None
+
+
+class RemoteSource:
+    """A :class:`~anesbench.analysis.source.ResultSource` at a dispatcher (which owns the DuckDB file) that also
+    cancels, regrades, prunes and backs up; each call a short connection."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def _connected(self, work: Callable[[DispatcherClient], Awaitable[T]]) -> T:
+        async def main() -> T:
+            async with DispatcherClient(self.target) as client:
+                return await work(client)
+
+        return asyncio.run(main())
+
+    def _call(self, rpc: str, request: Any, timeout: float = CALL_TIMEOUT) -> Any:
+        return self._connected(lambda client: client.call(getattr(client.stub, rpc), request, timeout=timeout))
+
+    def _stream(self, rpc: str, request: Any, visit: Callable[[Any], object], timeout: float | None = None) -> None:
+        async def read(client: DispatcherClient) -> None:
+            async for message in client.stream(getattr(client.stub, rpc), request, timeout=timeout):
+                visit(message)
+
+        self._connected(read)
+
+    def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        async def get(client: DispatcherClient) -> list[RunRecord]:
+            return [run_from_pb(await client.call(client.stub.GetRun, pb.GetRunRequest(run_id=run_id)))
+                    for run_id in run_ids]
+
+        return self._connected(get)
+
+    def list_runs(self) -> list[RunRecord]:
+        return [run_from_pb(run) for run in self._call("ListRuns", pb.ListRunsRequest()).runs]
+
+    def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
+        return leaderboard_from_pb(self._call("GetLeaderboard", pb.GetLeaderboardRequest(
+            run_ids=run_ids, include_incomplete=include_incomplete)))
+
+    def scan(self, run_id: str, visit: Visit) -> None:
+        """Hand each of the run's results to ``visit`` as it arrives (ExportResults)."""
+        def rows(chunk: pb.ExportResultsChunk) -> None:
+            for message in chunk.results:
+                visit(export_row_from_pb(message))
+
+        self._stream("ExportResults", pb.ExportResultsRequest(run_id=run_id), rows)
+
+    def outcomes(self, run_id: str) -> list[Outcome]:
+        found: list[Outcome] = []
+        self.scan(run_id, lambda row: found.append(outcome_of(row)))
+        return found
+
+    def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
+        return report_figures_from_pb(self._call("GetReportFigures", pb.GetReportFiguresRequest(
+            run_ids=run_ids, wrong_shown=wrong_shown)))
+
+    def cancel(self, run_id: str) -> RunRecord:
+        return run_from_pb(self._call("CancelRun", pb.CancelRunRequest(run_id=run_id)))
+
+    def regrade(self, run_id: str, new_id: str | None) -> RunRecord:
+        return run_from_pb(self._call("RegradeRun", pb.RegradeRunRequest(run_id=run_id, new_run_id=new_id or "")))
+
+    def prune(self, keep_last: int | None, older_than: float | None, keep_aggregates: bool) -> PruneOutcome:
+        request = pb.PruneRunsRequest(keep_aggregates=keep_aggregates, keep_last=keep_last, older_than_days=older_than)
+        response = self._call("PruneRuns", request, LONG_CALL_TIMEOUT)
+        return PruneOutcome(list(response.run_ids), response.kept_aggregates, response.bytes_before, response.bytes_after)
+
+    def backup(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            self._stream("BackupStore", pb.BackupStoreRequest(), lambda chunk: handle.write(chunk.data), LONG_CALL_TIMEOUT)
+
+    def close(self) -> None:
+        pass

@@ -12,9 +12,7 @@ and each setting its message mentions, is shown as the option that sets it (``fi
 
 from __future__ import annotations
 
-from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError
-
-OK, FAILURE, BAD_INPUT = EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT
+from anesbench.errors import EXIT_FAILURE, AnesbenchError
 
 # RunConfig fields whose option is not simply the field name with dashes.
 _OPTION_FOR_FIELD = {"endpoints": "endpoint", "run_ids": "run", "dataset_name": "dataset", "older_than_days": "older_than"}
@@ -30,7 +28,7 @@ def option_for(field: str) -> str:
 
 
 def exit_code_for(error: BaseException) -> int:
-    return error.exit_code if isinstance(error, AnesbenchError) else FAILURE
+    return error.exit_code if isinstance(error, AnesbenchError) else EXIT_FAILURE
 
 
 def message_for(error: AnesbenchError) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +17,16 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 DEFAULT_DB = "./anesbench.duckdb"
 
 
+def option_group(*options: Callable[[Command], Command]) -> Callable[[Command], Command]:
+    """Several options as one decorator, listed in the order given."""
+    def apply(command: Command) -> Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
 def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A click callback: ``HOST:PORT`` with a port from 1 to 65535."""
     if value is None:
@@ -28,36 +37,36 @@ def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
-def _to_environment(variable: str, *, wins_over: str = "") -> Callable[[click.Context, click.Parameter, str | None], None]:
-    # The dispatcher client reads its credentials where a CronJob puts them, the environment; an option
-    # given on the command line lands there too, so both ways meet in one place (anesbench.wire.auth).
-    def store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value:
-            os.environ[variable] = value
-            os.environ.pop(wins_over, None)
-
-    return store
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # The dispatcher client (cli/dispatcher_client.py) finds a credential given on the command line in the
+    # context's meta, where it wins over the one in the environment (a CronJob's way).
+    if value:
+        ctx.meta[param.name] = value
 
 
-def dispatcher_credentials(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--dispatcher-ca and --dispatcher-token-file, beside every --dispatcher option."""
-    fn = click.option("--dispatcher-token-file", type=click.Path(dir_okay=False), expose_value=False,
-                      callback=_to_environment(TOKEN_FILE_ENV, wins_over=TOKEN_ENV),
-                      help=f"File holding the dispatcher's bearer token (else ${TOKEN_ENV} or ${TOKEN_FILE_ENV}).")(fn)
-    return click.option("--dispatcher-ca", type=click.Path(dir_okay=False), expose_value=False,
-                        callback=_to_environment(CA_ENV),
-                        help=f"Speak TLS to the dispatcher, trusting this PEM CA (else ${CA_ENV}).")(fn)
+def dispatcher_options(*, required: bool = False, help: str | None = None) -> Callable[[Command], Command]:
+    """--dispatcher HOST:PORT and its credentials, --dispatcher-ca and --dispatcher-token-file."""
+    return option_group(
+        click.option("--dispatcher", required=required, callback=host_port, help=help),
+        click.option("--dispatcher-ca", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
+                     help=f"Speak TLS to the dispatcher, trusting this PEM CA (else ${CA_ENV})."),
+        click.option("--dispatcher-token-file", type=click.Path(dir_okay=False), expose_value=False, callback=_remember,
+                     help=f"File holding the dispatcher's bearer token (else ${TOKEN_ENV} or ${TOKEN_FILE_ENV})."),
+    )
 
 
-def field_options(command: Command) -> Command:
-    """``--fields`` and ``--fields-file``: read a dataset of another layout through a column mapping."""
-    command = click.option("--fields-file", type=click.Path(dir_okay=False), default=None,
-                           help="JSON file with the keys of --fields (options may be an object LETTER: COLUMN).")(command)
-    return click.option("--fields", default=None, metavar="KEY=COLUMN,...",
-                        help="Column mapping for a dataset in another layout, e.g. id=qid,question=stem,"
-                        "options=A:opa|B:opb|C:opc|D:opd,answer=cop,answer_format=index0,level=difficulty,language=zh "
-                        "(options may be one list column; answer_format letter|index0|index1).")(command)
+# Where a command reads or changes the store: the local file --db, or a dispatcher that owns one.
+store_options = option_group(click.option("--db", default=DEFAULT_DB, show_default=True), dispatcher_options())
 
+# --fields and --fields-file: read a dataset of another layout through a column mapping.
+field_options = option_group(
+    click.option("--fields", default=None, metavar="KEY=COLUMN,...",
+                 help="Column mapping for a dataset in another layout, e.g. id=qid,question=stem,"
+                 "options=A:opa|B:opb|C:opc|D:opd,answer=cop,answer_format=index0,level=difficulty,language=zh "
+                 "(options may be one list column; answer_format letter|index0|index1)."),
+    click.option("--fields-file", type=click.Path(dir_okay=False), default=None,
+                 help="JSON file with the keys of --fields (options may be an object LETTER: COLUMN)."),
+)
 
 def field_map(fields: str | None, fields_file: str | None) -> FieldMap | None:
     """The mapping of ``--fields`` or ``--fields-file`` (None: the AnesBench layout)."""

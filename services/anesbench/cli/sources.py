@@ -1,27 +1,38 @@
-"""The two :class:`~anesbench.analysis.source.ResultSource` kinds: the local DuckDB file, or a dispatcher."""
+"""Where the read commands read from: the local DuckDB file, or a dispatcher (``dispatcher_client.RemoteSource``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anesbench.analysis.compare import Outcome
-from anesbench.analysis.source import ResultSource, Visit, outcome_of
+from anesbench.analysis.source import Visit
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.store.report_reads import RunFigures, TrendPoint
 
+if TYPE_CHECKING:
+    from anesbench.cli.dispatcher_client import RemoteSource
+
+
+def existing(db: str) -> str:
+    """``db``, a store file that exists (a missing one is bad input, not an empty store)."""
+    if not Path(db).is_file():
+        raise InvalidInput(f"no such file: {db}", field="db")
+    return db
+
 
 class EmbeddedSource:
     def __init__(self, db: str) -> None:
-        if not Path(db).is_file():
-            raise InvalidInput(f"no such file: {db}", field="db")
-        self.store = Store(db, read_only=True)
+        self.store = Store(existing(db), read_only=True)
 
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
         return self.store.require_runs(run_ids)
+
+    def list_runs(self) -> list[RunRecord]:
+        return self.store.list_runs()
 
     def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
         return self.store.leaderboard(run_ids, include_incomplete)
@@ -40,45 +51,9 @@ class EmbeddedSource:
         self.store.close()
 
 
-class RemoteSource:
-    def __init__(self, target: str) -> None:
-        self.target = target
+def open_source(db: str, dispatcher: str | None) -> EmbeddedSource | RemoteSource:
+    if not dispatcher:
+        return EmbeddedSource(db)
+    from anesbench.cli.dispatcher_client import RemoteSource
 
-    def runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
-        from anesbench.cli.dispatcher_client import DispatcherClient
-        from anesbench.v1 import dispatcher_pb2 as pb
-        from anesbench.wire.convert import run_from_pb
-
-        async def get() -> list[RunRecord]:
-            async with DispatcherClient(self.target) as client:
-                return [run_from_pb(await client.call(client.stub.GetRun, pb.GetRunRequest(run_id=run_id)))
-                        for run_id in run_ids]
-
-        return asyncio.run(get())
-
-    def leaderboard(self, run_ids: Sequence[str], include_incomplete: bool = False) -> list[LeaderboardRow]:
-        from anesbench.cli.remote_reads import remote_leaderboard
-
-        return remote_leaderboard(self.target, list(run_ids), include_incomplete)
-
-    def scan(self, run_id: str, visit: Visit) -> None:
-        from anesbench.cli.remote_reads import remote_export
-
-        asyncio.run(remote_export(self.target, run_id, visit))
-
-    def outcomes(self, run_id: str) -> list[Outcome]:
-        found: list[Outcome] = []
-        self.scan(run_id, lambda row: found.append(outcome_of(row)))
-        return found
-
-    def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
-        from anesbench.cli.remote_reads import remote_report_figures
-
-        return remote_report_figures(self.target, list(run_ids), wrong_shown)
-
-    def close(self) -> None:
-        pass
-
-
-def open_source(db: str, dispatcher: str | None) -> ResultSource:
-    return RemoteSource(dispatcher) if dispatcher else EmbeddedSource(db)
+    return RemoteSource(dispatcher)

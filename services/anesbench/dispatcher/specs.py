@@ -32,7 +32,7 @@ from anesbench.errors import ConfigConflict, InvalidInput, NotFound
 from anesbench.prompts import PromptTemplate
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import Store
-from anesbench.wire.names import DATASET_NAME
+from anesbench.wire import DATASET_NAME
 
 SPEC_VERSION = 1
 _CONFIG_FIELDS = {f.name: f for f in fields(RunConfig)}

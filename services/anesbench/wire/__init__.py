@@ -1,12 +1,16 @@
-"""The dispatcher's wire contract as both ends read it: the CLI (its client) and the dispatcher (its server).
+"""The dispatcher's wire contract as both ends read it, the CLI (its client) and the dispatcher (its server).
 
-What a client and the server must agree on beyond the generated messages lives here, once:
 :mod:`~anesbench.wire.convert` turns ``anesbench.v1`` messages into the engine's types and back,
-:mod:`~anesbench.wire.auth` is the bearer token a client sends, and :data:`~anesbench.wire.names.DATASET_NAME`
-is what a request may name as a dataset. The package sits below ``cli`` and ``dispatcher`` (both import
-it, it imports neither) and above the engine, store and dataset types it converts.
+:mod:`~anesbench.wire.auth` is how a client finds its credentials, and :data:`DATASET_NAME` is what a
+``StartRunRequest`` may name as a dataset (else the client takes the value for a path):
 
-It is not ``anesbench/v1/`` next to the generated code: that folder holds only what
-``scripts/gen_protos.py`` writes (checked for drift), and the generated modules are imported by the
-grader and the serving layer, which must not depend on the engine's types as this package does.
+>>> bool(DATASET_NAME.match("anesbench-v1.2")), bool(DATASET_NAME.match("../etc"))
+(True, False)
+
+Below ``cli`` and ``dispatcher``, above the engine's types; not in ``anesbench/v1/``, which holds only
+generated code that the grader and serving layer import without the engine's types.
 """
+
+import re
+
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

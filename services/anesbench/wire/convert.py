@@ -7,24 +7,14 @@ with the same functions, so both ends read a field the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
-from datetime import datetime
+from dataclasses import asdict, fields
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from anesbench.dataset import Item
 from anesbench.dataset.model import LANGUAGES, LETTERS
-from anesbench.defaults import (
-    DEFAULT_ELICIT,
-    DEFAULT_LANGUAGES,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_SAMPLES,
-    DEFAULT_SCORING,
-    default_elicit,
-)
+from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING, default_elicit
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
@@ -33,112 +23,65 @@ from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
 from anesbench.store.report_reads import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 
-STATUS = {
-    "pending": pb.RUN_STATUS_PENDING,
-    "running": pb.RUN_STATUS_RUNNING,
-    "completed": pb.RUN_STATUS_COMPLETED,
-    "failed": pb.RUN_STATUS_FAILED,
-    "cancelled": pb.RUN_STATUS_CANCELLED,
-}
+# A run's status as the store spells it ("pending") -> the enum value (RUN_STATUS_PENDING), and back.
+STATUS = {name.removeprefix("RUN_STATUS_").lower(): value for name, value in pb.RunStatus.items()
+          if value != pb.RUN_STATUS_UNSPECIFIED}
 STATUS_NAME = {value: key for key, value in STATUS.items()}
 
 
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+def _fields(message: Any) -> dict[str, Any]:
+    """The fields of ``message`` by name: None where an optional one (or a message) is absent, datetimes for timestamps."""
+    values = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name) if not field.has_presence or message.HasField(field.name) else None
+        values[field.name] = value.ToDatetime() if isinstance(value, Timestamp) else value
+    return values
 
 
-def _datetime(stamp: Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime() if present else None
+def _same_fields(record: Any, message_type: Any) -> dict[str, Any]:
+    """The dataclass fields of ``record`` that ``message_type`` has too, by name (None: left absent)."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name in message_type.DESCRIPTOR.fields_by_name}
 
 
 def run_to_pb(run: RunRecord) -> pb.Run:
-    return pb.Run(
-        id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
-        dataset_sha256=run.dataset_sha256, languages=list(run.languages),
-        status=STATUS.get(run.status, pb.RUN_STATUS_UNSPECIFIED),
-        total=run.total, done=run.done, failed=run.failed, correct=run.correct, unanswered=run.unanswered,
-        started_at=_timestamp(run.started_at), finished_at=_timestamp(run.finished_at), error=run.error or "",
-        prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256, max_tokens=run.max_tokens,
-        temperature=run.temperature, samples=run.samples, harness_version=run.harness_version,
-        extractor_version=run.extractor_version, elicit=run.elicit, elicit_prompt=run.elicit_prompt or "",
-        elicit_prompt_sha256=run.elicit_prompt_sha256 or "", elicit_constraint=run.elicit_constraint or "",
-        accuracy_delta=run.delta, accuracy_delta_pvalue=run.delta_pvalue,
-        scoring=run.scoring,
-    )
+    return pb.Run(**_same_fields(run, pb.Run) | {"status": STATUS.get(run.status, pb.RUN_STATUS_UNSPECIFIED),
+                                                 "accuracy_delta": run.delta, "accuracy_delta_pvalue": run.delta_pvalue})
 
 
-def run_from_pb(run: pb.Run) -> RunRecord:
-    return RunRecord(
-        id=run.id, model=run.model, endpoint=run.endpoint, dataset_name=run.dataset_name,
-        dataset_sha256=run.dataset_sha256, prompt_template=run.prompt_template, prompt_sha256=run.prompt_sha256,
-        max_tokens=run.max_tokens, temperature=run.temperature, samples=run.samples or 1,
-        languages=list(run.languages), harness_version=run.harness_version, extractor_version=run.extractor_version,
-        config_hash="", status=STATUS_NAME.get(run.status, "pending"), total=run.total, done=run.done,
-        failed=run.failed, correct=run.correct, unanswered=run.unanswered,
-        started_at=_datetime(run.started_at, run.HasField("started_at")),
-        finished_at=_datetime(run.finished_at, run.HasField("finished_at")), error=run.error or None,
-        elicit=run.elicit or "off", elicit_prompt=run.elicit_prompt or None,
-        elicit_prompt_sha256=run.elicit_prompt_sha256 or None, elicit_constraint=run.elicit_constraint or None,
-        delta=run.accuracy_delta if run.HasField("accuracy_delta") else None,
-        delta_pvalue=run.accuracy_delta_pvalue if run.HasField("accuracy_delta_pvalue") else None,
-        scoring=run.scoring or DEFAULT_SCORING,
-    )
-
-
-_OPTIONAL_FIELDS = ("mean_accuracy", "majority_accuracy", "agreement", "item_limit", "brier", "ece")
+def run_from_pb(message: pb.Run) -> RunRecord:
+    values = _fields(message)
+    delta, delta_pvalue = values.pop("accuracy_delta"), values.pop("accuracy_delta_pvalue")
+    empty_is_none = ("error", "elicit_prompt", "elicit_prompt_sha256", "elicit_constraint")
+    return RunRecord(**values | {name: values[name] or None for name in empty_is_none} | {
+        "languages": list(message.languages), "samples": message.samples or 1, "config_hash": "",
+        "status": STATUS_NAME.get(message.status, "pending"), "elicit": message.elicit or "off",
+        "scoring": message.scoring or DEFAULT_SCORING, "delta": delta, "delta_pvalue": delta_pvalue,
+    })
 
 
 def leaderboard_to_pb(rows: Sequence[LeaderboardRow]) -> pb.GetLeaderboardResponse:
-    out = []
-    for r in rows:
-        message = pb.LeaderboardRow(
-            run_id=r.run_id, model=r.model, dataset=r.dataset, language=r.language, level=r.level,
-            correct=r.correct, total=r.total, accuracy=r.accuracy, unanswered=r.unanswered, errors=r.errors,
-            status=r.status, ci_low=r.ci_low, ci_high=r.ci_high, prompt_template=r.prompt_template,
-            prompt_sha256=r.prompt_sha256, max_tokens=r.max_tokens, temperature=r.temperature, samples=r.samples,
-            elicit=r.elicit, elicited=r.elicited, accuracy_strict=r.accuracy_strict, scoring=r.scoring,
-            reliability=[pb.ReliabilityBin(bin=b.bin, n=b.n, correct=b.correct, confidence=b.confidence)
-                         for b in r.reliability],
-        )
-        for name in _OPTIONAL_FIELDS:
-            if getattr(r, name) is not None:
-                setattr(message, name, getattr(r, name))
-        out.append(message)
-    return pb.GetLeaderboardResponse(rows=out)
+    return pb.GetLeaderboardResponse(rows=[asdict(row) for row in rows])  # None: an optional field left absent
 
 
 def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[LeaderboardRow]:
     return [
-        LeaderboardRow(
-            r.run_id, r.model, r.dataset, r.language, r.level, r.correct, r.total, r.accuracy, r.unanswered,
-            r.errors, r.status, r.ci_low, r.ci_high, r.prompt_template, r.prompt_sha256, r.max_tokens,
-            r.temperature, r.samples or 1,
-            **{name: getattr(r, name) if r.HasField(name) else None for name in _OPTIONAL_FIELDS},
-            elicit=r.elicit or DEFAULT_ELICIT, elicited=r.elicited, accuracy_strict=r.accuracy_strict,
-            reliability=tuple(ReliabilityBin(b.bin, b.n, b.correct, b.confidence) for b in r.reliability),
-            scoring=r.scoring or DEFAULT_SCORING,
-        )
+        LeaderboardRow(**_fields(r) | {
+            "samples": r.samples or 1, "elicit": r.elicit or DEFAULT_ELICIT, "scoring": r.scoring or DEFAULT_SCORING,
+            "reliability": tuple(ReliabilityBin(**_fields(b)) for b in r.reliability),
+        })
         for r in response.rows
     ]
 
 
 def export_row_to_pb(row: Sequence[Any]) -> pb.ExportedResult:
     """A row of :data:`anesbench.store.export_sql.EXPORT_COLUMNS` as a message (None = field absent)."""
-    return pb.ExportedResult(**{name: value for name, value in zip(EXPORT_NAMES, row, strict=True)
-                                if value is not None})
+    return pb.ExportedResult(**dict(zip(EXPORT_NAMES, row, strict=True)))
 
 
 def export_row_from_pb(message: pb.ExportedResult) -> dict[str, Any]:
     """The message back as a row dict in export column order (absent optional fields = None)."""
-    return {name: getattr(message, name) if name in _ALWAYS or message.HasField(name) else None
-            for name in EXPORT_NAMES}
-
-
-_ALWAYS = {"item_id", "language", "level", "sample", "gold", "outcome", "attempts"}
+    values = _fields(message)
+    return {name: values[name] for name in EXPORT_NAMES}
 
 
 def report_figures_to_pb(figures: Sequence[RunFigures], trend: Sequence[TrendPoint]) -> pb.GetReportFiguresResponse:
@@ -148,9 +91,7 @@ def report_figures_to_pb(figures: Sequence[RunFigures], trend: Sequence[TrendPoi
     runs = [pb.RunFigures(run_id=f.run_id, by_outcome=f.by_outcome, methods=f.methods,
                           completion_tokens=quantiles(f.tokens), latency_s=quantiles(f.latencies),
                           wrong=[export_row_to_pb(list(row.values())) for row in f.wrong]) for f in figures]
-    points = [pb.TrendPoint(model=p.model, series=p.series, label=p.label, run_id=p.run_id,
-                            created_at=_timestamp(p.created_at), correct=p.correct, total=p.total) for p in trend]
-    return pb.GetReportFiguresResponse(runs=runs, trend=points)
+    return pb.GetReportFiguresResponse(runs=runs, trend=[asdict(point) for point in trend])
 
 
 def report_figures_from_pb(response: pb.GetReportFiguresResponse) -> tuple[list[RunFigures], list[TrendPoint]]:
@@ -161,22 +102,13 @@ def report_figures_from_pb(response: pb.GetReportFiguresResponse) -> tuple[list[
     figures = [RunFigures(f.run_id, {k: f.by_outcome.get(k, 0) for k in ("correct", "wrong", "unanswered", "error")},
                           dict(f.methods), quantiles(f, "completion_tokens"), quantiles(f, "latency_s"),
                           [export_row_from_pb(row) for row in f.wrong]) for f in response.runs]
-    trend = [TrendPoint(p.model, p.series, p.label, p.run_id, p.created_at.ToDatetime(), p.correct, p.total)
-             for p in response.trend]
-    return figures, trend
+    return figures, [TrendPoint(**_fields(point)) for point in response.trend]
 
 
 def spec_to_pb(config: RunConfig, prompt_template: str | None) -> pb.RunSpec:
-    return pb.RunSpec(
-        model=config.model, endpoint=config.endpoints[0] if config.endpoints else "",
-        more_endpoints=list(config.endpoints[1:]), inference_service=config.inference_service or "",
-        namespace=config.namespace or "",
-        max_attempts=config.max_attempts, languages=list(config.languages),
-        concurrency=config.concurrency or 0, max_tokens=config.max_tokens, temperature=config.temperature,
-        request_timeout_seconds=config.request_timeout, prompt_template=prompt_template or "",
-        samples=config.samples, reuse=config.reuse, wait_ready_seconds=config.wait_ready, limit=config.limit or 0,
-        elicit=config.elicit, scoring=config.scoring,
-    )
+    return pb.RunSpec(**_same_fields(config, pb.RunSpec), endpoint=config.endpoints[0] if config.endpoints else "",
+                      more_endpoints=config.endpoints[1:], request_timeout_seconds=config.request_timeout,
+                      wait_ready_seconds=config.wait_ready, prompt_template=prompt_template)
 
 
 # RunConfig fields as the StartRunRequest spells them (the others are spec.<field>).
@@ -187,24 +119,21 @@ _CONFIG_FIELDS = frozenset(f.name for f in fields(RunConfig))
 
 def request_field(field: str) -> str:
     """An error's field (or a setting it mentions) as named in the request: ``concurrency`` -> ``spec.concurrency``."""
-    if field in _REQUEST_FIELD:
-        return _REQUEST_FIELD[field]
-    return f"spec.{field}" if field in _CONFIG_FIELDS else field
+    return _REQUEST_FIELD.get(field, f"spec.{field}" if field in _CONFIG_FIELDS else field)
 
 
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
-    return RunConfig(
-        model=spec.model, endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
-        inference_service=spec.inference_service or None, namespace=spec.namespace or None,
-        max_attempts=spec.max_attempts or DEFAULT_MAX_ATTEMPTS,
-        languages=tuple(spec.languages) or DEFAULT_LANGUAGES,
-        concurrency=spec.concurrency or None, max_tokens=spec.max_tokens or DEFAULT_MAX_TOKENS, temperature=spec.temperature,
-        request_timeout=spec.request_timeout_seconds or DEFAULT_REQUEST_TIMEOUT_S, samples=spec.samples or DEFAULT_SAMPLES,
-        reuse=spec.reuse,
-        run_id=run_id or None, wait_ready=spec.wait_ready_seconds, limit=spec.limit or None,
-        elicit=spec.elicit or default_elicit(spec.scoring), scoring=spec.scoring or DEFAULT_SCORING,
-    )
+    given: dict[str, Any] = {
+        "max_attempts": spec.max_attempts, "languages": tuple(spec.languages), "concurrency": spec.concurrency,
+        "max_tokens": spec.max_tokens, "request_timeout": spec.request_timeout_seconds, "samples": spec.samples,
+        "limit": spec.limit, "inference_service": spec.inference_service, "namespace": spec.namespace,
+        "scoring": spec.scoring, "run_id": run_id,
+    }
+    return RunConfig(**{name: value for name, value in given.items() if value}, model=spec.model,
+                     endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
+                     temperature=spec.temperature, reuse=spec.reuse, wait_ready=spec.wait_ready_seconds,
+                     elicit=spec.elicit or default_elicit(spec.scoring))
 
 
 def item_to_pb(item: Item) -> pb.Item:
