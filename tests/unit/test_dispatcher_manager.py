@@ -199,7 +199,7 @@ def test_stored_spec_round_trip_and_version() -> None:
 )
 def test_a_stored_spec_that_does_not_fit_names_the_field(mutate: Any, reason: str) -> None:
     config = RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), run_id="r")
-    data = StoredSpec(config, None, DatasetRef(name="anesbench")).to_dict()
+    data = json.loads(StoredSpec(config, None, DatasetRef(name="anesbench")).to_json())
     mutate(data)
     with pytest.raises(errors.InvalidInput) as caught:
         StoredSpec.from_dict(data)

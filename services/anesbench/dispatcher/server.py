@@ -14,14 +14,14 @@ import grpc
 
 from anesbench import serving
 from anesbench.dispatcher.runs import Runs
-from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
+from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer, count_rpc
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
-from anesbench.metrics import DISPATCHER_REQUESTS, set_delta
+from anesbench.metrics import set_delta
 from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
@@ -45,7 +45,12 @@ class DispatcherApp:
         self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections,
                                             give_up_after=settings.grader_grace, tls=settings.grader_tls,
                                             token=settings.grader_token)
-        self.runs = Runs(self.store, self.grader, settings, model_pool(settings))
+        models = None  # the InferenceServices of the namespace the dispatcher was given to drive
+        if settings.kube_namespace:
+            models = ModelPool(InferenceServiceApi(settings.kube_namespace), owner=settings.kube_owner,
+                               budget=settings.gpu_budget, grace=settings.model_idle_seconds,
+                               ready_timeout=settings.ready_timeout)
+        self.runs = Runs(self.store, self.grader, settings, models)
         self._drained: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -76,15 +81,6 @@ class DispatcherApp:
         await self.store.close()
 
 
-def model_pool(settings: DispatcherSettings) -> ModelPool | None:
-    """The pool of InferenceServices, when the dispatcher was given a namespace to drive."""
-    if not settings.kube_namespace:
-        return None
-    return ModelPool(InferenceServiceApi(settings.kube_namespace), owner=settings.kube_owner,
-                     budget=settings.gpu_budget, grace=settings.model_idle_seconds,
-                     ready_timeout=settings.ready_timeout)
-
-
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,7 +91,6 @@ def serve(settings: DispatcherSettings) -> int:
     log.info("the Dispatcher API %s, over %s", "requires a bearer token" if roles else "is open to anyone reaching it",
              "TLS" if settings.tls else "plain text")
     return serving.serve(lambda: DispatcherApp(settings), config)
-
 
 
 # Who may call what: two bearer-token roles (the check itself is ``serving.TokenRoles``).
@@ -139,8 +134,4 @@ def token_roles(runner: str | None, reader: str | None) -> TokenRoles | None:
     if reader == runner:
         raise InvalidInput("must differ from the runner token", field="read_token_file")
     roles = {runner: RUNNER, **({reader: READER} if reader else {})}
-    return TokenRoles(roles, role_allows, unauthenticated=DENIED, on_refused=_count)
-
-
-def _count(method: str, code: grpc.StatusCode) -> None:
-    DISPATCHER_REQUESTS.labels(method, code.name).inc()
+    return TokenRoles(roles, role_allows, unauthenticated=DENIED, on_refused=count_rpc)

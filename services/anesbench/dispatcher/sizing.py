@@ -4,7 +4,7 @@ A run that gives its concurrency gets that. Otherwise each endpoint that reports
 (:func:`anesbench.inference.sizing.server_slots`) counts those slots plus a short queue; one that
 does not counts ``unknown_slots`` when the caller gives it (the run is then fixed at the sum), else
 :data:`MAX_LIMIT` with the engine's adaptive limiter sizing the run and the fair share only capping
-it. Runs on one endpoint then share it (:class:`EndpointShares`) from join to leave.
+it (:func:`settle`). Runs on one endpoint then share it (:class:`EndpointShares`) from join to leave.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 
-from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.config import RunConfig
 from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.limiter import DynamicLimiter
@@ -48,25 +47,14 @@ class EndpointShares:
             remaining = max(remaining - share, 0)
 
 
-class RunSizing:
-    def __init__(self, settings: DispatcherSettings) -> None:
-        self._settings = settings
-        self._shares = EndpointShares()
-
-    async def join(
-        self, run_id: str, config: RunConfig, *, unknown_slots: int | None = None
-    ) -> tuple[RunConfig, DynamicLimiter]:
-        """The run's config with its concurrency settled, and its share of the endpoint (until :meth:`leave`)."""
-        wanted = config.concurrency
-        sized = config
-        if wanted is None:
-            unknown = MAX_LIMIT if unknown_slots is None else unknown_slots
-            found = await asyncio.gather(*(server_slots(url, self._settings.key_for(config.endpoints))
-                                           for url in config.endpoints))
-            wanted = sum(n + headroom(n) if n else unknown for n in found)
-            if unknown_slots is not None or all(found):
-                sized = dataclasses.replace(config, concurrency=wanted)
-        return sized, self._shares.join(config.endpoint, run_id, wanted)
-
-    def leave(self, run_id: str, config: RunConfig) -> None:
-        self._shares.leave(config.endpoint, run_id)
+async def settle(config: RunConfig, api_key: str | None, *, unknown_slots: int | None = None) -> tuple[RunConfig, int]:
+    """The run's config with its concurrency settled (unless the adaptive limiter sizes it), and the
+    concurrency it wants of its endpoint's share."""
+    if config.concurrency is not None:
+        return config, config.concurrency
+    found = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    unknown = MAX_LIMIT if unknown_slots is None else unknown_slots
+    wanted = sum(n + headroom(n) if n else unknown for n in found)
+    if unknown_slots is not None or all(found):
+        return dataclasses.replace(config, concurrency=wanted), wanted
+    return config, wanted
