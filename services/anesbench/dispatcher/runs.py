@@ -38,7 +38,6 @@ from anesbench.inference import validate_endpoint
 from anesbench.inference.credentials import refuse_url_credentials
 from anesbench.inference.endpoint import check_allowed
 from anesbench.inference.transport import HttpOptions
-from anesbench.kube.objects import check_status_url
 from anesbench.kube.pool import ModelPool
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
@@ -120,7 +119,7 @@ class Runs:
         config, template = self._validate(config, prompt_template)
         run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
         config = dataclasses.replace(config, run_id=run_id)
-        loaded = await self._load(config, template, dataset_name, upload)
+        loaded = await asyncio.to_thread(load, self.settings.datasets_dir, config, template, dataset_name, upload)
         if (other := self._active.get(run_id)) is not None:
             # The id is taken (starting or running): the same spec joins that run, another one is refused.
             if other.hash != loaded.hash:
@@ -134,23 +133,26 @@ class Runs:
                 return existing
             await probe_endpoints(config, api_key=self.settings.key_for(config.endpoints), http=HttpOptions(),
                                   report=lambda line: log.warning("run %s: %s", run_id, line))
-            check_quotas(self.settings, loaded.upload_text)
+            # Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes.
+            size = len(loaded.upload_text.encode()) if loaded.upload_text is not None else 0
+            if self.settings.max_upload_bytes and size > self.settings.max_upload_bytes:
+                raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
+                                    f"({self.settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
+                                    mentions=("max_upload_bytes",))
+            check_budget(self.settings.db, self.settings.store_budget_bytes, size)
             if loaded.upload_text is not None:  # a named dataset stays in --datasets-dir
                 await self.store.call(Store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)
             spec = StoredSpec(config, prompt_template or None, loaded.ref).to_json()
             return await self._launch(active, loaded.dataset, template, spec)
 
-    async def _load(self, config: RunConfig, template: PromptTemplate, dataset_name: str | None,
-                    upload: Upload | None) -> Loaded:
-        return await asyncio.to_thread(load, self.settings.datasets_dir, config, template, dataset_name, upload)
-
     async def _from_spec(self, run_id: str, spec_text: str) -> tuple[RunConfig, PromptTemplate, Loaded]:
         """A run of this dispatcher as its stored spec gives it, validated again, with its dataset."""
         spec = StoredSpec.from_json(spec_text)
         config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
         upload = await read_upload(self.store, spec.dataset)
-        return config, template, await self._load(config, template, spec.dataset.name, upload)
+        return config, template, await asyncio.to_thread(load, self.settings.datasets_dir, config, template,
+                                                         spec.dataset.name, upload)
 
     def _validate(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
         """The run as this dispatcher will execute it: an InferenceService in its namespace, endpoints valid
@@ -168,7 +170,7 @@ class Runs:
         return config, template
 
     async def _launch(self, active: ActiveRun, dataset: Dataset, template: PromptTemplate, spec: str | None) -> RunRecord:
-        """Start the run's task on a reserved id and return once the run has begun (or failed to).
+        """Start the run's task on a claimed id and return once the run has begun (or failed to).
 
         A run on an InferenceService is recorded at once and reported PENDING while its model is started
         and waited for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
@@ -224,17 +226,12 @@ class Runs:
             return
         assert self.models is not None  # _validate refused the run otherwise
         async with self.models.hold(config.inference_service, config.run_id or "") as url:
-            check_status_url(url, self.models.namespace, self.settings.allowed_endpoints)
             yield dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
 
     # --- resuming ---------------------------------------------------------------------------
     async def resume_unfinished(self) -> list[str]:
-        """Restart every run the store says is unfinished and that this dispatcher started (it keeps a
-        spec for them); returns their ids.
-
-        A run whose stored spec cannot be read, or whose dataset is gone, is marked failed with the
-        reason; the others resume and the dispatcher serves on.
-        """
+        """Restart the unfinished runs this dispatcher started (it keeps their specs); returns their ids.
+        A run whose spec cannot be read, or whose dataset is gone, is marked failed with the reason."""
         resumed: list[str] = []
         for run in await self.store.call(Store.unfinished_runs):
             spec_text = await self.store.call(Store.load_spec, run.id)
@@ -310,8 +307,7 @@ class Runs:
                 yield snap, active.rate()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
-        final = await self.store.call(Store.get_run, run_id)
-        yield final, active.rate()
+        yield await self.store.call(Store.get_run, run_id), active.rate()
 
     # --- the registry -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -347,16 +343,6 @@ def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[st
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
                                "only", field="namespace")
     return dataclasses.replace(config, namespace=namespace)
-
-
-def check_quotas(settings: DispatcherSettings, upload_text: str | None) -> None:
-    """Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes."""
-    size = len(upload_text.encode()) if upload_text is not None else 0
-    if settings.max_upload_bytes and size > settings.max_upload_bytes:
-        raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
-                            f"({settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
-                            mentions=("max_upload_bytes",))
-    check_budget(settings.db, settings.store_budget_bytes, size)
 
 
 def _log_outcome(task: asyncio.Task[RunRecord]) -> None:

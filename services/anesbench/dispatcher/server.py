@@ -49,7 +49,7 @@ class DispatcherApp:
         if settings.kube_namespace:
             models = ModelPool(InferenceServiceApi(settings.kube_namespace), owner=settings.kube_owner,
                                budget=settings.gpu_budget, grace=settings.model_idle_seconds,
-                               ready_timeout=settings.ready_timeout)
+                               ready_timeout=settings.ready_timeout, allowed_endpoints=settings.allowed_endpoints)
         self.runs = Runs(self.store, self.grader, settings, models)
         self._drained: asyncio.Task[None] | None = None
 
