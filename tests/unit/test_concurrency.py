@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from anesbench.dispatcher.sizing import EndpointShares, settle
+from anesbench.dispatcher.runs import EndpointShares, settle
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
 from anesbench.errors import RetryableInferenceError
 from anesbench.inference.client import ChatClient

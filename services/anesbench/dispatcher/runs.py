@@ -2,10 +2,15 @@
 
 The dispatcher is the only writer of its DuckDB file. Each run is an asyncio task executing the
 shared engine, launched by one path whatever its endpoint: a URL, or an InferenceService (started on
-demand, then waited for). Runs on one endpoint share its concurrency fairly
-(:mod:`~anesbench.dispatcher.sizing`); after a restart, unfinished runs resume by themselves from the
-specs kept in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails
-that run alone, with the reason.
+demand, then waited for). After a restart, unfinished runs resume by themselves from the specs kept
+in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails that run
+alone, with the reason.
+
+How many requests a run keeps in flight (:func:`settle`): the concurrency it gives, else for each
+endpoint that reports its slots (:func:`anesbench.inference.sizing.server_slots`) those slots plus a
+short queue, and for one that does not ``unknown_slots`` when given (the run is then fixed at the
+sum), else :data:`MAX_LIMIT`, the engine's adaptive limiter sizing the run and its share only capping
+it. Runs on one endpoint share it fairly (:class:`EndpointShares`) from join to leave.
 
 Between looking a run id up in the registry and claiming it nothing yields, so two concurrent starts
 with one id make one run (the second joins it, or gets ConfigConflict when its spec differs).
@@ -19,13 +24,13 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench.dataset import Dataset
 from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.dispatcher.sizing import EndpointShares, settle
 from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load, read_upload
 from anesbench.engine.admission import check_run, probe_endpoints
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
@@ -37,8 +42,10 @@ from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.credentials import refuse_url_credentials
 from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.kube.pool import ModelPool
+from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
@@ -61,11 +68,6 @@ class ActiveRun:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     initial_done: int = 0
-
-    def release(self) -> None:
-        """Wake everyone waiting on this run (it ended, or it never started)."""
-        self.started.set()
-        self.finished.set()
 
     def snapshot(self) -> RunRecord | None:
         if self.record is None:
@@ -176,7 +178,10 @@ class Runs:
         and waited for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
         config = active.config
         run_id = config.run_id or ""
-        if config.inference_service:
+        held: contextlib.AbstractAsyncContextManager[str] = contextlib.nullcontext("")  # the endpoints as given
+        if config.inference_service:  # its URL once Ready, and held so while the run needs it
+            assert self.models is not None  # _validate refused the run otherwise
+            held = self.models.hold(config.inference_service, run_id)
             record = await self.store.call(Store.begin_run, run_record(run_id, config, dataset, template))
             active.record = dataclasses.replace(record, status="pending", started_at=None)
             active.started.set()
@@ -186,9 +191,11 @@ class Runs:
             try:
                 if spec is not None:
                     await self.store.call(Store.save_spec, run_id, spec)
-                async with self._endpoint(config) as resolved:
-                    # a model that does not report its slots gets a fixed DEFAULT_CONCURRENCY, not the adaptive limiter
-                    unknown = DEFAULT_CONCURRENCY if config.inference_service else None
+                async with held as url:
+                    resolved, unknown = config, None
+                    if url:  # a model that does not report its slots gets a fixed concurrency, not the adaptive limiter
+                        resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
+                        unknown = DEFAULT_CONCURRENCY
                     api_key = self.settings.key_for(resolved.endpoints)
                     sized, wanted = await settle(resolved, api_key, unknown_slots=unknown)
                     running = True
@@ -217,16 +224,6 @@ class Runs:
             if task.done() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         return active.snapshot() or await self.get(run_id)
-
-    @contextlib.asynccontextmanager
-    async def _endpoint(self, config: RunConfig) -> AsyncIterator[RunConfig]:
-        """The run with its endpoints: as given, or the URL of its InferenceService, held Ready meanwhile."""
-        if not config.inference_service:
-            yield config
-            return
-        assert self.models is not None  # _validate refused the run otherwise
-        async with self.models.hold(config.inference_service, config.run_id or "") as url:
-            yield dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
 
     # --- resuming ---------------------------------------------------------------------------
     async def resume_unfinished(self) -> list[str]:
@@ -323,9 +320,53 @@ class Runs:
             raise
 
     def _release(self, active: ActiveRun) -> None:
+        """Free the id and wake everyone waiting on the run (it ended, or it never started)."""
         if self._active.get(active.config.run_id or "") is active:
             del self._active[active.config.run_id or ""]
-        active.release()
+        active.started.set()
+        active.finished.set()
+
+
+class EndpointShares:
+    """Each endpoint has a capacity (the largest concurrency any of its runs asked for); n runs get 1/n each."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, dict[str, tuple[DynamicLimiter, int]]] = defaultdict(dict)
+
+    def join(self, endpoint: str, run_id: str, concurrency: int) -> DynamicLimiter:
+        limiter = DynamicLimiter(concurrency)
+        self._runs[endpoint][run_id] = (limiter, concurrency)
+        self._rebalance(endpoint)
+        return limiter
+
+    def leave(self, endpoint: str, run_id: str) -> None:
+        self._runs[endpoint].pop(run_id, None)
+        if self._runs[endpoint]:
+            self._rebalance(endpoint)
+        else:
+            del self._runs[endpoint]
+
+    def _rebalance(self, endpoint: str) -> None:
+        # Water-filling: runs that want less than an equal share keep what they want, the rest is split.
+        runs = sorted(self._runs[endpoint].values(), key=lambda entry: entry[1])
+        remaining = max(wanted for _, wanted in runs)
+        for index, (limiter, wanted) in enumerate(runs):
+            share = max(1, min(wanted, remaining // (len(runs) - index)))
+            limiter.set_limit(share)
+            remaining = max(remaining - share, 0)
+
+
+async def settle(config: RunConfig, api_key: str | None, *, unknown_slots: int | None = None) -> tuple[RunConfig, int]:
+    """The run's config with its concurrency settled (unless the adaptive limiter sizes it), and the
+    concurrency it wants of its endpoint's share."""
+    if config.concurrency is not None:
+        return config, config.concurrency
+    found = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    unknown = MAX_LIMIT if unknown_slots is None else unknown_slots
+    wanted = sum(n + headroom(n) if n else unknown for n in found)
+    if unknown_slots is not None or all(found):
+        return dataclasses.replace(config, concurrency=wanted), wanted
+    return config, wanted
 
 
 def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[str, ...]) -> RunConfig:
