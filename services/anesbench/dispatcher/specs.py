@@ -1,15 +1,12 @@
 """What a dispatcher's run is made of, and what is kept of it so that a restarted dispatcher resumes it.
 
-A run's questions come from a named dataset in ``--datasets-dir`` or from an upload. Clients never
-make the dispatcher open a path: a name is matched against the files in the directory, and uploads are
-validated like any dataset and kept in the store under their sha256. The dispatcher calls :func:`load`
-in a worker thread: an upload may hold 200,000 items, and the event loop keeps serving meanwhile.
+A run's questions come from a named dataset in ``--datasets-dir`` (a name is matched against the files
+there: clients never make the dispatcher open a path) or from an upload, validated like any dataset
+and kept in the store under its sha256. :func:`load` runs in a worker thread (200,000 items take seconds).
 
 Each run's spec (:class:`StoredSpec`: config, prompt template, dataset reference) is stored as JSON
-with a schema version and read back by :meth:`StoredSpec.from_dict`, which checks every field by
-name and type: a spec written by another version that no longer fits raises
-:class:`~anesbench.errors.InvalidInput` naming the field (``config.beam_width: unknown field``), and
-the dispatcher fails that run alone with the reason.
+with a schema version; :meth:`StoredSpec.from_dict` checks every field by name and type, and a spec
+that no longer fits raises InvalidInput naming the field (``config.beam_width: unknown field``).
 
 Version history: 0 (no ``version`` key; the same layout as 1), 1 (adds ``version``). ``config.elicit``
 came later without a new version: a spec without it is a run from before elicitation, read as ``off``.
@@ -107,9 +104,8 @@ def _config(data: Mapping[str, Any]) -> RunConfig:
     for name in _REQUIRED:
         if name not in data:
             raise InvalidInput("missing", field=f"config.{name}")
-    values: dict[str, Any] = {"elicit": "off"}  # a spec stored before elicitation existed: its runs had none
-    for name, value in data.items():
-        values[name] = _value(name, value)
+    # a spec stored before elicitation existed: its runs had none
+    values = {"elicit": "off", **{name: _value(name, value) for name, value in data.items()}}
     try:
         return RunConfig(**values)
     except InvalidInput as exc:

@@ -1,8 +1,7 @@
-"""InferenceServices through the official ``kubernetes`` client, every call off the event loop.
+"""InferenceServices through the official ``kubernetes`` client, every call in a worker thread.
 
-The client is synchronous: each call runs in a worker thread (``asyncio.to_thread``); a watch runs
-in a thread for a bounded slice of time (``WATCH_SLICE`` seconds, enforced by the API server and by
-the client's read timeout) so that a cancelled wait never leaves a thread blocked for long.
+A watch lasts at most ``WATCH_SLICE`` seconds (enforced by the API server and by the client's read
+timeout), so that a cancelled wait never leaves a thread blocked for long.
 Configuration: in-cluster (the pod's ServiceAccount) when available, else ``KUBECONFIG``/~/.kube/config.
 """
 
@@ -68,16 +67,13 @@ class InferenceServiceApi:
         self.namespace = namespace
         self._custom: Any = None
 
-    def _objects(self) -> Any:
+    async def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """``fn(CustomObjectsApi)`` in a worker thread, its failures as our errors."""
         if self._custom is None:
             from kubernetes import client
 
             self._custom = client.CustomObjectsApi(_api_client())
-        return self._custom
-
-    async def _call(self, what: str, fn: Callable[[Any], T]) -> T:
-        """``fn(CustomObjectsApi)`` in a worker thread, its failures as our errors."""
-        api = self._objects()
+        api = self._custom
 
         def guarded() -> T:
             try:
@@ -96,11 +92,10 @@ class InferenceServiceApi:
         return await self._call(self._what(name), lambda api: api.get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT))
 
-    async def list(self, label_selector: str = "") -> tuple[list[Obj], str]:
-        """The objects and the list's resourceVersion."""
+    async def list(self, label_selector: str = "") -> list[Obj]:
         result = await self._call(f"InferenceServices in {self.namespace}", lambda api: api.list_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT))
-        return list(result.get("items") or []), str(result.get("metadata", {}).get("resourceVersion", ""))
+        return list(result.get("items") or [])
 
     async def patch(self, name: str, merge_patch: Obj) -> Obj:
         """A JSON merge patch (application/merge-patch+json)."""
@@ -108,17 +103,15 @@ class InferenceServiceApi:
             GROUP, VERSION, self.namespace, PLURAL, name, merge_patch,
             _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
 
-    async def watch_until(self, name: str, resource_version: str, done: Callable[[Obj], bool],
-                          seconds: float) -> tuple[Obj | None, str]:
-        """Watch one object from ``resource_version`` for at most ``seconds``; return the first version
-        for which ``done`` holds (or None) and the last resourceVersion seen."""
+    async def watch_until(self, name: str, resource_version: str, done: Callable[[Obj], bool], seconds: float) -> None:
+        """Watch one object from ``resource_version`` for at most ``seconds``, or until ``done`` holds for it
+        (the caller reads it again either way)."""
         from kubernetes import watch
 
         slice_seconds = max(1, int(min(seconds, WATCH_SLICE)))
 
-        def run(api: Any) -> tuple[Obj | None, str]:
+        def run(api: Any) -> None:
             watcher = watch.Watch()
-            version = resource_version
             deadline = time.monotonic() + slice_seconds
             try:
                 for event in watcher.stream(
@@ -131,17 +124,15 @@ class InferenceServiceApi:
                     if event.get("type") == "ERROR":
                         code = obj.get("code") if isinstance(obj, dict) else None
                         if code == 410:
-                            return None, ""  # too old: the caller reads the object again
+                            return  # too old: the caller reads the object again
                         raise KubeApiError(f"{self._what(name)}: watch error {obj}")
-                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
                     if event.get("type") in ("ADDED", "MODIFIED") and done(obj):
-                        return obj, version
+                        return
                     if event.get("type") == "DELETED":
                         raise NotFound(f"{self._what(name)}: deleted while waiting for it")
                     if time.monotonic() > deadline:
                         break
             finally:
                 watcher.stop()
-            return None, version
 
-        return await self._call(self._what(name), run)
+        await self._call(self._what(name), run)

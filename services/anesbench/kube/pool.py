@@ -161,9 +161,8 @@ class ModelPool:
     # --- restart ----------------------------------------------------------------------------
     async def recover(self) -> None:
         """Adopt the on-demand models an earlier run of this dispatcher started and left up."""
-        items, _ = await self.api.list(label_selector=f"{ON_DEMAND_LABEL}=true")
         adopted: list[str] = []
-        for obj in items:
+        for obj in await self.api.list(label_selector=f"{ON_DEMAND_LABEL}=true"):
             model = self._model(name_of(obj), obj)
             if started_by(obj) == self.owner and not is_stopped(obj):
                 model.ours = True
