@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.dispatcher.sizing import EndpointShares, RunSizing
+from anesbench.dispatcher.runs import EndpointShares, settle
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
 from anesbench.errors import RetryableInferenceError
 from anesbench.inference.client import ChatClient
@@ -153,31 +152,29 @@ async def test_server_slots_reads_sglang_server_info(payload: dict, expected: in
     assert headroom(256) == 26 and headroom(16) == 8
 
 
-def _settings() -> DispatcherSettings:
-    return DispatcherSettings(host="127.0.0.1", port=0, grader="-", db="-")
-
-
 async def test_a_dispatcher_run_gets_the_servers_slots_plus_headroom_and_shares_the_endpoint() -> None:
-    sizing = RunSizing(_settings())
+    shares = EndpointShares()
     async with _json_server({"/get_server_info": {"max_running_requests": 256}}) as base:
         config = RunConfig(model="m", endpoints=(f"{base}/v1",))
-        sized, first = await sizing.join("a", config)
+        sized, wanted = await settle(config, None)
+        first = shares.join(sized.endpoint, "a", wanted)
         assert (sized.concurrency, first.limit) == (256 + 26, 282)
-        _, second = await sizing.join("b", config)
+        _, wanted = await settle(config, None)
+        second = shares.join(config.endpoint, "b", wanted)
     assert (first.limit, second.limit) == (141, 141)
-    sizing.leave("b", config)
+    shares.leave(config.endpoint, "b")
     assert first.limit == 282
 
 
 async def test_a_dispatcher_run_on_a_silent_server_is_left_to_the_adaptive_limiter_or_fixed_when_asked() -> None:
     async with _json_server({}) as base:
         config = RunConfig(model="m", endpoints=(f"{base}/v1",))
-        adaptive, share = await RunSizing(_settings()).join("a", config)
-        assert (adaptive.concurrency, share.limit) == (None, MAX_LIMIT)  # the share only caps the engine's
-        fixed, share = await RunSizing(_settings()).join("a", config, unknown_slots=DEFAULT_CONCURRENCY)
-        assert (fixed.concurrency, share.limit) == (DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY)
-    given, share = await RunSizing(_settings()).join("a", dataclasses.replace(config, concurrency=5))
-    assert (given.concurrency, share.limit) == (5, 5)  # not asked: nothing listens on the port now
+        adaptive, share = await settle(config, None)
+        assert (adaptive.concurrency, share) == (None, MAX_LIMIT)  # the share only caps the engine's
+        fixed, share = await settle(config, None, unknown_slots=DEFAULT_CONCURRENCY)
+        assert (fixed.concurrency, share) == (DEFAULT_CONCURRENCY, DEFAULT_CONCURRENCY)
+    given, share = await settle(dataclasses.replace(config, concurrency=5), None)
+    assert (given.concurrency, share) == (5, 5)  # not asked: nothing listens on the port now
 
 
 async def test_weighted_places_are_first_come_first_served_and_a_cancelled_waiter_gives_back() -> None:

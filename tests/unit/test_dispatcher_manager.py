@@ -18,7 +18,7 @@ import pytest
 from anesbench import errors
 from anesbench.dispatcher import specs
 from anesbench.dispatcher.runs import Runs
-from anesbench.dispatcher.service import DispatcherServicer
+from anesbench.dispatcher.server import DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.specs import SPEC_VERSION, DatasetRef, StoredSpec, uploaded_dataset
 from anesbench.engine.admission import open_store
@@ -199,7 +199,7 @@ def test_stored_spec_round_trip_and_version() -> None:
 )
 def test_a_stored_spec_that_does_not_fit_names_the_field(mutate: Any, reason: str) -> None:
     config = RunConfig(model="m", endpoints=("http://127.0.0.1:1/v1",), run_id="r")
-    data = StoredSpec(config, None, DatasetRef(name="anesbench")).to_dict()
+    data = json.loads(StoredSpec(config, None, DatasetRef(name="anesbench")).to_json())
     mutate(data)
     with pytest.raises(errors.InvalidInput) as caught:
         StoredSpec.from_dict(data)

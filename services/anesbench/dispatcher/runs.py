@@ -2,14 +2,18 @@
 
 The dispatcher is the only writer of its DuckDB file. Each run is an asyncio task executing the
 shared engine, launched by one path whatever its endpoint: a URL, or an InferenceService (started on
-demand, then waited for). Runs on one endpoint share its concurrency fairly
-(:mod:`~anesbench.dispatcher.sizing`); after a restart, unfinished runs resume by themselves from the
-specs kept in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails
-that run alone, with the reason.
+demand, then waited for). After a restart, unfinished runs resume by themselves from the specs kept
+in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails that run
+alone, with the reason.
 
-A run id is reserved in the registry before the first ``await`` of :meth:`Runs.start`: between
-looking the id up and claiming it nothing yields, so two concurrent starts with one id make one run
-(the second joins it, or gets ConfigConflict when its spec differs).
+How many requests a run keeps in flight (:func:`settle`): the concurrency it gives, else for each
+endpoint that reports its slots (:func:`anesbench.inference.sizing.server_slots`) those slots plus a
+short queue, and for one that does not ``unknown_slots`` when given (the run is then fixed at the
+sum), else :data:`MAX_LIMIT`, the engine's adaptive limiter sizing the run and its share only capping
+it. Runs on one endpoint share it fairly (:class:`EndpointShares`) from join to leave.
+
+Between looking a run id up in the registry and claiming it nothing yields, so two concurrent starts
+with one id make one run (the second joins it, or gets ConfigConflict when its spec differs).
 """
 
 from __future__ import annotations
@@ -20,14 +24,14 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench.dataset import Dataset
 from anesbench.dispatcher.settings import DispatcherSettings
-from anesbench.dispatcher.sizing import RunSizing
-from anesbench.dispatcher.specs import Loaded, Upload, load, read_spec, read_upload
+from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load, read_upload
 from anesbench.engine.admission import check_run, probe_endpoints
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
@@ -38,9 +42,10 @@ from anesbench.grader import Grader
 from anesbench.inference import validate_endpoint
 from anesbench.inference.credentials import refuse_url_credentials
 from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
-from anesbench.kube.objects import check_status_url
 from anesbench.kube.pool import ModelPool
+from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
@@ -52,37 +57,17 @@ WATCH_INTERVAL = 0.1
 
 @dataclass(slots=True)
 class ActiveRun:
-    """A run id taken by this dispatcher: starting (``identified`` not yet set) or running.
-
-    An entry exists from the moment a start reserves the id until the run's task ends (or its start
-    fails), so a second start with that id finds it and joins."""
+    """A run id taken by this dispatcher, from the moment a start claims it until the run's task ends (or
+    its start fails): a second start with that id finds it and joins."""
 
     config: RunConfig
+    hash: str  # config_hash: a start with the same id must match it
     task: asyncio.Task[RunRecord] | None = None
     record: RunRecord | None = None
     progress: RunProgress | None = None
-    identified: asyncio.Event = field(default_factory=asyncio.Event)  # hash known, or the start failed
     started: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
-    hash: str = ""
     initial_done: int = 0
-
-    def identify(self, config_hash: str) -> None:
-        """The run's configuration hash is known: a start waiting on this id can now compare its own."""
-        self.hash = config_hash
-        self.identified.set()
-
-    def begin(self, work: Coroutine[Any, Any, RunRecord]) -> asyncio.Task[RunRecord]:
-        """Run ``work`` as this run's task (a crash that is not one of ours is logged with its traceback)."""
-        self.task = asyncio.create_task(work, name=f"run-{self.config.run_id}")
-        self.task.add_done_callback(_log_outcome)
-        return self.task
-
-    def release(self) -> None:
-        """Wake everyone waiting on this run (it ended, or it never started)."""
-        self.identified.set()
-        self.started.set()
-        self.finished.set()
 
     def snapshot(self) -> RunRecord | None:
         if self.record is None:
@@ -121,7 +106,7 @@ class Runs:
         self.grader = grader
         self.settings = settings
         self.models = models  # InferenceServices, with --kube-namespace
-        self.sizing = RunSizing(settings)
+        self.shares = EndpointShares()
         self.draining = False
         self._active: dict[str, ActiveRun] = {}
 
@@ -136,33 +121,40 @@ class Runs:
         config, template = self._validate(config, prompt_template)
         run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
         config = dataclasses.replace(config, run_id=run_id)
-        loaded: Loaded | None = None
-        while (other := self._active.get(run_id)) is not None:
+        loaded = await asyncio.to_thread(load, self.settings.datasets_dir, config, template, dataset_name, upload)
+        if (other := self._active.get(run_id)) is not None:
             # The id is taken (starting or running): the same spec joins that run, another one is refused.
-            if loaded is None:
-                loaded = await load(self.settings.datasets_dir, config, template, dataset_name, upload)
-            await other.identified.wait()
-            if self._active.get(run_id) is not other:
-                continue  # that start failed or the run just ended: look again
             if other.hash != loaded.hash:
                 raise ConfigConflict("a run with that id is active with a different configuration", field="run_id")
             await other.started.wait()
             return other.snapshot() or await self.get(run_id)
-        with self._claim(run_id, config) as active:  # no await since the check above: the id is ours
-            if loaded is None:
-                loaded = await load(self.settings.datasets_dir, config, template, dataset_name, upload)
-            active.identify(loaded.hash)
+        with self._claim(config, loaded.hash) as active:  # no await since the lookup above: the id is ours
             existing = await self.store.call(Store.find_run, run_id)
             if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
-                self._release(run_id, active)
+                self._release(active)
                 return existing
             await probe_endpoints(config, api_key=self.settings.key_for(config.endpoints), http=HttpOptions(),
                                   report=lambda line: log.warning("run %s: %s", run_id, line))
-            check_quotas(self.settings, loaded.upload_text)
+            # Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes.
+            size = len(loaded.upload_text.encode()) if loaded.upload_text is not None else 0
+            if self.settings.max_upload_bytes and size > self.settings.max_upload_bytes:
+                raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
+                                    f"({self.settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
+                                    mentions=("max_upload_bytes",))
+            check_budget(self.settings.db, self.settings.store_budget_bytes, size)
             if loaded.upload_text is not None:  # a named dataset stays in --datasets-dir
                 await self.store.call(Store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
                                       loaded.upload_text)
-            return await self._launch(active, loaded.dataset, template, loaded.spec(config, prompt_template))
+            spec = StoredSpec(config, prompt_template or None, loaded.ref).to_json()
+            return await self._launch(active, loaded.dataset, template, spec)
+
+    async def _from_spec(self, run_id: str, spec_text: str) -> tuple[RunConfig, PromptTemplate, Loaded]:
+        """A run of this dispatcher as its stored spec gives it, validated again, with its dataset."""
+        spec = StoredSpec.from_json(spec_text)
+        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
+        upload = await read_upload(self.store, spec.dataset)
+        return config, template, await asyncio.to_thread(load, self.settings.datasets_dir, config, template,
+                                                         spec.dataset.name, upload)
 
     def _validate(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
         """The run as this dispatcher will execute it: an InferenceService in its namespace, endpoints valid
@@ -180,13 +172,16 @@ class Runs:
         return config, template
 
     async def _launch(self, active: ActiveRun, dataset: Dataset, template: PromptTemplate, spec: str | None) -> RunRecord:
-        """Start the run's task on a reserved id and return once the run has begun (or failed to).
+        """Start the run's task on a claimed id and return once the run has begun (or failed to).
 
         A run on an InferenceService is recorded at once and reported PENDING while its model is started
         and waited for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
         config = active.config
         run_id = config.run_id or ""
-        if config.inference_service:
+        held: contextlib.AbstractAsyncContextManager[str] = contextlib.nullcontext("")  # the endpoints as given
+        if config.inference_service:  # its URL once Ready, and held so while the run needs it
+            assert self.models is not None  # _validate refused the run otherwise
+            held = self.models.hold(config.inference_service, run_id)
             record = await self.store.call(Store.begin_run, run_record(run_id, config, dataset, template))
             active.record = dataclasses.replace(record, status="pending", started_at=None)
             active.started.set()
@@ -196,20 +191,22 @@ class Runs:
             try:
                 if spec is not None:
                     await self.store.call(Store.save_spec, run_id, spec)
-                async with self._endpoint(config) as resolved:
-                    # a model that does not report its slots gets a fixed DEFAULT_CONCURRENCY, not the adaptive limiter
-                    unknown = DEFAULT_CONCURRENCY if config.inference_service else None
-                    sized, limiter = await self.sizing.join(run_id, resolved, unknown_slots=unknown)
+                async with held as url:
+                    resolved, unknown = config, None
+                    if url:  # a model that does not report its slots gets a fixed concurrency, not the adaptive limiter
+                        resolved = dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
+                        unknown = DEFAULT_CONCURRENCY
+                    api_key = self.settings.key_for(resolved.endpoints)
+                    sized, wanted = await settle(resolved, api_key, unknown_slots=unknown)
                     running = True
                     try:
                         return await execute_run(
-                            sized, dataset, template, self.store, self.grader,
-                            api_key=self.settings.key_for(resolved.endpoints),
+                            sized, dataset, template, self.store, self.grader, api_key=api_key,
                             # a drain leaves the run 'running' so the next dispatcher resumes it; cancel() marks it
-                            observer=active, status_on_cancel=None, limiter=limiter,
+                            observer=active, status_on_cancel=None, limiter=self.shares.join(sized.endpoint, run_id, wanted),
                         )
                     finally:
-                        self.sizing.leave(run_id, resolved)
+                        self.shares.leave(sized.endpoint, run_id)
             except AnesbenchError as exc:
                 if running or not config.inference_service:
                     raise
@@ -217,9 +214,10 @@ class Runs:
                 final = active.record = await self.store.call(Store.finish_run, run_id, "failed", str(exc))
                 return final
             finally:
-                self._release(run_id, active)
+                self._release(active)
 
-        task = active.begin(execute())
+        task = active.task = asyncio.create_task(execute(), name=f"run-{run_id}")
+        task.add_done_callback(_log_outcome)  # a crash that is not one of ours is logged with its traceback
         if not active.started.is_set():
             await asyncio.wait({task, asyncio.ensure_future(active.started.wait())},
                                return_when=asyncio.FIRST_COMPLETED)
@@ -227,49 +225,26 @@ class Runs:
                 raise task.exception()  # type: ignore[misc]
         return active.snapshot() or await self.get(run_id)
 
-    @contextlib.asynccontextmanager
-    async def _endpoint(self, config: RunConfig) -> AsyncIterator[RunConfig]:
-        """The run with its endpoints: as given, or the URL of its InferenceService, held Ready meanwhile."""
-        if not config.inference_service:
-            yield config
-            return
-        assert self.models is not None  # _validate refused the run otherwise
-        async with self.models.hold(config.inference_service, config.run_id or "") as url:
-            check_status_url(url, self.models.namespace, self.settings.allowed_endpoints)
-            yield dataclasses.replace(config, endpoints=(url,), inference_service=None, namespace=None)
-
     # --- resuming ---------------------------------------------------------------------------
     async def resume_unfinished(self) -> list[str]:
-        """Restart every run the store says is unfinished and that this dispatcher started (it keeps a
-        spec for them); returns their ids.
-
-        A run whose stored spec cannot be read, or whose dataset is gone, is marked failed with the
-        reason; the others resume and the dispatcher serves on.
-        """
+        """Restart the unfinished runs this dispatcher started (it keeps their specs); returns their ids.
+        A run whose spec cannot be read, or whose dataset is gone, is marked failed with the reason."""
         resumed: list[str] = []
         for run in await self.store.call(Store.unfinished_runs):
             spec_text = await self.store.call(Store.load_spec, run.id)
             if spec_text is None:
                 continue
             try:
-                await self._resume(run.id, spec_text)
+                config, template, loaded = await self._from_spec(run.id, spec_text)
+                if run.id not in self._active:  # else it is running already (resumed or started meanwhile)
+                    with self._claim(config, loaded.hash) as active:
+                        await self._launch(active, loaded.dataset, template, None)
                 resumed.append(run.id)
             except Exception as exc:  # this run alone fails; a bug is logged with its traceback
                 reason = str(exc) if isinstance(exc, AnesbenchError) else f"{type(exc).__name__}: {exc}"
                 log.error("cannot resume run %s: %s", run.id, reason, exc_info=not isinstance(exc, AnesbenchError))
                 await self.store.call(Store.finish_run, run.id, "failed", f"resume failed: {reason}")
         return resumed
-
-    async def _resume(self, run_id: str, spec_text: str) -> None:
-        spec = read_spec(spec_text)
-        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
-        upload = await read_upload(self.store, spec.dataset)
-        if run_id in self._active:
-            return  # already running (resumed or started meanwhile)
-        with self._claim(run_id, config) as active:
-            loaded = await load(self.settings.datasets_dir, config, template, spec.dataset.name, upload)
-            active.identify(loaded.hash)
-            await self._launch(active, loaded.dataset, template, None)
 
     async def regrade(self, run_id: str, new_id: str | None) -> RunRecord:
         """A completed run of this dispatcher graded again by its grader, on the dataset it ran."""
@@ -278,25 +253,17 @@ class Runs:
         if spec_text is None:
             raise InvalidInput(f"run {run_id!r} was not started by this dispatcher, which keeps no dataset for it; "
                                "regrade it on its own store file", field="run_id")
-        spec = read_spec(spec_text)
-        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
-        upload = await read_upload(self.store, spec.dataset)
-        loaded = await load(self.settings.datasets_dir, config, template, spec.dataset.name, upload)
+        _, _, loaded = await self._from_spec(run_id, spec_text)
         return await regrade_run(self.store, self.grader, loaded.dataset, run_id, new_id)
 
     # --- stopping ---------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> RunRecord:
         active = self._active.get(run_id)
-        if active is None:
-            run = await self.store.call(Store.get_run, run_id)
-            if run.status in ("pending", "running"):
-                return await self.store.call(Store.finish_run, run_id, "cancelled", None)
-            return run
-        if active.task is not None:
+        if active is not None and active.task is not None:
             active.task.cancel()
             await asyncio.gather(active.task, return_exceptions=True)
         run = await self.store.call(Store.get_run, run_id)
-        if run.status == "running":
+        if run.status == "running" or (active is None and run.status == "pending"):
             run = await self.store.call(Store.finish_run, run_id, "cancelled", None)
         return run
 
@@ -337,27 +304,69 @@ class Runs:
                 yield snap, active.rate()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
-        final = await self.store.call(Store.get_run, run_id)
-        yield final, active.rate()
+        yield await self.store.call(Store.get_run, run_id), active.rate()
 
     # --- the registry -----------------------------------------------------------------------
     @contextlib.contextmanager
-    def _claim(self, run_id: str, config: RunConfig) -> Iterator[ActiveRun]:
-        """Take ``run_id`` at once (no ``await`` in here); if the block fails before the run's task
+    def _claim(self, config: RunConfig, config_hash: str) -> Iterator[ActiveRun]:
+        """Take the run's id at once (no ``await`` in here); if the block fails before the run's task
         exists, the id is freed again and its waiters woken."""
-        active = ActiveRun(config=config)
-        self._active[run_id] = active
+        active = self._active[config.run_id or ""] = ActiveRun(config, config_hash)
         try:
             yield active
         except BaseException:
             if active.task is None:
-                self._release(run_id, active)
+                self._release(active)
             raise
 
-    def _release(self, run_id: str, active: ActiveRun) -> None:
-        if self._active.get(run_id) is active:
-            del self._active[run_id]
-        active.release()
+    def _release(self, active: ActiveRun) -> None:
+        """Free the id and wake everyone waiting on the run (it ended, or it never started)."""
+        if self._active.get(active.config.run_id or "") is active:
+            del self._active[active.config.run_id or ""]
+        active.started.set()
+        active.finished.set()
+
+
+class EndpointShares:
+    """Each endpoint has a capacity (the largest concurrency any of its runs asked for); n runs get 1/n each."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, dict[str, tuple[DynamicLimiter, int]]] = defaultdict(dict)
+
+    def join(self, endpoint: str, run_id: str, concurrency: int) -> DynamicLimiter:
+        limiter = DynamicLimiter(concurrency)
+        self._runs[endpoint][run_id] = (limiter, concurrency)
+        self._rebalance(endpoint)
+        return limiter
+
+    def leave(self, endpoint: str, run_id: str) -> None:
+        self._runs[endpoint].pop(run_id, None)
+        if self._runs[endpoint]:
+            self._rebalance(endpoint)
+        else:
+            del self._runs[endpoint]
+
+    def _rebalance(self, endpoint: str) -> None:
+        # Water-filling: runs that want less than an equal share keep what they want, the rest is split.
+        runs = sorted(self._runs[endpoint].values(), key=lambda entry: entry[1])
+        remaining = max(wanted for _, wanted in runs)
+        for index, (limiter, wanted) in enumerate(runs):
+            share = max(1, min(wanted, remaining // (len(runs) - index)))
+            limiter.set_limit(share)
+            remaining = max(remaining - share, 0)
+
+
+async def settle(config: RunConfig, api_key: str | None, *, unknown_slots: int | None = None) -> tuple[RunConfig, int]:
+    """The run's config with its concurrency settled (unless the adaptive limiter sizes it), and the
+    concurrency it wants of its endpoint's share."""
+    if config.concurrency is not None:
+        return config, config.concurrency
+    found = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
+    unknown = MAX_LIMIT if unknown_slots is None else unknown_slots
+    wanted = sum(n + headroom(n) if n else unknown for n in found)
+    if unknown_slots is not None or all(found):
+        return dataclasses.replace(config, concurrency=wanted), wanted
+    return config, wanted
 
 
 def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[str, ...]) -> RunConfig:
@@ -375,16 +384,6 @@ def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[st
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
                                "only", field="namespace")
     return dataclasses.replace(config, namespace=namespace)
-
-
-def check_quotas(settings: DispatcherSettings, upload_text: str | None) -> None:
-    """Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes."""
-    size = len(upload_text.encode()) if upload_text is not None else 0
-    if settings.max_upload_bytes and size > settings.max_upload_bytes:
-        raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
-                            f"({settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
-                            mentions=("max_upload_bytes",))
-    check_budget(settings.db, settings.store_budget_bytes, size)
 
 
 def _log_outcome(task: asyncio.Task[RunRecord]) -> None:

@@ -1,5 +1,7 @@
-"""The dispatcher process: its runs and the servicer behind the shared serving lifecycle.
+"""The dispatcher process: its RPC handlers, who may call them, and its runs behind the shared serving lifecycle.
 
+Each handler (:class:`DispatcherServicer`) converts its request, calls :class:`~anesbench.dispatcher.runs.Runs`
+(or the store, for the leaderboard and exports), and converts the answer; errors become gRPC statuses.
 Who may call what is two bearer-token roles (:func:`token_roles`); TLS is ``serving``'s.
 """
 
@@ -8,28 +10,158 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import grpc
 
-from anesbench import serving
+from anesbench import metrics, serving
 from anesbench.dispatcher.runs import Runs
-from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
-from anesbench.dispatcher.settings import DispatcherSettings
+from anesbench.dispatcher.settings import DispatcherSettings, serve_option
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.multi import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
-from anesbench.metrics import DISPATCHER_REQUESTS, set_delta
-from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
+from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token, rpc
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
+from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
+from anesbench.wire.convert import (
+    config_from_pb,
+    export_row_to_pb,
+    item_record,
+    leaderboard_to_pb,
+    report_figures_to_pb,
+    request_field,
+    run_to_pb,
+)
 
 __all__ = ["DispatcherApp", "DispatcherSettings", "serve", "server_token"]
 log = logging.getLogger(__name__)
+DISPATCHER_SERVICE = "anesbench.v1.Dispatcher"
+MAX_UPLOAD_ITEMS = 200_000
+EXPORT_PAGE = 5000  # result rows per chunk
+BACKUP_CHUNK = 1 << 20  # bytes per BackupStore message
+Context: TypeAlias = grpc.aio.ServicerContext
+
+
+def _count(method: str, code: grpc.StatusCode) -> None:
+    metrics.DISPATCHER_REQUESTS.labels(method, code.name).inc()
+
+
+# Errors name request fields as the request spells them and the dispatcher's own settings as its options.
+_rpc = rpc(observe=_count, fields=request_field, settings=serve_option)
+
+
+def _run_id(value: str, field: str = "run_id") -> str:
+    if not value:
+        raise InvalidInput("must not be empty", field=field)
+    if len(value) > 128:
+        raise InvalidInput("longer than 128 characters", field=field)
+    return value
+
+
+def _records(upload: pb.DatasetUpload) -> list[dict[str, Any]]:
+    return [item_record(item, index) for index, item in enumerate(upload.items)]
+
+
+class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
+    def __init__(self, runs: Runs) -> None:
+        self.runs = runs
+
+    @_rpc
+    async def StartRun(self, request: pb.StartRunRequest, context: Context) -> pb.Run:
+        if not request.HasField("spec"):
+            raise InvalidInput("missing", field="spec")
+        config = config_from_pb(request.spec, request.run_id)
+        which = request.WhichOneof("dataset")
+        upload = None
+        if which == "upload":
+            if not request.upload.items:
+                raise InvalidInput("the dataset has no items", field="upload.items")
+            if len(request.upload.items) > MAX_UPLOAD_ITEMS:
+                raise InvalidInput(f"more than {MAX_UPLOAD_ITEMS} items", field="upload.items")
+            upload = (request.upload.name, await asyncio.to_thread(_records, request.upload))  # takes seconds: off the loop
+        elif which != "dataset_name":
+            raise InvalidInput("give either upload or dataset_name", field="dataset")
+        return run_to_pb(await self.runs.start(config, request.spec.prompt_template, dataset_name=request.dataset_name,
+                                               upload=upload))
+
+    @_rpc
+    async def GetRun(self, request: pb.GetRunRequest, context: Context) -> pb.Run:
+        return run_to_pb(await self.runs.get(_run_id(request.run_id)))
+
+    @_rpc
+    async def WatchRun(self, request: pb.WatchRunRequest, context: Context) -> AsyncIterator[pb.RunEvent]:
+        async for run, rate in self.runs.watch(_run_id(request.run_id)):
+            yield pb.RunEvent(run=run_to_pb(run), items_per_second=rate)
+
+    @_rpc
+    async def CancelRun(self, request: pb.CancelRunRequest, context: Context) -> pb.Run:
+        return run_to_pb(await self.runs.cancel(_run_id(request.run_id)))
+
+    @_rpc
+    async def ListRuns(self, request: pb.ListRunsRequest, context: Context) -> pb.ListRunsResponse:
+        return pb.ListRunsResponse(runs=[run_to_pb(run) for run in await self.runs.list()])
+
+    @_rpc
+    async def GetLeaderboard(self, request: pb.GetLeaderboardRequest, context: Context) -> pb.GetLeaderboardResponse:
+        run_ids = [_run_id(value, "run_ids") for value in request.run_ids]
+        if request.run_id:
+            run_ids.insert(0, _run_id(request.run_id))
+        return leaderboard_to_pb(await self.runs.store.call(Store.leaderboard, run_ids, request.include_incomplete))
+
+    @_rpc
+    async def ExportResults(self, request: pb.ExportResultsRequest, context: Context) -> AsyncIterator[pb.ExportResultsChunk]:
+        # One store call per page, so writers are never held up long.
+        run_id = _run_id(request.run_id)
+        await self.runs.store.call(Store.get_run, run_id)  # NotFound before the stream begins
+        await self.runs.store.call(Store.require_results, run_id)
+        after: tuple[str, str, int] | None = None
+        while page := await self.runs.store.call(Store.export_page, run_id, after, EXPORT_PAGE):
+            yield pb.ExportResultsChunk(results=[export_row_to_pb(row) for row in page])
+            if len(page) < EXPORT_PAGE:
+                return
+            after = (page[-1][0], page[-1][1], page[-1][3])
+
+    @_rpc
+    async def GetReportFigures(self, request: pb.GetReportFiguresRequest, context: Context) -> pb.GetReportFiguresResponse:
+        run_ids = [_run_id(value, "run_ids") for value in request.run_ids]
+        await self.runs.store.call(Store.require_runs, run_ids)
+        figures = await self.runs.store.call(Store.report_figures, run_ids, request.wrong_shown)
+        return report_figures_to_pb(figures, await self.runs.store.call(Store.trend, run_ids))
+
+    @_rpc
+    async def PruneRuns(self, request: pb.PruneRunsRequest, context: Context) -> pb.PruneRunsResponse:
+        which = request.WhichOneof("limit")
+        outcome = await self.runs.store.call(
+            Store.prune, keep_last=request.keep_last if which == "keep_last" else None,
+            older_than_days=request.older_than_days if which == "older_than_days" else None,
+            keep_aggregates=request.keep_aggregates)
+        return pb.PruneRunsResponse(run_ids=outcome.run_ids, kept_aggregates=outcome.kept_aggregates,
+                                    bytes_before=outcome.bytes_before, bytes_after=outcome.bytes_after)
+
+    @_rpc
+    async def RegradeRun(self, request: pb.RegradeRunRequest, context: Context) -> pb.Run:
+        new_id = _run_id(request.new_run_id, "new_run_id") if request.new_run_id else None
+        return run_to_pb(await self.runs.regrade(_run_id(request.run_id), new_id))
+
+    @_rpc
+    async def BackupStore(self, request: pb.BackupStoreRequest, context: Context) -> AsyncIterator[pb.BackupStoreChunk]:
+        # The copy is written beside the store (its volume has room for it, /tmp may not), read back in
+        # chunks and removed however the stream ends.
+        db = Path(self.runs.settings.db)
+        with tempfile.TemporaryDirectory(prefix=".backup-", dir=db.parent if db.name != ":memory:" else None) as folder:
+            copy = Path(folder) / "store.duckdb"
+            await self.runs.store.call(Store.backup_to, str(copy))
+            with copy.open("rb") as handle:
+                while data := await asyncio.to_thread(handle.read, BACKUP_CHUNK):
+                    yield pb.BackupStoreChunk(data=data)
 
 
 class DispatcherApp:
@@ -45,7 +177,12 @@ class DispatcherApp:
         self.grader = MultiConnectionGrader(settings.grader, settings.grader_connections,
                                             give_up_after=settings.grader_grace, tls=settings.grader_tls,
                                             token=settings.grader_token)
-        self.runs = Runs(self.store, self.grader, settings, model_pool(settings))
+        models = None  # the InferenceServices of the namespace the dispatcher was given to drive
+        if settings.kube_namespace:
+            models = ModelPool(InferenceServiceApi(settings.kube_namespace), owner=settings.kube_owner,
+                               budget=settings.gpu_budget, grace=settings.model_idle_seconds,
+                               ready_timeout=settings.ready_timeout, allowed_endpoints=settings.allowed_endpoints)
+        self.runs = Runs(self.store, self.grader, settings, models)
         self._drained: asyncio.Task[None] | None = None
 
     def register(self, server: grpc.aio.Server) -> None:
@@ -60,7 +197,7 @@ class DispatcherApp:
             except AnesbenchError as exc:  # serve anyway: runs wait for the API like for a model
                 log.error("cannot look for on-demand models started before a restart: %s", exc)
         for model, dataset, delta in await self.store.call(Store.newest_deltas):  # what /metrics showed before a restart
-            set_delta(model, dataset, delta.language, delta.delta, delta.pvalue)
+            metrics.set_delta(model, dataset, delta.language, delta.delta, delta.pvalue)
         resumed = await self.runs.resume_unfinished()
         if resumed:
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
@@ -76,15 +213,6 @@ class DispatcherApp:
         await self.store.close()
 
 
-def model_pool(settings: DispatcherSettings) -> ModelPool | None:
-    """The pool of InferenceServices, when the dispatcher was given a namespace to drive."""
-    if not settings.kube_namespace:
-        return None
-    return ModelPool(InferenceServiceApi(settings.kube_namespace), owner=settings.kube_owner,
-                     budget=settings.gpu_budget, grace=settings.model_idle_seconds,
-                     ready_timeout=settings.ready_timeout)
-
-
 def serve(settings: DispatcherSettings) -> int:
     """Run the dispatcher until SIGTERM/SIGINT, then drain; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -95,7 +223,6 @@ def serve(settings: DispatcherSettings) -> int:
     log.info("the Dispatcher API %s, over %s", "requires a bearer token" if roles else "is open to anyone reaching it",
              "TLS" if settings.tls else "plain text")
     return serving.serve(lambda: DispatcherApp(settings), config)
-
 
 
 # Who may call what: two bearer-token roles (the check itself is ``serving.TokenRoles``).
@@ -140,7 +267,3 @@ def token_roles(runner: str | None, reader: str | None) -> TokenRoles | None:
         raise InvalidInput("must differ from the runner token", field="read_token_file")
     roles = {runner: RUNNER, **({reader: READER} if reader else {})}
     return TokenRoles(roles, role_allows, unauthenticated=DENIED, on_refused=_count)
-
-
-def _count(method: str, code: grpc.StatusCode) -> None:
-    DISPATCHER_REQUESTS.labels(method, code.name).inc()

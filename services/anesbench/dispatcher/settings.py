@@ -11,7 +11,7 @@ from anesbench.serving import ClientTls, ServerTls
 
 # The options of `anesbench serve dispatcher` by their own names (cli/serve_cmd.py defines them; a test
 # checks the two agree). An error raised in the dispatcher that mentions one, as ``{datasets_dir}``, gets
-# the option written into its message by the dispatcher's edge (dispatcher/service.py), not by a client.
+# the option written into its message by the dispatcher's edge (dispatcher/server.py), not by a client.
 SERVE_OPTIONS = frozenset({
     "host", "port", "grader", "db", "metrics_port", "datasets_dir", "allow_endpoint", "api_key_file",
     "grader_connections", "endpoint_key_file", "auth_token_file", "read_token_file", "health_port",

@@ -1,8 +1,7 @@
-"""InferenceServices through the official ``kubernetes`` client, every call off the event loop.
+"""InferenceServices through the official ``kubernetes`` client, every call in a worker thread.
 
-The client is synchronous: each call runs in a worker thread (``asyncio.to_thread``); a watch runs
-in a thread for a bounded slice of time (``WATCH_SLICE`` seconds, enforced by the API server and by
-the client's read timeout) so that a cancelled wait never leaves a thread blocked for long.
+A watch lasts at most ``WATCH_SLICE`` seconds (enforced by the API server and by the client's read
+timeout), so that a cancelled wait never leaves a thread blocked for long.
 Configuration: in-cluster (the pod's ServiceAccount) when available, else ``KUBECONFIG``/~/.kube/config.
 """
 
@@ -14,14 +13,16 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from anesbench.errors import AnesbenchError, InvalidInput, KubeApiError, NotFound, PermissionDenied
-from anesbench.kube.objects import GROUP, PLURAL, VERSION, Obj
 
 log = logging.getLogger(__name__)
+GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+Obj = dict[str, Any]  # an object as the API returns it (the kserve SDK's models would be a heavy import)
 WATCH_SLICE = 10.0  # seconds one watch request lasts at most
 REQUEST_TIMEOUT = 30.0  # seconds of one GET/LIST/PATCH
+T = TypeVar("T")
 
 
 def _api_client() -> Any:
@@ -46,21 +47,17 @@ def _api_client() -> Any:
 def _translate(exc: Exception, what: str) -> Exception:
     from kubernetes.client.exceptions import ApiException
 
-    if isinstance(exc, ApiException):
-        detail = _status_message(exc)
-        if exc.status == 404:
-            return NotFound(f"{what}: not found ({detail})")
-        if exc.status in (401, 403):
-            return PermissionDenied(f"{what}: the Kubernetes API refused access ({exc.status}: {detail})")
-        return KubeApiError(f"{what}: Kubernetes API error {exc.status}: {detail}")
-    return KubeApiError(f"{what}: Kubernetes API unreachable: {type(exc).__name__}: {exc}")
-
-
-def _status_message(exc: Any) -> str:
+    if not isinstance(exc, ApiException):
+        return KubeApiError(f"{what}: Kubernetes API unreachable: {type(exc).__name__}: {exc}")
     try:
-        return str(json.loads(exc.body).get("message") or exc.reason)
+        detail = str(json.loads(exc.body).get("message") or exc.reason)
     except (TypeError, ValueError, AttributeError):
-        return str(exc.reason)
+        detail = str(exc.reason)
+    if exc.status == 404:
+        return NotFound(f"{what}: not found ({detail})")
+    if exc.status in (401, 403):
+        return PermissionDenied(f"{what}: the Kubernetes API refused access ({exc.status}: {detail})")
+    return KubeApiError(f"{what}: Kubernetes API error {exc.status}: {detail}")
 
 
 class InferenceServiceApi:
@@ -70,18 +67,15 @@ class InferenceServiceApi:
         self.namespace = namespace
         self._custom: Any = None
 
-    def _objects(self) -> Any:
+    async def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """``fn(CustomObjectsApi)`` in a worker thread, its failures as our errors."""
         if self._custom is None:
             from kubernetes import client
 
             self._custom = client.CustomObjectsApi(_api_client())
-        return self._custom
+        api = self._custom
 
-    async def _call(self, what: str, fn: Callable[[Any], Any]) -> Any:
-        """``fn(CustomObjectsApi)`` in a worker thread, its failures as our errors."""
-        api = self._objects()
-
-        def guarded() -> Any:
+        def guarded() -> T:
             try:
                 return fn(api)
             except AnesbenchError:
@@ -95,34 +89,29 @@ class InferenceServiceApi:
         return f"InferenceService {self.namespace}/{name}"
 
     async def get(self, name: str) -> Obj:
-        result: Obj = await self._call(self._what(name), lambda api: api.get_namespaced_custom_object(
+        return await self._call(self._what(name), lambda api: api.get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT))
-        return result
 
-    async def list(self, label_selector: str = "") -> tuple[list[Obj], str]:
-        """The objects and the list's resourceVersion."""
-        result: Obj = await self._call(f"InferenceServices in {self.namespace}", lambda api: api.list_namespaced_custom_object(
+    async def list(self, label_selector: str = "") -> list[Obj]:
+        result = await self._call(f"InferenceServices in {self.namespace}", lambda api: api.list_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT))
-        return list(result.get("items") or []), str(result.get("metadata", {}).get("resourceVersion", ""))
+        return list(result.get("items") or [])
 
     async def patch(self, name: str, merge_patch: Obj) -> Obj:
         """A JSON merge patch (application/merge-patch+json)."""
-        result: Obj = await self._call(self._what(name), lambda api: api.patch_namespaced_custom_object(
+        return await self._call(self._what(name), lambda api: api.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name, merge_patch,
             _content_type="application/merge-patch+json", _request_timeout=REQUEST_TIMEOUT))
-        return result
 
-    async def watch_until(self, name: str, resource_version: str, done: Callable[[Obj], bool],
-                          seconds: float) -> tuple[Obj | None, str]:
-        """Watch one object from ``resource_version`` for at most ``seconds``; return the first version
-        for which ``done`` holds (or None) and the last resourceVersion seen."""
+    async def watch_until(self, name: str, resource_version: str, done: Callable[[Obj], bool], seconds: float) -> None:
+        """Watch one object from ``resource_version`` for at most ``seconds``, or until ``done`` holds for it
+        (the caller reads it again either way)."""
         from kubernetes import watch
 
         slice_seconds = max(1, int(min(seconds, WATCH_SLICE)))
 
-        def run(api: Any) -> tuple[Obj | None, str]:
+        def run(api: Any) -> None:
             watcher = watch.Watch()
-            version = resource_version
             deadline = time.monotonic() + slice_seconds
             try:
                 for event in watcher.stream(
@@ -135,18 +124,15 @@ class InferenceServiceApi:
                     if event.get("type") == "ERROR":
                         code = obj.get("code") if isinstance(obj, dict) else None
                         if code == 410:
-                            return None, ""  # too old: the caller reads the object again
+                            return  # too old: the caller reads the object again
                         raise KubeApiError(f"{self._what(name)}: watch error {obj}")
-                    version = str(obj.get("metadata", {}).get("resourceVersion", version))
                     if event.get("type") in ("ADDED", "MODIFIED") and done(obj):
-                        return obj, version
+                        return
                     if event.get("type") == "DELETED":
                         raise NotFound(f"{self._what(name)}: deleted while waiting for it")
                     if time.monotonic() > deadline:
                         break
             finally:
                 watcher.stop()
-            return None, version
 
-        result: tuple[Obj | None, str] = await self._call(self._what(name), run)
-        return result
+        await self._call(self._what(name), run)

@@ -6,7 +6,8 @@ At most ``budget`` on-demand models are up at once; a run whose model would exce
 FIFO order, and an idle model (no run holds it, grace period running) is stopped at once to make
 room. Models the dispatcher started carry ``anesbench.io/started-by: <owner>``, so that a restarted
 dispatcher (``recover``) adopts them and still stops them. Models not marked on demand, or started
-by someone else, are only read and waited for, never started or stopped.
+by someone else, are only read and waited for, never started or stopped. The functions below read
+and write the few parts of a KServe ``serving.kserve.io/v1beta1`` InferenceService that this takes.
 """
 
 from __future__ import annotations
@@ -15,29 +16,113 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from anesbench import metrics
 from anesbench.errors import AnesbenchError, ModelNotReady
-from anesbench.kube.api import InferenceServiceApi
-from anesbench.kube.objects import (
-    ON_DEMAND_LABEL,
-    Obj,
-    base_url,
-    is_on_demand,
-    is_ready,
-    is_stopped,
-    model_label,
-    name_of,
-    not_ready_reason,
-    start_patch,
-    started_by,
-    stop_patch,
-)
+from anesbench.inference.endpoint import check_allowed
+from anesbench.kube.api import InferenceServiceApi, Obj
 
 log = logging.getLogger(__name__)
 RETRY_STOP_SECONDS = 5.0
+# KServe >= 0.15: an InferenceService with this annotation "true" keeps its spec but runs no pods.
+STOP_ANNOTATION = "serving.kserve.io/stop"
+# Set by the dispatcher on models it started, so that a restarted dispatcher still stops them.
+STARTED_BY_ANNOTATION = "anesbench.io/started-by"
+# Set by the chart on models with `onDemand: true`: the dispatcher may start and stop them.
+ON_DEMAND_LABEL = "anesbench.io/on-demand"
+# The served model name (the chart's entry name), used as the `model` label of metrics.
+MODEL_LABEL = "anesbench.io/model"
+
+
+def name_of(obj: Obj) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def _metadata(obj: Obj, key: str) -> dict[str, str]:
+    return dict(obj.get("metadata", {}).get(key) or {})
+
+
+def model_label(obj: Obj) -> str:
+    return _metadata(obj, "labels").get(MODEL_LABEL) or name_of(obj)
+
+
+def is_on_demand(obj: Obj) -> bool:
+    return _metadata(obj, "labels").get(ON_DEMAND_LABEL) == "true"
+
+
+def is_stopped(obj: Obj) -> bool:
+    return _metadata(obj, "annotations").get(STOP_ANNOTATION, "").lower() == "true"
+
+
+def started_by(obj: Obj) -> str | None:
+    return _metadata(obj, "annotations").get(STARTED_BY_ANNOTATION)
+
+
+def _ready_condition(obj: Obj) -> Obj | None:
+    return next((dict(c) for c in obj.get("status", {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+
+
+def is_ready(obj: Obj) -> bool:
+    cond = _ready_condition(obj)
+    return cond is not None and cond.get("status") == "True" and not is_stopped(obj)
+
+
+def not_ready_reason(obj: Obj) -> str:
+    """Why the object is not Ready, from its Ready condition (what `kubectl describe` would show)."""
+    if is_stopped(obj):
+        return f"stopped ({STOP_ANNOTATION}: \"true\")"
+    cond = _ready_condition(obj)
+    if cond is None:
+        return "no Ready condition yet"
+    parts = [f"Ready={cond.get('status', '?')}"]
+    if cond.get("reason"):
+        parts.append(f"reason {cond['reason']}")
+    if cond.get("message"):
+        parts.append(str(cond["message"])[:300])
+    return ", ".join(parts)
+
+
+def base_url(obj: Obj) -> str | None:
+    """The OpenAI base URL of a Ready InferenceService: the cluster-local address first (the dispatcher
+    runs in the cluster; status.url may be an ingress host), then status.url; "/v1" appended as the
+    SGLang runtime serves the OpenAI routes there."""
+    status = obj.get("status") or {}
+    url = (status.get("address") or {}).get("url") or status.get("url")
+    if not url:
+        return None
+    url = str(url).rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def check_status_url(url: str, namespace: str, allowed_prefixes: Sequence[str]) -> None:
+    """The URL an InferenceService's status gives must be a cluster-local address in its namespace, or
+    one the dispatcher allows anyway: whoever can write the object's status must not be able to send
+    the dispatcher's requests (and API keys) elsewhere.
+
+    >>> check_status_url("http://m-predictor.ns.svc.cluster.local/v1", "ns", ())
+    >>> check_status_url("http://evil.example/v1", "ns", ("http://x.ns.svc/v1",))
+    Traceback (most recent call last):
+    anesbench.errors.PermissionDenied: endpoint http://evil.example/v1 does not match any allowed endpoint prefix
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    local = host.endswith(f".{namespace}.svc") or f".{namespace}.svc." in host
+    if local and parts.username is None and parts.scheme in ("http", "https"):
+        return
+    check_allowed(url, allowed_prefixes)
+
+
+def start_patch(owner: str) -> Obj:
+    """JSON merge patch that starts a stopped model and marks it as ours."""
+    return {"metadata": {"annotations": {STOP_ANNOTATION: None, STARTED_BY_ANNOTATION: owner}}}
+
+
+def stop_patch() -> Obj:
+    """JSON merge patch that stops a model again and removes our mark."""
+    return {"metadata": {"annotations": {STOP_ANNOTATION: "true", STARTED_BY_ANNOTATION: None}}}
 
 
 @dataclass(slots=True)
@@ -54,9 +139,11 @@ class _Model:
 
 class ModelPool:
     def __init__(self, api: InferenceServiceApi, *, owner: str, budget: int = 0, grace: float = 300.0,
-                 ready_timeout: float = 1800.0) -> None:
+                 ready_timeout: float = 1800.0, allowed_endpoints: Sequence[str] = ()) -> None:
         self.api = api
+        self.namespace = api.namespace
         self.owner = owner
+        self.allowed_endpoints = allowed_endpoints  # the status URLs outside the namespace it may yield
         self.budget = budget  # 0 = unlimited
         self.grace = grace
         self.ready_timeout = ready_timeout
@@ -65,24 +152,17 @@ class ModelPool:
         self._cond = asyncio.Condition()
         self._timers: set[asyncio.Task[None]] = set()
 
-    @property
-    def namespace(self) -> str:
-        return self.api.namespace
-
     def _model(self, name: str, obj: Obj | None = None) -> _Model:
-        model = self._models.get(name)
-        if model is None:
-            model = self._models[name] = _Model(name, model_label(obj) if obj else name)
-        elif obj is not None:
+        model = self._models.setdefault(name, _Model(name, name))
+        if obj is not None:
             model.label = model_label(obj)
         return model
 
     # --- restart ----------------------------------------------------------------------------
-    async def recover(self) -> list[str]:
+    async def recover(self) -> None:
         """Adopt the on-demand models an earlier run of this dispatcher started and left up."""
-        items, _ = await self.api.list(label_selector=f"{ON_DEMAND_LABEL}=true")
         adopted: list[str] = []
-        for obj in items:
+        for obj in await self.api.list(label_selector=f"{ON_DEMAND_LABEL}=true"):
             model = self._model(name_of(obj), obj)
             if started_by(obj) == self.owner and not is_stopped(obj):
                 model.ours = True
@@ -96,12 +176,12 @@ class ModelPool:
         if adopted:
             log.info("adopted %d on-demand model(s) started before a restart: %s (stopped after %.0f s unless a "
                      "run needs them)", len(adopted), ", ".join(adopted), self.grace)
-        return adopted
 
     # --- holding ----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def hold(self, name: str, run_id: str) -> AsyncIterator[str]:
-        """Keep the InferenceService up for the block; yields its OpenAI base URL once it is Ready."""
+        """Keep the InferenceService up for the block; yields its OpenAI base URL once it is Ready (and
+        passes :func:`check_status_url`)."""
         model = self._model(name)
         model.refs.add(run_id)
         began = time.monotonic()
@@ -117,6 +197,7 @@ class ModelPool:
             # The deadline counts from the start: a run queued behind the GPU budget waits as long as it takes.
             url = await self._wait_ready(model, time.monotonic(), run_id)
             metrics.MODEL_READY_WAIT.labels(model.label).observe(time.monotonic() - began)
+            check_status_url(url, self.namespace, self.allowed_endpoints)
             yield url
         finally:
             model.refs.discard(run_id)
