@@ -6,9 +6,11 @@ Below both `engine` and `inference`, which use it; it imports nothing of ours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
 from collections import deque
+from collections.abc import AsyncIterator, Sequence
 
 
 class DynamicLimiter:
@@ -91,22 +93,14 @@ class DynamicLimiter:
         self._inflight -= weight
         self._wake()
 
-    def slots(self, weight: int = 1) -> _Held:
+    @contextlib.asynccontextmanager
+    async def slots(self, weight: int = 1) -> AsyncIterator[None]:
         """``async with limiter.slots(n):`` holds n places."""
-        return _Held(self, weight)
-
-
-class _Held:
-    __slots__ = ("_limiter", "_weight")
-
-    def __init__(self, limiter: DynamicLimiter, weight: int) -> None:
-        self._limiter, self._weight = limiter, weight
-
-    async def __aenter__(self) -> None:
-        await self._limiter.acquire(self._weight)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._limiter.release(self._weight)
+        await self.acquire(weight)
+        try:
+            yield
+        finally:
+            self.release(weight)
 
 
 def headroom(slots: float) -> int:
@@ -114,7 +108,7 @@ def headroom(slots: float) -> int:
     return max(8, math.ceil(slots * 0.1))
 
 
-def _low(values: list[float]) -> float:
+def _low(values: Sequence[float]) -> float:
     """The 10th percentile: queueing shifts it like the median, but even a burst that starts above the
     server's capacity has its first tenth served without waiting, so the unqueued latency is seen."""
     ordered = sorted(values)
@@ -145,8 +139,7 @@ class SlowStart:
         self.base = math.inf
         self.slow_start = True
         self.estimate: float | None = None  # the server's slots, once queueing was seen
-        self._latencies: list[float] = []
-        self._inflight: list[int] = []
+        self._window: list[tuple[float, int]] = []  # each completed request's latency and in flight when sent
         self._hold_overload = 0
 
     def _set(self, limit: float) -> int:
@@ -159,26 +152,23 @@ class SlowStart:
             return None
         self.slow_start = False
         self._hold_overload = self.limit
-        self._latencies.clear()
-        self._inflight.clear()
+        self._window.clear()
         return self._set(self.limit * self.BACKOFF)
 
     def observe(self, latency: float, inflight: int) -> int | None:
         """One completed request; returns the new limit when it changes."""
         self._hold_overload -= 1
-        self._latencies.append(latency)
-        self._inflight.append(inflight)
+        self._window.append((latency, inflight))
         # The first window is the whole first burst: its first quarter to finish is the fastest quarter.
-        window = self.limit if self.base == math.inf else max(self.MIN_WINDOW, self.limit // 4)
-        if len(self._latencies) < window:
+        if len(self._window) < (self.limit if self.base == math.inf else max(self.MIN_WINDOW, self.limit // 4)):
             return None
-        recent = _low(self._latencies)
+        latencies, inflights = zip(*self._window, strict=True)
+        self._window.clear()
+        recent = _low(latencies)
         self.base = min(self.base, recent)
         ratio = recent / self.base if self.base > 0 else 1.0
-        concurrency = max(self._inflight)  # the level this window was sent at
-        slots = statistics.median(self._inflight) / ratio  # Little's law: in flight ÷ (latency ÷ unqueued)
-        self._latencies.clear()
-        self._inflight.clear()
+        concurrency = max(inflights)  # the level this window was sent at
+        slots = statistics.median(inflights) / ratio  # Little's law: in flight ÷ (latency ÷ unqueued)
         before = self.limit
         if ratio <= (self.QUEUEING if self.slow_start else self.FLAT):
             if self.slow_start:
