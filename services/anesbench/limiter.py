@@ -64,16 +64,11 @@ class DynamicLimiter:
 
     def _wake(self) -> None:
         waiters = self._waiters
-        while waiters:
-            future, weight = waiters[0]
-            if future.done():  # cancelled while waiting
-                waiters.popleft()
-                continue
-            if not self._fits(weight):
-                return
-            waiters.popleft()
-            self._inflight += weight
-            future.set_result(None)
+        while waiters and (waiters[0][0].done() or self._fits(waiters[0][1])):
+            future, weight = waiters.popleft()
+            if not future.done():  # else it was cancelled while waiting
+                self._inflight += weight
+                future.set_result(None)
 
     async def acquire(self, weight: int = 1) -> None:
         """Take ``weight`` places (a request for n choices takes n)."""

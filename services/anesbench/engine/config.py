@@ -60,10 +60,9 @@ class RunConfig:
     scoring: str = DEFAULT_SCORING  # generate | logprobs
 
     def __post_init__(self) -> None:
-        if self.elicit not in ELICIT_MODES:
-            raise InvalidInput(f"must be one of {', '.join(ELICIT_MODES)}, got {self.elicit!r}", field="elicit")
-        if self.scoring not in SCORINGS:
-            raise InvalidInput(f"must be one of {', '.join(SCORINGS)}, got {self.scoring!r}", field="scoring")
+        for name, allowed in (("elicit", ELICIT_MODES), ("scoring", SCORINGS)):
+            if getattr(self, name) not in allowed:
+                raise InvalidInput(f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}", field=name)
         if self.scoring == "logprobs" and self.elicit != "off":
             raise InvalidInput("does not apply to {scoring} logprobs (there is no reply to ask about); leave it "
                                "out or give off", field="elicit", mentions=("scoring",))

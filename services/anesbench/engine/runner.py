@@ -24,7 +24,7 @@ from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.elicitation import Elicitation
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
-from anesbench.engine.regression import with_delta
+from anesbench.engine.regrade import grade_reply, with_delta
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
@@ -33,9 +33,7 @@ from anesbench.errors import (
     FatalInferenceError,
     GraderUnavailable,
     InferenceError,
-    InvalidInput,
     StoreWriteFailed,
-    Ungradable,
 )
 from anesbench.grader import Grader
 from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
@@ -55,7 +53,6 @@ from anesbench.store.records import ResultRow, RunRecord
 log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
 LOGPROB = "logprob"  # the method of a logprob-scored result (pred null: the top letter was not certain)
-UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
 IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
 
 
@@ -94,20 +91,6 @@ def request_payload(config: RunConfig, messages: list[dict[str, str]], sample: i
     return payload, hashlib.sha256(payload).hexdigest()
 
 
-async def grade_reply(grader: Grader, item: Item, row: ResultRow) -> None:
-    """The rules' verdict on a stored reply, as the row's ``pred`` and ``pred_rules``; a reply that alone
-    cannot be graded (too large, over the grading deadline) gets no letter. GraderUnavailable propagates."""
-    try:
-        extraction = await grader.grade(item.texts[row.language].options, row.response or "", row.finish_reason)
-    except (InvalidInput, Ungradable) as exc:
-        log.info("run %s: item %s (%s) cannot be graded: %s", row.run_id, item.id, row.language, exc)
-        row.pred, row.method, row.correct = None, UNGRADABLE, False
-    else:
-        row.pred, row.method = extraction.pred, extraction.method
-        row.correct = extraction.pred == item.answer
-    row.pred_rules, row.method_rules = row.pred, row.method
-
-
 async def _together(calls: list[Coroutine[Any, Any, None]]) -> None:
     if len(calls) == 1:
         await calls[0]  # the common case: no task per request
@@ -142,7 +125,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         # the writer's first failed write stops sending at once
-        self.writer = ResultWriter(self.store, on_error=lambda error: self.halt(_store_cause(error)))
+        self.writer = ResultWriter(self.store, lambda error: self.halt(_store_cause(error)))
 
     def halt(self, cause: str) -> None:
         if self.halted is None:
@@ -259,14 +242,10 @@ class _Run:
             return exc
 
     async def _send(self, rows: list[ResultRow], payload: bytes, letters: tuple[str, ...]) -> None:
-        """One request for ``rows`` (several samples: with ``n``, one prefill; choice i answers rows[i]); a
-        failure becomes each row's error (retried on resume).
-
-        Each row keeps its own identity (request_hash of the single-sample request), so reuse and resume
-        treat it like a sample sent alone. Usage is per request: each sample stores the prompt tokens and
-        an even share of the completion tokens. A logprob reply's alternatives become the probabilities
-        of the item's ``letters``.
-        """
+        """One request for ``rows``; a failure becomes each row's error (retried on resume). Several samples ask
+        for ``n`` choices (one prefill), choice i answering rows[i]; each row keeps the request_hash of its
+        single-sample request, so reuse and resume treat it alike, and stores the prompt tokens and an even
+        share of the completion tokens. A logprob reply's alternatives become the probabilities of ``letters``."""
         n = len(rows)
         completion = await self._complete(payload, n)
         if isinstance(completion, InferenceError):
@@ -452,10 +431,8 @@ async def execute_run(
 
 
 async def _cut_in_flight(state: _Run, tasks: list[asyncio.Task[None]]) -> None:
-    """Once the run halts, give requests in flight IN_FLIGHT_GRACE to finish, then drop them (a hung server).
-
-    A dropped request was never stored: the resumed run sends it again.
-    """
+    """Once the run halts, give requests in flight IN_FLIGHT_GRACE to finish, then drop them (a hung server):
+    a dropped request was never stored, the resumed run sends it again."""
     await state.stopping.wait()
     await asyncio.sleep(IN_FLIGHT_GRACE)
     for task in tasks:
