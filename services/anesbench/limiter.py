@@ -6,11 +6,10 @@ Below both `engine` and `inference`, which use it; it imports nothing of ours.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import statistics
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 
 class DynamicLimiter:
@@ -88,14 +87,23 @@ class DynamicLimiter:
         self._inflight -= weight
         self._wake()
 
-    @contextlib.asynccontextmanager
-    async def slots(self, weight: int = 1) -> AsyncIterator[None]:
+    def slots(self, weight: int = 1) -> _Held:
         """``async with limiter.slots(n):`` holds n places."""
-        await self.acquire(weight)
-        try:
-            yield
-        finally:
-            self.release(weight)
+        return _Held(self, weight)
+
+
+class _Held:
+    # a plain class, not contextlib.asynccontextmanager: a third of the cost on every request's path
+    __slots__ = ("_limiter", "_weight")
+
+    def __init__(self, limiter: DynamicLimiter, weight: int) -> None:
+        self._limiter, self._weight = limiter, weight
+
+    async def __aenter__(self) -> None:
+        await self._limiter.acquire(self._weight)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._limiter.release(self._weight)
 
 
 def headroom(slots: float) -> int:

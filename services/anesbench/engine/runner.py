@@ -364,7 +364,6 @@ async def execute_run(
     state = _Run(config, run, template, grader, store, progress, observer, reusable, limiter, api_key, http, pending)
     writer = state.writer
     metrics.RUNS.labels("running").inc()
-    writer.start()
     if observer is not None:
         observer.on_start(run, progress)
     status: str | None = None

@@ -25,20 +25,17 @@ BATCH_SIZE = 2048  # rows that wake the writer before its interval is up
 
 
 class ResultWriter:
-    """``add`` is cheap and synchronous; a background task flushes every FLUSH_INTERVAL or BATCH_SIZE rows,
-    and tells ``on_error`` of the first failed write."""
+    """``add`` is cheap and synchronous; a background task, started at once, flushes every FLUSH_INTERVAL or
+    BATCH_SIZE rows, and tells ``on_error`` of the first failed write."""
 
     def __init__(self, store: AsyncStore, on_error: Callable[[BaseException], None]) -> None:
         self._store = store
         self._on_error = on_error
         self._pending: list[ResultRow] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closing = False
         self.error: BaseException | None = None  # the first failed write; nothing is written after it
-
-    def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="result-writer")
 
     @property
@@ -60,15 +57,12 @@ class ResultWriter:
                     await asyncio.shield(self._store.call(Store.write_results, batch))
                 except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
                     self._pending[:0] = batch
-                    self._fail(exc)
+                    self.error = exc
+                    log.info("writing results failed (%d rows not written): %s", len(self._pending), exc)
+                    self._on_error(exc)
                     return
                 metrics.STORE_FLUSH.observe(time.perf_counter() - started)
                 metrics.STORE_ROWS.inc(len(batch))
-
-    def _fail(self, error: BaseException) -> None:
-        self.error = error
-        log.info("writing results failed (%d rows not written): %s", len(self._pending), error)
-        self._on_error(error)
 
     async def _loop(self) -> None:
         last = time.monotonic()
@@ -85,7 +79,5 @@ class ResultWriter:
         """Stop the background task after it has written everything still pending (or failed to)."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._task
         await self.flush()
