@@ -225,11 +225,7 @@ class _Run:
 
     async def _follow_up(self, elicitation: Elicitation, item: Item, row: ResultRow) -> None:
         payload = elicitation.request(self.template, item, row, sample_seed(self.config, row.sample))
-        completion = await self._complete(payload, 1)
-        if isinstance(completion, InferenceError):
-            elicitation.failed(row, str(completion), completion.attempts)
-        else:
-            elicitation.apply(row, item, completion)
+        elicitation.apply(row, item, await self._complete(payload, 1))
 
     async def _complete(self, payload: bytes, n: int) -> Completion | InferenceError:
         """The reply, or the error it failed with after its retries; the errors that stop the run propagate."""
