@@ -358,7 +358,6 @@ async def execute_run(
     pending += len(unfinished)
     limiters = await endpoint_limiters(config, api_key, http)
     state = _Run(config, run, template, grader, store, progress, observer, reusable, limiter, api_key, http, pending)
-    writer = state.writer
     metrics.RUNS.labels("running").inc()
     if observer is not None:
         observer.on_start(run, progress)
@@ -394,9 +393,9 @@ async def execute_run(
         progress.idle()
         if cancelled:
             progress.forget()
-        await writer.close()
-        if writer.error is not None and not cancelled:
-            cause = _store_cause(writer.error)
+        await state.writer.close()
+        if state.writer.error is not None and not cancelled:
+            cause = _store_cause(state.writer.error)
             status = "failed"
             error = cause if error in (None, cause) else f"{error}; {cause}"
         try:
@@ -412,10 +411,10 @@ async def execute_run(
             if status is not None:
                 final = await store.call(Store.finish_run, run.id, status, error)
         except Exception as exc:
-            if writer.error is None:
+            if state.writer.error is None:
                 raise
             raise StoreWriteFailed(
-                f"run {run.id}: {error}; {writer.unwritten} results were not saved and the run could not be "
+                f"run {run.id}: {error}; {state.writer.unwritten} results were not saved and the run could not be "
                 f"marked failed ({type(exc).__name__}: {exc}); run again with the same {{run_id}} once the store "
                 "can write", mentions=("run_id",)
             ) from None
