@@ -322,7 +322,6 @@ async def execute_run(
     api_key: str | None = None,
     observer: RunObserver | None = None,
     status_on_cancel: str | None = "cancelled",
-    retry: RetryPolicy | None = None,
     limiter: DynamicLimiter | None = None,
     http: HttpOptions | None = None,
 ) -> RunRecord:
@@ -367,7 +366,7 @@ async def execute_run(
     try:
         async with EndpointRouter(
             config.endpoints, config.model, limiters, api_key=api_key, request_timeout=config.request_timeout,
-            retry=retry or RetryPolicy(max_attempts=config.max_attempts), http=http,
+            retry=RetryPolicy(max_attempts=config.max_attempts), http=http,
             path=COMPLETIONS if config.scoring == "logprobs" else CHAT,
         ) as client:
             state.client = client
