@@ -20,15 +20,15 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 20250402  # fixed: the same runs give the same interval every time
 
 
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson(successes: int, n: int) -> tuple[float, float]:
     """95 % Wilson score interval of ``successes / n``; ``(0, 1)`` when ``n`` is 0 (nothing is known)."""
     if n <= 0:
         return 0.0, 1.0
     p = successes / n
-    z2 = z * z
+    z2 = Z95 * Z95
     denominator = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
     # The interval always holds p: rounding alone put 0/3 above 0 and 10/10 below 1 (a negative error bar).
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
@@ -51,9 +51,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return float(min(Fraction(1), 2 * tail))
 
 
-def paired_bootstrap(
-    only_a: int, only_b: int, n: int, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float]:
+def paired_bootstrap(only_a: int, only_b: int, n: int) -> tuple[float, float]:
     """95 % percentile interval of accuracy(A) - accuracy(B) when the ``n`` pairs are resampled.
 
     A pair's contribution to the difference depends only on whether it is discordant (+1/n when only
@@ -62,9 +60,9 @@ def paired_bootstrap(
     """
     if n <= 0:
         return 0.0, 0.0
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
     p_a, p_b = only_a / n, only_b / n
-    draws = rng.multinomial(n, [p_a, p_b, max(0.0, 1.0 - p_a - p_b)], size=resamples)
+    draws = rng.multinomial(n, [p_a, p_b, max(0.0, 1.0 - p_a - p_b)], size=BOOTSTRAP_RESAMPLES)
     differences = (draws[:, 0] - draws[:, 1]) / n
     low, high = np.quantile(differences, [0.025, 0.975])
     return float(low), float(high)

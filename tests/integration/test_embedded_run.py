@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import signal
@@ -14,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from anesbench.engine.writer import ResultWriter
+from anesbench.engine.writer import FLUSH_INTERVAL
 from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import CLI, ROOT, Proc, popen, run_cli, standin_control, standin_intended, standin_stats, start_standin
 from tests.waiting import wait_until
@@ -273,13 +272,12 @@ def test_kill_9_then_resume_sends_only_unfinished_work(make_standin, tmp_path: P
     lost = first["answered"] - saved  # answered by the model, not in the store
     # What a kill -9 may cost, from this run's settings:
     # * the requests in flight: at most `concurrency`, one per worker;
-    # * the answers received but not durable yet. The writer takes its pending rows every flush
-    #   `interval` and writes them; a row added just after a take waits for that write, one interval
+    # * the answers received but not durable yet. The writer takes its pending rows every
+    #   FLUSH_INTERVAL and writes them; a row added just after a take waits for that write, one interval
     #   and the next write: at most interval + 2 writes (allow 0.1 s per write on a loaded machine).
     #   Each worker has one request out at a time and the stand-in holds each for at least
     #   latency - jitter, so a worker receives at most floor(window / that) + 1 answers in the window.
-    interval = inspect.signature(ResultWriter).parameters["interval"].default
-    window = interval + 2 * 0.1
+    window = FLUSH_INTERVAL + 2 * 0.1
     per_worker = math.floor(window / ((latency_ms - jitter_ms) / 1000)) + 1
     bound = concurrency + concurrency * per_worker  # of 132: 8 + 8 * 4 = 40 at a 0.2 s interval, 32 at 0.1 s
     print(f"kill -9: {lost} answers lost of {total} (in flight + unflushed; bound {bound})")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from anesbench.engine.regression import record_delta
+from anesbench.engine.regrade import record_delta
 from anesbench.leaderboard import render_runs
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.async_store import AsyncStore

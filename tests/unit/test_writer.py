@@ -39,7 +39,6 @@ def test_a_failed_write_stops_the_writer_and_keeps_the_rows() -> None:
         astore = AsyncStore(store)
         errors: list[BaseException] = []
         writer = ResultWriter(astore, on_error=errors.append)
-        writer.start()
         writer.add(_row(1))
         await writer.flush()
         writer.add(_row(2))

@@ -28,7 +28,7 @@ from anesbench.defaults import (
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
-from anesbench.inference import public_endpoint
+from anesbench.inference import GenerationParams, public_endpoint
 from anesbench.prompts import PromptTemplate
 from anesbench.prompts.elicitation import load_elicitation_prompt
 from anesbench.store import RunRecord
@@ -60,10 +60,9 @@ class RunConfig:
     scoring: str = DEFAULT_SCORING  # generate | logprobs
 
     def __post_init__(self) -> None:
-        if self.elicit not in ELICIT_MODES:
-            raise InvalidInput(f"must be one of {', '.join(ELICIT_MODES)}, got {self.elicit!r}", field="elicit")
-        if self.scoring not in SCORINGS:
-            raise InvalidInput(f"must be one of {', '.join(SCORINGS)}, got {self.scoring!r}", field="scoring")
+        for name, allowed in (("elicit", ELICIT_MODES), ("scoring", SCORINGS)):
+            if getattr(self, name) not in allowed:
+                raise InvalidInput(f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}", field=name)
         if self.scoring == "logprobs" and self.elicit != "off":
             raise InvalidInput("does not apply to {scoring} logprobs (there is no reply to ask about); leave it "
                                "out or give off", field="elicit", mentions=("scoring",))
@@ -102,6 +101,10 @@ class RunConfig:
                 "letter or digit", field="run_id")
 
     @property
+    def params(self) -> GenerationParams:
+        return GenerationParams(max_tokens=self.max_tokens, temperature=self.temperature)
+
+    @property
     def endpoint(self) -> str:
         """The endpoints as one display string (credentials removed), as stored with the run."""
         if not self.endpoints and self.inference_service:
@@ -127,11 +130,6 @@ def limited(dataset: Dataset, limit: int | None) -> Dataset:
     if limit is None or limit >= len(dataset.items):
         return dataset
     return replace(dataset, items=_FirstItems(dataset.items, limit))  # type: ignore[arg-type]
-
-
-def item_limit(dataset: Dataset) -> int | None:
-    """How many items a dataset cut by :func:`limited` keeps; None when it is whole."""
-    return len(dataset.items) if isinstance(dataset.items, _FirstItems) else None
 
 
 def new_run_id(model: str, dataset: str) -> str:
@@ -181,7 +179,7 @@ def run_record(run_id: str, config: RunConfig, dataset: Dataset, template: Promp
         config_hash=config_hash(config, dataset, template),
         total=len(dataset.items) * len(config.languages) * config.samples,
         extractor_version=EXTRACTOR_VERSION,
-        item_limit=item_limit(dataset),
+        item_limit=len(dataset.items) if isinstance(dataset.items, _FirstItems) else None,
         elicit=config.elicit,
         elicit_prompt=prompt.name if prompt else None,
         elicit_prompt_sha256=prompt.sha256 if prompt else None,

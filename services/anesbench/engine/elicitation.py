@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from anesbench.dataset import Item
+from anesbench.errors import InferenceError
 from anesbench.inference.client import Completion
 from anesbench.inference.constraints import follow_up_body, follow_up_max_tokens, read_letter
 from anesbench.prompts import PromptTemplate
@@ -51,20 +52,20 @@ class Elicitation:
     def mark_pending(self, row: ResultRow) -> None:
         row.elicitation, row.elicitation_params = "pending", self.params()
 
-    def apply(self, row: ResultRow, item: Item, completion: Completion) -> None:
-        """The follow-up came back: read its letter strictly; a letter replaces the rules' verdict."""
+    def apply(self, row: ResultRow, item: Item, reply: Completion | InferenceError) -> None:
+        """The follow-up came back: its letter, read strictly, replaces the rules' verdict. One that got no
+        reply after its retries leaves the verdict, and keeps the error."""
+        if isinstance(reply, InferenceError):
+            row.elicitation, row.elicitation_error, row.elicitation_attempts = "failed", str(reply)[:2000], reply.attempts
+            return
         row.elicitation, row.elicitation_error = "done", None
-        row.elicitation_response = completion.content
-        row.elicitation_attempts, row.elicitation_latency_s = completion.attempts, completion.latency
-        row.elicitation_prompt_tokens = completion.prompt_tokens
-        row.elicitation_completion_tokens = completion.completion_tokens
-        letter = read_letter(completion.content, tuple(item.texts[row.language].options), self.constraint)
+        row.elicitation_response = reply.content
+        row.elicitation_attempts, row.elicitation_latency_s = reply.attempts, reply.latency
+        row.elicitation_prompt_tokens = reply.prompt_tokens
+        row.elicitation_completion_tokens = reply.completion_tokens
+        letter = read_letter(reply.content, tuple(item.texts[row.language].options), self.constraint)
         if letter is None:
             row.pred, row.method = row.pred_rules, row.method_rules
         else:
             row.pred, row.method = letter, ELICITED
         row.correct = row.pred == item.answer
-
-    def failed(self, row: ResultRow, error: str, attempts: int) -> None:
-        """The follow-up got no reply after its retries: the rules' verdict stands, the error is kept."""
-        row.elicitation, row.elicitation_error, row.elicitation_attempts = "failed", error[:2000], attempts

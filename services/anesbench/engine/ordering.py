@@ -17,11 +17,11 @@ questions are long is mostly a property of the question). Without history the fi
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-FILE_ORDER = "file"
 T = TypeVar("T")
 HEAD_SHARE = 0.4  # of the expected work, sent strictly longest first
 
@@ -36,7 +36,7 @@ class Ordering:
     @property
     def label(self) -> str:
         """What the run record says: ``history:<run ids>`` or ``file``."""
-        return f"history:{','.join(self.runs)}" if self.expected else FILE_ORDER
+        return f"history:{','.join(self.runs)}" if self.expected else "file"
 
     def order(self, work: Iterable[T], key: Callable[[T], tuple[str, str]]) -> Iterator[T]:
         """``work`` in sending order; ``key`` gives a unit's (item id, language). Without history this
@@ -64,12 +64,7 @@ def long_head_then_mixed(order: list[int], lengths: Sequence[float]) -> list[int
     while head < len(order) and work < HEAD_SHARE * total:
         work += lengths[order[head]]
         head += 1
-    mixed = order[:head]
-    low, high = head, len(order) - 1
-    while low <= high:
-        mixed.append(order[low])
-        low += 1
-        if low <= high:
-            mixed.append(order[high])
-            high -= 1
-    return mixed
+    rest = order[head:]
+    half = (len(rest) + 1) // 2
+    pairs = itertools.zip_longest(rest[:half], reversed(rest[half:]))  # longest left, shortest left, ...
+    return order[:head] + [i for pair in pairs for i in pair if i is not None]

@@ -90,8 +90,7 @@ class RunProgress:
         for state in ("total", "done", "failed"):
             with contextlib.suppress(KeyError):
                 metrics.RUN_ITEMS.remove(*self._run_labels, state)
-        languages = {language for language, _ in self._cells}
-        for language, level in [*self._cells, *((lang, "overall") for lang in languages)]:
+        for language, level in self._accuracy_cells():
             for gauge in ACCURACY_GAUGES:
                 with contextlib.suppress(KeyError):
                     gauge.remove(*self._run_labels, language, level)
@@ -103,15 +102,14 @@ class RunProgress:
         if (self.done, self.failed) != self._published:
             self._published = (self.done, self.failed)
             metrics.RUN_LAST_PROGRESS.labels(*self._run_labels).set(time.time())
-        overall: dict[str, list[int]] = {}
-        for (language, level), (correct, total) in self._cells.items():
-            self._set_accuracy(language, level, correct, total)
-            cell = overall.setdefault(language, [0, 0])
-            cell[0] += correct
-            cell[1] += total
-        for language, (correct, total) in overall.items():
-            self._set_accuracy(language, "overall", correct, total)
+        for (language, level), (correct, total) in self._accuracy_cells().items():
+            for gauge, value in zip(ACCURACY_GAUGES, (correct / total, *wilson(correct, total)), strict=True):
+                gauge.labels(*self._run_labels, language, level).set(value)
 
-    def _set_accuracy(self, language: str, level: str, correct: int, total: int) -> None:
-        for gauge, value in zip(ACCURACY_GAUGES, (correct / total, *wilson(correct, total)), strict=True):
-            gauge.labels(*self._run_labels, language, level).set(value)
+    def _accuracy_cells(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(language, level) -> (correct, total), with each language's ``overall`` added."""
+        cells = {key: (correct, total) for key, (correct, total) in self._cells.items()}
+        for (language, _), (correct, total) in self._cells.items():
+            overall = cells.get((language, "overall"), (0, 0))
+            cells[language, "overall"] = (overall[0] + correct, overall[1] + total)
+        return cells

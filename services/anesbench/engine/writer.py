@@ -1,6 +1,6 @@
 """Batches result rows and writes them to the store as they arrive (size- or time-triggered).
 
-A row waits at most ``interval`` (0.1 s) plus one write before it is durable, so a ``kill -9``
+A row waits at most FLUSH_INTERVAL (0.1 s) plus one write before it is durable, so a ``kill -9``
 costs at most the requests in flight and that much of answers. Rows still go in bulk (one Arrow
 write per batch). When a write fails the writer stops writing, keeps the rows it could not write,
 and tells the run through ``on_error`` so that it stops sending at once.
@@ -21,25 +21,21 @@ from anesbench.store.records import ResultRow
 
 log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.1
+BATCH_SIZE = 2048  # rows that wake the writer before its interval is up
 
 
 class ResultWriter:
-    """``add`` is cheap and synchronous; a background task flushes every ``interval`` or ``batch_size`` rows."""
+    """``add`` is cheap and synchronous; a background task, started at once, flushes every FLUSH_INTERVAL or
+    BATCH_SIZE rows, and tells ``on_error`` of the first failed write."""
 
-    def __init__(self, store: AsyncStore, *, batch_size: int = 2048, interval: float = FLUSH_INTERVAL,
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+    def __init__(self, store: AsyncStore, on_error: Callable[[BaseException], None]) -> None:
         self._store = store
-        self._batch_size = batch_size
-        self._interval = interval
         self._on_error = on_error
         self._pending: list[ResultRow] = []
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._closing = False
         self.error: BaseException | None = None  # the first failed write; nothing is written after it
-
-    def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="result-writer")
 
     @property
@@ -48,7 +44,7 @@ class ResultWriter:
 
     def add(self, row: ResultRow) -> None:
         self._pending.append(row)
-        if len(self._pending) >= self._batch_size:
+        if len(self._pending) >= BATCH_SIZE:
             self._wake.set()
 
     async def flush(self) -> None:
@@ -61,22 +57,18 @@ class ResultWriter:
                     await asyncio.shield(self._store.call(Store.write_results, batch))
                 except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
                     self._pending[:0] = batch
-                    self._fail(exc)
+                    self.error = exc
+                    log.info("writing results failed (%d rows not written): %s", len(self._pending), exc)
+                    self._on_error(exc)
                     return
                 metrics.STORE_FLUSH.observe(time.perf_counter() - started)
                 metrics.STORE_ROWS.inc(len(batch))
-
-    def _fail(self, error: BaseException) -> None:
-        self.error = error
-        log.info("writing results failed (%d rows not written): %s", len(self._pending), error)
-        if self._on_error is not None:
-            self._on_error(error)
 
     async def _loop(self) -> None:
         last = time.monotonic()
         while not self._closing and self.error is None:
             # The deadline counts from the last write's start: a slow write does not stretch the next wait.
-            timeout = max(0.0, self._interval - (time.monotonic() - last))
+            timeout = max(0.0, FLUSH_INTERVAL - (time.monotonic() - last))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
@@ -87,7 +79,5 @@ class ResultWriter:
         """Stop the background task after it has written everything still pending (or failed to)."""
         self._closing = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self._task
         await self.flush()
