@@ -25,8 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from anesbench.grading._final import Hit, find_commitments, lower_same_length
-from anesbench.grading._lines import letter_line
+from anesbench.grading._final import Hit, find_commitments, lower_same_length, matches
 from anesbench.grading._normalize import normalize, strip_think
 from anesbench.grading._option_text import (
     OptionIndex,
@@ -36,9 +35,8 @@ from anesbench.grading._option_text import (
     named_as_answer,
     option_index,
 )
-from anesbench.grading._patterns import REFUSAL, REFUSAL_ANCHORS, matches
 from anesbench.grading._rules import STRONG
-from anesbench.grading._verdicts import final_answer_after, judge_options, standing_verdicts
+from anesbench.grading._verdicts import POLARITY, judge_options, standing_verdicts
 
 #: Every method :func:`anesbench.grading.extract_answer` can return. It is a Prometheus label,
 #: so the set is closed: add a name here before any code returns it.
@@ -66,11 +64,7 @@ METHODS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Extraction:
-    """The letter a reply committed to (``None`` for no answer) and the method that decided it.
-
-    >>> Extraction(None, "none_refusal")
-    Extraction(pred=None, method='none_refusal')
-    """
+    """The letter a reply committed to (``None`` for no answer) and the method that decided it."""
 
     pred: str | None
     method: str
@@ -80,12 +74,88 @@ _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
 _TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitment
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
-
-
+#: a refusal; tried at :data:`REFUSAL_ANCHORS` only (the caller checks the character before "i"/"as")
+REFUSAL_ANCHORS = ("i ", "i'", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
+REFUSAL = re.compile(
+    r"i[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
+    r"|won't|will[ \t]+not|must[ \t]+decline|do[ \t]+not[ \t]+feel[ \t]+comfortable|'m[ \t]+not[ \t]+comfortable)"
+    r"[ \t]+(?:to[ \t]+)?(?:provide|give|offer|answer|help|assist|recommend|make|choose|select|pick|determine"
+    r"|diagnose|respond|comply)"
+    r"|as[ \t]+an[ \t]+ai(?![a-z])"
+    r"|(?:无法|不能|不便|没法|不可以)(?:回答|提供|作答|给出|推荐|选择|判断|确定唯一|帮助|协助)"
+    r"|作为(?:一个)?(?:ai|人工智能)"
+)
+#: a first or last line that is just the letter: "C", "(C)", "**C**", "C. Dantrolene"
+_LINE = re.compile(
+    r"^(?:(?:option|choice|answer|选项|答案)[ \t]*:?[ \t]*)?[(\[]?[ \t]*(?P<l>[A-Ha-h])[ \t]*[)\]]?(?![A-Za-z0-9])"
+    r"[ \t]*(?P<sep>[.:。、,\-–—)])?[ \t]*(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+#: an option-labelled line: a letter line next to one is a restated option list or an analysis
+_LABEL = re.compile(
+    r"^[ \t]*(?:[-*•·+][ \t]*)?(?:(?:option|choice|选项)[ \t]*[(\[]?[A-H](?![A-Za-z0-9])"
+    r"|[(\[]?[A-H][)\]]?[ \t]*(?:[.:)、(\-–—]|选项|项))",
+    re.IGNORECASE,
+)
+_PUNCT = " \t.。!！:;,)]"
 # A line that is one option as the question gave it ("A. 0.1 mmol/L"); at the reply's start, alone, it is
 # the reply's first stated answer.
 _OPTION_LINE = re.compile(r"(?m)^[ \t]*\(?([A-H])[.)][ \t]+([^\n]*?)[ \t.。]*$")
 _SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
+
+
+def _judge_line(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str] | None:
+    """A bare letter, a letter and its option's text, a conflict between them, or nothing."""
+    m = _LINE.match(line)
+    if m is None:
+        return None
+    letter = m.group("l")
+    rest = m.group("rest").strip(_PUNCT)
+    if not rest:
+        if letter.islower() and not whole:
+            return None
+        return letter.upper(), "lone_letter"
+    lower = rest.lower()
+    if letter.isupper() and index.is_text_of(letter, lower):  # "B. 6%": too short to search for, but its own
+        return letter, "letter_with_text"
+    if letter.islower() or not index.longest_first:
+        return None
+    pol = POLARITY.search(lower)
+    if pol is not None and pol.group("neg") is not None:  # "C. Dantrolene — Incorrect" is an analysis line
+        return None
+    start = 1 if lower[0] in "([" else 0
+    if not index.match_at(lower, start):
+        return None
+    named = set(mentions(lower, index))
+    if named == {letter}:  # "Option A, neostigmine, …; option B, sugammadex, …" names more than its own
+        return letter, "letter_with_text"
+    if named and letter not in named:
+        return None, "none_ambiguous"
+    return None
+
+
+def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None:
+    r"""``(letter, method)`` if the last or first line of ``text`` is a bare letter (+ its option
+    text) and not one of several option-labelled lines, ``(None, "none_ambiguous")`` if the letter
+    and the text disagree, else ``None``.
+
+    >>> _letter_line("A. Propofol\nB. Ketamine", option_index((("A", "Propofol"), ("B", "Ketamine")))) is None
+    True
+    """
+    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    if not lines:
+        return None
+    whole = len(lines) == 1
+    for i in (len(lines) - 1, 0):
+        neighbours = (lines[i - 1] if i > 0 else "", lines[i + 1] if i + 1 < len(lines) else "")
+        if any(n and _LABEL.match(n) for n in neighbours):
+            continue
+        judged = _judge_line(lines[i], index, whole)
+        if judged is not None:
+            return judged
+        if whole:
+            break
+    return None
 
 
 def _opening_answer(text: str, choices: Mapping[str, str]) -> str | None:
@@ -93,8 +163,6 @@ def _opening_answer(text: str, choices: Mapping[str, str]) -> str | None:
 
     >>> _opening_answer("A. 0.1 mmol/L\n\nThe answer is D.", {"A": "0.1 mmol/L", "D": "4"})
     'A'
-    >>> _opening_answer("A. 0.1 mmol/L\nB. 0.5 mmol/L", {"A": "0.1 mmol/L", "B": "0.5 mmol/L"}) is None
-    True
     """
     lines = list(_OPTION_LINE.finditer(text))
     if len(lines) != 1 or lines[0].start() != 0:
@@ -105,14 +173,9 @@ def _opening_answer(text: str, choices: Mapping[str, str]) -> str | None:
 
 def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
     """The letter of another option the sentence right after the committed letter names instead:
-    its exact text ("答案是C。在任何通气之前…手术。" where that is B's text), or its text as the
-    sentence's subject when the committed option's own text is not named and that other is not
-    negated ("答案是C。顺阿曲库铵的作用时间受影响最小。" where that is D's).
-
-    >>> from anesbench.grading._option_text import option_index
-    >>> _text_after("答案是C。氯胺酮。", Hit(3, ("C",), "final_answer_phrase", 0, 4), option_index((("B", "氯胺酮"),)))
-    'B'
-    """
+    its exact text ("答案是C。氯胺酮。" where that is B's text), or its text as the sentence's
+    subject when the committed option's own text is not named and that other is not negated
+    ("答案是C。顺阿曲库铵的作用时间受影响最小。" where that is D's)."""
     if hit.end < 0:
         return None
     at = hit.end
@@ -127,7 +190,6 @@ def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
     for letter in sorted(index.letters):
         if index.is_text_of(letter, sentence):
             return letter
-    # "答案是C。顺阿曲库铵的作用时间…最小…" (D's text as the subject, C's never named): the text disagrees
     hits = index.find_all(sentence)
     named = mentions(sentence, index)
     if hits and hits[0][0] == 0:
@@ -137,33 +199,20 @@ def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
     return None
 
 
-def _resolve(hit: Hit, valid: frozenset[str], text: str = "", index: OptionIndex | None = None) -> Extraction:
-    """The extraction a commitment stands for: its letter, or why it gives none (several letters;
-    not an option; the letter followed by another option's exact text).
-
-    >>> _resolve(Hit(0, ("A", "C"), "final_answer_phrase", 0), frozenset("ABCD")).method
-    'none_ambiguous'
-    """
-    if len(hit.letters) > 1:
-        return Extraction(None, "none_ambiguous")
-    letter = hit.letters[0]
-    if letter not in valid:
-        return Extraction(None, "none_invalid_choice")
-    if index is not None and _text_after(text, hit, index) not in (None, letter):
-        return Extraction(None, "none_ambiguous")
-    return Extraction(letter, hit.method)
-
-
 def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
-    """``(letter, method)`` as an extraction, refusing letters that are not options.
-
-    >>> _decided(("E", "lone_letter"), frozenset("ABCD"))
-    Extraction(pred=None, method='none_invalid_choice')
-    """
     letter, method = pair
     if letter is not None and letter not in valid:
         return Extraction(None, "none_invalid_choice")
     return Extraction(letter, method)
+
+
+def _resolve(hit: Hit, valid: frozenset[str], text: str, index: OptionIndex) -> Extraction:
+    """The extraction a commitment stands for: its letter, or why it gives none (several letters;
+    not an option; the letter followed by another option's text)."""
+    letter = hit.letters[0]
+    if len(hit.letters) > 1 or (letter in valid and _text_after(text, hit, index) not in (None, letter)):
+        return Extraction(None, "none_ambiguous")
+    return _decided((letter, hit.method), valid)
 
 
 def extract_answer(
@@ -189,11 +238,11 @@ def extract_answer(
             return _decided((bare.group(1).upper(), "lone_letter"), valid)
     # The last commitment is nearly always near the end: look there first, then before it.
     cut = len(text) - _TAIL_CHARS if len(text) > _TAIL_CHARS + 150 else 0
-    firm = find_commitments(text, index, cut, None, lower)
+    firm = find_commitments(text, lower, index, cut)
     # The head is read too when the tail has nothing, or repeats itself (a loop may have begun earlier);
     # one final answer after a long chain of thought is read from the tail alone.
     repeats = sum(1 for h in firm if h.tier == STRONG) > 1
-    earlier = find_commitments(text, index, 0, cut, lower) if cut and (repeats or not firm) else []
+    earlier = find_commitments(text, lower, index, 0, cut) if cut and (repeats or not firm) else []
     if not firm:
         firm, earlier = earlier, []
     if truncated:  # a cut-off "Therefore, C" may have gone on "… is wrong": only finished sentences count
@@ -208,16 +257,16 @@ def extract_answer(
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
         named = named_as_answer(lower, index)
         return _decided(named, valid) if named is not None and named[0] is not None else _TRUNCATED
-    line = letter_line(text, index)
+    line = _letter_line(text, index)
     if line is not None:
         return _decided(line, valid)
-    weak = find_commitments(text, index, 0, None, lower, weak=True)
+    weak = find_commitments(text, lower, index, weak=True)
     if weak:
         return _resolve(weak[-1], valid, text, index)
     standing = standing_verdicts(text, lower)
-    judged = judge_options(standing, valid)
     # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
-    if judged is not None and not (judged[0] is not None and final_answer_after(lower, standing[judged[0]][1])):
+    judged = judge_options(standing, valid, lower)
+    if judged is not None:
         return _decided(judged, valid)
     refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
