@@ -135,13 +135,9 @@ def _judge_line(line: str, index: OptionIndex, whole: bool) -> tuple[str | None,
 
 
 def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None:
-    r"""``(letter, method)`` if the last or first line of ``text`` is a bare letter (+ its option
+    """``(letter, method)`` if the last or first line of ``text`` is a bare letter (+ its option
     text) and not one of several option-labelled lines, ``(None, "none_ambiguous")`` if the letter
-    and the text disagree, else ``None``.
-
-    >>> _letter_line("A. Propofol\nB. Ketamine", option_index((("A", "Propofol"), ("B", "Ketamine")))) is None
-    True
-    """
+    and the text disagree, else ``None``."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if not lines:
         return None
@@ -218,11 +214,7 @@ def _resolve(hit: Hit, valid: frozenset[str], text: str, index: OptionIndex) -> 
 def extract_answer(
     choices: Mapping[str, str], response: str, *, finish_reason: str | None = None
 ) -> Extraction:
-    """The single letter ``response`` committed to among ``choices``, or ``None``; never a guess.
-
-    >>> extract_answer({"A": "x", "B": "y"}, "<think>A? no</think>", finish_reason="stop")
-    Extraction(pred=None, method='none_empty')
-    """
+    """The single letter ``response`` committed to among ``choices``, or ``None``; never a guess."""
     truncated = finish_reason == "length"
     visible = strip_think(response) if response else ""
     if not visible:

@@ -100,11 +100,7 @@ def lower_same_length(text: str) -> str:
 
 
 def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int) -> dict[str, list[int]]:
-    """For each of ``anchors`` that occurs in ``lower[start:stop]``, the offsets where it begins.
-
-    >>> anchor_positions("so also so", ("so", "is"), 0, 10)
-    {'so': [0, 5, 8]}
-    """
+    """For each of ``anchors`` that occurs in ``lower[start:stop]``, the offsets where it begins."""
     out: dict[str, list[int]] = {}
     for a in anchors:
         limit = stop + len(a) - 1
@@ -161,11 +157,7 @@ def ref_ok(text: str, i: int) -> bool:
 
 
 def _lower_ok(text: str, end: int, letter: str) -> bool:
-    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant.
-
-    >>> _lower_ok("the answer is a drug", 15, "a"), _lower_ok("the answer is a.", 15, "a")
-    (False, True)
-    """
+    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant."""
     after = text[end:end + 2]
     if letter == "a":
         return after == "" or (after[0] in ".,;:!?)]。，；\n" and not after[1:2].isalpha())
@@ -258,13 +250,7 @@ def _answer_line(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
 
 def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
     """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
-    text and names no other option (and no option line follows).
-
-    >>> from anesbench.grading._option_text import option_index
-    >>> idx = option_index((("C", "Dantrolene"), ("D", "Propofol")))
-    >>> _own_text_follows("c. dantrolene, it works", 1, "C", idx), _own_text_follows("c. propofol", 1, "C", idx)
-    (True, False)
-    """
+    text and names no other option (and no option line follows)."""
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
     rest = line.lstrip(_NOT_TEXT_START)
@@ -301,12 +287,7 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
 
 
 def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
-    """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
-
-    >>> from anesbench.grading._option_text import option_index
-    >>> _value_letters("(C) Dantrolene", option_index(())), _value_letters("A, C", option_index(()))
-    (('C',), ('A', 'C'))
-    """
+    """Letters of a boxed / JSON / tag value (original case): "C", "(C) x", "A, C", or the one option its text names."""
     m = _VALUE_LETTERS.match(value)
     if m is not None:
         rest = value[m.end():].strip(" \t\"'.)]}")

@@ -169,12 +169,7 @@ def judge_options(
 ) -> tuple[str | None, str] | None:
     """``(letter, "verdict")`` when exactly one option is judged correct, none both ways, and no
     final-answer phrase follows that verdict ("… C is correct. The answer is: 10 mg/kg");
-    ``(None, "none_ambiguous")`` when several are (or one is judged both ways); else ``None``.
-
-    >>> t = "A 错误，C 正确，D 也正确"
-    >>> judge_options(standing_verdicts(t, t.lower()), frozenset("ABCD"), t.lower())
-    (None, 'none_ambiguous')
-    """
+    ``(None, "none_ambiguous")`` when several are (or one is judged both ways); else ``None``."""
     last = {letter: positive for letter, (positive, _) in standing.items() if letter in valid}
     winners = [letter for letter, positive in last.items() if positive]
     if len(winners) == 1 and None not in last.values():
