@@ -24,7 +24,7 @@ from typing import Any
 
 import anesbench.grading
 from anesbench.errors import InvalidInput
-from anesbench.grading._extract import Extraction, extract_answer
+from anesbench.grading import Extraction, extract_answer
 
 REQUIRED_FIELDS = frozenset({"id", "lang", "tags", "choices", "response", "finish_reason", "expected"})
 OPTIONAL_FIELDS = frozenset({"source"})
