@@ -114,11 +114,6 @@ def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int
     return out
 
 
-def _offsets(at: dict[str, list[int]], anchors: tuple[str, ...]) -> list[int]:
-    lists = [at[a] for a in anchors if a in at]
-    return lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
-
-
 def matches(
     pattern: re.Pattern[str], lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
 ) -> list[re.Match[str]]:
@@ -127,8 +122,8 @@ def matches(
     >>> [m.start() for m in matches(re.compile(r"not \\w"), "not a, not b", ("not",))]
     [0, 7]
     """
-    at = anchor_positions(lower, anchors, start, len(lower) if stop is None else stop)
-    found = (pattern.match(lower, i) for i in _offsets(at, anchors))
+    positions = anchor_positions(lower, anchors, start, len(lower) if stop is None else stop).values()
+    found = (pattern.match(lower, i) for i in sorted({i for ps in positions for i in ps}))
     return [m for m in found if m is not None]
 
 
@@ -322,7 +317,10 @@ def find_commitments(
                     caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
                 positions = caps
             else:
-                positions = _offsets(at, rule.anchors)
+                lists = [at[a] for a in rule.anchors if a in at]
+                if not lists:
+                    continue
+                positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
             found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
             letters = _vet(text, lower, m, checks, index)
