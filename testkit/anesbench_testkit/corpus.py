@@ -207,8 +207,9 @@ def grading_patterns() -> list[re.Pattern[str]]:
             for field in fields(value):
                 walk(getattr(value, field.name), depth + 1)
 
-    for module in pkgutil.iter_modules(anesbench.grading.__path__):
-        for value in vars(importlib.import_module(f"anesbench.grading.{module.name}")).values():
+    names = ["anesbench.grading"] + [f"anesbench.grading.{m.name}" for m in pkgutil.iter_modules(anesbench.grading.__path__)]
+    for name in names:
+        for value in vars(importlib.import_module(name)).values():
             walk(value, 0)
     return list(found.values())
 

@@ -80,9 +80,9 @@ _EMPTY = Extraction(None, "none_empty")
 _TRUNCATED = Extraction(None, "none_truncated")
 _TAIL_CHARS = 300  # searched first; the rest only if the tail holds no commitment
 _BARE = re.compile(r"[ \t]*[(\[]?[ \t]*([A-Ha-h])[ \t]*[)\]]?[ \t]*[.。:!]?[ \t]*")
-#: a refusal; tried at :data:`REFUSAL_ANCHORS` only (the caller checks the character before "i"/"as")
-REFUSAL_ANCHORS = ("i ", "i'", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
-REFUSAL = re.compile(
+#: a refusal; tried at :data:`_REFUSAL_ANCHORS` only (the caller checks the character before "i"/"as")
+_REFUSAL_ANCHORS = ("i ", "i'", "as an", "无法", "不能", "不便", "没法", "不可以", "作为")
+_REFUSAL = re.compile(
     r"i[ \t]*(?:cannot|can(?:'|no)t|am[ \t]+(?:not[ \t]+able|unable)|'m[ \t]+(?:not[ \t]+able|unable)"
     r"|won't|will[ \t]+not|must[ \t]+decline|do[ \t]+not[ \t]+feel[ \t]+comfortable|'m[ \t]+not[ \t]+comfortable)"
     r"[ \t]+(?:to[ \t]+)?(?:provide|give|offer|answer|help|assist|recommend|make|choose|select|pick|determine"
@@ -266,7 +266,7 @@ def extract_answer(
     judged = judge_options(standing, valid, lower)
     if judged is not None:
         return _decided(judged, valid)
-    refusals = matches(REFUSAL, lower, REFUSAL_ANCHORS)
+    refusals = matches(_REFUSAL, lower, _REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
     rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
