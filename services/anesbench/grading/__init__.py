@@ -143,7 +143,11 @@ def _judge_line(line: str, index: OptionIndex, whole: bool) -> tuple[str | None,
 def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None:
     """``(letter, method)`` if the last or first line of ``text`` is a bare letter (+ its option
     text) and not one of several option-labelled lines, ``(None, "none_ambiguous")`` if the letter
-    and the text disagree, else ``None``."""
+    and the text disagree, else ``None``.
+
+    >>> _letter_line("A. Propofol\\nB. Ketamine", option_index((("A", "Propofol"), ("B", "Ketamine")))) is None
+    True
+    """
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     if not lines:
         return None

@@ -152,7 +152,11 @@ def ref_ok(text: str, i: int) -> bool:
 
 
 def _lower_ok(text: str, end: int, letter: str) -> bool:
-    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant."""
+    """A lower-case letter counts only where the English word "a" (or "e.g.") cannot be meant.
+
+    >>> _lower_ok("the answer is a drug", 15, "a"), _lower_ok("the answer is a.", 15, "a")
+    (False, True)
+    """
     after = text[end:end + 2]
     if letter == "a":
         return after == "" or (after[0] in ".,;:!?)]。，；\n" and not after[1:2].isalpha())
@@ -245,7 +249,12 @@ def _answer_line(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
 
 def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
     """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
-    text and names no other option (and no option line follows)."""
+    text and names no other option (and no option line follows).
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> _own_text_follows("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
+    True
+    """
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
     rest = line.lstrip(_NOT_TEXT_START)
@@ -282,7 +291,12 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
 
 
 def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
-    """Letters of a boxed / JSON / tag value (original case): "C", "(C) x", "A, C", or the one option its text names."""
+    """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
+
+    >>> from anesbench.grading._option_text import option_index
+    >>> _value_letters("(C) Dantrolene", option_index(())), _value_letters("A, C", option_index(()))
+    (('C',), ('A', 'C'))
+    """
     m = _VALUE_LETTERS.match(value)
     if m is not None:
         rest = value[m.end():].strip(" \t\"'.)]}")

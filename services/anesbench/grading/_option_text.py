@@ -168,7 +168,12 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
 
 def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int) -> str | None:
     """The option named right after a head when it ends its clause and what follows is not a list
-    of options ("首选罗哌卡因，布比卡因心脏毒性较大" → 罗哌卡因; not "I'd pick propofol, ketamine or …")."""
+    of options ("首选罗哌卡因，布比卡因心脏毒性较大" → 罗哌卡因; not "I'd pick propofol, ketamine or …").
+
+    >>> idx = option_index((("A", "Propofol"), ("B", "Ketamine")))
+    >>> _named_in_first_clause("i'd pick propofol, ketamine is worse", idx, 8, 36)
+    'A'
+    """
     hits = index.find_all(lower, start, end)
     if not hits or lower[start:hits[0][0]].strip(" \t:") or mentions(lower, index, hits[0][0], hits[0][1]) == []:
         return None
@@ -192,7 +197,11 @@ def named_as_answer(
 ) -> tuple[str | None, str] | None:
     """``(letter, "option_text")`` if the options named as the answer by their text ("phenylephrine
     is the drug to give", "0.25 is the most appropriate choice") after offset ``after`` are one
-    option, ``(None, "none_ambiguous")`` if several, ``None`` if none."""
+    option, ``(None, "none_ambiguous")`` if several, ``None`` if none.
+
+    >>> named_as_answer("0.25 is the most appropriate choice for", option_index((("A", "0.25"), ("B", "0.5"))))
+    ('A', 'option_text')
+    """
     named = [index.letter_of[form] for at, stop, form in index.find_all(lower)
              if at > after and _TAIL_HEAD.match(lower, stop) and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
     if not named:
