@@ -92,7 +92,11 @@ class Hit:
 
 
 def lower_same_length(text: str) -> str:
-    """``text.lower()``, keeping the few characters whose lower case is longer (so offsets agree)."""
+    """``text.lower()``, keeping the few characters whose lower case is longer (so offsets agree).
+
+    >>> lower_same_length("İC")
+    'İc'
+    """
     low = text.lower()
     if len(low) == len(text):
         return low
@@ -117,7 +121,8 @@ def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int
 def matches(
     pattern: re.Pattern[str], lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
 ) -> list[re.Match[str]]:
-    """``pattern.match`` at every offset in ``[start, stop)`` where one of ``anchors`` begins, in text order.
+    """``pattern.match`` at every offset in ``[start, stop)`` where one of ``anchors`` begins, in text
+    order (matches may overlap and may run past ``stop``).
 
     >>> [m.start() for m in matches(re.compile(r"not \\w"), "not a, not b", ("not",))]
     [0, 7]
