@@ -24,7 +24,7 @@ from typing import Any
 
 import anesbench.grading
 from anesbench.errors import InvalidInput
-from anesbench.grading._extract import Extraction, extract_answer
+from anesbench.grading import Extraction, extract_answer
 
 REQUIRED_FIELDS = frozenset({"id", "lang", "tags", "choices", "response", "finish_reason", "expected"})
 OPTIONAL_FIELDS = frozenset({"source"})
@@ -207,8 +207,9 @@ def grading_patterns() -> list[re.Pattern[str]]:
             for field in fields(value):
                 walk(getattr(value, field.name), depth + 1)
 
-    for module in pkgutil.iter_modules(anesbench.grading.__path__):
-        for value in vars(importlib.import_module(f"anesbench.grading.{module.name}")).values():
+    names = ["anesbench.grading"] + [f"anesbench.grading.{m.name}" for m in pkgutil.iter_modules(anesbench.grading.__path__)]
+    for name in names:
+        for value in vars(importlib.import_module(name)).values():
             walk(value, 0)
     return list(found.values())
 

@@ -5,7 +5,9 @@ the checks each rule names. A :class:`Hit` is one commitment: where it is, the l
 (several distinct ones make it ambiguous), the method name and a strength tier. Callers take the
 last one (self-corrections).
 
->>> [h.letters for h in find_commitments("Answer: A. Wait, no. The answer is C.", None)]
+>>> from anesbench.grading._option_text import option_index
+>>> t = "Answer: A. Wait, no. The answer is C."
+>>> [h.letters for h in find_commitments(t, t.lower(), option_index(()))]
 [('A',), ('C',)]
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from anesbench.grading import _patterns as P
 from anesbench.grading import _rules as R
 from anesbench.grading._option_text import OptionIndex, mentions
 
@@ -47,6 +48,36 @@ _OWN_REJECT = re.compile(r"(?<![a-z])(?:not|incorrect|wrong|unlikely|isn't)(?![a
 _ZH_HEADING_WORDS = re.compile(r"[ \t\[]*(?:最终|正确|参考|标准|本题)?")
 _HEADING_WORDS = re.compile(r"[ \t]*(?:(?:the|my|our|final|correct|best|right|most|appropriate|single|likely)[ \t]+)*")
 
+#: a hypothetical ("if the answer were A", "A would be the answer if …") is not a commitment
+_HYPOTHETICAL_BEFORE = re.compile(r"(?:^|[^a-z])(?:if|whether|unless|suppose|supposing|assuming)[ \t][^.;:!?,\n]*$")
+_HYPOTHETICAL_AFTER = re.compile(r"[ \t,]+(?:if|when|unless|only[ \t]+if|provided|in[ \t]+case)(?![a-z])")
+#: what may not come right before a Chinese commitment word ("不选A", "如果选A", "并不是A")
+_ZH_NOT_BEFORE = ("不", "不应", "不能", "不会", "不该", "不要", "别", "如果", "若", "假如", "假设", "可", "可以", "是否",
+                  "不是", "并非", "比", "于")
+
+#: letters inside a boxed / JSON / tag value (original case): "C", "(C)", "C. Dantrolene", "A, C", ["B"]
+_VALUE_LETTERS = re.compile(
+    r"^[\s\"'\[(]*(?P<grp>[A-Ha-h](?:[\s\"',、/)]*(?:and|or|和|或|与)?[\s\"',(]*[A-H]){0,7})(?![A-Za-z0-9])"
+)
+#: a letter in an original-case span
+_LETTER = re.compile(r"(?<![A-Za-z])[A-Ha-h](?![A-Za-z])")
+
+#: a letter put as a question ("答案是B吗？", "The answer is B?") is not a commitment
+_QUESTIONED = re.compile(r"[ \t]*(?:项|选项)?[ \t]*(?:吗|呢|\?|还是)")
+#: the letter is one of a list ("B and C fit", "A、C最符合"): a pattern starting at a later letter of it
+#: does not commit to that letter alone (original case; searched in the characters before the letter)
+_JOINED_BEFORE = re.compile(
+    r"(?<![A-Za-z])[A-H][)\]]?[ \t]*(?:,|、|/|&|\+|和|与|及|或者|或|and|or)[ \t]*(?:[Oo]ption[ \t]+|选项)?[(\[]?[ \t]*\Z"
+)
+#: the word before an answer noun that turns it around ("the wrong answer is A")
+_NEG_ADJ = re.compile(r"(?:wrong|incorrect|false|worst|not|n't|least[ \t]+correct)[ \t]+(?:[a-z]+[ \t]+)?$")
+#: right after the letter, a verdict that cancels the commitment ("Answer: C is incorrect because …",
+#: "答案A项错误" is an analysis, not an answer)
+_NEG_AFTER = re.compile(
+    r"[ \t]*(?:项|选项)?[ \t]*(?:是|说法|描述)?(?:错误|错|不正确|不对|不是|不选|排除|也不)"
+    r"|[ \t]*(?:is|are|was|would[ \t]+be)(?:n't|[ \t]+(?:not|incorrect|wrong|false|unlikely))(?![a-z])"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -70,6 +101,35 @@ def lower_same_length(text: str) -> str:
     if len(low) == len(text):
         return low
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int) -> dict[str, list[int]]:
+    """For each of ``anchors`` that occurs in ``lower[start:stop]``, the offsets where it begins."""
+    out: dict[str, list[int]] = {}
+    for a in anchors:
+        limit = stop + len(a) - 1
+        i = lower.find(a, start, limit)
+        if i == -1:
+            continue
+        found = out[a] = []
+        while i != -1:
+            found.append(i)
+            i = lower.find(a, i + 1, limit)
+    return out
+
+
+def matches(
+    pattern: re.Pattern[str], lower: str, anchors: tuple[str, ...], start: int = 0, stop: int | None = None
+) -> list[re.Match[str]]:
+    """``pattern.match`` at every offset in ``[start, stop)`` where one of ``anchors`` begins, in text
+    order (matches may overlap and may run past ``stop``).
+
+    >>> [m.start() for m in matches(re.compile(r"not \\w"), "not a, not b", ("not",))]
+    [0, 7]
+    """
+    positions = anchor_positions(lower, anchors, start, len(lower) if stop is None else stop).values()
+    found = (pattern.match(lower, i) for i in sorted({i for ps in positions for i in ps}))
+    return [m for m in found if m is not None]
 
 
 def ref_ok(text: str, i: int) -> bool:
@@ -109,13 +169,9 @@ def _lower_ok(text: str, end: int, letter: str) -> bool:
 
 
 def _group_letters(text: str, start: int, end: int, lower_first: bool) -> tuple[str, ...]:
-    """Letters (upper-cased, unique) of ``text[start:end]``; after the first, only capitals count.
-
-    >>> _group_letters("B or C", 0, 6, False), _group_letters("c and D", 0, 7, True)
-    (('B', 'C'), ('C', 'D'))
-    """
+    """Letters (upper-cased, unique) of ``text[start:end]``; after the first, only capitals count."""
     out: list[str] = []
-    for m in P.LETTER.finditer(text, start, end):
+    for m in _LETTER.finditer(text, start, end):
         ch = m.group()
         if ch.islower() and (out or not lower_first):
             break
@@ -124,35 +180,30 @@ def _group_letters(text: str, start: int, end: int, lower_first: bool) -> tuple[
     return tuple(out)
 
 
-def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionIndex | None) -> tuple[str, ...]:
-    """The letters of match ``m`` if it passes the ``checks`` its pattern needs, else ``()``.
-
-    >>> t = "Vitamin A is the answer"
-    >>> _vet(t, t.lower(), R.RULES[1].pattern.match(t.lower(), 8), R.OPTION_REF, None)
-    ()
-    """
+def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionIndex) -> tuple[str, ...]:
+    """The letters of match ``m`` if it passes the ``checks`` its pattern needs, else ``()``."""
     start = m.start()
     if checks & R.WORD_START and start and "a" <= lower[start - 1] <= "z":
         return ()
-    if checks & R.ZH_NOT_BEFORE and lower.endswith(P.ZH_NOT_BEFORE, max(0, start - 2), start):
+    if checks & R.ZH_NOT_BEFORE and lower.endswith(_ZH_NOT_BEFORE, max(0, start - 2), start):
         return ()
     group_start, group_end = m.span("grp")
     letters = _group_letters(text, group_start, group_end, bool(checks & R.LOWER_OK))
     if not letters:
         return ()
-    first = P.LETTER.search(text, group_start, group_end)
+    first = _LETTER.search(text, group_start, group_end)
     assert first is not None
     if first.group().islower() and not _lower_ok(text, group_end, first.group()):
         return ()
     if checks & R.OPTION_REF and (
         not ref_ok(text, first.start())
-        or P.JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
-        or P.QUESTIONED.match(lower, m.end())
+        or _JOINED_BEFORE.search(text, max(0, first.start() - 16), first.start())
+        or _QUESTIONED.match(lower, m.end())
     ):
         return ()
-    if P.QUESTIONED.match(lower, group_end):
+    if _QUESTIONED.match(lower, group_end):
         return ()
-    if checks & R.NEG_ADJ and P.NEG_ADJ.search(lower, max(0, start - 30), start):
+    if checks & R.NEG_ADJ and _NEG_ADJ.search(lower, max(0, start - 30), start):
         return ()
     # "## Answer\nC" is a heading; "Let's evaluate each option:\nOption A is wrong" is not
     # ("… the most suitable choice is:\nD. 10 mg/kg" is an answer: the verb says so, if the letter's
@@ -176,48 +227,39 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     if checks & R.BETWEEN and m.group("between") and not m.group("between").lstrip().startswith("("):
         named = m.group("between").lstrip(_NOT_TEXT_START)
-        if index is None or letters[0] not in mentions(named, index):
+        if letters[0] not in mentions(named, index):
             return ()
-    if P.NEG_AFTER.match(lower, group_end):
+    if _NEG_AFTER.match(lower, group_end):
         return ()
     if checks & R.OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
         return ()
     if checks & R.COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
         return ()
     if checks & R.HYPOTHETICAL:
-        if P.HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
+        if _HYPOTHETICAL_BEFORE.search(lower, max(0, start - 40), start):
             return ()
-        if "would" in m.group() and P.HYPOTHETICAL_AFTER.match(lower, m.end()):
+        if "would" in m.group() and _HYPOTHETICAL_AFTER.match(lower, m.end()):
             return ()
     return letters
 
 
-def _answer_line(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+def _answer_line(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
     """Whether the letter ending at ``lower[at]`` stands alone on its line or with its own text only
-    (not the first line of an option list).
-
-    >>> _answer_line("c\\nthat is all", 1, "C", None), _answer_line("c. x\\nd. y", 1, "C", None)
-    (True, False)
-    """
+    (not the first line of an option list)."""
     end = lower.find("\n", at)
     if not lower[at:len(lower) if end == -1 else end].strip(" \t.。:)]"):
         return not (end != -1 and _NEXT_LABEL.match(lower, end))
     return _own_text_follows(lower, at, letter, index)
 
 
-def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | None) -> bool:
+def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
     """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
-    text and names no other option.
+    text and names no other option (and no option line follows).
 
     >>> from anesbench.grading._option_text import option_index
-    >>> idx = option_index((("C", "Dantrolene"), ("D", "Propofol")))
-    >>> _own_text_follows("c. dantrolene, it works", 1, "C", idx), _own_text_follows("c. propofol", 1, "C", idx)
-    (True, False)
-    >>> _own_text_follows("c. dantrolene\\nd. propofol", 1, "C", idx)  # a list of the options, not an answer
-    False
+    >>> _own_text_follows("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
+    True
     """
-    if index is None:
-        return False
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
     rest = line.lstrip(_NOT_TEXT_START)
@@ -233,17 +275,11 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex | Non
     return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
-def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex | None) -> bool:
+def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex) -> bool:
     """Whether the letter line ending at ``lower[at]``, after the line ending in a colon at
-    ``lower[colon]``, is the reply's conclusion: the colon line is a sentence that concludes (ends
-    in "is", "是" …; asks nothing), no option line follows the letter's, and the letter's line
-    neither rejects the option nor names another one first.
-
-    >>> _closes_option_lines("so the answer here is:\\nc. x", 21, 24, "C", None)
-    True
-    >>> _closes_option_lines("the option here is:\\na. x\\nb. y", 18, 21, "A", None)
-    False
-    """
+    ``lower[colon]``, is the reply's conclusion: the colon line concludes (ends in "is", "是" …;
+    asks nothing), no option line follows, and the letter's line neither rejects the option nor
+    names another one first."""
     head_start = lower.rfind("\n", 0, colon) + 1
     head = lower[head_start:colon]
     wordy = len(head.split()) >= 3 or sum("\u4e00" <= ch <= "\u9fff" for ch in head) >= 4
@@ -255,50 +291,36 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
     rest = lower[at:len(lower) if line_end == -1 else line_end]
     if _OWN_REJECT.search(rest):
         return False
-    named = mentions(rest, index) if index is not None else []
+    named = mentions(rest, index)
     return not named or named[0] == letter
 
 
-def _value_letters(value: str, index: OptionIndex | None) -> tuple[str, ...]:
+def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
     """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
 
-    >>> _value_letters("(C) Dantrolene", None), _value_letters("A, C", None)
+    >>> from anesbench.grading._option_text import option_index
+    >>> _value_letters("(C) Dantrolene", option_index(())), _value_letters("A, C", option_index(()))
     (('C',), ('A', 'C'))
     """
-    m = P.VALUE_LETTERS.match(value)
+    m = _VALUE_LETTERS.match(value)
     if m is not None:
         rest = value[m.end():].strip(" \t\"'.)]}")
         if not (m.group("grp")[0].islower() and rest and rest[0] not in ".:)-"):
             return _group_letters(value, m.start("grp"), m.end("grp"), True)
-    if index is not None:
-        named = tuple(dict.fromkeys(mentions(value.lower(), index)))
-        if len(named) == 1:
-            return named
-    return ()
+    named = tuple(dict.fromkeys(mentions(value.lower(), index)))
+    return named if len(named) == 1 else ()
 
 
 def find_commitments(
-    text: str,
-    index: OptionIndex | None,
-    start: int = 0,
-    stop: int | None = None,
-    lower: str | None = None,
-    weak: bool = False,
+    text: str, lower: str, index: OptionIndex, start: int = 0, stop: int | None = None, weak: bool = False
 ) -> list[Hit]:
-    """All vetted commitments in ``text`` (normalized) that begin in ``[start, stop)``, sorted by
-    position (``lower`` is :func:`lower_same_length` of ``text`` if the caller has it already).
-    Only the WEAK tier if ``weak``, else only the others (weak ones matter only when there are no
-    others). ``AT_END`` patterns (anchored at the end of the text) only run when ``stop`` is the end.
-
-    >>> [(h.letters, h.method) for h in find_commitments("最终答案：\\\\boxed{B}", None)]
-    [(('B',), 'boxed')]
-    """
-    if lower is None:
-        lower = lower_same_length(text)
+    """All vetted commitments in ``text`` (normalized; ``lower`` is its :func:`lower_same_length`)
+    that begin in ``[start, stop)``, sorted by position. Only the WEAK tier if ``weak``, else only
+    the others. ``AT_END`` patterns (anchored at the end of the text) only run when ``stop`` is the end."""
     end = len(text) if stop is None else stop
     hits: list[Hit] = []
     ascii_only = text.isascii()
-    at = P.anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
+    at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
     caps: list[int] | None = None
     for rule in _PHRASE_RULES:
         checks = rule.checks

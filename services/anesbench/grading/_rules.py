@@ -1,15 +1,19 @@
 """The rule table: every construct the grader reads as a committed answer, as data.
 
-A :class:`Rule` is a pattern (run on the lower-cased normalized reply, tried only where one of its
-literal ``anchors`` occurs), the method it reports, its strength tier, the checks that veto a match
-(bit flags, see below) and its own example replies: ``positive`` ones it decides, ``negative``
-ones where its pattern matches but a veto (or a later rule) must keep it from committing. The tests
-run every example through :func:`anesbench.grading.extract_answer`, and fail for a rule that lacks
-either kind. Every pattern captures the committed letter(s) in the group ``grp`` (value rules:
-the value in ``c``). No rule names a domain word: rules describe the shapes of answers.
+A :class:`Rule` is a pattern, the method it reports, its strength tier, the checks that veto a match
+(bit flags, see below) and its own example replies: ``positive`` ones it decides, ``negative`` ones
+where its pattern matches but a veto (or a later rule) must keep it from committing; the tests run
+every example through :func:`anesbench.grading.extract_answer`. Every pattern captures the committed
+letter(s) in the group ``grp`` (value rules: the value in ``c``). No rule names a domain word: rules
+describe the shapes of answers.
 
->>> RULES[0].name, RULES[0].method
-('answer_phrase', 'final_answer_phrase')
+Patterns run on the *lower-cased* normalized reply (``re.IGNORECASE`` costs 4-5x) and are tried
+only where one of their literal ``anchors`` occurs (none starts with a look-behind): scanning a 2 kB
+reply with a pattern that starts with a common letter costs ~50 µs, ``str.find`` of a few anchors
+plus ``pattern.match`` at the hits ~1 µs.
+
+>>> re.match(GRP, "(c) or d").group("grp")
+'(c) or d'
 """
 
 from __future__ import annotations
@@ -17,7 +21,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from anesbench.grading._patterns import ADV, END, GRP, ONE, SINGLE, ZH_END, M
+#: one letter, maybe bracketed (case and the English word "a" are vetted later)
+ONE = r"(?:[(\[][ \t]*)?[a-h](?![a-z0-9])(?:[ \t]*[)\]])?"
+_JOIN = r"(?:,|、|/|&|\+|\bor\b|\band\b|和|或者|或|以及|及|与)"
+#: one letter or several joined by "or" / "and" / "、" (several distinct letters = ambiguous)
+GRP = rf"(?P<grp>{ONE}(?:[ \t]*{_JOIN}[ \t]*(?:option[ \t]+|choice[ \t]+|选项)?{ONE}){{0,7}})"
+SINGLE = rf"(?P<grp>{ONE})"
+#: what may follow a bare letter for it to end a sentence ("Therefore, C." but not "C is wrong")
+END = r"(?=[ \t]*(?:[.!;。！；]|$|\n|[-–—:][ \t]|\(|,[ \t]*(?:which|as|because|since)\b))"
+ZH_END = r"(?:项|选项)?(?=[ \t]*(?:[.!;,。！；，]|$|\n))"
+ADV = (r"(?:(?:therefore|thus|actually|clearly|definitely|indeed|then|still|now|obviously|probably|"
+       r"most[ \t]+likely|likely|in[ \t]+fact|simply|undoubtedly|certainly|really|either)[ \t,]+)*")
 
 STRONG, MEDIUM, WEAK = 0, 1, 2
 #: the checks a match must pass (plain int flags: enum.Flag measured 1.65x slower per reply)
@@ -86,9 +100,9 @@ class Rule:
 
 
 def rule(name: str, pattern: str, method: str, tier: int, checks: int, anchors: tuple[str, ...],
-         positive: tuple[Example, ...], negative: tuple[Example, ...], flags: int = 0, value: str = "") -> Rule:
+         positive: tuple[Example, ...], negative: tuple[Example, ...], value: str = "") -> Rule:
     """A :class:`Rule` with its pattern compiled."""
-    return Rule(name, re.compile(pattern, flags), method, tier, checks, anchors, positive, negative, value)
+    return Rule(name, re.compile(pattern), method, tier, checks, anchors, positive, negative, value)
 
 
 #: ``anchors`` value of rules that start with the letter: tried at every capital A-H of the reply
@@ -97,7 +111,7 @@ _FINAL, _CONCL = "final_answer_phrase", "conclusion"
 
 RULES: tuple[Rule, ...] = (
     rule("answer_phrase",
-         r"(?P<head>answer|option|choice|selection)(?![a-z])"
+         r"(?m)(?P<head>answer|option|choice|selection)(?![a-z])"
          r"(?:[ \t]+(?:to|for)[ \t]+(?:this|the)[ \t]+(?:question|item|problem|case|mcq))?"
          r"(?:[ \t]+(?:here|overall|then|therefore|thus|in[ \t]+this[ \t]+case))?"
          r"(?P<sep>[ \t]*(?:is|would[ \t]+be|should[ \t]+be|must[ \t]+be|will[ \t]+be|remains|=|:|-|–|—|->|→)(?![a-z])"
@@ -109,8 +123,7 @@ RULES: tuple[Rule, ...] = (
           Example("## Answer\nC", "C")),
          (Example("The wrong answer is B; propofol is what I'd pick.", "A"),
           Example("If the answer were B, the patient would improve.", None),
-          Example("Let's evaluate each option:\nOption A is plausible.", None)),
-         flags=M),
+          Example("Let's evaluate each option:\nOption A is plausible.", None))),
     rule("letter_first",
          rf"(?P<grp>[a-h])[)\]]?(?![a-z0-9])(?:{_LETTER_FIRST_EN}|{_FITS_BEST})",
          _FINAL, STRONG, OPTION_REF | BETWEEN | HYPOTHETICAL, CAPS,
@@ -192,7 +205,7 @@ RULES: tuple[Rule, ...] = (
          (Example("Dantrolene binds the ryanodine receptor — C.", "C"),),
          (Example("Dantrolene binds the ryanodine receptor — C is wrong.", None),)),
     rule("colon_then_letter_line",
-         r":[ \t]*\n\s*(?:[-*•][ \t]*)?(?:option[ \t]+|选项)?[(\[]?[ \t]*(?P<grp>[a-h])[ \t]*[)\]]?"
+         r"(?m):[ \t]*\n\s*(?:[-*•][ \t]*)?(?:option[ \t]+|选项)?[(\[]?[ \t]*(?P<grp>[a-h])[ \t]*[)\]]?"
          r"(?:[ \t]*(?:\.(?![a-z])|[:)、]|[-–—](?=[ \t]))|[ \t]*(?=\n|$))", _CONCL, MEDIUM,
          COLON_LINE, (":",),
          (Example("Based on this analysis, the finding that most reliably confirms it is:\nC. Dantrolene\n"
@@ -209,14 +222,12 @@ RULES: tuple[Rule, ...] = (
           Example("Which of the following helps here:\nC. A cooling blanket", None),
           Example("The options that remain open are:\nC. A cooling blanket\nand also D.", None),
           Example("After weighing each option, my conclusion is:\nC. Dantrolene\nThis is why.", None,
-                  finish_reason="length")),
-         flags=M),
+                  finish_reason="length"))),
     rule("is_letter",
-         r"is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r"(?=[ \t]*(?:[.!]|$))",
+         r"(?m)is[ \t]+(?:option[ \t]+|choice[ \t]+)?" + SINGLE + r"(?=[ \t]*(?:[.!]|$))",
          _CONCL, WEAK, WORD_START | OPTION_REF, ("is",),
          (Example("The most cardiotoxic agent is B.", "B"),),
-         (Example("The gene is B-type.", None), Example("Which one is B? I am not sure.", None)),
-         flags=M),
+         (Example("The gene is B-type.", None), Example("Which one is B? I am not sure.", None))),
     rule("zh_answer",
          rf"(?:答案|(?<![回解作问])答(?=[ \t]*:)){_ZH_FILL}"
          r"(?:(?P<nl>[ \t]*(?:是|为)?[ \t]*:?[ \t]*\n\s*)|[ \t]*(?:是|为|选择|选)?[ \t]*:?[ \t]*)(?:选项|选)?[ \t]*" + GRP,
@@ -247,20 +258,18 @@ RULES: tuple[Rule, ...] = (
          (zh("答案是A。更正为C。", "C"),),
          (zh("更正为C吗？", None),)),
     rule("zh_conclusion",
-         r"(?:而是|应(?:该|当)?(?:是|为)"
+         r"(?m)(?:而是|应(?:该|当)?(?:是|为)"
          r"|(?:所以|因此|因而|故而|故|综上所述|综上|总之|由此可见|最终)[ \t]*[,:]?[ \t]*(?:应该|应)?(?:是|为)?"
          r"|(?:只剩下?|剩下|剩余)[ \t]*(?:的是)?)[ \t]*(?:选项)?" + SINGLE + ZH_END,
          _CONCL, MEDIUM, ZH_ONLY | ZH_NOT_BEFORE,
          ("而是", "应", "所以", "因", "故", "综上", "总之", "由此", "最终", "只剩", "剩"),
          (zh("所以C。", "C"), zh("不是A，而是C。", "C"), zh("只剩下B。", "B")),
-         (zh("所以C错误。", None), zh("不应是A。", None)),
-         flags=M),
+         (zh("所以C错误。", None), zh("不应是A。", None))),
     rule("zh_is_letter",
-         r"是[ \t]*(?:选项)?" + SINGLE + ZH_END,
+         r"(?m)是[ \t]*(?:选项)?" + SINGLE + ZH_END,
          _CONCL, WEAK, ZH_ONLY | ZH_NOT_BEFORE | OPTION_REF, ("是",),
          (zh("心脏毒性最强的是B。", "B"),),
-         (zh("不是B。", None), zh("致病的是乙肝病毒B。", None)),
-         flags=M),
+         (zh("不是B。", None), zh("致病的是乙肝病毒B。", None))),
     rule("boxed", r"\\boxed[ \t]*\{(?P<c>(?:[^{}]|\{[^{}]*\}){0,200})\}", "boxed", STRONG, 0, (),
          (Example("\\boxed{C}", "C"), Example("\\boxed{\\text{Dantrolene}}", "C")),
          (Example("\\boxed{x}", None), Example("\\boxed{A, C}", None)), value="\\boxed"),

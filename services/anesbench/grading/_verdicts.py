@@ -5,7 +5,8 @@ A letter is read only when exactly one option ends up judged correct. Verdicts c
 option-labelled lines ("B. Ketamine: incorrect") and from a letter right before a verdict word
 ("C is correct", "C 正确"); a letter named after a negation ("not C", "不选C") is judged wrong.
 
->>> judge_options(standing_verdicts("A is incorrect. B is incorrect. C is correct. D is wrong."), frozenset("ABCD"))
+>>> t = "A is incorrect. B is incorrect. C is correct. D is wrong."
+>>> judge_options(standing_verdicts(t, t.lower()), frozenset("ABCD"), t.lower())
 ('C', 'verdict')
 """
 
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 import re
 
-from anesbench.grading._final import CAPITAL, lower_same_length, ref_ok
-from anesbench.grading._patterns import matches
+from anesbench.grading._final import CAPITAL, matches, ref_ok
 
 _NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
            r"|ruled[ \t]+out|eliminated?|excluded?")
@@ -108,11 +108,13 @@ _DASH_VERDICT = re.compile(r"[-–—][ \t]*(?P<not>not[ \t]+)?(?P<w>[a-z]+)(?![
 _SEGMENT_END = re.compile(r"\n[ \t]*\n")
 
 
-def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
-    """(position, letter, judged correct) for every verdict in ``text``.
+def standing_verdicts(text: str, lower: str) -> dict[str, tuple[bool | None, int]]:
+    """The standing (last) verdict on each letter judged in ``text`` (True = judged correct, None =
+    both ways) and where that verdict was given.
 
-    >>> _events("B. Ketamine: wrong", "b. ketamine: wrong")
-    [(0, 'B', False)]
+    >>> t = "A is correct. Wait, no: A is wrong, not B either."
+    >>> standing_verdicts(t, t.lower())
+    {'A': (False, 24), 'B': (False, 40)}
     """
     events: list[tuple[int, str, bool | None]] = []
     contrasts: list[tuple[int, str, bool, str]] = []
@@ -155,49 +157,21 @@ def _events(text: str, lower: str) -> list[tuple[int, str, bool | None]]:
             if text[m.start("l")].isupper():
                 events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
     events.sort(key=lambda e: (e[0], e[2] is None))  # a two-way segment outweighs "B is correct" in it
-    return events
-
-
-def standing_verdicts(text: str, lower: str | None = None) -> dict[str, tuple[bool | None, int]]:
-    """The standing verdict on each letter judged in ``text`` (True = judged correct, None = both
-    ways) and where that verdict was given.
-
-    >>> standing_verdicts("A is wrong. C is correct.")
-    {'A': (False, 0), 'C': (True, 12)}
-    >>> standing_verdicts("A is correct. Wait, no: A is wrong, not B either.")
-    {'A': (False, 24), 'B': (False, 40)}
-    """
-    last: dict[str, tuple[bool | None, int]] = {}
-    for at, letter, positive in _events(text, lower_same_length(text) if lower is None else lower):
-        last[letter] = positive, at
-    return last
+    return {letter: (positive, at) for at, letter, positive in events}
 
 
 #: a final-answer phrase; one that comes after the verdicts decides, not they, even if unread
 _FINAL_HEAD = re.compile(r"(?:answer|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![a-z])|answer[ \t]*:|答案")
 
 
-def final_answer_after(lower: str, at: int) -> bool:
-    """Whether a final-answer phrase follows offset ``at`` ("… C is correct. The answer is: 10 mg/kg").
-
-    >>> final_answer_after("c is correct. so the answer is: 10 mg/kg", 0), final_answer_after("c is correct.", 0)
-    (True, False)
-    """
-    return _FINAL_HEAD.search(lower, at) is not None
-
-
 def judge_options(
-    standing: dict[str, tuple[bool | None, int]], valid: frozenset[str]
+    standing: dict[str, tuple[bool | None, int]], valid: frozenset[str], lower: str
 ) -> tuple[str | None, str] | None:
-    """``(letter, "verdict")`` when exactly one option is judged correct and none both ways,
-    ``(None, "none_ambiguous")`` when several are (or one is judged both ways), ``None`` when no
-    option is judged correct (``standing`` from :func:`standing_verdicts`).
-
-    >>> judge_options(standing_verdicts("A 错误，C 正确，D 也正确"), frozenset("ABCD"))
-    (None, 'none_ambiguous')
-    """
+    """``(letter, "verdict")`` when exactly one option is judged correct, none both ways, and no
+    final-answer phrase follows that verdict ("… C is correct. The answer is: 10 mg/kg");
+    ``(None, "none_ambiguous")`` when several are (or one is judged both ways); else ``None``."""
     last = {letter: positive for letter, (positive, _) in standing.items() if letter in valid}
     winners = [letter for letter, positive in last.items() if positive]
     if len(winners) == 1 and None not in last.values():
-        return winners[0], "verdict"
+        return None if _FINAL_HEAD.search(lower, standing[winners[0]][1]) else (winners[0], "verdict")
     return (None, "none_ambiguous") if winners else None
