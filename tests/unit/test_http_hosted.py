@@ -17,8 +17,7 @@ from anesbench import errors
 from anesbench.cli.exit_codes import message_for
 from anesbench.inference.client import ChatClient
 from anesbench.inference.http import HttpPool
-from anesbench.inference.retry import RetryPolicy
-from anesbench.inference.router import EndpointRouter
+from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.transport import HttpOptions, proxy_for
 from anesbench.limiter import DynamicLimiter
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
@@ -282,11 +281,11 @@ async def test_url_credentials_are_sent_as_basic_auth() -> None:
 
 def test_url_credentials_and_an_api_key_are_refused() -> None:
     with pytest.raises(errors.InvalidInput, match="give only one of them") as caught:
-        HttpPool("http://user:pw@127.0.0.1:1/v1", headers={"Authorization": "Bearer k"})
+        HttpPool("http://user:pw@127.0.0.1:1/v1", api_key="k")
     assert caught.value.field == "endpoints"
 
 
-@pytest.mark.parametrize("value", ["Bearer k\r\nX-Injected: 1", "Bearer k\nX: 1", "Bearer k\x00", "Bearer ключ"])
-def test_header_values_are_validated(value: str) -> None:
+@pytest.mark.parametrize("key", ["k\r\nX-Injected: 1", "k\nX: 1", "k\x00", "ключ"])
+def test_header_values_are_validated(key: str) -> None:
     with pytest.raises(errors.InvalidInput, match="the Authorization header value"):
-        HttpPool("http://127.0.0.1:1/v1", headers={"Authorization": value})
+        HttpPool("http://127.0.0.1:1/v1", api_key=key)

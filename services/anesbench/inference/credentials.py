@@ -18,15 +18,6 @@ KEY_ENV_VARS = ("ANESBENCH_API_KEY", "OPENAI_API_KEY")
 KEY_FILE_ENV_VAR = "ANESBENCH_API_KEY_FILE"
 
 
-def auth_headers(api_key: str | None) -> dict[str, str] | None:
-    """The request headers that carry an API key (OpenAI-style bearer token), or none without a key.
-
-    >>> auth_headers("sk-1")
-    {'Authorization': 'Bearer sk-1'}
-    """
-    return {"Authorization": f"Bearer {api_key}"} if api_key else None
-
-
 def load_api_key(key_file: str | None = None) -> str | None:
     """The key from ``key_file``, else $ANESBENCH_API_KEY_FILE, else $ANESBENCH_API_KEY / $OPENAI_API_KEY."""
     path = key_file or os.environ.get(KEY_FILE_ENV_VAR)

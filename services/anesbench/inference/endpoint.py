@@ -38,6 +38,16 @@ def public_endpoint(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def server_root(base_url: str) -> str:
+    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives).
+
+    >>> server_root("http://h/openai/v1/")
+    'http://h/openai'
+    """
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
+
+
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost":

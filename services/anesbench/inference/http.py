@@ -32,7 +32,6 @@ from anesbench.errors import (
     CertificateError,
     ConnectError,
     ConnectTimeout,
-    HttpError,
     InvalidInput,
     NameResolutionError,
     ProxyAuthenticationRequired,
@@ -42,7 +41,6 @@ from anesbench.errors import (
 )
 from anesbench.inference.transport import HttpOptions, Proxy, basic_auth, proxy_for
 
-HttpConnectionError = HttpError  # the base of every transport failure raised here
 MAX_TUNNEL_RESPONSE = 64 << 10
 STALE_AFTER = 0.5  # seconds idle after which a connection may have been closed by the server as we send
 
@@ -154,10 +152,12 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpPool:
-    """Keep-alive connections to one origin, at most ``size`` open; ``request`` is safe to call concurrently."""
+    """Keep-alive connections to one origin, at most ``size`` open; ``request`` is safe to call concurrently.
 
-    def __init__(self, base_url: str, *, size: int = 64, timeout: float = 600.0,
-                 headers: dict[str, str] | None = None, options: HttpOptions | None = None) -> None:
+    An ``api_key`` goes in ``Authorization: Bearer`` (OpenAI style)."""
+
+    def __init__(self, base_url: str, *, size: int = 64, timeout: float = 600.0, api_key: str | None = None,
+                 options: HttpOptions | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -165,30 +165,34 @@ class HttpPool:
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self._ssl = self.options.ssl_context() if parts.scheme == "https" else None
-        authority = self.host if parts.port is None else f"{self.host}:{parts.port}"
-        if ":" in self.host:
-            authority = f"[{self.host}]" + ("" if parts.port is None else f":{parts.port}")
-        headers = dict(headers or {})
+        authority = self.host if ":" not in self.host else f"[{self.host}]"
+        if parts.port is not None:
+            authority += f":{parts.port}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         if parts.username is not None:
-            if any(name.lower() == "authorization" for name in headers):
+            if api_key:
                 raise InvalidInput("credentials in the URL and an API key: give only one of them", field="endpoints")
             headers["Authorization"] = basic_auth(unquote(parts.username), unquote(parts.password or ""))
         self.proxy: Proxy | None = proxy_for(self.scheme, self.host, self.port, self.options)
-        self._target = self.prefix
+        self._target = parts.path.rstrip("/")
         if self.proxy is not None and self.scheme == "http":  # forwarding: the full URL in the request line
-            self._target = f"http://{authority}{self.prefix}"
+            self._target = f"http://{authority}{self._target}"
             if self.proxy.authorization:
                 headers["Proxy-Authorization"] = self.proxy.authorization
         for name, value in headers.items():
             check_header_value(name, value)
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self._authority = authority
         self._common = f"Host: {authority}\r\n{extra}Connection: keep-alive\r\n"
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
+
+    async def __aenter__(self) -> HttpPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     def _head(self, method: str, path: str, body: bytes) -> bytes:
         length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""

@@ -29,8 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
 from anesbench.inference.client import COMPLETIONS, completion_body
 from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
-from anesbench.inference.credentials import auth_headers
-from anesbench.inference.endpoint import public_endpoint
+from anesbench.inference.endpoint import public_endpoint, server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
 from anesbench.inference.transport import HttpOptions
@@ -41,12 +40,6 @@ REPORT_EVERY = 10.0
 NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 Report = Callable[[str], None]
-
-
-def server_root(base_url: str) -> str:
-    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives)."""
-    parts = urlsplit(base_url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
 
 
 def _served_ids(body: bytes) -> list[str] | None:
@@ -81,9 +74,8 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     parts = urlsplit(url)
     base_path = parts.path.rstrip("/")
     root_path = urlsplit(server_root(url)).path
-    pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
-                    headers=auth_headers(api_key), options=options)
-    try:
+    origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    async with HttpPool(origin, timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as pool:
         health = await _get(pool, f"{root_path}/health")
         if isinstance(health, str):
             return health
@@ -93,8 +85,6 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
             return f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else "")
         # 200: healthy. Anything else (404, a hosted API's 401 on an unknown path): no health endpoint here.
         listing = await _get(pool, f"{base_path}/models")
-    finally:
-        await pool.close()
     if isinstance(listing, str):
         return listing
     status, body = listing
@@ -165,15 +155,12 @@ async def probe_logprobs(endpoints: Sequence[str], model: str, *, api_key: str |
     body = completion_body(model, [{"role": "user", "content": "Question: 1 + 1 = ?\nA. 2\nB. 3\nAnswer:"}])
     for url in endpoints:
         shown = f"{public_endpoint(url)}{COMPLETIONS}"
-        pool = HttpPool(url.rstrip("/"), size=1, timeout=GENERATION_TIMEOUT, headers=auth_headers(api_key),
-                        options=options)
         try:
-            response = await pool.request("POST", COMPLETIONS, body)
+            async with HttpPool(url, timeout=GENERATION_TIMEOUT, api_key=api_key, options=options) as pool:
+                response = await pool.request("POST", COMPLETIONS, body)
         except (HttpError, TimeoutError) as exc:
             report(f"warning: {shown} did not answer the log-probability probe ({exc or 'timeout'})")
             continue
-        finally:
-            await pool.close()
         detail = response.body[:200].decode("utf-8", "replace").strip()
         if response.status == 404:
             cause = f"not found (HTTP 404: {detail}): a chat-only server or model cannot be scored by log-probabilities"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from anesbench.errors import HttpError
-from anesbench.inference.credentials import auth_headers
+from anesbench.inference.endpoint import server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter, SlowStart, headroom
@@ -30,16 +30,9 @@ async def server_slots(endpoint: str, api_key: str | None = None, options: HttpO
     SGLang's ``GET /get_server_info`` is asked first (``max_running_requests`` times ``dp_size``), then
     llama.cpp's ``GET /props`` (``total_slots``, its ``--parallel``).
     """
-    root = endpoint.rstrip("/").removesuffix("/v1")
-    http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
-                    headers=auth_headers(api_key), options=options)
-    try:
+    async with HttpPool(server_root(endpoint), timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         slots = _sglang_slots(await get_json(http, "/get_server_info"))
-        if slots is None:
-            slots = _llamacpp_slots(await get_json(http, "/props"))
-        return slots
-    finally:
-        await http.close()
+        return _llamacpp_slots(await get_json(http, "/props")) if slots is None else slots
 
 
 async def get_json(http: HttpPool, path: str) -> object:
