@@ -115,7 +115,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     URL is sent as Basic auth.
     """
     from anesbench.engine.config import RunConfig
-    from anesbench.inference import validate_endpoint
+    from anesbench.inference.endpoint import validate_endpoint
     from anesbench.inference.transport import HttpOptions
 
     if options["inference_service"] is None and not options["endpoints"]:

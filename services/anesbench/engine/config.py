@@ -28,7 +28,7 @@ from anesbench.defaults import (
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
-from anesbench.inference import public_endpoint
+from anesbench.inference.endpoint import public_endpoint
 from anesbench.prompts import PromptTemplate
 from anesbench.prompts.elicitation import load_elicitation_prompt
 from anesbench.store import RunRecord

@@ -37,8 +37,7 @@ from anesbench.errors import (
     Ungradable,
 )
 from anesbench.grader import Grader
-from anesbench.inference import GenerationParams
-from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
+from anesbench.inference.client import CHAT, COMPLETIONS, Completion, GenerationParams, completion_body, request_body
 from anesbench.inference.constraints import detect_constraint
 from anesbench.inference.logprobs import best_letter, letter_probs
 from anesbench.inference.router import EndpointRouter, RetryPolicy

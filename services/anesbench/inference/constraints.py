@@ -59,9 +59,10 @@ def constraint_fields(kind: str, letters: Sequence[str]) -> dict[str, Any]:
     if kind == "guided_choice":
         return {"guided_choice": list(letters)}
     if kind == "response_format":
-        return {"response_format": {"type": "json_schema", "json_schema": {"name": "final_answer", "strict": True, "schema": {
-            "type": "object", "properties": {"answer": {"type": "string", "enum": list(letters)}},
-            "required": ["answer"], "additionalProperties": False}}}}
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": list(letters)}},
+                  "required": ["answer"], "additionalProperties": False}
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "final_answer", "strict": True, "schema": schema}}}
     return {}
 
 
@@ -106,19 +107,19 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
         props = await get_json(http, "/props")
         if isinstance(props, dict) and ("total_slots" in props or "default_generation_settings" in props):
             return "grammar"
-        if _owned_by(await get_json(http, f"{prefix}/models"), model) == "vllm":
+        if (served_models(await get_json(http, f"{prefix}/models")) or {}).get(model) == "vllm":
             return "guided_choice"
         if await _probe_response_format(http, f"{prefix}/chat/completions", model):
             return "response_format"
         return "none"
 
 
-def _owned_by(models: object, model: str) -> object:
-    entries = models.get("data") if isinstance(models, dict) else None
-    for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, dict) and entry.get("id") == model:
-            return entry.get("owned_by")
-    return None
+def served_models(listing: object) -> dict[str, object] | None:
+    """Model id -> ``owned_by`` of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        return None
+    return {entry["id"]: entry.get("owned_by") for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)}
 
 
 async def _probe_response_format(http: HttpPool, path: str, model: str) -> bool:

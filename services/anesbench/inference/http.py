@@ -75,8 +75,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
-        self._status = 0
-        self._headers_done = False
+        self._status = 0  # set once the headers are complete
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -93,7 +92,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._waiter is not None and not self._waiter.done():
-            close_delimited = self._headers_done and "content-length" not in self._headers \
+            close_delimited = self._status and "content-length" not in self._headers \
                 and self._headers.get("transfer-encoding", "").lower() != "chunked"
             if close_delimited and exc is None:
                 self.on_message_complete()  # a body delimited by the connection's orderly end
@@ -108,7 +107,6 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
-        self._headers_done = True
         hint = self._headers.get("keep-alive", "")
         for part in hint.split(","):
             key, _, number = part.strip().partition("=")
@@ -140,7 +138,7 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> Response:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._headers, self._body, self._status, self._headers_done = {}, [], 0, False
+        self._headers, self._body, self._status = {}, [], 0
         self.received = 0
         self.transport.write(request)
         return await self._waiter
@@ -299,24 +297,20 @@ class HttpPool:
             if connection is not None:
                 idle = time.monotonic() - connection.idle_since
                 try:
-                    return self._keep(connection, await connection.exchange(message))
+                    return await self._exchange(connection, message)
                 except ReadError:
-                    connection.close()
                     if connection.received or idle < STALE_AFTER:
                         raise  # a failure of this request, retried (and counted) by the caller
                     # The server closed the idle connection as we sent on it (its idle timeout and our
                     # request crossed; no byte came back): send it once more on a new connection.
-                except BaseException:
-                    connection.close()
-                    raise
-            connection = await self._connect()
-            try:
-                return self._keep(connection, await connection.exchange(message))
-            except BaseException:
-                connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
-                raise
+            return await self._exchange(await self._connect(), message)
 
-    def _keep(self, connection: _Connection, response: Response) -> Response:
+    async def _exchange(self, connection: _Connection, message: bytes) -> Response:
+        try:
+            response = await connection.exchange(message)
+        except BaseException:
+            connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
+            raise
         if not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
 from anesbench.inference.client import COMPLETIONS, completion_body
 from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
+from anesbench.inference.constraints import served_models
 from anesbench.inference.endpoint import public_endpoint, server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
@@ -40,18 +41,6 @@ REPORT_EVERY = 10.0
 NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 Report = Callable[[str], None]
-
-
-def _served_ids(body: bytes) -> list[str] | None:
-    """Model ids of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, list):
-        return None
-    return [entry["id"] for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
 
 
 async def _get(pool: HttpPool, path: str) -> tuple[int, bytes] | str:
@@ -101,7 +90,10 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     if status != 200:
         raise InvalidInput(f"{where} answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
                            field="endpoints")
-    served = _served_ids(body)
+    try:
+        served = list(served_models(json.loads(body)) or ())
+    except ValueError:
+        served = []
     if not served:
         report(f"warning: {where} lists no models; the model {model!r} cannot be checked before the run")
         return None

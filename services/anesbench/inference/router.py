@@ -36,7 +36,7 @@ class RetryPolicy:
     max_backoff: float = 30.0
 
     def wait(self, error: RetryableInferenceError, attempt: int) -> float:
-        """Seconds to wait after failed ``attempt`` (1-based): the server's Retry-After, else backoff with jitter."""
+        """Seconds to wait after the failed ``attempt``: the server's Retry-After, else backoff with jitter."""
         if error.retry_after is not None:
             return error.retry_after
         return min(self.initial_backoff * 2 ** (attempt - 1) + random.uniform(0, 1), self.max_backoff)
@@ -141,11 +141,8 @@ class EndpointRouter:
         return completion
 
     async def complete(self, payload: bytes, n: int = 1) -> Completion:
-        """Send one chat request (a body from :func:`request_body` asking for ``n`` choices); retry transient
-        failures, on any endpoint.
-
-        Raises :class:`EndpointsUnreachable` (the run must stop) once the circuit breaker is open.
-        """
+        """Send one request (a body asking for ``n`` choices), retrying transient failures on any endpoint;
+        :class:`EndpointsUnreachable` (the run must stop) once the circuit breaker is open."""
         attempts = 1
         while True:
             try:

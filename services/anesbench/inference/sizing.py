@@ -25,11 +25,8 @@ MAX_LIMIT = 1024
 
 
 async def server_slots(endpoint: str, api_key: str | None = None, options: HttpOptions | None = None) -> int | None:
-    """The server's own count of parallel slots, or None when it does not say.
-
-    SGLang's ``GET /get_server_info`` is asked first (``max_running_requests`` times ``dp_size``), then
-    llama.cpp's ``GET /props`` (``total_slots``, its ``--parallel``).
-    """
+    """The server's own count of parallel slots (SGLang's ``max_running_requests`` times ``dp_size``, else
+    llama.cpp's ``total_slots``), or None when it does not say."""
     async with HttpPool(server_root(endpoint), timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         slots = _sglang_slots(await get_json(http, "/get_server_info"))
         return _llamacpp_slots(await get_json(http, "/props")) if slots is None else slots
@@ -68,20 +65,15 @@ def _llamacpp_slots(props: object) -> int | None:
 
 
 class AdaptiveLimiter(DynamicLimiter):
-    """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what it observes.
-
-    The router calls ``observe`` after every completed attempt with its latency and the number of
-    requests in flight when it was sent, and ``overloaded`` when the server pushed back (429/503).
-    """
+    """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what the router observes."""
 
     def __init__(self, start: int = START_LIMIT, maximum: int = MAX_LIMIT) -> None:
         super().__init__(start)
-        self._maximum = maximum
         self.policy = SlowStart(start, maximum)
 
     @property
     def maximum(self) -> int:
-        return self._maximum
+        return self.policy.maximum
 
     def observe(self, latency: float, inflight: int | None = None) -> None:
         self._apply(self.policy.observe(latency, self.limit if inflight is None else inflight))
