@@ -13,7 +13,7 @@ from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig
 from anesbench.engine.runner import execute_run
 from anesbench.grader import LocalGrader
-from anesbench.inference.credentials import load_api_key
+from anesbench.inference.endpoint import load_api_key
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store

@@ -35,8 +35,7 @@ from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied, QuotaExceeded
 from anesbench.grader import Grader
-from anesbench.inference.credentials import refuse_url_credentials
-from anesbench.inference.endpoint import check_allowed, validate_endpoint
+from anesbench.inference.endpoint import check_allowed, refuse_url_credentials, validate_endpoint
 from anesbench.inference.transport import HttpOptions
 from anesbench.kube.objects import check_status_url
 from anesbench.kube.pool import ModelPool

@@ -130,9 +130,8 @@ async def preflight(
             else next(iter(causes.values()))
         now = time.monotonic()
         if now >= deadline:
-            subject = " ".join(causes) if len(causes) > 1 else next(iter(causes))
             hint = "" if wait_ready else " (set {wait_ready} to wait for a server that is still starting)"
-            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}",
+            raise EndpointNotReady(f"endpoint {' '.join(causes)} not ready after {wait_ready:g} s: {cause}{hint}",
                                    mentions=("wait_ready",))
         if now - reported >= REPORT_EVERY or reported == started:
             reported = now
