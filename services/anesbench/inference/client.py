@@ -39,8 +39,14 @@ def request_body(model: str, messages: Sequence[dict[str, str]], params: Generat
                  n: int = 1, **extra: Any) -> bytes:
     """The JSON body of a chat completion request (non-streaming); ``n > 1`` asks for that many choices,
     ``extra`` are further fields (a decoding constraint)."""
-    body: dict[str, Any] = {"model": model, "messages": list(messages), "max_tokens": params.max_tokens,
-                            "temperature": params.temperature, "stream": False, **extra}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": list(messages),
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "stream": False,
+        **extra,
+    }
     if seed is not None:
         body["seed"] = seed
     if n > 1:
@@ -105,9 +111,17 @@ def _choice(choice: Any) -> Choice:
 class ChatClient:
     """One pooled HTTP client for one endpoint; ``attempt`` is safe to call concurrently."""
 
-    def __init__(self, endpoint: str, model: str, *, api_key: str | None = None, pool_size: int = 64,
-                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S, options: HttpOptions | None = None,
-                 path: str = CHAT) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        pool_size: int = 64,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
+        options: HttpOptions | None = None,
+        path: str = CHAT,
+    ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self._path = path
         self._timeout = request_timeout
@@ -144,12 +158,10 @@ class ChatClient:
         if status != 200:
             detail = response.body[:300].decode("utf-8", "replace")
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if status == 429:
-                self._requests["rate_limited"].inc()
-                raise RetryableInferenceError(f"HTTP 429: {detail}", cause="rate_limited", retry_after=retry_after)
             if status in RETRYABLE_STATUS:
-                self._requests["server_error"].inc()
-                raise RetryableInferenceError(f"HTTP {status}: {detail}", cause="server_error", retry_after=retry_after)
+                cause = "rate_limited" if status == 429 else "server_error"
+                self._requests[cause].inc()
+                raise RetryableInferenceError(f"HTTP {status}: {detail}", cause=cause, retry_after=retry_after)
             self._requests["client_error"].inc()
             if status in FATAL_STATUS:
                 raise FatalInferenceError(f"HTTP {status} from {public_endpoint(self.endpoint)}{self._path}: {detail}")

@@ -82,7 +82,6 @@ class EndpointRouter:
         http: HttpOptions | None = None,
         path: str = CHAT,
     ) -> None:
-        self.model = model
         self._retry = retry or RetryPolicy()
         self.endpoints = [
             Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum,

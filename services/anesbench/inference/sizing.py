@@ -29,7 +29,10 @@ async def server_slots(endpoint: str, api_key: str | None = None, options: HttpO
     llama.cpp's ``total_slots``), or None when it does not say."""
     async with HttpPool(server_root(endpoint), timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         slots = _sglang_slots(await get_json(http, "/get_server_info"))
-        return _llamacpp_slots(await get_json(http, "/props")) if slots is None else slots
+        if slots is None:  # llama.cpp
+            props = await get_json(http, "/props")
+            slots = _positive(props.get("total_slots")) if isinstance(props, dict) else None
+        return slots
 
 
 async def get_json(http: HttpPool, path: str) -> object:
@@ -55,13 +58,7 @@ def _sglang_slots(info: object) -> int | None:
         first = info["internal_states"][0]
         slots = first.get("max_running_requests") if isinstance(first, dict) else None  # newer SGLang layouts
     found = _positive(slots)
-    if found is None:
-        return None
-    return found * (_positive(info.get("dp_size")) or 1)
-
-
-def _llamacpp_slots(props: object) -> int | None:
-    return _positive(props.get("total_slots")) if isinstance(props, dict) else None
+    return None if found is None else found * (_positive(info.get("dp_size")) or 1)
 
 
 class AdaptiveLimiter(DynamicLimiter):
