@@ -149,6 +149,14 @@ async def test_untrusted_certificate_is_fatal_and_tried_once(tmp_path: Path) -> 
     assert (origin.connections, origin.handshakes_failed, origin.requests) == (1, 1, [])
 
 
+def test_the_retry_wait_is_the_servers_retry_after_else_an_exponential_backoff_with_jitter() -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=30.0)
+    assert policy.wait(errors.RetryableInferenceError("HTTP 429", cause="rate_limited", retry_after=7.0), 1) == 7.0
+    error = errors.RetryableInferenceError("HTTP 503", cause="server_error")
+    assert 0.5 <= policy.wait(error, 1) <= 1.5 and 2.0 <= policy.wait(error, 3) <= 3.0
+    assert policy.wait(error, 20) == 30.0
+
+
 def test_a_bad_ca_bundle_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidInput, match="no such file") as missing:
         HttpOptions(ca_bundle=str(tmp_path / "nope.pem")).check()
