@@ -57,7 +57,7 @@ Send = Callable[[], Awaitable[int]]
 async def _lean(base: str, concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
     from anesbench.inference.http import HttpPool
 
-    pool = HttpPool(base, size=concurrency, headers={"Authorization": "Bearer k"})
+    pool = HttpPool(base, size=concurrency, api_key="k")
 
     async def send() -> int:
         return (await pool.request("POST", "/chat/completions", PAYLOAD)).status

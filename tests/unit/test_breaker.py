@@ -9,8 +9,8 @@ import pytest
 from anesbench.engine.config import RunConfig, config_hash, limited
 from anesbench.errors import InvalidInput
 from anesbench.inference.breaker import MIN_FAILURES, CircuitBreaker
-from anesbench.inference.endpoint import validate_endpoint
-from anesbench.inference.preflight import _served_ids, server_root
+from anesbench.inference.constraints import served_models
+from anesbench.inference.endpoint import server_root, validate_endpoint
 
 A, B = "http://10.0.0.1:30000/v1", "http://10.0.0.2:30000/v1"
 
@@ -115,9 +115,10 @@ def test_server_root_and_served_ids() -> None:
     assert server_root("http://h:30000/v1") == "http://h:30000"
     assert server_root("http://h/openai/v1/") == "http://h/openai"
     assert server_root("http://h:8080") == "http://h:8080"
-    assert _served_ids(b'{"object": "list", "data": [{"id": "a"}, {"id": "b"}, {"x": 1}]}') == ["a", "b"]
-    assert _served_ids(b'{"data": []}') == []
-    assert _served_ids(b"<html>") is None
+    assert served_models({"object": "list", "data": [{"id": "a", "owned_by": "vllm"}, {"id": "b"}, {"x": 1}]}) == \
+        {"a": "vllm", "b": None}
+    assert served_models({"data": []}) == {}
+    assert served_models("<html>") is None
 
 
 def test_limit_cuts_the_dataset_and_is_part_of_the_identity() -> None:

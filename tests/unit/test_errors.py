@@ -324,7 +324,7 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
 def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from anesbench.dispatcher.server import server_token
-    from anesbench.inference.credentials import load_endpoint_keys
+    from anesbench.inference.endpoint import load_endpoint_keys
     from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV, client_metadata
 
     empty, missing = tmp_path / "empty", tmp_path / "missing"

@@ -17,8 +17,7 @@ from anesbench import errors
 from anesbench.cli.exit_codes import message_for
 from anesbench.inference.client import ChatClient
 from anesbench.inference.http import HttpPool
-from anesbench.inference.retry import RetryPolicy
-from anesbench.inference.router import EndpointRouter
+from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.transport import HttpOptions, proxy_for
 from anesbench.limiter import DynamicLimiter
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
@@ -148,6 +147,14 @@ async def test_untrusted_certificate_is_fatal_and_tried_once(tmp_path: Path) -> 
         assert message_for(caught.value).endswith("; for a private CA pass --ca-bundle FILE (or set SSL_CERT_FILE)")
         await origin.settled()
     assert (origin.connections, origin.handshakes_failed, origin.requests) == (1, 1, [])
+
+
+def test_the_retry_wait_is_the_servers_retry_after_else_an_exponential_backoff_with_jitter() -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=30.0)
+    assert policy.wait(errors.RetryableInferenceError("HTTP 429", cause="rate_limited", retry_after=7.0), 1) == 7.0
+    error = errors.RetryableInferenceError("HTTP 503", cause="server_error")
+    assert 0.5 <= policy.wait(error, 1) <= 1.5 and 2.0 <= policy.wait(error, 3) <= 3.0
+    assert policy.wait(error, 20) == 30.0
 
 
 def test_a_bad_ca_bundle_is_bad_input(tmp_path: Path) -> None:
@@ -282,11 +289,11 @@ async def test_url_credentials_are_sent_as_basic_auth() -> None:
 
 def test_url_credentials_and_an_api_key_are_refused() -> None:
     with pytest.raises(errors.InvalidInput, match="give only one of them") as caught:
-        HttpPool("http://user:pw@127.0.0.1:1/v1", headers={"Authorization": "Bearer k"})
+        HttpPool("http://user:pw@127.0.0.1:1/v1", api_key="k")
     assert caught.value.field == "endpoints"
 
 
-@pytest.mark.parametrize("value", ["Bearer k\r\nX-Injected: 1", "Bearer k\nX: 1", "Bearer k\x00", "Bearer ключ"])
-def test_header_values_are_validated(value: str) -> None:
+@pytest.mark.parametrize("key", ["k\r\nX-Injected: 1", "k\nX: 1", "k\x00", "ключ"])
+def test_header_values_are_validated(key: str) -> None:
     with pytest.raises(errors.InvalidInput, match="the Authorization header value"):
-        HttpPool("http://127.0.0.1:1/v1", headers={"Authorization": value})
+        HttpPool("http://127.0.0.1:1/v1", api_key=key)

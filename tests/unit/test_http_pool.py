@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from anesbench.inference.http import HttpConnectionError, HttpPool
+from anesbench.errors import HttpError
+from anesbench.inference.http import HttpPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -55,7 +56,7 @@ async def test_content_length_keep_alive_and_request_shape() -> None:
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\n{}"
     handler, seen = _responder(ok, ok)
     server, base = await _serve(handler)
-    pool = HttpPool(base, size=1, headers={"Authorization": "Bearer k"})
+    pool = HttpPool(base, size=1, api_key="k")
     first = await pool.request("POST", "/chat/completions", b'{"a":1}')
     second = await pool.request("POST", "/chat/completions", b'{"a":2}')
     assert (first.status, first.body, first.headers["retry-after"]) == (200, b"{}", "3")
@@ -91,15 +92,15 @@ async def test_reset_garbage_and_refused_connections_raise_connection_errors() -
         writer.transport.abort()
 
     server, base = await _serve(reset)
-    with pytest.raises(HttpConnectionError, match="closed before the response ended"):
+    with pytest.raises(HttpError, match="closed before the response ended"):
         await HttpPool(base).request("POST", "/z", b"{}")
     server.close()
     handler, _ = _responder(b"SMTP ready\r\n\r\n")
     server, base = await _serve(handler)
-    with pytest.raises(HttpConnectionError, match="malformed HTTP response"):
+    with pytest.raises(HttpError, match="malformed HTTP response"):
         await HttpPool(base).request("POST", "/z", b"{}")
     server.close()
-    with pytest.raises(HttpConnectionError, match="cannot connect"):
+    with pytest.raises(HttpError, match="cannot connect"):
         await HttpPool("http://127.0.0.1:9/v1").request("GET", "/")
 
 

@@ -103,7 +103,7 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
     """
     from anesbench.cli.run_modes import run_embedded, run_remote, summary_line
     from anesbench.engine.config import RunConfig
-    from anesbench.inference import validate_endpoint
+    from anesbench.inference.endpoint import validate_endpoint
     from anesbench.inference.transport import HttpOptions
 
     if options["inference_service"] is None and not options["endpoints"]:

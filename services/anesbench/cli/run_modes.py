@@ -27,7 +27,7 @@ from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
 from anesbench.errors import DispatcherUnavailable, InvalidInput
 from anesbench.grader import LocalGrader
-from anesbench.inference import load_api_key
+from anesbench.inference.endpoint import load_api_key
 from anesbench.inference.transport import HttpOptions
 from anesbench.store import ResultRow, RunRecord
 from anesbench.store.async_store import AsyncStore

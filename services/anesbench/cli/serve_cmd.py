@@ -105,8 +105,7 @@ def dispatcher(api_key_file: str | None, endpoint_keys: tuple[str, ...], auth_to
     """Owns runs and the DuckDB file; keeps the inference servers busy."""
     from anesbench.dispatcher.server import DispatcherSettings, server_token
     from anesbench.dispatcher.server import serve as serve_dispatcher
-    from anesbench.inference import load_api_key
-    from anesbench.inference.credentials import load_endpoint_keys
+    from anesbench.inference.endpoint import load_api_key, load_endpoint_keys
     from anesbench.serving import client_tls, read_token, server_tls
 
     sys.exit(serve_dispatcher(DispatcherSettings(

@@ -39,9 +39,7 @@ from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run
 from anesbench.errors import AnesbenchError, ConfigConflict, Draining, InvalidInput, PermissionDenied, QuotaExceeded
 from anesbench.grader import Grader
-from anesbench.inference import validate_endpoint
-from anesbench.inference.credentials import refuse_url_credentials
-from anesbench.inference.endpoint import check_allowed
+from anesbench.inference.endpoint import check_allowed, refuse_url_credentials, validate_endpoint
 from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.kube.pool import ModelPool

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from anesbench.engine.config import RunConfig
-from anesbench.inference.credentials import check_url_credentials
+from anesbench.inference.endpoint import check_url_credentials
 from anesbench.inference.preflight import preflight, probe_logprobs
 from anesbench.inference.transport import HttpOptions
 from anesbench.prompts import PromptTemplate, load_template

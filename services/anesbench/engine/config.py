@@ -28,7 +28,8 @@ from anesbench.defaults import (
 )
 from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
-from anesbench.inference import GenerationParams, public_endpoint
+from anesbench.inference.client import GenerationParams
+from anesbench.inference.endpoint import public_endpoint
 from anesbench.prompts import PromptTemplate
 from anesbench.prompts.elicitation import load_elicitation_prompt
 from anesbench.store import RunRecord

@@ -39,8 +39,7 @@ from anesbench.grader import Grader
 from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
 from anesbench.inference.constraints import detect_constraint
 from anesbench.inference.logprobs import best_letter, letter_probs
-from anesbench.inference.retry import RetryPolicy
-from anesbench.inference.router import EndpointRouter
+from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter

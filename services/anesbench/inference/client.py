@@ -8,33 +8,44 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from anesbench import metrics
 from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
 from anesbench.errors import ChoicesRefused, FatalInferenceError, HttpError, InferenceError, RetryableInferenceError
-from anesbench.inference.credentials import auth_headers
 from anesbench.inference.endpoint import public_endpoint
 from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
-from anesbench.inference.retry import parse_retry_after
 from anesbench.inference.transport import HttpOptions
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
 TOP_LOGPROBS = 20  # vLLM's default cap (--max-logprobs); OpenAI's legacy API allowed 5
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
+MAX_RETRY_AFTER = 120.0
+OUTCOMES = ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error", "bad_payload")
+_NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
 
 
 def request_body(model: str, messages: Sequence[dict[str, str]], params: GenerationParams, seed: int | None,
-                 n: int = 1) -> bytes:
-    """The JSON body of a chat completion request (non-streaming); ``n > 1`` asks for that many choices."""
+                 n: int = 1, **extra: Any) -> bytes:
+    """The JSON body of a chat completion request (non-streaming); ``n > 1`` asks for that many choices,
+    ``extra`` are further fields (a decoding constraint)."""
     body: dict[str, Any] = {
         "model": model,
         "messages": list(messages),
         "max_tokens": params.max_tokens,
         "temperature": params.temperature,
         "stream": False,
+        **extra,
     }
     if seed is not None:
         body["seed"] = seed
@@ -52,13 +63,26 @@ def completion_body(model: str, messages: Sequence[dict[str, str]]) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
-_NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), capped.
 
-
-@dataclass(frozen=True, slots=True)
-class GenerationParams:
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float = DEFAULT_TEMPERATURE
+    >>> parse_retry_after("2")
+    2.0
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 Choice = tuple[str, str | None, str | None]  # content, reasoning, finish_reason
@@ -84,21 +108,6 @@ def _choice(choice: Any) -> Choice:
     return content, reasoning, choice.get("finish_reason")
 
 
-def _message(payload: Any, n: int = 1) -> tuple[list[Choice], int | None, int | None]:
-    try:
-        raw = payload["choices"]
-        if n == 1:
-            choices = [_choice(raw[0])]
-        else:
-            choices = [_choice(c) for c in sorted(raw, key=lambda c: int(c.get("index", 0)))]
-            if len(choices) != n:
-                raise RetryableInferenceError(f"asked for {n} choices, got {len(choices)}", cause="bad_payload")
-        usage = payload.get("usage") or {}
-        return choices, usage.get("prompt_tokens"), usage.get("completion_tokens")
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
-        raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
-
-
 class ChatClient:
     """One pooled HTTP client for one endpoint; ``attempt`` is safe to call concurrently."""
 
@@ -110,33 +119,18 @@ class ChatClient:
         api_key: str | None = None,
         pool_size: int = 64,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
-        label: str | None = None,
         options: HttpOptions | None = None,
         path: str = CHAT,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self.model = model
         self._path = path
-        self._url = f"{self.endpoint}{path}"
         self._timeout = request_timeout
-        self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout,
-                              headers=auth_headers(api_key), options=options)
-        label = label or model
-        self._requests = {
-            outcome: metrics.INFERENCE_REQUESTS.labels(label, outcome)
-            for outcome in ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error",
-                            "bad_payload")
-        }
-        self._duration = metrics.INFERENCE_DURATION.labels(label)
-        self._inflight = metrics.INFERENCE_INFLIGHT.labels(label)
-        self._tokens_prompt = metrics.INFERENCE_TOKENS.labels(label, "prompt")
-        self._tokens_completion = metrics.INFERENCE_TOKENS.labels(label, "completion")
-
-    async def __aenter__(self) -> ChatClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout, api_key=api_key, options=options)
+        self._requests = {outcome: metrics.INFERENCE_REQUESTS.labels(model, outcome) for outcome in OUTCOMES}
+        self._duration = metrics.INFERENCE_DURATION.labels(model)
+        self._inflight = metrics.INFERENCE_INFLIGHT.labels(model)
+        self._tokens_prompt = metrics.INFERENCE_TOKENS.labels(model, "prompt")
+        self._tokens_completion = metrics.INFERENCE_TOKENS.labels(model, "completion")
 
     async def close(self) -> None:
         await self._http.close()
@@ -148,8 +142,6 @@ class ChatClient:
         self._inflight.inc()
         try:
             response = await self._http.request("POST", self._path, payload)
-            raw, status = response.body, response.status
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
         except TimeoutError:
             self._requests["timeout"].inc()
             raise RetryableInferenceError(f"no answer within {self._timeout:g} s", cause="timeout") from None
@@ -162,27 +154,32 @@ class ChatClient:
             self._inflight.dec()
             latency = time.perf_counter() - started
             self._duration.observe(latency)
+        status = response.status
         if status != 200:
-            detail = raw[:300].decode("utf-8", "replace")
-            if status == 429:
-                self._requests["rate_limited"].inc()
-                raise RetryableInferenceError(f"HTTP 429: {detail}", cause="rate_limited", retry_after=retry_after)
+            detail = response.body[:300].decode("utf-8", "replace")
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
             if status in RETRYABLE_STATUS:
-                self._requests["server_error"].inc()
-                raise RetryableInferenceError(
-                    f"HTTP {status}: {detail}", cause="server_error", retry_after=retry_after
-                )
+                cause = "rate_limited" if status == 429 else "server_error"
+                self._requests[cause].inc()
+                raise RetryableInferenceError(f"HTTP {status}: {detail}", cause=cause, retry_after=retry_after)
             self._requests["client_error"].inc()
             if status in FATAL_STATUS:
-                raise FatalInferenceError(f"HTTP {status} from {public_endpoint(self._url)}: {detail}")
+                raise FatalInferenceError(f"HTTP {status} from {public_endpoint(self.endpoint)}{self._path}: {detail}")
             if n > 1 and status in (400, 422) and _NAMES_N.search(detail):
                 raise ChoicesRefused(f"HTTP {status}: {detail}")
             raise InferenceError(f"HTTP {status}: {detail}")
         try:
-            data = json.loads(raw)
-            choices, prompt_tokens, completion_tokens = _message(data, n)
+            data = json.loads(response.body)
+            if n == 1:
+                choices = [_choice(data["choices"][0])]
+            else:
+                choices = [_choice(c) for c in sorted(data["choices"], key=lambda c: int(c.get("index", 0)))]
+            if len(choices) != n:
+                raise ValueError(f"asked for {n} choices, got {len(choices)}")
+            usage = data.get("usage") or {}
+            prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
             top = top_logprobs(data["choices"][0]) if self._path == COMPLETIONS else None
-        except (json.JSONDecodeError, UnicodeDecodeError, RetryableInferenceError, ValueError):
+        except (UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             self._requests["bad_payload"].inc()
             raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
         self._requests["ok"].inc()

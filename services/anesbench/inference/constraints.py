@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from anesbench.errors import HttpError
-from anesbench.inference.credentials import auth_headers
+from anesbench.inference.client import GenerationParams, request_body
+from anesbench.inference.endpoint import server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.sizing import get_json
 from anesbench.inference.transport import HttpOptions
@@ -43,16 +44,6 @@ def follow_up_max_tokens(kind: str) -> int:
     return MAX_TOKENS.get(kind, LETTER_TOKENS)
 
 
-def _grammar(letters: Sequence[str]) -> str:
-    return "root ::= " + " | ".join(f'"{letter}"' for letter in letters)
-
-
-def _schema(letters: Sequence[str]) -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": "final_answer", "strict": True, "schema": {
-        "type": "object", "properties": {"answer": {"type": "string", "enum": list(letters)}},
-        "required": ["answer"], "additionalProperties": False}}}
-
-
 def constraint_fields(kind: str, letters: Sequence[str]) -> dict[str, Any]:
     """The request fields that hold decoding to ``letters`` on a server of this kind.
 
@@ -64,22 +55,22 @@ def constraint_fields(kind: str, letters: Sequence[str]) -> dict[str, Any]:
     if kind == "regex":
         return {"regex": "(" + "|".join(letters) + ")"}
     if kind in ("ebnf", "grammar"):
-        return {kind: _grammar(letters)}
+        return {kind: "root ::= " + " | ".join(f'"{letter}"' for letter in letters)}
     if kind == "guided_choice":
         return {"guided_choice": list(letters)}
     if kind == "response_format":
-        return {"response_format": _schema(letters)}
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": list(letters)}},
+                  "required": ["answer"], "additionalProperties": False}
+        return {"response_format": {"type": "json_schema",
+                                    "json_schema": {"name": "final_answer", "strict": True, "schema": schema}}}
     return {}
 
 
 def follow_up_body(model: str, messages: Sequence[dict[str, str]], letters: Sequence[str], kind: str,
                    seed: int | None) -> bytes:
     """The follow-up chat request: greedy, short, constrained to ``letters`` as the server allows."""
-    body: dict[str, Any] = {"model": model, "messages": list(messages), "max_tokens": follow_up_max_tokens(kind),
-                            "temperature": 0.0, "stream": False, **constraint_fields(kind, letters)}
-    if seed is not None:
-        body["seed"] = seed
-    return json.dumps(body, ensure_ascii=False).encode()
+    params = GenerationParams(max_tokens=follow_up_max_tokens(kind), temperature=0.0)
+    return request_body(model, messages, params, seed, **constraint_fields(kind, letters))
 
 
 def read_letter(content: str, letters: Sequence[str], kind: str) -> str | None:
@@ -105,11 +96,9 @@ def read_letter(content: str, letters: Sequence[str], kind: str) -> str | None:
 async def detect_constraint(endpoint: str, model: str, api_key: str | None = None,
                             options: HttpOptions | None = None) -> str:
     """The strongest constraint the server at ``endpoint`` (an OpenAI base URL) applies; ``none`` if none."""
-    base = endpoint.rstrip("/")
-    root = base.removesuffix("/v1")
-    http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT, headers=auth_headers(api_key), options=options)
-    prefix = base[len(root):]
-    try:
+    root = server_root(endpoint)
+    prefix = endpoint.rstrip("/")[len(root):]  # the base URL's path below the root: "/v1" or ""
+    async with HttpPool(root, timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         info = await get_json(http, "/get_server_info")
         if isinstance(info, dict) and isinstance(info.get("grammar_backend"), str):
             backend = info["grammar_backend"]
@@ -118,21 +107,19 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
         props = await get_json(http, "/props")
         if isinstance(props, dict) and ("total_slots" in props or "default_generation_settings" in props):
             return "grammar"
-        if _owned_by(await get_json(http, f"{prefix}/models"), model) == "vllm":
+        if (served_models(await get_json(http, f"{prefix}/models")) or {}).get(model) == "vllm":
             return "guided_choice"
         if await _probe_response_format(http, f"{prefix}/chat/completions", model):
             return "response_format"
         return "none"
-    finally:
-        await http.close()
 
 
-def _owned_by(models: object, model: str) -> object:
-    entries = models.get("data") if isinstance(models, dict) else None
-    for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, dict) and entry.get("id") == model:
-            return entry.get("owned_by")
-    return None
+def served_models(listing: object) -> dict[str, object] | None:
+    """Model id -> ``owned_by`` of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        return None
+    return {entry["id"]: entry.get("owned_by") for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)}
 
 
 async def _probe_response_format(http: HttpPool, path: str, model: str) -> bool:

@@ -32,7 +32,6 @@ from anesbench.errors import (
     CertificateError,
     ConnectError,
     ConnectTimeout,
-    HttpError,
     InvalidInput,
     NameResolutionError,
     ProxyAuthenticationRequired,
@@ -42,7 +41,6 @@ from anesbench.errors import (
 )
 from anesbench.inference.transport import HttpOptions, Proxy, basic_auth, proxy_for
 
-HttpConnectionError = HttpError  # the base of every transport failure raised here
 MAX_TUNNEL_RESPONSE = 64 << 10
 STALE_AFTER = 0.5  # seconds idle after which a connection may have been closed by the server as we send
 
@@ -77,8 +75,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
-        self._status = 0
-        self._headers_done = False
+        self._status = 0  # set once the headers are complete
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -95,7 +92,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._waiter is not None and not self._waiter.done():
-            close_delimited = self._headers_done and "content-length" not in self._headers \
+            close_delimited = self._status and "content-length" not in self._headers \
                 and self._headers.get("transfer-encoding", "").lower() != "chunked"
             if close_delimited and exc is None:
                 self.on_message_complete()  # a body delimited by the connection's orderly end
@@ -110,7 +107,6 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
-        self._headers_done = True
         hint = self._headers.get("keep-alive", "")
         for part in hint.split(","):
             key, _, number = part.strip().partition("=")
@@ -142,7 +138,7 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> Response:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._headers, self._body, self._status, self._headers_done = {}, [], 0, False
+        self._headers, self._body, self._status = {}, [], 0
         self.received = 0
         self.transport.write(request)
         return await self._waiter
@@ -154,10 +150,12 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpPool:
-    """Keep-alive connections to one origin, at most ``size`` open; ``request`` is safe to call concurrently."""
+    """Keep-alive connections to one origin, at most ``size`` open; ``request`` is safe to call concurrently.
 
-    def __init__(self, base_url: str, *, size: int = 64, timeout: float = 600.0,
-                 headers: dict[str, str] | None = None, options: HttpOptions | None = None) -> None:
+    An ``api_key`` goes in ``Authorization: Bearer`` (OpenAI style)."""
+
+    def __init__(self, base_url: str, *, size: int = 64, timeout: float = 600.0, api_key: str | None = None,
+                 options: HttpOptions | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url!r}")
@@ -165,30 +163,34 @@ class HttpPool:
         self.scheme = parts.scheme
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
         self._ssl = self.options.ssl_context() if parts.scheme == "https" else None
-        authority = self.host if parts.port is None else f"{self.host}:{parts.port}"
-        if ":" in self.host:
-            authority = f"[{self.host}]" + ("" if parts.port is None else f":{parts.port}")
-        headers = dict(headers or {})
+        authority = self.host if ":" not in self.host else f"[{self.host}]"
+        if parts.port is not None:
+            authority += f":{parts.port}"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         if parts.username is not None:
-            if any(name.lower() == "authorization" for name in headers):
+            if api_key:
                 raise InvalidInput("credentials in the URL and an API key: give only one of them", field="endpoints")
             headers["Authorization"] = basic_auth(unquote(parts.username), unquote(parts.password or ""))
         self.proxy: Proxy | None = proxy_for(self.scheme, self.host, self.port, self.options)
-        self._target = self.prefix
+        self._target = parts.path.rstrip("/")
         if self.proxy is not None and self.scheme == "http":  # forwarding: the full URL in the request line
-            self._target = f"http://{authority}{self.prefix}"
+            self._target = f"http://{authority}{self._target}"
             if self.proxy.authorization:
                 headers["Proxy-Authorization"] = self.proxy.authorization
         for name, value in headers.items():
             check_header_value(name, value)
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self._authority = authority
         self._common = f"Host: {authority}\r\n{extra}Connection: keep-alive\r\n"
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
+
+    async def __aenter__(self) -> HttpPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     def _head(self, method: str, path: str, body: bytes) -> bytes:
         length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
@@ -295,24 +297,20 @@ class HttpPool:
             if connection is not None:
                 idle = time.monotonic() - connection.idle_since
                 try:
-                    return self._keep(connection, await connection.exchange(message))
+                    return await self._exchange(connection, message)
                 except ReadError:
-                    connection.close()
                     if connection.received or idle < STALE_AFTER:
                         raise  # a failure of this request, retried (and counted) by the caller
                     # The server closed the idle connection as we sent on it (its idle timeout and our
                     # request crossed; no byte came back): send it once more on a new connection.
-                except BaseException:
-                    connection.close()
-                    raise
-            connection = await self._connect()
-            try:
-                return self._keep(connection, await connection.exchange(message))
-            except BaseException:
-                connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
-                raise
+            return await self._exchange(await self._connect(), message)
 
-    def _keep(self, connection: _Connection, response: Response) -> Response:
+    async def _exchange(self, connection: _Connection, message: bytes) -> Response:
+        try:
+            response = await connection.exchange(message)
+        except BaseException:
+            connection.close()  # failed, cancelled or timed out mid-response: the connection is unusable
+            raise
         if not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
 from anesbench.inference.client import COMPLETIONS, completion_body
 from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
-from anesbench.inference.credentials import auth_headers
-from anesbench.inference.endpoint import public_endpoint
+from anesbench.inference.constraints import served_models
+from anesbench.inference.endpoint import public_endpoint, server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
 from anesbench.inference.transport import HttpOptions
@@ -41,24 +41,6 @@ REPORT_EVERY = 10.0
 NOT_READY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 Report = Callable[[str], None]
-
-
-def server_root(base_url: str) -> str:
-    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives)."""
-    parts = urlsplit(base_url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
-
-
-def _served_ids(body: bytes) -> list[str] | None:
-    """Model ids of an OpenAI ``/models`` reply; None when the reply is not in that shape."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, list):
-        return None
-    return [entry["id"] for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
 
 
 async def _get(pool: HttpPool, path: str) -> tuple[int, bytes] | str:
@@ -81,9 +63,8 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     parts = urlsplit(url)
     base_path = parts.path.rstrip("/")
     root_path = urlsplit(server_root(url)).path
-    pool = HttpPool(urlunsplit((parts.scheme, parts.netloc, "", "", "")), size=1, timeout=PROBE_TIMEOUT,
-                    headers=auth_headers(api_key), options=options)
-    try:
+    origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+    async with HttpPool(origin, timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as pool:
         health = await _get(pool, f"{root_path}/health")
         if isinstance(health, str):
             return health
@@ -93,8 +74,6 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
             return f"{root_path}/health answered HTTP {status}" + (f": {detail}" if detail else "")
         # 200: healthy. Anything else (404, a hosted API's 401 on an unknown path): no health endpoint here.
         listing = await _get(pool, f"{base_path}/models")
-    finally:
-        await pool.close()
     if isinstance(listing, str):
         return listing
     status, body = listing
@@ -111,7 +90,10 @@ async def check_endpoint(url: str, model: str, api_key: str | None, report: Repo
     if status != 200:
         raise InvalidInput(f"{where} answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}",
                            field="endpoints")
-    served = _served_ids(body)
+    try:
+        served = list(served_models(json.loads(body)) or ())
+    except ValueError:
+        served = []
     if not served:
         report(f"warning: {where} lists no models; the model {model!r} cannot be checked before the run")
         return None
@@ -148,9 +130,8 @@ async def preflight(
             else next(iter(causes.values()))
         now = time.monotonic()
         if now >= deadline:
-            subject = " ".join(causes) if len(causes) > 1 else next(iter(causes))
             hint = "" if wait_ready else " (set {wait_ready} to wait for a server that is still starting)"
-            raise EndpointNotReady(f"endpoint {subject} not ready after {wait_ready:g} s: {cause}{hint}",
+            raise EndpointNotReady(f"endpoint {' '.join(causes)} not ready after {wait_ready:g} s: {cause}{hint}",
                                    mentions=("wait_ready",))
         if now - reported >= REPORT_EVERY or reported == started:
             reported = now
@@ -165,15 +146,12 @@ async def probe_logprobs(endpoints: Sequence[str], model: str, *, api_key: str |
     body = completion_body(model, [{"role": "user", "content": "Question: 1 + 1 = ?\nA. 2\nB. 3\nAnswer:"}])
     for url in endpoints:
         shown = f"{public_endpoint(url)}{COMPLETIONS}"
-        pool = HttpPool(url.rstrip("/"), size=1, timeout=GENERATION_TIMEOUT, headers=auth_headers(api_key),
-                        options=options)
         try:
-            response = await pool.request("POST", COMPLETIONS, body)
+            async with HttpPool(url, timeout=GENERATION_TIMEOUT, api_key=api_key, options=options) as pool:
+                response = await pool.request("POST", COMPLETIONS, body)
         except (HttpError, TimeoutError) as exc:
             report(f"warning: {shown} did not answer the log-probability probe ({exc or 'timeout'})")
             continue
-        finally:
-            await pool.close()
         detail = response.body[:200].decode("utf-8", "replace").strip()
         if response.status == 404:
             cause = f"not found (HTTP 404: {detail}): a chat-only server or model cannot be scored by log-probabilities"

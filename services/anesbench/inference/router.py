@@ -2,15 +2,16 @@
 
 Each endpoint (an SGLang replica or data-parallel rank) has its own concurrency limit; a request
 goes to the endpoint with the most free room. An endpoint that keeps failing to connect or answer
-is taken out for a cooldown that doubles while it stays down, and tried again after it. Retries are
-written against our exception classes (tenacity: exponential backoff with jitter, Retry-After
-honoured) and may land on another endpoint.
+is taken out for a cooldown that doubles while it stays down, and tried again after it. Only
+:class:`RetryableInferenceError` is retried, after an exponential backoff with jitter (or exactly
+the server's Retry-After), and the retry may land on another endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from anesbench import metrics
 from anesbench.errors import EndpointsUnreachable, InferenceError, RetryableInferenceError
 from anesbench.inference.breaker import CircuitBreaker
 from anesbench.inference.client import CHAT, ChatClient, Completion
-from anesbench.inference.retry import RetryPolicy, retrying
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
 
@@ -27,6 +27,19 @@ DOWN_AFTER = 3  # consecutive connection failures or timeouts
 FIRST_COOLDOWN, MAX_COOLDOWN = 2.0, 60.0
 OVERLOAD_CAUSES = {"rate_limited", "server_error"}
 DOWN_CAUSES = {"connection_error", "timeout"}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+
+    def wait(self, error: RetryableInferenceError, attempt: int) -> float:
+        """Seconds to wait after the failed ``attempt``: the server's Retry-After, else backoff with jitter."""
+        if error.retry_after is not None:
+            return error.retry_after
+        return min(self.initial_backoff * 2 ** (attempt - 1) + random.uniform(0, 1), self.max_backoff)
 
 
 @dataclass(slots=True)
@@ -69,7 +82,6 @@ class EndpointRouter:
         http: HttpOptions | None = None,
         path: str = CHAT,
     ) -> None:
-        self.model = model
         self._retry = retry or RetryPolicy()
         self.endpoints = [
             Endpoint(ChatClient(url, model, api_key=api_key, pool_size=limiter.maximum,
@@ -85,8 +97,6 @@ class EndpointRouter:
         return sum(endpoint.limiter.limit for endpoint in self.endpoints)
 
     async def __aenter__(self) -> EndpointRouter:
-        for endpoint in self.endpoints:
-            await endpoint.client.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -130,40 +140,22 @@ class EndpointRouter:
         return completion
 
     async def complete(self, payload: bytes, n: int = 1) -> Completion:
-        """Send one chat request (a body from :func:`request_body` asking for ``n`` choices); retry transient
-        failures, on any endpoint.
-
-        Raises :class:`EndpointsUnreachable` (the run must stop) once the circuit breaker is open.
-        """
-        try:
-            return await self._once(payload, n)  # the common case, without the retry machinery's overhead
-        except RetryableInferenceError as error:
-            if self._retry.max_attempts == 1:
-                raise
-            first: RetryableInferenceError | None = error
-            last = error
-        except InferenceError as error:
-            error.attempts = 1
-            raise
+        """Send one request (a body asking for ``n`` choices), retrying transient failures on any endpoint;
+        :class:`EndpointsUnreachable` (the run must stop) once the circuit breaker is open."""
         attempts = 1
-        try:
-            async for attempt in retrying(self._retry, self._sleep):
-                with attempt:
-                    if first is not None:  # replay the first failure so that tenacity waits before attempt 2
-                        failed, first = first, None
-                        raise failed
-                    attempts += 1
-                    self._retries[last.cause].inc()
-                    try:
-                        completion = await self._once(payload, n)
-                    except RetryableInferenceError as error:
-                        last = error
-                        raise
-                    completion.attempts = attempts
-                    return completion
-        except EndpointsUnreachable:
-            raise
-        except InferenceError as error:
-            error.attempts = attempts
-            raise
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        while True:
+            try:
+                completion = await self._once(payload, n)
+            except RetryableInferenceError as error:
+                if attempts >= self._retry.max_attempts:
+                    error.attempts = attempts
+                    raise
+                await self._sleep(self._retry.wait(error, attempts))
+                attempts += 1
+                self._retries[error.cause].inc()
+                continue
+            except InferenceError as error:
+                error.attempts = attempts
+                raise
+            completion.attempts = attempts
+            return completion

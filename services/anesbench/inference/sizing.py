@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from anesbench.errors import HttpError
-from anesbench.inference.credentials import auth_headers
+from anesbench.inference.endpoint import server_root
 from anesbench.inference.http import HttpPool
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter, SlowStart, headroom
@@ -25,21 +25,14 @@ MAX_LIMIT = 1024
 
 
 async def server_slots(endpoint: str, api_key: str | None = None, options: HttpOptions | None = None) -> int | None:
-    """The server's own count of parallel slots, or None when it does not say.
-
-    SGLang's ``GET /get_server_info`` is asked first (``max_running_requests`` times ``dp_size``), then
-    llama.cpp's ``GET /props`` (``total_slots``, its ``--parallel``).
-    """
-    root = endpoint.rstrip("/").removesuffix("/v1")
-    http = HttpPool(root, size=1, timeout=PROBE_TIMEOUT,
-                    headers=auth_headers(api_key), options=options)
-    try:
+    """The server's own count of parallel slots (SGLang's ``max_running_requests`` times ``dp_size``, else
+    llama.cpp's ``total_slots``), or None when it does not say."""
+    async with HttpPool(server_root(endpoint), timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         slots = _sglang_slots(await get_json(http, "/get_server_info"))
-        if slots is None:
-            slots = _llamacpp_slots(await get_json(http, "/props"))
+        if slots is None:  # llama.cpp
+            props = await get_json(http, "/props")
+            slots = _positive(props.get("total_slots")) if isinstance(props, dict) else None
         return slots
-    finally:
-        await http.close()
 
 
 async def get_json(http: HttpPool, path: str) -> object:
@@ -65,30 +58,19 @@ def _sglang_slots(info: object) -> int | None:
         first = info["internal_states"][0]
         slots = first.get("max_running_requests") if isinstance(first, dict) else None  # newer SGLang layouts
     found = _positive(slots)
-    if found is None:
-        return None
-    return found * (_positive(info.get("dp_size")) or 1)
-
-
-def _llamacpp_slots(props: object) -> int | None:
-    return _positive(props.get("total_slots")) if isinstance(props, dict) else None
+    return None if found is None else found * (_positive(info.get("dp_size")) or 1)
 
 
 class AdaptiveLimiter(DynamicLimiter):
-    """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what it observes.
-
-    The router calls ``observe`` after every completed attempt with its latency and the number of
-    requests in flight when it was sent, and ``overloaded`` when the server pushed back (429/503).
-    """
+    """A :class:`DynamicLimiter` sized by :class:`~anesbench.limiter.SlowStart` from what the router observes."""
 
     def __init__(self, start: int = START_LIMIT, maximum: int = MAX_LIMIT) -> None:
         super().__init__(start)
-        self._maximum = maximum
         self.policy = SlowStart(start, maximum)
 
     @property
     def maximum(self) -> int:
-        return self._maximum
+        return self.policy.maximum
 
     def observe(self, latency: float, inflight: int | None = None) -> None:
         self._apply(self.policy.observe(latency, self.limit if inflight is None else inflight))

@@ -41,12 +41,8 @@ class HttpOptions:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context for https endpoints; InvalidInput if the CA bundle is missing or not PEM."""
-        if self.ca_bundle:
-            return _context(self.ca_bundle, "ca_bundle")
-        env_file = os.environ.get("SSL_CERT_FILE")
-        if env_file:
-            return _context(env_file, "SSL_CERT_FILE")
-        return _context(None, "")
+        cafile = self.ca_bundle or os.environ.get("SSL_CERT_FILE") or None
+        return _context(cafile, "ca_bundle" if self.ca_bundle else "SSL_CERT_FILE")
 
     def check(self) -> None:
         """Validate what can be checked before a run starts (the CA bundle, the proxy URLs)."""
@@ -60,8 +56,6 @@ class HttpOptions:
 
 @functools.lru_cache(maxsize=8)
 def _context(cafile: str | None, field: str) -> ssl.SSLContext:
-    if cafile is None:
-        return ssl.create_default_context()
     try:
         return ssl.create_default_context(cafile=cafile)
     except FileNotFoundError:
@@ -94,7 +88,7 @@ class Proxy:
 
 
 def basic_auth(user: str, password: str) -> str:
-    """The ``Authorization: Basic`` value for a user and password (RFC 7617, UTF-8)."""
+    """The ``Authorization: Basic`` value (RFC 7617, UTF-8)."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
