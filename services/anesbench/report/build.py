@@ -9,8 +9,7 @@ from typing import Any
 from anesbench import __version__
 from anesbench.analysis.source import ResultSource
 from anesbench.dataset import FieldMap
-from anesbench.leaderboard.labels import INCOMPLETE_NOTE
-from anesbench.leaderboard.paper import paper_table
+from anesbench.leaderboard import INCOMPLETE_NOTE, paper_table
 from anesbench.report import plots
 from anesbench.report.data import WRONG_SHOWN, ReportData, RunSummary, gather
 from anesbench.store.report_reads import TrendPoint

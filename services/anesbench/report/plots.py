@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib import dates
 from matplotlib.figure import Figure
 
-from anesbench.leaderboard.labels import model_label
+from anesbench.leaderboard import model_label
 from anesbench.stats import wilson
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 from anesbench.store.report_reads import TrendPoint
