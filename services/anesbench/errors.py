@@ -63,14 +63,11 @@ class AnesbenchError(Exception):
 
     def settle(self, name_setting: Callable[[str], str | None]) -> None:
         """Write into the message the mentions this edge names (None: not its own); the others stay data."""
-        remaining = []
-        for setting in self.mentions:
-            named = name_setting(setting)
-            if named is None:
-                remaining.append(setting)
-            else:
-                self.message = self.message.replace(f"{{{setting}}}", named)
-        self.mentions = tuple(remaining)
+        named = {setting: name_setting(setting) for setting in self.mentions}
+        for setting, name in named.items():
+            if name is not None:
+                self.message = self.message.replace(f"{{{setting}}}", name)
+        self.mentions = tuple(setting for setting, name in named.items() if name is None)
 
     def __str__(self) -> str:
         return self.render()

@@ -27,7 +27,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from anesbench.defaults import DEFAULT_SCORING, PAPER_MAX_TOKENS, PAPER_SAMPLES, PAPER_TEMPERATURE, default_elicit
+from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_SAMPLES, DEFAULT_SCORING, DEFAULT_TEMPERATURE, default_elicit
 from anesbench.prompts import load_template
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 from anesbench.store.records import RunRecord
@@ -55,11 +55,11 @@ def _default_template(scoring: str) -> tuple[str, str]:
 def configuration_note(row: LeaderboardRow) -> str:
     """``""`` for the paper's configuration, else e.g. ``"max_tokens=512, T=0.7, prompt=mine@1a2b3c4d"``."""
     parts = [f"scoring={row.scoring}"] if row.scoring != DEFAULT_SCORING else []
-    if row.max_tokens and row.max_tokens != PAPER_MAX_TOKENS:
+    if row.max_tokens and row.max_tokens != DEFAULT_MAX_TOKENS:
         parts.append(f"max_tokens={row.max_tokens}")
-    if row.temperature != PAPER_TEMPERATURE:
+    if row.temperature != DEFAULT_TEMPERATURE:
         parts.append(f"T={row.temperature:g}")
-    if row.samples != PAPER_SAMPLES:
+    if row.samples != DEFAULT_SAMPLES:
         parts.append(f"samples={row.samples}")
     if row.prompt_sha256 and row.prompt_sha256 != _default_template(row.scoring)[1]:
         parts.append(f"prompt={row.prompt_template}@{row.prompt_sha256[:8]}")
