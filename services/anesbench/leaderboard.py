@@ -1,18 +1,13 @@
 """The leaderboard and the run list as table, JSON, CSV or Markdown (tables through ``tabulate``).
 
-Layout ``rows`` follows the AnesBench paper: one row per model (and language), one column per level plus
-overall, each accuracy with its 95 % Wilson half-width; then how many answers the follow-up turn gave
-(``elicited``) and the overall accuracy of the rules alone (``strict``), and the overall calibration (``brier``,
-``ece``) when some run has it. JSON and CSV are the flat rows of the CLI contract (``ci_low``/``ci_high``
-instead of ±).
+Layout ``rows`` (the paper's cells): one row per model, dataset and language; per level and overall the accuracy
+with its 95 % Wilson half-width, then the answers the follow-up turn gave (``elicited``), the overall accuracy of
+the rules alone (``strict``) and the calibration (``brier``, ``ece``) when some run has it. Its JSON and CSV are
+the flat rows of the CLI contract (``ci_low``/``ci_high`` instead of ±).
 
-Layout ``paper`` is the AnesBench README's table: one row per model; per dataset (and language, when a dataset
-was asked in more than one) a group of columns system1, system1.x, system2, Overall (then the overall ``Brier``
-and ``ECE`` when some run has them), in the order the datasets first appear; then ``Average``, the mean of the
-groups' overall accuracies (``-`` for a model missing a group), ``Elicited``, the answers the follow-up turn
-gave, and ``Average strict``, the same mean by the rules alone.
-
-A run whose configuration is not the paper's is named with it (``m [max_tokens=512, T=0.7]``).
+Layout ``paper`` (the AnesBench README's table): one row per model; per dataset (and language, when a dataset
+was asked in more than one) the columns system1, system1.x, system2, Overall (and Brier, ECE); then ``Average``,
+``Elicited`` and ``Average strict`` over the groups. A run not in the paper's configuration is named with it.
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -96,39 +92,28 @@ def grid(header: Sequence[str], body: Sequence[Sequence[Any]], fmt: str, *, numb
                     disable_numparse=text_columns or False, stralign="left", floatfmt=".2f", missingval="-")
 
 
-def _csv(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([["" if value is None else value for value in line] for line in body])
-    return out.getvalue().rstrip("\n")
-
-
-def _board_text(header: list[str], body: Body, fmt: str, flagged: bool, numbers_from: int | None = None) -> str:
-    if not body:
-        return NO_RUNS
-    text = grid(header, body, fmt, numbers_from=numbers_from)
-    return f"{text}\n\n{INCOMPLETE_NOTE}" if flagged else text
-
-
 def _figure(value: float | None, digits: int = 3) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
 
 def render_leaderboard(rows: Sequence[LeaderboardRow], fmt: str, layout: str = "rows") -> str:
+    body: Sequence[Sequence[Any]]
     if layout == "paper":
         header, body, flagged = paper_table(rows)
-        if fmt == "csv":
-            return _csv(header, body)
-        if fmt == "json":
-            return json.dumps([dict(zip(header, line, strict=True)) for line in body], ensure_ascii=False, indent=2)
-        return _board_text(header, body, fmt, flagged, numbers_from=1)
+    elif fmt in ("json", "csv"):  # the flat rows of the CLI contract
+        header, body, flagged = list(JSON_FIELDS), [[getattr(row, k) for k in JSON_FIELDS] for row in rows], False
+    else:
+        header, body, flagged = _pivot(rows)
     if fmt == "json":
-        return json.dumps([{k: getattr(row, k) for k in JSON_FIELDS} for row in rows], ensure_ascii=False, indent=2)
+        return json.dumps([dict(zip(header, line, strict=True)) for line in body], ensure_ascii=False, indent=2)
     if fmt == "csv":
-        return _csv(JSON_FIELDS, [[getattr(row, k) for k in JSON_FIELDS] for row in rows])
-    header, body, flagged = _pivot(rows)
-    return _board_text(header, body, fmt, flagged)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([header, *(["" if v is None else v for v in line] for line in body)])
+        return out.getvalue().rstrip("\n")
+    if not body:
+        return NO_RUNS
+    text = grid(header, body, fmt, numbers_from=1 if layout == "paper" else None)
+    return f"{text}\n\n{INCOMPLETE_NOTE}" if flagged else text
 
 
 def _cell(row: LeaderboardRow) -> str | None:
@@ -169,13 +154,13 @@ def _groups(rows: Sequence[LeaderboardRow]) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda pair: datasets.index(pair[0]))
 
 
+@dataclass(slots=True)
 class _Line:
     """One model's row of the paper table: the runs it shows, one per column group."""
 
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.runs: dict[tuple[str, str], str] = {}  # column group -> run id
-        self.cells: dict[tuple[str, str, str], LeaderboardRow] = {}
+    label: str
+    runs: dict[tuple[str, str], str]  # column group -> run id
+    cells: dict[tuple[str, str, str], LeaderboardRow] = field(default_factory=dict)
 
     def takes(self, group: tuple[str, str], run_id: str) -> bool:
         return self.runs.setdefault(group, run_id) == run_id
@@ -189,8 +174,7 @@ def _lines(rows: Sequence[LeaderboardRow]) -> list[_Line]:
         label, group = model_label(row), (row.dataset, row.language)
         line = next((line for line in lines if line.label == label and line.takes(group, row.run_id)), None)
         if line is None:
-            line = _Line(label)
-            line.takes(group, row.run_id)
+            line = _Line(label, {group: row.run_id})
             lines.append(line)
         line.cells[(row.dataset, row.language, row.level)] = row
     shared = {line.label for line in lines if sum(other.label == line.label for other in lines) > 1}

@@ -7,13 +7,10 @@ A template is a JSON file (the bundled default is ``templates/anesbench-cot.json
      "zh": {"system": "...", "user": "题目：{question}\\n选项：\\n{options}"}}
 
 ``{question}`` is the stem and ``{options}`` the lettered options, one ``A. text`` per line; both are
-required. ``{letters}`` (optional) is the item's own option letters as a list in the language of the
-section: ``A, B, C and D`` in English, ``A、B、C和D`` in Chinese (``A and B`` / ``A和B`` for two).
-The ``system`` message may be empty (it is then not sent).
-
-The follow-up turn is named and versioned the same way (``elicitation/anesbench-elicit-1.json``,
-``{"name": ..., "en": "Therefore, among {letters}, ...", "zh": ...}``); the names and the sha256 of the files
-are stored with the run, so a changed wording is a different configuration.
+required. ``{letters}`` (optional) is the item's own option letters as a list in the section's language
+(:func:`letter_list`). The ``system`` message may be empty (it is then not sent). The follow-up turn is a file
+too (``elicitation/anesbench-elicit-1.json``: a user turn per language, with ``{letters}``). Each file's name
+and sha256 are stored with the run, so a changed wording is a different configuration.
 """
 
 from __future__ import annotations
