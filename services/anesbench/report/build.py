@@ -26,6 +26,8 @@ WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has 
 RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits
 COMPARED = 3  # runs the first is compared with
 TRENDS_SHOWN = 4  # panels of the trend figure: each costs about a fifth of a second to draw
+WRONG_HEADER = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
+                                                 "method", "reply"))
 
 
 @dataclass(slots=True)
@@ -215,8 +217,7 @@ def _rules(data: ReportData) -> str:
         agreement = summary.rules
         if agreement is None:
             continue
-        body = [[c.language, c.level, c.elicited, c.both, c.same, "-" if c.agreement is None else c.agreement,
-                 c.rules_none] for c in agreement.cells]
+        body = [[c.language, c.level, c.elicited, c.both, c.same, c.agreement, c.rules_none] for c in agreement.cells]
         table = _table(["language", "level", "elicited", "rules letter too", "same letter", "agreement",
                         "rules: no answer"], body, 2)
         rows = [[d.item_id, d.language, d.level, d.sample, d.gold, d.rules, d.elicited] for d in agreement.disagreements]
@@ -294,11 +295,9 @@ def _wrong(data: ReportData) -> str:
             )
         total = summary.figures.by_outcome["wrong"] + summary.figures.by_outcome["unanswered"]
         shown = f"first {WRONG_SHOWN} of " if total > WRONG_SHOWN else ""
-        head = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
-                                                   "method", "reply"))
         parts.append(
             f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{total} "
-            f"wrong or unanswered</summary><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+            f"wrong or unanswered</summary><table><thead><tr>{WRONG_HEADER}</tr></thead><tbody>{''.join(rows)}</tbody>"
             "</table></details>"
         )
     return "".join(parts) + _capped(data)
