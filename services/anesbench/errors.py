@@ -1,21 +1,15 @@
 """Every domain exception, each declaring once what it means at the edges.
 
-Each class says, as class attributes, the process exit code the CLI ends with (``exit_code``) and the
-gRPC status a server answers with (``grpc_status``, a ``grpc.StatusCode`` name, so this module does
-not import grpc). The CLI (``cli/exit_codes.py``), the servers (``serving/_status.py``) and the
-dispatcher client (``cli/dispatcher_client.py``) all map from these declarations, both ways: a server
-sends the class name with the status, and the client raises the same class again.
+Each class declares the CLI's exit code (``exit_code``) and a server's gRPC status (``grpc_status``, a
+``grpc.StatusCode`` name: this module does not import grpc). The CLI, the servers (``serving/_status.py``)
+and the dispatcher client all map from these declarations, both ways: a server sends the class name with the
+status, and the client raises the same class again.
 
 An error about one input field carries the field's name as data (``field``, the name in
-:class:`anesbench.engine.config.RunConfig` or the option's own name); each edge renders it in its own
-terms (``--concurrency`` on the command line, ``spec.concurrency`` over gRPC)::
-
-    raise InvalidInput("must be from 1 to 4096, got 0", field="concurrency")
-
-A message that points at another setting (a hint: "pass --force to replace it") names it the same way:
-as ``{name}`` in the text, with the name listed in ``mentions``; only listed names are replaced, so a
-``{question}`` quoted from a prompt template stays as it is. The message and both lists travel as data
-(over gRPC in trailers), and each edge renders them when it shows the error::
+:class:`anesbench.engine.config.RunConfig` or the option's own); a message naming another setting writes it
+``{name}`` and lists it in ``mentions`` (only listed names are replaced: a ``{question}`` quoted from a
+template stays). Each edge renders them in its own terms (``--concurrency`` on the command line,
+``spec.concurrency`` over gRPC); a server writes in its own settings first (``settle``), the rest stays data::
 
     >>> error = InvalidInput("out.csv already exists; pass {force} to replace it", field="out",
     ...                      mentions=("force",))
@@ -23,14 +17,6 @@ as ``{name}`` in the text, with the name listed in ``mentions``; only listed nam
     '--out: out.csv already exists; pass --force to replace it'
     >>> str(error)                                                # a log line: the settings' own names
     'out: out.csv already exists; pass force to replace it'
-
-A server names its own settings itself before the error leaves it (``settle``): a client cannot know
-the server's command line. What it does not name stays data for the client::
-
-    >>> error = NotFound("no {datasets_dir}; upload the dataset or check {model}", mentions=("datasets_dir", "model"))
-    >>> error.settle({"datasets_dir": "--datasets-dir"}.get)
-    >>> (error.message, error.mentions)
-    ('no --datasets-dir; upload the dataset or check {model}', ('model',))
 
 Callers catch at the level they care about, from ``AnesbenchError`` down: ``InvalidInput`` (exit 2),
 ``Unavailable`` (worth trying later), ``InferenceError`` (the model server failed), ``HttpError`` (the
@@ -77,14 +63,11 @@ class AnesbenchError(Exception):
 
     def settle(self, name_setting: Callable[[str], str | None]) -> None:
         """Write into the message the mentions this edge names (None: not its own); the others stay data."""
-        remaining = []
-        for setting in self.mentions:
-            named = name_setting(setting)
-            if named is None:
-                remaining.append(setting)
-            else:
-                self.message = self.message.replace(f"{{{setting}}}", named)
-        self.mentions = tuple(remaining)
+        named = {setting: name_setting(setting) for setting in self.mentions}
+        for setting, name in named.items():
+            if name is not None:
+                self.message = self.message.replace(f"{{{setting}}}", name)
+        self.mentions = tuple(setting for setting, name in named.items() if name is None)
 
     def __str__(self) -> str:
         return self.render()

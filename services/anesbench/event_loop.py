@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -11,12 +11,9 @@ T = TypeVar("T")
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Like :func:`asyncio.run`, on uvloop when available."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
-
-        factory = uvloop.new_event_loop
     except ImportError:  # e.g. Windows: the standard loop works, only slower
-        pass
-    with asyncio.Runner(loop_factory=factory) as runner:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)

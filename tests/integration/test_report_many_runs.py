@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from anesbench.report.data import RUNS_LISTED
+from anesbench.report.build import RUNS_LISTED
 from anesbench.store import Store
 from bench.many_runs import build
 from tests.procs import run_cli

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from anesbench.inference.constraints import constraint_fields, detect_constraint, follow_up_body, read_letter
-from anesbench.prompts.elicitation import load_elicitation_prompt
+from anesbench.prompts import load_elicitation_prompt
 from anesbench_testkit.standin.constrained import Unsatisfiable, follow_up_reply
 from anesbench_testkit.standin.faults import FaultPlan
 from anesbench_testkit.standin.server import StandinServer, start

@@ -9,7 +9,7 @@ from typing import Any
 
 from anesbench.analysis.compare import AgreementCell, Comparison
 from anesbench.analysis.rules_agreement import RulesAgreement
-from anesbench.leaderboard.table import grid
+from anesbench.leaderboard import grid
 
 
 def _p(value: float) -> str:

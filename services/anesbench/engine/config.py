@@ -30,8 +30,7 @@ from anesbench.errors import InvalidInput
 from anesbench.grading import EXTRACTOR_VERSION
 from anesbench.inference.client import GenerationParams
 from anesbench.inference.endpoint import public_endpoint
-from anesbench.prompts import PromptTemplate
-from anesbench.prompts.elicitation import load_elicitation_prompt
+from anesbench.prompts import PromptTemplate, load_elicitation_prompt
 from anesbench.store import RunRecord
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")

@@ -21,8 +21,7 @@ from anesbench.dataset import Item
 from anesbench.errors import InferenceError
 from anesbench.inference.client import Completion
 from anesbench.inference.constraints import follow_up_body, follow_up_max_tokens, read_letter
-from anesbench.prompts import PromptTemplate
-from anesbench.prompts.elicitation import ElicitationPrompt
+from anesbench.prompts import ElicitationPrompt, PromptTemplate
 from anesbench.store.records import ResultRow
 
 ELICITED = "elicited"  # the method of a letter the follow-up turn gave

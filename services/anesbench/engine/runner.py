@@ -43,8 +43,7 @@ from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
-from anesbench.prompts import PromptTemplate
-from anesbench.prompts.elicitation import load_elicitation_prompt
+from anesbench.prompts import PromptTemplate, load_elicitation_prompt
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import Store
 from anesbench.store.records import ResultRow, RunRecord

@@ -1,21 +1,117 @@
-"""Assemble the report page. Every value is HTML-escaped; figures are inline SVG; no script, no URL."""
+"""The report page: what it shows, read once from a result source (runs, board rows, per-run summaries), as HTML.
+
+Every value is HTML-escaped; figures are inline SVG; no script, no URL.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from anesbench import __version__
+from anesbench.analysis import Comparison, RulesAgreement, compare_runs, language_agreement, rules_agreement
+from anesbench.analysis.compare import AgreementCell
 from anesbench.analysis.source import ResultSource
-from anesbench.dataset import FieldMap
-from anesbench.leaderboard.labels import INCOMPLETE_NOTE
-from anesbench.leaderboard.paper import paper_table
+from anesbench.dataset import Dataset, FieldMap, Item, load_dataset
+from anesbench.errors import InvalidInput
+from anesbench.leaderboard import INCOMPLETE_NOTE, paper_table
 from anesbench.report import plots
-from anesbench.report.data import WRONG_SHOWN, ReportData, RunSummary, gather
-from anesbench.store.report_reads import TrendPoint
+from anesbench.store import RunRecord
+from anesbench.store.leaderboard_sql import LeaderboardRow
+from anesbench.store.report_reads import RunFigures, TrendPoint
 
+WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has them all
+RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits
+COMPARED = 3  # runs the first is compared with
 TRENDS_SHOWN = 4  # panels of the trend figure: each costs about a fifth of a second to draw
+WRONG_HEADER = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
+                                                 "method", "reply"))
+
+
+@dataclass(slots=True)
+class RunSummary:
+    run: RunRecord
+    figures: RunFigures
+    agreement: list[AgreementCell] | None = None  # runs with both languages
+    rules: RulesAgreement | None = None  # runs elicited for every reply
+
+
+@dataclass(slots=True)
+class ReportData:
+    runs: list[RunSummary]  # the listed ones
+    runs_total: int  # on the report, listed or not
+    board: list[LeaderboardRow]
+    comparisons: list[tuple[RunRecord, RunRecord, Comparison]]  # the first run against up to COMPARED more
+    trend: list[TrendPoint]
+    questions: dict[tuple[str, str], Item]  # (dataset sha256, item id) -> item
+
+
+def _load_any(path: str, fields: FieldMap | None) -> Dataset:
+    """A dataset file with both languages, else the one it has (the report only reads texts)."""
+    if fields is not None:
+        return load_dataset(path, (fields.language,), fields=fields)
+    try:
+        return load_dataset(path, ("en", "zh"))
+    except InvalidInput:
+        try:
+            return load_dataset(path, ("en",))
+        except InvalidInput:
+            return load_dataset(path, ("zh",))
+
+
+def _questions(paths: Sequence[str], runs: Sequence[RunRecord], fields: FieldMap | None) -> dict[tuple[str, str], Item]:
+    wanted = {run.dataset_sha256 for run in runs}
+    found: dict[tuple[str, str], Item] = {}
+    for path in paths:
+        dataset = _load_any(path, fields)
+        if dataset.sha256 not in wanted:
+            raise InvalidInput(f"{path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run",
+                               field="dataset")
+        for item in dataset.items:
+            found[(dataset.sha256, item.id)] = item
+    return found
+
+
+def gather(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str],
+           fields: FieldMap | None = None) -> ReportData:
+    if run_ids:
+        runs = source.runs(run_ids)
+        board = source.leaderboard(run_ids)
+    else:
+        board = source.leaderboard([])
+        ids = list(dict.fromkeys(row.run_id for row in board))
+        runs = source.runs(ids) if ids else []
+    if not any(run.status == "completed" for run in runs):
+        where = f"among {{run_ids}} {', '.join(run_ids)}" if run_ids else "in the store"
+        raise InvalidInput(f"report: no completed runs {where}; nothing to report", mentions=("run_ids",))
+    questions = _questions(dataset_paths, runs, fields)
+    listed = runs[:RUNS_LISTED]
+    figures, trend = source.report_figures([run.id for run in listed], WRONG_SHOWN)
+    summaries = [RunSummary(run, found) for run, found in zip(listed, figures, strict=True)]
+    return ReportData(summaries, len(runs), board, _analyse(source, summaries), trend, questions)
+
+
+def _analyse(source: ResultSource, summaries: Sequence[RunSummary]) -> list[tuple[RunRecord, RunRecord, Comparison]]:
+    """The analyses that pair items, run by run, so that at most two runs' results are held at once."""
+    first = summaries[0].run
+    first_outcomes = source.outcomes(first.id)
+    comparisons: list[tuple[RunRecord, RunRecord, Comparison]] = []
+    for summary in summaries:
+        run = summary.run
+        compared = run.id != first.id and run.dataset_sha256 == first.dataset_sha256 and len(comparisons) < COMPARED
+        if not (compared or {"en", "zh"} <= set(run.languages) or run.elicit == "all"):
+            continue
+        found = first_outcomes if run.id == first.id else source.outcomes(run.id)
+        if compared:
+            comparisons.append((first, run, compare_runs(first, first_outcomes, run, found)))
+        if {"en", "zh"} <= set(run.languages):
+            summary.agreement = language_agreement(run, found)
+        if run.elicit == "all":
+            summary.rules = rules_agreement(run.id, found)
+    return comparisons
+
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1200px;color:#1a1a1a;
@@ -53,6 +149,10 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _heading(summary: RunSummary) -> str:
+    return f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
+
+
 def _capped(data: ReportData) -> str:
     """The note under a per-run table or figure when the report holds more runs than it lists."""
     if data.runs_total <= len(data.runs):
@@ -76,8 +176,7 @@ def _validity(data: ReportData) -> str:
 def _board(data: ReportData) -> str:
     header, body, flagged = paper_table(data.board)
     note = f'<p class="note">{escape(INCOMPLETE_NOTE)}</p>' if flagged else ""
-    cells = [[label, *values] for label, *values in body]
-    return _table(header, cells, numeric_from=1) + note
+    return _table(header, body, numeric_from=1) + note
 
 
 def _accuracy(data: ReportData) -> str:
@@ -107,8 +206,8 @@ def _agreement(data: ReportData) -> str:
     for summary in data.runs:
         if summary.agreement is not None:
             body = [[c.level, c.pairs, c.same_letter, c.accuracy_en, c.accuracy_zh] for c in summary.agreement]
-            parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
-                         + _table(["level", "pairs", "same letter en/zh", "accuracy en", "accuracy zh"], body, 1))
+            header = ["level", "pairs", "same letter en/zh", "accuracy en", "accuracy zh"]
+            parts.append(_heading(summary) + _table(header, body, 1))
     return "".join(parts) + _capped(data) if parts else '<p class="note">No run holds both English and Chinese.</p>'
 
 
@@ -118,8 +217,7 @@ def _rules(data: ReportData) -> str:
         agreement = summary.rules
         if agreement is None:
             continue
-        body = [[c.language, c.level, c.elicited, c.both, c.same, "-" if c.agreement is None else c.agreement,
-                 c.rules_none] for c in agreement.cells]
+        body = [[c.language, c.level, c.elicited, c.both, c.same, c.agreement, c.rules_none] for c in agreement.cells]
         table = _table(["language", "level", "elicited", "rules letter too", "same letter", "agreement",
                         "rules: no answer"], body, 2)
         rows = [[d.item_id, d.language, d.level, d.sample, d.gold, d.rules, d.elicited] for d in agreement.disagreements]
@@ -127,8 +225,7 @@ def _rules(data: ReportData) -> str:
                   if rows else '<p class="note">No disagreement.</p>')
         shown = len(agreement.disagreements)
         more = f" (first {shown} of {agreement.disagreements_total})" if shown < agreement.disagreements_total else ""
-        parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>{table}"
-                     f"<h4>Disagreements{more}</h4>{listed}")
+        parts.append(f"{_heading(summary)}{table}<h4>Disagreements{more}</h4>{listed}")
     return "".join(parts) or ('<p class="note">Needs a run with --elicit all (every reply gets the follow-up turn, '
                               "so the rules' letter can be set against the model's own).</p>")
 
@@ -138,8 +235,7 @@ def _calibration(data: ReportData) -> str:
     for summary in data.runs:
         cells = [row for row in data.board if row.run_id == summary.run.id and row.level == "overall" and row.reliability]
         if cells:
-            parts.append(f"<h3>{escape(summary.run.id)} ({escape(summary.run.model)})</h3>"
-                         f'<div class="figure">{plots.reliability(cells)}</div>')
+            parts.append(f'{_heading(summary)}<div class="figure">{plots.reliability(cells)}</div>')
     note = ("Confidence: the top letter's probability (log-probability scoring), or the share of an item's samples "
             "that gave the majority answer (several samples); 10 equal-width bins, each point labelled with its count.")
     return (f'<p class="note">{note}</p>' + "".join(parts) if parts else
@@ -199,17 +295,18 @@ def _wrong(data: ReportData) -> str:
             )
         total = summary.figures.by_outcome["wrong"] + summary.figures.by_outcome["unanswered"]
         shown = f"first {WRONG_SHOWN} of " if total > WRONG_SHOWN else ""
-        head = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
-                                                   "method", "reply"))
         parts.append(
             f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{total} "
-            f"wrong or unanswered</summary><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+            f"wrong or unanswered</summary><table><thead><tr>{WRONG_HEADER}</tr></thead><tbody>{''.join(rows)}</tbody>"
             "</table></details>"
         )
     return "".join(parts) + _capped(data)
 
 
-def render(data: ReportData) -> str:
+def build_report(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str],
+                 fields: FieldMap | None = None) -> str:
+    """``fields``: the column mapping the ``dataset_paths`` are read through (None: the AnesBench layout)."""
+    data = gather(source, run_ids, dataset_paths, fields)
     sections = [
         ("Runs and what they used (validity record)", _validity(data)),
         ("Leaderboard (paper layout)", _board(data)),
@@ -232,12 +329,3 @@ def render(data: ReportData) -> str:
         "Accuracy = correct / graded answers; errors (no usable response) are counted apart.</p>"
         f"{body}</body></html>\n"
     )
-
-
-def build_report(source: ResultSource, run_ids: Sequence[str], dataset_paths: Sequence[str],
-                 fields: FieldMap | None = None) -> str:
-    """``fields``: the column mapping the ``dataset_paths`` are read through (None: the AnesBench layout)."""
-    return render(gather(source, run_ids, dataset_paths, fields))
-
-
-__all__ = ["RunSummary", "build_report"]

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib import dates
 from matplotlib.figure import Figure
 
-from anesbench.leaderboard.labels import model_label
+from anesbench.leaderboard import model_label
 from anesbench.stats import wilson
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
 from anesbench.store.report_reads import TrendPoint
@@ -43,11 +43,9 @@ def accuracy_bars(rows: Sequence[LeaderboardRow]) -> str:
     figure, axis = plt.subplots(figsize=(8, 3.6))
     width = 0.8 / max(1, len(series))
     for index, (name, cells) in enumerate(series.items()):
-        xs = [i + index * width for i, level in enumerate(LEVEL_ORDER) if level in cells]
-        values = [cells[level].accuracy for level in LEVEL_ORDER if level in cells]
-        below = [cells[level].accuracy - cells[level].ci_low for level in LEVEL_ORDER if level in cells]
-        above = [cells[level].ci_high - cells[level].accuracy for level in LEVEL_ORDER if level in cells]
-        axis.bar(xs, values, width, yerr=[below, above], capsize=3, label=name)
+        shown = [(i + index * width, cells[level]) for i, level in enumerate(LEVEL_ORDER) if level in cells]
+        axis.bar([x for x, _ in shown], [row.accuracy for _, row in shown], width, capsize=3, label=name,
+                 yerr=[[row.accuracy - row.ci_low for _, row in shown], [row.ci_high - row.accuracy for _, row in shown]])
     axis.set_xticks([i + 0.4 - width / 2 for i in range(len(LEVEL_ORDER))], list(LEVEL_ORDER))
     axis.set_ylim(0, 1)
     axis.set_ylabel("accuracy (95 % Wilson interval)")
