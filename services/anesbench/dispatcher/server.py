@@ -18,7 +18,7 @@ from anesbench.dispatcher.service import DISPATCHER_SERVICE, DispatcherServicer
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
-from anesbench.grader.multi import MultiConnectionGrader
+from anesbench.grader.client import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
 from anesbench.metrics import DISPATCHER_REQUESTS, set_delta

@@ -1,7 +1,7 @@
 """The grader process: GraderServicer, the gRPC adapter over ``anesbench.grading.extract_answer``,
 behind the shared serving lifecycle (health, reflection, drain).
 
-The servicer only translates: validate the request (``_limits``), grade off the event loop, count.
+The servicer only translates: validate the request (the limits in ``local``), grade off the event loop, count.
 Grading runs in the loop's default thread pool: the rules cost time linear in the reply, and the
 limits cap a reply at 1 MiB (under 1 s of CPU measured on the most hostile shapes,
 docs/performance.md), so no reply can hold a thread for long and there is nothing to kill.
@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import grpc
 
 from anesbench import metrics, serving
-from anesbench.grader._limits import check_batch_size, check_item, where
+from anesbench.grader.local import check_batch_size, check_item, where
 from anesbench.grading import METHODS, extract_answer
 from anesbench.serving import ServerTls, TokenRoles, rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
@@ -72,7 +72,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
     async def Grade(
         self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
     ) -> grader_pb2.GradeResponse:
-        _check(request, at=where(None, request.id))
+        check_item(request.choices, request.response, request.finish_reason, request.id, at=where(None, request.id))
         [result] = await self._grade([request])
         return result
 
@@ -86,7 +86,8 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
             while (batch := await self._next_batch(request_iterator)) is not None:
                 check_batch_size(len(batch.items), batch=number)
                 for index, item in enumerate(batch.items):
-                    _check(item, at=where(index, item.id, batch=number))
+                    check_item(item.choices, item.response, item.finish_reason, item.id,
+                               at=where(index, item.id, batch=number))
                 results = await self._grade(batch.items)
                 yield grader_pb2.GradeBatchResult(results=results)
                 number += 1
@@ -108,10 +109,6 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
 
     async def _grade(self, requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
         return await asyncio.get_running_loop().run_in_executor(None, grade_batch, requests)
-
-
-def _check(item: grader_pb2.GradeRequest, *, at: str) -> None:
-    check_item(item.choices, item.response, item.finish_reason, item.id, at=at)
 
 
 class GraderApp:
