@@ -78,23 +78,11 @@ def _localized(
     return LocalizedQuestion(question=question or "", options=options), []
 
 
-def validate_records(
-    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
-) -> list[Item]:
-    """Validate ``(where, record)`` pairs for the requested languages; raise InvalidInput listing problems."""
-    return list(_validated(records, tuple(languages), source, fields))
-
-
-def count_valid(
-    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
-) -> int:
-    """Validate like :func:`validate_records`, holding only the ids; return the number of items."""
-    return sum(1 for _ in _validated(records, tuple(languages), source, fields))
-
-
-def _validated(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None
+def validated(
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None = None
 ) -> Iterator[Item]:
+    """The valid items of ``(where, record)`` pairs for the requested languages, one by one; at the end,
+    raise InvalidInput listing every problem."""
     problems = Problems()
     count = 0
     for item in checked_items(records, wanted, problems, fields=fields):
