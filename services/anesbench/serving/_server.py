@@ -78,16 +78,6 @@ async def set_health(servicer: grpc_health.HealthServicer, service_names: Sequen
         await servicer.set(name, status)
 
 
-def add_reflection(server: grpc.aio.Server, service_names: Sequence[str]) -> None:
-    """Let grpcurl and friends discover the API: the services themselves, health and reflection."""
-    names = (
-        *service_names,
-        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-        reflection.SERVICE_NAME,
-    )
-    reflection.enable_server_reflection(names, server)
-
-
 @dataclass(frozen=True)
 class ServeConfig:
     host: str
@@ -107,21 +97,17 @@ class Service(Protocol):
     @property
     def service_names(self) -> Sequence[str]:
         """Full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``."""
-        ...
 
     def register(self, server: grpc.aio.Server) -> None: ...
 
     async def start(self) -> None:
         """Get ready to serve (warm caches, open stores); health stays NOT_SERVING until it returns."""
-        ...
 
     def drain(self) -> None:
         """Stop taking new work on long-lived streams; called when draining begins."""
-        ...
 
     async def shutdown(self) -> None:
         """Release resources after the server stopped (flush, close files, join pools)."""
-        ...
 
 
 def hostport(host: str, port: int) -> str:
@@ -156,7 +142,9 @@ async def run(
     await set_health(health, names, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     service.register(server)
-    add_reflection(server, names)
+    # Let grpcurl and friends discover the API: the services themselves, health and reflection.
+    reflection.enable_server_reflection(
+        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
 
     probes: grpc.aio.Server | None = None
     if config.health_port is not None:
