@@ -2,7 +2,7 @@
 
 Each class says, as class attributes, the process exit code the CLI ends with (``exit_code``) and the
 gRPC status a server answers with (``grpc_status``, a ``grpc.StatusCode`` name, so this module does
-not import grpc). The CLI (``cli/exit_codes.py``), the servers (``serving/_status.py``) and the
+not import grpc). The CLI (``cli/exit_codes.py``), the servers (``serving/status.py``) and the
 dispatcher client (``cli/dispatcher_client.py``) all map from these declarations, both ways: a server
 sends the class name with the status, and the client raises the same class again.
 

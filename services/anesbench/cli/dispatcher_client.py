@@ -4,7 +4,7 @@
   ``--dispatcher``, not after a 60 s DEADLINE_EXCEEDED. One that accepts the connection but not the
   session (a plain-text client at a TLS server, a CA that did not sign its certificate) fails at the
   first refused attempt, saying so: waiting would not change it.
-* Status codes become the exceptions the server raised (``serving.error_from_rpc``, from the
+* Status codes become the exceptions the server raised (``serving.status.error_from_rpc``, from the
   declarations in ``anesbench.errors``). Only :class:`~anesbench.errors.Unavailable` is worth trying
   again: :func:`reconnecting` retries it with exponential backoff (tenacity, like HTTP retries); a
   server bug (INTERNAL -> :class:`~anesbench.errors.ServerError`) is raised at once.
@@ -20,7 +20,9 @@ import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, InvalidInput, Unavailable
-from anesbench.serving import CLIENT_OPTIONS, error_from_rpc, open_channel
+from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving.security import open_channel
+from anesbench.serving.status import error_from_rpc
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.auth import CA_ENV, client_metadata, dispatcher_tls

@@ -22,7 +22,7 @@ from anesbench.grader.client import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
 from anesbench.metrics import DISPATCHER_REQUESTS, set_delta
-from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token
+from anesbench.serving.security import REFLECTION_PREFIX, TokenRoles, read_token
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2_grpc
@@ -98,7 +98,7 @@ def serve(settings: DispatcherSettings) -> int:
 
 
 
-# Who may call what: two bearer-token roles (the check itself is ``serving.TokenRoles``).
+# Who may call what: two bearer-token roles (the check itself is ``serving.security.TokenRoles``).
 # * runner (--auth-token-file, or $ANESBENCH_DISPATCHER_TOKEN): every method, StartRun and CancelRun
 #   included; what CronJobs and operators use.
 # * reader (--read-token-file): READ_METHODS only, for dashboards and analysts; anything else is

@@ -15,7 +15,7 @@ from anesbench import metrics
 from anesbench.dispatcher.runs import Runs
 from anesbench.dispatcher.settings import serve_option
 from anesbench.errors import InvalidInput
-from anesbench.serving import rpc
+from anesbench.serving.status import rpc
 from anesbench.store import Store
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc

@@ -32,7 +32,8 @@ from anesbench import metrics
 from anesbench.errors import GraderUnavailable, InvalidInput, Ungradable
 from anesbench.grader.local import check_item
 from anesbench.grading import Extraction
-from anesbench.serving import CLIENT_OPTIONS, ClientTls, open_channel, token_metadata
+from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving.security import ClientTls, open_channel, token_metadata
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 log = logging.getLogger(__name__)

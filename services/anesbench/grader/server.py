@@ -18,7 +18,8 @@ import grpc
 from anesbench import metrics, serving
 from anesbench.grader.local import check_batch_size, check_item, where
 from anesbench.grading import METHODS, extract_answer
-from anesbench.serving import ServerTls, TokenRoles, rpc
+from anesbench.serving.security import ServerTls, TokenRoles
+from anesbench.serving.status import rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grade
