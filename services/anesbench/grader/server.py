@@ -60,14 +60,29 @@ def as_item(request: grader_pb2.GradeRequest) -> Item:
 
 
 class GraderServicer(grader_pb2_grpc.GraderServicer):
-    """Serves anesbench.v1.Grader.
+    """Serves anesbench.v1.Grader; also the grader's :class:`anesbench.serving.Service`: one process,
+    grading in threads (scale out with replicas).
 
-    ``draining``, when set, makes open GradeStreams answer the batch in hand and end with OK so their
-    clients move to another replica.
+    Once drained, open GradeStreams answer the batch in hand and end with OK so their clients move to
+    another replica.
     """
 
-    def __init__(self, *, draining: asyncio.Event | None = None) -> None:
-        self._draining = draining or asyncio.Event()
+    service_names: Sequence[str] = (GRADER_SERVICE,)
+
+    def __init__(self) -> None:
+        self._draining = asyncio.Event()
+
+    def register(self, server: grpc.aio.Server) -> None:
+        grader_pb2_grpc.add_GraderServicer_to_server(self, server)
+
+    async def start(self) -> None:
+        """Nothing to start: the rules are compiled at import."""
+
+    def drain(self) -> None:
+        self._draining.set()
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
 
     @rpc(observe=observe)
     async def Grade(
@@ -112,28 +127,6 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         return await asyncio.get_running_loop().run_in_executor(None, grade_batch, requests)
 
 
-class GraderApp:
-    """The grader as a :class:`anesbench.serving.Service`: one process, grading in threads (scale out with replicas)."""
-
-    service_names: Sequence[str] = (GRADER_SERVICE,)
-
-    def __init__(self) -> None:
-        self._draining = asyncio.Event()
-        self.servicer = GraderServicer(draining=self._draining)
-
-    def register(self, server: grpc.aio.Server) -> None:
-        grader_pb2_grpc.add_GraderServicer_to_server(self.servicer, server)
-
-    async def start(self) -> None:
-        """Nothing to start: the rules are compiled at import."""
-
-    def drain(self) -> None:
-        self._draining.set()
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 def serve(
     *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0,
     health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
@@ -148,4 +141,4 @@ def serve(
     roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
     config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,
                                  interceptors=roles, tls=tls, health_port=health_port)
-    return serving.serve(GraderApp, config)
+    return serving.serve(GraderServicer, config)
