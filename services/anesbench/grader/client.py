@@ -222,18 +222,14 @@ class RemoteGrader:
             self._task = asyncio.create_task(self._supervise(), name=f"RemoteGrader({self.target})")
 
     async def _supervise(self) -> None:
+        # Streams that end without answering anything are reconnected with backoff and jitter (tenacity,
+        # as for HTTP); one that answered something starts the count again at once.
         low, high = BACKOFF
+        reconnect = AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
+                                  wait=wait_random_exponential(multiplier=low, max=high), stop=stop_never)
         try:
             while True:
-                # Streams that end without answering anything are reconnected with backoff and jitter
-                # (tenacity, as for HTTP); one that answered something starts the count again at once.
-                async for attempt in AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
-                                                   wait=wait_random_exponential(multiplier=low, max=high),
-                                                   stop=stop_never):
-                    with attempt:
-                        answered = await self._session()
-                    if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
-                        attempt.retry_state.set_result(answered)
+                await reconnect(self._session)
         except Exception as exc:
             # A bug here must not leave callers waiting for give_up_after; the next grade() restarts us.
             log.exception("RemoteGrader supervisor crashed")
