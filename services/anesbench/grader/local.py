@@ -29,10 +29,9 @@ def where(index: int | None, item_id: str, *, batch: int | None = None) -> str:
     return f"{label} (id {_show(item_id)})" if item_id else label
 
 
-def check_batch_size(count: int, *, batch: int | None = None) -> None:
+def check_batch_size(count: int, batch: int) -> None:
     if count > MAX_BATCH_ITEMS:
-        label = "batch" if batch is None else f"batch {batch}"
-        raise InvalidInput(f"{label}: items: {count} items, more than the limit of {MAX_BATCH_ITEMS}")
+        raise InvalidInput(f"batch {batch}: items: {count} items, more than the limit of {MAX_BATCH_ITEMS}")
 
 
 def check_item(choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str) -> None:

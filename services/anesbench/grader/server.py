@@ -10,7 +10,6 @@ docs/performance.md), so no reply can hold a thread for long and there is nothin
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
@@ -26,17 +25,13 @@ CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grad
 DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
 GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
 
-Item = tuple[dict[str, str], str, str | None]  # choices, response, finish_reason
-
-
 def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
     """Grade a batch (blocking: runs in a thread), timing each item for the duration histogram."""
     responses = []
     for request in requests:
         choices, response, finish_reason = as_item(request)
-        started = time.perf_counter()
-        extraction = extract_answer(choices, response, finish_reason=finish_reason)
-        metrics.GRADER_DURATION.observe(time.perf_counter() - started)
+        with metrics.GRADER_DURATION.time():
+            extraction = extract_answer(choices, response, finish_reason=finish_reason)
         metrics.GRADER_ITEMS.labels(extraction.method).inc()
         responses.append(grader_pb2.GradeResponse(id=request.id, pred=extraction.pred or "", method=extraction.method))
     return responses
@@ -54,7 +49,7 @@ def declare_metrics() -> None:
         metrics.GRADER_REQUESTS.labels(rpc_name, grpc.StatusCode.OK.name)
 
 
-def as_item(request: grader_pb2.GradeRequest) -> Item:
+def as_item(request: grader_pb2.GradeRequest) -> tuple[dict[str, str], str, str | None]:
     # Protobuf maps have no order; hand the library the options in letter order, as a dataset would.
     return dict(sorted(request.choices.items())), request.response, request.finish_reason or None
 
@@ -100,7 +95,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         try:
             number = 0
             while (batch := await self._next_batch(request_iterator)) is not None:
-                check_batch_size(len(batch.items), batch=number)
+                check_batch_size(len(batch.items), number)
                 for index, item in enumerate(batch.items):
                     check_item(item.choices, item.response, item.finish_reason, item.id,
                                at=where(index, item.id, batch=number))
