@@ -146,6 +146,7 @@ class RequestQueue:
         if len(self._outbox) >= self.max_batch:
             self.batch_full.set()
 
+
 class RemoteGrader:
     """Grades over gRPC; satisfies :class:`anesbench.grader.Grader`. Use from one event loop."""
 

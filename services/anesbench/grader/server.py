@@ -25,6 +25,7 @@ CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grad
 DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
 GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
 
+
 def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
     """Grade a batch (blocking: runs in a thread), timing each item for the duration histogram."""
     responses = []
