@@ -235,21 +235,15 @@ class _Signals:
 
     def __init__(self, stop: asyncio.Event | None) -> None:
         self.hurry = asyncio.Event()
-        self._installed: list[signal.Signals] = []
-        if stop is not None:
-            self.stop = stop
-            return
-        self.stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-            self._installed.append(sig)
+        self.stop = stop if stop is not None else asyncio.Event()
+        self._handled = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+        for sig in self._handled:
+            asyncio.get_running_loop().add_signal_handler(sig, self._on_signal, sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("received %s", sig.name)
         (self.hurry if self.stop.is_set() else self.stop).set()
 
     def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._installed:
-            loop.remove_signal_handler(sig)
+        for sig in self._handled:
+            asyncio.get_running_loop().remove_signal_handler(sig)
