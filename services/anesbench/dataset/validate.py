@@ -133,11 +133,9 @@ def checked_items(
         report = _Report(problems, where, item_id, fields, issues)
         if not item_id:
             report("id", "missing or empty")
-        elif not unique:
-            pass
-        elif item_id in seen:
+        elif unique and item_id in seen:
             report("id", f"duplicate id (first seen at {seen[item_id]})")
-        else:
+        elif unique:
             seen[item_id] = where
         item = _item(record, item_id, wanted, report)
         if item is not None and not issues:
