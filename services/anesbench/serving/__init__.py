@@ -3,8 +3,6 @@ keepalive, health and reflection, and the lifecycle both servers share. :mod:`.s
 exceptions into status codes (the ``@rpc`` decorator) and back on the client; :mod:`.security` holds
 TLS and the bearer tokens with roles.
 
-Run a service until SIGTERM/SIGINT, then drain it.
-
 Start: health NOT_SERVING -> bind and start -> print ``listening on HOST:PORT`` (and
 ``metrics on HOST:PORT``) -> ``Service.start()`` (warm-up) -> SERVING.
 Drain on the first signal: health NOT_SERVING (load balancers and probes stop sending work),
