@@ -1,7 +1,7 @@
 """Every domain exception, each declaring once what it means at the edges.
 
 Each class declares the CLI's exit code (``exit_code``) and a server's gRPC status (``grpc_status``, a
-``grpc.StatusCode`` name: this module does not import grpc). The CLI, the servers (``serving/_status.py``)
+``grpc.StatusCode`` name: this module does not import grpc). The CLI, the servers (``serving/status.py``)
 and the dispatcher client all map from these declarations, both ways: a server sends the class name with the
 status, and the client raises the same class again.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 
-from anesbench.grader.multi import MultiConnectionGrader
+from anesbench.grader.client import MultiConnectionGrader
 from tests.procs import start_grader
 
 

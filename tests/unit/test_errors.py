@@ -23,7 +23,7 @@ from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_modes import _follow
 from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
-from anesbench.serving import error_from_rpc, rpc, status_for
+from anesbench.serving.status import error_from_rpc, rpc, status_for
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.convert import request_field, spec_to_pb

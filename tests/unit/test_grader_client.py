@@ -13,7 +13,7 @@ import pytest
 from anesbench.errors import GraderUnavailable, InvalidInput
 from anesbench.grader import LocalGrader
 from anesbench.grader.client import RemoteGrader
-from anesbench.grader.server import GraderApp, GraderServicer, as_item
+from anesbench.grader.server import GraderServicer, as_item
 from anesbench.grading import extract_answer
 from anesbench.serving import ServeConfig, run
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
@@ -196,7 +196,7 @@ async def test_a_draining_replica_hands_its_clients_over() -> None:
     """The real lifecycle: SIGTERM-style drain of one replica, a new one on the same address."""
     first_stop = asyncio.Event()
     lines: list[str] = []
-    first = asyncio.create_task(run(GraderApp(), ServeConfig("127.0.0.1", 0), stop=first_stop, announce=lines.append))
+    first = asyncio.create_task(run(GraderServicer(), ServeConfig("127.0.0.1", 0), stop=first_stop, announce=lines.append))
     await eventually(lambda: lines, "the first replica announces its address")
     target = lines[0].removeprefix("listening on ")
     cases = corpus() * 10
@@ -222,7 +222,7 @@ async def test_a_draining_replica_hands_its_clients_over() -> None:
         assert await first == 0
         second_stop = asyncio.Event()
         port = int(target.rsplit(":", 1)[1])
-        second = asyncio.create_task(run(GraderApp(), ServeConfig("127.0.0.1", port), stop=second_stop, announce=print))
+        second = asyncio.create_task(run(GraderServicer(), ServeConfig("127.0.0.1", port), stop=second_stop, announce=print))
         assert pairs(await asyncio.wait_for(results, 15)) == [expected(case) for case in cases]
         second_stop.set()
         assert await second == 0

@@ -12,7 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from anesbench import errors
-from anesbench.serving import INTERNAL_MESSAGE, ServeConfig, rpc, run, status_for
+from anesbench.serving import ServeConfig, run
+from anesbench.serving.status import INTERNAL_MESSAGE, rpc, status_for
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 from tests.waiting import eventually, wait_event
 

@@ -3,7 +3,7 @@
 A dispatcher that cannot be reached fails within :data:`CONNECT_TIMEOUT` seconds with a hint about
 ``--dispatcher``; one that accepts the connection but not the session (plain text at a TLS server, the
 wrong CA) fails at once, saying so. Status codes become the exceptions the server raised
-(``serving.error_from_rpc``); only :class:`~anesbench.errors.Unavailable` is worth trying again, which
+(``serving.status.error_from_rpc``); only :class:`~anesbench.errors.Unavailable` is worth trying again, which
 :func:`reconnecting` does with exponential backoff; a server bug (INTERNAL) is raised at once.
 """
 
@@ -21,7 +21,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from anesbench.analysis.compare import Outcome
 from anesbench.analysis.source import Visit, outcome_of
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, InvalidInput, Unavailable
-from anesbench.serving import CLIENT_OPTIONS, error_from_rpc, open_channel
+from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving.security import open_channel
+from anesbench.serving.status import error_from_rpc
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.store.report_reads import RunFigures, TrendPoint

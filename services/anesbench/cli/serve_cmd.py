@@ -47,7 +47,7 @@ def grader(host: str, port: int, metrics_port: int | None, health_port: int | No
            tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None) -> None:
     """Stateless answer extraction (Grade, GradeStream)."""
     from anesbench.grader.server import serve as serve_grader
-    from anesbench.serving import read_token, server_tls
+    from anesbench.serving.security import read_token, server_tls
 
     token = read_token(auth_token_file, "auth_token_file") if auth_token_file else None
     sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port, health_port=health_port,
@@ -106,7 +106,7 @@ def dispatcher(api_key_file: str | None, endpoint_keys: tuple[str, ...], auth_to
     from anesbench.dispatcher.server import DispatcherSettings, server_token
     from anesbench.dispatcher.server import serve as serve_dispatcher
     from anesbench.inference.endpoint import load_api_key, load_endpoint_keys
-    from anesbench.serving import client_tls, read_token, server_tls
+    from anesbench.serving.security import client_tls, read_token, server_tls
 
     sys.exit(serve_dispatcher(DispatcherSettings(
         **settings, api_key=load_api_key(api_key_file), auth_token=server_token(auth_token_file),

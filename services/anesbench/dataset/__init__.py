@@ -2,11 +2,10 @@
 
 from anesbench.dataset.load import Dataset, dataset_from_items, load_dataset
 from anesbench.dataset.mapping import FieldMap, parse_fields, read_fields_file
-from anesbench.dataset.model import LANGUAGES, LEVEL_NAMES, Item, LocalizedQuestion
+from anesbench.dataset.model import LANGUAGES, Item, LocalizedQuestion
 
 __all__ = [
     "LANGUAGES",
-    "LEVEL_NAMES",
     "Dataset",
     "FieldMap",
     "Item",

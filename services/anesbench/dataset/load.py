@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from anesbench.dataset.mapping import FieldMap
 from anesbench.dataset.model import LANGUAGES, Item
-from anesbench.dataset.validate import Problems, checked_items, count_valid, validate_records
+from anesbench.dataset.validate import Problems, checked_items, validated
 from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
@@ -66,9 +66,11 @@ def _check_languages(languages: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
-def _json_records(path: Path, text: str) -> Iterator[tuple[str, Any]]:
+def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     try:
-        data = json.loads(text)
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
@@ -152,24 +154,15 @@ def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
         return _parquet_records(path)
     if fmt == "jsonl":
         return _jsonl_records(path)
-    if fmt == "json-stream":
-        return _json_stream(path, head)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return _json_records(path, text)
+    return _json_stream(path, head) if fmt == "json-stream" else _json_records(path)
 
 
 def _sha256(path: Path) -> tuple[str, bytes]:
-    """The file's sha256 (read in chunks) and its first bytes (to tell the format)."""
-    digest = hashlib.sha256()
-    head = b""
+    """The file's sha256 and its first bytes (to tell the format)."""
     with path.open("rb") as data:
-        while chunk := data.read(1 << 20):
-            head = head or chunk[:4096]
-            digest.update(chunk)
-    return digest.hexdigest(), head
+        head = data.read(4096)
+        data.seek(0)
+        return hashlib.file_digest(data, "sha256").hexdigest(), head
 
 
 def load_dataset(
@@ -199,9 +192,10 @@ def load_dataset(
     records = _records(file, head)
     items: Sequence[Item] | ItemsOnDisk
     if _format(file, head) != "json":
-        items = ItemsOnDisk(file, head, wanted, count_valid(records, wanted, str(file), fields), fields)
+        # Only the ids are held while validating; the run reads the file again.
+        items = ItemsOnDisk(file, head, wanted, sum(1 for _ in validated(records, wanted, str(file), fields)), fields)
     else:
-        items = validate_records(records, wanted, str(file), fields)
+        items = list(validated(records, wanted, str(file), fields))
     return Dataset(name=name or file.name.split(".")[0], sha256=fields.sha256(sha256) if fields else sha256,
                    items=items)
 
@@ -211,4 +205,4 @@ def dataset_from_items(
 ) -> Dataset:
     """Validate records that arrived some other way (e.g. uploaded over gRPC)."""
     wanted = _check_languages(languages)
-    return Dataset(name=name, sha256=sha256, items=validate_records(records, wanted, name))
+    return Dataset(name=name, sha256=sha256, items=list(validated(records, wanted, name)))

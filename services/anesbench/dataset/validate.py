@@ -41,60 +41,41 @@ class Problems:
         )
 
 
-def _text(record: Mapping[str, Any], key: str) -> str | None:
+def _why_not_text(record: Mapping[str, Any], key: str) -> str | None:
+    """None when ``key`` holds some text, else what is wrong with it."""
     value = record.get(key)
     if isinstance(value, str) and value.strip():
-        return value
-    return None
+        return None
+    return "missing" if value is None else "empty or not text"
 
 
-def _localized(
-    record: Mapping[str, Any], language: str, letters: str
-) -> tuple[LocalizedQuestion | None, list[tuple[str, str]]]:
-    """Read one language's stem and options; return (question or None, [(field, problem)])."""
-    prefix = next(
-        (p for p in LANGUAGE_PREFIXES[language] if f"{p}_question" in record), LANGUAGE_PREFIXES[language][0]
-    )
-    problems: list[tuple[str, str]] = []
-    question = _text(record, f"{prefix}_question")
-    if question is None:
-        state = "missing" if record.get(f"{prefix}_question") is None else "empty or not text"
-        problems.append((f"{prefix}_question", f"{state} (language '{language}' was requested)"))
-    options: dict[str, str] = {}
-    for letter in letters:
-        key = f"{prefix}_{letter}"
-        text = _text(record, key)
-        if text is None:
-            state = "missing" if record.get(key) is None else "empty or not text"
-            problems.append((key, f"{state}: option {letter} of {len(letters)} (language '{language}')"))
-        else:
-            options[letter] = text
+def _localized(record: Mapping[str, Any], language: str, letters: str, report: _Report) -> LocalizedQuestion | None:
+    """One language's stem and options; None when a problem was reported."""
+    prefixes = LANGUAGE_PREFIXES[language]
+    prefix = next((p for p in prefixes if f"{p}_question" in record), prefixes[0])
+    needed = {f"{prefix}_question": f" (language '{language}' was requested)"}
+    needed.update((f"{prefix}_{letter}", f": option {letter} of {len(letters)} (language '{language}')")
+                  for letter in letters)
+    ok = True
+    for key, context in needed.items():
+        if problem := _why_not_text(record, key):
+            report(key, problem + context)
+            ok = False
     for letter in LETTERS[len(letters) :]:
-        key = f"{prefix}_{letter}"
-        if _text(record, key) is not None:
-            problems.append((key, f"option {letter} is given but choice_num is {len(letters)}"))
-    if problems:
-        return None, problems
-    return LocalizedQuestion(question=question or "", options=options), []
+        if _why_not_text(record, f"{prefix}_{letter}") is None:
+            report(f"{prefix}_{letter}", f"option {letter} is given but choice_num is {len(letters)}")
+            ok = False
+    if not ok:
+        return None
+    return LocalizedQuestion(question=record[f"{prefix}_question"],
+                             options={letter: record[f"{prefix}_{letter}"] for letter in letters})
 
 
-def validate_records(
-    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
-) -> list[Item]:
-    """Validate ``(where, record)`` pairs for the requested languages; raise InvalidInput listing problems."""
-    return list(_validated(records, tuple(languages), source, fields))
-
-
-def count_valid(
-    records: Iterable[tuple[str, Any]], languages: Iterable[str], source: str, fields: FieldMap | None = None
-) -> int:
-    """Validate like :func:`validate_records`, holding only the ids; return the number of items."""
-    return sum(1 for _ in _validated(records, tuple(languages), source, fields))
-
-
-def _validated(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None
+def validated(
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None = None
 ) -> Iterator[Item]:
+    """The valid items of ``(where, record)`` pairs for the requested languages, one by one; at the end,
+    raise InvalidInput listing every problem."""
     problems = Problems()
     count = 0
     for item in checked_items(records, wanted, problems, fields=fields):
@@ -152,11 +133,9 @@ def checked_items(
         report = _Report(problems, where, item_id, fields, issues)
         if not item_id:
             report("id", "missing or empty")
-        elif not unique:
-            pass
-        elif item_id in seen:
+        elif unique and item_id in seen:
             report("id", f"duplicate id (first seen at {seen[item_id]})")
-        else:
+        elif unique:
             seen[item_id] = where
         item = _item(record, item_id, wanted, report)
         if item is not None and not issues:
@@ -164,15 +143,14 @@ def checked_items(
 
 
 def _item(record: Mapping[str, Any], item_id: str | None, wanted: tuple[str, ...], report: _Report) -> Item | None:
-    ok = True
     choice_num = whole_number(record.get("choice_num"), text=False)
     if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
         report("choice_num", f"must be a whole number from {MIN_CHOICES} to {MAX_CHOICES}, got {record.get('choice_num')!r}")
-        ok = False
+        choice_num = None
     level = whole_number(record.get("level"), text=False)
-    if level not in (1, 2, 3):
+    ok = level in (1, 2, 3)
+    if not ok:
         report("level", f"unknown level {record.get('level')!r} (expected 1, 2 or 3)")
-        ok = False
     answer = record.get("answer")
     if not isinstance(answer, str) or not answer.strip():
         report("answer", "missing or empty")
@@ -180,17 +158,10 @@ def _item(record: Mapping[str, Any], item_id: str | None, wanted: tuple[str, ...
     elif choice_num is not None and ok and answer.strip() not in LETTERS[:choice_num]:
         report("answer", f"{answer!r} is not one of the options A-{LETTERS[choice_num - 1]}")
         ok = False
-    if choice_num is None or not MIN_CHOICES <= choice_num <= MAX_CHOICES:
+    if choice_num is None:
         return None
-    texts: dict[str, LocalizedQuestion] = {}
-    for language in wanted:
-        localized, issues = _localized(record, language, LETTERS[:choice_num])
-        for field, message in issues:
-            report(field, message)
-        if localized is None:
-            ok = False
-        else:
-            texts[language] = localized
-    if ok and item_id and isinstance(answer, str) and level is not None:
+    read = {language: _localized(record, language, LETTERS[:choice_num], report) for language in wanted}
+    texts = {language: text for language, text in read.items() if text is not None}
+    if ok and item_id and level is not None and isinstance(answer, str) and len(texts) == len(wanted):
         return Item(id=item_id, choice_num=choice_num, answer=answer.strip(), level=level, texts=texts)
     return None

@@ -22,10 +22,11 @@ from anesbench.dispatcher.runs import Runs
 from anesbench.dispatcher.settings import DispatcherSettings, serve_option
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
-from anesbench.grader.multi import MultiConnectionGrader
+from anesbench.grader.client import MultiConnectionGrader
 from anesbench.kube.api import InferenceServiceApi
 from anesbench.kube.pool import ModelPool
-from anesbench.serving import REFLECTION_PREFIX, TokenRoles, read_token, rpc
+from anesbench.serving.security import REFLECTION_PREFIX, TokenRoles, read_token
+from anesbench.serving.status import rpc
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2 as pb
@@ -225,7 +226,7 @@ def serve(settings: DispatcherSettings) -> int:
     return serving.serve(lambda: DispatcherApp(settings), config)
 
 
-# Who may call what: two bearer-token roles (the check itself is ``serving.TokenRoles``).
+# Who may call what: two bearer-token roles (the check itself is ``serving.security.TokenRoles``).
 # * runner (--auth-token-file, or $ANESBENCH_DISPATCHER_TOKEN): every method, StartRun and CancelRun
 #   included; what CronJobs and operators use.
 # * reader (--read-token-file): READ_METHODS only, for dashboards and analysts; anything else is

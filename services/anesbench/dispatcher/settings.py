@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from anesbench.errors import InvalidInput
 from anesbench.inference.endpoint import matches_prefix
-from anesbench.serving import ClientTls, ServerTls
+from anesbench.serving.security import ClientTls, ServerTls
 
 # The options of `anesbench serve dispatcher` by their own names (cli/serve_cmd.py defines them; a test
 # checks the two agree). An error raised in the dispatcher that mentions one, as ``{datasets_dir}``, gets

@@ -2,7 +2,7 @@
 
 * :class:`LocalGrader` — in-process, for the embedded engine.
 * :class:`anesbench.grader.client.RemoteGrader` — batches calls over one gRPC stream to the grader
-  service, for the dispatcher.
+  service; ``MultiConnectionGrader`` spreads them over several, for the dispatcher.
 * :mod:`anesbench.grader.server` — the grader service itself.
 """
 

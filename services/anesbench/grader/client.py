@@ -1,4 +1,4 @@
-"""RemoteGrader: the dispatcher's client of the grader service.
+"""RemoteGrader: the dispatcher's client of the grader service; MultiConnectionGrader: several of them.
 
 Concurrent ``grade()`` calls are coalesced into GradeBatch messages (flushed at 256 requests, 4 MiB
 or 2 ms after the first one waits) on ONE long-lived GradeStream, and answers are matched back by
@@ -20,17 +20,20 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Self
 
 import grpc
 from tenacity import AsyncRetrying, retry_if_result, stop_never, wait_random_exponential
 
+from anesbench import metrics
 from anesbench.errors import GraderUnavailable, InvalidInput, Ungradable
-from anesbench.grader._limits import check_item
-from anesbench.grader._queue import RequestQueue
+from anesbench.grader.local import check_item
 from anesbench.grading import Extraction
-from anesbench.serving import CLIENT_OPTIONS, ClientTls, open_channel, token_metadata
+from anesbench.serving import CLIENT_OPTIONS
+from anesbench.serving.security import ClientTls, open_channel, token_metadata
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,106 @@ BACKOFF = (0.05, 2.0)  # seconds: first and longest wait before reconnecting a s
 _CONTENT_CODES = frozenset(
     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
+OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
+BURST = 64
+
+
+@dataclass(slots=True)
+class Pending:
+    request: grader_pb2.GradeRequest
+    future: asyncio.Future[Extraction]
+    size: int  # serialized bytes, to keep batches under the message limit
+
+
+class RequestQueue:
+    """Which requests still need an answer and which go in the next batch.
+
+    Every request stays in ``pending`` until its caller has an answer, an error or gave up. It sits in the
+    outbox until written to a stream, then in flight until answered; when a stream breaks, its in-flight
+    requests go back to the front of the outbox, so they are re-sent first.
+    """
+
+    def __init__(self, *, max_batch: int, max_batch_bytes: int) -> None:
+        self.max_batch, self.max_batch_bytes = max_batch, max_batch_bytes
+        self.pending: dict[str, Pending] = {}
+        self._outbox: deque[str] = deque()
+        self._inflight: dict[str, None] = {}  # an ordered set
+        self.has_work = asyncio.Event()  # the outbox is not empty
+        self.batch_full = asyncio.Event()  # the outbox holds a full batch: send without lingering
+        self.last_progress = 0.0  # loop time of the last answer, or of the first send after a lull
+
+    def add(self, request: grader_pb2.GradeRequest) -> asyncio.Future[Extraction]:
+        future: asyncio.Future[Extraction] = asyncio.get_running_loop().create_future()
+        self.pending[request.id] = Pending(request, future, request.ByteSize())
+        self.enqueue([request.id])
+        return future
+
+    def forget(self, request_id: str) -> None:
+        """The caller is done with it (answered, failed, gave up, cancelled): never send it again."""
+        self.pending.pop(request_id, None)
+
+    def take_batch(self) -> list[grader_pb2.GradeRequest]:
+        """The next batch to write, now counted as in flight."""
+        batch: list[grader_pb2.GradeRequest] = []
+        size = 0
+        while self._outbox and len(batch) < self.max_batch:
+            entry = self.pending.get(self._outbox[0])
+            if entry is not None and batch and size + entry.size > self.max_batch_bytes:
+                break
+            self._outbox.popleft()
+            if entry is not None:  # else its caller is gone
+                batch.append(entry.request)
+                size += entry.size
+        if not self._outbox:
+            self.has_work.clear()
+        if len(self._outbox) < self.max_batch:
+            self.batch_full.clear()
+        if batch and not self._inflight:
+            self.last_progress = asyncio.get_running_loop().time()
+        self._inflight.update(dict.fromkeys(item.id for item in batch))
+        return batch
+
+    def take_inflight(self) -> list[str]:
+        """Forget what was in flight on a stream that ended; returns the ids still unanswered."""
+        ids = [request_id for request_id in self._inflight if request_id in self.pending]
+        self._inflight.clear()
+        return ids
+
+    def stalled(self, timeout: float) -> bool:
+        """Requests are in flight and nothing was answered for ``timeout`` seconds."""
+        return bool(self._inflight) and asyncio.get_running_loop().time() - self.last_progress > timeout
+
+    def resolve(self, results: Sequence[grader_pb2.GradeResponse]) -> None:
+        self.last_progress = asyncio.get_running_loop().time()
+        for result in results:
+            self._inflight.pop(result.id, None)
+            entry = self.pending.get(result.id)
+            if entry is not None and not entry.future.done():
+                entry.future.set_result(Extraction(pred=result.pred or None, method=result.method))
+
+    def fail(self, request_id: str, error: Exception) -> None:
+        entry = self.pending.get(request_id)
+        if entry is not None and not entry.future.done():
+            entry.future.set_exception(error)
+
+    def fail_all(self, error: Exception) -> None:
+        for request_id in list(self.pending):
+            self.fail(request_id, error)
+        self._outbox.clear()
+        self._inflight.clear()
+        self.has_work.clear()
+        self.batch_full.clear()
+
+    def enqueue(self, ids: Sequence[str], *, front: bool = False) -> None:
+        """Put ``ids`` in the outbox: at the front for requests a broken stream left unanswered."""
+        if front:
+            self._outbox.extendleft(reversed(ids))
+        else:
+            self._outbox.extend(ids)
+        if self._outbox:
+            self.has_work.set()
+        if len(self._outbox) >= self.max_batch:
+            self.batch_full.set()
 
 
 class RemoteGrader:
@@ -120,18 +223,14 @@ class RemoteGrader:
             self._task = asyncio.create_task(self._supervise(), name=f"RemoteGrader({self.target})")
 
     async def _supervise(self) -> None:
+        # Streams that end without answering anything are reconnected with backoff and jitter (tenacity,
+        # as for HTTP); one that answered something starts the count again at once.
         low, high = BACKOFF
+        reconnect = AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
+                                  wait=wait_random_exponential(multiplier=low, max=high), stop=stop_never)
         try:
             while True:
-                # Streams that end without answering anything are reconnected with backoff and jitter
-                # (tenacity, as for HTTP); one that answered something starts the count again at once.
-                async for attempt in AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
-                                                   wait=wait_random_exponential(multiplier=low, max=high),
-                                                   stop=stop_never):
-                    with attempt:
-                        answered = await self._session()
-                    if not attempt.retry_state.outcome or not attempt.retry_state.outcome.failed:
-                        attempt.retry_state.set_result(answered)
+                await reconnect(self._session)
         except Exception as exc:
             # A bug here must not leave callers waiting for give_up_after; the next grade() restarts us.
             log.exception("RemoteGrader supervisor crashed")
@@ -229,3 +328,41 @@ class RemoteGrader:
                 self._queue.enqueue([request_id], front=True)  # a network problem after all: back to the stream
             return
         self._queue.resolve([result])
+
+
+class MultiConnectionGrader:
+    """Several RemoteGraders on separate connections, so that grader replicas share the work.
+
+    One gRPC connection carries one long-lived GradeStream, and a Kubernetes Service balances
+    connections, not messages: with a single connection every batch would reach the same grader pod
+    however many replicas run. Each RemoteGrader here gets its own connection (a local subchannel
+    pool, so gRPC does not share one TCP connection between them), and calls are spread round-robin
+    in runs of ``BURST``. Satisfies :class:`anesbench.grader.Grader`.
+    """
+
+    def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0,
+                 tls: ClientTls | None = None, token: str | None = None) -> None:
+        self.graders = [
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after,
+                         tls=tls, token=token)
+            for _ in range(max(1, connections))
+        ]
+        self._next = itertools.cycle(self.graders)
+        self._current = next(self._next)
+        self._calls = 0
+
+    def _pick(self) -> RemoteGrader:
+        # Runs of BURST calls per connection rather than one each: concurrent calls then share one
+        # GradeBatch message (a gRPC write costs ~0.5 ms whatever its size) and replicas still share the work.
+        self._calls += 1
+        if self._calls >= BURST:
+            self._calls = 0
+            self._current = next(self._next)
+        return self._current
+
+    async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
+        with metrics.GRADE_QUEUE_DEPTH.track_inprogress():
+            return await self._pick().grade(choices, response, finish_reason)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(grader.close() for grader in self.graders))

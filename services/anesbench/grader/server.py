@@ -1,7 +1,7 @@
 """The grader process: GraderServicer, the gRPC adapter over ``anesbench.grading.extract_answer``,
 behind the shared serving lifecycle (health, reflection, drain).
 
-The servicer only translates: validate the request (``_limits``), grade off the event loop, count.
+The servicer only translates: validate the request (the limits in ``local``), grade off the event loop, count.
 Grading runs in the loop's default thread pool: the rules cost time linear in the reply, and the
 limits cap a reply at 1 MiB (under 1 s of CPU measured on the most hostile shapes,
 docs/performance.md), so no reply can hold a thread for long and there is nothing to kill.
@@ -10,22 +10,20 @@ docs/performance.md), so no reply can hold a thread for long and there is nothin
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from anesbench import metrics, serving
-from anesbench.grader._limits import check_batch_size, check_item, where
+from anesbench.grader.local import check_batch_size, check_item, where
 from anesbench.grading import METHODS, extract_answer
-from anesbench.serving import ServerTls, TokenRoles, rpc
+from anesbench.serving.security import ServerTls, TokenRoles
+from anesbench.serving.status import rpc
 from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grade
 DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
 GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
-
-Item = tuple[dict[str, str], str, str | None]  # choices, response, finish_reason
 
 
 def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
@@ -33,9 +31,8 @@ def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.
     responses = []
     for request in requests:
         choices, response, finish_reason = as_item(request)
-        started = time.perf_counter()
-        extraction = extract_answer(choices, response, finish_reason=finish_reason)
-        metrics.GRADER_DURATION.observe(time.perf_counter() - started)
+        with metrics.GRADER_DURATION.time():
+            extraction = extract_answer(choices, response, finish_reason=finish_reason)
         metrics.GRADER_ITEMS.labels(extraction.method).inc()
         responses.append(grader_pb2.GradeResponse(id=request.id, pred=extraction.pred or "", method=extraction.method))
     return responses
@@ -53,26 +50,41 @@ def declare_metrics() -> None:
         metrics.GRADER_REQUESTS.labels(rpc_name, grpc.StatusCode.OK.name)
 
 
-def as_item(request: grader_pb2.GradeRequest) -> Item:
+def as_item(request: grader_pb2.GradeRequest) -> tuple[dict[str, str], str, str | None]:
     # Protobuf maps have no order; hand the library the options in letter order, as a dataset would.
     return dict(sorted(request.choices.items())), request.response, request.finish_reason or None
 
 
 class GraderServicer(grader_pb2_grpc.GraderServicer):
-    """Serves anesbench.v1.Grader.
+    """Serves anesbench.v1.Grader; also the grader's :class:`anesbench.serving.Service`: one process,
+    grading in threads (scale out with replicas).
 
-    ``draining``, when set, makes open GradeStreams answer the batch in hand and end with OK so their
-    clients move to another replica.
+    Once drained, open GradeStreams answer the batch in hand and end with OK so their clients move to
+    another replica.
     """
 
-    def __init__(self, *, draining: asyncio.Event | None = None) -> None:
-        self._draining = draining or asyncio.Event()
+    service_names: Sequence[str] = (GRADER_SERVICE,)
+
+    def __init__(self) -> None:
+        self._draining = asyncio.Event()
+
+    def register(self, server: grpc.aio.Server) -> None:
+        grader_pb2_grpc.add_GraderServicer_to_server(self, server)
+
+    async def start(self) -> None:
+        """Nothing to start: the rules are compiled at import."""
+
+    def drain(self) -> None:
+        self._draining.set()
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
 
     @rpc(observe=observe)
     async def Grade(
         self, request: grader_pb2.GradeRequest, context: grpc.aio.ServicerContext
     ) -> grader_pb2.GradeResponse:
-        _check(request, at=where(None, request.id))
+        check_item(request.choices, request.response, request.finish_reason, request.id, at=where(None, request.id))
         [result] = await self._grade([request])
         return result
 
@@ -84,9 +96,10 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         try:
             number = 0
             while (batch := await self._next_batch(request_iterator)) is not None:
-                check_batch_size(len(batch.items), batch=number)
+                check_batch_size(len(batch.items), number)
                 for index, item in enumerate(batch.items):
-                    _check(item, at=where(index, item.id, batch=number))
+                    check_item(item.choices, item.response, item.finish_reason, item.id,
+                               at=where(index, item.id, batch=number))
                 results = await self._grade(batch.items)
                 yield grader_pb2.GradeBatchResult(results=results)
                 number += 1
@@ -110,32 +123,6 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
         return await asyncio.get_running_loop().run_in_executor(None, grade_batch, requests)
 
 
-def _check(item: grader_pb2.GradeRequest, *, at: str) -> None:
-    check_item(item.choices, item.response, item.finish_reason, item.id, at=at)
-
-
-class GraderApp:
-    """The grader as a :class:`anesbench.serving.Service`: one process, grading in threads (scale out with replicas)."""
-
-    service_names: Sequence[str] = (GRADER_SERVICE,)
-
-    def __init__(self) -> None:
-        self._draining = asyncio.Event()
-        self.servicer = GraderServicer(draining=self._draining)
-
-    def register(self, server: grpc.aio.Server) -> None:
-        grader_pb2_grpc.add_GraderServicer_to_server(self.servicer, server)
-
-    async def start(self) -> None:
-        """Nothing to start: the rules are compiled at import."""
-
-    def drain(self) -> None:
-        self._draining.set()
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 def serve(
     *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0,
     health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
@@ -150,4 +137,4 @@ def serve(
     roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
     config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,
                                  interceptors=roles, tls=tls, health_port=health_port)
-    return serving.serve(GraderApp, config)
+    return serving.serve(GraderServicer, config)

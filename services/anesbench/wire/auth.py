@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from anesbench.serving import ClientTls, client_tls, read_token, token_metadata
+from anesbench.serving.security import ClientTls, client_tls, read_token, token_metadata
 
 TOKEN_ENV = "ANESBENCH_DISPATCHER_TOKEN"
 TOKEN_FILE_ENV = "ANESBENCH_DISPATCHER_TOKEN_FILE"

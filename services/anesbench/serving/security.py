@@ -46,25 +46,16 @@ def read_token(path: str, field: str) -> str:
     return token
 
 
-def bearer(token: str) -> str:
-    """The metadata value that carries ``token``.
-
-    >>> bearer("t0ken")
-    'Bearer t0ken'
-    """
-    return f"Bearer {token}"
-
-
 def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     """The call metadata that sends ``token`` (none without one)."""
-    return ((AUTHORIZATION, bearer(token)),) if token else ()
+    return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
 
 
 class TokenRoles(grpc.aio.ServerInterceptor):
     def __init__(self, roles: Mapping[str, str], policy: Policy, *, unauthenticated: str,
                  on_refused: Refusal | None = None) -> None:
         """``roles``: token -> role; ``unauthenticated``: the message a caller without a valid token gets."""
-        self._roles = tuple((bearer(token).encode(), role) for token, role in roles.items())
+        self._roles = tuple((f"Bearer {token}".encode(), role) for token, role in roles.items())
         self._policy = policy
         self._unauthenticated = unauthenticated
         self._on_refused = on_refused

@@ -115,13 +115,10 @@ def rpc(
     """
 
     def decorate(fn: F) -> F:
-        def outcome(context: grpc.aio.ServicerContext) -> contextlib.AbstractAsyncContextManager[None]:
-            return _outcome(fn.__name__, context, observe, fields, settings)
-
         if inspect.isasyncgenfunction(fn):
             @functools.wraps(fn)
             async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                async with outcome(context):
+                async with _outcome(fn.__name__, context, observe, fields, settings):
                     # aclosing: when the call ends early the inner generator's finally blocks still run.
                     async with contextlib.aclosing(fn(self, request, context)) as responses:
                         async for response in responses:
@@ -132,7 +129,7 @@ def rpc(
             @functools.wraps(fn)
             async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
                 result = None
-                async with outcome(context):
+                async with _outcome(fn.__name__, context, observe, fields, settings):
                     result = await fn(self, request, context)
                 return result
 
@@ -159,7 +156,13 @@ async def _outcome(
         code = _code_set_by_handler(context)  # the handler called context.abort() itself
         raise
     except Exception as exc:  # domain errors keep their meaning, anything else is INTERNAL
-        code, message = _translate(exc, name, fields, settings)
+        if settings is not None and isinstance(exc, errors.AnesbenchError):
+            exc.settle(settings)  # before the status and the trailers: both carry the settled message
+        code, message = status_for(exc, fields)
+        if code is grpc.StatusCode.INTERNAL:
+            log.error("%s failed unexpectedly", name, exc_info=exc)
+        else:  # expected outcomes (bad input from a client, say) are not the server's problem to log loudly
+            log.debug("%s -> %s: %s", name, code.name, message)
         await context.abort(code, message, trailing_metadata=trailers_for(exc))
     finally:
         if observe is not None:
@@ -169,17 +172,3 @@ async def _outcome(
 def _code_set_by_handler(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
     code = context.code()
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.OK
-
-
-def _translate(
-    exc: Exception, name: str, fields: FieldNamer | None, settings: SettingNamer | None
-) -> tuple[grpc.StatusCode, str]:
-    if settings is not None and isinstance(exc, errors.AnesbenchError):
-        exc.settle(settings)  # before the status and the trailers: both carry the settled message
-    code, message = status_for(exc, fields)
-    if code is grpc.StatusCode.INTERNAL:
-        log.error("%s failed unexpectedly", name, exc_info=exc)
-    else:
-        # Expected outcomes (bad input from a client, say) are not the server's problem to log loudly.
-        log.debug("%s -> %s: %s", name, code.name, message)
-    return code, message
