@@ -2,7 +2,7 @@
 
 Called where a run completes (:func:`with_delta`: a run executed, a run regraded), so an
 embedded run and a dispatcher's alike store their deltas; the store decides which run, if any, is the
-base (:mod:`~anesbench.store.deltas`).
+base (:meth:`~anesbench.store.Store.delta_base`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ import duckdb
 
 from anesbench.store.leaderboard_sql import LEVEL_SQL, OUTCOME_SQL
 
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
-
 # (output name, SQL expression over the results table), in output order.
 EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("item_id", "item_id"),
