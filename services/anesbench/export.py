@@ -14,7 +14,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -85,11 +85,8 @@ class ParquetWriter:
 
 
 def open_writer(fmt: str, out: IO[bytes]) -> RowWriter:
-    if fmt == "jsonl":
-        return JsonLinesWriter(out)
-    if fmt == "csv":
-        return CsvWriter(out)
-    return ParquetWriter(out)
+    writers: dict[str, Callable[[IO[bytes]], RowWriter]] = {"jsonl": JsonLinesWriter, "csv": CsvWriter, "parquet": ParquetWriter}
+    return writers[fmt](out)
 
 
 def check_target(path: str, force: bool) -> Path:

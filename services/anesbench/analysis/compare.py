@@ -9,12 +9,13 @@ p-value, and how many pairs only A (won) or only B (lost) got right.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.errors import InvalidInput
 from anesbench.stats import mcnemar_exact, paired_bootstrap
+from anesbench.store.leaderboard_sql import LEVEL_ORDER
 from anesbench.store.records import RunRecord
 
 ALL_LANGUAGES = "all"
@@ -79,11 +80,10 @@ def _cell(language: str, level: str, pairs: Sequence[tuple[bool, bool]]) -> Pair
     )
 
 
-def _cells(grouped: dict[tuple[str, str], list[tuple[bool, bool]]], languages: Sequence[str]) -> list[PairedCell]:
-    levels = [*LEVEL_NAMES.values(), "overall"]
-    groups = [*languages, ALL_LANGUAGES] if len(languages) > 1 else list(languages)
-    return [_cell(language, level, grouped.get((language, level), []))
-            for language in groups for level in levels if (language, level) in grouped]
+def cells_in_order(languages: Sequence[str], present: Container[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (language, level) cells present: per language (then 'all' when there are several) by level."""
+    groups = [*languages, ALL_LANGUAGES] if len(languages) > 1 else languages
+    return [(language, level) for language in groups for level in LEVEL_ORDER if (language, level) in present]
 
 
 def compare_runs(run_a: RunRecord, outcomes_a: Iterable[Outcome], run_b: RunRecord,
@@ -119,7 +119,8 @@ def compare_runs(run_a: RunRecord, outcomes_a: Iterable[Outcome], run_b: RunReco
         for language in (left.language, ALL_LANGUAGES):
             grouped[(language, level)].append(pair)
             grouped[(language, "overall")].append(pair)
-    return Comparison(run_a.id, run_b.id, _cells(grouped, languages), dropped)
+    cells = [_cell(*key, grouped[key]) for key in cells_in_order(languages, grouped)]
+    return Comparison(run_a.id, run_b.id, cells, dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +148,7 @@ def language_agreement(run: RunRecord, outcomes: Iterable[Outcome]) -> list[Agre
             grouped[LEVEL_NAMES[en.level]].append((en, zh))
             grouped["overall"].append((en, zh))
     cells: list[AgreementCell] = []
-    for level in (*LEVEL_NAMES.values(), "overall"):
+    for level in LEVEL_ORDER:
         pairs = grouped.get(level)
         if not pairs:
             continue

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from anesbench.analysis.compare import ALL_LANGUAGES, Outcome
+from anesbench.analysis.compare import ALL_LANGUAGES, Outcome, cells_in_order
 from anesbench.dataset.model import LEVEL_NAMES
 
 DISAGREEMENTS_KEPT = 200
@@ -54,15 +54,14 @@ class RulesAgreement:
 
 def rules_agreement(run_id: str, outcomes: Iterable[Outcome]) -> RulesAgreement:
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    languages: list[str] = []
+    languages: set[str] = set()
     disagreements: list[Disagreement] = []
     total = 0
     for o in sorted((o for o in outcomes if o.elicited), key=lambda o: (o.item_id, o.language, o.sample)):
         if o.pred is None:  # an elicited result always has its letter
             continue
         level = LEVEL_NAMES[o.level]
-        if o.language not in languages:
-            languages.append(o.language)
+        languages.add(o.language)
         for language in (o.language, ALL_LANGUAGES):
             for cell_level in (level, "overall"):
                 cell = counts[(language, cell_level)]
@@ -75,7 +74,5 @@ def rules_agreement(run_id: str, outcomes: Iterable[Outcome]) -> RulesAgreement:
             if len(disagreements) < DISAGREEMENTS_KEPT:
                 disagreements.append(Disagreement(o.item_id, o.language, level, o.sample, o.answer, o.pred_rules,
                                                   o.pred))
-    groups = [*sorted(languages), ALL_LANGUAGES] if len(languages) > 1 else sorted(languages)
-    cells = [RulesCell(language, level, *counts[(language, level)])
-             for language in groups for level in (*LEVEL_NAMES.values(), "overall") if (language, level) in counts]
+    cells = [RulesCell(*key, *counts[key]) for key in cells_in_order(sorted(languages), counts)]
     return RulesAgreement(run_id, cells, disagreements, total)

@@ -223,11 +223,8 @@ class Store(Retention, ReportReads):
 
     def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
         """Answered results whose follow-up turn is still to do (stored before it was sent) or failed."""
-        rows = self._con.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? AND error IS NULL "
-            "AND elicitation IN ('pending', 'failed') ORDER BY item_id, language, sample", [run_id],
-        ).fetchall()
-        return [ResultRow(*row) for row in rows]
+        return self._results("WHERE run_id = ? AND error IS NULL AND elicitation IN ('pending', 'failed') "
+                             "ORDER BY item_id, language, sample", [run_id])
 
     def pending_elicitations(self, run_id: str) -> int:
         row = self._con.execute(
@@ -259,25 +256,16 @@ class Store(Retention, ReportReads):
 
     def reusable(self, run_id: str, request_hashes: Iterable[str]) -> dict[str, ResultRow]:
         """Answered results of other runs for the same requests, newest first wins."""
-        wanted = pa.table({"request_hash": pa.array(list(set(request_hashes)), pa.string())})
-        self._con.register("_wanted", wanted)
-        try:
-            rows = self._con.execute(
-                f"""SELECT {', '.join('r.' + c for c in RESULT_COLUMNS)} FROM results r
-                    JOIN _wanted w USING (request_hash)
-                    WHERE r.run_id <> ? AND r.error IS NULL
-                    QUALIFY row_number() OVER (PARTITION BY r.request_hash ORDER BY r.created_at DESC) = 1""",
-                [run_id],
-            ).fetchall()
-        finally:
-            self._con.unregister("_wanted")
-        return {row[6]: ResultRow(*row) for row in rows}
+        return {row.request_hash: row for row in self._results(
+            """WHERE run_id <> ? AND error IS NULL AND request_hash IN (SELECT unnest(?::VARCHAR[]))
+               QUALIFY row_number() OVER (PARTITION BY request_hash ORDER BY created_at DESC) = 1""",
+            [run_id, list(set(request_hashes))])}
 
     def results(self, run_id: str) -> list[ResultRow]:
-        rows = self._con.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? ORDER BY item_id, language, sample",
-            [run_id],
-        ).fetchall()
+        return self._results("WHERE run_id = ? ORDER BY item_id, language, sample", [run_id])
+
+    def _results(self, where: str, params: list[Any]) -> list[ResultRow]:
+        rows = self._con.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results {where}", params).fetchall()
         return [ResultRow(*row) for row in rows]
 
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:

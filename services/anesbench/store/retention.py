@@ -108,22 +108,20 @@ class Retention:
 
     def _drop(self, run_ids: list[str], keep_aggregates: bool) -> None:
         self._con.register("_pruned", pa.table({"id": pa.array(run_ids, pa.string())}))
+        self._con.begin()
         try:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                if keep_aggregates:
-                    self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
-                    self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)",
-                                      [datetime.now()])
-                else:
-                    for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
-                                       ("runs", "id")):
-                        self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
-                self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
+            if keep_aggregates:
+                self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
+                self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)", [datetime.now()])
+            else:
+                for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
+                                   ("runs", "id")):
+                    self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
+            self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
+            self._con.commit()
+        except BaseException:
+            self._con.rollback()
+            raise
         finally:
             self._con.unregister("_pruned")
 

@@ -1,103 +1,5 @@
 """DDL for the anesbench DuckDB file. Additive only: new columns get defaults."""
 
-SCHEMA_TEMPLATE = """
-CREATE TABLE IF NOT EXISTS runs (
-    id               VARCHAR PRIMARY KEY,
-    model            VARCHAR NOT NULL,
-    endpoint         VARCHAR NOT NULL,     -- without credentials
-    dataset_name     VARCHAR NOT NULL,
-    dataset_sha256   VARCHAR NOT NULL,
-    prompt_template  VARCHAR NOT NULL,
-    prompt_sha256    VARCHAR NOT NULL,
-    max_tokens       INTEGER NOT NULL,
-    temperature      DOUBLE NOT NULL,
-    samples          INTEGER NOT NULL,
-    languages        VARCHAR[] NOT NULL,
-    harness_version  VARCHAR NOT NULL,
-    config_hash      VARCHAR NOT NULL,     -- what a resumed run must match
-    status           VARCHAR NOT NULL,     -- pending | running | completed | failed | cancelled
-    total            BIGINT NOT NULL,      -- work items: items x languages x samples
-    created_at       TIMESTAMP NOT NULL,
-    started_at       TIMESTAMP,
-    finished_at      TIMESTAMP,
-    error            VARCHAR,
-    ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
-);
-{runs_added}
-CREATE TABLE IF NOT EXISTS results (
-    run_id            VARCHAR NOT NULL,
-    item_id           VARCHAR NOT NULL,
-    language          VARCHAR NOT NULL,
-    sample            INTEGER NOT NULL,
-    level             TINYINT NOT NULL,
-    answer            VARCHAR NOT NULL,
-    request_hash      VARCHAR NOT NULL,    -- sha256 of model, messages, parameters and sample (for --reuse)
-    response          VARCHAR,             -- raw text as the server sent it (<think> kept)
-    reasoning         VARCHAR,             -- reasoning_content when the server returns it
-    finish_reason     VARCHAR,
-    prompt_tokens     INTEGER,
-    completion_tokens INTEGER,
-    latency_s         DOUBLE,              -- the successful attempt
-    attempts          INTEGER NOT NULL,
-    pred              VARCHAR,             -- extracted letter, NULL = no answer
-    method            VARCHAR,             -- how the grader decided
-    correct           BOOLEAN,
-    error             VARCHAR,             -- set when no answer could be obtained; such rows are retried on resume
-    reused_from       VARCHAR,             -- run id the response was copied from (--reuse)
-    created_at        TIMESTAMP NOT NULL,
-    PRIMARY KEY (run_id, item_id, language, sample)
-);
-{results_added}
--- The counts of a run whose results were pruned, as the leaderboard and the run list read them from
--- `results` before: one row per (language, level), 'overall' included.
-CREATE TABLE IF NOT EXISTS run_cells (
-    run_id          VARCHAR NOT NULL,
-    language        VARCHAR NOT NULL,
-    level           VARCHAR NOT NULL,    -- system1 | system1.x | system2 | overall
-    correct         BIGINT NOT NULL,
-    total           BIGINT NOT NULL,     -- graded: correct + wrong + unanswered
-    unanswered      BIGINT NOT NULL,
-    errors          BIGINT NOT NULL,     -- no usable response
-    done            BIGINT NOT NULL,     -- results without an error (the run list's `done`)
-    failed          BIGINT NOT NULL,     -- results with an error
-    done_unanswered BIGINT NOT NULL,     -- results without an error and without a letter
-    elicited        BIGINT NOT NULL DEFAULT 0,  -- graded answers whose letter came from the follow-up
-    rules_correct   BIGINT NOT NULL DEFAULT 0,  -- graded answers the rules alone got right
-    mean_accuracy     DOUBLE,            -- runs with several samples only (else NULL)
-    majority_accuracy DOUBLE,
-    agreement         DOUBLE,
-    PRIMARY KEY (run_id, language, level)
-);
-{cells_added}
--- A completed run paired with the newest earlier clean run of its series on their common items, per
--- language and 'all' (several languages): kept when results are pruned, so the trend survives.
-CREATE TABLE IF NOT EXISTS run_deltas (
-    run_id      VARCHAR NOT NULL,
-    base_run_id VARCHAR NOT NULL,
-    language    VARCHAR NOT NULL,        -- en | zh | all
-    n_pairs     BIGINT NOT NULL,
-    delta       DOUBLE NOT NULL,         -- accuracy of run_id minus that of base_run_id
-    ci_low      DOUBLE NOT NULL,         -- 95 % paired bootstrap interval of delta
-    ci_high     DOUBLE NOT NULL,
-    pvalue      DOUBLE NOT NULL,         -- exact McNemar
-    created_at  TIMESTAMP NOT NULL,
-    PRIMARY KEY (run_id, language)
-);
--- The dispatcher's own records, so that it can resume runs after a restart by itself.
-CREATE TABLE IF NOT EXISTS run_specs (
-    run_id   VARCHAR PRIMARY KEY,
-    spec     VARCHAR NOT NULL            -- JSON: configuration and dataset reference (no API keys)
-);
-CREATE TABLE IF NOT EXISTS uploaded_datasets (
-    sha256     VARCHAR PRIMARY KEY,      -- of the canonical JSON of the records
-    name       VARCHAR NOT NULL,
-    records    VARCHAR NOT NULL,         -- JSON array of AnesBench records
-    created_at TIMESTAMP NOT NULL
-);
-"""
-
-RELIABILITY_TYPE = "STRUCT(bin INTEGER, n BIGINT, correct BIGINT, confidence DOUBLE)[]"
-
 # Columns added after the first release: (name, type, comment). A file written before them gets them
 # (NULL; readers take a NULL elicit for 'off') on opening read-write, and a view with them as NULL when
 # opened read-only. The same for run_cells (CELL_COLUMNS_ADDED).
@@ -129,7 +31,8 @@ RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
 CELL_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
     ("brier", "DOUBLE", "calibration (leaderboard_sql.calibration_sql); NULL: not a logprobs run"),
     ("ece", "DOUBLE", "NULL: neither a logprobs run nor one with several samples"),
-    ("reliability", RELIABILITY_TYPE, "per confidence bin: items, correct, sum of confidences"),
+    ("reliability", "STRUCT(bin INTEGER, n BIGINT, correct BIGINT, confidence DOUBLE)[]",
+     "per confidence bin: items, correct, sum of confidences"),
 )
 
 
@@ -138,6 +41,98 @@ def _alter(table: str, columns: tuple[tuple[str, str, str], ...]) -> str:
                      for name, kind, note in columns)
 
 
-SCHEMA = (SCHEMA_TEMPLATE.replace("{runs_added}", _alter("runs", RUN_COLUMNS_ADDED))
-          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED))
-          .replace("{cells_added}", _alter("run_cells", CELL_COLUMNS_ADDED)))
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id               VARCHAR PRIMARY KEY,
+    model            VARCHAR NOT NULL,
+    endpoint         VARCHAR NOT NULL,     -- without credentials
+    dataset_name     VARCHAR NOT NULL,
+    dataset_sha256   VARCHAR NOT NULL,
+    prompt_template  VARCHAR NOT NULL,
+    prompt_sha256    VARCHAR NOT NULL,
+    max_tokens       INTEGER NOT NULL,
+    temperature      DOUBLE NOT NULL,
+    samples          INTEGER NOT NULL,
+    languages        VARCHAR[] NOT NULL,
+    harness_version  VARCHAR NOT NULL,
+    config_hash      VARCHAR NOT NULL,     -- what a resumed run must match
+    status           VARCHAR NOT NULL,     -- pending | running | completed | failed | cancelled
+    total            BIGINT NOT NULL,      -- work items: items x languages x samples
+    created_at       TIMESTAMP NOT NULL,
+    started_at       TIMESTAMP,
+    finished_at      TIMESTAMP,
+    error            VARCHAR,
+    ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
+);
+{_alter("runs", RUN_COLUMNS_ADDED)}
+CREATE TABLE IF NOT EXISTS results (
+    run_id            VARCHAR NOT NULL,
+    item_id           VARCHAR NOT NULL,
+    language          VARCHAR NOT NULL,
+    sample            INTEGER NOT NULL,
+    level             TINYINT NOT NULL,
+    answer            VARCHAR NOT NULL,
+    request_hash      VARCHAR NOT NULL,    -- sha256 of model, messages, parameters and sample (for --reuse)
+    response          VARCHAR,             -- raw text as the server sent it (<think> kept)
+    reasoning         VARCHAR,             -- reasoning_content when the server returns it
+    finish_reason     VARCHAR,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    latency_s         DOUBLE,              -- the successful attempt
+    attempts          INTEGER NOT NULL,
+    pred              VARCHAR,             -- extracted letter, NULL = no answer
+    method            VARCHAR,             -- how the grader decided
+    correct           BOOLEAN,
+    error             VARCHAR,             -- set when no answer could be obtained; such rows are retried on resume
+    reused_from       VARCHAR,             -- run id the response was copied from (--reuse)
+    created_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, item_id, language, sample)
+);
+{_alter("results", RESULT_COLUMNS_ADDED)}
+-- The counts of a run whose results were pruned, as the leaderboard and the run list read them from
+-- `results` before: one row per (language, level), 'overall' included.
+CREATE TABLE IF NOT EXISTS run_cells (
+    run_id          VARCHAR NOT NULL,
+    language        VARCHAR NOT NULL,
+    level           VARCHAR NOT NULL,    -- system1 | system1.x | system2 | overall
+    correct         BIGINT NOT NULL,
+    total           BIGINT NOT NULL,     -- graded: correct + wrong + unanswered
+    unanswered      BIGINT NOT NULL,
+    errors          BIGINT NOT NULL,     -- no usable response
+    done            BIGINT NOT NULL,     -- results without an error (the run list's `done`)
+    failed          BIGINT NOT NULL,     -- results with an error
+    done_unanswered BIGINT NOT NULL,     -- results without an error and without a letter
+    elicited        BIGINT NOT NULL DEFAULT 0,  -- graded answers whose letter came from the follow-up
+    rules_correct   BIGINT NOT NULL DEFAULT 0,  -- graded answers the rules alone got right
+    mean_accuracy     DOUBLE,            -- runs with several samples only (else NULL)
+    majority_accuracy DOUBLE,
+    agreement         DOUBLE,
+    PRIMARY KEY (run_id, language, level)
+);
+{_alter("run_cells", CELL_COLUMNS_ADDED)}
+-- A completed run paired with the newest earlier clean run of its series on their common items, per
+-- language and 'all' (several languages): kept when results are pruned, so the trend survives.
+CREATE TABLE IF NOT EXISTS run_deltas (
+    run_id      VARCHAR NOT NULL,
+    base_run_id VARCHAR NOT NULL,
+    language    VARCHAR NOT NULL,        -- en | zh | all
+    n_pairs     BIGINT NOT NULL,
+    delta       DOUBLE NOT NULL,         -- accuracy of run_id minus that of base_run_id
+    ci_low      DOUBLE NOT NULL,         -- 95 % paired bootstrap interval of delta
+    ci_high     DOUBLE NOT NULL,
+    pvalue      DOUBLE NOT NULL,         -- exact McNemar
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, language)
+);
+-- The dispatcher's own records, so that it can resume runs after a restart by itself.
+CREATE TABLE IF NOT EXISTS run_specs (
+    run_id   VARCHAR PRIMARY KEY,
+    spec     VARCHAR NOT NULL            -- JSON: configuration and dataset reference (no API keys)
+);
+CREATE TABLE IF NOT EXISTS uploaded_datasets (
+    sha256     VARCHAR PRIMARY KEY,      -- of the canonical JSON of the records
+    name       VARCHAR NOT NULL,
+    records    VARCHAR NOT NULL,         -- JSON array of AnesBench records
+    created_at TIMESTAMP NOT NULL
+);
+"""
