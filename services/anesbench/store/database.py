@@ -216,10 +216,8 @@ class Store(Retention, ReportReads):
 
     # --- results ----------------------------------------------------------------------------
     def completed_keys(self, run_id: str) -> set[tuple[str, str, int]]:
-        rows = self._con.execute(
-            "SELECT item_id, language, sample FROM results WHERE run_id = ? AND error IS NULL", [run_id]
-        ).fetchall()
-        return {(item, lang, sample) for item, lang, sample in rows}
+        return set(self._con.execute(
+            "SELECT item_id, language, sample FROM results WHERE run_id = ? AND error IS NULL", [run_id]).fetchall())
 
     def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
         """Answered results whose follow-up turn is still to do (stored before it was sent) or failed."""

@@ -89,13 +89,9 @@ def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tupl
     """SQL selecting the ids of the runs to show, and its parameters."""
     if run_ids:
         return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
-    clean = f"""SELECT id FROM runs WHERE {CLEAN_RUN}
-                QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
-    if not include_incomplete:
-        return clean, []
-    newest = f"""SELECT id FROM runs
-                 QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
-    return f"{clean} UNION {newest}", []
+    first = f"QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"
+    clean = f"SELECT id FROM runs WHERE {CLEAN_RUN} {first}"
+    return (f"{clean} UNION SELECT id FROM runs {first}" if include_incomplete else clean), []
 
 
 def calibration_sql(run_ids: str) -> str:
