@@ -7,6 +7,7 @@ never duplicate a result and a retried error row is replaced by its answer.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple
@@ -78,6 +79,14 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
+@functools.cache
+def schema_columns() -> list[tuple[str, str, str]]:
+    """(table, column, type) of every column :data:`SCHEMA` creates (an in-memory DuckDB costs ~70 ms: once)."""
+    with duckdb.connect() as fresh:
+        fresh.execute(SCHEMA)
+        return fresh.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal").fetchall()
+
+
 class Store(Retention, ReportReads):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
@@ -98,12 +107,13 @@ class Store(Retention, ReportReads):
         except duckdb.Error as exc:
             raise InvalidInput(f"{self.path} is not a usable DuckDB file: {exc}", field="db") from None
         if read_only:
-            self._show_missing_as_null()
+            self._add_missing_columns(read_only=True)
         else:
             # One thread: every call comes from one thread anyway, and each extra DuckDB thread keeps its
             # own allocator arenas (~7 MB more resident at 44k results on this machine).
             self._con.execute("SET threads = 1")
             self._con.execute(SCHEMA)
+            self._add_missing_columns(read_only=False)
             found = self._con.execute(f"SELECT count(*) FROM run_specs WHERE regexp_matches(spec, '{USERINFO}')")
             if found.fetchone() != (0,):
                 self._con.execute(f"UPDATE run_specs SET spec = regexp_replace(spec, '{USERINFO}', '\\1', 'g')")
@@ -112,24 +122,27 @@ class Store(Retention, ReportReads):
         self._result_schema = self._con.execute("SELECT * FROM results LIMIT 0").to_arrow_table().schema
         self._unsaved = 0  # result rows written since the last checkpoint
 
-    def _show_missing_as_null(self) -> None:
-        """A file written before newer tables or columns, opened read-only, cannot get them: temporary views of
-        the same names (found before the file's tables) show them empty or NULL, so every query reads one shape."""
-        with duckdb.connect() as fresh:
-            fresh.execute(SCHEMA)
-            shape = fresh.execute("SELECT table_name, column_name, data_type FROM duckdb_columns()").fetchall()
+    def _add_missing_columns(self, read_only: bool) -> None:
+        """Give a file written before newer columns (or tables) what :data:`SCHEMA` has: read-write, the columns
+        (NULL in the rows there are); read-only, temporary views of the same names (found before the file's
+        tables) that show them NULL, or empty, so every query reads one shape."""
+        shape = schema_columns()
         (database,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
         present = set(self._con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = ?",
             [database]).fetchall())
         tables = {table for table, _ in present}
         for table in dict.fromkeys(table for table, _, _ in shape):
-            missing = [f"NULL::{kind} AS {name}" for t, name, kind in shape if t == table and (t, name) not in present]
-            if table not in tables:
-                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT {', '.join(missing)} WHERE false")
+            missing = [(name, kind) for t, name, kind in shape if t == table and (t, name) not in present]
+            nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
+            if not read_only:
+                for name, kind in missing:
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            elif table not in tables:
+                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT {nulls} WHERE false")
             elif missing:
                 quoted = '"' + str(database).replace('"', '""') + '"'
-                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {', '.join(missing)} FROM {quoted}.main.{table}")
+                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM {quoted}.main.{table}")
 
     def close(self) -> None:
         self._con.close()
@@ -163,15 +176,11 @@ class Store(Retention, ReportReads):
         existing = self.find_run(run.id)
         now = datetime.now()
         if existing is None:
-            self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit, elicit, "
-                "elicit_prompt, elicit_prompt_sha256, scoring) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?)",
-                [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
-                 run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit,
-                 run.elicit, run.elicit_prompt, run.elicit_prompt_sha256, run.scoring],
-            )
+            names = (*RUN_COLUMNS.split(", "), "extractor_version", "item_limit", "elicit", "elicit_prompt",
+                     "elicit_prompt_sha256", "scoring")
+            values = {**{name: getattr(run, name) for name in names}, "status": "running", "created_at": now, "started_at": now}
+            self._con.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                              list(values.values()))
             return self.get_run(run.id)
         self.require_results(run.id)
         if existing.config_hash != run.config_hash:
