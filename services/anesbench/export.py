@@ -14,28 +14,17 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from anesbench.errors import InvalidInput
-from anesbench.store.export_sql import EXPORT_NAMES
-
-PARQUET_SCHEMA = pa.schema([
-    ("item_id", pa.string()), ("language", pa.string()), ("level", pa.string()), ("sample", pa.int32()),
-    ("gold", pa.string()), ("predicted", pa.string()), ("method", pa.string()), ("outcome", pa.string()),
-    ("correct", pa.bool_()), ("response", pa.string()), ("reasoning", pa.string()), ("finish_reason", pa.string()),
-    ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("latency_s", pa.float64()),
-    ("attempts", pa.int32()), ("error", pa.string()), ("elicited", pa.bool_()), ("pred_rules", pa.string()),
-    ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
-    ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
-    ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
-    ("elicitation_completion_tokens", pa.int32()), ("letter_probs", pa.string()), ("letter_probs_complete", pa.bool_()),
-])
-assert tuple(PARQUET_SCHEMA.names) == EXPORT_NAMES
+from anesbench.store.export_sql import EXPORT_NAMES, SELECT_EXPORT
+from anesbench.store.schema import SCHEMA
 
 
 class RowWriter(Protocol):
@@ -74,7 +63,10 @@ class ParquetWriter:
     BATCH = 2000
 
     def __init__(self, out: IO[bytes]) -> None:
-        self.writer = pq.ParquetWriter(out, PARQUET_SCHEMA)
+        with duckdb.connect() as con:  # the types DuckDB's own COPY writes
+            con.execute(SCHEMA)
+            self.schema = con.execute(f"{SELECT_EXPORT} LIMIT 0").to_arrow_table().schema
+        self.writer = pq.ParquetWriter(out, self.schema)
         self.rows: list[dict[str, Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:
@@ -84,7 +76,7 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=PARQUET_SCHEMA))
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
             self.rows = []
 
     def close(self) -> None:
@@ -93,11 +85,8 @@ class ParquetWriter:
 
 
 def open_writer(fmt: str, out: IO[bytes]) -> RowWriter:
-    if fmt == "jsonl":
-        return JsonLinesWriter(out)
-    if fmt == "csv":
-        return CsvWriter(out)
-    return ParquetWriter(out)
+    writers: dict[str, Callable[[IO[bytes]], RowWriter]] = {"jsonl": JsonLinesWriter, "csv": CsvWriter, "parquet": ParquetWriter}
+    return writers[fmt](out)
 
 
 def check_target(path: str, force: bool) -> Path:

@@ -15,7 +15,6 @@ from anesbench.leaderboard import render_leaderboard
 from anesbench.report import build_report
 from anesbench.store import ResultRow, RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
-from anesbench.store.schema import CELL_COLUMNS_ADDED
 from anesbench.wire.convert import leaderboard_from_pb, leaderboard_to_pb
 
 # Four items, answer A. (level, letter probabilities, graded letter)
@@ -30,6 +29,7 @@ LOGPROB_ITEMS = {
 # ECE = (0.6 + 0.45 + 0.05) / 4 = 0.275.
 # system1 {i1, i2}: Brier 0.86 / 2 = 0.43, ECE (0.6 + 0.3) / 2 = 0.45.
 # system2 {i3, i4}: Brier 1.13 / 2 = 0.565, ECE (0.05 + 0.75) / 2 = 0.4.
+CALIBRATION_COLUMNS = ("brier", "ece", "reliability")  # the run_cells columns added with calibration
 EXPECTED = {"overall": (0.4975, 0.275), "system1": (0.43, 0.45), "system2": (0.565, 0.4)}
 
 
@@ -152,7 +152,7 @@ def test_a_file_from_before_calibration_reads_it_as_absent(tmp_path: Path) -> No
     store.prune(keep_last=1, keep_aggregates=True)
     store.close()
     with duckdb.connect(str(path)) as con:  # run_cells as the release before calibration wrote it
-        for name, _, _ in CELL_COLUMNS_ADDED:
+        for name in CALIBRATION_COLUMNS:
             con.execute(f"ALTER TABLE run_cells DROP COLUMN {name}")
     old = Store(path, read_only=True)
     try:
@@ -164,7 +164,7 @@ def test_a_file_from_before_calibration_reads_it_as_absent(tmp_path: Path) -> No
     with duckdb.connect(str(path), read_only=True) as con:
         columns = {name for (name,) in con.execute("SELECT column_name FROM duckdb_columns() "
                                                     "WHERE table_name = 'run_cells'").fetchall()}
-    assert {name for name, _, _ in CELL_COLUMNS_ADDED} <= columns
+    assert set(CALIBRATION_COLUMNS) <= columns
 
 
 def test_a_file_from_before_pruning_opened_read_only_still_computes_calibration(tmp_path: Path) -> None:

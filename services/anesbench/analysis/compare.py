@@ -1,23 +1,31 @@
-"""Paired comparison of two runs on the same questions, and en↔zh agreement within one run.
+"""Paired comparison of two runs on the same questions, en↔zh agreement within one run, and rules vs the
+model's elicited letter.
 
 Pairs are (item, language, sample) keys that both runs answered (an error on either side drops the
 pair; an unanswered reply is a wrong answer). Per language and level, and overall: each run's
 accuracy, the difference A − B with a seeded 95 % paired-bootstrap interval, the exact McNemar
 p-value, and how many pairs only A (won) or only B (lost) got right.
+
+Under ``--elicit all`` every reply gets the follow-up turn, so each result holds two readings of one reply: the
+rules' letter (``pred_rules``, or no answer) and the letter the model gave when asked (``predicted`` with method
+``elicited``). Where both exist, their agreement is a measured precision of the rules on this model; the
+disagreements are the replies to read.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 
 from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.errors import InvalidInput
 from anesbench.stats import mcnemar_exact, paired_bootstrap
+from anesbench.store.leaderboard_sql import LEVEL_ORDER
 from anesbench.store.records import RunRecord
 
 ALL_LANGUAGES = "all"
+DISAGREEMENTS_KEPT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +81,14 @@ def _cell(language: str, level: str, pairs: Sequence[tuple[bool, bool]]) -> Pair
     won = sum(a and not b for a, b in pairs)
     lost = sum(b and not a for a, b in pairs)
     low, high = paired_bootstrap(won, lost, n)
-    return PairedCell(
-        language, level, n, right_a / n if n else 0.0, right_b / n if n else 0.0,
-        (right_a - right_b) / n if n else 0.0, low, high, mcnemar_exact(won, lost), won, lost,
-    )
+    return PairedCell(language, level, n, right_a / n, right_b / n, (right_a - right_b) / n, low, high,
+                      mcnemar_exact(won, lost), won, lost)
 
 
-def _cells(grouped: dict[tuple[str, str], list[tuple[bool, bool]]], languages: Sequence[str]) -> list[PairedCell]:
-    levels = [*LEVEL_NAMES.values(), "overall"]
-    groups = [*languages, ALL_LANGUAGES] if len(languages) > 1 else list(languages)
-    return [_cell(language, level, grouped.get((language, level), []))
-            for language in groups for level in levels if (language, level) in grouped]
+def cells_in_order(languages: Sequence[str], present: Container[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (language, level) cells present: per language (then 'all' when there are several) by level."""
+    groups = [*languages, ALL_LANGUAGES] if len(languages) > 1 else languages
+    return [(language, level) for language in groups for level in LEVEL_ORDER if (language, level) in present]
 
 
 def compare_runs(run_a: RunRecord, outcomes_a: Iterable[Outcome], run_b: RunRecord,
@@ -119,7 +124,8 @@ def compare_runs(run_a: RunRecord, outcomes_a: Iterable[Outcome], run_b: RunReco
         for language in (left.language, ALL_LANGUAGES):
             grouped[(language, level)].append(pair)
             grouped[(language, "overall")].append(pair)
-    return Comparison(run_a.id, run_b.id, _cells(grouped, languages), dropped)
+    cells = [_cell(*key, grouped[key]) for key in cells_in_order(languages, grouped)]
+    return Comparison(run_a.id, run_b.id, cells, dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +153,70 @@ def language_agreement(run: RunRecord, outcomes: Iterable[Outcome]) -> list[Agre
             grouped[LEVEL_NAMES[en.level]].append((en, zh))
             grouped["overall"].append((en, zh))
     cells: list[AgreementCell] = []
-    for level in (*LEVEL_NAMES.values(), "overall"):
-        pairs = grouped.get(level)
-        if not pairs:
-            continue
-        n = len(pairs)
-        same = sum(en.pred is not None and en.pred == zh.pred for en, zh in pairs)
-        cells.append(AgreementCell(level, n, same / n, sum(en.right for en, _ in pairs) / n,
-                                   sum(zh.right for _, zh in pairs) / n))
+    for level in LEVEL_ORDER:
+        if pairs := grouped.get(level):
+            n = len(pairs)
+            same = sum(en.pred is not None and en.pred == zh.pred for en, zh in pairs)
+            cells.append(AgreementCell(level, n, same / n, sum(en.right for en, _ in pairs) / n,
+                                       sum(zh.right for _, zh in pairs) / n))
     return cells
+
+
+@dataclass(frozen=True, slots=True)
+class RulesCell:
+    language: str
+    level: str
+    elicited: int  # results with a letter from the follow-up turn
+    both: int  # ... of which the rules found a letter too
+    same: int  # ... and it was the same letter
+    rules_none: int  # elicited, and the rules found no answer
+
+    @property
+    def agreement(self) -> float | None:
+        """Share of ``both`` where the rules' letter is the model's; None when there is no pair."""
+        return self.same / self.both if self.both else None
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    item_id: str
+    language: str
+    level: str
+    sample: int
+    gold: str
+    rules: str
+    elicited: str
+
+
+@dataclass(frozen=True, slots=True)
+class RulesAgreement:
+    run_id: str
+    cells: list[RulesCell]
+    disagreements: list[Disagreement]  # the first DISAGREEMENTS_KEPT, in key order
+    disagreements_total: int
+
+
+def rules_agreement(run_id: str, outcomes: Iterable[Outcome]) -> RulesAgreement:
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    languages: set[str] = set()
+    disagreements: list[Disagreement] = []
+    total = 0
+    for o in sorted((o for o in outcomes if o.elicited), key=lambda o: (o.item_id, o.language, o.sample)):
+        if o.pred is None:  # an elicited result always has its letter
+            continue
+        level = LEVEL_NAMES[o.level]
+        languages.add(o.language)
+        for language in (o.language, ALL_LANGUAGES):
+            for cell_level in (level, "overall"):
+                cell = counts[(language, cell_level)]
+                cell[0] += 1
+                cell[1] += o.pred_rules is not None
+                cell[2] += o.pred_rules == o.pred
+                cell[3] += o.pred_rules is None
+        if o.pred_rules is not None and o.pred_rules != o.pred:
+            total += 1
+            if len(disagreements) < DISAGREEMENTS_KEPT:
+                disagreements.append(Disagreement(o.item_id, o.language, level, o.sample, o.answer, o.pred_rules,
+                                                  o.pred))
+    cells = [RulesCell(*key, *counts[key]) for key in cells_in_order(sorted(languages), counts)]
+    return RulesAgreement(run_id, cells, disagreements, total)

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from anesbench.analysis.compare import AgreementCell, Comparison
-from anesbench.analysis.rules_agreement import RulesAgreement
+from anesbench.analysis.compare import AgreementCell, Comparison, RulesAgreement
 from anesbench.leaderboard import grid
 
 

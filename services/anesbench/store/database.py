@@ -7,7 +7,10 @@ never duplicate a result and a retried error row is replaced by its answer.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import astuple
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,40 +20,23 @@ import pyarrow as pa
 
 from anesbench.errors import ConfigConflict, InvalidInput, NotFound, StoreBusy
 from anesbench.stats import wilson
-from anesbench.store.deltas import Deltas
-from anesbench.store.export_sql import EXPORT_COLUMNS, SELECT_EXPORT, export_settings, export_sql
+from anesbench.store.export_sql import SELECT_EXPORT, export_settings, export_sql
 from anesbench.store.leaderboard_sql import (
+    CLEAN_RUN,
     LEVEL_SQL,
     OUTCOME_SQL,
-    SAMPLES_SQL,
+    SERIES,
     LeaderboardRow,
     ReliabilityBin,
     chosen_runs_sql,
     leaderboard_sql,
 )
-from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunRecord
+from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunDelta, RunRecord
 from anesbench.store.report_reads import ReportReads
 from anesbench.store.retention import Retention
-from anesbench.store.sample_stats import SampleFigures, summarize_samples
-from anesbench.store.schema import CELL_COLUMNS_ADDED, RELIABILITY_TYPE, RESULT_COLUMNS_ADDED, RUN_COLUMNS_ADDED, SCHEMA
-from anesbench.store.scrub import needs_scrub, scrub_file
+from anesbench.store.schema import SCHEMA
 
-RESULT_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()), ("item_id", pa.string()), ("language", pa.string()), ("sample", pa.int32()),
-        ("level", pa.int8()), ("answer", pa.string()), ("request_hash", pa.string()), ("response", pa.string()),
-        ("reasoning", pa.string()), ("finish_reason", pa.string()), ("prompt_tokens", pa.int32()),
-        ("completion_tokens", pa.int32()), ("latency_s", pa.float64()), ("attempts", pa.int32()),
-        ("pred", pa.string()), ("method", pa.string()), ("correct", pa.bool_()), ("error", pa.string()),
-        ("reused_from", pa.string()), ("created_at", pa.timestamp("us")), ("pred_rules", pa.string()),
-        ("method_rules", pa.string()), ("elicitation", pa.string()), ("elicitation_params", pa.string()),
-        ("elicitation_response", pa.string()), ("elicitation_error", pa.string()), ("elicitation_attempts", pa.int32()),
-        ("elicitation_latency_s", pa.float64()), ("elicitation_prompt_tokens", pa.int32()),
-        ("elicitation_completion_tokens", pa.int32()), ("letter_probs", pa.string()),
-        ("letter_probs_complete", pa.bool_()),
-    ]
-)
-assert tuple(RESULT_SCHEMA.names) == RESULT_COLUMNS
+log = logging.getLogger(__name__)
 
 RUN_COLUMNS = (
     "id, model, endpoint, dataset_name, dataset_sha256, prompt_template, prompt_sha256, max_tokens, temperature, "
@@ -79,15 +65,13 @@ FROM runs r LEFT JOIN (
 ) c ON c.run_id = r.id
 """
 
-
-# What a file written before pruning (deltas) existed reads as: no pruned run (no delta).
-NO_CELLS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS language, ''::VARCHAR AS level, 0::BIGINT AS correct, "
-            "0::BIGINT AS total, 0::BIGINT AS unanswered, 0::BIGINT AS errors, 0::BIGINT AS done, 0::BIGINT AS failed, "
-            "0::BIGINT AS done_unanswered, 0::BIGINT AS elicited, 0::BIGINT AS rules_correct, 0.0 AS mean_accuracy, "
-            "0.0 AS majority_accuracy, 0.0 AS agreement, 0.0 AS brier, 0.0 AS ece, "
-            f"NULL::{RELIABILITY_TYPE} AS reliability WHERE false")
-NO_DELTAS = ("SELECT ''::VARCHAR AS run_id, ''::VARCHAR AS base_run_id, ''::VARCHAR AS language, 0::BIGINT AS n_pairs, "
-             "0.0 AS delta, 0.0 AS ci_low, 0.0 AS ci_high, 0.0 AS pvalue, now()::TIMESTAMP AS created_at WHERE false")
+# Credentials an older anesbench stored with a run (`"https://user:secret@host/v1"` in a run spec): a quoted URL
+# whose authority holds user info. Deleting them is not enough, DuckDB leaves the old bytes in free blocks, so a
+# file that held any is compacted into a fresh file once.
+USERINFO = r'("[a-zA-Z][a-zA-Z0-9+.-]*://)[^/"@\s]*@'
+# A pairable run: a clean run of the whole dataset whose results are still stored.
+PAIRABLE = f"{CLEAN_RUN} AND item_limit IS NULL AND pruned_at IS NULL"
+DELTA_COLUMNS = "run_id, base_run_id, language, n_pairs, delta, ci_low, ci_high, pvalue"
 
 ABANDONED = ("the process running it stopped before it finished (killed, or the store could not write); "
              "running it again with the same run id resumes it")
@@ -95,7 +79,15 @@ HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
 
 
-class Store(Retention, Deltas, ReportReads):
+@functools.cache
+def schema_columns() -> list[tuple[str, str, str]]:
+    """(table, column, type) of every column :data:`SCHEMA` creates (an in-memory DuckDB costs ~70 ms: once)."""
+    with duckdb.connect() as fresh:
+        fresh.execute(SCHEMA)
+        return fresh.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal").fetchall()
+
+
+class Store(Retention, ReportReads):
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -114,38 +106,43 @@ class Store(Retention, Deltas, ReportReads):
             raise InvalidInput(f"cannot open {self.path}: {exc}", field="db") from None
         except duckdb.Error as exc:
             raise InvalidInput(f"{self.path} is not a usable DuckDB file: {exc}", field="db") from None
-        if not read_only:
+        if read_only:
+            self._add_missing_columns(read_only=True)
+        else:
             # One thread: every call comes from one thread anyway, and each extra DuckDB thread keeps its
             # own allocator arenas (~7 MB more resident at 44k results on this machine).
             self._con.execute("SET threads = 1")
             self._con.execute(SCHEMA)
-            if self.path != ":memory:" and needs_scrub(self._con):
-                self._con.close()
-                scrub_file(self.path)
-                self._con = duckdb.connect(self.path)
-                self._con.execute("SET threads = 1")
-        if read_only:
-            self._view_added_columns("runs", RUN_COLUMNS_ADDED)
-            self._view_added_columns("results", RESULT_COLUMNS_ADDED)
-            self._view_added_columns("run_cells", CELL_COLUMNS_ADDED)
-            for table, empty in (("run_cells", NO_CELLS), ("run_deltas", NO_DELTAS)):
-                if self._con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone() == (0,):
-                    self._con.execute(f"CREATE TEMP VIEW {table} AS {empty}")
+            self._add_missing_columns(read_only=False)
+            found = self._con.execute(f"SELECT count(*) FROM run_specs WHERE regexp_matches(spec, '{USERINFO}')")
+            if found.fetchone() != (0,):
+                self._con.execute(f"UPDATE run_specs SET spec = regexp_replace(spec, '{USERINFO}', '\\1', 'g')")
+                self._compact()
+                log.warning("removed credentials from the run specs stored in %s (rewrote the file)", self.path)
+        self._result_schema = self._con.execute("SELECT * FROM results LIMIT 0").to_arrow_table().schema
         self._unsaved = 0  # result rows written since the last checkpoint
 
-    def _view_added_columns(self, table: str, added_columns: Sequence[tuple[str, str, str]]) -> None:
-        """A file written before newer columns, opened read-only, cannot get them: a temporary view of the same
-        name (found before the file's table) shows them as NULL, so every query reads one shape."""
-        present = {name for (name,) in self._con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' "
-            "AND database_name = current_database()", [table]
-        ).fetchall()}
-        missing = [(name, kind) for name, kind, _ in added_columns if name not in present]
-        if present and missing:
-            added = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
-            (database,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
-            quoted = '"' + str(database).replace('"', '""') + '"'
-            self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {added} FROM {quoted}.main.{table}")
+    def _add_missing_columns(self, read_only: bool) -> None:
+        """Give a file written before newer columns (or tables) what :data:`SCHEMA` has: read-write, the columns
+        (NULL in the rows there are); read-only, temporary views of the same names (found before the file's
+        tables) that show them NULL, or empty, so every query reads one shape."""
+        shape = schema_columns()
+        (database,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
+        present = set(self._con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = ?",
+            [database]).fetchall())
+        tables = {table for table, _ in present}
+        for table in dict.fromkeys(table for table, _, _ in shape):
+            missing = [(name, kind) for t, name, kind in shape if t == table and (t, name) not in present]
+            nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in missing)
+            if not read_only:
+                for name, kind in missing:
+                    self._con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            elif table not in tables:
+                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT {nulls} WHERE false")
+            elif missing:
+                quoted = '"' + str(database).replace('"', '""') + '"'
+                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM {quoted}.main.{table}")
 
     def close(self) -> None:
         self._con.close()
@@ -156,6 +153,13 @@ class Store(Retention, Deltas, ReportReads):
         if row is None:
             raise NotFound(f"no run with id '{run_id}' in {self.path}")
         return RunRecord(*row)
+
+    def require_results(self, run_id: str) -> None:
+        """Not found for an unknown run, bad input for a pruned one: its results are gone (a resume would count
+        its work twice, compare and export would see no items)."""
+        self.get_run(run_id)
+        if self._con.execute("SELECT pruned_at IS NOT NULL FROM runs WHERE id = ?", [run_id]).fetchone() == (True,):
+            raise InvalidInput(f"run {run_id!r} was pruned: only its counts are kept (leaderboard, runs)")
 
     def find_run(self, run_id: str) -> RunRecord | None:
         try:
@@ -172,15 +176,11 @@ class Store(Retention, Deltas, ReportReads):
         existing = self.find_run(run.id)
         now = datetime.now()
         if existing is None:
-            self._con.execute(
-                f"INSERT INTO runs ({RUN_COLUMNS}, created_at, started_at, extractor_version, item_limit, elicit, "
-                "elicit_prompt, elicit_prompt_sha256, scoring) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?)",
-                [run.id, run.model, run.endpoint, run.dataset_name, run.dataset_sha256, run.prompt_template,
-                 run.prompt_sha256, run.max_tokens, run.temperature, run.samples, run.languages,
-                 run.harness_version, run.config_hash, run.total, now, now, run.extractor_version, run.item_limit,
-                 run.elicit, run.elicit_prompt, run.elicit_prompt_sha256, run.scoring],
-            )
+            names = (*RUN_COLUMNS.split(", "), "extractor_version", "item_limit", "elicit", "elicit_prompt",
+                     "elicit_prompt_sha256", "scoring")
+            values = {**{name: getattr(run, name) for name in names}, "status": "running", "created_at": now, "started_at": now}
+            self._con.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                              list(values.values()))
             return self.get_run(run.id)
         self.require_results(run.id)
         if existing.config_hash != run.config_hash:
@@ -225,18 +225,13 @@ class Store(Retention, Deltas, ReportReads):
 
     # --- results ----------------------------------------------------------------------------
     def completed_keys(self, run_id: str) -> set[tuple[str, str, int]]:
-        rows = self._con.execute(
-            "SELECT item_id, language, sample FROM results WHERE run_id = ? AND error IS NULL", [run_id]
-        ).fetchall()
-        return {(item, lang, sample) for item, lang, sample in rows}
+        return set(self._con.execute(
+            "SELECT item_id, language, sample FROM results WHERE run_id = ? AND error IS NULL", [run_id]).fetchall())
 
     def unfinished_elicitations(self, run_id: str) -> list[ResultRow]:
         """Answered results whose follow-up turn is still to do (stored before it was sent) or failed."""
-        rows = self._con.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? AND error IS NULL "
-            "AND elicitation IN ('pending', 'failed') ORDER BY item_id, language, sample", [run_id],
-        ).fetchall()
-        return [ResultRow(*row) for row in rows]
+        return self._results("WHERE run_id = ? AND error IS NULL AND elicitation IN ('pending', 'failed') "
+                             "ORDER BY item_id, language, sample", [run_id])
 
     def pending_elicitations(self, run_id: str) -> int:
         row = self._con.execute(
@@ -249,9 +244,8 @@ class Store(Retention, Deltas, ReportReads):
         if not rows:
             return
         rows = list({(row.item_id, row.language, row.sample, row.run_id): row for row in rows}.values())
-        arrays = [pa.array([getattr(row, name) for row in rows], type=RESULT_SCHEMA.field(name).type)
-                  for name in RESULT_COLUMNS]
-        self._con.register("_batch", pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA))
+        self._con.register("_batch", pa.table({column.name: pa.array([getattr(row, column.name) for row in rows], column.type)
+                                               for column in self._result_schema}))
         try:
             try:
                 self._con.execute("INSERT INTO results BY NAME SELECT * FROM _batch")  # 4x faster than OR REPLACE
@@ -269,25 +263,16 @@ class Store(Retention, Deltas, ReportReads):
 
     def reusable(self, run_id: str, request_hashes: Iterable[str]) -> dict[str, ResultRow]:
         """Answered results of other runs for the same requests, newest first wins."""
-        wanted = pa.table({"request_hash": pa.array(list(set(request_hashes)), pa.string())})
-        self._con.register("_wanted", wanted)
-        try:
-            rows = self._con.execute(
-                f"""SELECT {', '.join('r.' + c for c in RESULT_COLUMNS)} FROM results r
-                    JOIN _wanted w USING (request_hash)
-                    WHERE r.run_id <> ? AND r.error IS NULL
-                    QUALIFY row_number() OVER (PARTITION BY r.request_hash ORDER BY r.created_at DESC) = 1""",
-                [run_id],
-            ).fetchall()
-        finally:
-            self._con.unregister("_wanted")
-        return {row[6]: ResultRow(*row) for row in rows}
+        return {row.request_hash: row for row in self._results(
+            """WHERE run_id <> ? AND error IS NULL AND request_hash IN (SELECT unnest(?::VARCHAR[]))
+               QUALIFY row_number() OVER (PARTITION BY request_hash ORDER BY created_at DESC) = 1""",
+            [run_id, list(set(request_hashes))])}
 
     def results(self, run_id: str) -> list[ResultRow]:
-        rows = self._con.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE run_id = ? ORDER BY item_id, language, sample",
-            [run_id],
-        ).fetchall()
+        return self._results("WHERE run_id = ? ORDER BY item_id, language, sample", [run_id])
+
+    def _results(self, where: str, params: list[Any]) -> list[ResultRow]:
+        rows = self._con.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results {where}", params).fetchall()
         return [ResultRow(*row) for row in rows]
 
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:
@@ -375,30 +360,14 @@ class Store(Retention, Deltas, ReportReads):
         if ids:
             self.require_runs(ids)
         chosen, params = chosen_runs_sql(ids or None, include_incomplete)
-        rows = self._con.execute(leaderboard_sql(chosen), params).fetchall()
-        samples: dict[str, dict[tuple[str, str], SampleFigures]] = {}
+        cursor = self._con.execute(leaderboard_sql(chosen), params)
+        names = [column[0] for column in cursor.description]
         board: list[LeaderboardRow] = []
-        for row in rows:
-            (run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-             template, prompt_sha, max_tokens, temperature, n_samples, item_limit, elicit, elicited, strict, brier, ece,
-             reliability, scoring) = row
-            low, high = wilson(correct, total)
-            extra: dict[str, float] = {}
-            if n_samples > 1:
-                if run_id not in samples:
-                    samples[run_id] = summarize_samples(
-                        tuple(r[1:]) for r in self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
-                    ) or self.pruned_sample_figures(run_id)
-                figures = samples[run_id].get((language, level))
-                if figures is not None:
-                    extra = {"mean_accuracy": figures.mean_accuracy, "majority_accuracy": figures.majority_accuracy,
-                             "agreement": figures.agreement}
-            board.append(LeaderboardRow(
-                run_id, model, dataset, language, level, correct, total, accuracy, unanswered, errors, status,
-                low, high, template, prompt_sha, max_tokens, temperature, n_samples, item_limit=item_limit,
-                elicit=elicit, elicited=elicited, accuracy_strict=strict, brier=brier, ece=ece,
-                reliability=tuple(ReliabilityBin(**b) for b in reliability or ()), scoring=scoring, **extra,
-            ))
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            row["ci_low"], row["ci_high"] = wilson(row["correct"], row["total"])
+            row["reliability"] = tuple(ReliabilityBin(**b) for b in row["reliability"] or ())
+            board.append(LeaderboardRow(**row))
         if ids:  # runs named: in the order given (the paper layout's column groups follow it)
             position = {run_id: index for index, run_id in enumerate(ids)}
             board.sort(key=lambda row: position[row.run_id])
@@ -408,7 +377,6 @@ class Store(Retention, Deltas, ReportReads):
     def outcomes(self, run_id: str) -> list[tuple[Any, ...]]:
         """(item_id, language, sample, level, answer, pred, outcome, pred_rules, elicited) of every stored
         result of a run: an :class:`~anesbench.analysis.compare.Outcome`'s fields."""
-        self.get_run(run_id)
         self.require_results(run_id)
         return self._con.execute(
             f"SELECT item_id, language, sample, level, answer, pred, {OUTCOME_SQL}, "
@@ -419,17 +387,15 @@ class Store(Retention, Deltas, ReportReads):
 
     def export_to(self, run_id: str, fmt: str, path: str) -> None:
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
-        self.get_run(run_id)
         self.require_results(run_id)
         with export_settings(self._con):
             self._con.execute(export_sql(run_id, fmt, path))
 
-    def iter_export(self, run_id: str, batch_rows: int = 2000) -> Iterator[dict[str, Any]]:
+    def iter_export(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
-        self.get_run(run_id)
         self.require_results(run_id)
         with export_settings(self._con):
-            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).to_arrow_reader(batch_rows)
+            reader = self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ?", [run_id]).to_arrow_reader(2000)
             for batch in reader:
                 yield from batch.to_pylist()
 
@@ -440,10 +406,32 @@ class Store(Retention, Deltas, ReportReads):
             where += " AND (item_id, language, sample) > (?, ?, ?)"
             params.extend(after)
         return self._con.execute(
-            f"SELECT {', '.join(expr for _, expr in EXPORT_COLUMNS)} FROM results WHERE {where} "
-            f"ORDER BY item_id, language, sample LIMIT {int(limit)}",
-            params,
-        ).fetchall()
+            f"{SELECT_EXPORT} WHERE {where} ORDER BY item_id, language, sample LIMIT {int(limit)}", params).fetchall()
+
+    # --- deltas: a completed run against the newest earlier pairable run of its series (SERIES) --------
+    def delta_base(self, run_id: str) -> str | None:
+        """The id of the run ``run_id`` is to be paired with; None when it is not pairable or first of its series
+        (a configuration change starts a new series, never compared across)."""
+        row = self._con.execute(
+            f"""SELECT id FROM runs WHERE {PAIRABLE} AND row(created_at, id) < (SELECT row(created_at, id) FROM runs
+                WHERE id = ? AND {PAIRABLE}) AND row({SERIES}) = (SELECT row({SERIES}) FROM runs WHERE id = ?)
+                ORDER BY created_at DESC, id DESC LIMIT 1""", [run_id, run_id]).fetchone()
+        return row[0] if row else None
+
+    def save_deltas(self, deltas: Sequence[RunDelta]) -> None:
+        self._con.executemany(f"INSERT OR REPLACE INTO run_deltas ({DELTA_COLUMNS}, created_at) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              [[*astuple(delta), datetime.now()] for delta in deltas])
+
+    def newest_deltas(self) -> list[tuple[str, str, RunDelta]]:
+        """(model, dataset, delta) of the newest delta per model, dataset and language: what /metrics shows."""
+        rows = self._con.execute(
+            f"""SELECT r.model, r.dataset_name, {', '.join('d.' + c for c in DELTA_COLUMNS.split(', '))}
+                FROM run_deltas d JOIN runs r ON r.id = d.run_id
+                QUALIFY row_number() OVER (PARTITION BY r.model, r.dataset_name, d.language
+                                           ORDER BY r.created_at DESC, d.created_at DESC) = 1
+                ORDER BY r.model, r.dataset_name, d.language""").fetchall()
+        return [(model, dataset, RunDelta(*delta)) for model, dataset, *delta in rows]
 
 
 def describe_difference(old: RunRecord, new: RunRecord) -> str:

@@ -9,42 +9,24 @@ import duckdb
 
 from anesbench.store.leaderboard_sql import LEVEL_SQL, OUTCOME_SQL
 
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
-
-# (output name, SQL expression over the results table), in output order.
-EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("item_id", "item_id"),
-    ("language", "language"),
-    ("level", LEVEL_SQL),
-    ("sample", "sample"),
-    ("gold", "answer"),
-    ("predicted", "pred"),
-    ("method", "method"),
-    ("outcome", OUTCOME_SQL),
-    ("correct", "correct"),
-    ("response", "response"),
-    ("reasoning", "reasoning"),
-    ("finish_reason", "finish_reason"),
-    ("prompt_tokens", "prompt_tokens"),
-    ("completion_tokens", "completion_tokens"),
-    ("latency_s", "latency_s"),
-    ("attempts", "attempts"),
-    ("error", "error"),
-    ("elicited", "coalesce(method = 'elicited', false)"),
-    ("pred_rules", "CASE WHEN method_rules IS NULL THEN pred ELSE pred_rules END"),
-    ("method_rules", "coalesce(method_rules, method)"),
-    ("elicitation", "elicitation"),
-    ("elicitation_params", "elicitation_params"),
-    ("elicitation_response", "elicitation_response"),
-    ("elicitation_error", "elicitation_error"),
-    ("elicitation_attempts", "elicitation_attempts"),
-    ("elicitation_latency_s", "elicitation_latency_s"),
-    ("elicitation_prompt_tokens", "elicitation_prompt_tokens"),
-    ("elicitation_completion_tokens", "elicitation_completion_tokens"),
-    ("letter_probs", "letter_probs"),
-    ("letter_probs_complete", "letter_probs_complete"),
+EXPORT_NAMES = (
+    "item_id", "language", "level", "sample", "gold", "predicted", "method", "outcome", "correct", "response",
+    "reasoning", "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "attempts", "error", "elicited",
+    "pred_rules", "method_rules", "elicitation", "elicitation_params", "elicitation_response", "elicitation_error",
+    "elicitation_attempts", "elicitation_latency_s", "elicitation_prompt_tokens", "elicitation_completion_tokens",
+    "letter_probs", "letter_probs_complete",
 )
-EXPORT_NAMES = tuple(name for name, _ in EXPORT_COLUMNS)
+_COMPUTED = {
+    "level": LEVEL_SQL,
+    "gold": "answer",
+    "predicted": "pred",
+    "outcome": OUTCOME_SQL,
+    "elicited": "coalesce(method = 'elicited', false)",
+    "pred_rules": "CASE WHEN method_rules IS NULL THEN pred ELSE pred_rules END",
+    "method_rules": "coalesce(method_rules, method)",
+}
+# (output name, SQL expression over the results table), in output order; other columns are the stored ones.
+EXPORT_COLUMNS = tuple((name, _COMPUTED.get(name, name)) for name in EXPORT_NAMES)
 
 _COPY_OPTIONS = {"jsonl": "FORMAT json", "csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet, ROW_GROUP_SIZE 8192"}
 

@@ -89,13 +89,9 @@ def chosen_runs_sql(run_ids: list[str] | None, include_incomplete: bool) -> tupl
     """SQL selecting the ids of the runs to show, and its parameters."""
     if run_ids:
         return "SELECT unnest(?::VARCHAR[]) AS id", [run_ids]
-    clean = f"""SELECT id FROM runs WHERE {CLEAN_RUN}
-                QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
-    if not include_incomplete:
-        return clean, []
-    newest = f"""SELECT id FROM runs
-                 QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"""
-    return f"{clean} UNION {newest}", []
+    first = f"QUALIFY row_number() OVER (PARTITION BY {SERIES} ORDER BY {WHOLE_FIRST}) = 1"
+    clean = f"SELECT id FROM runs WHERE {CLEAN_RUN} {first}"
+    return (f"{clean} UNION SELECT id FROM runs {first}" if include_incomplete else clean), []
 
 
 def calibration_sql(run_ids: str) -> str:
@@ -139,14 +135,49 @@ FROM bins GROUP BY run_id, language, level
 """
 
 
-CALIBRATED = """SELECT c.*, k.brier, k.ece, k.reliability
-FROM counts c LEFT JOIN ({calibration}) k USING (run_id, language, level)"""
+def sample_figures_sql(run_ids: str) -> str:
+    """For the runs ``run_ids`` with several samples per question, per (run, language, level) and 'overall',
+    leaving errors out: ``mean_accuracy``, the accuracy of each sample index averaged over the samples;
+    ``majority_accuracy``, per question its most frequent prediction ("no answer" is a vote too, a tie is no
+    answer), right or wrong; ``agreement``, the share of questions whose samples all gave one prediction."""
+    return f"""
+WITH graded AS (
+    SELECT run_id, item_id, language, {LEVEL_SQL} AS level, sample, answer, pred FROM results
+    WHERE run_id IN (SELECT id FROM runs WHERE samples > 1 AND id IN ({run_ids}))
+      AND NOT (error IS NOT NULL AND response IS NULL)
+),
+items AS (
+    SELECT run_id, language, level, count(*) = 1 AS agree,
+           bool_or(n = top AND coalesce(pred = answer, false)) AND count(*) FILTER (WHERE n = top) = 1 AS majority
+    FROM (SELECT *, max(n) OVER (PARTITION BY run_id, item_id, language) AS top
+          FROM (SELECT run_id, item_id, language, level, answer, pred, count(*) AS n FROM graded GROUP BY ALL))
+    GROUP BY run_id, item_id, language, level
+),
+per_sample AS (
+    SELECT run_id, language, coalesce(level, 'overall') AS level, sample,
+           count(*) FILTER (WHERE pred = answer) / count(*) AS accuracy
+    FROM graded GROUP BY GROUPING SETS ((run_id, language, level, sample), (run_id, language, sample))
+)
+SELECT run_id, language, level, sum(accuracy ORDER BY sample) / count(*) AS mean_accuracy,
+       any_value(i.majority_accuracy) AS majority_accuracy, any_value(i.agreement) AS agreement
+FROM per_sample JOIN (
+    SELECT run_id, language, coalesce(level, 'overall') AS level, count(*) FILTER (WHERE majority) / count(*)
+           AS majority_accuracy, count(*) FILTER (WHERE agree) / count(*) AS agreement
+    FROM items GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
+) i USING (run_id, language, level)
+GROUP BY run_id, language, level
+"""
 
 
-def cell_counts_sql(run_ids: str, calibrated: bool = True) -> str:
+FIGURES = """SELECT c.*, s.mean_accuracy, s.majority_accuracy, s.agreement, k.brier, k.ece, k.reliability
+FROM counts c LEFT JOIN ({samples}) s USING (run_id, language, level)
+LEFT JOIN ({calibration}) k USING (run_id, language, level)"""
+
+
+def cell_counts_sql(run_ids: str, figures: bool = True) -> str:
     """Counts per (run, language, level) and per (run, language) as 'overall', from the stored results
-    of the runs ``run_ids`` (a SQL relation of ids), with their calibration unless ``calibrated`` is
-    false: what the leaderboard shows and pruning keeps."""
+    of the runs ``run_ids`` (a SQL relation of ids), with their sample figures and calibration unless
+    ``figures`` is false: what the leaderboard shows and pruning keeps."""
     return f"""
 WITH graded AS (
     SELECT r.run_id, {LEVEL_SQL} AS level, r.language, {OUTCOME_SQL} AS outcome, r.error IS NULL AS ok,
@@ -167,39 +198,33 @@ counts AS (
     FROM graded
     GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )
-{CALIBRATED.format(calibration=calibration_sql(run_ids)) if calibrated else "SELECT * FROM counts"}
+{FIGURES.format(samples=sample_figures_sql(run_ids), calibration=calibration_sql(run_ids)) if figures
+ else "SELECT * FROM counts"}
 """
 
 
-def cells_sql(run_ids: str, calibrated: bool = True) -> str:
-    """The cell counts of the runs ``run_ids`` (with their calibration unless ``calibrated`` is false):
-    counted from their results, or, for a pruned run, read from ``run_cells`` (a pruned run has no
-    results left, so no run is counted twice)."""
+def cells_sql(run_ids: str, figures: bool = True) -> str:
+    """The cell counts of the runs ``run_ids`` (with their figures unless ``figures`` is false): counted
+    from their results, or, for a pruned run, read from ``run_cells`` (a pruned run has no results left,
+    so no run is counted twice)."""
     columns = "run_id, language, level, correct, total, unanswered, errors, elicited, rules_correct"
-    columns += ", brier, ece, reliability" if calibrated else ""
-    return f"""SELECT {columns} FROM ({cell_counts_sql(run_ids, calibrated)})
+    columns += ", mean_accuracy, majority_accuracy, agreement, brier, ece, reliability" if figures else ""
+    return f"""SELECT {columns} FROM ({cell_counts_sql(run_ids, figures)})
     UNION ALL SELECT {columns} FROM run_cells WHERE run_id IN ({run_ids})"""
 
 
 def leaderboard_sql(chosen: str) -> str:
-    """The board of the runs ``chosen`` selects."""
+    """The board of the runs ``chosen`` selects, a column per :class:`LeaderboardRow` field but the interval."""
     return f"""
 WITH chosen AS ({chosen}),
 cells AS ({cells_sql("SELECT id FROM chosen")})
-SELECT c.run_id, r.model, r.dataset_name, c.language, c.level, c.correct, c.total,
-       CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END,
+SELECT c.run_id, r.model, r.dataset_name AS dataset, c.language, c.level, c.correct, c.total,
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.correct::DOUBLE / c.total END AS accuracy,
        c.unanswered, c.errors, r.status, r.prompt_template, r.prompt_sha256, r.max_tokens, r.temperature, r.samples,
-       r.item_limit, coalesce(r.elicit, 'off'), c.elicited,
-       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END, c.brier, c.ece, c.reliability,
-       coalesce(r.scoring, 'generate')
+       c.mean_accuracy, c.majority_accuracy, c.agreement, r.item_limit, coalesce(r.elicit, 'off') AS elicit, c.elicited,
+       CASE WHEN c.total = 0 THEN 0.0 ELSE c.rules_correct::DOUBLE / c.total END AS accuracy_strict, c.brier, c.ece,
+       c.reliability, coalesce(r.scoring, 'generate') AS scoring
 FROM cells c JOIN runs r ON r.id = c.run_id
 ORDER BY r.model, r.dataset_name, r.created_at, c.run_id, CASE c.language WHEN 'en' THEN 0 ELSE 1 END,
          list_position({list(LEVEL_ORDER)!r}, c.level)
-"""
-
-
-SAMPLES_SQL = f"""
-SELECT run_id, item_id, language, {LEVEL_SQL} AS level, sample, answer, pred
-FROM results WHERE run_id = ? AND NOT (error IS NOT NULL AND response IS NULL)
-ORDER BY item_id, language, sample
 """

@@ -35,7 +35,7 @@ ORDER BY run_id, item_id, language, sample
 TREND_SQL = f"""
 WITH chosen AS (SELECT id FROM runs WHERE status = 'completed' AND item_limit IS NULL
                 AND model IN (SELECT model FROM runs WHERE id IN ({IDS}))),
-cells AS ({cells_sql("SELECT id FROM chosen", calibrated=False)})
+cells AS ({cells_sql("SELECT id FROM chosen", figures=False)})
 SELECT r.model, hash({SERIES})::VARCHAR,
        printf('%s, %s, max %d tokens, T %g', r.dataset_name, r.prompt_template, r.max_tokens, r.temperature),
        r.id, r.created_at, sum(c.correct), sum(c.total)

@@ -1,4 +1,5 @@
-"""Retention and backups of the DuckDB file: prune old runs, shrink the file, copy it consistently.
+"""Retention and backups of the DuckDB file: prune old runs, shrink the file, copy it consistently, refuse
+work before the volume is full.
 
 Pruning picks finished runs only (completed, failed, cancelled: never one still pending or running)
 and never a run the default leaderboard shows. ``--keep-last N`` keeps the N newest finished runs of
@@ -24,9 +25,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from anesbench.errors import InvalidInput
-from anesbench.store.leaderboard_sql import SAMPLES_SQL, SERIES, cell_counts_sql, chosen_runs_sql
-from anesbench.store.sample_stats import SampleFigures, summarize_samples
+from anesbench.errors import InvalidInput, QuotaExceeded
+from anesbench.store.leaderboard_sql import SERIES, cell_counts_sql, chosen_runs_sql
 
 FINISHED = "('completed', 'failed', 'cancelled')"
 
@@ -40,8 +40,25 @@ class PruneOutcome:
 
 
 def file_bytes(path: str) -> int:
-    """The store's size on disk: the file and its write-ahead log."""
+    """The store's size on disk: the file and its write-ahead log (0 for an in-memory store)."""
     return sum(Path(name).stat().st_size for name in (path, path + ".wal") if Path(name).exists())
+
+
+def check_budget(path: str, budget: int, adding: int) -> None:
+    """Refuse ``adding`` more bytes when the store at ``path`` would pass ``budget`` (0: no budget).
+
+    >>> check_budget(":memory:", 100, 10)
+    >>> try:
+    ...     check_budget(":memory:", 5, 10)
+    ... except QuotaExceeded as exc:
+    ...     print(exc.message[:38])
+    the store at :memory: holds 0 bytes; 1
+    """
+    used = file_bytes(path)
+    if budget and used + adding > budget:
+        raise QuotaExceeded(f"the store at {path} holds {used} bytes; {adding} more would pass its budget of "
+                            f"{budget} bytes ({{store_budget_bytes}}): export and delete old runs, or raise the budget",
+                            mentions=("store_budget_bytes",))
 
 
 class Retention:
@@ -78,7 +95,7 @@ class Retention:
     def prune(self, keep_last: int | None = None, older_than_days: float | None = None,
               keep_aggregates: bool = False) -> PruneOutcome:
         """Prune the picked runs, then shrink the file; runs pruned with aggregates before are skipped."""
-        before = file_bytes(self.path) if self.path != ":memory:" else 0
+        before = file_bytes(self.path)
         run_ids = self.prune_candidates(keep_last, older_than_days)
         if keep_aggregates:
             run_ids = [run_id for (run_id,) in self._con.execute(
@@ -87,56 +104,26 @@ class Retention:
         if run_ids:
             self._drop(run_ids, keep_aggregates)
             self._compact()
-        after = file_bytes(self.path) if self.path != ":memory:" else 0
-        return PruneOutcome(run_ids, keep_aggregates, before, after)
+        return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
 
     def _drop(self, run_ids: list[str], keep_aggregates: bool) -> None:
         self._con.register("_pruned", pa.table({"id": pa.array(run_ids, pa.string())}))
+        self._con.begin()
         try:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                if keep_aggregates:
-                    self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
-                    self._keep_sample_figures(run_ids)
-                    self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)",
-                                      [datetime.now()])
-                else:
-                    for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
-                                       ("runs", "id")):
-                        self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
-                self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
+            if keep_aggregates:
+                self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
+                self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)", [datetime.now()])
+            else:
+                for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
+                                   ("runs", "id")):
+                    self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
+            self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
+            self._con.commit()
+        except BaseException:
+            self._con.rollback()
+            raise
         finally:
             self._con.unregister("_pruned")
-
-    def _keep_sample_figures(self, run_ids: list[str]) -> None:
-        """The figures of runs with several samples per question, computed as the leaderboard does."""
-        sampled = self._con.execute(
-            "SELECT id FROM runs WHERE samples > 1 AND id IN (SELECT unnest(?::VARCHAR[]))", [run_ids]).fetchall()
-        for (run_id,) in sampled:
-            rows = self._con.execute(SAMPLES_SQL, [run_id]).fetchall()
-            for (language, level), figures in summarize_samples(tuple(row[1:]) for row in rows).items():
-                self._con.execute(
-                    "UPDATE run_cells SET mean_accuracy = ?, majority_accuracy = ?, agreement = ? "
-                    "WHERE run_id = ? AND language = ? AND level = ?",
-                    [figures.mean_accuracy, figures.majority_accuracy, figures.agreement, run_id, language, level])
-
-    def pruned_sample_figures(self, run_id: str) -> dict[tuple[str, str], SampleFigures]:
-        """(language, level) -> the sample figures kept when the run was pruned (empty for any other run)."""
-        rows = self._con.execute(
-            "SELECT language, level, mean_accuracy, majority_accuracy, agreement FROM run_cells "
-            "WHERE run_id = ? AND mean_accuracy IS NOT NULL", [run_id]).fetchall()
-        return {(language, level): SampleFigures(*figures) for language, level, *figures in rows}
-
-    def require_results(self, run_id: str) -> None:
-        """Bad input when the run was pruned: its results are gone (a resume would count its work twice,
-        compare and export would see no items)."""
-        pruned = self._con.execute("SELECT pruned_at IS NOT NULL FROM runs WHERE id = ?", [run_id]).fetchone()
-        if pruned == (True,):
-            raise InvalidInput(f"run {run_id!r} was pruned: only its counts are kept (leaderboard, runs)")
 
     def backup_to(self, out: str) -> None:
         """Write a consistent copy of the whole store to the new DuckDB file ``out`` (it must not exist)."""

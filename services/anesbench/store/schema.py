@@ -1,6 +1,7 @@
-"""DDL for the anesbench DuckDB file. Additive only: new columns get defaults."""
+"""DDL for the anesbench DuckDB file. Additive only: a column added after the first release is nullable, and a
+file written before it gets it on opening, NULL (readers take a NULL elicit for 'off', and so on)."""
 
-SCHEMA_TEMPLATE = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id               VARCHAR PRIMARY KEY,
     model            VARCHAR NOT NULL,
@@ -21,9 +22,16 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at       TIMESTAMP,
     finished_at      TIMESTAMP,
     error            VARCHAR,
-    ordering         VARCHAR               -- how pending work was ordered: 'history:<run ids>' | 'file'
+    ordering         VARCHAR,              -- how pending work was ordered: 'history:<run ids>' | 'file'
+    extractor_version VARCHAR,             -- anesbench.grading.EXTRACTOR_VERSION of the grader (NULL read as '')
+    item_limit       INTEGER,              -- --limit N that cut the dataset short, NULL: every item (a partial run)
+    pruned_at        TIMESTAMP,            -- when prune --keep-aggregates dropped its results (counts in run_cells)
+    elicit           VARCHAR,              -- off | unanswered | all (NULL read as off)
+    elicit_prompt    VARCHAR,              -- name of the follow-up prompt
+    elicit_prompt_sha256 VARCHAR,
+    elicit_constraint VARCHAR,             -- what the server was found to support
+    scoring          VARCHAR               -- generate | logprobs (NULL read as generate)
 );
-{runs_added}
 CREATE TABLE IF NOT EXISTS results (
     run_id            VARCHAR NOT NULL,
     item_id           VARCHAR NOT NULL,
@@ -45,9 +53,20 @@ CREATE TABLE IF NOT EXISTS results (
     error             VARCHAR,             -- set when no answer could be obtained; such rows are retried on resume
     reused_from       VARCHAR,             -- run id the response was copied from (--reuse)
     created_at        TIMESTAMP NOT NULL,
+    pred_rules        VARCHAR,             -- the rules' letter, NULL = no answer (pred may come from elicitation)
+    method_rules      VARCHAR,             -- the rules' method
+    elicitation       VARCHAR,             -- NULL: not asked | pending (reply stored, follow-up not yet) | done | failed
+    elicitation_params VARCHAR,            -- JSON: prompt, constraint, max_tokens, temperature of the follow-up
+    elicitation_response VARCHAR,          -- the follow-up reply, raw
+    elicitation_error VARCHAR,             -- why the follow-up got no reply (after retries)
+    elicitation_attempts INTEGER,
+    elicitation_latency_s DOUBLE,
+    elicitation_prompt_tokens INTEGER,
+    elicitation_completion_tokens INTEGER,
+    letter_probs      VARCHAR,             -- JSON: letter -> probability over the item's letters (logprobs scoring)
+    letter_probs_complete BOOLEAN,         -- false: some letter was not in the server's top list (an upper bound)
     PRIMARY KEY (run_id, item_id, language, sample)
 );
-{results_added}
 -- The counts of a run whose results were pruned, as the leaderboard and the run list read them from
 -- `results` before: one row per (language, level), 'overall' included.
 CREATE TABLE IF NOT EXISTS run_cells (
@@ -66,9 +85,11 @@ CREATE TABLE IF NOT EXISTS run_cells (
     mean_accuracy     DOUBLE,            -- runs with several samples only (else NULL)
     majority_accuracy DOUBLE,
     agreement         DOUBLE,
+    brier             DOUBLE,            -- calibration (leaderboard_sql.calibration_sql); NULL: not a logprobs run
+    ece               DOUBLE,            -- NULL: neither a logprobs run nor one with several samples
+    reliability       STRUCT(bin INTEGER, n BIGINT, correct BIGINT, confidence DOUBLE)[],  -- per bin: items, right, Σ confidence
     PRIMARY KEY (run_id, language, level)
 );
-{cells_added}
 -- A completed run paired with the newest earlier clean run of its series on their common items, per
 -- language and 'all' (several languages): kept when results are pruned, so the trend survives.
 CREATE TABLE IF NOT EXISTS run_deltas (
@@ -95,49 +116,3 @@ CREATE TABLE IF NOT EXISTS uploaded_datasets (
     created_at TIMESTAMP NOT NULL
 );
 """
-
-RELIABILITY_TYPE = "STRUCT(bin INTEGER, n BIGINT, correct BIGINT, confidence DOUBLE)[]"
-
-# Columns added after the first release: (name, type, comment). A file written before them gets them
-# (NULL; readers take a NULL elicit for 'off') on opening read-write, and a view with them as NULL when
-# opened read-only. The same for run_cells (CELL_COLUMNS_ADDED).
-RUN_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
-    ("ordering", "VARCHAR", "how pending work was ordered: 'history:<run ids>' | 'file'"),
-    ("extractor_version", "VARCHAR", "anesbench.grading.EXTRACTOR_VERSION of the grader (NULL read as '')"),
-    ("item_limit", "INTEGER", "--limit N that cut the dataset short, NULL: every item (a partial run)"),
-    ("pruned_at", "TIMESTAMP", "when prune --keep-aggregates dropped its results (its counts are in run_cells)"),
-    ("elicit", "VARCHAR", "off | unanswered | all"),
-    ("elicit_prompt", "VARCHAR", "name of the follow-up prompt"),
-    ("elicit_prompt_sha256", "VARCHAR", ""),
-    ("elicit_constraint", "VARCHAR", "what the server was found to support"),
-    ("scoring", "VARCHAR", "generate | logprobs (NULL read as generate)"),
-)
-RESULT_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
-    ("pred_rules", "VARCHAR", "the rules' letter, NULL = no answer (pred may come from elicitation)"),
-    ("method_rules", "VARCHAR", "the rules' method"),
-    ("elicitation", "VARCHAR", "NULL: not asked | pending (reply stored, follow-up not yet) | done | failed"),
-    ("elicitation_params", "VARCHAR", "JSON: prompt, constraint, max_tokens, temperature of the follow-up"),
-    ("elicitation_response", "VARCHAR", "the follow-up reply, raw"),
-    ("elicitation_error", "VARCHAR", "why the follow-up got no reply (after retries)"),
-    ("elicitation_attempts", "INTEGER", ""),
-    ("elicitation_latency_s", "DOUBLE", ""),
-    ("elicitation_prompt_tokens", "INTEGER", ""),
-    ("elicitation_completion_tokens", "INTEGER", ""),
-    ("letter_probs", "VARCHAR", "JSON: letter -> probability over the item's letters (logprobs scoring)"),
-    ("letter_probs_complete", "BOOLEAN", "false: some letter was not in the server's top list (an upper bound)"),
-)
-CELL_COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
-    ("brier", "DOUBLE", "calibration (leaderboard_sql.calibration_sql); NULL: not a logprobs run"),
-    ("ece", "DOUBLE", "NULL: neither a logprobs run nor one with several samples"),
-    ("reliability", RELIABILITY_TYPE, "per confidence bin: items, correct, sum of confidences"),
-)
-
-
-def _alter(table: str, columns: tuple[tuple[str, str, str], ...]) -> str:
-    return "\n".join(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {kind};" + (f"  -- {note}" if note else "")
-                     for name, kind, note in columns)
-
-
-SCHEMA = (SCHEMA_TEMPLATE.replace("{runs_added}", _alter("runs", RUN_COLUMNS_ADDED))
-          .replace("{results_added}", _alter("results", RESULT_COLUMNS_ADDED))
-          .replace("{cells_added}", _alter("run_cells", CELL_COLUMNS_ADDED)))
