@@ -8,7 +8,7 @@ answer.
 
 Where a run completes (:func:`with_delta`: a run executed, a run regraded), it is paired with the run
 before it and the delta stored and published, so an embedded run and a dispatcher's alike store their
-deltas; the store decides which run, if any, is the base (:mod:`~anesbench.store.deltas`).
+deltas; the store decides which run, if any, is the base (:meth:`~anesbench.store.Store.delta_base`).
 """
 
 from __future__ import annotations
