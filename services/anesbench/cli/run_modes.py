@@ -158,6 +158,10 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def _accuracy(correct: int, done: int) -> str:
+    return f"{correct / done:.3f}" if done else "-"
+
+
 class Progress:
     """A run's progress, fed by ``update`` or, as a RunObserver, by the engine: a bar (done / rate / ETA, accuracy
     and errors), or a line ``progress: 120/1000 (12.0%) 35.2 items/s ETA 0m25s accuracy 0.812 errors 3`` every
@@ -185,8 +189,7 @@ class Progress:
         self._counts = (done, total, correct, failed)
         if self._bar is not None:
             self._bar.update(done - self._bar.n)
-            accuracy = f"{correct / done:.3f}" if done else "-"
-            self._bar.set_postfix_str(f"acc={accuracy} errors={failed}", refresh=False)
+            self._bar.set_postfix_str(f"acc={_accuracy(correct, done)} errors={failed}", refresh=False)
 
     def line(self) -> str:
         done, total, correct, failed = self._counts
@@ -194,8 +197,7 @@ class Progress:
         rate = (done - self._initial) / elapsed if elapsed > 0 else 0.0
         share = f"{100 * done / total:.1f}%" if total else "-"
         eta = _duration((total - done) / rate) if rate > 0 and total > done else "-"
-        accuracy = f"{correct / done:.3f}" if done else "-"
-        return (f"progress: {done}/{total} ({share}) {rate:.1f} items/s ETA {eta} accuracy {accuracy} "
+        return (f"progress: {done}/{total} ({share}) {rate:.1f} items/s ETA {eta} accuracy {_accuracy(correct, done)} "
                 f"errors {failed}")
 
     def _schedule(self) -> None:
