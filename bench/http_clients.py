@@ -55,7 +55,7 @@ Send = Callable[[], Awaitable[int]]
 
 
 async def _lean(base: str, concurrency: int) -> tuple[Send, Callable[[], Awaitable[None]]]:
-    from anesbench.inference.http import HttpPool
+    from anesbench.inference.transport import HttpPool
 
     pool = HttpPool(base, size=concurrency, api_key="k")
 

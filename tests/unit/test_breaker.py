@@ -8,9 +8,9 @@ import pytest
 
 from anesbench.engine.config import RunConfig, config_hash, limited
 from anesbench.errors import InvalidInput
-from anesbench.inference.breaker import MIN_FAILURES, CircuitBreaker
 from anesbench.inference.constraints import served_models
 from anesbench.inference.endpoint import server_root, validate_endpoint
+from anesbench.inference.router import MIN_FAILURES, CircuitBreaker
 
 A, B = "http://10.0.0.1:30000/v1", "http://10.0.0.2:30000/v1"
 

@@ -14,7 +14,6 @@ from anesbench.dispatcher.runs import EndpointShares, settle
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig
 from anesbench.errors import RetryableInferenceError
 from anesbench.inference.client import ChatClient
-from anesbench.inference.router import Endpoint
 from anesbench.inference.sizing import MAX_LIMIT, AdaptiveLimiter, headroom, server_slots
 from anesbench.limiter import DynamicLimiter, SlowStart
 from tests.waiting import eventually
@@ -114,7 +113,7 @@ def test_an_adaptive_limiters_maximum_is_its_ceiling_not_its_limit() -> None:
 def test_the_router_reports_a_429_to_either_limiter_and_only_the_adaptive_one_backs_off(
     make: Callable[[], DynamicLimiter], after: int
 ) -> None:
-    endpoint = Endpoint(ChatClient("http://127.0.0.1:9/v1", "m"), make())
+    endpoint = ChatClient("http://127.0.0.1:9/v1", "m", make())
     endpoint.record(RetryableInferenceError("429", cause="rate_limited"), None, 64)
     assert endpoint.limiter.limit == after
     endpoint.record(RetryableInferenceError("reset", cause="connection_error"), None, 64)

@@ -16,9 +16,8 @@ import pytest
 from anesbench import errors
 from anesbench.cli.exit_codes import message_for
 from anesbench.inference.client import ChatClient
-from anesbench.inference.http import HttpPool
 from anesbench.inference.router import EndpointRouter, RetryPolicy
-from anesbench.inference.transport import HttpOptions, proxy_for
+from anesbench.inference.transport import HttpOptions, HttpPool, proxy_for
 from anesbench.limiter import DynamicLimiter
 from tests.nettools import TEST_HOST, ChatServer, ConnectProxy, ForwardProxy, private_ca, read_head
 from tests.waiting import eventually

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from anesbench.errors import HttpError
-from anesbench.inference.http import HttpPool
+from anesbench.inference.transport import HttpPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

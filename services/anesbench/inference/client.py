@@ -16,15 +16,16 @@ from anesbench import metrics
 from anesbench.defaults import DEFAULT_MAX_TOKENS, DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_TEMPERATURE
 from anesbench.errors import ChoicesRefused, FatalInferenceError, HttpError, InferenceError, RetryableInferenceError
 from anesbench.inference.endpoint import public_endpoint
-from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
-from anesbench.inference.transport import HttpOptions
+from anesbench.inference.transport import HttpOptions, HttpPool
+from anesbench.limiter import DynamicLimiter
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
 TOP_LOGPROBS = 20  # vLLM's default cap (--max-logprobs); OpenAI's legacy API allowed 5
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
 MAX_RETRY_AFTER = 120.0
+OVERLOAD_CAUSES = frozenset({"rate_limited", "server_error"})
 OUTCOMES = ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error", "bad_payload")
 _NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
 
@@ -109,23 +110,25 @@ def _choice(choice: Any) -> Choice:
 
 
 class ChatClient:
-    """One pooled HTTP client for one endpoint; ``attempt`` is safe to call concurrently."""
+    """One endpoint of the router: its concurrency limit and a connection pool sized to the limit's maximum;
+    ``attempt`` is safe to call concurrently."""
 
     def __init__(
         self,
         endpoint: str,
         model: str,
+        limiter: DynamicLimiter | None = None,
         *,
         api_key: str | None = None,
-        pool_size: int = 64,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
         options: HttpOptions | None = None,
         path: str = CHAT,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.limiter = limiter or DynamicLimiter(64)
         self._path = path
         self._timeout = request_timeout
-        self._http = HttpPool(self.endpoint, size=pool_size, timeout=request_timeout, api_key=api_key, options=options)
+        self._http = HttpPool(self.endpoint, size=self.limiter.maximum, timeout=request_timeout, api_key=api_key, options=options)
         self._requests = {outcome: metrics.INFERENCE_REQUESTS.labels(model, outcome) for outcome in OUTCOMES}
         self._duration = metrics.INFERENCE_DURATION.labels(model)
         self._inflight = metrics.INFERENCE_INFLIGHT.labels(model)
@@ -134,6 +137,16 @@ class ChatClient:
 
     async def close(self) -> None:
         await self._http.close()
+
+    def free(self) -> int:
+        return self.limiter.limit - self.limiter.inflight
+
+    def record(self, error: RetryableInferenceError | None, latency: float | None, inflight: int) -> None:
+        """Tell the limiter how an attempt sent with ``inflight`` in flight ended."""
+        if error is None and latency is not None:
+            self.limiter.observe(latency, inflight)
+        elif error is not None and error.cause in OVERLOAD_CAUSES:
+            self.limiter.overloaded()
 
     async def attempt(self, payload: bytes, n: int = 1) -> Completion:
         """One HTTP attempt (``n``: the choices the body asks for); raises RetryableInferenceError,

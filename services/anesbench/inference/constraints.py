@@ -23,9 +23,8 @@ from typing import Any
 from anesbench.errors import HttpError
 from anesbench.inference.client import GenerationParams, request_body
 from anesbench.inference.endpoint import server_root
-from anesbench.inference.http import HttpPool
 from anesbench.inference.sizing import get_json
-from anesbench.inference.transport import HttpOptions
+from anesbench.inference.transport import HttpOptions, HttpPool
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,8 @@ from anesbench.inference.client import COMPLETIONS, completion_body
 from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
 from anesbench.inference.constraints import served_models
 from anesbench.inference.endpoint import public_endpoint, server_root
-from anesbench.inference.http import HttpPool
 from anesbench.inference.logprobs import top_logprobs
-from anesbench.inference.transport import HttpOptions
+from anesbench.inference.transport import HttpOptions, HttpPool
 
 PROBE_TIMEOUT = 5.0
 POLL_INTERVAL = 1.0

@@ -13,8 +13,7 @@ import json
 
 from anesbench.errors import HttpError
 from anesbench.inference.endpoint import server_root
-from anesbench.inference.http import HttpPool
-from anesbench.inference.transport import HttpOptions
+from anesbench.inference.transport import HttpOptions, HttpPool
 from anesbench.limiter import DynamicLimiter, SlowStart, headroom
 
 __all__ = ["MAX_LIMIT", "START_LIMIT", "AdaptiveLimiter", "headroom", "server_slots"]
