@@ -127,13 +127,11 @@ class ChatClient:
         self.endpoint = endpoint.rstrip("/")
         self.limiter = limiter or DynamicLimiter(64)
         self._path = path
-        self._timeout = request_timeout
         self._http = HttpPool(self.endpoint, size=self.limiter.maximum, timeout=request_timeout, api_key=api_key, options=options)
         self._requests = {outcome: metrics.INFERENCE_REQUESTS.labels(model, outcome) for outcome in OUTCOMES}
         self._duration = metrics.INFERENCE_DURATION.labels(model)
         self._inflight = metrics.INFERENCE_INFLIGHT.labels(model)
-        self._tokens_prompt = metrics.INFERENCE_TOKENS.labels(model, "prompt")
-        self._tokens_completion = metrics.INFERENCE_TOKENS.labels(model, "completion")
+        self._tokens = [metrics.INFERENCE_TOKENS.labels(model, kind) for kind in ("prompt", "completion")]
 
     async def close(self) -> None:
         await self._http.close()
@@ -157,7 +155,7 @@ class ChatClient:
             response = await self._http.request("POST", self._path, payload)
         except TimeoutError:
             self._requests["timeout"].inc()
-            raise RetryableInferenceError(f"no answer within {self._timeout:g} s", cause="timeout") from None
+            raise RetryableInferenceError(f"no answer within {self._http.timeout:g} s", cause="timeout") from None
         except HttpError as exc:
             self._requests["connection_error"].inc()
             if exc.fatal:  # an untrusted certificate, a name that does not resolve: the same for every request
@@ -170,11 +168,11 @@ class ChatClient:
         status = response.status
         if status != 200:
             detail = response.body[:300].decode("utf-8", "replace")
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
             if status in RETRYABLE_STATUS:
                 cause = "rate_limited" if status == 429 else "server_error"
                 self._requests[cause].inc()
-                raise RetryableInferenceError(f"HTTP {status}: {detail}", cause=cause, retry_after=retry_after)
+                raise RetryableInferenceError(f"HTTP {status}: {detail}", cause=cause,
+                                              retry_after=parse_retry_after(response.headers.get("retry-after")))
             self._requests["client_error"].inc()
             if status in FATAL_STATUS:
                 raise FatalInferenceError(f"HTTP {status} from {public_endpoint(self.endpoint)}{self._path}: {detail}")
@@ -183,22 +181,19 @@ class ChatClient:
             raise InferenceError(f"HTTP {status}: {detail}")
         try:
             data = json.loads(response.body)
-            if n == 1:
-                choices = [_choice(data["choices"][0])]
-            else:
-                choices = [_choice(c) for c in sorted(data["choices"], key=lambda c: int(c.get("index", 0)))]
+            listed = data["choices"][:1] if n == 1 else sorted(data["choices"], key=lambda c: int(c.get("index", 0)))
+            choices = [_choice(choice) for choice in listed]
             if len(choices) != n:
                 raise ValueError(f"asked for {n} choices, got {len(choices)}")
             usage = data.get("usage") or {}
             prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
             top = top_logprobs(data["choices"][0]) if self._path == COMPLETIONS else None
-        except (UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             self._requests["bad_payload"].inc()
             raise RetryableInferenceError("malformed chat completion payload", cause="bad_payload") from None
         self._requests["ok"].inc()
-        if prompt_tokens:
-            self._tokens_prompt.inc(prompt_tokens)
-        if completion_tokens:
-            self._tokens_completion.inc(completion_tokens)
+        for counter, count in zip(self._tokens, (prompt_tokens, completion_tokens), strict=True):
+            if count:
+                counter.inc(count)
         content, reasoning, finish = choices[0]
         return Completion(content, reasoning, finish, prompt_tokens, completion_tokens, latency, 1, choices, top)

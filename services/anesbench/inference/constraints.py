@@ -44,13 +44,7 @@ def follow_up_max_tokens(kind: str) -> int:
 
 
 def constraint_fields(kind: str, letters: Sequence[str]) -> dict[str, Any]:
-    """The request fields that hold decoding to ``letters`` on a server of this kind.
-
-    >>> constraint_fields("regex", ("A", "B")), constraint_fields("grammar", ("A", "B"))
-    ({'regex': '(A|B)'}, {'grammar': 'root ::= "A" | "B"'})
-    >>> constraint_fields("guided_choice", ("A", "B")), constraint_fields("none", ("A", "B"))
-    ({'guided_choice': ['A', 'B']}, {})
-    """
+    """The request fields that hold decoding to ``letters`` on a server of this kind."""
     if kind == "regex":
         return {"regex": "(" + "|".join(letters) + ")"}
     if kind in ("ebnf", "grammar"):
@@ -73,13 +67,7 @@ def follow_up_body(model: str, messages: Sequence[dict[str, str]], letters: Sequ
 
 
 def read_letter(content: str, letters: Sequence[str], kind: str) -> str | None:
-    """The one valid letter the follow-up replied, else None; nothing else is read as an answer.
-
-    >>> [read_letter(text, "ABCD", "none") for text in ("B", " B. ", "(B)", "b", "B because", "E", "AB")]
-    ['B', 'B', 'B', None, None, None, None]
-    >>> read_letter('{"answer": "C"}', "ABCD", "response_format"), read_letter("C", "ABCD", "response_format")
-    ('C', None)
-    """
+    """The one valid letter the follow-up replied, else None; nothing else is read as an answer."""
     if kind == "response_format":
         try:
             data = json.loads(content)

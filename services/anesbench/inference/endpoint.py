@@ -8,13 +8,13 @@ of its own, so it is refused as bad input naming where it came from.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from anesbench.errors import InvalidInput, PermissionDenied
+from anesbench.inference.transport import is_loopback_host
 
 KEY_ENV_VARS = ("ANESBENCH_API_KEY", "OPENAI_API_KEY")
 KEY_FILE_ENV_VAR = "ANESBENCH_API_KEY_FILE"
@@ -50,23 +50,14 @@ def public_endpoint(url: str) -> str:
 
 
 def server_root(base_url: str) -> str:
-    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives).
-
-    >>> server_root("http://h/openai/v1/")
-    'http://h/openai'
-    """
+    """The server's root: the base URL without a trailing ``/v1`` (where ``/health`` lives)."""
     parts = urlsplit(base_url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/").removesuffix("/v1"), "", ""))
 
 
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return not host.endswith(".localhost") and is_loopback_host(host)  # the allow-list takes no *.localhost
 
 
 def _origin(url: str) -> tuple[str, str, int | None, str]:
@@ -79,11 +70,7 @@ def _origin(url: str) -> tuple[str, str, int | None, str]:
 
 def matches_prefix(url: str, prefix: str) -> bool:
     """Whether ``url`` lies under the allowed ``prefix``: the same scheme, host and port exactly, and a
-    path equal to the prefix's path or below it (``/v1`` admits ``/v1/chat`` but not ``/v10``).
-
-    >>> matches_prefix("https://api.x.com/v1", "https://api.x.com"), matches_prefix("https://api.x.com.evil.net/v1", "https://api.x.com")
-    (True, False)
-    """
+    path equal to the prefix's path or below it (``/v1`` admits ``/v1/chat`` but not ``/v10``)."""
     try:
         scheme, host, port, path = _origin(url)
         p_scheme, p_host, p_port, p_path = _origin(prefix)
@@ -140,10 +127,9 @@ def _checked(key: str, field: str, what: str) -> str:
 
 def check_url_credentials(endpoints: Sequence[str], api_key: str | None) -> None:
     """Credentials in an endpoint URL are sent as Basic auth; with an API key as well, refuse (which one?)."""
-    for url in endpoints:
-        if api_key and urlsplit(url).username is not None:
-            raise InvalidInput("the URL holds credentials (sent as Basic auth) and an API key is set as well; "
-                               "give only one of them", field="endpoints")
+    if api_key and any(urlsplit(url).username is not None for url in endpoints):
+        raise InvalidInput("the URL holds credentials (sent as Basic auth) and an API key is set as well; "
+                           "give only one of them", field="endpoints")
 
 
 def refuse_url_credentials(endpoints: Sequence[str]) -> None:
@@ -155,12 +141,10 @@ def refuse_url_credentials(endpoints: Sequence[str]) -> None:
     ...     print(exc.field, exc.message[:19])
     endpoints holds user:password
     """
-    for url in endpoints:
-        parts = urlsplit(url)
-        if parts.username is not None or parts.password is not None:
-            raise InvalidInput("holds user:password, which a server would store with the run; give the server the "
-                               "key instead (its {endpoint_key_file}) and drop it from the URL", field="endpoints",
-                               mentions=("endpoint_key_file",))
+    if any(urlsplit(url).username is not None for url in endpoints):  # a password comes with a (maybe empty) user
+        raise InvalidInput("holds user:password, which a server would store with the run; give the server the "
+                           "key instead (its {endpoint_key_file}) and drop it from the URL", field="endpoints",
+                           mentions=("endpoint_key_file",))
 
 
 def load_endpoint_keys(specs: Sequence[str]) -> tuple[tuple[str, str], ...]:

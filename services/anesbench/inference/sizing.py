@@ -72,11 +72,9 @@ class AdaptiveLimiter(DynamicLimiter):
         return self.policy.maximum
 
     def observe(self, latency: float, inflight: int | None = None) -> None:
-        self._apply(self.policy.observe(latency, self.limit if inflight is None else inflight))
+        if (changed := self.policy.observe(latency, self.limit if inflight is None else inflight)) is not None:
+            self.set_limit(changed)
 
     def overloaded(self) -> None:
-        self._apply(self.policy.overloaded())
-
-    def _apply(self, changed: int | None) -> None:
-        if changed is not None:
+        if (changed := self.policy.overloaded()) is not None:
             self.set_limit(changed)
