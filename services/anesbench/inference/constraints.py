@@ -37,6 +37,7 @@ MAX_TOKENS = {"response_format": 16, "none": 8}
 LETTER_TOKENS = 4
 TRIM = " \t\r\n.,;:!?'\"`*()[]{}<>。．，、；：！？（）【】「」"
 PROBE_LETTERS = ("A", "B")
+PROBE_QUESTION = "Which letter comes first in the alphabet, A or B? Answer with the letter."
 
 
 def follow_up_max_tokens(kind: str) -> int:
@@ -96,9 +97,16 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
             return "grammar"
         if (served_models(await get_json(http, f"{prefix}/models")) or {}).get(model) == "vllm":
             return "guided_choice"
-        if await _probe_response_format(http, f"{prefix}/chat/completions", model):
-            return "response_format"
-        return "none"
+        # One tiny request with a JSON-schema enum: a server that ignores response_format answers in prose,
+        # one that refuses it answers 4xx.
+        body = follow_up_body(model, [{"role": "user", "content": PROBE_QUESTION}], PROBE_LETTERS, "response_format", None)
+        try:
+            response = await http.request("POST", f"{prefix}/chat/completions", body)
+            reply = (json.loads(response.body)["choices"][0]["message"]["content"] or "") if response.status == 200 else ""
+        except (HttpError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
+            log.info("the response_format probe failed (%s): the follow-up goes unconstrained", exc)
+            return "none"
+        return "none" if read_letter(reply, PROBE_LETTERS, "response_format") is None else "response_format"
 
 
 def served_models(listing: object) -> dict[str, object] | None:
@@ -107,19 +115,3 @@ def served_models(listing: object) -> dict[str, object] | None:
     if not isinstance(data, list):
         return None
     return {entry["id"]: entry.get("owned_by") for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)}
-
-
-async def _probe_response_format(http: HttpPool, path: str, model: str) -> bool:
-    """Whether one tiny request with a JSON-schema enum comes back as that JSON (a server that ignores
-    ``response_format`` answers in prose, one that refuses it answers 4xx)."""
-    messages = [{"role": "user", "content": "Which letter comes first in the alphabet, A or B? Answer with the letter."}]
-    body = follow_up_body(model, messages, PROBE_LETTERS, "response_format", None)
-    try:
-        response = await http.request("POST", path, body)
-        if response.status != 200:
-            return False
-        content = json.loads(response.body)["choices"][0]["message"]["content"] or ""
-    except (HttpError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
-        log.info("the response_format probe failed (%s): the follow-up goes unconstrained", exc)
-        return False
-    return read_letter(content, PROBE_LETTERS, "response_format") is not None

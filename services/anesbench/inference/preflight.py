@@ -27,11 +27,10 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from anesbench.errors import EndpointNotReady, HttpError, InvalidInput
-from anesbench.inference.client import COMPLETIONS, completion_body
+from anesbench.inference.client import COMPLETIONS, completion_body, top_logprobs
 from anesbench.inference.constraints import PROBE_TIMEOUT as GENERATION_TIMEOUT
 from anesbench.inference.constraints import served_models
 from anesbench.inference.endpoint import public_endpoint, server_root
-from anesbench.inference.logprobs import top_logprobs
 from anesbench.inference.transport import HttpOptions, HttpPool
 
 PROBE_TIMEOUT = 5.0
@@ -107,9 +106,8 @@ async def preflight(
     report: Report = lambda line: None, options: HttpOptions | None = None,
 ) -> None:
     """Return once at least one endpoint is ready and serves ``model``; raise InvalidInput or EndpointNotReady."""
-    started = time.monotonic()
+    started = reported = time.monotonic()
     deadline = started + wait_ready
-    reported = started
     while True:
         outcomes = await asyncio.gather(
             *(check_endpoint(url, model, api_key, report, options) for url in endpoints), return_exceptions=True

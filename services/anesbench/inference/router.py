@@ -176,9 +176,6 @@ class EndpointRouter:
             return min(down_until, key=down_until.__getitem__)
         return max(up, key=ChatClient.free)
 
-    def _unreachable(self) -> EndpointsUnreachable:
-        return EndpointsUnreachable(self.breaker.cause())
-
     async def _sleep(self, seconds: float) -> None:
         """The wait between attempts; cut short (and the request given up) when the breaker opens."""
         opened = self.breaker.opened
@@ -186,11 +183,11 @@ class EndpointRouter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(opened.wait(), seconds)
         if opened.is_set():
-            raise self._unreachable()
+            raise EndpointsUnreachable(self.breaker.cause())
 
     async def _once(self, payload: bytes, n: int) -> Completion:
         if self.breaker.open:
-            raise self._unreachable()
+            raise EndpointsUnreachable(self.breaker.cause())
         endpoint = self._pick()
         async with endpoint.limiter.slots(n):  # a request for n choices takes n of the server's slots
             inflight = endpoint.limiter.inflight  # this request included: what the server saw it arrive with
@@ -200,7 +197,7 @@ class EndpointRouter:
                 endpoint.record(error, None, inflight)
                 self.breaker.failure(endpoint.endpoint, error.cause, str(error))
                 if self.breaker.open:
-                    raise self._unreachable() from None
+                    raise EndpointsUnreachable(self.breaker.cause()) from None
                 raise
         endpoint.record(None, completion.latency, inflight)
         self.breaker.success(endpoint.endpoint)
@@ -213,16 +210,13 @@ class EndpointRouter:
         while True:
             try:
                 completion = await self._once(payload, n)
-            except RetryableInferenceError as error:
-                if attempts >= self._retry.max_attempts:
+            except InferenceError as error:
+                if not isinstance(error, RetryableInferenceError) or attempts >= self._retry.max_attempts:
                     error.attempts = attempts
                     raise
                 await self._sleep(self._retry.wait(error, attempts))
                 attempts += 1
                 self._retries[error.cause].inc()
                 continue
-            except InferenceError as error:
-                error.attempts = attempts
-                raise
             completion.attempts = attempts
             return completion

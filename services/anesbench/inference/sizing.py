@@ -27,11 +27,10 @@ async def server_slots(endpoint: str, api_key: str | None = None, options: HttpO
     """The server's own count of parallel slots (SGLang's ``max_running_requests`` times ``dp_size``, else
     llama.cpp's ``total_slots``), or None when it does not say."""
     async with HttpPool(server_root(endpoint), timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
-        slots = _sglang_slots(await get_json(http, "/get_server_info"))
-        if slots is None:  # llama.cpp
-            props = await get_json(http, "/props")
-            slots = _positive(props.get("total_slots")) if isinstance(props, dict) else None
-        return slots
+        if (slots := _sglang_slots(await get_json(http, "/get_server_info"))) is not None:
+            return slots
+        props = await get_json(http, "/props")  # llama.cpp
+        return _positive(props.get("total_slots")) if isinstance(props, dict) else None
 
 
 async def get_json(http: HttpPool, path: str) -> object:

@@ -292,9 +292,14 @@ class HttpPool:
         where = f"{self.host}:{self.port}"
         if self.proxy is not None:
             where += f" through the proxy {self.proxy.host}:{self.proxy.port} (${self.proxy.env})"
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.options.connect_timeout):
-                return await self._open()
+                if self.proxy is None:
+                    return (await loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl))[1]
+                if self.scheme == "http":
+                    return (await loop.create_connection(_Connection, self.proxy.host, self.proxy.port))[1]
+                return await self._tunnel(self.proxy)
         except TimeoutError:
             raise ConnectTimeout(f"cannot connect to {where}: no connection within "
                                  f"{self.options.connect_timeout:g} s") from None
@@ -310,24 +315,8 @@ class HttpPool:
         except OSError as exc:
             raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}") from None
 
-    async def _open(self) -> _Connection:
-        loop = asyncio.get_running_loop()
-        if self.proxy is None:
-            _, connection = await loop.create_connection(_Connection, self.host, self.port, ssl=self._ssl)
-        elif self.scheme == "http":
-            _, connection = await loop.create_connection(_Connection, self.proxy.host, self.proxy.port)
-        else:
-            sock = await self._tunnel(self.proxy)
-            try:
-                _, connection = await loop.create_connection(_Connection, sock=sock, ssl=self._ssl,
-                                                             server_hostname=self.host)
-            except BaseException:
-                sock.close()
-                raise
-        return connection
-
-    async def _tunnel(self, proxy: Proxy) -> socket.socket:
-        """A TCP connection to the proxy that it has turned into a tunnel to our server (CONNECT)."""
+    async def _tunnel(self, proxy: Proxy) -> _Connection:
+        """A connection to the proxy that it has turned into a tunnel to our server (CONNECT), TLS through it."""
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(proxy.host, proxy.port, type=socket.SOCK_STREAM)
         last: OSError = OSError("no address")
@@ -362,10 +351,10 @@ class HttpPool:
                     f"the proxy {proxy.host}:{proxy.port} (${proxy.env}) wants credentials: {status_line}")
             if not 200 <= code < 300:
                 raise ProxyError(f"the proxy {proxy.host}:{proxy.port} refused CONNECT {target}: {status_line}")
+            return (await loop.create_connection(_Connection, sock=sock, ssl=self._ssl, server_hostname=self.host))[1]
         except BaseException:
             sock.close()
             raise
-        return sock
 
     # --- requests ---------------------------------------------------------------------------
     def _take_idle(self) -> _Connection | None:
