@@ -10,7 +10,8 @@ import pytest
 from anesbench.dataset import load_dataset
 from anesbench.engine.config import RunConfig, config_hash
 from anesbench.errors import InvalidInput
-from anesbench.inference.client import best_letter, letter_probs, top_logprobs
+from anesbench.inference.client import top_logprobs
+from anesbench.inference.constraints import best_letter, letter_probs
 from anesbench.leaderboard import model_label
 from anesbench.prompts import load_template
 from anesbench.store.leaderboard_sql import LeaderboardRow

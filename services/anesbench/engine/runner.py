@@ -36,8 +36,8 @@ from anesbench.errors import (
     StoreWriteFailed,
 )
 from anesbench.grader import Grader
-from anesbench.inference.client import CHAT, COMPLETIONS, Completion, best_letter, completion_body, letter_probs, request_body
-from anesbench.inference.constraints import detect_constraint
+from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
+from anesbench.inference.constraints import best_letter, detect_constraint, letter_probs
 from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions

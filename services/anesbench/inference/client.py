@@ -1,34 +1,17 @@
 """One endpoint's ``POST {base}/chat/completions`` (or ``/completions`` for logprob scoring) with a sized
 connection pool; retries live in the router.
 
-Logprob scoring (``--scoring logprobs``) reads option-letter probabilities from the server's next-token
-log-probabilities.
-
-The first generated token's alternatives come in one of two shapes: the OpenAI legacy completions
-shape (SGLang, vLLM, hosted APIs) ``choices[0].logprobs.top_logprobs == [{token: logprob, ...}, ...]``,
-one map per generated token; or llama.cpp's server ``choices[0].logprobs.content == [{"top_logprobs":
-[{"token": ..., "logprob": ...}, ...]}, ...]``.
-
-A letter's probability is the sum over its spellings in that list: every token that reads as the letter
-once NFKC-normalised (``Ａ`` is ``A``) and stripped of spaces and an opening parenthesis (``" A"``, ``"A"``,
-``"(A"``). A letter with no spelling in the list is less probable than every token in it: its upper bound
-is the smallest probability returned. Such a letter takes its bound, the item's letters are normalised
-to sum to 1 and the distribution is marked incomplete. The answer is the one most probable letter; when
-two letters tie (a missing letter's bound equals the best present one, or no letter was returned at
-all) there is none, so an incomplete item is graded only when its top letter exceeds every bound.
-
->>> probs, complete = letter_probs([(" B", -0.5), ("B", -2.0), (" A", -1.5), ("\\n", -3.0)], ("A", "B", "C"))
->>> {letter: round(p, 3) for letter, p in probs.items()}, complete, best_letter(probs)
-({'A': 0.22, 'B': 0.731, 'C': 0.049}, False, 'B')
+For logprob scoring, the first generated token's alternatives come in one of two shapes: the OpenAI
+legacy completions shape (SGLang, vLLM, hosted APIs) ``choices[0].logprobs.top_logprobs ==
+[{token: logprob, ...}, ...]``, one map per generated token; or llama.cpp's server
+``choices[0].logprobs.content == [{"top_logprobs": [{"token": ..., "logprob": ...}, ...]}, ...]``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +30,6 @@ FATAL_STATUS = {401, 403, 404}  # every later request would fail the same way
 TOP_LOGPROBS = 20  # vLLM's default cap (--max-logprobs); OpenAI's legacy API allowed 5
 CHAT, COMPLETIONS = "/chat/completions", "/completions"
 MAX_RETRY_AFTER = 120.0
-OVERLOAD_CAUSES = frozenset({"rate_limited", "server_error"})
 OUTCOMES = ("ok", "rate_limited", "server_error", "timeout", "connection_error", "client_error", "bad_payload")
 _NAMES_N = re.compile(r"""(?:\bn\b|"param"\s*:\s*"n"|choice)""", re.IGNORECASE)
 
@@ -129,29 +111,6 @@ def top_logprobs(choice: Mapping[str, Any]) -> Top:
     return top
 
 
-def letter_probs(top: Top, letters: Sequence[str]) -> tuple[dict[str, float], bool]:
-    """The item's letters -> probability (normalised, missing letters at their bound), and whether none was missing."""
-    mass = dict.fromkeys(letters, 0.0)
-    for token, logprob in top:  # "▁" is SentencePiece's space
-        letter = unicodedata.normalize("NFKC", token).replace("\u2581", " ").strip().lstrip("(").strip()
-        if letter in mass:
-            mass[letter] += math.exp(logprob)
-    bound = min(math.exp(logprob) for _, logprob in top)
-    missing = [letter for letter, value in mass.items() if value == 0.0]
-    for letter in missing:
-        mass[letter] = bound
-    total = sum(mass.values())
-    return {letter: value / total for letter, value in mass.items()}, not missing
-
-
-def best_letter(probs: Mapping[str, float]) -> str | None:
-    """The most probable letter, or None when the top is shared (it is then not certain)."""
-    ranked = sorted(probs.values(), reverse=True)
-    if len(ranked) > 1 and ranked[0] == ranked[1]:
-        return None
-    return max(probs, key=lambda letter: probs[letter])
-
-
 Choice = tuple[str, str | None, str | None]  # content, reasoning, finish_reason
 
 
@@ -186,7 +145,8 @@ class ChatClient:
         self.endpoint = endpoint.rstrip("/")
         self.limiter = limiter or DynamicLimiter(64)
         self._path = path
-        self._http = HttpPool(self.endpoint, size=self.limiter.maximum, timeout=request_timeout, api_key=api_key, options=options)
+        self._http = HttpPool(self.endpoint, size=self.limiter.maximum, timeout=request_timeout, api_key=api_key,
+                              options=options)
         self._requests = {outcome: metrics.INFERENCE_REQUESTS.labels(model, outcome) for outcome in OUTCOMES}
         self._duration = metrics.INFERENCE_DURATION.labels(model)
         self._inflight = metrics.INFERENCE_INFLIGHT.labels(model)
@@ -195,13 +155,10 @@ class ChatClient:
     async def close(self) -> None:
         await self._http.close()
 
-    def free(self) -> int:
-        return self.limiter.limit - self.limiter.inflight
-
     def record(self, error: RetryableInferenceError | None, latency: float | None, inflight: int) -> None:
         if error is None and latency is not None:
             self.limiter.observe(latency, inflight)
-        elif error is not None and error.cause in OVERLOAD_CAUSES:
+        elif error is not None and error.cause in ("rate_limited", "server_error"):  # the server pushed back
             self.limiter.overloaded()
 
     async def attempt(self, payload: bytes, n: int = 1) -> Completion:

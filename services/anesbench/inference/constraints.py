@@ -1,4 +1,5 @@
-"""Constrained decoding for the follow-up turn: what a server supports, the request for it, the strict reading.
+"""Reading the answer letter: constrained decoding for the follow-up turn (what a server supports, the
+request for it, the strict reading) and option-letter probabilities for logprob scoring.
 
 Detected once per run, strongest first (each one makes the reply a letter by construction):
 
@@ -11,17 +12,33 @@ Detected once per run, strongest first (each one makes the reply a letter by con
 5. ``none``: an unconstrained short request.
 
 Whatever the kind, the reply is read strictly (:func:`read_letter`): one valid letter, nothing else.
+
+Logprob scoring (``--scoring logprobs``) reads the first generated token's alternatives
+(:func:`~anesbench.inference.client.top_logprobs`). A letter's probability is the sum over its spellings
+in that list: every token that reads as the letter once NFKC-normalised (``Ａ`` is ``A``) and stripped of
+spaces and an opening parenthesis (``" A"``, ``"A"``, ``"(A"``). A letter with no spelling in the list is
+less probable than every token in it: its upper bound is the smallest probability returned. Such a letter
+takes its bound, the item's letters are normalised to sum to 1 and the distribution is marked incomplete.
+The answer is the one most probable letter; when two letters tie (a missing letter's bound equals the
+best present one, or no letter was returned at all) there is none, so an incomplete item is graded only
+when its top letter exceeds every bound.
+
+>>> probs, complete = letter_probs([(" B", -0.5), ("B", -2.0), (" A", -1.5), ("\\n", -3.0)], ("A", "B", "C"))
+>>> {letter: round(p, 3) for letter, p in probs.items()}, complete, best_letter(probs)
+({'A': 0.22, 'B': 0.731, 'C': 0.049}, False, 'B')
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from anesbench.errors import HttpError
-from anesbench.inference.client import GenerationParams, request_body
+from anesbench.inference.client import GenerationParams, Top, request_body
 from anesbench.inference.endpoint import server_root
 from anesbench.inference.sizing import get_json
 from anesbench.inference.transport import HttpOptions, HttpPool
@@ -88,10 +105,9 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
     prefix = endpoint.rstrip("/")[len(root):]  # the base URL's path below the root: "/v1" or ""
     async with HttpPool(root, timeout=PROBE_TIMEOUT, api_key=api_key, options=options) as http:
         info = await get_json(http, "/get_server_info")
-        if isinstance(info, dict) and isinstance(info.get("grammar_backend"), str):
-            backend = info["grammar_backend"]
-            if backend != "none":
-                return "ebnf" if backend in GRAMMAR_BACKENDS else "regex"
+        backend = info.get("grammar_backend") if isinstance(info, dict) else None
+        if isinstance(backend, str) and backend != "none":
+            return "ebnf" if backend in GRAMMAR_BACKENDS else "regex"
         props = await get_json(http, "/props")
         if isinstance(props, dict) and ("total_slots" in props or "default_generation_settings" in props):
             return "grammar"
@@ -99,14 +115,15 @@ async def detect_constraint(endpoint: str, model: str, api_key: str | None = Non
             return "guided_choice"
         # One tiny request with a JSON-schema enum: a server that ignores response_format answers in prose,
         # one that refuses it answers 4xx.
-        body = follow_up_body(model, [{"role": "user", "content": PROBE_QUESTION}], PROBE_LETTERS, "response_format", None)
+        messages = [{"role": "user", "content": PROBE_QUESTION}]
         try:
-            response = await http.request("POST", f"{prefix}/chat/completions", body)
-            reply = (json.loads(response.body)["choices"][0]["message"]["content"] or "") if response.status == 200 else ""
+            response = await http.request("POST", f"{prefix}/chat/completions",
+                                          follow_up_body(model, messages, PROBE_LETTERS, "response_format", None))
+            reply = json.loads(response.body)["choices"][0]["message"]["content"] if response.status == 200 else ""
         except (HttpError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
             log.info("the response_format probe failed (%s): the follow-up goes unconstrained", exc)
             return "none"
-        return "none" if read_letter(reply, PROBE_LETTERS, "response_format") is None else "response_format"
+        return "none" if read_letter(reply or "", PROBE_LETTERS, "response_format") is None else "response_format"
 
 
 def served_models(listing: object) -> dict[str, object] | None:
@@ -115,3 +132,26 @@ def served_models(listing: object) -> dict[str, object] | None:
     if not isinstance(data, list):
         return None
     return {entry["id"]: entry.get("owned_by") for entry in data if isinstance(entry, dict) and isinstance(entry.get("id"), str)}
+
+
+def letter_probs(top: Top, letters: Sequence[str]) -> tuple[dict[str, float], bool]:
+    """The item's letters -> probability (normalised, missing letters at their bound), and whether none was missing."""
+    mass = dict.fromkeys(letters, 0.0)
+    for token, logprob in top:  # "▁" is SentencePiece's space
+        letter = unicodedata.normalize("NFKC", token).replace("\u2581", " ").strip().lstrip("(").strip()
+        if letter in mass:
+            mass[letter] += math.exp(logprob)
+    bound = min(math.exp(logprob) for _, logprob in top)
+    missing = [letter for letter, value in mass.items() if value == 0.0]
+    for letter in missing:
+        mass[letter] = bound
+    total = sum(mass.values())
+    return {letter: value / total for letter, value in mass.items()}, not missing
+
+
+def best_letter(probs: Mapping[str, float]) -> str | None:
+    """The most probable letter, or None when the top is shared (it is then not certain)."""
+    ranked = sorted(probs.values(), reverse=True)
+    if len(ranked) > 1 and ranked[0] == ranked[1]:
+        return None
+    return max(probs, key=lambda letter: probs[letter])

@@ -112,9 +112,8 @@ async def preflight(
         outcomes = await asyncio.gather(
             *(check_endpoint(url, model, api_key, report, options) for url in endpoints), return_exceptions=True
         )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):  # a configuration fault (or a fatal TLS/DNS one)
-                raise outcome
+        if faults := [outcome for outcome in outcomes if isinstance(outcome, BaseException)]:
+            raise faults[0]  # a configuration fault (or a fatal TLS/DNS one)
         causes = {public_endpoint(url): outcome for url, outcome in zip(endpoints, outcomes, strict=True)
                   if isinstance(outcome, str)}
         if len(causes) < len(endpoints):

@@ -117,15 +117,11 @@ class CircuitBreaker:
         if total >= self._threshold or (total >= MIN_FAILURES and all_failing_for >= self._window):
             self.opened.set()
         elif self._timer is None and all_failing_for < self._window:
-            # Look again when the window is over, even if no attempt ends then (they may all be in backoff).
+            # Look again when the window is over, even if no attempt ends then (they may all be in backoff). Once
+            # looked, no new look is needed before a success (which cancels it): all_failing_for only grows.
             with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller): the next failure
                 loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self._window - all_failing_for + 0.01, self._recheck)
-
-    def _recheck(self) -> None:
-        self._timer = None
-        if not self.open:
-            self._check()
+                self._timer = loop.call_later(self._window - all_failing_for + 0.01, self._check)
 
     def cause(self) -> str:
         """``endpoint http://… unreachable since 12:03:41: connection failed: …`` (one clause per endpoint)."""
@@ -174,15 +170,13 @@ class EndpointRouter:
         up = [endpoint for endpoint, until in down_until.items() if until <= now]
         if not up:  # all down: try the one that comes back first rather than failing the item
             return min(down_until, key=down_until.__getitem__)
-        return max(up, key=ChatClient.free)
+        return max(up, key=lambda endpoint: endpoint.limiter.limit - endpoint.limiter.inflight)  # the most free room
 
     async def _sleep(self, seconds: float) -> None:
         """The wait between attempts; cut short (and the request given up) when the breaker opens."""
-        opened = self.breaker.opened
-        if not opened.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(opened.wait(), seconds)
-        if opened.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.breaker.opened.wait(), seconds)
+        if self.breaker.open:
             raise EndpointsUnreachable(self.breaker.cause())
 
     async def _once(self, payload: bytes, n: int) -> Completion:

@@ -37,9 +37,7 @@ async def get_json(http: HttpPool, path: str) -> object:
     """The JSON body of ``GET path``; None when the server has no such page or it is not JSON."""
     try:
         response = await http.request("GET", path)
-        if response.status != 200:
-            return None
-        return json.loads(response.body)
+        return json.loads(response.body) if response.status == 200 else None
     except (HttpError, TimeoutError, ValueError):
         return None
 

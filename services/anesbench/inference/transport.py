@@ -118,12 +118,10 @@ def basic_auth(parts: SplitResult) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False
+        return host == "localhost" or host.endswith(".localhost")
 
 
 def proxy_for(scheme: str, host: str, port: int, options: HttpOptions) -> Proxy | None:
@@ -143,7 +141,7 @@ class Response:
     body: bytes
 
 
-def check_header_value(name: str, value: str) -> None:
+def check_header_value(name: str, value: str) -> str:
     """Refuse a value that would break the header block (CR, LF, NUL or other control characters)."""
     if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
         raise InvalidInput(f"the {name} header value contains a line break or control character")
@@ -151,6 +149,7 @@ def check_header_value(name: str, value: str) -> None:
         value.encode("latin-1")
     except UnicodeEncodeError:
         raise InvalidInput(f"the {name} header value has characters outside ISO-8859-1") from None
+    return value
 
 
 class _Connection(asyncio.Protocol):
@@ -198,8 +197,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
-        hint = self._headers.get("keep-alive", "")
-        for part in hint.split(","):
+        for part in self._headers.get("keep-alive", "").split(","):  # the server's idle timeout
             key, _, number = part.strip().partition("=")
             if key.lower() == "timeout" and number.strip().isdigit():
                 self.keep_alive = float(number)
@@ -229,8 +227,7 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> Response:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._headers, self._body, self._status = {}, [], 0
-        self.received = 0
+        self._headers, self._body, self._status, self.received = {}, [], 0, 0
         self.transport.write(request)
         return await self._waiter
 
@@ -270,9 +267,7 @@ class HttpPool:
             self._target = f"http://{authority}{self._target}"
             if self.proxy.authorization:
                 headers["Proxy-Authorization"] = self.proxy.authorization
-        for name, value in headers.items():
-            check_header_value(name, value)
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        extra = "".join(f"{name}: {check_header_value(name, value)}\r\n" for name, value in headers.items())
         self._common = f"Host: {authority}\r\n{extra}Connection: keep-alive\r\n"
         self._idle: deque[_Connection] = deque()
         self._slots = asyncio.Semaphore(size)
@@ -282,10 +277,6 @@ class HttpPool:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def _head(self, method: str, path: str, body: bytes) -> bytes:
-        length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
-        return f"{method} {self._target}{path} HTTP/1.1\r\n{self._common}{length}\r\n".encode("latin-1") + body
 
     # --- connecting -------------------------------------------------------------------------
     async def _connect(self) -> _Connection:
@@ -371,7 +362,8 @@ class HttpPool:
 
     async def request(self, method: str, path: str, body: bytes = b"") -> Response:
         """Send one request within ``timeout`` seconds (raises TimeoutError or an HttpError)."""
-        message = self._head(method, path, body)
+        length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        message = f"{method} {self._target}{path} HTTP/1.1\r\n{self._common}{length}\r\n".encode("latin-1") + body
         async with self._slots, asyncio.timeout(self.timeout):
             connection = self._take_idle()
             if connection is not None:
