@@ -14,6 +14,7 @@ grace short.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -95,9 +96,7 @@ class ServeConfig:
 class Service(Protocol):
     """What a service hands to :func:`run`."""
 
-    @property
-    def service_names(self) -> Sequence[str]:
-        """Full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``."""
+    service_names: Sequence[str]  # full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``
 
     def register(self, server: grpc.aio.Server) -> None: ...
 
@@ -115,11 +114,6 @@ def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
-def _announce(line: str) -> None:
-    # Tests and supervisors parse these lines, so they must not sit in a buffer.
-    print(line, flush=True)
-
-
 def serve(make_service: Callable[[], Service], config: ServeConfig) -> int:
     """Blocking entry point: run the service until a signal; returns the process exit code."""
 
@@ -134,7 +128,7 @@ async def run(
     config: ServeConfig,
     *,
     stop: asyncio.Event | None = None,
-    announce: Callable[[str], None] = _announce,
+    announce: Callable[[str], None] = functools.partial(print, flush=True),  # parsed: never in a buffer
 ) -> int:
     """Serve until ``stop`` is set (by default: on SIGTERM or SIGINT), then drain; returns an exit code."""
     names = tuple(service.service_names)
@@ -152,30 +146,28 @@ async def run(
         probes = build_server()
         health_pb2_grpc.add_HealthServicer_to_server(health, probes)
     metrics_httpd: WSGIServer | None = None
-    try:
-        if config.metrics_port is not None:
-            metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
-        address = hostport(config.host, config.port)
-        if config.tls is None:
-            port = server.add_insecure_port(address)
-        else:
-            port = server.add_secure_port(address, config.tls.credentials())
-        if probes is not None:
-            probes_port = probes.add_insecure_port(hostport(config.host, config.health_port or 0))
-    except (OSError, RuntimeError) as exc:
-        log.error("cannot listen on %s: %s", config.host, exc)
-        _stop_metrics(metrics_httpd)
-        return 1
-    await server.start()
-    announce(f"listening on {hostport(config.host, port)}")
-    if probes is not None:
-        await probes.start()
-        announce(f"health on {hostport(config.host, probes_port)}")
-    if metrics_httpd is not None:
-        announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
-
     signals = _Signals(stop)
     try:
+        try:
+            if config.metrics_port is not None:
+                metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
+            address = hostport(config.host, config.port)
+            if config.tls is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, config.tls.credentials())
+            if probes is not None:
+                probes_port = probes.add_insecure_port(hostport(config.host, config.health_port or 0))
+        except (OSError, RuntimeError) as exc:
+            log.error("cannot listen on %s: %s", config.host, exc)
+            return 1
+        await server.start()
+        announce(f"listening on {hostport(config.host, port)}")
+        if probes is not None:
+            await probes.start()
+            announce(f"health on {hostport(config.host, probes_port)}")
+        if metrics_httpd is not None:
+            announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
         try:
             await service.start()
         except Exception:
@@ -195,7 +187,9 @@ async def run(
         if probes is not None:
             await probes.stop(None)
         signals.close()
-        _stop_metrics(metrics_httpd)
+        if metrics_httpd is not None:
+            metrics_httpd.shutdown()
+            metrics_httpd.server_close()
 
 
 async def _stop_server(server: grpc.aio.Server, grace: float, hurry: asyncio.Event) -> None:
@@ -220,12 +214,6 @@ async def _shutdown(service: Service, timeout: float) -> int:
         return 1
     log.info("stopped")
     return 0
-
-
-def _stop_metrics(httpd: WSGIServer | None) -> None:
-    if httpd is not None:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 class _Signals:

@@ -60,20 +60,16 @@ class TokenRoles(grpc.aio.ServerInterceptor):
         self._unauthenticated = unauthenticated
         self._on_refused = on_refused
 
-    def role_of(self, given: str) -> str | None:
-        found = None
-        for expected, role in self._roles:  # every comparison runs, so timing says nothing about which matched
-            if hmac.compare_digest(given.encode(), expected):
-                found = role
-        return found
-
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
         method: str = details.method or ""
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
         given = next((value for key, value in details.invocation_metadata or () if key == AUTHORIZATION), "")
-        role = self.role_of(given) if isinstance(given, str) else None
+        role = None
+        for expected, known in self._roles:  # every comparison runs, so timing says nothing about which matched
+            if isinstance(given, str) and hmac.compare_digest(given.encode(), expected):
+                role = known
         if role is None:
             return self._refuse(handler, method, grpc.StatusCode.UNAUTHENTICATED, self._unauthenticated)
         if not self._policy(role, method):
@@ -95,14 +91,9 @@ def _refusing(handler: Any, code: grpc.StatusCode, message: str) -> Any:
         await context.abort(code, message)
         yield  # pragma: no cover - abort raises
 
-    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+    # The handlers gRPC builds are named tuples; replace the behaviour of whichever kind this is.
+    kind = ("stream_" if handler.request_streaming else "unary_") + ("stream" if handler.response_streaming else "unary")
+    return handler._replace(**{kind: streaming if handler.response_streaming else unary})
 
 
 def read_pem(path: str, field: str) -> bytes:

@@ -128,10 +128,8 @@ def rpc(
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
-                result = None
                 async with _outcome(fn.__name__, context, observe, fields, settings):
-                    result = await fn(self, request, context)
-                return result
+                    return await fn(self, request, context)
 
             return cast(F, unary)
         raise TypeError(f"@rpc needs an async def or async generator servicer method, got {fn!r}")
