@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from anesbench.dataset.model import LANGUAGES, Item
-from anesbench.dataset.validate import FieldMap, Problems, checked_items, validated
+from anesbench.dataset.validate import FieldMap, validated
 from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
@@ -36,14 +36,10 @@ class ItemsOnDisk:
         return self._count
 
     def __iter__(self) -> Iterator[Item]:
-        problems = Problems(self._fields)
-        seen = 0
         records = _reader(self._path, self._head)(self._path, self._head)
         # Validated whole before the run (duplicates included); this pass only notices a changed file.
-        for item in checked_items(records, self._languages, problems, unique=False):
-            seen += 1
-            yield item
-        if problems.count or seen != self._count:
+        problems = yield from validated(records, self._languages, str(self._path), self._fields, unique=False)
+        if problems.count or problems.items != self._count:
             raise InvalidInput(f"{self._path}: the file changed while a run was reading it; start the run again")
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,7 @@ class Problems:
         self.lines: list[str] = []
         self.count = 0
         self.records = 0  # objects read
+        self.items = 0  # valid items yielded
         self.languages: set[str] = set()  # languages some record has a question field for
         self.fields = fields
         self.where, self.item_id, self.reported = "", "", set[str]()
@@ -298,41 +299,21 @@ def _localized(record: Mapping[str, Any], language: str, letters: str, report: P
 
 
 def validated(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None = None
-) -> Iterator[Item]:
+    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], source: str, fields: FieldMap | None = None,
+    *, unique: bool = True,
+) -> Generator[Item, None, Problems]:
     """The valid items of ``(where, record)`` pairs for the requested languages, one by one; at the end,
-    raise InvalidInput listing every problem."""
+    raise InvalidInput listing every problem. ``fields`` reads each record through a column mapping first.
+
+    ``unique=False``, for a file read again during a run after it was validated whole: no duplicate-id
+    check (nor the index of every id it needs), and the problems are returned, not raised."""
     problems = Problems(fields)
-    count = 0
-    for item in checked_items(records, wanted, problems):
-        count += 1
-        yield item
-    if not problems.count and not count:
-        problems.add(source, None, None, "the dataset has no items")
-    absent = [language for language in wanted if language not in problems.languages]
-    if problems.count and problems.records and absent:
-        # Every item lacks the language: one line says so, not one per field and item.
-        has = ", ".join(language for language in LANGUAGES if language in problems.languages) or "none"
-        names = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
-        raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {names}); "
-                           f"the items have: {has}", field="languages")
-    problems.raise_if_any(source)
-
-
-def checked_items(
-    records: Iterable[tuple[str, Any]], wanted: tuple[str, ...], problems: Problems, *, unique: bool = True
-) -> Iterator[Item]:
-    """Yield the valid items one by one; every problem found goes to ``problems``.
-
-    ``problems.fields`` reads each record through a column mapping first. ``unique=False`` skips the
-    duplicate-id check (and the index of every id it needs): for a file read again during a run
-    after it was validated whole."""
     seen: dict[str, str] = {}
     for where, raw in records:
         if not isinstance(raw, Mapping):
             problems.add(where, None, None, f"expected a JSON object, got {type(raw).__name__}")
             continue
-        record, issues = (raw, []) if problems.fields is None else problems.fields.apply(raw)
+        record, issues = (raw, []) if fields is None else fields.apply(raw)
         problems.records += 1
         problems.languages.update(language for language, prefixes in LANGUAGE_PREFIXES.items()
                                   if any(f"{prefix}_question" in record for prefix in prefixes))
@@ -347,7 +328,21 @@ def checked_items(
             seen[item_id] = where
         item = _item(record, item_id, wanted, problems)
         if item is not None and not issues:
+            problems.items += 1
             yield item
+    if not unique:
+        return problems
+    if not problems.count and not problems.items:
+        problems.add(source, None, None, "the dataset has no items")
+    absent = [language for language in wanted if language not in problems.languages]
+    if problems.count and problems.records and absent:
+        # Every item lacks the language: one line says so, not one per field and item.
+        has = ", ".join(language for language in LANGUAGES if language in problems.languages) or "none"
+        names = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
+        raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {names}); "
+                           f"the items have: {has}", field="languages")
+    problems.raise_if_any(source)
+    return problems
 
 
 def _item(record: Mapping[str, Any], item_id: str | None, wanted: tuple[str, ...], report: Problems) -> Item | None:
