@@ -44,7 +44,6 @@ BACKOFF = (0.05, 2.0)  # seconds: first and longest wait before reconnecting a s
 _CONTENT_CODES = frozenset(
     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
-OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 BURST = 64
 
 
@@ -329,8 +328,8 @@ class MultiConnectionGrader:
     def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0,
                  tls: ClientTls | None = None, token: str | None = None) -> None:
         self.graders = [
-            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after,
-                         tls=tls, token=token)
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, ("grpc.use_local_subchannel_pool", 1)),
+                         give_up_after=give_up_after, tls=tls, token=token)
             for _ in range(max(1, connections))
         ]
         # Runs of BURST calls per connection rather than one each: concurrent calls then share one

@@ -55,9 +55,9 @@ def as_item(request: grader_pb2.GradeRequest) -> tuple[dict[str, str], str, str 
     return dict(sorted(request.choices.items())), request.response, request.finish_reason or None
 
 
-class GraderServicer(grader_pb2_grpc.GraderServicer):
+class GraderServicer(grader_pb2_grpc.GraderServicer, serving.Service):
     """Serves anesbench.v1.Grader; also the grader's :class:`anesbench.serving.Service`: one process,
-    grading in threads (scale out with replicas).
+    grading in threads (scale out with replicas), nothing to start (the rules are compiled at import) or release.
 
     Once drained, open GradeStreams answer the batch in hand and end with OK so their clients move to
     another replica.
@@ -71,14 +71,8 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
     def register(self, server: grpc.aio.Server) -> None:
         grader_pb2_grpc.add_GraderServicer_to_server(self, server)
 
-    async def start(self) -> None:
-        """Nothing to start: the rules are compiled at import."""
-
     def drain(self) -> None:
         self._draining.set()
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
 
     @rpc(observe=observe)
     async def Grade(

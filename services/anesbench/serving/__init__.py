@@ -70,7 +70,6 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def build_server(interceptors: Sequence[Any] = ()) -> grpc.aio.Server:
-    """A grpc.aio server with the shared message limits and keepalive policy; nothing registered."""
     return grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors) or None)
 
 
@@ -94,7 +93,7 @@ class ServeConfig:
 
 
 class Service(Protocol):
-    """What a service hands to :func:`run`."""
+    """What a service hands to :func:`run`; a class that names it as a base may leave out ``start`` and ``shutdown``."""
 
     service_names: Sequence[str]  # full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``
 
@@ -102,12 +101,14 @@ class Service(Protocol):
 
     async def start(self) -> None:
         """Get ready to serve (warm caches, open stores); health stays NOT_SERVING until it returns."""
+        return None
 
     def drain(self) -> None:
         """Stop taking new work on long-lived streams; called when draining begins."""
 
     async def shutdown(self) -> None:
         """Release resources after the server stopped (flush, close files, join pools)."""
+        return None
 
 
 def hostport(host: str, port: int) -> str:
@@ -146,7 +147,16 @@ async def run(
         probes = build_server()
         health_pb2_grpc.add_HealthServicer_to_server(health, probes)
     metrics_httpd: WSGIServer | None = None
-    signals = _Signals(stop)
+    # The first SIGTERM/SIGINT drains, the next cuts the grace short; a given ``stop`` replaces the signals.
+    handled = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+    draining, hurry = stop or asyncio.Event(), asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        (hurry if draining.is_set() else draining).set()
+
+    for sig in handled:
+        asyncio.get_running_loop().add_signal_handler(sig, on_signal, sig)
     try:
         try:
             if config.metrics_port is not None:
@@ -177,16 +187,17 @@ async def run(
             return 1
         await set_health(health, names, SERVING)
         log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))
-        await signals.stop.wait()
+        await draining.wait()
         log.info("draining: health NOT_SERVING, %.1f s grace for in-flight RPCs", config.grace_seconds)
         await health.enter_graceful_shutdown()
         service.drain()
-        await _stop_server(server, config.grace_seconds, signals.hurry)
+        await _stop_server(server, config.grace_seconds, hurry)
         return await _shutdown(service, config.shutdown_timeout_seconds)
     finally:
         if probes is not None:
             await probes.stop(None)
-        signals.close()
+        for sig in handled:
+            asyncio.get_running_loop().remove_signal_handler(sig)
         if metrics_httpd is not None:
             metrics_httpd.shutdown()
             metrics_httpd.server_close()
@@ -215,21 +226,3 @@ async def _shutdown(service: Service, timeout: float) -> int:
     log.info("stopped")
     return 0
 
-
-class _Signals:
-    """First SIGTERM/SIGINT sets ``stop``; the next sets ``hurry``. Uses ``stop`` as given instead, if any."""
-
-    def __init__(self, stop: asyncio.Event | None) -> None:
-        self.hurry = asyncio.Event()
-        self.stop = stop if stop is not None else asyncio.Event()
-        self._handled = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
-        for sig in self._handled:
-            asyncio.get_running_loop().add_signal_handler(sig, self._on_signal, sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("received %s", sig.name)
-        (self.hurry if self.stop.is_set() else self.stop).set()
-
-    def close(self) -> None:
-        for sig in self._handled:
-            asyncio.get_running_loop().remove_signal_handler(sig)

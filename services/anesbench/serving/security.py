@@ -47,7 +47,6 @@ def read_token(path: str, field: str) -> str:
 
 
 def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
-    """The call metadata that sends ``token`` (none without one)."""
     return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
 
 
@@ -92,7 +91,8 @@ def _refusing(handler: Any, code: grpc.StatusCode, message: str) -> Any:
         yield  # pragma: no cover - abort raises
 
     # The handlers gRPC builds are named tuples; replace the behaviour of whichever kind this is.
-    kind = ("stream_" if handler.request_streaming else "unary_") + ("stream" if handler.response_streaming else "unary")
+    kind = "stream_" if handler.request_streaming else "unary_"
+    kind += "stream" if handler.response_streaming else "unary"
     return handler._replace(**{kind: streaming if handler.response_streaming else unary})
 
 
