@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from anesbench.dataset.load import load_dataset
-from anesbench.dataset.model import LETTERS
 from anesbench.errors import DownloadFailed, InvalidInput
 
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -57,8 +56,7 @@ def publish(files: list[Path], dest: Path, name: str) -> Path:
                                          "level": item.level}
             for language, text in item.texts.items():
                 record[f"{language}_question"] = text.question
-                for letter in LETTERS[: item.choice_num]:
-                    record[f"{language}_{letter}"] = text.options[letter]
+                record.update((f"{language}_{letter}", option) for letter, option in text.options.items())
             lines.append(json.dumps(record, ensure_ascii=False))
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{name}.jsonl"

@@ -12,7 +12,7 @@ cannot send metadata and it reveals nothing. Tokens are compared in constant tim
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,21 +79,14 @@ class TokenRoles(grpc.aio.ServerInterceptor):
     def _refuse(self, handler: Any, method: str, code: grpc.StatusCode, message: str) -> Any:
         if self._on_refused is not None:
             self._on_refused(method.rsplit("/", 1)[-1], code)
-        return _refusing(handler, code, message)
 
+        async def refusal(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(code, message)  # a coroutine serves every kind, streaming responses too
 
-def _refusing(handler: Any, code: grpc.StatusCode, message: str) -> Any:
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await context.abort(code, message)
-        yield  # pragma: no cover - abort raises
-
-    # The handlers gRPC builds are named tuples; replace the behaviour of whichever kind this is.
-    kind = "stream_" if handler.request_streaming else "unary_"
-    kind += "stream" if handler.response_streaming else "unary"
-    return handler._replace(**{kind: streaming if handler.response_streaming else unary})
+        # The handlers gRPC builds are named tuples: keep the (de)serializers, replace the behaviour.
+        kind = "stream_" if handler.request_streaming else "unary_"
+        kind += "stream" if handler.response_streaming else "unary"
+        return handler._replace(**{kind: refusal})
 
 
 def read_pem(path: str, field: str) -> bytes:
