@@ -45,8 +45,6 @@ class ItemsOnDisk:
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """Validated items plus what identifies them in a run record."""
-
     name: str
     sha256: str
     items: Sequence[Item] | ItemsOnDisk

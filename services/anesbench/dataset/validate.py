@@ -42,6 +42,8 @@ from anesbench.errors import InvalidInput
 KEYS = ("id", "question", "options", "answer", "answer_format", "level", "language")
 REQUIRED = ("id", "question", "options", "answer", "level")
 ANSWER_FORMATS = {"letter": None, "index0": 0, "index1": 1}  # format -> the index of option A
+CHOICES = {"answer_format": (ANSWER_FORMATS, "letter, index0 or index1"),  # key -> its values, as a message lists them
+           "language": (LANGUAGES, " or ".join(LANGUAGES))}
 LEVEL_VALUES = {**{str(number): number for number in LEVEL_NAMES}, **{name: number for number, name in LEVEL_NAMES.items()}}
 
 Issue = tuple[str, str]  # (source column, problem)
@@ -189,15 +191,12 @@ def _field_map(pairs: Mapping[str, Any], where: str, field: str) -> FieldMap:
                       "1, 2, 3 or system1, system1.x, system2")
         if key not in pairs:
             raise bad(f"missing {key!r} (required: {', '.join(REQUIRED)})")
-    answer_format = pairs.get("answer_format", "letter")
-    if answer_format not in ANSWER_FORMATS:
-        raise bad(f"answer_format: unknown {answer_format!r} (letter, index0 or index1)")
-    language = pairs.get("language", "en")
-    if language not in LANGUAGES:
-        raise bad(f"language: unknown {language!r} ({' or '.join(LANGUAGES)})")
+    for key, (allowed, listed) in CHOICES.items():
+        if key in pairs and pairs[key] not in allowed:
+            raise bad(f"{key}: unknown {pairs[key]!r} ({listed})")
     columns, column = _option_columns(pairs["options"], bad)
-    return FieldMap(id=pairs["id"], question=pairs["question"], answer=pairs["answer"], level=pairs["level"],
-                    option_columns=columns, options_column=column, answer_format=answer_format, language=language)
+    rest = {key: value for key, value in pairs.items() if key != "options"}
+    return FieldMap(**rest, option_columns=columns, options_column=column)
 
 
 def _option_columns(value: str | Mapping[str, Any], bad: Callable[[str], InvalidInput]) -> tuple[tuple[str, ...], str | None]:
@@ -228,8 +227,8 @@ LANGUAGE_PREFIXES: dict[str, tuple[str, ...]] = {"en": ("en",), "zh": ("zh", "cn
 
 
 class Problems:
-    """Every problem found, and the record being checked: its problems are named in the source's own
-    columns, and a column the mapping already reported is not reported again by the checks that follow."""
+    """Every problem found; called, one of the record being checked: named in the source's own columns, and
+    not again for a column the mapping already reported."""
 
     def __init__(self, fields: FieldMap | None = None) -> None:
         self.lines: list[str] = []
@@ -253,23 +252,12 @@ class Problems:
             self.add(where, item_id, column, message)
 
     def __call__(self, field: str, message: str) -> None:
-        """A problem of the record being checked."""
         column = self.fields.source_field(field) if self.fields is not None else field
         if column not in self.reported:
             self.add(self.where, self.item_id, column, message)
 
-    def raise_if_any(self, source: str) -> None:
-        if not self.count:
-            return
-        more = f"\n  … and {self.count - MAX_REPORTED} more" if self.count > MAX_REPORTED else ""
-        plural = "s" if self.count > 1 else ""
-        raise InvalidInput(
-            f"invalid dataset {source}: {self.count} problem{plural}\n  " + "\n  ".join(self.lines) + more
-        )
-
 
 def _why_not_text(record: Mapping[str, Any], key: str) -> str | None:
-    """None when ``key`` holds some text, else what is wrong with it."""
     value = record.get(key)
     if isinstance(value, str) and value.strip():
         return None
@@ -341,7 +329,12 @@ def validated(
         names = " or ".join(f"{prefix}_question" for prefix in LANGUAGE_PREFIXES[absent[0]])
         raise InvalidInput(f"{source}: no item has language {absent[0]!r} (no field {names}); "
                            f"the items have: {has}", field="languages")
-    problems.raise_if_any(source)
+    if problems.count:
+        more = f"\n  … and {problems.count - MAX_REPORTED} more" if problems.count > MAX_REPORTED else ""
+        plural = "s" if problems.count > 1 else ""
+        raise InvalidInput(
+            f"invalid dataset {source}: {problems.count} problem{plural}\n  " + "\n  ".join(problems.lines) + more
+        )
     return problems
 
 

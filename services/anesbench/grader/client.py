@@ -8,10 +8,6 @@ no answer for ``give_up_after`` seconds. Grading is idempotent, so a re-sent req
 replica had already graded costs only CPU; each caller still gets exactly one answer. A batch the
 server refuses as a whole (a reply too costly to grade, a stricter server) is re-sent one request
 at a time, so only the culprit's caller gets the error.
-
-    grader = RemoteGrader("grader:50051")
-    extraction = await grader.grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")
-    await grader.close()
 """
 
 from __future__ import annotations
@@ -99,7 +95,6 @@ class RequestQueue:
         return ids
 
     def stalled(self, timeout: float) -> bool:
-        """Requests are in flight and nothing was answered for ``timeout`` seconds."""
         return bool(self._inflight) and asyncio.get_running_loop().time() - self.last_progress > timeout
 
     def resolve(self, results: Sequence[grader_pb2.GradeResponse]) -> None:
@@ -175,10 +170,8 @@ class RemoteGrader:
             raise GraderUnavailable(f"grader client for {self.target} is closed")
         check_item(choices, response, finish_reason or "", "", at="grade request")
         request_id = format(next(self._ids), "x")
-        request = grader_pb2.GradeRequest(
-            id=request_id, choices=choices, response=response, finish_reason=finish_reason or ""
-        )
-        future = self._queue.add(request)
+        future = self._queue.add(grader_pb2.GradeRequest(
+            id=request_id, choices=choices, response=response, finish_reason=finish_reason or ""))
         self._start()
         try:
             async with asyncio.timeout(self._give_up_after):  # cheaper than wait_for on Python 3.11

@@ -36,7 +36,6 @@ def check_batch_size(count: int, batch: int) -> None:
 
 
 def check_item(choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str) -> None:
-    """Raise InvalidInput naming ``at`` and the field if the item breaks a limit."""
     _check_size(at, "id", item_id, MAX_ID_BYTES)
     if not choices:
         raise InvalidInput(f"{at}: choices: must not be empty")

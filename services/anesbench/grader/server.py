@@ -23,7 +23,6 @@ from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grade
 DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
-GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
 
 
 def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
@@ -63,7 +62,7 @@ class GraderServicer(grader_pb2_grpc.GraderServicer, serving.Service):
     another replica.
     """
 
-    service_names: Sequence[str] = (GRADER_SERVICE,)
+    service_names: Sequence[str] = (grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name,)
 
     def __init__(self) -> None:
         self._draining = asyncio.Event()
@@ -121,12 +120,8 @@ def serve(
     *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0,
     health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
 ) -> int:
-    """Run the grader until SIGTERM/SIGINT, then drain; returns the process exit code.
-
-    Prints ``listening on HOST:PORT`` as the first stdout line (the bound port when ``port`` is 0),
-    then ``metrics on HOST:PORT`` when ``metrics_port`` is not None. With ``token`` every Grader call
-    must carry it (health stays open); with ``tls`` it speaks TLS.
-    """
+    """Run the grader until SIGTERM/SIGINT, then drain (:func:`anesbench.serving.run`); returns the exit code.
+    With ``token`` every Grader call must carry it (health stays open); with ``tls`` it speaks TLS."""
     declare_metrics()
     roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
     config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,

@@ -73,12 +73,6 @@ def build_server(interceptors: Sequence[Any] = ()) -> grpc.aio.Server:
     return grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors) or None)
 
 
-async def set_health(servicer: grpc_health.HealthServicer, service_names: Sequence[str], status: Any) -> None:
-    # Kubernetes probes ask for "" (the whole server); clients may ask for a service's full name.
-    for name in ("", *service_names):
-        await servicer.set(name, status)
-
-
 @dataclass(frozen=True)
 class ServeConfig:
     host: str
@@ -135,7 +129,8 @@ async def run(
     names = tuple(service.service_names)
     server = build_server(config.interceptors)
     health = grpc_health.HealthServicer()
-    await set_health(health, names, NOT_SERVING)
+    for name in ("", *names):  # Kubernetes probes ask for "" (the whole server), clients for a service's name
+        await health.set(name, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     service.register(server)
     # Let grpcurl and friends discover the API: the services themselves, health and reflection.
@@ -185,7 +180,8 @@ async def run(
             await server.stop(None)
             await _shutdown(service, config.shutdown_timeout_seconds)
             return 1
-        await set_health(health, names, SERVING)
+        for name in ("", *names):
+            await health.set(name, SERVING)
         log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))
         await draining.wait()
         log.info("draining: health NOT_SERVING, %.1f s grace for in-flight RPCs", config.grace_seconds)

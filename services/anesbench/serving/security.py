@@ -113,10 +113,6 @@ class ClientTls:
     cert: bytes | None = None  # with ``key``: this client's certificate, for mutual TLS
     key: bytes | None = None
 
-    def credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
-                                            certificate_chain=self.cert)
-
 
 def server_tls(cert: str | None, key: str | None, client_ca: str | None) -> ServerTls | None:
     """A server's TLS from its certificate, key and (for mutual TLS) client CA files; None: plain text."""
@@ -150,4 +146,5 @@ def client_tls(ca: str | None, cert: str | None = None, key: str | None = None, 
 def open_channel(target: str, options: tuple[tuple[str, int], ...], tls: ClientTls | None) -> grpc.aio.Channel:
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=options)
+    mine = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert)
+    return grpc.aio.secure_channel(target, mine, options=options)
