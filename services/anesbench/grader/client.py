@@ -206,9 +206,8 @@ class RemoteGrader:
     async def _supervise(self) -> None:
         # Streams that end without answering anything are reconnected with backoff and jitter (tenacity,
         # as for HTTP); one that answered something starts the count again at once.
-        low, high = BACKOFF
         reconnect = AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
-                                  wait=wait_random_exponential(multiplier=low, max=high), stop=stop_never)
+                                  wait=wait_random_exponential(multiplier=BACKOFF[0], max=BACKOFF[1]), stop=stop_never)
         try:
             while True:
                 await reconnect(self._session)

@@ -221,4 +221,3 @@ async def _shutdown(service: Service, timeout: float) -> int:
         return 1
     log.info("stopped")
     return 0
-
