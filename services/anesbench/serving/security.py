@@ -146,5 +146,5 @@ def client_tls(ca: str | None, cert: str | None = None, key: str | None = None, 
 def open_channel(target: str, options: tuple[tuple[str, int], ...], tls: ClientTls | None) -> grpc.aio.Channel:
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options)
-    mine = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert)
-    return grpc.aio.secure_channel(target, mine, options=options)
+    creds = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert)
+    return grpc.aio.secure_channel(target, creds, options=options)
