@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from anesbench.dataset.load import load_dataset
-from anesbench.dataset.model import LETTERS
 from anesbench.errors import DownloadFailed, InvalidInput
 
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -57,8 +56,7 @@ def publish(files: list[Path], dest: Path, name: str) -> Path:
                                          "level": item.level}
             for language, text in item.texts.items():
                 record[f"{language}_question"] = text.question
-                for letter in LETTERS[: item.choice_num]:
-                    record[f"{language}_{letter}"] = text.options[letter]
+                record.update((f"{language}_{letter}", option) for letter, option in text.options.items())
             lines.append(json.dumps(record, ensure_ascii=False))
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{name}.jsonl"
@@ -75,16 +73,12 @@ def publish(files: list[Path], dest: Path, name: str) -> Path:
     return target
 
 
-def _source_marker(dest: Path, name: str) -> Path:
-    return dest / f".{name}.source.json"
-
-
 def already_present(*, repo_id: str, dest: str | Path, revision: str | None, name: str) -> bool:
     """Whether ``dest/name.jsonl`` was published from this repository and revision (then the hub is not
     asked at all: an upgrade of the chart never depends on it)."""
     destination = Path(dest)
     try:
-        source = json.loads(_source_marker(destination, name).read_text(encoding="utf-8"))
+        source = json.loads((destination / f".{name}.source.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return (destination / f"{name}.jsonl").is_file() and source == {"repo_id": repo_id, "revision": revision}
@@ -97,6 +91,6 @@ def download_dataset(*, repo_id: str, dest: str | Path, revision: str | None, na
     with tempfile.TemporaryDirectory(prefix="anesbench-download-") as scratch:
         root = _snapshot(repo_id, revision, Path(scratch))
         target = publish(data_files(root), destination, name)
-    _source_marker(destination, name).write_text(json.dumps({"repo_id": repo_id, "revision": revision}),
-                                                 encoding="utf-8")
+    marker = destination / f".{name}.source.json"  # what already_present() reads
+    marker.write_text(json.dumps({"repo_id": repo_id, "revision": revision}), encoding="utf-8")
     return target

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from anesbench.dataset.mapping import FieldMap
 from anesbench.dataset.model import LANGUAGES, Item
-from anesbench.dataset.validate import Problems, checked_items, validated
+from anesbench.dataset.validate import FieldMap, validated
 from anesbench.errors import InvalidInput
 
 PARQUET_MAGIC = b"PAR1"
@@ -37,21 +36,15 @@ class ItemsOnDisk:
         return self._count
 
     def __iter__(self) -> Iterator[Item]:
-        problems = Problems()
-        seen = 0
+        records = _reader(self._path, self._head)(self._path, self._head)
         # Validated whole before the run (duplicates included); this pass only notices a changed file.
-        for item in checked_items(_records(self._path, self._head), self._languages, problems, unique=False,
-                                  fields=self._fields):
-            seen += 1
-            yield item
-        if problems.count or seen != self._count:
+        problems = yield from validated(records, self._languages, str(self._path), self._fields, unique=False)
+        if problems.count or problems.items != self._count:
             raise InvalidInput(f"{self._path}: the file changed while a run was reading it; start the run again")
 
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """Validated items plus what identifies them in a run record."""
-
     name: str
     sha256: str
     items: Sequence[Item] | ItemsOnDisk
@@ -66,7 +59,7 @@ def _check_languages(languages: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
-def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
+def _json_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -103,7 +96,7 @@ def _json_stream(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: expected a JSON array of questions")
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
+def _jsonl_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
     """One line at a time: a large file is never held in memory whole."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -120,7 +113,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
             yield f"{path}:{number}", record
 
 
-def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
+def _parquet_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
@@ -134,35 +127,15 @@ def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: unreadable Parquet file: {exc}") from None
 
 
-def _format(path: Path, head: bytes) -> str:
-    """``parquet``, ``jsonl``, ``json-stream`` (a JSON array too large to hold whole) or ``json``."""
+def _reader(path: Path, head: bytes) -> Callable[[Path, bytes], Iterator[tuple[str, Any]]]:
+    """Parquet, JSON Lines, a JSON array too large to hold whole (streamed, ijson) or a JSON array."""
     if head[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
-        return "parquet"
+        return _parquet_records
     if path.suffix in (".jsonl", ".ndjson") or (
         path.suffix != ".json" and not head.removeprefix(BOM).lstrip().startswith(b"[")
     ):
-        return "jsonl"
-    try:
-        return "json-stream" if path.stat().st_size > JSON_STREAM_BYTES else "json"
-    except OSError:
-        return "json"
-
-
-def _records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
-    fmt = _format(path, head)
-    if fmt == "parquet":
-        return _parquet_records(path)
-    if fmt == "jsonl":
-        return _jsonl_records(path)
-    return _json_stream(path, head) if fmt == "json-stream" else _json_records(path)
-
-
-def _sha256(path: Path) -> tuple[str, bytes]:
-    """The file's sha256 and its first bytes (to tell the format)."""
-    with path.open("rb") as data:
-        head = data.read(4096)
-        data.seek(0)
-        return hashlib.file_digest(data, "sha256").hexdigest(), head
+        return _jsonl_records
+    return _json_stream if path.stat().st_size > JSON_STREAM_BYTES else _json_records
 
 
 def load_dataset(
@@ -170,7 +143,7 @@ def load_dataset(
 ) -> Dataset:
     """Load and validate ``path`` for ``languages``; raise InvalidInput naming every problem.
 
-    ``fields`` reads another layout through a column mapping (:mod:`anesbench.dataset.mapping`); the
+    ``fields`` reads another layout through a column mapping (:mod:`anesbench.dataset.validate`); the
     sha256 then covers the file and the mapping.
 
     >>> load_dataset("data/sample/anesbench-sample.jsonl", ["en", "zh"]).name
@@ -182,16 +155,20 @@ def load_dataset(
         raise InvalidInput(f"{file}: the field mapping reads language {fields.language!r} only; "
                            f"ask for {fields.language} alone", field="languages")
     try:
-        sha256, head = _sha256(file)
+        with file.open("rb") as data:
+            head = data.read(4096)  # to tell the format
+            data.seek(0)
+            sha256 = hashlib.file_digest(data, "sha256").hexdigest()
     except FileNotFoundError:
         raise InvalidInput(f"no such file: {file}", field="dataset") from None
     except IsADirectoryError:
         raise InvalidInput(f"{file} is a directory, expected a .json, .jsonl or .parquet file", field="dataset") from None
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}", field="dataset") from None
-    records = _records(file, head)
+    reader = _reader(file, head)
+    records = reader(file, head)
     items: Sequence[Item] | ItemsOnDisk
-    if _format(file, head) != "json":
+    if reader is not _json_records:
         # Only the ids are held while validating; the run reads the file again.
         items = ItemsOnDisk(file, head, wanted, sum(1 for _ in validated(records, wanted, str(file), fields)), fields)
     else:

@@ -8,10 +8,6 @@ no answer for ``give_up_after`` seconds. Grading is idempotent, so a re-sent req
 replica had already graded costs only CPU; each caller still gets exactly one answer. A batch the
 server refuses as a whole (a reply too costly to grade, a stricter server) is re-sent one request
 at a time, so only the culprit's caller gets the error.
-
-    grader = RemoteGrader("grader:50051")
-    extraction = await grader.grade({"A": "Propofol", "B": "Ketamine"}, "The answer is B.", "stop")
-    await grader.close()
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Self
 
 import grpc
@@ -45,15 +40,7 @@ BACKOFF = (0.05, 2.0)  # seconds: first and longest wait before reconnecting a s
 _CONTENT_CODES = frozenset(
     {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INTERNAL, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
-OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 BURST = 64
-
-
-@dataclass(slots=True)
-class Pending:
-    request: grader_pb2.GradeRequest
-    future: asyncio.Future[Extraction]
-    size: int  # serialized bytes, to keep batches under the message limit
 
 
 class RequestQueue:
@@ -66,7 +53,7 @@ class RequestQueue:
 
     def __init__(self, *, max_batch: int, max_batch_bytes: int) -> None:
         self.max_batch, self.max_batch_bytes = max_batch, max_batch_bytes
-        self.pending: dict[str, Pending] = {}
+        self.pending: dict[str, tuple[grader_pb2.GradeRequest, asyncio.Future[Extraction]]] = {}
         self._outbox: deque[str] = deque()
         self._inflight: dict[str, None] = {}  # an ordered set
         self.has_work = asyncio.Event()  # the outbox is not empty
@@ -75,13 +62,9 @@ class RequestQueue:
 
     def add(self, request: grader_pb2.GradeRequest) -> asyncio.Future[Extraction]:
         future: asyncio.Future[Extraction] = asyncio.get_running_loop().create_future()
-        self.pending[request.id] = Pending(request, future, request.ByteSize())
+        self.pending[request.id] = (request, future)
         self.enqueue([request.id])
         return future
-
-    def forget(self, request_id: str) -> None:
-        """The caller is done with it (answered, failed, gave up, cancelled): never send it again."""
-        self.pending.pop(request_id, None)
 
     def take_batch(self) -> list[grader_pb2.GradeRequest]:
         """The next batch to write, now counted as in flight."""
@@ -89,12 +72,13 @@ class RequestQueue:
         size = 0
         while self._outbox and len(batch) < self.max_batch:
             entry = self.pending.get(self._outbox[0])
-            if entry is not None and batch and size + entry.size > self.max_batch_bytes:
+            cost = entry[0].ByteSize() if entry is not None else 0  # serialized bytes, under the message limit
+            if batch and size + cost > self.max_batch_bytes:
                 break
             self._outbox.popleft()
             if entry is not None:  # else its caller is gone
-                batch.append(entry.request)
-                size += entry.size
+                batch.append(entry[0])
+                size += cost
         if not self._outbox:
             self.has_work.clear()
         if len(self._outbox) < self.max_batch:
@@ -111,7 +95,6 @@ class RequestQueue:
         return ids
 
     def stalled(self, timeout: float) -> bool:
-        """Requests are in flight and nothing was answered for ``timeout`` seconds."""
         return bool(self._inflight) and asyncio.get_running_loop().time() - self.last_progress > timeout
 
     def resolve(self, results: Sequence[grader_pb2.GradeResponse]) -> None:
@@ -119,13 +102,13 @@ class RequestQueue:
         for result in results:
             self._inflight.pop(result.id, None)
             entry = self.pending.get(result.id)
-            if entry is not None and not entry.future.done():
-                entry.future.set_result(Extraction(pred=result.pred or None, method=result.method))
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(Extraction(pred=result.pred or None, method=result.method))
 
     def fail(self, request_id: str, error: Exception) -> None:
         entry = self.pending.get(request_id)
-        if entry is not None and not entry.future.done():
-            entry.future.set_exception(error)
+        if entry is not None and not entry[1].done():
+            entry[1].set_exception(error)
 
     def fail_all(self, error: Exception) -> None:
         for request_id in list(self.pending):
@@ -187,10 +170,8 @@ class RemoteGrader:
             raise GraderUnavailable(f"grader client for {self.target} is closed")
         check_item(choices, response, finish_reason or "", "", at="grade request")
         request_id = format(next(self._ids), "x")
-        request = grader_pb2.GradeRequest(
-            id=request_id, choices=choices, response=response, finish_reason=finish_reason or ""
-        )
-        future = self._queue.add(request)
+        future = self._queue.add(grader_pb2.GradeRequest(
+            id=request_id, choices=choices, response=response, finish_reason=finish_reason or ""))
         self._start()
         try:
             async with asyncio.timeout(self._give_up_after):  # cheaper than wait_for on Python 3.11
@@ -200,8 +181,8 @@ class RemoteGrader:
                 f"grader at {self.target} did not answer within {self._give_up_after:g} s "
                 f"(last error: {self._last_error})"
             ) from None
-        finally:
-            self._queue.forget(request_id)
+        finally:  # answered, failed, gave up or cancelled: never send it again
+            self._queue.pending.pop(request_id, None)
 
     async def close(self) -> None:
         """Stop the stream; calls still waiting fail with GraderUnavailable."""
@@ -225,9 +206,8 @@ class RemoteGrader:
     async def _supervise(self) -> None:
         # Streams that end without answering anything are reconnected with backoff and jitter (tenacity,
         # as for HTTP); one that answered something starts the count again at once.
-        low, high = BACKOFF
         reconnect = AsyncRetrying(retry=retry_if_result(lambda answered: answered is False),
-                                  wait=wait_random_exponential(multiplier=low, max=high), stop=stop_never)
+                                  wait=wait_random_exponential(multiplier=BACKOFF[0], max=BACKOFF[1]), stop=stop_never)
         try:
             while True:
                 await reconnect(self._session)
@@ -263,13 +243,7 @@ class RemoteGrader:
             abandoned.append(reason)
             call.cancel()
 
-        def writer_done(task: asyncio.Task[None]) -> None:
-            # The writer only ever stops by failing; without it the stream is useless.
-            if not task.cancelled():
-                abandon(f"write failed: {task.exception()!r}")
-
-        writer = asyncio.create_task(self._write(call))
-        writer.add_done_callback(writer_done)
+        writer = asyncio.create_task(self._write(call, abandon))
         watchdog = asyncio.create_task(self._watch(abandon))
         answered = False
         try:
@@ -290,17 +264,20 @@ class RemoteGrader:
                 helper.cancel()
             await asyncio.gather(writer, watchdog, return_exceptions=True)
 
-    async def _write(self, call: grpc.aio.StreamStreamCall) -> None:
+    async def _write(self, call: grpc.aio.StreamStreamCall, abandon: Callable[[str], None]) -> None:
         queue = self._queue
-        while True:
-            await queue.has_work.wait()
-            if not queue.batch_full.is_set():
-                # Linger briefly so that concurrent callers share one message.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.batch_full.wait(), self._max_delay)
-            batch = queue.take_batch()
-            if batch:
-                await call.write(grader_pb2.GradeBatch(items=batch))
+        try:
+            while True:
+                await queue.has_work.wait()
+                if not queue.batch_full.is_set():
+                    # Linger briefly so that concurrent callers share one message.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(queue.batch_full.wait(), self._max_delay)
+                batch = queue.take_batch()
+                if batch:
+                    await call.write(grader_pb2.GradeBatch(items=batch))
+        except Exception as exc:  # without its writer the stream is useless
+            abandon(f"write failed: {exc!r}")
 
     async def _watch(self, abandon: Callable[[str], None]) -> None:
         """Abandon a stream that has requests in flight but answers nothing (a wedged replica)."""
@@ -317,7 +294,7 @@ class RemoteGrader:
         if entry is None or self._stub is None:
             return
         try:
-            result = await self._stub.Grade(entry.request, timeout=self._stall_timeout, metadata=self._metadata)
+            result = await self._stub.Grade(entry[0], timeout=self._stall_timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 self._queue.fail(request_id, InvalidInput(exc.details() or "the grader rejected the request"))
@@ -343,26 +320,17 @@ class MultiConnectionGrader:
     def __init__(self, target: str, connections: int = 4, *, give_up_after: float = 30.0,
                  tls: ClientTls | None = None, token: str | None = None) -> None:
         self.graders = [
-            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, *OWN_CONNECTION), give_up_after=give_up_after,
-                         tls=tls, token=token)
+            RemoteGrader(target, channel_options=(*CLIENT_OPTIONS, ("grpc.use_local_subchannel_pool", 1)),
+                         give_up_after=give_up_after, tls=tls, token=token)
             for _ in range(max(1, connections))
         ]
-        self._next = itertools.cycle(self.graders)
-        self._current = next(self._next)
-        self._calls = 0
-
-    def _pick(self) -> RemoteGrader:
         # Runs of BURST calls per connection rather than one each: concurrent calls then share one
         # GradeBatch message (a gRPC write costs ~0.5 ms whatever its size) and replicas still share the work.
-        self._calls += 1
-        if self._calls >= BURST:
-            self._calls = 0
-            self._current = next(self._next)
-        return self._current
+        self._next = itertools.cycle([grader for grader in self.graders for _ in range(BURST)])
 
     async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None = None) -> Extraction:
         with metrics.GRADE_QUEUE_DEPTH.track_inprogress():
-            return await self._pick().grade(choices, response, finish_reason)
+            return await next(self._next).grade(choices, response, finish_reason)
 
     async def close(self) -> None:
         await asyncio.gather(*(grader.close() for grader in self.graders))

@@ -1,4 +1,4 @@
-"""What a grader accepts, and LocalGrader: grading in-process, for the embedded engine.
+"""What a grader does (:class:`Grader`) and accepts, and LocalGrader: grading in-process, for the embedded engine.
 
 The limits are shared by LocalGrader (a reply grades, or is refused as ungradable, alike in both
 modes), the servicer and RemoteGrader, which checks before sending so that one bad reply fails alone
@@ -10,6 +10,7 @@ instead of failing a whole shared stream. Messages name where the problem is and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from anesbench.dataset.model import LETTERS
 from anesbench.errors import InvalidInput
@@ -35,7 +36,6 @@ def check_batch_size(count: int, batch: int) -> None:
 
 
 def check_item(choices: Mapping[str, str], response: str, finish_reason: str, item_id: str, *, at: str) -> None:
-    """Raise InvalidInput naming ``at`` and the field if the item breaks a limit."""
     _check_size(at, "id", item_id, MAX_ID_BYTES)
     if not choices:
         raise InvalidInput(f"{at}: choices: must not be empty")
@@ -57,6 +57,17 @@ def _check_size(at: str, field: str, text: str, limit: int, unit: str = "") -> N
 def _show(text: str, limit: int = 40) -> str:
     """repr() of a client-supplied string, cut short: it goes into a status trailer of bounded size."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+class Grader(Protocol):
+    """What the engine needs from a grader, local or remote."""
+
+    async def grade(self, choices: Mapping[str, str], response: str, finish_reason: str | None) -> Extraction:
+        """Grade one reply against its options ({"A": "text", ...}); never blocks the loop for long."""
+
+    async def close(self) -> None:
+        """Release connections; pending grade() calls fail with GraderUnavailable."""
+
 
 
 class LocalGrader:

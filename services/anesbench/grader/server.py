@@ -23,7 +23,6 @@ from anesbench.v1 import grader_pb2, grader_pb2_grpc
 
 CALLER = "dispatcher"  # the grader's one role: whoever holds its token may grade
 DENIED = "this grader requires the dispatcher's bearer token (--grader-token-file on the dispatcher)"
-GRADER_SERVICE = grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name
 
 
 def grade_batch(requests: Sequence[grader_pb2.GradeRequest]) -> list[grader_pb2.GradeResponse]:
@@ -55,15 +54,15 @@ def as_item(request: grader_pb2.GradeRequest) -> tuple[dict[str, str], str, str 
     return dict(sorted(request.choices.items())), request.response, request.finish_reason or None
 
 
-class GraderServicer(grader_pb2_grpc.GraderServicer):
+class GraderServicer(grader_pb2_grpc.GraderServicer, serving.Service):
     """Serves anesbench.v1.Grader; also the grader's :class:`anesbench.serving.Service`: one process,
-    grading in threads (scale out with replicas).
+    grading in threads (scale out with replicas), nothing to start (the rules are compiled at import) or release.
 
     Once drained, open GradeStreams answer the batch in hand and end with OK so their clients move to
     another replica.
     """
 
-    service_names: Sequence[str] = (GRADER_SERVICE,)
+    service_names: Sequence[str] = (grader_pb2.DESCRIPTOR.services_by_name["Grader"].full_name,)
 
     def __init__(self) -> None:
         self._draining = asyncio.Event()
@@ -71,14 +70,8 @@ class GraderServicer(grader_pb2_grpc.GraderServicer):
     def register(self, server: grpc.aio.Server) -> None:
         grader_pb2_grpc.add_GraderServicer_to_server(self, server)
 
-    async def start(self) -> None:
-        """Nothing to start: the rules are compiled at import."""
-
     def drain(self) -> None:
         self._draining.set()
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
 
     @rpc(observe=observe)
     async def Grade(
@@ -127,12 +120,8 @@ def serve(
     *, host: str, port: int, metrics_port: int | None, grace_seconds: float = 10.0,
     health_port: int | None = None, tls: ServerTls | None = None, token: str | None = None,
 ) -> int:
-    """Run the grader until SIGTERM/SIGINT, then drain; returns the process exit code.
-
-    Prints ``listening on HOST:PORT`` as the first stdout line (the bound port when ``port`` is 0),
-    then ``metrics on HOST:PORT`` when ``metrics_port`` is not None. With ``token`` every Grader call
-    must carry it (health stays open); with ``tls`` it speaks TLS.
-    """
+    """Run the grader until SIGTERM/SIGINT, then drain (:func:`anesbench.serving.run`); returns the exit code.
+    With ``token`` every Grader call must carry it (health stays open); with ``tls`` it speaks TLS."""
     declare_metrics()
     roles = (TokenRoles({token: CALLER}, lambda role, method: True, unauthenticated=DENIED),) if token else ()
     config = serving.ServeConfig(host=host, port=port, metrics_port=metrics_port, grace_seconds=grace_seconds,

@@ -14,6 +14,7 @@ grace short.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -69,14 +70,7 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def build_server(interceptors: Sequence[Any] = ()) -> grpc.aio.Server:
-    """A grpc.aio server with the shared message limits and keepalive policy; nothing registered."""
     return grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors) or None)
-
-
-async def set_health(servicer: grpc_health.HealthServicer, service_names: Sequence[str], status: Any) -> None:
-    # Kubernetes probes ask for "" (the whole server); clients may ask for a service's full name.
-    for name in ("", *service_names):
-        await servicer.set(name, status)
 
 
 @dataclass(frozen=True)
@@ -93,31 +87,26 @@ class ServeConfig:
 
 
 class Service(Protocol):
-    """What a service hands to :func:`run`."""
+    """What a service hands to :func:`run`; a class that names it as a base may leave out ``start`` and ``shutdown``."""
 
-    @property
-    def service_names(self) -> Sequence[str]:
-        """Full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``."""
+    service_names: Sequence[str]  # full names of the gRPC services it registers, e.g. ``anesbench.v1.Grader``
 
     def register(self, server: grpc.aio.Server) -> None: ...
 
     async def start(self) -> None:
         """Get ready to serve (warm caches, open stores); health stays NOT_SERVING until it returns."""
+        return None
 
     def drain(self) -> None:
         """Stop taking new work on long-lived streams; called when draining begins."""
 
     async def shutdown(self) -> None:
         """Release resources after the server stopped (flush, close files, join pools)."""
+        return None
 
 
 def hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-def _announce(line: str) -> None:
-    # Tests and supervisors parse these lines, so they must not sit in a buffer.
-    print(line, flush=True)
 
 
 def serve(make_service: Callable[[], Service], config: ServeConfig) -> int:
@@ -134,13 +123,14 @@ async def run(
     config: ServeConfig,
     *,
     stop: asyncio.Event | None = None,
-    announce: Callable[[str], None] = _announce,
+    announce: Callable[[str], None] = functools.partial(print, flush=True),  # parsed: never in a buffer
 ) -> int:
     """Serve until ``stop`` is set (by default: on SIGTERM or SIGINT), then drain; returns an exit code."""
     names = tuple(service.service_names)
     server = build_server(config.interceptors)
     health = grpc_health.HealthServicer()
-    await set_health(health, names, NOT_SERVING)
+    for name in ("", *names):  # Kubernetes probes ask for "" (the whole server), clients for a service's name
+        await health.set(name, NOT_SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     service.register(server)
     # Let grpcurl and friends discover the API: the services themselves, health and reflection.
@@ -152,30 +142,37 @@ async def run(
         probes = build_server()
         health_pb2_grpc.add_HealthServicer_to_server(health, probes)
     metrics_httpd: WSGIServer | None = None
-    try:
-        if config.metrics_port is not None:
-            metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
-        address = hostport(config.host, config.port)
-        if config.tls is None:
-            port = server.add_insecure_port(address)
-        else:
-            port = server.add_secure_port(address, config.tls.credentials())
-        if probes is not None:
-            probes_port = probes.add_insecure_port(hostport(config.host, config.health_port or 0))
-    except (OSError, RuntimeError) as exc:
-        log.error("cannot listen on %s: %s", config.host, exc)
-        _stop_metrics(metrics_httpd)
-        return 1
-    await server.start()
-    announce(f"listening on {hostport(config.host, port)}")
-    if probes is not None:
-        await probes.start()
-        announce(f"health on {hostport(config.host, probes_port)}")
-    if metrics_httpd is not None:
-        announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
+    # The first SIGTERM/SIGINT drains, the next cuts the grace short; a given ``stop`` replaces the signals.
+    handled = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+    draining, hurry = stop or asyncio.Event(), asyncio.Event()
 
-    signals = _Signals(stop)
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        (hurry if draining.is_set() else draining).set()
+
+    for sig in handled:
+        asyncio.get_running_loop().add_signal_handler(sig, on_signal, sig)
     try:
+        try:
+            if config.metrics_port is not None:
+                metrics_httpd, _ = start_http_server(config.metrics_port, addr=config.host)
+            address = hostport(config.host, config.port)
+            if config.tls is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, config.tls.credentials())
+            if probes is not None:
+                probes_port = probes.add_insecure_port(hostport(config.host, config.health_port or 0))
+        except (OSError, RuntimeError) as exc:
+            log.error("cannot listen on %s: %s", config.host, exc)
+            return 1
+        await server.start()
+        announce(f"listening on {hostport(config.host, port)}")
+        if probes is not None:
+            await probes.start()
+            announce(f"health on {hostport(config.host, probes_port)}")
+        if metrics_httpd is not None:
+            announce(f"metrics on {hostport(config.host, metrics_httpd.server_port)}")
         try:
             await service.start()
         except Exception:
@@ -183,19 +180,23 @@ async def run(
             await server.stop(None)
             await _shutdown(service, config.shutdown_timeout_seconds)
             return 1
-        await set_health(health, names, SERVING)
+        for name in ("", *names):
+            await health.set(name, SERVING)
         log.info("serving %s on %s", ", ".join(names), hostport(config.host, port))
-        await signals.stop.wait()
+        await draining.wait()
         log.info("draining: health NOT_SERVING, %.1f s grace for in-flight RPCs", config.grace_seconds)
         await health.enter_graceful_shutdown()
         service.drain()
-        await _stop_server(server, config.grace_seconds, signals.hurry)
+        await _stop_server(server, config.grace_seconds, hurry)
         return await _shutdown(service, config.shutdown_timeout_seconds)
     finally:
         if probes is not None:
             await probes.stop(None)
-        signals.close()
-        _stop_metrics(metrics_httpd)
+        for sig in handled:
+            asyncio.get_running_loop().remove_signal_handler(sig)
+        if metrics_httpd is not None:
+            metrics_httpd.shutdown()
+            metrics_httpd.server_close()
 
 
 async def _stop_server(server: grpc.aio.Server, grace: float, hurry: asyncio.Event) -> None:
@@ -220,28 +221,3 @@ async def _shutdown(service: Service, timeout: float) -> int:
         return 1
     log.info("stopped")
     return 0
-
-
-def _stop_metrics(httpd: WSGIServer | None) -> None:
-    if httpd is not None:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _Signals:
-    """First SIGTERM/SIGINT sets ``stop``; the next sets ``hurry``. Uses ``stop`` as given instead, if any."""
-
-    def __init__(self, stop: asyncio.Event | None) -> None:
-        self.hurry = asyncio.Event()
-        self.stop = stop if stop is not None else asyncio.Event()
-        self._handled = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
-        for sig in self._handled:
-            asyncio.get_running_loop().add_signal_handler(sig, self._on_signal, sig)
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("received %s", sig.name)
-        (self.hurry if self.stop.is_set() else self.stop).set()
-
-    def close(self) -> None:
-        for sig in self._handled:
-            asyncio.get_running_loop().remove_signal_handler(sig)

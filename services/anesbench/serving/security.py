@@ -12,7 +12,7 @@ cannot send metadata and it reveals nothing. Tokens are compared in constant tim
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,6 @@ def read_token(path: str, field: str) -> str:
 
 
 def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
-    """The call metadata that sends ``token`` (none without one)."""
     return ((AUTHORIZATION, f"Bearer {token}"),) if token else ()
 
 
@@ -60,20 +59,16 @@ class TokenRoles(grpc.aio.ServerInterceptor):
         self._unauthenticated = unauthenticated
         self._on_refused = on_refused
 
-    def role_of(self, given: str) -> str | None:
-        found = None
-        for expected, role in self._roles:  # every comparison runs, so timing says nothing about which matched
-            if hmac.compare_digest(given.encode(), expected):
-                found = role
-        return found
-
     async def intercept_service(self, continuation: Callable[[Any], Awaitable[Any]], details: Any) -> Any:
         handler = await continuation(details)
         method: str = details.method or ""
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler
         given = next((value for key, value in details.invocation_metadata or () if key == AUTHORIZATION), "")
-        role = self.role_of(given) if isinstance(given, str) else None
+        role = None
+        for expected, known in self._roles:  # every comparison runs, so timing says nothing about which matched
+            if isinstance(given, str) and hmac.compare_digest(given.encode(), expected):
+                role = known
         if role is None:
             return self._refuse(handler, method, grpc.StatusCode.UNAUTHENTICATED, self._unauthenticated)
         if not self._policy(role, method):
@@ -84,25 +79,14 @@ class TokenRoles(grpc.aio.ServerInterceptor):
     def _refuse(self, handler: Any, method: str, code: grpc.StatusCode, message: str) -> Any:
         if self._on_refused is not None:
             self._on_refused(method.rsplit("/", 1)[-1], code)
-        return _refusing(handler, code, message)
 
+        async def refusal(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(code, message)  # a coroutine serves every kind, streaming responses too
 
-def _refusing(handler: Any, code: grpc.StatusCode, message: str) -> Any:
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        await context.abort(code, message)
-        yield  # pragma: no cover - abort raises
-
-    kwargs = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+        # The handlers gRPC builds are named tuples: keep the (de)serializers, replace the behaviour.
+        kind = "stream_" if handler.request_streaming else "unary_"
+        kind += "stream" if handler.response_streaming else "unary"
+        return handler._replace(**{kind: refusal})
 
 
 def read_pem(path: str, field: str) -> bytes:
@@ -128,10 +112,6 @@ class ClientTls:
     ca: bytes | None = None  # None: the system's trusted roots
     cert: bytes | None = None  # with ``key``: this client's certificate, for mutual TLS
     key: bytes | None = None
-
-    def credentials(self) -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
-                                            certificate_chain=self.cert)
 
 
 def server_tls(cert: str | None, key: str | None, client_ca: str | None) -> ServerTls | None:
@@ -166,4 +146,5 @@ def client_tls(ca: str | None, cert: str | None = None, key: str | None = None, 
 def open_channel(target: str, options: tuple[tuple[str, int], ...], tls: ClientTls | None) -> grpc.aio.Channel:
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=options)
+    creds = grpc.ssl_channel_credentials(root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert)
+    return grpc.aio.secure_channel(target, creds, options=options)
