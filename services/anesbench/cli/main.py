@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from anesbench import __version__, defaults
-from anesbench.cli import analysis_cmd, serve_cmd, store_cmd
+from anesbench.cli import serve_cmd
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.options import DEFAULT_DB, dispatcher_options, field_map, field_options, store_options
 from anesbench.dataset.model import LANGUAGES, LETTERS
@@ -22,12 +22,13 @@ from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchErr
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-def _bounded(name: str, kind: type = int) -> click.ParamType:
-    """The option type of a run setting, from its one definition (``anesbench.defaults.RUN_BOUNDS``)."""
+def _setting(name: str, default: float | None, help: str | None = None) -> Any:
+    """The option of a run setting: its range from its one definition (``anesbench.defaults.RUN_BOUNDS``), a float
+    option where the default is one."""
     bounds = defaults.RUN_BOUNDS[name]
-    if kind is int:
-        return click.IntRange(int(bounds.low), int(bounds.high))
-    return click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open)
+    kind = (click.FloatRange(bounds.low, bounds.high, min_open=bounds.low_open) if isinstance(default, float)
+            else click.IntRange(int(bounds.low), int(bounds.high)))
+    return click.option(f"--{name.replace('_', '-')}", type=kind, default=default, show_default=True, help=help)
 
 
 def _languages(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -57,19 +58,14 @@ def cli() -> None:
 @field_options
 @click.option("--languages", default=",".join(defaults.DEFAULT_LANGUAGES), show_default=True, callback=_languages,
               help=f"Comma-separated: {','.join(LANGUAGES)}.")
-@click.option("--concurrency", type=_bounded("concurrency"), default=None,
-              help="Requests in flight (default: automatic).")
+@_setting("concurrency", None, "Requests in flight (default: automatic).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, help="DuckDB file (embedded mode).")
 @click.option("--run-id", default=None, help="Name the run; the same id again resumes it.")
-@click.option("--request-timeout", type=_bounded("request_timeout", float), default=defaults.DEFAULT_REQUEST_TIMEOUT_S,
-              show_default=True,
-              help="Seconds per attempt.")
-@click.option("--max-tokens", type=_bounded("max_tokens"), default=defaults.DEFAULT_MAX_TOKENS, show_default=True)
-@click.option("--temperature", type=_bounded("temperature", float), default=defaults.DEFAULT_TEMPERATURE, show_default=True)
-@click.option("--samples", type=_bounded("samples"), default=defaults.DEFAULT_SAMPLES, show_default=True,
-              help="Answers per question and language.")
-@click.option("--max-attempts", type=_bounded("max_attempts"), default=defaults.DEFAULT_MAX_ATTEMPTS, show_default=True,
-              help="Attempts per request before it counts as failed.")
+@_setting("request_timeout", defaults.DEFAULT_REQUEST_TIMEOUT_S, "Seconds per attempt.")
+@_setting("max_tokens", defaults.DEFAULT_MAX_TOKENS)
+@_setting("temperature", defaults.DEFAULT_TEMPERATURE)
+@_setting("samples", defaults.DEFAULT_SAMPLES, "Answers per question and language.")
+@_setting("max_attempts", defaults.DEFAULT_MAX_ATTEMPTS, "Attempts per request before it counts as failed.")
 @click.option("--prompt-template", default=None, help="Bundled template name or a template file "
               "(default: anesbench-cot).")
 @click.option("--reuse", is_flag=True, help="Answer requests identical to earlier runs' from the store.")
@@ -82,10 +78,8 @@ def cli() -> None:
 @dispatcher_options(help="HOST:PORT of a dispatcher service.")
 @click.option("--progress/--no-progress", default=None,
               help="Live progress bar (default: on a terminal; otherwise a progress line every 30 s on stderr).")
-@click.option("--limit", type=_bounded("limit"), default=None,
-              help="Only the first N items (a smoke test): N x languages results.")
-@click.option("--wait-ready", type=_bounded("wait_ready", float), default=0.0, show_default=True,
-              help="Seconds to wait for the endpoint to be up and serving the model before the run starts.")
+@_setting("limit", None, "Only the first N items (a smoke test): N x languages results.")
+@_setting("wait_ready", 0.0, "Seconds to wait for the endpoint to be up and serving the model before the run starts.")
 @click.option("--elicit", type=click.Choice(defaults.ELICIT_MODES), default=None,
               help="Ask the model, in the same conversation, for its final letter (decoding constrained to the option "
               "letters where the server supports it): where the rules find no answer (default: "
@@ -217,7 +211,7 @@ def _checked_record(name: str, number: int, line: str) -> dict[str, Any]:
 @dispatcher_options(required=True)
 def cancel(run_id: str, dispatcher: str) -> None:
     """Cancel a run on a dispatcher (finished results are kept)."""
-    from anesbench.cli.dispatcher_client import RemoteSource
+    from anesbench.cli.sources import RemoteSource
 
     run = RemoteSource(dispatcher).cancel(run_id)
     click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
@@ -244,6 +238,190 @@ def download(repo_id: str, dest: str, revision: str | None, name: str, skip_if_p
         return
     path = download_dataset(repo_id=repo_id, dest=dest, revision=revision, name=name)
     click.echo(f"dataset {name}: {path}")
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b", required=False)
+@store_options
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table", show_default=True)
+def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt: str) -> None:
+    """Two runs paired on the same questions (accuracy difference, bootstrap CI, McNemar); one run: en↔zh agreement.
+
+    A run with --elicit all also shows, per language and level, how often the rules' letter is the model's
+    elicited one, and lists where they differ."""
+    from anesbench.analysis import compare_runs, language_agreement, rules_agreement
+    from anesbench.analysis.render import (
+        render_agreement,
+        render_comparison,
+        render_rules_agreement,
+        rules_agreement_json,
+    )
+    from anesbench.cli.sources import open_source
+
+    if run_b is not None and run_a == run_b:
+        raise InvalidInput(f"compare: RUN_A and RUN_B are the same run {run_a!r}; give two different runs")
+    with closing(open_source(db, dispatcher)) as source:
+        runs = source.runs([run_a] if run_b is None else [run_a, run_b])
+        found = [source.outcomes(run.id) for run in runs]
+    # A run with --elicit all asked after every reply: how far its rules agree with the model.
+    rules = [rules_agreement(run.id, got) for run, got in zip(runs, found, strict=True) if run.elicit == "all"]
+    if run_b is not None:
+        texts = [render_comparison(compare_runs(runs[0], found[0], runs[1], found[1]), fmt)]
+    elif rules and not {"en", "zh"} <= set(runs[0].languages):
+        texts = []  # one language: the rules' agreement is all there is to show
+    else:
+        texts = [render_agreement(runs[0].id, language_agreement(runs[0], found[0]), fmt)]
+    if fmt == "json":
+        main_json = json.loads(texts[0]) if texts else {"run_id": runs[0].id}
+        if rules:
+            main_json["rules_vs_elicited"] = [rules_agreement_json(agreement) for agreement in rules]
+        click.echo(json.dumps(main_json, ensure_ascii=False, indent=2))
+        return
+    click.echo("\n\n".join([*texts, *(render_rules_agreement(agreement, fmt) for agreement in rules)]))
+
+
+@cli.command()
+@click.option("--run", "run_id", required=True, help="The run to export.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--out", default=None, help="File to write (default: standard output; Parquet needs --out).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@store_options
+def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatcher: str | None) -> None:
+    """Every result of a run, one row each: item, language, level, sample, gold, predicted, method, outcome,
+    correct, response, reasoning, finish reason, tokens, latency, attempts, error; whether the letter was elicited,
+    the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
+    tokens)."""
+    from anesbench.cli.sources import EmbeddedSource, open_source
+    from anesbench.export import atomic_output, check_target, open_writer
+
+    if out is None and fmt == "parquet":
+        raise InvalidInput("Parquet is binary; give a file with --out", field="out")
+    if out is not None:
+        check_target(out, force)  # before anything is read
+    with closing(open_source(db, dispatcher)) as source:
+        source.runs([run_id])
+        if out is None:
+            writer = open_writer(fmt, sys.stdout.buffer)
+            source.scan(run_id, writer.write)
+            writer.close()
+            return
+        with atomic_output(out, force) as temporary:
+            if isinstance(source, EmbeddedSource):
+                source.store.export_to(run_id, fmt, str(temporary))
+            else:
+                with Path(temporary).open("wb") as handle:
+                    writer = open_writer(fmt, handle)
+                    source.scan(run_id, writer.write)
+                    writer.close()
+    click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("--run", "run_ids", multiple=True, help="Runs to report on (repeatable; default: the leaderboard's).")
+@click.option("--out", required=True, help="HTML file to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--dataset", "datasets", multiple=True, type=click.Path(dir_okay=False),
+              help="Dataset file(s) the runs used, to show question stems and options (matched by sha256).")
+@field_options
+@store_options
+def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], fields: str | None,
+           fields_file: str | None, db: str, dispatcher: str | None) -> None:
+    """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
+    from anesbench.cli.sources import open_source
+    from anesbench.export import atomic_output, check_target
+    from anesbench.report import build_report
+
+    check_target(out, force)
+    mapping = field_map(fields, fields_file)
+    with closing(open_source(db, dispatcher)) as source:
+        html = build_report(source, list(run_ids), list(datasets), mapping)
+    with atomic_output(out, force) as temporary:
+        temporary.write_text(html, encoding="utf-8")
+    click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.option("--keep-last", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Keep the N newest finished runs of each series (model, dataset, configuration); prune older ones.")
+@click.option("--older-than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+              help="Prune the finished runs that finished more than DAYS ago.")
+@click.option("--keep-aggregates", is_flag=True,
+              help="Keep each pruned run and its counts (leaderboard, runs) and drop its results only; "
+              "without it, pruned runs are deleted.")
+@store_options
+def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool, db: str,
+          dispatcher: str | None) -> None:
+    """Drop old runs' replies (or the runs), never a running one or the leaderboard's, then shrink the file."""
+    from anesbench.cli.sources import open_source
+
+    if (keep_last is None) == (older_than is None):
+        raise click.UsageError("give exactly one of --keep-last or --older-than")
+    with closing(open_source(db, dispatcher, read_only=False)) as source:
+        outcome = source.prune(keep_last, older_than, keep_aggregates)
+    what = "results dropped, counts kept" if outcome.kept_aggregates else "deleted"
+    click.echo(f"pruned {len(outcome.run_ids)} run(s) ({what}): {', '.join(outcome.run_ids) or '-'}; "
+               f"store {outcome.bytes_before / 1e6:.1f} MB -> {outcome.bytes_after / 1e6:.1f} MB")
+
+
+@cli.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="DuckDB file to write.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@store_options
+def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
+    """A consistent copy of the store, taken while the dispatcher serves; restore: copy it over --db, stopped."""
+    from anesbench.cli.sources import open_source
+    from anesbench.export import atomic_output
+
+    with atomic_output(out, force) as temporary, closing(open_source(db, dispatcher, read_only=False)) as source:
+        source.backup_to(str(temporary))
+    click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)", err=True)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--run-id", "new_run_id", default=None, help="Id of the new run (default: generated).")
+@click.option("--dataset", default=None, help="The run's dataset file (embedded: the store keeps no option texts; "
+              "a dispatcher uses the one it ran).")
+@field_options
+@store_options
+def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str | None, fields_file: str | None,
+            db: str, dispatcher: str | None) -> None:
+    """Grade RUN's stored replies again with the current extractor, into a new run; nothing is sent to the model."""
+    from anesbench.cli.run_modes import summary_line
+
+    if dispatcher:
+        if dataset or fields or fields_file:
+            raise click.UsageError("--dataset: with --dispatcher, the dispatcher regrades on the dataset it ran")
+        from anesbench.cli.sources import RemoteSource
+
+        final = RemoteSource(dispatcher).regrade(run, new_run_id)
+    elif dataset is None:
+        raise click.UsageError("--dataset: required without --dispatcher (the store keeps no option texts)")
+    else:
+        import asyncio
+
+        from anesbench import event_loop
+        from anesbench.cli.sources import existing
+        from anesbench.dataset import load_dataset
+        from anesbench.engine.regrade import regrade_run
+        from anesbench.grader import LocalGrader
+        from anesbench.store import RunRecord, Store
+        from anesbench.store.async_store import AsyncStore
+
+        mapping = field_map(fields, fields_file)
+        store = AsyncStore(Store(existing(db)))
+
+        async def embedded() -> RunRecord:
+            try:
+                languages = (await store.call(Store.get_run, run)).languages
+                loaded = await asyncio.to_thread(load_dataset, dataset, languages, fields=mapping)
+                return await regrade_run(store, LocalGrader(), loaded, run, new_run_id)
+            finally:
+                await store.close()
+
+        final = event_loop.run(embedded())
+    click.echo(summary_line(final))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -273,9 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-for _command in (serve_cmd.serve, serve_cmd.up, analysis_cmd.compare, analysis_cmd.export, analysis_cmd.report,
-                 store_cmd.prune, store_cmd.backup, store_cmd.regrade):
-    cli.add_command(_command)
+cli.add_command(serve_cmd.serve)
+cli.add_command(serve_cmd.up)
 
 if __name__ == "__main__":
     sys.exit(main())

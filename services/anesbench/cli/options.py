@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anesbench.wire.auth import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
+from anesbench.wire import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
 if TYPE_CHECKING:
     from anesbench.dataset import FieldMap
@@ -38,7 +38,7 @@ def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    # The dispatcher client (cli/dispatcher_client.py) finds a credential given on the command line in the
+    # The dispatcher client (cli/sources.py) finds a credential given on the command line in the
     # context's meta, where it wins over the one in the environment (a CronJob's way).
     if value:
         ctx.meta[param.name] = value
