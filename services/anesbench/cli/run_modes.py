@@ -78,22 +78,17 @@ def run_embedded(config: RunConfig, dataset_path: str, fields: FieldMap | None, 
 
 def _request(config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
              run_id: str) -> pb.StartRunRequest:
-    request = pb.StartRunRequest(run_id=run_id, spec=spec_to_pb(config, prompt_template))
-    path = Path(dataset)
-    if path.is_file():
-        loaded = load_dataset(path, config.languages, fields=fields)
-        request.upload.name = loaded.name
-        request.upload.sha256 = loaded.sha256
-        request.upload.items.extend(item_to_pb(item) for item in loaded.items)
-    elif DATASET_NAME.match(dataset) and "/" not in dataset:
-        if fields is not None:
-            raise InvalidInput(f"{dataset!r} is not a local file: a dataset in the dispatcher's datasets directory "
-                               "is in the AnesBench layout, a column mapping applies to local files only",
-                               field="fields")
-        request.dataset_name = dataset
-    else:
+    spec = spec_to_pb(config, prompt_template)
+    if Path(dataset).is_file():
+        loaded = load_dataset(Path(dataset), config.languages, fields=fields)
+        upload = pb.DatasetUpload(name=loaded.name, sha256=loaded.sha256, items=[item_to_pb(i) for i in loaded.items])
+        return pb.StartRunRequest(run_id=run_id, spec=spec, upload=upload)
+    if not DATASET_NAME.match(dataset):
         raise InvalidInput(f"no such file: {dataset}", field="dataset")
-    return request
+    if fields is not None:
+        raise InvalidInput(f"{dataset!r} is not a local file: a dataset in the dispatcher's datasets directory "
+                           "is in the AnesBench layout, a column mapping applies to local files only", field="fields")
+    return pb.StartRunRequest(run_id=run_id, spec=spec, dataset_name=dataset)
 
 
 async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> RunRecord:

@@ -75,7 +75,7 @@ async def _listening(target: str) -> bool:
 class DispatcherClient:
     def __init__(self, target: str) -> None:
         self.target = target
-        ctx = click.get_current_context(silent=True)  # --dispatcher-ca and --dispatcher-token-file (cli/options.py)
+        ctx = click.get_current_context(silent=True)  # --dispatcher-ca and --dispatcher-token-file (cli/main.py)
         given = ctx.meta if ctx is not None else {}
         ca = given.get("dispatcher_ca") or os.environ.get(CA_ENV, "").strip() or None
         self.tls = client_tls(ca, prefix="dispatcher")  # None (no CA given): plain text
