@@ -20,6 +20,7 @@ from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchErr
 from anesbench.wire import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
 if TYPE_CHECKING:
+    from anesbench.cli.sources import EmbeddedSource, RemoteSource
     from anesbench.dataset import FieldMap
 
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -88,6 +89,13 @@ def field_map(fields: str | None, fields_file: str | None) -> FieldMap | None:
     if fields is not None:
         return parse_fields(fields)
     return read_fields_file(fields_file) if fields_file is not None else None
+
+
+def _source(db: str, dispatcher: str | None, read_only: bool = True) -> closing[EmbeddedSource | RemoteSource]:
+    """Where a command reads or changes the store: the dispatcher's if one is given, else the file ``db``."""
+    from anesbench.cli.sources import EmbeddedSource, RemoteSource
+
+    return closing(RemoteSource(dispatcher) if dispatcher else EmbeddedSource(db, read_only))
 
 
 def _setting(name: str, default: float | None, help: str | None = None) -> Any:
@@ -205,10 +213,9 @@ def run(dataset: str, fields: str | None, fields_file: str | None, db: str, prom
 def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], include_incomplete: bool, layout: str,
                 fmt: str) -> None:
     """Accuracy per level (system1, system1.x, system2, overall) and language, with 95 % intervals."""
-    from anesbench.cli.sources import open_source
     from anesbench.leaderboard import render_leaderboard
 
-    with closing(open_source(db, dispatcher)) as source:
+    with _source(db, dispatcher) as source:
         rows = source.leaderboard(list(run_ids), include_incomplete)
     click.echo(render_leaderboard(rows, fmt, layout))
 
@@ -218,10 +225,9 @@ def leaderboard(db: str, dispatcher: str | None, run_ids: tuple[str, ...], inclu
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs(db: str, dispatcher: str | None, fmt: str) -> None:
     """One line per run: id, model, dataset, languages, status, done/total, started, finished."""
-    from anesbench.cli.sources import open_source
     from anesbench.leaderboard import render_runs
 
-    with closing(open_source(db, dispatcher)) as source:
+    with _source(db, dispatcher) as source:
         records = source.list_runs()
     click.echo(render_runs(records, fmt))
 
@@ -323,11 +329,10 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
         render_rules_agreement,
         rules_agreement_json,
     )
-    from anesbench.cli.sources import open_source
 
     if run_b is not None and run_a == run_b:
         raise InvalidInput(f"compare: RUN_A and RUN_B are the same run {run_a!r}; give two different runs")
-    with closing(open_source(db, dispatcher)) as source:
+    with _source(db, dispatcher) as source:
         runs = source.runs([run_a] if run_b is None else [run_a, run_b])
         found = [source.outcomes(run.id) for run in runs]
     # A run with --elicit all asked after every reply: how far its rules agree with the model.
@@ -358,14 +363,14 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     correct, response, reasoning, finish reason, tokens, latency, attempts, error; whether the letter was elicited,
     the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
     tokens)."""
-    from anesbench.cli.sources import EmbeddedSource, open_source
+    from anesbench.cli.sources import EmbeddedSource
     from anesbench.export import atomic_output, check_target, open_writer
 
     if out is None and fmt == "parquet":
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
     if out is not None:
         check_target(out, force)  # before anything is read
-    with closing(open_source(db, dispatcher)) as source:
+    with _source(db, dispatcher) as source:
         source.runs([run_id])
         if out is None:
             writer = open_writer(fmt, sys.stdout.buffer)
@@ -394,13 +399,12 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
 def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], fields: str | None,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
-    from anesbench.cli.sources import open_source
     from anesbench.export import atomic_output, check_target
     from anesbench.report import build_report
 
     check_target(out, force)
     mapping = field_map(fields, fields_file)
-    with closing(open_source(db, dispatcher)) as source:
+    with _source(db, dispatcher) as source:
         html = build_report(source, list(run_ids), list(datasets), mapping)
     with atomic_output(out, force) as temporary:
         temporary.write_text(html, encoding="utf-8")
@@ -419,11 +423,9 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
 def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool, db: str,
           dispatcher: str | None) -> None:
     """Drop old runs' replies (or the runs), never a running one or the leaderboard's, then shrink the file."""
-    from anesbench.cli.sources import open_source
-
     if (keep_last is None) == (older_than is None):
         raise click.UsageError("give exactly one of --keep-last or --older-than")
-    with closing(open_source(db, dispatcher, read_only=False)) as source:
+    with _source(db, dispatcher, read_only=False) as source:
         outcome = source.prune(keep_last, older_than, keep_aggregates)
     what = "results dropped, counts kept" if outcome.kept_aggregates else "deleted"
     click.echo(f"pruned {len(outcome.run_ids)} run(s) ({what}): {', '.join(outcome.run_ids) or '-'}; "
@@ -436,10 +438,9 @@ def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool
 @store_options
 def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
     """A consistent copy of the store, taken while the dispatcher serves; restore: copy it over --db, stopped."""
-    from anesbench.cli.sources import open_source
     from anesbench.export import atomic_output
 
-    with atomic_output(out, force) as temporary, closing(open_source(db, dispatcher, read_only=False)) as source:
+    with atomic_output(out, force) as temporary, _source(db, dispatcher, read_only=False) as source:
         source.backup_to(str(temporary))
     click.echo(f"wrote {out} ({Path(out).stat().st_size / 1e6:.1f} MB)", err=True)
 
@@ -468,7 +469,7 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
         import asyncio
 
         from anesbench import event_loop
-        from anesbench.cli.sources import existing
+        from anesbench.cli.sources import EmbeddedSource
         from anesbench.dataset import load_dataset
         from anesbench.engine.regrade import regrade_run
         from anesbench.grader import LocalGrader
@@ -476,7 +477,7 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
         from anesbench.store.async_store import AsyncStore
 
         mapping = field_map(fields, fields_file)
-        store = AsyncStore(Store(existing(db)))
+        store = AsyncStore(EmbeddedSource(db, read_only=False).store)
 
         async def embedded() -> RunRecord:
             try:
@@ -494,8 +495,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes, with one message and no traceback."""
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="anesbench", standalone_mode=False)
-    except click.exceptions.Exit as done:
-        return int(done.exit_code or 0)
     except click.ClickException as exc:
         exc.show()
         return EXIT_BAD_INPUT

@@ -166,8 +166,7 @@ class Progress:
         self.mode = mode
         self.interval = interval or progress_interval()
         self._counts = (0, 0, 0, 0)  # done, total, correct, failed
-        self._initial = 0
-        self._started = time.monotonic()
+        self._initial, self._started = 0, time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._bar: tqdm | None = None
 
@@ -178,7 +177,7 @@ class Progress:
             self._bar = tqdm(total=total, initial=done, unit="item", dynamic_ncols=True, file=sys.stderr,
                              mininterval=0.2, smoothing=0.1)
         elif self.mode == "line":
-            self._schedule()
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
     def update(self, done: int, total: int, correct: int, failed: int) -> None:
         self._counts = (done, total, correct, failed)
@@ -195,12 +194,9 @@ class Progress:
         return (f"progress: {done}/{total} ({share}) {rate:.1f} items/s ETA {eta} accuracy {_accuracy(correct, done)} "
                 f"errors {failed}")
 
-    def _schedule(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
-
     def _tick(self) -> None:
         print(self.line(), file=sys.stderr, flush=True)
-        self._schedule()
+        self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
     def end(self) -> None:
         if self._timer is not None:

@@ -47,15 +47,14 @@ def serve() -> None:
 @_tls_options
 @click.option("--auth-token-file", type=PEM, default=None,
               help="Require this bearer token (the dispatcher's --grader-token-file) on every Grader RPC.")
-def grader(host: str, port: int, metrics_port: int | None, health_port: int | None, tls_cert: str | None,
-           tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None) -> None:
+def grader(tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None,
+           **listen: Any) -> None:
     """Stateless answer extraction (Grade, GradeStream)."""
     from anesbench.grader.server import serve as serve_grader
     from anesbench.serving.security import read_token, server_tls
 
     token = read_token(auth_token_file, "auth_token_file") if auth_token_file else None
-    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port, health_port=health_port,
-                          tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
+    sys.exit(serve_grader(**listen, tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
 
 
 @serve.command()

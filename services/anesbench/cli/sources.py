@@ -101,12 +101,10 @@ class DispatcherClient:
             ) from None
 
     async def _connected(self) -> None:
-        state = self._channel.get_state(try_to_connect=True)
-        while state is not grpc.ChannelConnectivity.READY:
+        while (state := self._channel.get_state(try_to_connect=True)) is not grpc.ChannelConnectivity.READY:
             if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE and await _listening(self.target):
                 raise self._refused_session()
             await self._channel.wait_for_state_change(state)
-            state = self._channel.get_state(try_to_connect=True)
 
     def _refused_session(self) -> InvalidInput:
         return InvalidInput(
@@ -201,18 +199,13 @@ class RemoteSource:
         pass
 
 
-def existing(db: str) -> str:
-    """``db``, a store file that exists (a missing one is bad input, not an empty store)."""
-    if not Path(db).is_file():
-        raise InvalidInput(f"no such file: {db}", field="db")
-    return db
-
-
 class EmbeddedSource:
     """The local store file: the calls it does not define are the :class:`Store`'s (list_runs, prune, close, ...)."""
 
     def __init__(self, db: str, read_only: bool = True) -> None:
-        self.store = Store(existing(db), read_only=read_only)
+        if not Path(db).is_file():  # a missing store file is bad input, not an empty store
+            raise InvalidInput(f"no such file: {db}", field="db")
+        self.store = Store(db, read_only=read_only)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -229,7 +222,3 @@ class EmbeddedSource:
 
     def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> tuple[list[RunFigures], list[TrendPoint]]:
         return self.store.report_figures(run_ids, wrong_shown), self.store.trend(run_ids)
-
-
-def open_source(db: str, dispatcher: str | None, read_only: bool = True) -> EmbeddedSource | RemoteSource:
-    return RemoteSource(dispatcher) if dispatcher else EmbeddedSource(db, read_only)
