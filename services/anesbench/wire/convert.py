@@ -132,10 +132,7 @@ def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
 
 
 def item_to_pb(item: Item) -> pb.Item:
-    return pb.Item(
-        id=item.id, choice_num=item.choice_num, answer=item.answer, level=item.level,
-        texts={lang: pb.LocalizedQuestion(question=t.question, options=t.options) for lang, t in item.texts.items()},
-    )
+    return pb.Item(**asdict(item))  # the same fields, the texts' too
 
 
 def item_record(item: pb.Item, index: int) -> dict[str, Any]:
