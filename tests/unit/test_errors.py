@@ -18,9 +18,9 @@ import pytest
 
 import anesbench
 from anesbench import errors
-from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_modes import _follow
+from anesbench.cli.sources import DispatcherClient
 from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving.status import error_from_rpc, rpc, status_for
@@ -275,7 +275,7 @@ async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -
 async def test_reconnecting_retries_only_what_may_pass_later(
     error: errors.AnesbenchError, give_up_after: float, retried: bool
 ) -> None:
-    from anesbench.cli.dispatcher_client import reconnecting
+    from anesbench.cli.sources import reconnecting
 
     calls = 0
     with pytest.raises(type(error)):
@@ -323,9 +323,10 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
 
 def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from anesbench.cli.sources import client_metadata
     from anesbench.dispatcher.server import server_token
     from anesbench.inference.endpoint import load_endpoint_keys
-    from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV, client_metadata
+    from anesbench.wire import TOKEN_ENV, TOKEN_FILE_ENV
 
     empty, missing = tmp_path / "empty", tmp_path / "missing"
     empty.write_text("\n")
@@ -350,7 +351,7 @@ def test_dispatcher_credential_options_win_over_the_environment_and_leave_it_alo
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from anesbench.cli.main import main
-    from anesbench.wire.auth import TOKEN_ENV
+    from anesbench.wire import TOKEN_ENV
 
     monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
     before = dict(os.environ)

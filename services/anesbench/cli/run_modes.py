@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from anesbench import event_loop
-from anesbench.cli.dispatcher_client import CALL_TIMEOUT, DispatcherClient, reconnecting
+from anesbench.cli.sources import CALL_TIMEOUT, DispatcherClient, reconnecting
 from anesbench.dataset import FieldMap, load_dataset
 from anesbench.engine.admission import check_run, open_store, probe_endpoints
 from anesbench.engine.config import RunConfig, new_run_id
@@ -78,22 +78,17 @@ def run_embedded(config: RunConfig, dataset_path: str, fields: FieldMap | None, 
 
 def _request(config: RunConfig, dataset: str, fields: FieldMap | None, prompt_template: str | None,
              run_id: str) -> pb.StartRunRequest:
-    request = pb.StartRunRequest(run_id=run_id, spec=spec_to_pb(config, prompt_template))
-    path = Path(dataset)
-    if path.is_file():
-        loaded = load_dataset(path, config.languages, fields=fields)
-        request.upload.name = loaded.name
-        request.upload.sha256 = loaded.sha256
-        request.upload.items.extend(item_to_pb(item) for item in loaded.items)
-    elif DATASET_NAME.match(dataset) and "/" not in dataset:
-        if fields is not None:
-            raise InvalidInput(f"{dataset!r} is not a local file: a dataset in the dispatcher's datasets directory "
-                               "is in the AnesBench layout, a column mapping applies to local files only",
-                               field="fields")
-        request.dataset_name = dataset
-    else:
+    spec = spec_to_pb(config, prompt_template)
+    if Path(dataset).is_file():
+        loaded = load_dataset(Path(dataset), config.languages, fields=fields)
+        upload = pb.DatasetUpload(name=loaded.name, sha256=loaded.sha256, items=[item_to_pb(i) for i in loaded.items])
+        return pb.StartRunRequest(run_id=run_id, spec=spec, upload=upload)
+    if not DATASET_NAME.match(dataset):
         raise InvalidInput(f"no such file: {dataset}", field="dataset")
-    return request
+    if fields is not None:
+        raise InvalidInput(f"{dataset!r} is not a local file: a dataset in the dispatcher's datasets directory "
+                           "is in the AnesBench layout, a column mapping applies to local files only", field="fields")
+    return pb.StartRunRequest(run_id=run_id, spec=spec, dataset_name=dataset)
 
 
 async def _follow(target: str, request: pb.StartRunRequest, progress: str) -> RunRecord:
@@ -171,8 +166,7 @@ class Progress:
         self.mode = mode
         self.interval = interval or progress_interval()
         self._counts = (0, 0, 0, 0)  # done, total, correct, failed
-        self._initial = 0
-        self._started = time.monotonic()
+        self._initial, self._started = 0, time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._bar: tqdm | None = None
 
@@ -183,7 +177,7 @@ class Progress:
             self._bar = tqdm(total=total, initial=done, unit="item", dynamic_ncols=True, file=sys.stderr,
                              mininterval=0.2, smoothing=0.1)
         elif self.mode == "line":
-            self._schedule()
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
     def update(self, done: int, total: int, correct: int, failed: int) -> None:
         self._counts = (done, total, correct, failed)
@@ -200,12 +194,9 @@ class Progress:
         return (f"progress: {done}/{total} ({share}) {rate:.1f} items/s ETA {eta} accuracy {_accuracy(correct, done)} "
                 f"errors {failed}")
 
-    def _schedule(self) -> None:
-        self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
-
     def _tick(self) -> None:
         print(self.line(), file=sys.stderr, flush=True)
-        self._schedule()
+        self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
 
     def end(self) -> None:
         if self._timer is not None:

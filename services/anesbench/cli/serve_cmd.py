@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
 
-from anesbench.cli.options import option_group
 from anesbench.errors import InvalidInput, StartupFailed
 
 PEM = click.Path(dir_okay=False)
@@ -20,15 +20,19 @@ STARTUP_SECONDS = 30.0
 STANDIN_MODULE = "anesbench_testkit.standin"  # a test tool, started as a process, never imported here
 
 
-# --tls-cert/--tls-key/--tls-client-ca and --health-port, the same on both servers.
-_tls_options = option_group(
-    click.option("--health-port", type=click.IntRange(0, 65535), default=None,
-                 help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
-    click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
-    click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
-    click.option("--tls-client-ca", type=PEM, default=None,
-                 help="Mutual TLS: require client certificates signed by this PEM CA."),
-)
+def _tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--health-port and --tls-cert/--tls-key/--tls-client-ca, the same on both servers."""
+    for option in reversed((
+        click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+                     help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot "
+                     "speak TLS)."),
+        click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
+        click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
+        click.option("--tls-client-ca", type=PEM, default=None,
+                     help="Mutual TLS: require client certificates signed by this PEM CA."),
+    )):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -43,15 +47,14 @@ def serve() -> None:
 @_tls_options
 @click.option("--auth-token-file", type=PEM, default=None,
               help="Require this bearer token (the dispatcher's --grader-token-file) on every Grader RPC.")
-def grader(host: str, port: int, metrics_port: int | None, health_port: int | None, tls_cert: str | None,
-           tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None) -> None:
+def grader(tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, auth_token_file: str | None,
+           **listen: Any) -> None:
     """Stateless answer extraction (Grade, GradeStream)."""
     from anesbench.grader.server import serve as serve_grader
     from anesbench.serving.security import read_token, server_tls
 
     token = read_token(auth_token_file, "auth_token_file") if auth_token_file else None
-    sys.exit(serve_grader(host=host, port=port, metrics_port=metrics_port, health_port=health_port,
-                          tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
+    sys.exit(serve_grader(**listen, tls=server_tls(tls_cert, tls_key, tls_client_ca), token=token))
 
 
 @serve.command()
@@ -118,34 +121,37 @@ def dispatcher(api_key_file: str | None, endpoint_keys: tuple[str, ...], auth_to
     )))
 
 
-def _spawn(args: list[str], name: str, *announcements: str) -> tuple[subprocess.Popen[str], list[str]]:
-    """Start a child and read the addresses it announces (``listening on …``, ``metrics on …``)."""
+def _start(children: list[tuple[str, subprocess.Popen[str]]], name: str, label: str, args: list[str],
+           announced: tuple[str, ...], note: str = "") -> str:
+    """Start a child, read the addresses it announces (``listening on …``, ``metrics on …``) and show them."""
     popen = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert popen.stdout is not None
-    wanted = list(announcements)
     found: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and len(found) < len(wanted):
+    while time.monotonic() < deadline and len(found) < len(announced):
         # readline, not select: the child prints its lines together and they share one buffer
         line = popen.stdout.readline()
         if not line:
             break
-        if line.startswith(wanted[len(found)]):
-            found.append(line.removeprefix(wanted[len(found)]).strip())
-    if len(found) == len(wanted):
-        return popen, found
-    popen.kill()
-    raise StartupFailed(f"{name} did not start (exit code {popen.poll()})")
+        if line.startswith(announced[len(found)]):
+            found.append(line.removeprefix(announced[len(found)]).strip())
+    if len(found) < len(announced):
+        popen.kill()
+        raise StartupFailed(f"{name} did not start (exit code {popen.poll()})")
+    children.append((name, popen))
+    if len(found) > 1:
+        note = f"   metrics http://{found[1]}/metrics"
+    click.echo(f"{label:<23}{found[0]}{note}")
+    return found[0]
 
 
-def _stop(children: list[tuple[str, subprocess.Popen[str]]], timeout: float = 20.0) -> int:
+def _stop(children: list[tuple[str, subprocess.Popen[str]]]) -> int:
     worst = 0
     for _, popen in reversed(children):
-        if popen.poll() is None:
-            popen.send_signal(signal.SIGTERM)
+        popen.terminate()  # not one that has exited (Popen polls first)
     for name, popen in reversed(children):
         try:
-            code = popen.wait(timeout)
+            code = popen.wait(20.0)
         except subprocess.TimeoutExpired:
             popen.kill()
             code = popen.wait()
@@ -171,38 +177,26 @@ def up(db: str, grader_port: int, dispatcher_port: int, metrics: bool, standin: 
     metric_args = ["--metrics-port", "0"] if metrics else []
     served = ("listening on ", "metrics on ") if metrics else ("listening on ",)
     children: list[tuple[str, subprocess.Popen[str]]] = []
-    stop = False
-
-    def request_stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    def start(name: str, label: str, args: list[str], announced: tuple[str, ...] = served, note: str = "") -> str:
-        popen, (address, *metrics_address) = _spawn(args, name, *announced)
-        children.append((name, popen))
-        if metrics_address:
-            note = f"   metrics http://{metrics_address[0]}/metrics"
-        click.echo(f"{label:<23}{address}{note}")
-        return address
+    stop: list[int] = []  # the signals received
 
     if standin and importlib.util.find_spec(STANDIN_MODULE.split(".")[0]) is None:
         raise InvalidInput("the stand-in model server is a test tool and is not installed here: "
                          "pip install -e ./testkit (make setup does), or start without {standin}",
                          field="standin", mentions=("standin",))
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
     try:
         if standin:
             key = ["--answer-key", standin_answer_key] if standin_answer_key else []
-            start("stand-in", "stand-in model server", [sys.executable, "-m", STANDIN_MODULE, "--host", "127.0.0.1",
-                                                        "--port", "0", "--latency-ms", str(standin_latency_ms), *key],
-                  ("listening on ",), "   (a pipeline check, not a model; it serves --model standin)")
-        grader = start("grader", "grader", [*cli, "grader", "--host", "127.0.0.1", "--port", str(grader_port),
-                                            *metric_args])
+            _start(children, "stand-in", "stand-in model server", [sys.executable, "-m", STANDIN_MODULE, "--host",
+                   "127.0.0.1", "--port", "0", "--latency-ms", str(standin_latency_ms), *key],
+                   ("listening on ",), "   (a pipeline check, not a model; it serves --model standin)")
+        grader = _start(children, "grader", "grader", [*cli, "grader", "--host", "127.0.0.1", "--port",
+                                                       str(grader_port), *metric_args], served)
         datasets = ["--datasets-dir", datasets_dir] if datasets_dir else []
-        dispatcher = start("dispatcher", "dispatcher", [*cli, "dispatcher", "--host", "127.0.0.1", "--port",
-                                                        str(dispatcher_port), "--grader", grader, "--db", db,
-                                                        *metric_args, *datasets])
+        dispatcher = _start(children, "dispatcher", "dispatcher", [*cli, "dispatcher", "--host", "127.0.0.1", "--port",
+                                                                   str(dispatcher_port), "--grader", grader, "--db", db,
+                                                                   *metric_args, *datasets], served)
         click.echo(f"try: anesbench run --dispatcher {dispatcher} --endpoint URL --model NAME --dataset FILE",
                    err=True)
         sys.stdout.flush()

@@ -31,7 +31,7 @@ from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
-from anesbench.wire.auth import TOKEN_ENV, TOKEN_FILE_ENV
+from anesbench.wire import TOKEN_ENV, TOKEN_FILE_ENV
 from anesbench.wire.convert import (
     config_from_pb,
     export_row_to_pb,
@@ -232,7 +232,7 @@ def serve(settings: DispatcherSettings) -> int:
 # * reader (--read-token-file): READ_METHODS only, for dashboards and analysts; anything else is
 #   PERMISSION_DENIED.
 # Without either token the API is open (loopback development). Health checking stays open; reflection
-# needs a token of either role. How a client finds and sends its token is anesbench.wire.auth.
+# needs a token of either role. How a client finds and sends its token is anesbench.cli.sources.
 RUNNER, READER = "runner", "reader"
 READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults", "GetReportFigures"})
 DENIED = f"this dispatcher requires a bearer token: pass --dispatcher-token-file, or set {TOKEN_FILE_ENV} or {TOKEN_ENV}"

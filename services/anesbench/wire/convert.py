@@ -124,23 +124,15 @@ def request_field(field: str) -> str:
 
 def config_from_pb(spec: pb.RunSpec, run_id: str) -> RunConfig:
     """Build a validated RunConfig; zero values mean 'default' (proto3 has no presence for scalars)."""
-    given: dict[str, Any] = {
-        "max_attempts": spec.max_attempts, "languages": tuple(spec.languages), "concurrency": spec.concurrency,
-        "max_tokens": spec.max_tokens, "request_timeout": spec.request_timeout_seconds, "samples": spec.samples,
-        "limit": spec.limit, "inference_service": spec.inference_service, "namespace": spec.namespace,
-        "scoring": spec.scoring, "run_id": run_id,
-    }
-    return RunConfig(**{name: value for name, value in given.items() if value}, model=spec.model,
-                     endpoints=(spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints),
-                     temperature=spec.temperature, reuse=spec.reuse, wait_ready=spec.wait_ready_seconds,
-                     elicit=spec.elicit or default_elicit(spec.scoring))
+    given = _fields(spec) | {"languages": tuple(spec.languages), "request_timeout": spec.request_timeout_seconds,
+                             "wait_ready": spec.wait_ready_seconds, "run_id": run_id}
+    return RunConfig(**{name: given[name] for name in _CONFIG_FIELDS & given.keys() if given[name]} | {
+        "model": spec.model, "elicit": spec.elicit or default_elicit(spec.scoring),
+        "endpoints": (spec.endpoint, *spec.more_endpoints) if spec.endpoint else tuple(spec.more_endpoints)})
 
 
 def item_to_pb(item: Item) -> pb.Item:
-    return pb.Item(
-        id=item.id, choice_num=item.choice_num, answer=item.answer, level=item.level,
-        texts={lang: pb.LocalizedQuestion(question=t.question, options=t.options) for lang, t in item.texts.items()},
-    )
+    return pb.Item(**asdict(item))  # the same fields, the texts' too
 
 
 def item_record(item: pb.Item, index: int) -> dict[str, Any]:
