@@ -14,7 +14,7 @@ from anesbench.analysis.compare import Outcome
 from anesbench.dataset.model import LEVEL_NAMES
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.records import RunFigures, TrendPoint
 
 Visit = Callable[[dict[str, Any]], None]
 LEVEL_NUMBER = {name: number for number, name in LEVEL_NAMES.items()}

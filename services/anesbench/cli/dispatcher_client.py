@@ -26,8 +26,7 @@ from anesbench.serving.security import open_channel
 from anesbench.serving.status import error_from_rpc
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
-from anesbench.store.retention import PruneOutcome
+from anesbench.store.records import PruneOutcome, RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire.auth import CA_ENV, client_metadata, dispatcher_tls

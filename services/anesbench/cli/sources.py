@@ -11,7 +11,7 @@ from anesbench.analysis.source import Visit
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.records import RunFigures, TrendPoint
 
 if TYPE_CHECKING:
     from anesbench.cli.dispatcher_client import RemoteSource

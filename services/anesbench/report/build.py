@@ -20,7 +20,7 @@ from anesbench.leaderboard import INCOMPLETE_NOTE, paper_table
 from anesbench.report import plots
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.records import RunFigures, TrendPoint
 
 WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has them all
 RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits
