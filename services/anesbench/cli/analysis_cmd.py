@@ -67,7 +67,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     tokens)."""
     from anesbench.cli.sources import EmbeddedSource, open_source
     from anesbench.errors import InvalidInput
-    from anesbench.export import atomic_output, check_target, open_writer
+    from anesbench.store.export_sql import RowWriter, atomic_output, check_target
 
     if out is None and fmt == "parquet":
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
@@ -76,7 +76,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     with closing(open_source(db, dispatcher)) as source:
         source.runs([run_id])
         if out is None:
-            writer = open_writer(fmt, sys.stdout.buffer)
+            writer = RowWriter(fmt, sys.stdout.buffer)
             source.scan(run_id, writer.write)
             writer.close()
             return
@@ -85,7 +85,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
                 source.store.export_to(run_id, fmt, str(temporary))
             else:
                 with Path(temporary).open("wb") as handle:
-                    writer = open_writer(fmt, handle)
+                    writer = RowWriter(fmt, handle)
                     source.scan(run_id, writer.write)
                     writer.close()
     click.echo(f"wrote {out}", err=True)
@@ -103,8 +103,8 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
     from anesbench.cli.sources import open_source
-    from anesbench.export import atomic_output, check_target
     from anesbench.report import build_report
+    from anesbench.store.export_sql import atomic_output, check_target
 
     check_target(out, force)
     mapping = field_map(fields, fields_file)

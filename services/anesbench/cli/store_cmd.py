@@ -47,7 +47,7 @@ def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool
 @store_options
 def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
     """A consistent copy of the store, taken while the dispatcher serves; restore: copy it over --db, stopped."""
-    from anesbench.export import atomic_output
+    from anesbench.store.export_sql import atomic_output
 
     with atomic_output(out, force) as temporary:
         if dispatcher:
