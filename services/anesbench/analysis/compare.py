@@ -85,6 +85,12 @@ def _cell(language: str, level: str, pairs: Sequence[tuple[bool, bool]]) -> Pair
                       mcnemar_exact(won, lost), won, lost)
 
 
+def cells_of(outcome: Outcome) -> list[tuple[str, str]]:
+    """The (language, level) cells a result counts in: its language and 'all', by its level and 'overall'."""
+    return [(language, level) for language in (outcome.language, ALL_LANGUAGES)
+            for level in (LEVEL_NAMES[outcome.level], "overall")]
+
+
 def cells_in_order(languages: Sequence[str], present: Container[tuple[str, str]]) -> list[tuple[str, str]]:
     """The (language, level) cells present: per language (then 'all' when there are several) by level."""
     groups = [*languages, ALL_LANGUAGES] if len(languages) > 1 else languages
@@ -119,11 +125,8 @@ def compare_runs(run_a: RunRecord, outcomes_a: Iterable[Outcome], run_b: RunReco
         if not (left.graded and right.graded):
             dropped += 1
             continue
-        pair = (left.right, right.right)
-        level = LEVEL_NAMES[left.level]
-        for language in (left.language, ALL_LANGUAGES):
-            grouped[(language, level)].append(pair)
-            grouped[(language, "overall")].append(pair)
+        for cell in cells_of(left):
+            grouped[cell].append((left.right, right.right))
     cells = [_cell(*key, grouped[key]) for key in cells_in_order(languages, grouped)]
     return Comparison(run_a.id, run_b.id, cells, dropped)
 
@@ -152,14 +155,10 @@ def language_agreement(run: RunRecord, outcomes: Iterable[Outcome]) -> list[Agre
             en, zh = pair["en"], pair["zh"]
             grouped[LEVEL_NAMES[en.level]].append((en, zh))
             grouped["overall"].append((en, zh))
-    cells: list[AgreementCell] = []
-    for level in LEVEL_ORDER:
-        if pairs := grouped.get(level):
-            n = len(pairs)
-            same = sum(en.pred is not None and en.pred == zh.pred for en, zh in pairs)
-            cells.append(AgreementCell(level, n, same / n, sum(en.right for en, _ in pairs) / n,
-                                       sum(zh.right for _, zh in pairs) / n))
-    return cells
+    return [AgreementCell(level, len(pairs),
+                          sum(en.pred is not None and en.pred == zh.pred for en, zh in pairs) / len(pairs),
+                          sum(en.right for en, _ in pairs) / len(pairs), sum(zh.right for _, zh in pairs) / len(pairs))
+            for level in LEVEL_ORDER if (pairs := grouped.get(level))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,26 +196,16 @@ class RulesAgreement:
 
 
 def rules_agreement(run_id: str, outcomes: Iterable[Outcome]) -> RulesAgreement:
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    languages: set[str] = set()
-    disagreements: list[Disagreement] = []
-    total = 0
-    for o in sorted((o for o in outcomes if o.elicited), key=lambda o: (o.item_id, o.language, o.sample)):
-        if o.pred is None:  # an elicited result always has its letter
-            continue
-        level = LEVEL_NAMES[o.level]
-        languages.add(o.language)
-        for language in (o.language, ALL_LANGUAGES):
-            for cell_level in (level, "overall"):
-                cell = counts[(language, cell_level)]
-                cell[0] += 1
-                cell[1] += o.pred_rules is not None
-                cell[2] += o.pred_rules == o.pred
-                cell[3] += o.pred_rules is None
-        if o.pred_rules is not None and o.pred_rules != o.pred:
-            total += 1
-            if len(disagreements) < DISAGREEMENTS_KEPT:
-                disagreements.append(Disagreement(o.item_id, o.language, level, o.sample, o.answer, o.pred_rules,
-                                                  o.pred))
-    cells = [RulesCell(*key, *counts[key]) for key in cells_in_order(sorted(languages), counts)]
-    return RulesAgreement(run_id, cells, disagreements, total)
+    # An elicited result always has its letter.
+    elicited = sorted((o for o in outcomes if o.elicited and o.pred is not None),
+                      key=lambda o: (o.item_id, o.language, o.sample))
+    grouped: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
+    for o in elicited:
+        for cell in cells_of(o):
+            grouped[cell].append(o)
+    cells = [RulesCell(*key, len(g), sum(o.pred_rules is not None for o in g), sum(o.pred_rules == o.pred for o in g),
+                       sum(o.pred_rules is None for o in g))
+             for key in cells_in_order(sorted({o.language for o in elicited}), grouped) for g in [grouped[key]]]
+    differ = [Disagreement(o.item_id, o.language, LEVEL_NAMES[o.level], o.sample, o.answer, o.pred_rules, o.pred)
+              for o in elicited if o.pred is not None and o.pred_rules is not None and o.pred_rules != o.pred]
+    return RulesAgreement(run_id, cells, differ[:DISAGREEMENTS_KEPT], len(differ))

@@ -134,7 +134,6 @@ GROUP BY ALL ORDER BY 1, 2, r.created_at, r.id
 """
 
 
-
 @functools.cache
 def schema_columns() -> list[tuple[str, str, str]]:
     """(table, column, type) of every column :data:`SCHEMA` creates (an in-memory DuckDB costs ~70 ms: once)."""
@@ -165,7 +164,6 @@ def check_budget(path: str, budget: int, adding: int) -> None:
                             mentions=("store_budget_bytes",))
 
 
-
 def _quantiles(values: Sequence[Any]) -> tuple[float, float, float] | None:
     return None if values[0] is None else (float(values[0]), float(values[1]), float(values[2]))
 
@@ -175,10 +173,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            parent = Path(self.path).parent
-            if not parent.exists():
-                raise InvalidInput(f"directory {parent} does not exist", field="db")
+        if self.path != ":memory:" and not Path(self.path).parent.exists():
+            raise InvalidInput(f"directory {Path(self.path).parent} does not exist", field="db")
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -391,16 +387,11 @@ class Store:
         if not used:
             return [], {}
         rows = self._con.execute(
-            """WITH answered AS (
-                   SELECT run_id, item_id, language, completion_tokens, latency_s,
-                          count(completion_tokens) OVER (PARTITION BY run_id) = count(*) OVER (PARTITION BY run_id)
-                              AS tokens_everywhere
-                   FROM results
-                   WHERE run_id IN (SELECT unnest(?::VARCHAR[])) AND error IS NULL AND reused_from IS NULL
-               ), lengths AS (
-                   SELECT run_id, item_id, language,
-                          CASE WHEN tokens_everywhere THEN completion_tokens::DOUBLE ELSE latency_s END AS length
-                   FROM answered
+            f"""WITH lengths AS (  -- completion tokens where the run has them for every answer, else latency
+                   SELECT run_id, item_id, language, CASE WHEN count(completion_tokens) OVER w = count(*) OVER w
+                          THEN completion_tokens::DOUBLE ELSE latency_s END AS length
+                   FROM results WHERE run_id IN ({IDS}) AND error IS NULL AND reused_from IS NULL
+                   WINDOW w AS (PARTITION BY run_id)
                ), relative AS (
                    SELECT item_id, language, length / median(length) OVER (PARTITION BY run_id) AS x
                    FROM lengths WHERE length > 0
@@ -571,12 +562,8 @@ class Store:
             run_ids = [run_id for (run_id,) in self._con.execute(
                 f"SELECT id FROM runs WHERE id IN ({IDS}) AND pruned_at IS NULL ORDER BY id",
                 [run_ids]).fetchall()]
-        if run_ids:
-            self._drop(run_ids, keep_aggregates)
-            self._compact()
-        return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
-
-    def _drop(self, run_ids: list[str], keep_aggregates: bool) -> None:
+        if not run_ids:
+            return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
         self._con.register("_pruned", pa.table({"id": pa.array(run_ids, pa.string())}))
         self._con.begin()
         try:
@@ -594,14 +581,13 @@ class Store:
             raise
         finally:
             self._con.unregister("_pruned")
+        self._compact()
+        return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
 
     def backup_to(self, out: str) -> None:
         """Write a consistent copy of the whole store to the new DuckDB file ``out`` (it must not exist)."""
         if Path(out).exists():
             raise InvalidInput(f"{out} exists", field="out")
-        self._copy_to(out)
-
-    def _copy_to(self, out: str) -> None:
         (current,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
         quoted = out.replace("'", "''")  # ATTACH takes no parameters
         self._con.execute(f"ATTACH '{quoted}' AS _copy")
@@ -622,7 +608,7 @@ class Store:
         for stale in (fresh, fresh + ".wal"):
             Path(stale).unlink(missing_ok=True)
         try:
-            self._copy_to(fresh)
+            self.backup_to(fresh)
         except BaseException:
             Path(fresh).unlink(missing_ok=True)  # e.g. the volume is full: the old file stays, pruned
             raise
