@@ -23,7 +23,7 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
     A run with --elicit all also shows, per language and level, how often the rules' letter is the model's
     elicited one, and lists where they differ."""
     from anesbench.analysis import compare_runs, language_agreement, rules_agreement
-    from anesbench.analysis.render import (
+    from anesbench.analysis.compare import (
         render_agreement,
         render_comparison,
         render_rules_agreement,

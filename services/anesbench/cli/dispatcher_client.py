@@ -18,8 +18,7 @@ import click
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
-from anesbench.analysis.compare import Outcome
-from anesbench.analysis.source import Visit, outcome_of
+from anesbench.analysis.compare import Outcome, Visit, outcome_of
 from anesbench.errors import AnesbenchError, DispatcherUnavailable, InvalidInput, Unavailable
 from anesbench.serving import CLIENT_OPTIONS
 from anesbench.serving.security import open_channel
@@ -126,7 +125,7 @@ class DispatcherClient:
 
 
 class RemoteSource:
-    """A :class:`~anesbench.analysis.source.ResultSource` at a dispatcher (which owns the DuckDB file) that also
+    """A :class:`~anesbench.analysis.compare.ResultSource` at a dispatcher (which owns the DuckDB file) that also
     cancels, regrades, prunes and backs up; each call a short connection."""
 
     def __init__(self, target: str) -> None:

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anesbench.analysis.compare import Outcome
-from anesbench.analysis.source import Visit
+from anesbench.analysis.compare import Outcome, Visit
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow

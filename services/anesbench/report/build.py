@@ -12,8 +12,7 @@ from typing import Any
 
 from anesbench import __version__
 from anesbench.analysis import Comparison, RulesAgreement, compare_runs, language_agreement, rules_agreement
-from anesbench.analysis.compare import AgreementCell
-from anesbench.analysis.source import ResultSource
+from anesbench.analysis.compare import AgreementCell, ResultSource
 from anesbench.dataset import Dataset, FieldMap, Item, load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.leaderboard import INCOMPLETE_NOTE, paper_table

@@ -17,10 +17,8 @@ DuckDB never gives freed blocks back to the file system (neither ``CHECKPOINT`` 
 the file smaller), so after pruning the store is copied into a fresh file (``COPY FROM DATABASE``)
 that replaces the old one. Every call runs on the store's one thread, so nothing is written meanwhile.
 
-What ``anesbench report`` reads besides the board is aggregated in DuckDB so that a store of thousands of
-runs costs about what one run does: per run its outcome and method counts, token and latency quantiles
-and its first wrong answers; per series the overall accuracy of every completed full run (the trend,
-from the cell counts, so pruned runs keep their points).
+What ``anesbench report`` reads besides the board is aggregated in DuckDB, so that a store of thousands of
+runs costs about what one run does; its trend reads the cell counts, so pruned runs keep their points.
 """
 
 from __future__ import annotations
@@ -53,7 +51,6 @@ from anesbench.store.leaderboard_sql import (
     leaderboard_sql,
 )
 from anesbench.store.records import (
-    RESULT_COLUMNS,
     PruneOutcome,
     ResultRow,
     RunDelta,
@@ -351,7 +348,7 @@ class Store:
         return self._results("WHERE run_id = ? ORDER BY item_id, language, sample", [run_id])
 
     def _results(self, where: str, params: list[Any]) -> list[ResultRow]:
-        rows = self._con.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results {where}", params).fetchall()
+        rows = self._con.execute(f"SELECT {', '.join(ResultRow.__dataclass_fields__)} FROM results {where}", params).fetchall()
         return [ResultRow(*row) for row in rows]
 
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:
@@ -475,12 +472,9 @@ class Store:
 
     def export_page(self, run_id: str, after: tuple[str, str, int] | None, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` export rows after the key ``after`` (item_id, language, sample), in key order."""
-        where, params = "run_id = ?", list[Any]([run_id])
-        if after is not None:
-            where += " AND (item_id, language, sample) > (?, ?, ?)"
-            params.extend(after)
-        return self._con.execute(
-            f"{SELECT_EXPORT} WHERE {where} ORDER BY item_id, language, sample LIMIT {int(limit)}", params).fetchall()
+        start = after or ("", "", -1)  # before every key: samples count from 0
+        return self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ? AND (item_id, language, sample) > (?, ?, ?) "
+                                 f"ORDER BY item_id, language, sample LIMIT {int(limit)}", [run_id, *start]).fetchall()
 
     # --- deltas: a completed run against the newest earlier pairable run of its series (SERIES) --------
     def delta_base(self, run_id: str) -> str | None:
@@ -516,12 +510,9 @@ class Store:
             wrong: dict[str, list[dict[str, Any]]] = {}
             for run_id, *row in self._con.execute(WRONG_SQL, [ids, wrong_shown]).fetchall():
                 wrong.setdefault(run_id, []).append(dict(zip(EXPORT_NAMES, row, strict=True)))
-        figures = []
-        for run_id in ids:
-            row = counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))
-            figures.append(RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
-                                      row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, [])))
-        return figures
+        return [RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
+                           row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, []))
+                for run_id in ids for row in [counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))]]
 
     def trend(self, run_ids: Sequence[str]) -> list[TrendPoint]:
         """Every completed full run of the models of ``run_ids``, by model, series and time."""

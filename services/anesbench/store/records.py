@@ -85,9 +85,6 @@ class ResultRow:
     letter_probs_complete: bool | None = None  # False: a letter was missing from the server's top list
 
 
-RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)
-
-
 @dataclass(frozen=True, slots=True)
 class RunDelta:
     """A completed run against the newest earlier clean run of its series, on their common items."""
