@@ -48,9 +48,9 @@ class Outcome:
     elicited: bool = False  # pred came from the follow-up turn
 
 
-# Where compare, export and report read from (the CLI gives a local or a remote one): run records, leaderboard
-# rows, every result of a run as an export row (a dict in EXPORT_NAMES order) pushed to a callback page by page,
-# so a large run is never held in memory, and the report's aggregates, computed where the store is.
+# Where compare, export and report read from (the CLI gives a local or a remote one): run records, leaderboard rows,
+# every result of a run as an export row (a dict in export_sql.EXPORT_NAMES order) pushed to a callback page by
+# page, so a large run is never held in memory, and the report's aggregates, computed where the store is.
 class ResultSource(Protocol):
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]: ...
 

@@ -260,10 +260,12 @@ class Store:
             return self.get_run(run.id)
         self.require_results(run.id)
         if existing.config_hash != run.config_hash:
-            raise ConfigConflict(
-                f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
-                "use another id", field="run_id"
-            )
+            fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
+                      "elicit", "elicit_prompt_sha256", "scoring")
+            changed = "; ".join(f"{name}: {getattr(existing, name)!r} -> {getattr(run, name)!r}" for name in fields
+                                if getattr(existing, name) != getattr(run, name)) or "harness version"
+            raise ConfigConflict(f"a run {run.id!r} exists with a different configuration ({changed}); use another id",
+                                 field="run_id")
         self._con.execute(
             "UPDATE runs SET status = 'running', endpoint = ?, finished_at = NULL, error = NULL, "
             "harness_version = ?, extractor_version = ? WHERE id = ?",
@@ -607,12 +609,3 @@ class Store:
         os.replace(fresh, self.path)
         self._con = duckdb.connect(self.path)
         self._con.execute("SET threads = 1")
-
-
-def describe_difference(old: RunRecord, new: RunRecord) -> str:
-    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
-              "elicit", "elicit_prompt_sha256", "scoring")
-    changed = [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in fields
-               if getattr(old, name) != getattr(new, name)]
-    return "; ".join(changed) or "harness version"
-
