@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from anesbench.store import ResultRow, RunRecord, Store
-from anesbench.store.retention import file_bytes
+from anesbench.store.database import file_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "grader_corpus_real.jsonl"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from anesbench.analysis import Outcome, compare_runs, language_agreement
-from anesbench.analysis.render import render_agreement, render_comparison
+from anesbench.analysis.compare import render_agreement, render_comparison
 from anesbench.cli.exit_codes import message_for
 from anesbench.errors import InvalidInput
 from anesbench.stats import paired_bootstrap

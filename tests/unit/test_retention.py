@@ -9,7 +9,7 @@ import pytest
 from anesbench.errors import InvalidInput
 from anesbench.leaderboard import render_leaderboard, render_runs
 from anesbench.store import ResultRow, RunRecord, Store
-from anesbench.store.retention import file_bytes
+from anesbench.store.database import file_bytes
 
 ITEMS = 150
 REPLY = "Let us reason step by step about the pharmacology of each option. " * 60  # ~4 KB, like real CoT

@@ -323,7 +323,7 @@ def compare(run_a: str, run_b: str | None, db: str, dispatcher: str | None, fmt:
     A run with --elicit all also shows, per language and level, how often the rules' letter is the model's
     elicited one, and lists where they differ."""
     from anesbench.analysis import compare_runs, language_agreement, rules_agreement
-    from anesbench.analysis.render import (
+    from anesbench.analysis.compare import (
         render_agreement,
         render_comparison,
         render_rules_agreement,
@@ -364,7 +364,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
     tokens)."""
     from anesbench.cli.sources import EmbeddedSource
-    from anesbench.export import atomic_output, check_target, open_writer
+    from anesbench.store.export_sql import RowWriter, atomic_output, check_target
 
     if out is None and fmt == "parquet":
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
@@ -373,7 +373,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     with _source(db, dispatcher) as source:
         source.runs([run_id])
         if out is None:
-            writer = open_writer(fmt, sys.stdout.buffer)
+            writer = RowWriter(fmt, sys.stdout.buffer)
             source.scan(run_id, writer.write)
             writer.close()
             return
@@ -382,7 +382,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
                 source.store.export_to(run_id, fmt, str(temporary))
             else:
                 with Path(temporary).open("wb") as handle:
-                    writer = open_writer(fmt, handle)
+                    writer = RowWriter(fmt, handle)
                     source.scan(run_id, writer.write)
                     writer.close()
     click.echo(f"wrote {out}", err=True)
@@ -399,8 +399,8 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
 def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str, ...], fields: str | None,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
-    from anesbench.export import atomic_output, check_target
     from anesbench.report import build_report
+    from anesbench.store.export_sql import atomic_output, check_target
 
     check_target(out, force)
     mapping = field_map(fields, fields_file)
@@ -438,7 +438,7 @@ def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool
 @store_options
 def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
     """A consistent copy of the store, taken while the dispatcher serves; restore: copy it over --db, stopped."""
-    from anesbench.export import atomic_output
+    from anesbench.store.export_sql import atomic_output
 
     with atomic_output(out, force) as temporary, _source(db, dispatcher, read_only=False) as source:
         source.backup_to(str(temporary))

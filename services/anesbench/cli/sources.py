@@ -20,16 +20,14 @@ import click
 import grpc
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
-from anesbench.analysis.compare import Outcome
-from anesbench.analysis.source import Visit, outcome_of
+from anesbench.analysis.compare import Outcome, Visit, outcome_of
 from anesbench.errors import DispatcherUnavailable, InvalidInput, Unavailable
 from anesbench.serving import CLIENT_OPTIONS
 from anesbench.serving.security import client_tls, open_channel, read_token, token_metadata
 from anesbench.serving.status import error_from_rpc
 from anesbench.store import RunRecord, Store
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
-from anesbench.store.retention import PruneOutcome
+from anesbench.store.records import PruneOutcome, RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 from anesbench.v1 import dispatcher_pb2_grpc
 from anesbench.wire import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
@@ -130,7 +128,7 @@ class DispatcherClient:
 
 
 class RemoteSource:
-    """A :class:`~anesbench.analysis.source.ResultSource` at a dispatcher (which owns the DuckDB file) that also
+    """A :class:`~anesbench.analysis.compare.ResultSource` at a dispatcher (which owns the DuckDB file) that also
     cancels, regrades, prunes and backs up; each call a short connection."""
 
     def __init__(self, target: str) -> None:

@@ -47,7 +47,7 @@ from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store
 from anesbench.store.async_store import AsyncStore
-from anesbench.store.retention import check_budget
+from anesbench.store.database import check_budget
 
 log = logging.getLogger(__name__)
 WATCH_INTERVAL = 0.1

@@ -12,15 +12,14 @@ from typing import Any
 
 from anesbench import __version__
 from anesbench.analysis import Comparison, RulesAgreement, compare_runs, language_agreement, rules_agreement
-from anesbench.analysis.compare import AgreementCell
-from anesbench.analysis.source import ResultSource
+from anesbench.analysis.compare import AgreementCell, ResultSource
 from anesbench.dataset import Dataset, FieldMap, Item, load_dataset
 from anesbench.errors import InvalidInput
 from anesbench.leaderboard import INCOMPLETE_NOTE, paper_table
 from anesbench.report import plots
 from anesbench.store import RunRecord
 from anesbench.store.leaderboard_sql import LeaderboardRow
-from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.records import RunFigures, TrendPoint
 
 WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has them all
 RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from anesbench.leaderboard import model_label
 from anesbench.stats import wilson
 from anesbench.store.leaderboard_sql import LEVEL_ORDER, LeaderboardRow
-from anesbench.store.report_reads import TrendPoint
+from anesbench.store.records import TrendPoint
 
 Quantiles = tuple[float, float, float]  # median, p90, max
 

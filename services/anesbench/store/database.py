@@ -3,24 +3,41 @@
 Results are written in batches through an Arrow table (``executemany`` costs ~2 ms a row) with
 ``INSERT OR REPLACE`` on the (run_id, item_id, language, sample) key, so a repeated write can
 never duplicate a result and a retried error row is replaced by its answer.
+
+Pruning picks finished runs only (completed, failed, cancelled: never one still pending or running)
+and never a run the default leaderboard shows. ``--keep-last N`` keeps the N newest finished runs of
+each series (model, dataset name and content, configuration, extractor version: what the board's
+rows stand for); ``--older-than DAYS`` picks the runs finished more than DAYS ago. With aggregates
+kept, a picked run keeps its record, its per-(language, level) counts in ``run_cells`` and its deltas
+(``run_deltas``), and loses its results (replies, reasoning, per-item grades): the leaderboard, the run
+list and the deltas show it as before, item-level reads (compare, export, report) no longer can.
+Without, the picked runs are deleted.
+
+DuckDB never gives freed blocks back to the file system (neither ``CHECKPOINT`` nor ``VACUUM`` makes
+the file smaller), so after pruning the store is copied into a fresh file (``COPY FROM DATABASE``)
+that replaces the old one. Every call runs on the store's one thread, so nothing is written meanwhile.
+
+What ``anesbench report`` reads besides the board is aggregated in DuckDB, so that a store of thousands of
+runs costs about what one run does; its trend reads the cell counts, so pruned runs keep their points.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from anesbench.errors import ConfigConflict, InvalidInput, NotFound, StoreBusy
+from anesbench.errors import ConfigConflict, InvalidInput, NotFound, QuotaExceeded, StoreBusy
 from anesbench.stats import wilson
-from anesbench.store.export_sql import SELECT_EXPORT, export_settings, export_sql
+from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_NAMES, SELECT_EXPORT, export_settings, export_sql
 from anesbench.store.leaderboard_sql import (
     CLEAN_RUN,
     LEVEL_SQL,
@@ -28,12 +45,19 @@ from anesbench.store.leaderboard_sql import (
     SERIES,
     LeaderboardRow,
     ReliabilityBin,
+    cell_counts_sql,
+    cells_sql,
     chosen_runs_sql,
     leaderboard_sql,
 )
-from anesbench.store.records import RESULT_COLUMNS, ResultRow, RunDelta, RunRecord
-from anesbench.store.report_reads import ReportReads
-from anesbench.store.retention import Retention
+from anesbench.store.records import (
+    PruneOutcome,
+    ResultRow,
+    RunDelta,
+    RunFigures,
+    RunRecord,
+    TrendPoint,
+)
 from anesbench.store.schema import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -77,6 +101,34 @@ ABANDONED = ("the process running it stopped before it finished (killed, or the 
              "running it again with the same run id resumes it")
 HISTORY_RUNS = 5  # earlier runs an ordering learns from, newest first
 CHECKPOINT_ROWS = 16_384
+FINISHED = "('completed', 'failed', 'cancelled')"
+IDS = "SELECT unnest(?::VARCHAR[])"
+FIGURES_SQL = f"""
+SELECT run_id, count(*) FILTER (WHERE outcome = 'correct'), count(*) FILTER (WHERE outcome = 'wrong'),
+       count(*) FILTER (WHERE outcome = 'unanswered'), count(*) FILTER (WHERE outcome = 'error'),
+       histogram(coalesce(nullif(method, ''), '(none)')) FILTER (WHERE outcome <> 'error'),
+       quantile_cont(completion_tokens, 0.5), quantile_disc(completion_tokens, 0.9), max(completion_tokens),
+       quantile_cont(latency_s, 0.5), quantile_disc(latency_s, 0.9), max(latency_s)
+FROM (SELECT run_id, {OUTCOME_SQL} AS outcome, method, completion_tokens, latency_s FROM results
+      WHERE run_id IN ({IDS}))
+GROUP BY run_id
+"""
+WRONG_SQL = f"""
+SELECT run_id, {', '.join(expr for _, expr in EXPORT_COLUMNS)} FROM results
+WHERE run_id IN ({IDS}) AND {OUTCOME_SQL} IN ('wrong', 'unanswered')
+QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY item_id, language, sample) <= ?
+ORDER BY run_id, item_id, language, sample
+"""
+TREND_SQL = f"""
+WITH chosen AS (SELECT id FROM runs WHERE status = 'completed' AND item_limit IS NULL
+                AND model IN (SELECT model FROM runs WHERE id IN ({IDS}))),
+cells AS ({cells_sql("SELECT id FROM chosen", figures=False)})
+SELECT r.model, hash({SERIES})::VARCHAR,
+       printf('%s, %s, max %d tokens, T %g', r.dataset_name, r.prompt_template, r.max_tokens, r.temperature),
+       r.id, r.created_at, sum(c.correct), sum(c.total)
+FROM cells c JOIN runs r ON r.id = c.run_id WHERE c.level = 'overall'
+GROUP BY ALL ORDER BY 1, 2, r.created_at, r.id
+"""
 
 
 @functools.cache
@@ -87,15 +139,39 @@ def schema_columns() -> list[tuple[str, str, str]]:
         return fresh.execute("SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal").fetchall()
 
 
-class Store(Retention, ReportReads):
+def file_bytes(path: str) -> int:
+    """The store's size on disk: the file and its write-ahead log (0 for an in-memory store)."""
+    return sum(Path(name).stat().st_size for name in (path, path + ".wal") if Path(name).exists())
+
+
+def check_budget(path: str, budget: int, adding: int) -> None:
+    """Refuse ``adding`` more bytes when the store at ``path`` would pass ``budget`` (0: no budget).
+
+    >>> check_budget(":memory:", 100, 10)
+    >>> try:
+    ...     check_budget(":memory:", 5, 10)
+    ... except QuotaExceeded as exc:
+    ...     print(exc.message[:38])
+    the store at :memory: holds 0 bytes; 1
+    """
+    used = file_bytes(path)
+    if budget and used + adding > budget:
+        raise QuotaExceeded(f"the store at {path} holds {used} bytes; {adding} more would pass its budget of "
+                            f"{budget} bytes ({{store_budget_bytes}}): export and delete old runs, or raise the budget",
+                            mentions=("store_budget_bytes",))
+
+
+def _quantiles(values: Sequence[Any]) -> tuple[float, float, float] | None:
+    return None if values[0] is None else (float(values[0]), float(values[1]), float(values[2]))
+
+
+class Store:
     """Synchronous DuckDB access; wrap calls in one executor thread from async code."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            parent = Path(self.path).parent
-            if not parent.exists():
-                raise InvalidInput(f"directory {parent} does not exist", field="db")
+        if self.path != ":memory:" and not Path(self.path).parent.exists():
+            raise InvalidInput(f"directory {Path(self.path).parent} does not exist", field="db")
         try:
             self._con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:
@@ -184,10 +260,12 @@ class Store(Retention, ReportReads):
             return self.get_run(run.id)
         self.require_results(run.id)
         if existing.config_hash != run.config_hash:
-            raise ConfigConflict(
-                f"a run {run.id!r} exists with a different configuration ({describe_difference(existing, run)}); "
-                "use another id", field="run_id"
-            )
+            fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
+                      "elicit", "elicit_prompt_sha256", "scoring")
+            changed = "; ".join(f"{name}: {getattr(existing, name)!r} -> {getattr(run, name)!r}" for name in fields
+                                if getattr(existing, name) != getattr(run, name)) or "harness version"
+            raise ConfigConflict(f"a run {run.id!r} exists with a different configuration ({changed}); use another id",
+                                 field="run_id")
         self._con.execute(
             "UPDATE runs SET status = 'running', endpoint = ?, finished_at = NULL, error = NULL, "
             "harness_version = ?, extractor_version = ? WHERE id = ?",
@@ -272,7 +350,7 @@ class Store(Retention, ReportReads):
         return self._results("WHERE run_id = ? ORDER BY item_id, language, sample", [run_id])
 
     def _results(self, where: str, params: list[Any]) -> list[ResultRow]:
-        rows = self._con.execute(f"SELECT {', '.join(RESULT_COLUMNS)} FROM results {where}", params).fetchall()
+        rows = self._con.execute(f"SELECT {', '.join(ResultRow.__dataclass_fields__)} FROM results {where}", params).fetchall()
         return [ResultRow(*row) for row in rows]
 
     def answered_cells(self, run_id: str) -> list[LeaderboardRow]:
@@ -308,16 +386,11 @@ class Store(Retention, ReportReads):
         if not used:
             return [], {}
         rows = self._con.execute(
-            """WITH answered AS (
-                   SELECT run_id, item_id, language, completion_tokens, latency_s,
-                          count(completion_tokens) OVER (PARTITION BY run_id) = count(*) OVER (PARTITION BY run_id)
-                              AS tokens_everywhere
-                   FROM results
-                   WHERE run_id IN (SELECT unnest(?::VARCHAR[])) AND error IS NULL AND reused_from IS NULL
-               ), lengths AS (
-                   SELECT run_id, item_id, language,
-                          CASE WHEN tokens_everywhere THEN completion_tokens::DOUBLE ELSE latency_s END AS length
-                   FROM answered
+            f"""WITH lengths AS (  -- completion tokens where the run has them for every answer, else latency
+                   SELECT run_id, item_id, language, CASE WHEN count(completion_tokens) OVER w = count(*) OVER w
+                          THEN completion_tokens::DOUBLE ELSE latency_s END AS length
+                   FROM results WHERE run_id IN ({IDS}) AND error IS NULL AND reused_from IS NULL
+                   WINDOW w AS (PARTITION BY run_id)
                ), relative AS (
                    SELECT item_id, language, length / median(length) OVER (PARTITION BY run_id) AS x
                    FROM lengths WHERE length > 0
@@ -401,12 +474,9 @@ class Store(Retention, ReportReads):
 
     def export_page(self, run_id: str, after: tuple[str, str, int] | None, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` export rows after the key ``after`` (item_id, language, sample), in key order."""
-        where, params = "run_id = ?", list[Any]([run_id])
-        if after is not None:
-            where += " AND (item_id, language, sample) > (?, ?, ?)"
-            params.extend(after)
-        return self._con.execute(
-            f"{SELECT_EXPORT} WHERE {where} ORDER BY item_id, language, sample LIMIT {int(limit)}", params).fetchall()
+        start = after or ("", "", -1)  # before every key: samples count from 0
+        return self._con.execute(f"{SELECT_EXPORT} WHERE run_id = ? AND (item_id, language, sample) > (?, ?, ?) "
+                                 f"ORDER BY item_id, language, sample LIMIT {int(limit)}", [run_id, *start]).fetchall()
 
     # --- deltas: a completed run against the newest earlier pairable run of its series (SERIES) --------
     def delta_base(self, run_id: str) -> str | None:
@@ -433,11 +503,109 @@ class Store(Retention, ReportReads):
                 ORDER BY r.model, r.dataset_name, d.language""").fetchall()
         return [(model, dataset, RunDelta(*delta)) for model, dataset, *delta in rows]
 
+    # --- report ---------------------------------------------------------------------------
+    def report_figures(self, run_ids: Sequence[str], wrong_shown: int) -> list[RunFigures]:
+        """Figures of the runs named, in their order (a run with no results left: zero counts)."""
+        ids = list(run_ids)
+        with export_settings(self._con):  # memory stays flat whatever the store's size
+            counts = {row[0]: row[1:] for row in self._con.execute(FIGURES_SQL, [ids]).fetchall()}
+            wrong: dict[str, list[dict[str, Any]]] = {}
+            for run_id, *row in self._con.execute(WRONG_SQL, [ids, wrong_shown]).fetchall():
+                wrong.setdefault(run_id, []).append(dict(zip(EXPORT_NAMES, row, strict=True)))
+        return [RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
+                           row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, []))
+                for run_id in ids for row in [counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))]]
 
-def describe_difference(old: RunRecord, new: RunRecord) -> str:
-    fields = ("model", "dataset_sha256", "prompt_sha256", "max_tokens", "temperature", "samples", "languages",
-              "elicit", "elicit_prompt_sha256", "scoring")
-    changed = [f"{name}: {getattr(old, name)!r} -> {getattr(new, name)!r}" for name in fields
-               if getattr(old, name) != getattr(new, name)]
-    return "; ".join(changed) or "harness version"
+    def trend(self, run_ids: Sequence[str]) -> list[TrendPoint]:
+        """Every completed full run of the models of ``run_ids``, by model, series and time."""
+        return [TrendPoint(*row) for row in self._con.execute(TREND_SQL, [list(run_ids)]).fetchall()]
 
+    # --- retention and backups (see the module's docstring) ---------------------------------
+    def prune_candidates(self, keep_last: int | None, older_than_days: float | None) -> list[str]:
+        """Ids of the finished runs that pruning with these limits picks (see the module's docstring)."""
+        if (keep_last is None) == (older_than_days is None):
+            raise InvalidInput("give exactly one of keep_last or older_than_days", field="keep_last")
+        if keep_last is not None and keep_last < 1:
+            raise InvalidInput("must be at least 1", field="keep_last")
+        if older_than_days is not None and older_than_days < 0:
+            raise InvalidInput("must not be negative", field="older_than_days")
+        board, _ = chosen_runs_sql(None, False)
+        params: list[object]
+        if keep_last is not None:
+            picked, params = "newest > ?", [keep_last]
+        else:
+            picked, params = "finished_at < ?", [datetime.now() - timedelta(days=older_than_days or 0.0)]
+        rows = self._con.execute(
+            f"""WITH finished AS (
+                    SELECT id, finished_at,
+                           row_number() OVER (PARTITION BY {SERIES} ORDER BY created_at DESC, id DESC) AS newest
+                    FROM runs WHERE status IN {FINISHED}
+                )
+                SELECT id FROM finished WHERE {picked} AND id NOT IN ({board}) ORDER BY id""",
+            params,
+        ).fetchall()
+        return [run_id for (run_id,) in rows]
+
+    def prune(self, keep_last: int | None = None, older_than_days: float | None = None,
+              keep_aggregates: bool = False) -> PruneOutcome:
+        """Prune the picked runs, then shrink the file; runs pruned with aggregates before are skipped."""
+        before = file_bytes(self.path)
+        run_ids = self.prune_candidates(keep_last, older_than_days)
+        if keep_aggregates:
+            run_ids = [run_id for (run_id,) in self._con.execute(
+                f"SELECT id FROM runs WHERE id IN ({IDS}) AND pruned_at IS NULL ORDER BY id",
+                [run_ids]).fetchall()]
+        if not run_ids:
+            return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
+        self._con.register("_pruned", pa.table({"id": pa.array(run_ids, pa.string())}))
+        self._con.begin()
+        try:
+            if keep_aggregates:
+                self._con.execute(f"INSERT INTO run_cells BY NAME {cell_counts_sql('SELECT id FROM _pruned')}")
+                self._con.execute("UPDATE runs SET pruned_at = ? WHERE id IN (SELECT id FROM _pruned)", [datetime.now()])
+            else:
+                for table, key in (("run_cells", "run_id"), ("run_deltas", "run_id"), ("run_specs", "run_id"),
+                                   ("runs", "id")):
+                    self._con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT id FROM _pruned)")
+            self._con.execute("DELETE FROM results WHERE run_id IN (SELECT id FROM _pruned)")
+            self._con.commit()
+        except BaseException:
+            self._con.rollback()
+            raise
+        finally:
+            self._con.unregister("_pruned")
+        self._compact()
+        return PruneOutcome(run_ids, keep_aggregates, before, file_bytes(self.path))
+
+    def backup_to(self, out: str) -> None:
+        """Write a consistent copy of the whole store to the new DuckDB file ``out`` (it must not exist)."""
+        if Path(out).exists():
+            raise InvalidInput(f"{out} exists", field="out")
+        (current,) = self._con.execute("SELECT current_database()").fetchone() or ("",)
+        quoted = out.replace("'", "''")  # ATTACH takes no parameters
+        self._con.execute(f"ATTACH '{quoted}' AS _copy")
+        try:
+            self._con.execute(f'COPY FROM DATABASE "{current}" TO _copy')
+        finally:
+            self._con.execute("DETACH _copy")
+
+    def _compact(self) -> None:
+        """Copy the store into a fresh file and put that in its place: only this frees the pruned blocks.
+
+        The connection is closed for the rename and opened again at once; this process holds the store's
+        thread meanwhile, so no call of its own sees the gap.
+        """
+        if self.path == ":memory:":
+            return
+        fresh = self.path + ".compact"
+        for stale in (fresh, fresh + ".wal"):
+            Path(stale).unlink(missing_ok=True)
+        try:
+            self.backup_to(fresh)
+        except BaseException:
+            Path(fresh).unlink(missing_ok=True)  # e.g. the volume is full: the old file stays, pruned
+            raise
+        self._con.close()
+        os.replace(fresh, self.path)
+        self._con = duckdb.connect(self.path)
+        self._con.execute("SET threads = 1")

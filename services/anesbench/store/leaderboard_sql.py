@@ -169,6 +169,11 @@ GROUP BY run_id, language, level
 """
 
 
+# The columns of a cell, in ``run_cells`` order: which results each counts.
+COUNTS = {"correct": "outcome = 'correct'", "total": "outcome <> 'error'", "unanswered": "outcome = 'unanswered'",
+          "errors": "outcome = 'error'", "done": "ok", "failed": "NOT ok",
+          "done_unanswered": "ok AND outcome = 'unanswered'", "elicited": "outcome <> 'error' AND elicited",
+          "rules_correct": "outcome <> 'error' AND rules_correct"}
 FIGURES = """SELECT c.*, s.mean_accuracy, s.majority_accuracy, s.agreement, k.brier, k.ece, k.reliability
 FROM counts c LEFT JOIN ({samples}) s USING (run_id, language, level)
 LEFT JOIN ({calibration}) k USING (run_id, language, level)"""
@@ -186,15 +191,7 @@ WITH graded AS (
 ),
 counts AS (
     SELECT run_id, language, coalesce(level, 'overall') AS level,
-           count(*) FILTER (WHERE outcome = 'correct') AS correct,
-           count(*) FILTER (WHERE outcome <> 'error') AS total,
-           count(*) FILTER (WHERE outcome = 'unanswered') AS unanswered,
-           count(*) FILTER (WHERE outcome = 'error') AS errors,
-           count(*) FILTER (WHERE ok) AS done,
-           count(*) FILTER (WHERE NOT ok) AS failed,
-           count(*) FILTER (WHERE ok AND outcome = 'unanswered') AS done_unanswered,
-           count(*) FILTER (WHERE outcome <> 'error' AND elicited) AS elicited,
-           count(*) FILTER (WHERE outcome <> 'error' AND rules_correct) AS rules_correct
+           {", ".join(f"count(*) FILTER (WHERE {where}) AS {name}" for name, where in COUNTS.items())}
     FROM graded
     GROUP BY GROUPING SETS ((run_id, language, level), (run_id, language))
 )

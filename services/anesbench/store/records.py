@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING
 
@@ -84,9 +85,6 @@ class ResultRow:
     letter_probs_complete: bool | None = None  # False: a letter was missing from the server's top list
 
 
-RESULT_COLUMNS: tuple[str, ...] = tuple(ResultRow.__dataclass_fields__)
-
-
 @dataclass(frozen=True, slots=True)
 class RunDelta:
     """A completed run against the newest earlier clean run of its series, on their common items."""
@@ -99,3 +97,33 @@ class RunDelta:
     ci_low: float  # 95 % paired bootstrap interval of delta
     ci_high: float
     pvalue: float  # exact McNemar
+
+
+@dataclass(frozen=True, slots=True)
+class PruneOutcome:
+    run_ids: list[str]  # the runs pruned, in id order
+    kept_aggregates: bool
+    bytes_before: int  # the file with its write-ahead log, before and after
+    bytes_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    run_id: str
+    by_outcome: dict[str, int]
+    methods: dict[str, int]
+    tokens: tuple[float, float, float] | None  # median, p90, max; None: nothing recorded
+    latencies: tuple[float, float, float] | None
+    wrong: list[dict[str, Any]] = field(default_factory=list)  # the first wrong or unanswered, as export rows
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    model: str
+    series: str  # the series key (opaque)
+    label: str  # what the series is, for a legend
+    run_id: str
+    created_at: datetime
+    correct: int
+    total: int
+

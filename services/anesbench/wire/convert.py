@@ -20,7 +20,7 @@ from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
 from anesbench.store.export_sql import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
-from anesbench.store.report_reads import RunFigures, TrendPoint
+from anesbench.store.records import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
 
 # A run's status as the store spells it ("pending") -> the enum value (RUN_STATUS_PENDING), and back.
