@@ -66,8 +66,7 @@ def _questions(paths: Sequence[str], runs: Sequence[RunRecord], fields: FieldMap
         if dataset.sha256 not in wanted:
             raise InvalidInput(f"{path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run",
                                field="dataset")
-        for item in dataset.items:
-            found[(dataset.sha256, item.id)] = item
+        found.update(((dataset.sha256, item.id), item) for item in dataset.items)
     return found
 
 
