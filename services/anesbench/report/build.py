@@ -128,15 +128,12 @@ def _table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric_from: i
     """An HTML table; columns from ``numeric_from`` are right-aligned, columns in ``wrap`` break anywhere;
     ``markup``: the cells are HTML already."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    rows = []
-    for line in body:
-        cells = "".join(
-            f"<td>{v}</td>" if markup else
-            f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
-            for i, v in enumerate(line)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    rows = "".join("<tr>" + "".join(
+        f"<td>{v}</td>" if markup else
+        f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
+        for i, v in enumerate(line)
+    ) + "</tr>" for line in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _text(value: Any) -> str:
