@@ -45,14 +45,11 @@ class Bounds:
         >>> Bounds(0, 86_400, unit=" seconds").describe()
         'from 0 to 86400 seconds'
         """
-        return f"from {_number(self.low)} to {_number(self.high)}{self.unit}"
+        return f"from {self.low} to {self.high}{self.unit}"
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-#: setting -> accepted values (``None`` is also accepted for concurrency and limit: automatic, all)
+#: setting -> accepted values (``None`` is also accepted for concurrency and limit: automatic, all); whole numbers,
+#: so that ``describe`` writes them as such
 RUN_BOUNDS: dict[str, Bounds] = {
     "concurrency": Bounds(1, 4096),
     "max_tokens": Bounds(1, 1_000_000),

@@ -162,9 +162,6 @@ class _Line:
     runs: dict[tuple[str, str], str]  # column group -> run id
     cells: dict[tuple[str, str, str], LeaderboardRow] = field(default_factory=dict)
 
-    def takes(self, group: tuple[str, str], run_id: str) -> bool:
-        return self.runs.setdefault(group, run_id) == run_id
-
 
 def _lines(rows: Sequence[LeaderboardRow]) -> list[_Line]:
     """A line per model label; a second run of the same label and group (e.g. another sha256 of a
@@ -172,7 +169,8 @@ def _lines(rows: Sequence[LeaderboardRow]) -> list[_Line]:
     lines: list[_Line] = []
     for row in rows:
         label, group = model_label(row), (row.dataset, row.language)
-        line = next((line for line in lines if line.label == label and line.takes(group, row.run_id)), None)
+        line = next((line for line in lines if line.label == label
+                     and line.runs.setdefault(group, row.run_id) == row.run_id), None)
         if line is None:
             line = _Line(label, {group: row.run_id})
             lines.append(line)
@@ -231,22 +229,18 @@ def _short(error: str | None, width: int = 100) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+# ``runs --format json``: progress plus the validity record; key -> RunRecord attribute where they differ
+RUN_KEYS = ("id", "model", "dataset", "languages", "status", "done", "total", "failed", "correct", "endpoint",
+            "prompt_template", "started", "finished", "error", "dataset_sha256", "prompt_sha256", "max_tokens",
+            "temperature", "samples", "harness_version", "extractor_version", "elicit", "elicit_prompt",
+            "elicit_prompt_sha256", "elicit_constraint", "delta", "delta_pvalue", "scoring")
+RUN_ATTRIBUTES = {"dataset": "dataset_name", "started": "started_at", "finished": "finished_at"}
+
+
 def run_json(run: RunRecord) -> dict[str, Any]:
-    """A run as ``runs --format json`` prints it: progress plus the validity record."""
-    return {
-        "id": run.id, "model": run.model, "dataset": run.dataset_name, "languages": list(run.languages),
-        "status": run.status, "done": run.done, "total": run.total, "failed": run.failed,
-        "correct": run.correct, "endpoint": run.endpoint, "prompt_template": run.prompt_template,
-        "started": run.started_at.isoformat() if run.started_at else None,
-        "finished": run.finished_at.isoformat() if run.finished_at else None,
-        "error": run.error,
-        "dataset_sha256": run.dataset_sha256, "prompt_sha256": run.prompt_sha256, "max_tokens": run.max_tokens,
-        "temperature": run.temperature, "samples": run.samples, "harness_version": run.harness_version,
-        "extractor_version": run.extractor_version, "elicit": run.elicit, "elicit_prompt": run.elicit_prompt,
-        "elicit_prompt_sha256": run.elicit_prompt_sha256, "elicit_constraint": run.elicit_constraint,
-        "delta": run.delta, "delta_pvalue": run.delta_pvalue,
-        "scoring": run.scoring,
-    }
+    found = {key: getattr(run, RUN_ATTRIBUTES.get(key, key)) for key in RUN_KEYS}
+    times = {key: found[key] and found[key].isoformat() for key in ("started", "finished")}
+    return {**found, **times, "languages": list(run.languages)}
 
 
 def render_runs(runs: Sequence[RunRecord], fmt: str) -> str:

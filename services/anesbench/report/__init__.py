@@ -1,5 +1,3 @@
 """``anesbench report``: one self-contained HTML page (inline CSS and SVG, no script, nothing fetched)."""
 
-from anesbench.report.build import build_report
-
-__all__ = ["build_report"]
+from anesbench.report.build import build_report as build_report

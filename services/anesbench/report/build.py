@@ -6,6 +6,7 @@ Every value is HTML-escaped; figures are inline SVG; no script, no URL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -25,8 +26,7 @@ WRONG_SHOWN = 200  # per run: the page stays readable and small; the export has 
 RUNS_LISTED = 10  # runs with their own tables, figures and lists: the first of the board's, so any store fits
 COMPARED = 3  # runs the first is compared with
 TRENDS_SHOWN = 4  # panels of the trend figure: each costs about a fifth of a second to draw
-WRONG_HEADER = "".join(f"<th>{h}</th>" for h in ("item", "lang", "level", "question", "options", "gold", "predicted",
-                                                 "method", "reply"))
+WRONG_HEADER = ("item", "lang", "level", "question", "options", "gold", "predicted", "method", "reply")
 
 
 @dataclass(slots=True)
@@ -51,13 +51,10 @@ def _load_any(path: str, fields: FieldMap | None) -> Dataset:
     """A dataset file with both languages, else the one it has (the report only reads texts)."""
     if fields is not None:
         return load_dataset(path, (fields.language,), fields=fields)
-    try:
-        return load_dataset(path, ("en", "zh"))
-    except InvalidInput:
-        try:
-            return load_dataset(path, ("en",))
-        except InvalidInput:
-            return load_dataset(path, ("zh",))
+    for languages in (("en", "zh"), ("en",)):
+        with suppress(InvalidInput):
+            return load_dataset(path, languages)
+    return load_dataset(path, ("zh",))
 
 
 def _questions(paths: Sequence[str], runs: Sequence[RunRecord], fields: FieldMap | None) -> dict[tuple[str, str], Item]:
@@ -68,8 +65,7 @@ def _questions(paths: Sequence[str], runs: Sequence[RunRecord], fields: FieldMap
         if dataset.sha256 not in wanted:
             raise InvalidInput(f"{path} (sha256 {dataset.sha256[:12]}) is not the dataset of any reported run",
                                field="dataset")
-        for item in dataset.items:
-            found[(dataset.sha256, item.id)] = item
+        found.update(((dataset.sha256, item.id), item) for item in dataset.items)
     return found
 
 
@@ -127,17 +123,16 @@ code{font-size:.8rem}
 
 
 def _table(header: Sequence[str], body: Sequence[Sequence[Any]], numeric_from: int = 99,
-           wrap: Sequence[int] = ()) -> str:
-    """An HTML table; columns from ``numeric_from`` are right-aligned, columns in ``wrap`` break anywhere."""
+           wrap: Sequence[int] = (), *, markup: bool = False) -> str:
+    """An HTML table; columns from ``numeric_from`` are right-aligned, columns in ``wrap`` break anywhere;
+    ``markup``: the cells are HTML already."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    rows = []
-    for line in body:
-        cells = "".join(
-            f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
-            for i, v in enumerate(line)
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    rows = "".join("<tr>" + "".join(
+        f"<td>{v}</td>" if markup else
+        f'<td class="{"n" if i >= numeric_from else "w" if i in wrap else "t"}">{escape(_text(v))}</td>'
+        for i, v in enumerate(line)
+    ) + "</tr>" for line in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _text(value: Any) -> str:
@@ -285,20 +280,14 @@ def _wrong(data: ReportData) -> str:
             text = item.texts.get(wrong["language"]) if item else None
             stem = escape(text.question) if text else '<span class="note">(pass --dataset to show the question)</span>'
             options = "<br>".join(f"{escape(k)}. {escape(v)}" for k, v in text.options.items()) if text else ""
-            reply = escape(wrong["response"] or "")
-            rows.append(
-                f"<tr><td><code>{escape(wrong['item_id'])}</code></td><td>{escape(wrong['language'])}</td>"
-                f"<td>{escape(wrong['level'])}</td><td>{stem}</td><td>{options}</td><td>{escape(wrong['gold'])}</td>"
-                f"<td>{escape(wrong['predicted'] or 'no answer')}</td><td>{escape(wrong['method'] or '')}</td>"
-                f"<td><details><summary>reply</summary><pre>{reply}</pre></details></td></tr>"
-            )
+            rows.append([f"<code>{escape(wrong['item_id'])}</code>", escape(wrong["language"]), escape(wrong["level"]),
+                         stem, options, escape(wrong["gold"]), escape(wrong["predicted"] or "no answer"),
+                         escape(wrong["method"] or ""),
+                         f"<details><summary>reply</summary><pre>{escape(wrong['response'] or '')}</pre></details>"])
         total = summary.figures.by_outcome["wrong"] + summary.figures.by_outcome["unanswered"]
         shown = f"first {WRONG_SHOWN} of " if total > WRONG_SHOWN else ""
-        parts.append(
-            f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{total} "
-            f"wrong or unanswered</summary><table><thead><tr>{WRONG_HEADER}</tr></thead><tbody>{''.join(rows)}</tbody>"
-            "</table></details>"
-        )
+        parts.append(f"<details><summary>{escape(summary.run.id)} ({escape(summary.run.model)}): {shown}{total} "
+                     f"wrong or unanswered</summary>{_table(WRONG_HEADER, rows, markup=True)}</details>")
     return "".join(parts) + _capped(data)
 
 
