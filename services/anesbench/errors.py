@@ -26,7 +26,7 @@ transport failed), each with narrower classes below it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -73,15 +73,6 @@ class AnesbenchError(Exception):
         return self.render()
 
 
-E = TypeVar("E", bound=AnesbenchError)
-
-
-def _declare(name: str, base: type[E], doc: str, **declared: Any) -> type[E]:
-    """A class that only says what it means and declares class variables. A class that is subclassed, named in an
-    annotation or given attributes keeps a class statement: to mypy, this call's result is no type."""
-    return cast(type[E], type(name, (base,), {"__doc__": doc, **declared}))
-
-
 class InvalidInput(AnesbenchError):
     """Input that can never succeed as given: the message says what and where."""
 
@@ -89,17 +80,30 @@ class InvalidInput(AnesbenchError):
     grpc_status = "INVALID_ARGUMENT"
 
 
-ConfigConflict = _declare("ConfigConflict", InvalidInput,
-                          "A run id that already exists with a different configuration.",
-                          grpc_status="FAILED_PRECONDITION")
-NotFound = _declare("NotFound", AnesbenchError, "A run, dataset or other named thing that does not exist.",
-                    exit_code=EXIT_BAD_INPUT, grpc_status="NOT_FOUND")
-PermissionDenied = _declare("PermissionDenied", AnesbenchError,
-                            "A request for something the server is not allowed to do (e.g. a foreign endpoint).",
-                            exit_code=EXIT_BAD_INPUT, grpc_status="PERMISSION_DENIED")
-Unauthenticated = _declare("Unauthenticated", PermissionDenied,
-                           "A call without the bearer token the dispatcher requires (ANESBENCH_DISPATCHER_TOKEN).",
-                           grpc_status="UNAUTHENTICATED")
+class ConfigConflict(InvalidInput):
+    """A run id that already exists with a different configuration."""
+
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class NotFound(AnesbenchError):
+    """A run, dataset or other named thing that does not exist."""
+
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "NOT_FOUND"
+
+
+class PermissionDenied(AnesbenchError):
+    """A request for something the server is not allowed to do (e.g. a foreign endpoint)."""
+
+    exit_code = EXIT_BAD_INPUT
+    grpc_status = "PERMISSION_DENIED"
+
+
+class Unauthenticated(PermissionDenied):
+    """A call without the bearer token the dispatcher requires (ANESBENCH_DISPATCHER_TOKEN)."""
+
+    grpc_status = "UNAUTHENTICATED"
 
 
 class Unavailable(AnesbenchError):
@@ -109,13 +113,26 @@ class Unavailable(AnesbenchError):
     retryable = True
 
 
-QuotaExceeded = _declare("QuotaExceeded", AnesbenchError,
-                         "A request would take more than the server grants (an upload's size, the store's budget).",
-                         grpc_status="RESOURCE_EXHAUSTED")
-GraderUnavailable = _declare("GraderUnavailable", Unavailable, "The remote grader could not be reached.")
-DispatcherUnavailable = _declare("DispatcherUnavailable", Unavailable, "The dispatcher could not be reached.")
-Draining = _declare("Draining", Unavailable, "The dispatcher is shutting down and takes no new runs.")
-StoreBusy = _declare("StoreBusy", Unavailable, "The DuckDB file is held by another process.")
+class QuotaExceeded(AnesbenchError):
+    """A request would take more than the server grants (an upload's size, the store's budget)."""
+
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class GraderUnavailable(Unavailable):
+    """The remote grader could not be reached."""
+
+
+class DispatcherUnavailable(Unavailable):
+    """The dispatcher could not be reached."""
+
+
+class Draining(Unavailable):
+    """The dispatcher is shutting down and takes no new runs."""
+
+
+class StoreBusy(Unavailable):
+    """The DuckDB file is held by another process."""
 
 
 class DownloadFailed(Unavailable):
@@ -140,15 +157,20 @@ class RetryableInferenceError(InferenceError):
         self.retry_after = retry_after
 
 
-FatalInferenceError = _declare(
-    "FatalInferenceError", InferenceError,
-    "Every request would fail the same way (bad key, unknown model or path, untrusted TLS, no DNS): stop.")
-ChoicesRefused = _declare(
-    "ChoicesRefused", InferenceError,
-    "The server does not accept ``n > 1`` (HTTP 400/422 naming ``n``): the engine sends the samples one by one.")
-ModelNotReady = _declare("ModelNotReady", InferenceError,
-                         "An InferenceService the run needs did not become Ready before the deadline.")
-KubeApiError = _declare("KubeApiError", InferenceError, "The Kubernetes API answered with an error or could not be reached.")
+class FatalInferenceError(InferenceError):
+    """Every request would fail the same way (bad key, unknown model or path, untrusted TLS, no DNS): stop."""
+
+
+class ChoicesRefused(InferenceError):
+    """The server does not accept ``n > 1`` (HTTP 400/422 naming ``n``): the engine sends the samples one by one."""
+
+
+class ModelNotReady(InferenceError):
+    """An InferenceService the run needs did not become Ready before the deadline."""
+
+
+class KubeApiError(InferenceError):
+    """The Kubernetes API answered with an error or could not be reached."""
 
 
 class HttpError(AnesbenchError):
@@ -159,41 +181,72 @@ class HttpError(AnesbenchError):
     fatal: ClassVar[bool] = False  # True: every request to this server would fail the same way
 
 
-ConnectError = _declare("ConnectError", HttpError,
-                        "No connection to the server (or the proxy): refused, unreachable, reset during the handshake.")
-ConnectTimeout = _declare("ConnectTimeout", ConnectError, "No connection within the connect timeout.")
-ReadError = _declare("ReadError", HttpError, "The connection closed or broke before the response ended.")
-RemoteProtocolError = _declare("RemoteProtocolError", HttpError, "The server's bytes were not a valid HTTP response.")
-ProxyError = _declare("ProxyError", HttpError, "The proxy failed the request or refused to open a tunnel.")
-FatalHttpError = _declare("FatalHttpError", HttpError, "A transport failure that retrying cannot fix.",
-                          retryable=False, fatal=True)
-CertificateError = _declare(
-    "CertificateError", FatalHttpError,
-    "TLS failed: the certificate is not trusted (wrong or missing CA bundle), or TLS itself failed.")
-NameResolutionError = _declare("NameResolutionError", FatalHttpError, "The host name does not resolve.")
-ProxyAuthenticationRequired = _declare(
-    "ProxyAuthenticationRequired", FatalHttpError,
-    "The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong.")
-StartupFailed = _declare("StartupFailed", AnesbenchError, "A service started by ``anesbench up`` did not come up, or died.")
-RunFailed = _declare(
-    "RunFailed", AnesbenchError,
-    "A run ended (failed or cancelled) without a result for every item; the same run id resumes it.",
-    grpc_status="ABORTED")
-ServerError = _declare(
-    "ServerError", AnesbenchError,
-    "The server reported an internal error (a bug, see its log): retrying the same call will not help.",
-    grpc_status="INTERNAL")
-EndpointNotReady = _declare(
-    "EndpointNotReady", InferenceError,
-    "Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row).")
+class ConnectError(HttpError):
+    """No connection to the server (or the proxy): refused, unreachable, reset during the handshake."""
+
+
+class ConnectTimeout(ConnectError):
+    """No connection within the connect timeout."""
+
+
+class ReadError(HttpError):
+    """The connection closed or broke before the response ended."""
+
+
+class RemoteProtocolError(HttpError):
+    """The server's bytes were not a valid HTTP response."""
+
+
+class ProxyError(HttpError):
+    """The proxy failed the request or refused to open a tunnel."""
+
+
+class FatalHttpError(HttpError):
+    """A transport failure that retrying cannot fix."""
+
+    retryable = False
+    fatal = True
+
+
+class CertificateError(FatalHttpError):
+    """TLS failed: the certificate is not trusted (wrong or missing CA bundle), or TLS itself failed."""
+
+
+class NameResolutionError(FatalHttpError):
+    """The host name does not resolve."""
+
+
+class ProxyAuthenticationRequired(FatalHttpError):
+    """The proxy answered 407: its credentials (in HTTPS_PROXY/HTTP_PROXY) are missing or wrong."""
+
+
+class StartupFailed(AnesbenchError):
+    """A service started by ``anesbench up`` did not come up, or died."""
+
+
+class RunFailed(AnesbenchError):
+    """A run ended (failed or cancelled) without a result for every item; the same run id resumes it."""
+
+    grpc_status = "ABORTED"
+
+
+class ServerError(AnesbenchError):
+    """The server reported an internal error (a bug, see its log): retrying the same call will not help."""
+
+    grpc_status = "INTERNAL"
+
+
+class EndpointNotReady(InferenceError):
+    """Preflight: the endpoint did not become reachable and healthy in time (exit 1, no run row)."""
 
 
 class EndpointsUnreachable(InferenceError):
     """The circuit breaker opened: every endpoint of the model keeps failing; the run stops, resumable."""
 
 
-Ungradable = _declare(
-    "Ungradable", AnesbenchError,
-    "One reply the grader cannot handle (too large, over its deadline): recorded on its row, the run goes on.")
-StoreWriteFailed = _declare("StoreWriteFailed", AnesbenchError,
-                            "The result store cannot write: the run stops at once (exit 1).")
+class Ungradable(AnesbenchError):
+    """One reply the grader cannot handle (too large, over its deadline): recorded on its row, the run goes on."""
+
+
+class StoreWriteFailed(AnesbenchError):
+    """The result store cannot write: the run stops at once (exit 1)."""
