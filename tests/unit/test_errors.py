@@ -383,7 +383,7 @@ def test_a_run_may_name_only_an_allowed_inference_service() -> None:
 
 def test_an_inference_service_url_outside_its_namespace_is_refused() -> None:
     from anesbench.errors import PermissionDenied
-    from anesbench.kube.pool import check_status_url
+    from anesbench.kube import check_status_url
 
     check_status_url("http://m-predictor.bench.svc.cluster.local/v1", "bench", ())
     for url in ("http://m-predictor.other.svc.cluster.local/v1", "https://attacker.example/v1",

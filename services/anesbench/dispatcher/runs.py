@@ -42,7 +42,7 @@ from anesbench.grader import Grader
 from anesbench.inference.endpoint import check_allowed, refuse_url_credentials, validate_endpoint
 from anesbench.inference.sizing import MAX_LIMIT, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
-from anesbench.kube.pool import ModelPool
+from anesbench.kube import ModelPool
 from anesbench.limiter import DynamicLimiter
 from anesbench.prompts import PromptTemplate
 from anesbench.store import RunRecord, Store

@@ -23,8 +23,7 @@ from anesbench.dispatcher.settings import DispatcherSettings, serve_option
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.client import MultiConnectionGrader
-from anesbench.kube.api import InferenceServiceApi
-from anesbench.kube.pool import ModelPool
+from anesbench.kube import InferenceServiceApi, ModelPool
 from anesbench.serving.security import REFLECTION_PREFIX, TokenRoles, read_token
 from anesbench.serving.status import rpc
 from anesbench.store import Store
