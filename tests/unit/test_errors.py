@@ -21,7 +21,7 @@ from anesbench import errors
 from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_modes import _follow
-from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
+from anesbench.dispatcher.runs import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving.status import error_from_rpc, rpc, status_for
 from anesbench.v1 import dispatcher_pb2 as pb

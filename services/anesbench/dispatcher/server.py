@@ -18,8 +18,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from anesbench import metrics, serving
-from anesbench.dispatcher.runs import Runs
-from anesbench.dispatcher.settings import DispatcherSettings, serve_option
+from anesbench.dispatcher.runs import DispatcherSettings, Runs, serve_option
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.client import MultiConnectionGrader
