@@ -6,12 +6,7 @@ shared engine, launched by one path whatever its endpoint: a URL, or an Inferenc
 demand, then waited for). After a restart, unfinished runs resume by themselves from the specs kept
 in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails that run
 alone, with the reason.
-
-How many requests a run keeps in flight (:func:`settle`): the concurrency it gives, else for each
-endpoint that reports its slots (:func:`anesbench.inference.sizing.server_slots`) those slots plus a
-short queue, and for one that does not ``unknown_slots`` when given (the run is then fixed at the
-sum), else :data:`MAX_LIMIT`, the engine's adaptive limiter sizing the run and its share only capping
-it. Runs on one endpoint share it fairly (:class:`EndpointShares`) from join to leave.
+Runs on one endpoint share it fairly (:class:`EndpointShares`) from join to leave.
 
 Between looking a run id up in the registry and claiming it nothing yields, so two concurrent starts
 with one id make one run (the second joins it, or gets ConfigConflict when its spec differs).
@@ -23,6 +18,7 @@ import asyncio
 import builtins
 import contextlib
 import dataclasses
+import json
 import logging
 import time
 from collections import defaultdict
@@ -31,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench.dataset import Dataset
-from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load, read_upload
+from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load
 from anesbench.engine.admission import check_run, probe_endpoints
 from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
@@ -123,7 +119,6 @@ class ActiveRun:
     record: RunRecord | None = None
     progress: RunProgress | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
     initial_done: int = 0
 
     def snapshot(self) -> RunRecord | None:
@@ -175,9 +170,8 @@ class Runs:
         """Validate everything, then start (or join, or resume) the run and return its record."""
         if self.draining:
             raise Draining("the dispatcher is shutting down; retry shortly")
-        config, template = self._validate(config, prompt_template)
         run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
-        config = dataclasses.replace(config, run_id=run_id)
+        config, template = self._validate(config, prompt_template, run_id)
         loaded = await asyncio.to_thread(load, self.settings.datasets_dir, config, template, dataset_name, upload)
         if (other := self._active.get(run_id)) is not None:
             # The id is taken (starting or running): the same spec joins that run, another one is refused.
@@ -207,13 +201,17 @@ class Runs:
 
     async def _from_spec(self, run_id: str, spec_text: str) -> tuple[RunConfig, PromptTemplate, Loaded]:
         """A run of this dispatcher as its stored spec gives it, validated again, with its dataset."""
-        spec = StoredSpec.from_json(spec_text)
-        config, template = self._validate(dataclasses.replace(spec.config, run_id=run_id), spec.prompt_template)
-        upload = await read_upload(self.store, spec.dataset)
+        spec, upload = StoredSpec.from_json(spec_text), None
+        config, template = self._validate(spec.config, spec.prompt_template, run_id)
+        if sha := spec.dataset.upload_sha256:  # the upload as it was sent
+            if (stored := await self.store.call(Store.load_upload, sha)) is None:
+                raise ConfigConflict(f"upload {sha} is missing from the store")
+            upload = stored[0], await asyncio.to_thread(json.loads, stored[1])
         return config, template, await asyncio.to_thread(load, self.settings.datasets_dir, config, template,
                                                          spec.dataset.name, upload)
 
-    def _validate(self, config: RunConfig, prompt_template: str | None) -> tuple[RunConfig, PromptTemplate]:
+    def _validate(self, config: RunConfig, prompt_template: str | None,
+                  run_id: str) -> tuple[RunConfig, PromptTemplate]:
         """The run as this dispatcher will execute it: an InferenceService in its namespace, endpoints valid
         and allowed (--allow-endpoint), one API key for all of them, then the checks every run passes."""
         if config.inference_service:
@@ -222,7 +220,7 @@ class Runs:
         refuse_url_credentials(endpoints)
         for url in endpoints:
             check_allowed(url, self.settings.allowed_endpoints)
-        config = dataclasses.replace(config, endpoints=endpoints)
+        config = dataclasses.replace(config, endpoints=endpoints, run_id=run_id)
         # key_for refuses runs mixing keys; HttpOptions() reads the dispatcher's environment
         template = check_run(config, prompt_template, api_key=self.settings.key_for(endpoints), http=HttpOptions(),
                              allow_files=False)
@@ -270,11 +268,13 @@ class Runs:
                 log.error("run %s: %s", run_id, exc)
                 final = active.record = await self.store.call(Store.finish_run, run_id, "failed", str(exc))
                 return final
+            except Exception:  # a crash that is not one of ours is logged with its traceback
+                log.exception("run task run-%s crashed", run_id)
+                raise
             finally:
                 self._release(active)
 
         task = active.task = asyncio.create_task(execute(), name=f"run-{run_id}")
-        task.add_done_callback(_log_outcome)  # a crash that is not one of ours is logged with its traceback
         if not active.started.is_set():
             await asyncio.wait({task, asyncio.ensure_future(active.started.wait())},
                                return_when=asyncio.FIRST_COMPLETED)
@@ -354,13 +354,12 @@ class Runs:
             return
         await active.started.wait()
         last: tuple[int, int, str] | None = None
-        while not active.finished.is_set():
+        while (task := active.task) is not None and not task.done():
             snap = active.snapshot()
             if snap is not None and (snap.done, snap.failed, snap.status) != last:
                 last = (snap.done, snap.failed, snap.status)
                 yield snap, active.rate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(active.finished.wait(), WATCH_INTERVAL)
+            await asyncio.wait({task}, timeout=WATCH_INTERVAL)
         yield await self.store.call(Store.get_run, run_id), active.rate()
 
     # --- the registry -----------------------------------------------------------------------
@@ -381,7 +380,6 @@ class Runs:
         if self._active.get(active.config.run_id or "") is active:
             del self._active[active.config.run_id or ""]
         active.started.set()
-        active.finished.set()
 
 
 class EndpointShares:
@@ -414,8 +412,11 @@ class EndpointShares:
 
 
 async def settle(config: RunConfig, api_key: str | None, *, unknown_slots: int | None = None) -> tuple[RunConfig, int]:
-    """The run's config with its concurrency settled (unless the adaptive limiter sizes it), and the
-    concurrency it wants of its endpoint's share."""
+    """The run's config with its concurrency settled, and the concurrency it wants of its endpoint's share:
+    the concurrency it gives, else for each endpoint that reports its slots (:func:`server_slots`) those
+    slots plus a short queue, and for one that does not ``unknown_slots`` when given (the run is then fixed
+    at the sum), else :data:`MAX_LIMIT`, the engine's adaptive limiter sizing the run and its share only
+    capping it."""
     if config.concurrency is not None:
         return config, config.concurrency
     found = await asyncio.gather(*(server_slots(url, api_key) for url in config.endpoints))
@@ -441,11 +442,3 @@ def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[st
         raise PermissionDenied(f"{namespace}: this dispatcher drives InferenceServices in namespace {pool.namespace} "
                                "only", field="namespace")
     return dataclasses.replace(config, namespace=namespace)
-
-
-def _log_outcome(task: asyncio.Task[RunRecord]) -> None:
-    if task.cancelled():
-        return
-    error = task.exception()
-    if error is not None and not isinstance(error, AnesbenchError):
-        log.error("run task %s crashed", task.get_name(), exc_info=error)

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
 
@@ -65,10 +65,6 @@ def _run_id(value: str, field: str = "run_id") -> str:
     return value
 
 
-def _records(upload: pb.DatasetUpload) -> list[dict[str, Any]]:
-    return [item_record(item, index) for index, item in enumerate(upload.items)]
-
-
 class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(self, runs: Runs) -> None:
         self.runs = runs
@@ -85,7 +81,8 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
                 raise InvalidInput("the dataset has no items", field="upload.items")
             if len(request.upload.items) > MAX_UPLOAD_ITEMS:
                 raise InvalidInput(f"more than {MAX_UPLOAD_ITEMS} items", field="upload.items")
-            upload = (request.upload.name, await asyncio.to_thread(_records, request.upload))  # takes seconds: off the loop
+            records = await asyncio.to_thread(lambda: [item_record(i, n) for n, i in enumerate(request.upload.items)])
+            upload = request.upload.name, records  # converted off the loop: it takes seconds
         elif which != "dataset_name":
             raise InvalidInput("give either upload or dataset_name", field="dataset")
         return run_to_pb(await self.runs.start(config, request.spec.prompt_template, dataset_name=request.dataset_name,

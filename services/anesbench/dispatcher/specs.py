@@ -14,7 +14,6 @@ came later without a new version: a spec without it is a run from before elicita
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,10 +23,8 @@ from typing import Any, NamedTuple
 
 from anesbench.dataset import Dataset, dataset_from_items, load_dataset
 from anesbench.engine.config import RunConfig, config_hash
-from anesbench.errors import ConfigConflict, InvalidInput, NotFound
+from anesbench.errors import InvalidInput, NotFound
 from anesbench.prompts import PromptTemplate
-from anesbench.store.async_store import AsyncStore
-from anesbench.store.database import Store
 from anesbench.wire import DATASET_NAME
 
 SPEC_VERSION = 1
@@ -185,13 +182,3 @@ def load(
         dataset = named_dataset(datasets_dir, dataset_name or "", config.languages)
         ref, text = DatasetRef(name=dataset_name), None
     return Loaded(dataset, ref, text, config_hash(config, dataset, template))
-
-
-async def read_upload(store: AsyncStore, dataset: DatasetRef) -> Upload | None:
-    """The upload a stored spec refers to, as it was sent (None for a named dataset)."""
-    if not dataset.upload_sha256:
-        return None
-    stored = await store.call(Store.load_upload, dataset.upload_sha256)
-    if stored is None:
-        raise ConfigConflict(f"upload {dataset.upload_sha256} is missing from the store")
-    return stored[0], await asyncio.to_thread(json.loads, stored[1])
