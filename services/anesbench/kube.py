@@ -13,8 +13,7 @@ At most ``budget`` on-demand models are up at once; a run whose model would exce
 FIFO order, and an idle model (no run holds it, grace period running) is stopped at once to make
 room. Models the dispatcher started carry ``anesbench.io/started-by: <owner>``, so that a restarted
 dispatcher (``recover``) adopts them and still stops them. Models not marked on demand, or started
-by someone else, are only read and waited for, never started or stopped. The functions below read
-and write the few parts of a KServe ``serving.kserve.io/v1beta1`` InferenceService that this takes.
+by someone else, are only read and waited for, never started or stopped.
 """
 
 from __future__ import annotations
@@ -87,8 +86,6 @@ def _translate(exc: Exception, what: str) -> Exception:
 
 
 class InferenceServiceApi:
-    """get/list/watch/patch of ``inferenceservices`` in one namespace."""
-
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
         self._custom: Any = None
@@ -147,8 +144,7 @@ class InferenceServiceApi:
                 ):
                     obj = event.get("object") or {}
                     if event.get("type") == "ERROR":
-                        code = obj.get("code") if isinstance(obj, dict) else None
-                        if code == 410:
+                        if isinstance(obj, dict) and obj.get("code") == 410:
                             return  # too old: the caller reads the object again
                         raise KubeApiError(f"{self._what(name)}: watch error {obj}")
                     if event.get("type") in ("ADDED", "MODIFIED") and done(obj):
@@ -220,8 +216,7 @@ def check_status_url(url: str, namespace: str, allowed_prefixes: Sequence[str]) 
     check_allowed(url, allowed_prefixes)
 
 
-def start_patch(owner: str) -> Obj:
-    """JSON merge patch that starts a stopped model and marks it as ours."""
+def start_patch(owner: str) -> Obj:  # a JSON merge patch: started, and marked as ours
     return {"metadata": {"annotations": {STOP_ANNOTATION: None, STARTED_BY_ANNOTATION: owner}}}
 
 

@@ -5,8 +5,7 @@ The dispatcher is the only writer of its DuckDB file. Each run is an asyncio tas
 shared engine, launched by one path whatever its endpoint: a URL, or an InferenceService (started on
 demand, then waited for). After a restart, unfinished runs resume by themselves from the specs kept
 in the store (:mod:`~anesbench.dispatcher.specs`), and a spec that cannot be read fails that run
-alone, with the reason.
-Runs on one endpoint share it fairly (:class:`EndpointShares`) from join to leave.
+alone, with the reason. Runs on one endpoint share it fairly (:class:`EndpointShares`).
 
 Between looking a run id up in the registry and claiming it nothing yields, so two concurrent starts
 with one id make one run (the second joins it, or gets ConfigConflict when its spec differs).
@@ -27,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anesbench.dataset import Dataset
-from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load
+from anesbench.dispatcher.specs import DatasetRef, StoredSpec, Upload, load
 from anesbench.engine.admission import check_run, probe_endpoints
-from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, config_hash, new_run_id, run_record
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run
@@ -122,13 +121,10 @@ class ActiveRun:
     initial_done: int = 0
 
     def snapshot(self) -> RunRecord | None:
-        if self.record is None:
-            return None
-        snap = dataclasses.replace(self.record)
-        if self.progress is not None:
-            snap.done, snap.failed = self.progress.done, self.progress.failed
-            snap.correct, snap.unanswered = self.progress.correct, self.progress.unanswered
-        return snap
+        if self.record is None or (p := self.progress) is None:
+            return None if self.record is None else dataclasses.replace(self.record)
+        return dataclasses.replace(self.record, done=p.done, failed=p.failed, correct=p.correct,
+                                   unanswered=p.unanswered)
 
     def rate(self) -> float:
         progress = self.progress
@@ -150,7 +146,6 @@ class ActiveRun:
 
 
 class Runs:
-    """Every run of this dispatcher: the registry of the active ones by id, and what changes or reads them."""
 
     def __init__(self, store: AsyncStore, grader: Grader, settings: DispatcherSettings,
                  models: ModelPool | None) -> None:
@@ -167,48 +162,47 @@ class Runs:
         self, config: RunConfig, prompt_template: str | None, *, dataset_name: str | None = None,
         upload: Upload | None = None,
     ) -> RunRecord:
-        """Validate everything, then start (or join, or resume) the run and return its record."""
         if self.draining:
             raise Draining("the dispatcher is shutting down; retry shortly")
         run_id = config.run_id or new_run_id(config.model, upload[0] if upload is not None else dataset_name or "")
         config, template = self._validate(config, prompt_template, run_id)
-        loaded = await asyncio.to_thread(load, self.settings.datasets_dir, config, template, dataset_name, upload)
+        dataset, text = await asyncio.to_thread(load, self.settings.datasets_dir, config, dataset_name, upload)
+        run_hash = config_hash(config, dataset, template)
         if (other := self._active.get(run_id)) is not None:
             # The id is taken (starting or running): the same spec joins that run, another one is refused.
-            if other.hash != loaded.hash:
+            if other.hash != run_hash:
                 raise ConfigConflict("a run with that id is active with a different configuration", field="run_id")
             await other.started.wait()
             return other.snapshot() or await self.get(run_id)
-        with self._claim(config, loaded.hash) as active:  # no await since the lookup above: the id is ours
+        with self._claim(config, run_hash) as active:  # no await since the lookup above: the id is ours
             existing = await self.store.call(Store.find_run, run_id)
-            if existing is not None and existing.status == "completed" and existing.config_hash == loaded.hash:
+            if existing is not None and existing.status == "completed" and existing.config_hash == run_hash:
                 self._release(active)
                 return existing
             await probe_endpoints(config, api_key=self.settings.key_for(config.endpoints), http=HttpOptions(),
                                   report=lambda line: log.warning("run %s: %s", run_id, line))
             # Before anything is stored: the upload within --max-upload-bytes, the store within --store-budget-bytes.
-            size = len(loaded.upload_text.encode()) if loaded.upload_text is not None else 0
+            size = len(text.encode()) if text is not None else 0
             if self.settings.max_upload_bytes and size > self.settings.max_upload_bytes:
                 raise QuotaExceeded(f"the dataset takes {size} bytes, more than this dispatcher accepts "
                                     f"({self.settings.max_upload_bytes}, its {{max_upload_bytes}})", field="upload",
                                     mentions=("max_upload_bytes",))
             check_budget(self.settings.db, self.settings.store_budget_bytes, size)
-            if loaded.upload_text is not None:  # a named dataset stays in --datasets-dir
-                await self.store.call(Store.save_upload, loaded.dataset.sha256, loaded.dataset.name,
-                                      loaded.upload_text)
-            spec = StoredSpec(config, prompt_template or None, loaded.ref).to_json()
-            return await self._launch(active, loaded.dataset, template, spec)
+            if text is not None:  # an upload is kept in the store, a named dataset stays in --datasets-dir
+                await self.store.call(Store.save_upload, dataset.sha256, dataset.name, text)
+            ref = DatasetRef(upload_sha256=dataset.sha256) if text is not None else DatasetRef(name=dataset_name)
+            spec = StoredSpec(config, prompt_template or None, ref).to_json()
+            return await self._launch(active, dataset, template, spec)
 
-    async def _from_spec(self, run_id: str, spec_text: str) -> tuple[RunConfig, PromptTemplate, Loaded]:
-        """A run of this dispatcher as its stored spec gives it, validated again, with its dataset."""
+    async def _from_spec(self, run_id: str, spec_text: str) -> tuple[RunConfig, PromptTemplate, Dataset]:
         spec, upload = StoredSpec.from_json(spec_text), None
         config, template = self._validate(spec.config, spec.prompt_template, run_id)
         if sha := spec.dataset.upload_sha256:  # the upload as it was sent
             if (stored := await self.store.call(Store.load_upload, sha)) is None:
                 raise ConfigConflict(f"upload {sha} is missing from the store")
             upload = stored[0], await asyncio.to_thread(json.loads, stored[1])
-        return config, template, await asyncio.to_thread(load, self.settings.datasets_dir, config, template,
-                                                         spec.dataset.name, upload)
+        dataset, _ = await asyncio.to_thread(load, self.settings.datasets_dir, config, spec.dataset.name, upload)
+        return config, template, dataset
 
     def _validate(self, config: RunConfig, prompt_template: str | None,
                   run_id: str) -> tuple[RunConfig, PromptTemplate]:
@@ -227,10 +221,9 @@ class Runs:
         return config, template
 
     async def _launch(self, active: ActiveRun, dataset: Dataset, template: PromptTemplate, spec: str | None) -> RunRecord:
-        """Start the run's task on a claimed id and return once the run has begun (or failed to).
-
-        A run on an InferenceService is recorded at once and reported PENDING while its model is started
-        and waited for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
+        """Start the run's task on a claimed id and return once it has begun (or failed to). A run on an
+        InferenceService is recorded at once and reported PENDING while its model is started and waited
+        for; if that fails (not Ready before the deadline, say) the run FAILS with the cause."""
         config = active.config
         run_id = config.run_id or ""
         held: contextlib.AbstractAsyncContextManager[str] = contextlib.nullcontext("")  # the endpoints as given
@@ -292,10 +285,10 @@ class Runs:
             if spec_text is None:
                 continue
             try:
-                config, template, loaded = await self._from_spec(run.id, spec_text)
+                config, template, dataset = await self._from_spec(run.id, spec_text)
                 if run.id not in self._active:  # else it is running already (resumed or started meanwhile)
-                    with self._claim(config, loaded.hash) as active:
-                        await self._launch(active, loaded.dataset, template, None)
+                    with self._claim(config, config_hash(config, dataset, template)) as active:
+                        await self._launch(active, dataset, template, None)
                 resumed.append(run.id)
             except Exception as exc:  # this run alone fails; a bug is logged with its traceback
                 reason = str(exc) if isinstance(exc, AnesbenchError) else f"{type(exc).__name__}: {exc}"
@@ -310,8 +303,8 @@ class Runs:
         if spec_text is None:
             raise InvalidInput(f"run {run_id!r} was not started by this dispatcher, which keeps no dataset for it; "
                                "regrade it on its own store file", field="run_id")
-        _, _, loaded = await self._from_spec(run_id, spec_text)
-        return await regrade_run(self.store, self.grader, loaded.dataset, run_id, new_id)
+        _, _, dataset = await self._from_spec(run_id, spec_text)
+        return await regrade_run(self.store, self.grader, dataset, run_id, new_id)
 
     # --- stopping ---------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> RunRecord:
@@ -349,18 +342,16 @@ class Runs:
     async def watch(self, run_id: str) -> AsyncIterator[tuple[RunRecord, float]]:
         """Progress snapshots while the run is active (≤ 10/s, only on change), then the final record."""
         active = self._active.get(run_id)
-        if active is None:
-            yield await self.get(run_id), 0.0
-            return
-        await active.started.wait()
+        if active is not None:
+            await active.started.wait()
         last: tuple[int, int, str] | None = None
-        while (task := active.task) is not None and not task.done():
+        while active is not None and (task := active.task) is not None and not task.done():
             snap = active.snapshot()
             if snap is not None and (snap.done, snap.failed, snap.status) != last:
                 last = (snap.done, snap.failed, snap.status)
                 yield snap, active.rate()
             await asyncio.wait({task}, timeout=WATCH_INTERVAL)
-        yield await self.store.call(Store.get_run, run_id), active.rate()
+        yield await self.store.call(Store.get_run, run_id), active.rate() if active is not None else 0.0
 
     # --- the registry -----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -1,8 +1,6 @@
-"""The dispatcher process: its RPC handlers, who may call them, and its runs behind the shared serving lifecycle.
-
-Each handler (:class:`DispatcherServicer`) converts its request, calls :class:`~anesbench.dispatcher.runs.Runs`
-(or the store, for the leaderboard and exports), and converts the answer; errors become gRPC statuses.
-Who may call what is two bearer-token roles (:func:`token_roles`); TLS is ``serving``'s.
+"""The dispatcher process: its RPC handlers (each converts its request, calls :class:`Runs` or the store,
+and converts the answer; errors become gRPC statuses), who may call them (two bearer-token roles,
+:func:`token_roles`; TLS is ``serving``'s), and its runs behind the shared serving lifecycle.
 """
 
 from __future__ import annotations

@@ -19,12 +19,11 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from anesbench.dataset import Dataset, dataset_from_items, load_dataset
-from anesbench.engine.config import RunConfig, config_hash
+from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput, NotFound
-from anesbench.prompts import PromptTemplate
 from anesbench.wire import DATASET_NAME
 
 SPEC_VERSION = 1
@@ -163,22 +162,10 @@ def uploaded_dataset(
     return dataset_from_items(name, hashlib.sha256(text.encode()).hexdigest(), items, languages), text
 
 
-class Loaded(NamedTuple):
-    dataset: Dataset
-    ref: DatasetRef
-    upload_text: str | None  # the canonical JSON of an upload, to keep in the store
-    hash: str  # config_hash: what a run with the same id must match
-
-
-def load(
-    datasets_dir: str | None, config: RunConfig, template: PromptTemplate, dataset_name: str | None,
-    upload: Upload | None,
-) -> Loaded:
-    """The run's dataset from ``upload`` if given, else ``dataset_name`` in ``datasets_dir``, validated and hashed."""
+def load(datasets_dir: str | None, config: RunConfig, dataset_name: str | None,
+         upload: Upload | None) -> tuple[Dataset, str | None]:
+    """The run's dataset, validated: from ``upload`` if given (with its canonical JSON, to keep in the
+    store), else ``dataset_name`` in ``datasets_dir`` (and None)."""
     if upload is not None:
-        dataset, text = uploaded_dataset(upload[0], upload[1], config.languages)
-        ref = DatasetRef(upload_sha256=dataset.sha256)
-    else:
-        dataset = named_dataset(datasets_dir, dataset_name or "", config.languages)
-        ref, text = DatasetRef(name=dataset_name), None
-    return Loaded(dataset, ref, text, config_hash(config, dataset, template))
+        return uploaded_dataset(upload[0], upload[1], config.languages)
+    return named_dataset(datasets_dir, dataset_name or "", config.languages), None
