@@ -53,13 +53,11 @@ MODEL_LABEL = "anesbench.io/model"
 def _api_client() -> Any:
     from kubernetes import client, config
 
-    try:
+    with contextlib.suppress(config.ConfigException):
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
         log.info("kubernetes: in-cluster configuration")
         return client.ApiClient(configuration)
-    except config.ConfigException:
-        pass
     try:
         # KUBECONFIG read now (the client reads it once, at import); a ':'-separated list is merged.
         api_client = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
@@ -367,9 +365,8 @@ class ModelPool:
     async def _stop_after_grace(self, model: _Model, release: int) -> None:
         await asyncio.sleep(self.grace)
         async with self._cond:
-            if model.refs or model.name not in self._up or model.releases != release:
-                return
-            if not await self._stop(model, f"no run needs it for {self.grace:.0f} s"):
+            idle = not model.refs and model.name in self._up and model.releases == release
+            if idle and not await self._stop(model, f"no run needs it for {self.grace:.0f} s"):
                 self._release_later(model)
 
     async def _stop(self, model: _Model, why: str) -> bool:

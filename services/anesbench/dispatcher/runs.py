@@ -127,11 +127,9 @@ class ActiveRun:
                                    unanswered=p.unanswered)
 
     def rate(self) -> float:
-        progress = self.progress
-        if progress is None:
+        if (progress := self.progress) is None or (elapsed := time.monotonic() - progress.started) <= 0:
             return 0.0
-        elapsed = time.monotonic() - progress.started
-        return (progress.done - self.initial_done) / elapsed if elapsed > 0 else 0.0
+        return (progress.done - self.initial_done) / elapsed
 
     # RunObserver
     def on_start(self, run: RunRecord, progress: RunProgress) -> None:
@@ -419,8 +417,7 @@ async def settle(config: RunConfig, api_key: str | None, *, unknown_slots: int |
 
 
 def check_model_run(pool: ModelPool | None, config: RunConfig, allowed: tuple[str, ...]) -> RunConfig:
-    """Validate a run naming an InferenceService (one of ``allowed``, when given); returns it with the
-    namespace filled in."""
+    """A run naming an InferenceService (one of ``allowed``, when given), with its namespace filled in."""
     if pool is None:
         raise InvalidInput(f"{config.inference_service}: this dispatcher does not drive InferenceServices (start it "
                            "with {kube_namespace})", field="inference_service", mentions=("kube_namespace",))

@@ -183,8 +183,7 @@ class DispatcherApp:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.runs), server)
 
     async def start(self) -> None:
-        """Adopt the on-demand models started before a restart, publish the newest deltas, then resume every
-        unfinished run, before reporting SERVING."""
+        """Before SERVING: adopt on-demand models started before a restart, publish the newest deltas, resume runs."""
         if self.runs.models is not None:
             try:
                 await self.runs.models.recover()

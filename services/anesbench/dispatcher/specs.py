@@ -97,9 +97,8 @@ def _no_unknown(data: Mapping[str, Any], known: set[str], prefix: str) -> None:
 
 def _config(data: Mapping[str, Any]) -> RunConfig:
     _no_unknown(data, set(_CONFIG_FIELDS), "config.")
-    for name in _REQUIRED:
-        if name not in data:
-            raise InvalidInput("missing", field=f"config.{name}")
+    if missing := [name for name in _REQUIRED if name not in data]:
+        raise InvalidInput("missing", field=f"config.{missing[0]}")
     # a spec stored before elicitation existed: its runs had none
     values = {"elicit": "off", **{name: _value(name, value) for name, value in data.items()}}
     try:
@@ -127,11 +126,10 @@ def _optional_str(value: object, field: str) -> str | None:
 
 def _dataset(data: Mapping[str, Any]) -> DatasetRef:
     _no_unknown(data, {"name", "upload_sha256"}, "dataset.")
-    name = _optional_str(data.get("name"), "dataset.name")
-    sha = _optional_str(data.get("upload_sha256"), "dataset.upload_sha256")
-    if bool(name) == bool(sha):
+    ref = DatasetRef(*(_optional_str(data.get(key), f"dataset.{key}") for key in ("name", "upload_sha256")))
+    if bool(ref.name) == bool(ref.upload_sha256):
         raise InvalidInput("exactly one of name and upload_sha256 must be set", field="dataset")
-    return DatasetRef(name=name, upload_sha256=sha)
+    return ref
 
 
 def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
