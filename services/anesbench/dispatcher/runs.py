@@ -144,7 +144,6 @@ class ActiveRun:
 
 
 class Runs:
-
     def __init__(self, store: AsyncStore, grader: Grader, settings: DispatcherSettings,
                  models: ModelPool | None) -> None:
         self.store = store
