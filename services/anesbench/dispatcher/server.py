@@ -191,8 +191,7 @@ class DispatcherApp:
                 log.error("cannot look for on-demand models started before a restart: %s", exc)
         for model, dataset, delta in await self.store.call(Store.newest_deltas):  # what /metrics showed before a restart
             metrics.set_delta(model, dataset, delta.language, delta.delta, delta.pvalue)
-        resumed = await self.runs.resume_unfinished()
-        if resumed:
+        if resumed := await self.runs.resume_unfinished():
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
 
     def drain(self) -> None:
