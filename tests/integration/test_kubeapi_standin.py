@@ -14,8 +14,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from anesbench.errors import NotFound, PermissionDenied
-from anesbench.kube.api import InferenceServiceApi
-from anesbench.kube.pool import is_ready, is_stopped, start_patch
+from anesbench.kube import InferenceServiceApi, is_ready, is_stopped, start_patch
 from tests.integration.test_inference_services import isvc
 from tests.procs import CLI, Proc, start
 

@@ -17,9 +17,8 @@ import pytest
 
 from anesbench import errors
 from anesbench.dispatcher import specs
-from anesbench.dispatcher.runs import Runs
+from anesbench.dispatcher.runs import DispatcherSettings, Runs
 from anesbench.dispatcher.server import DispatcherServicer
-from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.specs import SPEC_VERSION, DatasetRef, StoredSpec, uploaded_dataset
 from anesbench.engine.admission import open_store
 from anesbench.engine.config import RunConfig, run_record

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anesbench.dispatcher.settings import serve_option
+from anesbench.dispatcher.runs import serve_option
 from anesbench.errors import PermissionDenied
 from anesbench.inference.endpoint import check_allowed, matches_prefix
 

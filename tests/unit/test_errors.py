@@ -21,7 +21,7 @@ from anesbench import errors
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_modes import _follow
 from anesbench.cli.sources import DispatcherClient
-from anesbench.dispatcher.settings import SERVE_OPTIONS, serve_option
+from anesbench.dispatcher.runs import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving.status import error_from_rpc, rpc, status_for
 from anesbench.v1 import dispatcher_pb2 as pb
@@ -384,7 +384,7 @@ def test_a_run_may_name_only_an_allowed_inference_service() -> None:
 
 def test_an_inference_service_url_outside_its_namespace_is_refused() -> None:
     from anesbench.errors import PermissionDenied
-    from anesbench.kube.pool import check_status_url
+    from anesbench.kube import check_status_url
 
     check_status_url("http://m-predictor.bench.svc.cluster.local/v1", "bench", ())
     for url in ("http://m-predictor.other.svc.cluster.local/v1", "https://attacker.example/v1",

@@ -1,8 +1,6 @@
-"""The dispatcher process: its RPC handlers, who may call them, and its runs behind the shared serving lifecycle.
-
-Each handler (:class:`DispatcherServicer`) converts its request, calls :class:`~anesbench.dispatcher.runs.Runs`
-(or the store, for the leaderboard and exports), and converts the answer; errors become gRPC statuses.
-Who may call what is two bearer-token roles (:func:`token_roles`); TLS is ``serving``'s.
+"""The dispatcher process: its RPC handlers (each converts its request, calls :class:`Runs` or the store,
+and converts the answer; errors become gRPC statuses), who may call them (two bearer-token roles,
+:func:`token_roles`; TLS is ``serving``'s), and its runs behind the shared serving lifecycle.
 """
 
 from __future__ import annotations
@@ -13,18 +11,16 @@ import os
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
 
 from anesbench import metrics, serving
-from anesbench.dispatcher.runs import Runs
-from anesbench.dispatcher.settings import DispatcherSettings, serve_option
+from anesbench.dispatcher.runs import DispatcherSettings, Runs, serve_option
 from anesbench.engine.admission import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.client import MultiConnectionGrader
-from anesbench.kube.api import InferenceServiceApi
-from anesbench.kube.pool import ModelPool
+from anesbench.kube import InferenceServiceApi, ModelPool
 from anesbench.serving.security import REFLECTION_PREFIX, TokenRoles, read_token
 from anesbench.serving.status import rpc
 from anesbench.store import Store
@@ -67,10 +63,6 @@ def _run_id(value: str, field: str = "run_id") -> str:
     return value
 
 
-def _records(upload: pb.DatasetUpload) -> list[dict[str, Any]]:
-    return [item_record(item, index) for index, item in enumerate(upload.items)]
-
-
 class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(self, runs: Runs) -> None:
         self.runs = runs
@@ -87,7 +79,8 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
                 raise InvalidInput("the dataset has no items", field="upload.items")
             if len(request.upload.items) > MAX_UPLOAD_ITEMS:
                 raise InvalidInput(f"more than {MAX_UPLOAD_ITEMS} items", field="upload.items")
-            upload = (request.upload.name, await asyncio.to_thread(_records, request.upload))  # takes seconds: off the loop
+            records = await asyncio.to_thread(lambda: [item_record(i, n) for n, i in enumerate(request.upload.items)])
+            upload = request.upload.name, records  # converted off the loop: it takes seconds
         elif which != "dataset_name":
             raise InvalidInput("give either upload or dataset_name", field="dataset")
         return run_to_pb(await self.runs.start(config, request.spec.prompt_template, dataset_name=request.dataset_name,
@@ -190,8 +183,7 @@ class DispatcherApp:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(DispatcherServicer(self.runs), server)
 
     async def start(self) -> None:
-        """Adopt the on-demand models started before a restart, publish the newest deltas, then resume every
-        unfinished run, before reporting SERVING."""
+        """Before SERVING: adopt on-demand models started before a restart, publish the newest deltas, resume runs."""
         if self.runs.models is not None:
             try:
                 await self.runs.models.recover()
@@ -199,8 +191,7 @@ class DispatcherApp:
                 log.error("cannot look for on-demand models started before a restart: %s", exc)
         for model, dataset, delta in await self.store.call(Store.newest_deltas):  # what /metrics showed before a restart
             metrics.set_delta(model, dataset, delta.language, delta.delta, delta.pvalue)
-        resumed = await self.runs.resume_unfinished()
-        if resumed:
+        if resumed := await self.runs.resume_unfinished():
             log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
 
     def drain(self) -> None:

@@ -14,20 +14,16 @@ came later without a new version: a spec without it is a run from before elicita
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from anesbench.dataset import Dataset, dataset_from_items, load_dataset
-from anesbench.engine.config import RunConfig, config_hash
-from anesbench.errors import ConfigConflict, InvalidInput, NotFound
-from anesbench.prompts import PromptTemplate
-from anesbench.store.async_store import AsyncStore
-from anesbench.store.database import Store
+from anesbench.engine.config import RunConfig
+from anesbench.errors import InvalidInput, NotFound
 from anesbench.wire import DATASET_NAME
 
 SPEC_VERSION = 1
@@ -101,9 +97,8 @@ def _no_unknown(data: Mapping[str, Any], known: set[str], prefix: str) -> None:
 
 def _config(data: Mapping[str, Any]) -> RunConfig:
     _no_unknown(data, set(_CONFIG_FIELDS), "config.")
-    for name in _REQUIRED:
-        if name not in data:
-            raise InvalidInput("missing", field=f"config.{name}")
+    if missing := [name for name in _REQUIRED if name not in data]:
+        raise InvalidInput("missing", field=f"config.{missing[0]}")
     # a spec stored before elicitation existed: its runs had none
     values = {"elicit": "off", **{name: _value(name, value) for name, value in data.items()}}
     try:
@@ -131,11 +126,10 @@ def _optional_str(value: object, field: str) -> str | None:
 
 def _dataset(data: Mapping[str, Any]) -> DatasetRef:
     _no_unknown(data, {"name", "upload_sha256"}, "dataset.")
-    name = _optional_str(data.get("name"), "dataset.name")
-    sha = _optional_str(data.get("upload_sha256"), "dataset.upload_sha256")
-    if bool(name) == bool(sha):
+    ref = DatasetRef(*(_optional_str(data.get(key), f"dataset.{key}") for key in ("name", "upload_sha256")))
+    if bool(ref.name) == bool(ref.upload_sha256):
         raise InvalidInput("exactly one of name and upload_sha256 must be set", field="dataset")
-    return DatasetRef(name=name, upload_sha256=sha)
+    return ref
 
 
 def named_dataset(datasets_dir: str | None, name: str, languages: Iterable[str]) -> Dataset:
@@ -166,32 +160,10 @@ def uploaded_dataset(
     return dataset_from_items(name, hashlib.sha256(text.encode()).hexdigest(), items, languages), text
 
 
-class Loaded(NamedTuple):
-    dataset: Dataset
-    ref: DatasetRef
-    upload_text: str | None  # the canonical JSON of an upload, to keep in the store
-    hash: str  # config_hash: what a run with the same id must match
-
-
-def load(
-    datasets_dir: str | None, config: RunConfig, template: PromptTemplate, dataset_name: str | None,
-    upload: Upload | None,
-) -> Loaded:
-    """The run's dataset from ``upload`` if given, else ``dataset_name`` in ``datasets_dir``, validated and hashed."""
+def load(datasets_dir: str | None, config: RunConfig, dataset_name: str | None,
+         upload: Upload | None) -> tuple[Dataset, str | None]:
+    """The run's dataset, validated: from ``upload`` if given (with its canonical JSON, to keep in the
+    store), else ``dataset_name`` in ``datasets_dir`` (and None)."""
     if upload is not None:
-        dataset, text = uploaded_dataset(upload[0], upload[1], config.languages)
-        ref = DatasetRef(upload_sha256=dataset.sha256)
-    else:
-        dataset = named_dataset(datasets_dir, dataset_name or "", config.languages)
-        ref, text = DatasetRef(name=dataset_name), None
-    return Loaded(dataset, ref, text, config_hash(config, dataset, template))
-
-
-async def read_upload(store: AsyncStore, dataset: DatasetRef) -> Upload | None:
-    """The upload a stored spec refers to, as it was sent (None for a named dataset)."""
-    if not dataset.upload_sha256:
-        return None
-    stored = await store.call(Store.load_upload, dataset.upload_sha256)
-    if stored is None:
-        raise ConfigConflict(f"upload {dataset.upload_sha256} is missing from the store")
-    return stored[0], await asyncio.to_thread(json.loads, stored[1])
+        return uploaded_dataset(upload[0], upload[1], config.languages)
+    return named_dataset(datasets_dir, dataset_name or "", config.languages), None
