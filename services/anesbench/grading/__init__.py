@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from anesbench.grading._final import Hit, find_commitments, lower_same_length, matches
+from anesbench.grading._final import POLARITY, Hit, find_commitments, judge_options, lower_same_length, matches
 from anesbench.grading._normalize import normalize, strip_think
 from anesbench.grading._option_text import (
     OptionIndex,
@@ -41,7 +41,6 @@ from anesbench.grading._option_text import (
     option_index,
 )
 from anesbench.grading._rules import STRONG
-from anesbench.grading._verdicts import POLARITY, judge_options, standing_verdicts
 
 EXTRACTOR_VERSION = "2026.12.3"  # bump whenever a reply may grade differently; recorded with every run
 #: Every method :func:`extract_answer` can return. It is a Prometheus label,
@@ -265,15 +264,13 @@ def extract_answer(
     weak = find_commitments(text, lower, index, weak=True)
     if weak:
         return _resolve(weak[-1], valid, text, index)
-    standing = standing_verdicts(text, lower)
     # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
-    judged = judge_options(standing, valid, lower)
+    judged, rejected = judge_options(text, lower, valid)
     if judged is not None:
-        return _decided(judged, valid)
+        return Extraction(*judged)
     refusals = matches(_REFUSAL, lower, _REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
-    rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
     return _decided(by_option_text(text, index, rejected), valid)
 
 
