@@ -14,7 +14,7 @@ last one (self-corrections).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from anesbench.grading import _rules as R
 from anesbench.grading._option_text import OptionIndex, mentions
@@ -79,8 +79,7 @@ _NEG_AFTER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """One vetted commitment. ``letters`` are upper-case, unique, in order of appearance."""
 
     pos: int
@@ -109,11 +108,8 @@ def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int
     for a in anchors:
         limit = stop + len(a) - 1
         i = lower.find(a, start, limit)
-        if i == -1:
-            continue
-        found = out[a] = []
         while i != -1:
-            found.append(i)
+            out.setdefault(a, []).append(i)
             i = lower.find(a, i + 1, limit)
     return out
 
@@ -321,25 +317,15 @@ def find_commitments(
     hits: list[Hit] = []
     ascii_only = text.isascii()
     at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
-    caps: list[int] | None = None
+    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
     for rule in _PHRASE_RULES:
         checks = rule.checks
-        if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only):
+        if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only) or (checks & R.AT_END and end < len(text)):
             continue
         if checks & R.AT_END:
-            if end < len(text):
-                continue
             found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24)))
         else:
-            if rule.anchors == R.CAPS:
-                if caps is None:
-                    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
-                positions = caps
-            else:
-                lists = [at[a] for a in rule.anchors if a in at]
-                if not lists:
-                    continue
-                positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
+            positions = caps if rule.anchors == R.CAPS else sorted({i for a in rule.anchors for i in at.get(a, ())})
             found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
             letters = _vet(text, lower, m, checks, index)
@@ -476,9 +462,9 @@ def judge_options(text: str, lower: str, valid: frozenset[str]) -> tuple[tuple[s
     contrasts: list[tuple[int, str, bool, str]] = []
     labels = [(m.start("l"), m.start(), m.end()) for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
     for m in _CLAUSE_LABEL.finditer(lower):
-        group = "l" if m.group("l") is not None else "k"
-        if text[m.start(group)].isupper():
-            labels.append((m.start(group), m.start("body"), m.end()))
+        at = max(m.start("l"), m.start("k"))  # the one of the two that matched
+        if text[at].isupper():
+            labels.append((at, m.start("body"), m.end()))
     labels = sorted({label[0]: label for label in sorted(labels, reverse=True)}.values())  # one per letter offset
     for i, (at, _, end) in enumerate(labels):
         stop = labels[i + 1][1] if i + 1 < len(labels) else len(lower)
