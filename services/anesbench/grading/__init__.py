@@ -31,14 +31,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from anesbench.grading._final import POLARITY, Hit, find_commitments, judge_options, lower_same_length, matches
-from anesbench.grading._normalize import normalize, strip_think
-from anesbench.grading._option_text import (
+from anesbench.grading._normalize import (
     OptionIndex,
     by_option_text,
     goes_round,
     mentions,
     named_as_answer,
+    normalize,
     option_index,
+    strip_think,
 )
 from anesbench.grading._rules import STRONG
 

@@ -5,7 +5,7 @@ the checks each rule names. A :class:`Hit` is one commitment: where it is, the l
 (several distinct ones make it ambiguous), the method name and a strength tier. Callers take the
 last one (self-corrections).
 
->>> from anesbench.grading._option_text import option_index
+>>> from anesbench.grading._normalize import option_index
 >>> t = "Answer: A. Wait, no. The answer is C."
 >>> [h.letters for h in find_commitments(t, t.lower(), option_index(()))]
 [('A',), ('C',)]
@@ -17,7 +17,7 @@ import re
 from typing import NamedTuple
 
 from anesbench.grading import _rules as R
-from anesbench.grading._option_text import OptionIndex, mentions
+from anesbench.grading._normalize import OptionIndex, mentions
 
 #: a capital that may be an option letter (not the start of a word)
 CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
@@ -252,7 +252,7 @@ def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> b
     """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
     text and names no other option (and no option line follows).
 
-    >>> from anesbench.grading._option_text import option_index
+    >>> from anesbench.grading._normalize import option_index
     >>> _own_text_follows("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
     True
     """
@@ -294,7 +294,7 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
 def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
     """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
 
-    >>> from anesbench.grading._option_text import option_index
+    >>> from anesbench.grading._normalize import option_index
     >>> _value_letters("(C) Dantrolene", option_index(())), _value_letters("A, C", option_index(()))
     (('C',), ('A', 'C'))
     """
