@@ -185,11 +185,8 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     group_start, group_end = m.span("grp")
     letters = _group_letters(text, group_start, group_end, bool(checks & R.LOWER_OK))
-    if not letters:
-        return ()
     first = _LETTER.search(text, group_start, group_end)
-    assert first is not None
-    if first.group().islower() and not _lower_ok(text, group_end, first.group()):
+    if first is None or not letters or (first.group().islower() and not _lower_ok(text, group_end, first.group())):
         return ()
     if checks & R.OPTION_REF and (
         not ref_ok(text, first.start())
@@ -227,7 +224,7 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     if _NEG_AFTER.match(lower, group_end):
         return ()
-    if checks & R.OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
+    if checks & R.OWN_TEXT and not _answer_line(lower, group_end, letters[0], index, alone=False):
         return ()
     if checks & R.COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
         return ()
@@ -239,27 +236,23 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     return letters
 
 
-def _answer_line(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
-    """Whether the letter ending at ``lower[at]`` stands alone on its line or with its own text only
-    (not the first line of an option list)."""
-    end = lower.find("\n", at)
-    if not lower[at:len(lower) if end == -1 else end].strip(" \t.。:)]"):
-        return not (end != -1 and _NEXT_LABEL.match(lower, end))
-    return _own_text_follows(lower, at, letter, index)
-
-
-def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
-    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
-    text and names no other option (and no option line follows).
+def _answer_line(lower: str, at: int, letter: str, index: OptionIndex, alone: bool = True) -> bool:
+    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's text
+    and names no other option, or (if ``alone``) is empty, and no option line follows (it is not the
+    first line of an option list).
 
     >>> from anesbench.grading._normalize import option_index
-    >>> _own_text_follows("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
+    >>> _answer_line("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
     True
     """
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
+    if end != -1 and _NEXT_LABEL.match(lower, end):
+        return False
+    if alone and not line.strip(" \t.。:)]"):
+        return True
     rest = line.lstrip(_NOT_TEXT_START)
-    if not rest or (end != -1 and _NEXT_LABEL.match(lower, end)):
+    if not rest:
         return False
     start = at + len(line) - len(rest)
     if index.is_text_of(letter, rest.rstrip(" \t.。")):  # "B. 错误" where B is "错误"
