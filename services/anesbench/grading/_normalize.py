@@ -180,11 +180,8 @@ class OptionIndex:
 
     @cached_property
     def letter_of(self) -> dict[str, str]:
-        owners: dict[str, set[str]] = {}
-        for letter, forms in self._item_forms:
-            for form in forms:
-                owners.setdefault(form, set()).add(letter)
-        return {form: next(iter(ls)) for form, ls in owners.items() if len(ls) == 1}
+        owners = [(form, letter) for letter, forms in self._item_forms for form in forms]
+        return {form: letter for form, letter in owners if {other for f, other in owners if f == form} == {letter}}
 
     @cached_property
     def longest_first(self) -> tuple[str, ...]:  # as an alternation would try them
@@ -231,19 +228,12 @@ def _forms(text: str) -> list[str]:
     ['dantrolene (dantrium)', 'dantrolene']
     """
     full = _SPACES.sub(" ", normalize(text).lower()).strip(_TRIM)
-    out = [full]
     bare = _PAREN.sub("", full).strip(_TRIM)
-    if bare and bare != full:
-        out.append(bare)
     core = _QUALIFIER.sub("", bare)  # "20% lipid emulsion" is named "lipid emulsion"
-    if core and core not in out:
-        out.append(core)
-    return [f for f in out if len(f) >= (3 if f.isascii() else 2)]
+    return [f for f in dict.fromkeys((full, bare, core)) if len(f) >= (3 if f.isascii() else 2)]
 
 
-@lru_cache(maxsize=4096)
-def option_index(items: tuple[tuple[str, str], ...]) -> OptionIndex:
-    return OptionIndex(items)
+option_index = lru_cache(maxsize=4096)(OptionIndex)  # one index per question
 
 
 def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = None) -> list[str]:
