@@ -313,10 +313,10 @@ def find_commitments(
     caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
     for rule in _PHRASE_RULES:
         checks = rule.checks
-        if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only) or (checks & R.AT_END and end < len(text)):
+        if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only):
             continue
-        if checks & R.AT_END:
-            found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24)))
+        if checks & R.AT_END:  # only where the text ends
+            found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24))) if end == len(text) else []
         else:
             positions = caps if rule.anchors == R.CAPS else sorted({i for a in rule.anchors for i in at.get(a, ())})
             found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]

@@ -247,12 +247,8 @@ def mentions(lower: str, index: OptionIndex, start: int = 0, end: int | None = N
     for i in range(len(hits) - 2, -1, -1):  # "A and B would worsen": the verdict after B is A's too
         if negated[i + 1] and _JOINED.fullmatch(lower, hits[i][1], hits[i + 1][0]):
             negated[i] = True
-    found: list[str] = []
-    for (at, _, form), neg in zip(hits, negated, strict=True):
-        if neg or _NEG_BEFORE.search(lower, max(start, at - 24), at):
-            continue
-        found.append(index.letter_of[form])
-    return found
+    return [index.letter_of[form] for (at, _, form), neg in zip(hits, negated, strict=True)
+            if not (neg or _NEG_BEFORE.search(lower, max(start, at - 24), at))]
 
 
 def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int) -> str | None:
@@ -271,12 +267,10 @@ def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int)
         return None
     nxt = _CLAUSE_END.search(lower, brk.end())
     tail_end = min(nxt.start() if nxt else len(lower), end)
-    rest, at = [], brk.end()
-    for h0, h1, _ in index.find_all(lower, brk.end(), tail_end):
-        rest.append(lower[at:h0])
-        at = h1
-    rest.append(lower[at:tail_end])
-    if all(_LIST_WORDS.fullmatch(piece) for piece in rest) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
+    named_after = index.find_all(lower, brk.end(), tail_end)
+    edges = [brk.end(), *(edge for h0, h1, _ in named_after for edge in (h0, h1)), tail_end]
+    pieces = zip(edges[::2], edges[1::2], strict=True)  # what lies around the options named after the break
+    if all(_LIST_WORDS.fullmatch(lower, a, b) for a, b in pieces) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
         return None
     return index.letter_of[hits[0][2]]
 
@@ -295,9 +289,7 @@ def named_as_answer(
              if at > after and _TAIL_HEAD.match(lower, stop) and not _NEG_BEFORE.search(lower, max(0, at - 24), at)]
     if not named:
         return None
-    if len(set(named)) == 1 and named[0] not in rejected:
-        return named[0], "option_text"
-    return None, "none_ambiguous"
+    return (named[0], "option_text") if len(set(named)) == 1 and named[0] not in rejected else (None, "none_ambiguous")
 
 
 def goes_round(stated: list[str]) -> bool:
