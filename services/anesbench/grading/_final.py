@@ -259,9 +259,7 @@ def _answer_line(lower: str, at: int, letter: str, index: OptionIndex, alone: bo
         return True
     if end == -1 and len(rest) >= 8 and any(form.startswith(rest.rstrip()) for form in index.forms.get(letter, ())):
         return True  # the reply was cut off inside the option's own text
-    if _OWN_REJECT.search(rest):
-        return False
-    return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
+    return not _OWN_REJECT.search(rest) and index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
 def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex) -> bool:
@@ -269,8 +267,7 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
     ``lower[colon]``, is the reply's conclusion: the colon line concludes (ends in "is", "是" …;
     asks nothing), no option line follows, and the letter's line neither rejects the option nor
     names another one first."""
-    head_start = lower.rfind("\n", 0, colon) + 1
-    head = lower[head_start:colon]
+    head = lower[lower.rfind("\n", 0, colon) + 1:colon]
     wordy = len(head.split()) >= 3 or sum("\u4e00" <= ch <= "\u9fff" for ch in head) >= 4
     if not wordy or not _CONCLUDING_HEAD.search(head) or _ASKING_HEAD.search(head):
         return False
@@ -278,10 +275,8 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
     if line_end != -1 and _LATER_LABEL.search(lower, line_end):
         return False
     rest = lower[at:len(lower) if line_end == -1 else line_end]
-    if _OWN_REJECT.search(rest):
-        return False
     named = mentions(rest, index)
-    return not named or named[0] == letter
+    return not _OWN_REJECT.search(rest) and (not named or named[0] == letter)
 
 
 def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
@@ -385,9 +380,7 @@ def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tupl
             continue
         if word[0].isascii() and word[0].isalpha() and s and "a" <= lower[s - 1] <= "z":
             continue
-        key = "correct" if word.startswith("correct") else word
-        bad = _NOT_BEFORE.get(key)
-        if bad is not None and lower.endswith(bad, max(0, s - 3), s):
+        if lower.endswith(_NOT_BEFORE.get("correct" if word.startswith("correct") else word, ()), max(0, s - 3), s):
             continue
         positive = m.group("pos") is not None
         if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges

@@ -35,8 +35,7 @@ def strip_think(text: str) -> str:
         return text.strip()
     # One pass over the tags (linear time even for thousands of unclosed tags).
     pieces: list[str] = []
-    position = 0
-    inside = False
+    position, inside = 0, False
     for tag in _THINK_TAG.finditer(text):
         closing = bool(tag.group(1))
         if not inside and not closing:
@@ -86,13 +85,11 @@ def normalize(text: str) -> str:
     if "~~" in text:
         text = _STRIKE.sub("", text)
     for drop in _ASCII_DROP:
-        if drop in text:
-            text = text.replace(drop, "")
+        text = text.replace(drop, "")
     if not text.isascii():
         if _COMMON_RX.search(text):
             for wide, narrow in _COMMON:
-                if wide in text:
-                    text = text.replace(wide, narrow)
+                text = text.replace(wide, narrow)
         if _RARE.search(text):
             text = _RARE.sub(lambda m: m.group().translate(_TABLE), text)
     if "#" in text or ">" in text:
@@ -108,8 +105,7 @@ def normalize(text: str) -> str:
 
 def _one_space(m: re.Match[str]) -> str:
     """The canonical form of one whitespace run: its line breaks (at most a paragraph's), else a space."""
-    breaks = m.group().count("\n")
-    return " " if breaks == 0 else "\n" if breaks == 1 else "\n\n"
+    return "\n" * min(m.group().count("\n"), 2) or " "
 
 
 _PAREN = re.compile(r"[ \t]*\([^()]*\)")
