@@ -177,10 +177,8 @@ def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
 
 
 def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
-    letter, method = pair
-    if letter is not None and letter not in valid:
-        return Extraction(None, "none_invalid_choice")
-    return Extraction(letter, method)
+    """The extraction ``(letter, method)`` stands for: none when the letter is not one of the options."""
+    return Extraction(*pair) if pair[0] is None or pair[0] in valid else Extraction(None, "none_invalid_choice")
 
 
 def _resolve(hit: Hit, valid: frozenset[str], text: str, index: OptionIndex) -> Extraction:

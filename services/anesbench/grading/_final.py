@@ -316,23 +316,16 @@ def find_commitments(
             positions = caps if rule.anchors == R.CAPS else sorted({i for a in rule.anchors for i in at.get(a, ())})
             found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
-            letters = _vet(text, lower, m, checks, index)
-            if letters:
+            if letters := _vet(text, lower, m, checks, index):
                 hits.append(Hit(m.start("grp"), letters, rule.method, rule.tier, m.end("grp"), bool(checks & R.COLON_LINE)))
-    if not weak:
-        for rule in _VALUE_RULES:
-            if rule.value not in lower:
-                continue
-            for m in rule.pattern.finditer(lower, start):
-                if m.start() >= end:
-                    break
-                letters = _value_letters(text[m.start("c"):m.end("c")], index)
-                if letters:
-                    hits.append(Hit(m.start(), letters, rule.method, R.STRONG))
-    if len(hits) > 1:
-        hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
-        hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
-    return hits
+    for rule in () if weak else _VALUE_RULES:
+        for m in rule.pattern.finditer(lower, start) if rule.value in lower else ():
+            if m.start() >= end:
+                break
+            if letters := _value_letters(text[m.start("c"):m.end("c")], index):
+                hits.append(Hit(m.start(), letters, rule.method, R.STRONG))
+    hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
+    return [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
 
 
 # Option-by-option verdicts: "A is incorrect … C is correct …", "A 错误 … C 正确". Every verdict is an event
