@@ -447,13 +447,10 @@ def judge_options(text: str, lower: str, valid: frozenset[str]) -> tuple[tuple[s
     labels = sorted({label[0]: label for label in sorted(labels, reverse=True)}.values())  # one per letter offset
     for i, (at, _, end) in enumerate(labels):
         stop = labels[i + 1][1] if i + 1 < len(labels) else len(lower)
-        gap = _SEGMENT_END.search(lower, end, stop)
-        if gap is not None:
+        if (gap := _SEGMENT_END.search(lower, end, stop)) is not None:
             stop = gap.start()
-        for cap in CAPITAL.finditer(text, end, stop):  # "选项A、B、C中…": the verdict is not A's
-            if ref_ok(text, cap.start()):
-                stop = cap.start()
-                break
+        # a later letter ends it ("选项A、B、C中…": the verdict is not A's)
+        stop = next((cap.start() for cap in CAPITAL.finditer(text, end, stop) if ref_ok(text, cap.start())), stop)
         found = {positive for _, positive in polarities(lower, end, stop)}
         if found:  # a segment that says both ("correct in children, wrong here") judges nothing for sure
             events.append((at, text[at], found.pop() if len(found) == 1 else None))

@@ -185,9 +185,8 @@ class OptionIndex:
 
     def _bounded(self, lower: str, form: str, at: int) -> bool:  # "vitamin a" is not inside "vitamin ab"
         end = at + len(form)
-        if _alnum_ascii(form[0]) and at > 0 and _alnum_ascii(lower[at - 1]):
-            return False
-        return not (_alnum_ascii(form[-1]) and end < len(lower) and _alnum_ascii(lower[end]))
+        inside_before = _alnum_ascii(form[0]) and at > 0 and _alnum_ascii(lower[at - 1])
+        return not inside_before and not (_alnum_ascii(form[-1]) and end < len(lower) and _alnum_ascii(lower[end]))
 
     def is_text_of(self, letter: str, lower: str) -> bool:
         """Is ``lower`` (lower-cased, stripped) exactly the text of option ``letter``, however short ("6%")?"""
