@@ -97,9 +97,7 @@ def lower_same_length(text: str) -> str:
     'İc'
     """
     low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return low if len(low) == len(text) else "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
 def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int) -> dict[str, list[int]]:
