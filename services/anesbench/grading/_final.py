@@ -468,10 +468,9 @@ def judge_options(text: str, lower: str, valid: frozenset[str]) -> tuple[tuple[s
         at = m.start("l")
         if text[at].isupper() and not (m.group()[0].isascii() and m.start() and "a" <= lower[m.start() - 1] <= "z"):
             events.append((at, text[at], False))
-    if "yes" in lower:
-        for m in _YES_NO.finditer(lower):
-            if text[m.start("l")].isupper():
-                events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
+    for m in _YES_NO.finditer(lower) if "yes" in lower else ():
+        if text[m.start("l")].isupper():
+            events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
     events.sort(key=lambda e: (e[0], e[2] is None))  # a two-way segment outweighs "B is correct" in it
     standing = {letter: (positive, at) for at, letter, positive in events}
     rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
