@@ -265,7 +265,7 @@ def _named_in_first_clause(lower: str, index: OptionIndex, start: int, end: int)
     named_after = index.find_all(lower, brk.end(), tail_end)
     edges = [brk.end(), *(edge for h0, h1, _ in named_after for edge in (h0, h1)), tail_end]
     pieces = zip(edges[::2], edges[1::2], strict=True)  # what lies around the options named after the break
-    if all(_LIST_WORDS.fullmatch(lower, a, b) for a, b in pieces) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
+    if all(_LIST_WORDS.fullmatch(lower[a:b]) for a, b in pieces) or _ALTERNATIVE.search(lower, brk.end(), tail_end):
         return None
     return index.letter_of[hits[0][2]]
 
