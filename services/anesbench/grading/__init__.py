@@ -107,7 +107,8 @@ _PUNCT = " \t.。!！:;,)]"
 # A line that is one option as the question gave it ("A. 0.1 mmol/L"); at the reply's start, alone, it is
 # the reply's first stated answer.
 _OPTION_LINE = re.compile(r"(?m)^[ \t]*\(?([A-H])[.)][ \t]+([^\n]*?)[ \t.。]*$")
-_SENTENCE = re.compile(r"[ \t.。:)\]、,\-–—]*([^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$))")  # after what ends a letter
+#: the punctuation that ends a committed letter, then (group 1) the sentence that follows it
+_SENTENCE = re.compile(r"[ \t.。:)\]、,\-–—]*([^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$))")
 
 
 def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None:
@@ -145,7 +146,7 @@ def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None
 
 
 def _opening_answer(text: str, choices: Mapping[str, str]) -> list[str]:
-    r"""The letter of a reply that opens with one option line and lists no other: its first answer.
+    r"""``[letter]`` of a reply that opens with one option line and lists no other (its first answer), or ``[]``.
 
     >>> _opening_answer("A. 0.1 mmol/L\n\nThe answer is D.", {"A": "0.1 mmol/L", "D": "4"})
     ['A']
