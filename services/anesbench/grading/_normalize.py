@@ -90,8 +90,7 @@ def normalize(text: str) -> str:
         if _COMMON_RX.search(text):
             for wide, narrow in _COMMON:
                 text = text.replace(wide, narrow)
-        if _RARE.search(text):
-            text = _RARE.sub(lambda m: m.group().translate(_TABLE), text)
+        text = _RARE.sub(lambda m: m.group().translate(_TABLE), text)
     if "#" in text or ">" in text:
         text = _HEADING.sub("", text)
     if "__" in text:
