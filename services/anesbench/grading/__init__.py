@@ -30,18 +30,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from anesbench.grading._final import Hit, find_commitments, lower_same_length, matches
-from anesbench.grading._normalize import normalize, strip_think
-from anesbench.grading._option_text import (
+from anesbench.grading._final import POLARITY, Hit, find_commitments, judge_options, lower_same_length, matches
+from anesbench.grading._normalize import (
     OptionIndex,
     by_option_text,
     goes_round,
     mentions,
     named_as_answer,
+    normalize,
     option_index,
+    strip_think,
 )
 from anesbench.grading._rules import STRONG
-from anesbench.grading._verdicts import POLARITY, judge_options, standing_verdicts
 
 EXTRACTOR_VERSION = "2026.12.3"  # bump whenever a reply may grade differently; recorded with every run
 #: Every method :func:`extract_answer` can return. It is a Prometheus label,
@@ -107,37 +107,8 @@ _PUNCT = " \t.。!！:;,)]"
 # A line that is one option as the question gave it ("A. 0.1 mmol/L"); at the reply's start, alone, it is
 # the reply's first stated answer.
 _OPTION_LINE = re.compile(r"(?m)^[ \t]*\(?([A-H])[.)][ \t]+([^\n]*?)[ \t.。]*$")
-_SENTENCE = re.compile(r"[^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$)")
-
-
-def _judge_line(line: str, index: OptionIndex, whole: bool) -> tuple[str | None, str] | None:
-    """A bare letter, a letter and its option's text, a conflict between them, or nothing."""
-    m = _LINE.match(line)
-    if m is None:
-        return None
-    letter = m.group("l")
-    rest = m.group("rest").strip(_PUNCT)
-    if not rest:
-        if letter.islower() and not whole:
-            return None
-        return letter.upper(), "lone_letter"
-    lower = rest.lower()
-    if letter.isupper() and index.is_text_of(letter, lower):  # "B. 6%": too short to search for, but its own
-        return letter, "letter_with_text"
-    if letter.islower() or not index.longest_first:
-        return None
-    pol = POLARITY.search(lower)
-    if pol is not None and pol.group("neg") is not None:  # "C. Dantrolene — Incorrect" is an analysis line
-        return None
-    start = 1 if lower[0] in "([" else 0
-    if not index.match_at(lower, start):
-        return None
-    named = set(mentions(lower, index))
-    if named == {letter}:  # "Option A, neostigmine, …; option B, sugammadex, …" names more than its own
-        return letter, "letter_with_text"
-    if named and letter not in named:
-        return None, "none_ambiguous"
-    return None
+#: the punctuation that ends a committed letter, then (group 1) the sentence that follows it
+_SENTENCE = re.compile(r"[ \t.。:)\]、,\-–—]*([^\n。!?]*?(?=[.!?](?:\s|$)|[。!?\n]|$))")
 
 
 def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None:
@@ -149,32 +120,42 @@ def _letter_line(text: str, index: OptionIndex) -> tuple[str | None, str] | None
     True
     """
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
-    if not lines:
-        return None
-    whole = len(lines) == 1
-    for i in (len(lines) - 1, 0):
-        neighbours = (lines[i - 1] if i > 0 else "", lines[i + 1] if i + 1 < len(lines) else "")
-        if any(n and _LABEL.match(n) for n in neighbours):
+    for i in dict.fromkeys((len(lines) - 1, 0)) if lines else ():
+        m = _LINE.match(lines[i])
+        if m is None or any(_LABEL.match(n) for n in lines[max(0, i - 1):i] + lines[i + 1:i + 2]):
             continue
-        judged = _judge_line(lines[i], index, whole)
-        if judged is not None:
-            return judged
-        if whole:
-            break
+        letter, rest = m.group("l"), m.group("rest").strip(_PUNCT)
+        if not rest:
+            if letter.isupper() or len(lines) == 1:
+                return letter.upper(), "lone_letter"
+            continue
+        lower = rest.lower()
+        if letter.isupper() and index.is_text_of(letter, lower):  # "B. 6%": too short to search for, but its own
+            return letter, "letter_with_text"
+        pol = POLARITY.search(lower)  # "C. Dantrolene — Incorrect" is an analysis line
+        if letter.islower() or not index.longest_first or (pol is not None and pol.group("neg") is not None):
+            continue
+        if not index.match_at(lower, 1 if lower[0] in "([" else 0):
+            continue
+        named = set(mentions(lower, index))
+        if named == {letter}:  # "Option A, neostigmine, …; option B, sugammadex, …" names more than its own
+            return letter, "letter_with_text"
+        if named and letter not in named:
+            return None, "none_ambiguous"
     return None
 
 
-def _opening_answer(text: str, choices: Mapping[str, str]) -> str | None:
-    r"""The letter of a reply that opens with one option line and lists no other: its first answer.
+def _opening_answer(text: str, choices: Mapping[str, str]) -> list[str]:
+    r"""``[letter]`` of a reply that opens with one option line and lists no other (its first answer), or ``[]``.
 
     >>> _opening_answer("A. 0.1 mmol/L\n\nThe answer is D.", {"A": "0.1 mmol/L", "D": "4"})
-    'A'
+    ['A']
     """
     lines = list(_OPTION_LINE.finditer(text))
     if len(lines) != 1 or lines[0].start() != 0:
-        return None
+        return []
     letter, said = lines[0].group(1), lines[0].group(2)
-    return letter if str(choices.get(letter, "")).strip().lower().rstrip(".。") == said.lower() else None
+    return [letter] if str(choices.get(letter, "")).strip().lower().rstrip(".。") == said.lower() else []
 
 
 def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
@@ -182,34 +163,23 @@ def _text_after(text: str, hit: Hit, index: OptionIndex) -> str | None:
     its exact text ("答案是C。氯胺酮。" where that is B's text), or its text as the sentence's
     subject when the committed option's own text is not named and that other is not negated
     ("答案是C。顺阿曲库铵的作用时间受影响最小。" where that is D's)."""
-    if hit.end < 0:
-        return None
-    at = hit.end
-    while at < len(text) and text[at] in " \t.。:)]、,-–—":
-        at += 1
-    m = _SENTENCE.match(text, at)
-    sentence = (m.group() if m else "").strip().lower().rstrip(" \t.。")
-    if not sentence:
-        return None
-    if index.is_text_of(hit.letters[0], sentence):  # its own text (twins of other options included)
+    own = hit.letters[0]
+    m = _SENTENCE.match(text, hit.end) if hit.end >= 0 else None
+    sentence = (m.group(1) if m else "").strip().lower().rstrip(" \t.。")
+    if not sentence or index.is_text_of(own, sentence):  # its own text (twins of other options included)
         return None
     for letter in sorted(index.letters):
         if index.is_text_of(letter, sentence):
             return letter
     hits = index.find_all(sentence)
+    first = index.letter_of[hits[0][2]] if hits and hits[0][0] == 0 else None
     named = mentions(sentence, index)
-    if hits and hits[0][0] == 0:
-        first = index.letter_of[hits[0][2]]
-        if first != hit.letters[0] and first in named and hit.letters[0] not in named:
-            return first
-    return None
+    return first if first != own and first in named and own not in named else None
 
 
 def _decided(pair: tuple[str | None, str], valid: frozenset[str]) -> Extraction:
-    letter, method = pair
-    if letter is not None and letter not in valid:
-        return Extraction(None, "none_invalid_choice")
-    return Extraction(letter, method)
+    """The extraction ``(letter, method)`` stands for: none when the letter is not one of the options."""
+    return Extraction(*pair) if pair[0] is None or pair[0] in valid else Extraction(None, "none_invalid_choice")
 
 
 def _resolve(hit: Hit, valid: frozenset[str], text: str, index: OptionIndex) -> Extraction:
@@ -234,10 +204,8 @@ def extract_answer(
     valid = index.letters
 
     lower = lower_same_length(text)
-    if len(text) <= 8:  # "C", "(C)", "C." need no phrase search
-        bare = _BARE.fullmatch(text)
-        if bare is not None:
-            return _decided((bare.group(1).upper(), "lone_letter"), valid)
+    if len(text) <= 8 and (bare := _BARE.fullmatch(text)) is not None:  # "C", "(C)", "C." need no phrase search
+        return _decided((bare.group(1).upper(), "lone_letter"), valid)
     # The last commitment is nearly always near the end: look there first, then before it.
     cut = len(text) - _TAIL_CHARS if len(text) > _TAIL_CHARS + 150 else 0
     firm = find_commitments(text, lower, index, cut)
@@ -251,29 +219,24 @@ def extract_answer(
         firm = [h for h in firm if not h.whole_reply and (h.tier == STRONG or text[h.end:].strip())]
     if firm:
         # "The answer is A. … B. … A.", anywhere in the reply: a loop, not a self-correction
-        opening = _opening_answer(text, choices)
         stated = [h.letters[0] for h in (*earlier, *firm) if h.tier == STRONG and len(h.letters) == 1]
-        if goes_round(([opening] if opening else []) + stated):
+        if goes_round(_opening_answer(text, choices) + stated):
             return Extraction(None, "none_ambiguous")
         return _resolve(firm[-1], valid, text, index)
     if truncated:  # cut off: only a finished "<option text> is the most appropriate choice" still stands
         named = named_as_answer(lower, index)
         return _decided(named, valid) if named is not None and named[0] is not None else _TRUNCATED
-    line = _letter_line(text, index)
-    if line is not None:
+    if (line := _letter_line(text, index)) is not None:
         return _decided(line, valid)
-    weak = find_commitments(text, lower, index, weak=True)
-    if weak:
+    if weak := find_commitments(text, lower, index, weak=True):
         return _resolve(weak[-1], valid, text, index)
-    standing = standing_verdicts(text, lower)
     # verdicts decide only when no final answer follows them (one we could not read is no licence to guess)
-    judged = judge_options(standing, valid, lower)
+    judged, rejected = judge_options(text, lower, valid)
     if judged is not None:
-        return _decided(judged, valid)
+        return Extraction(*judged)
     refusals = matches(_REFUSAL, lower, _REFUSAL_ANCHORS)
     if any(not (m.start() and "a" <= lower[m.start() - 1] <= "z") for m in refusals):  # "i can't", not "hi can't"
         return Extraction(None, "none_refusal")
-    rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
     return _decided(by_option_text(text, index, rejected), valid)
 
 

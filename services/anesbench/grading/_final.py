@@ -5,7 +5,7 @@ the checks each rule names. A :class:`Hit` is one commitment: where it is, the l
 (several distinct ones make it ambiguous), the method name and a strength tier. Callers take the
 last one (self-corrections).
 
->>> from anesbench.grading._option_text import option_index
+>>> from anesbench.grading._normalize import option_index
 >>> t = "Answer: A. Wait, no. The answer is C."
 >>> [h.letters for h in find_commitments(t, t.lower(), option_index(()))]
 [('A',), ('C',)]
@@ -14,10 +14,10 @@ last one (self-corrections).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from anesbench.grading import _rules as R
-from anesbench.grading._option_text import OptionIndex, mentions
+from anesbench.grading._normalize import OptionIndex, mentions
 
 #: a capital that may be an option letter (not the start of a word)
 CAPITAL = re.compile(r"[A-H](?![A-Za-z0-9])")
@@ -79,8 +79,7 @@ _NEG_AFTER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(NamedTuple):
     """One vetted commitment. ``letters`` are upper-case, unique, in order of appearance."""
 
     pos: int
@@ -98,9 +97,7 @@ def lower_same_length(text: str) -> str:
     'İc'
     """
     low = text.lower()
-    if len(low) == len(text):
-        return low
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return low if len(low) == len(text) else "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
 def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int) -> dict[str, list[int]]:
@@ -109,11 +106,8 @@ def anchor_positions(lower: str, anchors: tuple[str, ...], start: int, stop: int
     for a in anchors:
         limit = stop + len(a) - 1
         i = lower.find(a, start, limit)
-        if i == -1:
-            continue
-        found = out[a] = []
         while i != -1:
-            found.append(i)
+            out.setdefault(a, []).append(i)
             i = lower.find(a, i + 1, limit)
     return out
 
@@ -189,11 +183,8 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
         return ()
     group_start, group_end = m.span("grp")
     letters = _group_letters(text, group_start, group_end, bool(checks & R.LOWER_OK))
-    if not letters:
-        return ()
     first = _LETTER.search(text, group_start, group_end)
-    assert first is not None
-    if first.group().islower() and not _lower_ok(text, group_end, first.group()):
+    if first is None or not letters or (first.group().islower() and not _lower_ok(text, group_end, first.group())):
         return ()
     if checks & R.OPTION_REF and (
         not ref_ok(text, first.start())
@@ -231,7 +222,7 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
             return ()
     if _NEG_AFTER.match(lower, group_end):
         return ()
-    if checks & R.OWN_TEXT and not _own_text_follows(lower, group_end, letters[0], index):
+    if checks & R.OWN_TEXT and not _answer_line(lower, group_end, letters[0], index, alone=False):
         return ()
     if checks & R.COLON_LINE and not _closes_option_lines(lower, start, group_end, letters[0], index):
         return ()
@@ -243,36 +234,30 @@ def _vet(text: str, lower: str, m: re.Match[str], checks: int, index: OptionInde
     return letters
 
 
-def _answer_line(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
-    """Whether the letter ending at ``lower[at]`` stands alone on its line or with its own text only
-    (not the first line of an option list)."""
-    end = lower.find("\n", at)
-    if not lower[at:len(lower) if end == -1 else end].strip(" \t.。:)]"):
-        return not (end != -1 and _NEXT_LABEL.match(lower, end))
-    return _own_text_follows(lower, at, letter, index)
+def _answer_line(lower: str, at: int, letter: str, index: OptionIndex, alone: bool = True) -> bool:
+    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's text
+    and names no other option, or (if ``alone``) is empty, and no option line follows (it is not the
+    first line of an option list).
 
-
-def _own_text_follows(lower: str, at: int, letter: str, index: OptionIndex) -> bool:
-    """Whether the rest of the line after the letter at ``lower[at]`` starts with that option's
-    text and names no other option (and no option line follows).
-
-    >>> from anesbench.grading._option_text import option_index
-    >>> _own_text_follows("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
+    >>> from anesbench.grading._normalize import option_index
+    >>> _answer_line("c. dantrolene, it works", 1, "C", option_index((("C", "Dantrolene"), ("D", "Propofol"))))
     True
     """
     end = lower.find("\n", at)
     line = lower[at:len(lower) if end == -1 else end]
+    if end != -1 and _NEXT_LABEL.match(lower, end):
+        return False
+    if alone and not line.strip(" \t.。:)]"):
+        return True
     rest = line.lstrip(_NOT_TEXT_START)
-    if not rest or (end != -1 and _NEXT_LABEL.match(lower, end)):
+    if not rest:
         return False
     start = at + len(line) - len(rest)
     if index.is_text_of(letter, rest.rstrip(" \t.。")):  # "B. 错误" where B is "错误"
         return True
     if end == -1 and len(rest) >= 8 and any(form.startswith(rest.rstrip()) for form in index.forms.get(letter, ())):
         return True  # the reply was cut off inside the option's own text
-    if _OWN_REJECT.search(rest):
-        return False
-    return index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
+    return not _OWN_REJECT.search(rest) and index.match_at(lower, start) and set(mentions(rest, index)) == {letter}
 
 
 def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: OptionIndex) -> bool:
@@ -280,8 +265,7 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
     ``lower[colon]``, is the reply's conclusion: the colon line concludes (ends in "is", "是" …;
     asks nothing), no option line follows, and the letter's line neither rejects the option nor
     names another one first."""
-    head_start = lower.rfind("\n", 0, colon) + 1
-    head = lower[head_start:colon]
+    head = lower[lower.rfind("\n", 0, colon) + 1:colon]
     wordy = len(head.split()) >= 3 or sum("\u4e00" <= ch <= "\u9fff" for ch in head) >= 4
     if not wordy or not _CONCLUDING_HEAD.search(head) or _ASKING_HEAD.search(head):
         return False
@@ -289,16 +273,14 @@ def _closes_option_lines(lower: str, colon: int, at: int, letter: str, index: Op
     if line_end != -1 and _LATER_LABEL.search(lower, line_end):
         return False
     rest = lower[at:len(lower) if line_end == -1 else line_end]
-    if _OWN_REJECT.search(rest):
-        return False
     named = mentions(rest, index)
-    return not named or named[0] == letter
+    return not _OWN_REJECT.search(rest) and (not named or named[0] == letter)
 
 
 def _value_letters(value: str, index: OptionIndex) -> tuple[str, ...]:
     """Letters of a boxed / JSON / tag value (original case), or the one option its text names.
 
-    >>> from anesbench.grading._option_text import option_index
+    >>> from anesbench.grading._normalize import option_index
     >>> _value_letters("(C) Dantrolene", option_index(())), _value_letters("A, C", option_index(()))
     (('C',), ('A', 'C'))
     """
@@ -321,41 +303,179 @@ def find_commitments(
     hits: list[Hit] = []
     ascii_only = text.isascii()
     at = anchor_positions(lower, _EN_ANCHORS if ascii_only else _ALL_ANCHORS, start, end)
-    caps: list[int] | None = None
+    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
     for rule in _PHRASE_RULES:
         checks = rule.checks
         if (rule.tier == R.WEAK) != weak or (checks & R.ZH_ONLY and ascii_only):
             continue
-        if checks & R.AT_END:
-            if end < len(text):
-                continue
-            found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24)))
+        if checks & R.AT_END:  # only where the text ends
+            found = list(rule.pattern.finditer(lower, max(start, len(lower) - 24))) if end == len(text) else []
         else:
-            if rule.anchors == R.CAPS:
-                if caps is None:
-                    caps = [m.start() for m in CAPITAL.finditer(text, start, end)]
-                positions = caps
-            else:
-                lists = [at[a] for a in rule.anchors if a in at]
-                if not lists:
-                    continue
-                positions = lists[0] if len(lists) == 1 else sorted({i for ps in lists for i in ps})
+            positions = caps if rule.anchors == R.CAPS else sorted({i for a in rule.anchors for i in at.get(a, ())})
             found = [m for i in positions if (m := rule.pattern.match(lower, i)) is not None]
         for m in found:
-            letters = _vet(text, lower, m, checks, index)
-            if letters:
+            if letters := _vet(text, lower, m, checks, index):
                 hits.append(Hit(m.start("grp"), letters, rule.method, rule.tier, m.end("grp"), bool(checks & R.COLON_LINE)))
-    if not weak:
-        for rule in _VALUE_RULES:
-            if rule.value not in lower:
-                continue
-            for m in rule.pattern.finditer(lower, start):
-                if m.start() >= end:
-                    break
-                letters = _value_letters(text[m.start("c"):m.end("c")], index)
-                if letters:
-                    hits.append(Hit(m.start(), letters, rule.method, R.STRONG))
-    if len(hits) > 1:
-        hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
-        hits = [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
-    return hits
+    for rule in () if weak else _VALUE_RULES:
+        for m in rule.pattern.finditer(lower, start) if rule.value in lower else ():
+            if m.start() >= end:
+                break
+            if letters := _value_letters(text[m.start("c"):m.end("c")], index):
+                hits.append(Hit(m.start(), letters, rule.method, R.STRONG))
+    hits.sort(key=lambda h: (h.pos, h.tier, -len(h.letters)))  # at one offset, "C … or A" beats "C"
+    return [h for i, h in enumerate(hits) if i == 0 or hits[i - 1].pos != h.pos]
+
+
+# Option-by-option verdicts: "A is incorrect … C is correct …", "A 错误 … C 正确". Every verdict is an event
+# (position, letter, polarity); the last verdict on a letter stands. Verdicts come from option-labelled lines
+# ("B. Ketamine: incorrect") and from a letter right before a verdict word ("C is correct", "C 正确"); a
+# letter named after a negation ("not C", "不选C") is judged wrong.
+_NEG_EN = (r"incorrect|wrong|not[ \t]+(?:the[ \t]+)?(?:correct|right|best|answer|most[ \t]+appropriate)"
+           r"|ruled[ \t]+out|eliminated?|excluded?")
+_POS_EN = (r"correct(?![ \t]+(?:the|a|an|this|it|its|any)[ \t])"
+           r"|right(?=[ \t]*(?:[.,;:!)\n]|$)|[ \t]+(?:answer|choice|option))")
+_NEG_ZH = r"不正确|错误|不对|不是正确|不选|排除|不符合|错(?![过开])"
+_POS_ZH = r"正确|对(?=[ \t]*(?:[。.,，;；!！)]|$))|当选|符合题意"
+#: a verdict word (lower-cased text); group ``pos`` or ``neg`` says which way. No look-behinds
+#: (they would disable the engine's first-character scan): :func:`polarities` makes those checks.
+POLARITY = re.compile(
+    rf"(?P<neg>(?:{_NEG_EN})(?![a-z])|{_NEG_ZH}|✗|✘|❌|×)|(?P<pos>(?:{_POS_EN})(?![a-z])|{_POS_ZH}|✓|✔|✅|√)",
+    re.MULTILINE,
+)
+_POLARITY_ANCHORS = ("incorrect", "wrong", "not", "ruled", "eliminat", "exclud", "correct", "right", "不", "错",
+                     "排除", "正确", "对", "当选", "符合题意", "✗", "✘", "❌", "×", "✓", "✔", "✅", "√")
+_NEGATED_ANCHORS = ("not", "isn't", "rul", "exclud", "eliminat", "rather", "不选", "不是", "排除", "而非")
+_NOT_BEFORE = {"正确": ("是否",), "对": tuple("不相针绝面反"), "错": ("不",), "correct": ("to ", "to\t")}
+#: an English "correct"/"right" is a verdict only as a predicate ("C is correct", "C: correct"),
+#: not as an attribute ("the correct drug is dantrolene") unless of the answer ("the correct answer")
+_PREDICATIVE = re.compile(
+    r"(?:^|[:\-–—(),.;!?\n]|(?<![a-z])(?:is|are|be|was|seems|appears|remains|looks|makes[ \t]+it|making[ \t]+it))[ \t]*"
+    r"(?:(?:also|clearly|definitely|therefore|thus|indeed|probably|likely)[ \t]+)?\Z",
+    re.MULTILINE,
+)
+_ATTRIBUTIVE_ZH = re.compile(r"的(?!选项|答案|选择)[\u4e00-\u9fff]")
+_ANSWER_NOUN = re.compile(r"[ \t]+(?:answer|choice|option)(?![a-z])")
+
+
+def polarities(lower: str, start: int = 0, stop: int | None = None) -> list[tuple[int, bool]]:
+    """(position, is positive) of each verdict word in ``lower[start:stop]``.
+
+    >>> polarities("b is incorrect; used to correct it; the correct drug is c; c is correct")
+    [(5, False), (64, True)]
+    """
+    out: list[tuple[int, bool]] = []
+    covered = -1
+    for m in matches(POLARITY, lower, _POLARITY_ANCHORS, start, stop):
+        s, word = m.start(), m.group()
+        if s < covered:  # inside the verdict word before ("正确" in "不正确")
+            continue
+        if word[0].isascii() and word[0].isalpha() and s and "a" <= lower[s - 1] <= "z":
+            continue
+        if lower.endswith(_NOT_BEFORE.get("correct" if word.startswith("correct") else word, ()), max(0, s - 3), s):
+            continue
+        positive = m.group("pos") is not None
+        if word == "正确" and _ATTRIBUTIVE_ZH.match(lower, s + 2):  # "正确的治疗药物是…" describes, not judges
+            continue
+        if (
+            positive
+            and word[0] in "cri"
+            and not _PREDICATIVE.search(lower, max(0, s - 30), s)
+            and not (lower.endswith(("the ", "most "), 0, s) and _ANSWER_NOUN.match(lower, s + len(word)))
+        ):
+            continue
+        out.append((s, positive))
+        covered = m.end()
+    return out
+
+
+#: an option label at the start of a line: "A.", "(B)", "Option C:", "- D)", "选项A：", "A项", "A 错误"
+_LABEL = re.compile(
+    r"^[ \t>*\-•·+]*(?:\d+[.)][ \t]*)?(?:option|choice|选项)?[ \t]*[(\[]?(?P<l>[a-h])(?![a-z0-9])[)\]]?"
+    r"[ \t]*(?:选项|项)?[ \t]*(?:[.:)\-–—、,(]|(?=[ \t]*[\u4e00-\u9fff]))",
+    re.MULTILINE,
+)
+#: what sits between a letter and the verdict word that follows it ("C is ", "C (dantrolene): ", "C项")
+_BEFORE_EN = re.compile(
+    r"(?P<l>[a-h])[)\]]?(?![a-z0-9])(?:[ \t]*\([^()\n]{1,60}\))?[ \t]*(?::|,|[ \t]is|[ \t]would[ \t]be|[ \t]seems)"
+    r"[ \t]+(?:(?:also|clearly|definitely|therefore|thus|then|obviously)[ \t]+)?\Z"
+)
+_BEFORE_ZH = re.compile(
+    r"(?P<l>[a-h])(?![a-z0-9])[ \t]*(?:选项|项)?[ \t]*:?[ \t]*(?:说法|描述|叙述)?[ \t]*(?:也|亦|均|都|则)?(?:是|为)?[ \t]*\Z"
+)
+#: an option named inside a sentence, after a clause break: "…；B选项…", "…。选项C…", "…. Option D, …"
+_CLAUSE_LABEL = re.compile(
+    r"(?:^|[;。,.!?])[ \t]*(?P<body>(?:option[ \t]+|选项[ \t]*)[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
+    r"|(?P<k>[a-h])[ \t]*(?:选项|项))",
+    re.MULTILINE,
+)
+#: "not C", "rule out B", "不选C", "排除A": a negative verdict on a letter named after the negation
+_NEGATED = re.compile(
+    r"(?:(?:not|isn't|rule[ \t]+out|ruling[ \t]+out|exclude|excluding|eliminate|rather[ \t]+than)[ \t]+"
+    r"(?:option[ \t]+|choice[ \t]+)?|不选|不是|排除|而非)[ \t]*(?:选项)?[(\[]?(?P<l>[a-h])[)\]]?(?![a-z0-9])"
+)
+#: "A: No. B: No. C: Yes." (yes/no only right after a letter and a colon or dash)
+_YES_NO = re.compile(r"(?<![a-z0-9])(?P<l>[a-h])[)\]]?[ \t]*[:\-–—][ \t]*(?:(?P<pos>yes)|no)(?![a-z])")
+#: a one-word verdict after a dash on a labelled line, maybe negated ("– Not indicated", "— Indicated")
+_DASH_VERDICT = re.compile(r"[-–—][ \t]*(?P<not>not[ \t]+)?(?P<w>[a-z]+)(?![a-z])")
+_SEGMENT_END = re.compile(r"\n[ \t]*\n")
+
+
+#: a final-answer phrase; one that comes after the verdicts decides, not they, even if unread
+_FINAL_HEAD = re.compile(r"(?:answer|choice)[ \t]+(?:is|would[ \t]+be|should[ \t]+be)(?![a-z])|answer[ \t]*:|答案")
+
+
+def judge_options(text: str, lower: str, valid: frozenset[str]) -> tuple[tuple[str | None, str] | None, frozenset[str]]:
+    """From the standing (last) verdict on each letter: ``(letter, "verdict")`` when exactly one option
+    is judged correct, none both ways, and no final-answer phrase follows that verdict ("… C is correct.
+    The answer is: 10 mg/kg"); ``(None, "none_ambiguous")`` when several are (or one is judged both
+    ways); else ``None``. With it, the letters whose standing verdict is wrong.
+
+    >>> t = "A is correct. Wait, no: A is wrong, not B either. C is correct."
+    >>> judged, rejected = judge_options(t, t.lower(), frozenset("ABCD"))
+    >>> judged, sorted(rejected)
+    (('C', 'verdict'), ['A', 'B'])
+    """
+    events: list[tuple[int, str, bool | None]] = []
+    contrasts: list[tuple[int, str, bool, str]] = []
+    labels = [(m.start("l"), m.start(), m.end()) for m in _LABEL.finditer(lower) if text[m.start("l")].isupper()]
+    for m in _CLAUSE_LABEL.finditer(lower):
+        at = max(m.start("l"), m.start("k"))  # the one of the two that matched
+        if text[at].isupper():
+            labels.append((at, m.start("body"), m.end()))
+    labels = sorted({label[0]: label for label in sorted(labels, reverse=True)}.values())  # one per letter offset
+    for i, (at, _, end) in enumerate(labels):
+        stop = labels[i + 1][1] if i + 1 < len(labels) else len(lower)
+        if (gap := _SEGMENT_END.search(lower, end, stop)) is not None:
+            stop = gap.start()
+        # a later letter ends it ("选项A、B、C中…": the verdict is not A's)
+        stop = next((cap.start() for cap in CAPITAL.finditer(text, end, stop) if ref_ok(text, cap.start())), stop)
+        found = {positive for _, positive in polarities(lower, end, stop)}
+        if found:  # a segment that says both ("correct in children, wrong here") judges nothing for sure
+            events.append((at, text[at], found.pop() if len(found) == 1 else None))
+        elif (dash := _DASH_VERDICT.search(lower, end, stop)) is not None:
+            contrasts.append((at, text[at], dash.group("not") is not None, dash.group("w")))
+    negated_words = {word for _, _, negated, word in contrasts if negated}
+    for at, letter, negated, word in contrasts:  # "A. X – Not indicated … C. Y – Indicated": the contrast judges
+        if word in negated_words:
+            events.append((at, letter, not negated))
+    for s, positive in polarities(lower):
+        for cap in reversed(list(CAPITAL.finditer(text, max(0, s - 90), s))):
+            at = cap.start()
+            if (_BEFORE_EN.match(lower, at, s) or _BEFORE_ZH.match(lower, at, s)) and ref_ok(text, at):
+                events.append((at, text[at], positive))
+                break
+    for m in matches(_NEGATED, lower, _NEGATED_ANCHORS):
+        at = m.start("l")
+        if text[at].isupper() and not (m.group()[0].isascii() and m.start() and "a" <= lower[m.start() - 1] <= "z"):
+            events.append((at, text[at], False))
+    for m in _YES_NO.finditer(lower) if "yes" in lower else ():
+        if text[m.start("l")].isupper():
+            events.append((m.start("l"), text[m.start("l")], m.group("pos") is not None))
+    events.sort(key=lambda e: (e[0], e[2] is None))  # a two-way segment outweighs "B is correct" in it
+    standing = {letter: (positive, at) for at, letter, positive in events}
+    rejected = frozenset(letter for letter, (positive, _) in standing.items() if positive is False)
+    last = {letter: positive for letter, (positive, _) in standing.items() if letter in valid}
+    winners = [letter for letter, positive in last.items() if positive]
+    if len(winners) == 1 and None not in last.values():
+        return None if _FINAL_HEAD.search(lower, standing[winners[0]][1]) else (winners[0], "verdict"), rejected
+    return (None, "none_ambiguous") if winners else None, rejected
