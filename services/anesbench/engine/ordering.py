@@ -30,7 +30,7 @@ HEAD_SHARE = 0.4  # of the expected work, sent strictly longest first
 class Ordering:
     """Expected relative length per (item id, language); empty: file order."""
 
-    runs: tuple[str, ...] = ()
+    runs: Sequence[str] = ()
     expected: dict[tuple[str, str], float] | None = None
 
     @property

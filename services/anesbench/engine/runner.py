@@ -96,10 +96,6 @@ async def _together(calls: list[Coroutine[Any, Any, None]]) -> None:
         await asyncio.gather(*calls)
 
 
-def _store_cause(error: BaseException) -> str:
-    return f"the result store cannot write: {type(error).__name__}: {error}"
-
-
 @dataclass(eq=False)
 class _Run:
     config: RunConfig
@@ -122,14 +118,17 @@ class _Run:
     follow_ups: asyncio.Task[Elicitation] | None = None
 
     def __post_init__(self) -> None:
-        # the writer's first failed write stops sending at once
-        self.writer = ResultWriter(self.store, lambda error: self.halt(_store_cause(error)))
+        # the writer's first failed write stops sending at once, and is part of the run's error whatever came first
+        self.writer = ResultWriter(self.store, lambda error: self.halt(
+            f"the result store cannot write: {type(error).__name__}: {error}", also=True))
 
-    def halt(self, cause: str) -> None:
+    def halt(self, cause: str, *, also: bool = False) -> None:
         if self.halted is None:
             self.halted = cause
             self.stopping.set()
             log.info("run %s stops: %s", self.run.id, cause)  # the CLI prints the run's error once, at the end
+        elif also:
+            self.halted = f"{self.halted}; {cause}"
 
     async def worker(self, work: Iterator[Work]) -> None:
         """Take work until there is none or the run halts; no exception leaves a worker but cancellation.
@@ -341,15 +340,12 @@ async def execute_run(
     progress.seed(await store.call(Store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     if config.reuse and pending:
-        hashes = [
+        reusable = await store.call(Store.reusable, run.id, [
             request_payload(config, template.render(u.item, u.language), sample)[1]
-            for u in _work_left(dataset, config, done) for sample in u.samples
-        ]
-        reusable = await store.call(Store.reusable, run.id, hashes)
+            for u in _work_left(dataset, config, done) for sample in u.samples])
     ordering = Ordering()
     if pending:
-        history_runs, expected = await store.call(Store.length_history, dataset.sha256, run.id)
-        ordering = Ordering(tuple(history_runs), expected)
+        ordering = Ordering(*await store.call(Store.length_history, dataset.sha256, run.id))
         await store.call(Store.set_ordering, run.id, ordering.label)
     unfinished = await store.call(Store.unfinished_elicitations, run.id) if config.elicit != "off" else []
     pending += len(unfinished)
@@ -358,8 +354,6 @@ async def execute_run(
     metrics.RUNS.labels("running").inc()
     if observer is not None:
         observer.on_start(run, progress)
-    status: str | None = None
-    error: str | None = None
     cancelled = False
     try:
         async with EndpointRouter(
@@ -379,8 +373,6 @@ async def execute_run(
                 for helper in helpers:
                     helper.cancel()
                 progress.publish()
-            if state.halted is not None:
-                status, error = "failed", state.halted
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -391,20 +383,16 @@ async def execute_run(
         if cancelled:
             progress.forget()
         await state.writer.close()
-        if state.writer.error is not None and not cancelled:
-            cause = _store_cause(state.writer.error)
-            status = "failed"
-            error = cause if error in (None, cause) else f"{error}; {cause}"
+        error = None if cancelled else state.halted
         try:
             final = await store.call(Store.get_run, run.id)
-            if cancelled:
-                status = status_on_cancel
-            elif status is None:  # the loop ended normally: the store's counts decide
+            status = status_on_cancel if cancelled else "failed"
+            if not cancelled and error is None:  # the run did not halt: the store's counts decide
                 if final.done >= final.total and not await store.call(Store.pending_elicitations, run.id):
                     status = "completed"
                 else:
-                    status, error = "failed", (f"{final.total - final.done} of {final.total} items got no answer "
-                                               "from the model; run again with the same run id to retry them")
+                    error = (f"{final.total - final.done} of {final.total} items got no answer from the model; "
+                             "run again with the same run id to retry them")
             if status is not None:
                 final = await store.call(Store.finish_run, run.id, status, error)
         except Exception as exc:
