@@ -133,9 +133,9 @@ def new_run_id(model: str, dataset: str) -> str:
 
 def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -> str:
     """What must match for a run to be resumed (not endpoint, concurrency or timeouts)."""
-    identity: dict[str, object] = {name: getattr(config, name) for name in ("model", "max_tokens", "temperature", "samples")}
-    identity |= {"dataset_sha256": dataset.sha256, "prompt_sha256": template.sha256,
-                 "languages": sorted(config.languages)}
+    identity: dict[str, object] = {"dataset_sha256": dataset.sha256, "prompt_sha256": template.sha256,
+                                   "languages": sorted(config.languages)}
+    identity |= {name: getattr(config, name) for name in ("model", "max_tokens", "temperature", "samples")}
     if config.limit is not None:  # absent without --limit: runs stored before it keep their hash
         identity["limit"] = config.limit
     if config.elicit != "off":  # absent when off: runs stored before elicitation existed keep their hash

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 from collections.abc import Coroutine, Iterator, Sequence
@@ -21,10 +20,9 @@ from typing import Any, Protocol
 from anesbench import metrics
 from anesbench.dataset import LANGUAGES, Dataset, Item
 from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
-from anesbench.engine.elicitation import Elicitation
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
-from anesbench.engine.regrade import grade_reply, with_delta
+from anesbench.engine.regrade import ELICITED, grade_reply, with_delta
 from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
@@ -37,13 +35,13 @@ from anesbench.errors import (
 )
 from anesbench.grader import Grader
 from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
-from anesbench.inference.constraints import detect_constraint
+from anesbench.inference.constraints import detect_constraint, follow_up_body, follow_up_max_tokens, read_letter
 from anesbench.inference.logprobs import best_letter, letter_probs
 from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
-from anesbench.prompts import PromptTemplate, load_elicitation_prompt
+from anesbench.prompts import ElicitationPrompt, PromptTemplate, load_elicitation_prompt
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import Store
 from anesbench.store.records import ResultRow, RunRecord
@@ -62,6 +60,58 @@ class RunObserver(Protocol):
     def on_result(self, row: ResultRow, progress: RunProgress) -> None: ...
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Elicitation:
+    """The follow-up turn (``--elicit``): ask the model, in the same conversation, for its final letter.
+
+    ``unanswered`` asks where the rules found no committed answer (a reply cut off at ``max_tokens``
+    included), ``all`` asks after every reply. Where the follow-up yields a letter, that letter is the
+    result's ``pred`` with method ``elicited``: the model's own choice, obtained by construction where the
+    server constrains decoding. Under ``all`` this holds even where the rules found a letter, which stays
+    in ``pred_rules``, so the run measures how often the rules agree with the model. A follow-up that
+    yields no valid letter leaves the rules' verdict; one whose request fails after its retries does too,
+    with the error kept in ``elicitation_error`` (the result is not an error: the reply was usable).
+
+    A result is stored with ``elicitation = 'pending'`` before its follow-up is sent and stored again when
+    it comes back, so a crash in between keeps the reply, and the resumed run sends the follow-up only.
+    """
+
+    constraint: str  # a kind from anesbench.inference.constraints.CONSTRAINTS
+    prompt: ElicitationPrompt
+    model: str
+
+    def params(self) -> str:
+        """The follow-up's request parameters, as stored with each result (JSON)."""
+        return json.dumps({"prompt": self.prompt.name, "prompt_sha256": self.prompt.sha256,
+                           "constraint": self.constraint, "max_tokens": follow_up_max_tokens(self.constraint),
+                           "temperature": 0.0}, sort_keys=True)
+
+    def request(self, template: PromptTemplate, item: Item, row: ResultRow, seed: int | None) -> bytes:
+        """The follow-up request of a result: its conversation, the reply, the question for the letter."""
+        letters = tuple(item.texts[row.language].options)
+        messages = self.prompt.follow_up(template.render(item, row.language), row.response or "", letters,
+                                         row.language)
+        return follow_up_body(self.model, messages, letters, self.constraint, seed)
+
+    def apply(self, row: ResultRow, item: Item, reply: Completion | InferenceError) -> None:
+        """The follow-up came back: its letter, read strictly, replaces the rules' verdict. One that got no
+        reply after its retries leaves the verdict, and keeps the error."""
+        if isinstance(reply, InferenceError):
+            row.elicitation, row.elicitation_error, row.elicitation_attempts = "failed", str(reply)[:2000], reply.attempts
+            return
+        row.elicitation, row.elicitation_error = "done", None
+        row.elicitation_response = reply.content
+        row.elicitation_attempts, row.elicitation_latency_s = reply.attempts, reply.latency
+        row.elicitation_prompt_tokens = reply.prompt_tokens
+        row.elicitation_completion_tokens = reply.completion_tokens
+        letter = read_letter(reply.content, tuple(item.texts[row.language].options), self.constraint)
+        if letter is None:
+            row.pred, row.method = row.pred_rules, row.method_rules
+        else:
+            row.pred, row.method = letter, ELICITED
+        row.correct = row.pred == item.answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +260,7 @@ class _Run:
             self.follow_ups = asyncio.ensure_future(self._detect())
         elicitation = await self.follow_ups
         for row in rows:
-            elicitation.mark_pending(row)
+            row.elicitation, row.elicitation_params = "pending", elicitation.params()
             self.writer.add(replace(row))  # a copy: the row changes when its follow-up comes back
         await _together([self._follow_up(elicitation, item, row) for row in rows])
 
@@ -263,13 +313,6 @@ class _Run:
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
-def config_label(config: RunConfig, template: PromptTemplate) -> str:
-    """The `config` label of run-level metrics: prompt template, generation parameters and languages, readable
-    (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)."""
-    return (f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
-            f"{'+'.join(config.languages)}")
-
-
 async def endpoint_limiters(
     config: RunConfig, api_key: str | None, http: HttpOptions | None = None
 ) -> list[DynamicLimiter]:
@@ -286,18 +329,13 @@ def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str,
                   ordering: Ordering | None = None, unfinished: Sequence[ResultRow] = ()) -> Iterator[Work]:
     """The work still to do in sending order (finished keys skipped), generated as the workers take it:
     in file order nothing per item is held in advance. Follow-ups left ``unfinished`` come first, in file order."""
-    ordered = (ordering or Ordering()).order(_work_left(dataset, config, done), lambda unit: (unit.item.id, unit.language))
-    return itertools.chain(_resumed_work(dataset, unfinished), ordered)
-
-
-def _resumed_work(dataset: Dataset, unfinished: Sequence[ResultRow]) -> Iterator[Work]:
-    by_key: dict[tuple[str, str], list[ResultRow]] = {}
+    resumed: dict[tuple[str, str], list[ResultRow]] = {}
     for row in unfinished:
-        by_key.setdefault((row.item_id, row.language), []).append(row)
-    for item in dataset.items if by_key else ():
-        for language in LANGUAGES:
-            if (item.id, language) in by_key:
-                yield Work(item, language, (), tuple(by_key[item.id, language]))
+        resumed.setdefault((row.item_id, row.language), []).append(row)
+    yield from (Work(item, language, (), tuple(resumed[item.id, language]))
+                for item in (dataset.items if resumed else ()) for language in LANGUAGES
+                if (item.id, language) in resumed)
+    yield from (ordering or Ordering()).order(_work_left(dataset, config, done), lambda u: (u.item.id, u.language))
 
 
 def _work_left(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
@@ -335,8 +373,10 @@ async def execute_run(
     run = await store.call(Store.begin_run, record)
     done = await store.call(Store.completed_keys, run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
-    progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
-                           config=config_label(config, template))
+    # the `config` label of run-level metrics: prompt template, generation parameters and languages, readable
+    # (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)
+    label = f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
+    progress = RunProgress(config.model, run.total, dataset.name, label + "+".join(config.languages))
     progress.seed(await store.call(Store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     if config.reuse and pending:
