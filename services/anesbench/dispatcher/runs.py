@@ -32,8 +32,7 @@ from typing import Any
 from anesbench.dataset import Dataset
 from anesbench.dispatcher.settings import DispatcherSettings
 from anesbench.dispatcher.specs import Loaded, StoredSpec, Upload, load, read_upload
-from anesbench.engine.admission import check_run, probe_endpoints
-from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, new_run_id, run_record
+from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, check_run, new_run_id, probe_endpoints, run_record
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run
