@@ -107,10 +107,7 @@ class Elicitation:
         row.elicitation_prompt_tokens = reply.prompt_tokens
         row.elicitation_completion_tokens = reply.completion_tokens
         letter = read_letter(reply.content, tuple(item.texts[row.language].options), self.constraint)
-        if letter is None:
-            row.pred, row.method = row.pred_rules, row.method_rules
-        else:
-            row.pred, row.method = letter, ELICITED
+        row.pred, row.method = (row.pred_rules, row.method_rules) if letter is None else (letter, ELICITED)
         row.correct = row.pred == item.answer
 
 
@@ -367,7 +364,6 @@ async def execute_run(
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
     on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
-    template.require(config.languages)
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(Store.begin_run, record)
