@@ -12,7 +12,8 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Coroutine, Iterator, Sequence
+import time
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,7 +24,6 @@ from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
 from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.regrade import ELICITED, grade_reply, with_delta
-from anesbench.engine.writer import ResultWriter
 from anesbench.errors import (
     AnesbenchError,
     ChoicesRefused,
@@ -50,6 +50,73 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
 LOGPROB = "logprob"  # the method of a logprob-scored result (pred null: the top letter was not certain)
 IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
+FLUSH_INTERVAL = 0.1
+BATCH_SIZE = 2048  # rows that wake the writer before its interval is up
+
+
+class ResultWriter:
+    """Batches result rows and writes them to the store as they arrive: ``add`` is cheap and synchronous; a
+    background task, started at once, flushes every FLUSH_INTERVAL or BATCH_SIZE rows.
+
+    A row waits at most FLUSH_INTERVAL (0.1 s) plus one write before it is durable, so a ``kill -9``
+    costs at most the requests in flight and that much of answers. Rows still go in bulk (one Arrow
+    write per batch). When a write fails the writer stops writing, keeps the rows it could not write,
+    and tells the run through ``on_error`` so that it stops sending at once.
+    """
+
+    def __init__(self, store: AsyncStore, on_error: Callable[[BaseException], None]) -> None:
+        self._store = store
+        self._on_error = on_error
+        self._pending: list[ResultRow] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self.error: BaseException | None = None  # the first failed write; nothing is written after it
+        self._task = asyncio.create_task(self._loop(), name="result-writer")
+
+    @property
+    def unwritten(self) -> int:
+        return len(self._pending)
+
+    def add(self, row: ResultRow) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= BATCH_SIZE:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._pending and self.error is None:
+                batch, self._pending = self._pending, []
+                started = time.perf_counter()
+                try:
+                    # shielded: a cancelled caller must not drop a batch that left the list
+                    await asyncio.shield(self._store.call(Store.write_results, batch))
+                except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
+                    self._pending[:0] = batch
+                    self.error = exc
+                    log.info("writing results failed (%d rows not written): %s", len(self._pending), exc)
+                    self._on_error(exc)
+                    return
+                metrics.STORE_FLUSH.observe(time.perf_counter() - started)
+                metrics.STORE_ROWS.inc(len(batch))
+
+    async def _loop(self) -> None:
+        last = time.monotonic()
+        while not self._closing and self.error is None:
+            # The deadline counts from the last write's start: a slow write does not stretch the next wait.
+            timeout = max(0.0, FLUSH_INTERVAL - (time.monotonic() - last))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            self._wake.clear()
+            last = time.monotonic()
+            await self.flush()
+
+    async def close(self) -> None:
+        """Stop the background task after it has written everything still pending (or failed to)."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+        await self.flush()
 
 
 class RunObserver(Protocol):
