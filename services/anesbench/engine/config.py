@@ -76,7 +76,7 @@ class RunConfig:
         service, namespace, logprobs = self.inference_service, self.namespace, self.scoring == "logprobs"
         unknown = [language for language in self.languages if language not in LANGUAGES]
         # (refused, field, message, other settings it mentions), checked in this order
-        checks: Iterable[tuple[bool, str, str, tuple[str, ...]]] = (
+        for refused, name, message, mentions in (
             (logprobs and self.elicit != "off", "elicit", "does not apply to {scoring} logprobs (there is no reply "
              "to ask about); leave it out or give off", ("scoring",)),
             (logprobs and self.samples != 1, "samples",
@@ -99,8 +99,7 @@ class RunConfig:
                f"must be {bounds.describe()}, got {getattr(self, name)}", ()) for name, bounds in RUN_BOUNDS.items()),
             (self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id), "run_id", f"{self.run_id!r} must be "
              "1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ()),
-        )
-        for refused, name, message, mentions in checks:
+        ):
             if refused:
                 raise InvalidInput(message, field=name, mentions=mentions)
 

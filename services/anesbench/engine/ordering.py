@@ -45,9 +45,8 @@ class Ordering:
         ties keep the file's order."""
         if not self.expected:
             return iter(work)
-        expected = self.expected
         units = list(work)
-        lengths = [expected.get(key(unit), 1.0) for unit in units]
+        lengths = [self.expected.get(key(unit), 1.0) for unit in units]
         longest_first = sorted(range(len(units)), key=lambda i: -lengths[i])  # stable: ties in file order
         return iter([units[i] for i in long_head_then_mixed(longest_first, lengths)])
 
