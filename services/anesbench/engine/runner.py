@@ -2,7 +2,8 @@
 
 Everything a run needs is passed in; the embedded CLI and the dispatcher service both call
 :func:`execute_run`. A run resumes from the store: finished keys are never sent again, error rows
-are sent again and replaced.
+are sent again and replaced. Its parts: the sending order (:class:`Ordering`), the result writer
+(:class:`ResultWriter`) and the follow-up turn (:class:`Elicitation`).
 """
 
 from __future__ import annotations
