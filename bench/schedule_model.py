@@ -8,7 +8,7 @@ second model's times differing by a lognormal factor of σ 0.3; 256 slots with a
 slots + 10 % in flight, as the engine keeps them. The harness is modelled as one CPU that spends
 ``cpu`` seconds on every reply before it sends the next request. Printed: span ÷ lower bound
 (max(work ÷ slots, longest)) for file order, for strictly longest-expected-first from the first
-model's history, and for the engine's order (:mod:`anesbench.engine.ordering`).
+model's history, and for the engine's order (:class:`anesbench.engine.runner.Ordering`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import heapq
 import math
 import random
 
-from anesbench.engine.ordering import long_head_then_mixed
+from anesbench.engine.runner import long_head_then_mixed
 
 REQUESTS, SLOTS, MEAN, CAP = 8854, 256, 0.2, 25.0
 

@@ -14,7 +14,7 @@ DEFAULT_SAMPLES = 1
 DEFAULT_LANGUAGES: tuple[str, ...] = ("en",)
 DEFAULT_REQUEST_TIMEOUT_S = 600.0  # per attempt; long chain-of-thought replies on a busy server take minutes
 DEFAULT_MAX_ATTEMPTS = 6
-# Where the rules find no answer, ask the model once more for its final letter (see anesbench.engine.elicitation).
+# Where the rules find no answer, ask the model once more for its final letter (anesbench.engine.runner.Elicitation).
 ELICIT_MODES = ("off", "unanswered", "all")
 DEFAULT_ELICIT = "unanswered"
 # generate: a chat reply graded by the rules; logprobs: the next-token probabilities of the option letters.

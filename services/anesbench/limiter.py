@@ -9,7 +9,6 @@ import asyncio
 import math
 import statistics
 from collections import deque
-from collections.abc import Sequence
 
 
 class DynamicLimiter:
@@ -28,23 +27,15 @@ class DynamicLimiter:
     """
 
     def __init__(self, limit: int) -> None:
-        self._limit = max(1, limit)
-        self._inflight = 0
+        self.limit = max(1, limit)  # set with set_limit, which wakes the waiters that now fit
+        self.inflight = 0
         self._waiters: deque[tuple[asyncio.Future[None], int]] = deque()
-
-    @property
-    def limit(self) -> int:
-        return self._limit
-
-    @property
-    def inflight(self) -> int:
-        return self._inflight
 
     @property
     def maximum(self) -> int:
         """The most places this limiter may allow: what a connection pool in front of it needs. A fixed
         limiter's is its limit; an adaptive one's is the ceiling it may grow to."""
-        return self._limit
+        return self.limit
 
     def observe(self, latency: float, inflight: int | None = None) -> None:
         """One request completed after ``latency`` seconds, sent with ``inflight`` in flight (``None``:
@@ -54,25 +45,25 @@ class DynamicLimiter:
         """The server pushed back (429/503). An adaptive limiter backs off; a fixed one ignores it."""
 
     def set_limit(self, limit: int) -> None:
-        self._limit = max(1, limit)
+        self.limit = max(1, limit)
         self._wake()
 
     def _fits(self, weight: int) -> bool:
         # A request heavier than the whole limit still goes, alone.
-        return self._inflight + weight <= self._limit or self._inflight == 0
+        return self.inflight + weight <= self.limit or self.inflight == 0
 
     def _wake(self) -> None:
         waiters = self._waiters
         while waiters and (waiters[0][0].done() or self._fits(waiters[0][1])):
             future, weight = waiters.popleft()
             if not future.done():  # else it was cancelled while waiting
-                self._inflight += weight
+                self.inflight += weight
                 future.set_result(None)
 
     async def acquire(self, weight: int = 1) -> None:
         """Take ``weight`` places (a request for n choices takes n)."""
         if not self._waiters and self._fits(weight):
-            self._inflight += weight
+            self.inflight += weight
             return
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((future, weight))
@@ -84,7 +75,7 @@ class DynamicLimiter:
             raise
 
     def release(self, weight: int = 1) -> None:
-        self._inflight -= weight
+        self.inflight -= weight
         self._wake()
 
     def slots(self, weight: int = 1) -> _Held:
@@ -109,13 +100,6 @@ class _Held:
 def headroom(slots: float) -> int:
     """A short queue in front of a server's slots: enough to hide the harness's turn-around."""
     return max(8, math.ceil(slots * 0.1))
-
-
-def _low(values: Sequence[float]) -> float:
-    """The 10th percentile: queueing shifts it like the median, but even a burst that starts above the
-    server's capacity has its first tenth served without waiting, so the unqueued latency is seen."""
-    ordered = sorted(values)
-    return ordered[len(ordered) // 10]
 
 
 class SlowStart:
@@ -167,7 +151,9 @@ class SlowStart:
             return None
         latencies, inflights = zip(*self._window, strict=True)
         self._window.clear()
-        recent = _low(latencies)
+        # The 10th percentile: queueing shifts it like the median, but even a burst that starts above the
+        # server's capacity has its first tenth served without waiting, so the unqueued latency is seen.
+        recent = sorted(latencies)[len(latencies) // 10]
         self.base = min(self.base, recent)
         ratio = recent / self.base if self.base > 0 else 1.0
         concurrency = max(inflights)  # the level this window was sent at

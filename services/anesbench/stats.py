@@ -1,11 +1,6 @@
 """The statistics behind the numbers we publish: Wilson intervals, exact McNemar, paired bootstrap.
 
 Pure functions on counts, no I/O; the leaderboard, ``compare`` and the report call them.
-
->>> [round(x, 4) for x in wilson(8, 10)]
-[0.4902, 0.9433]
->>> mcnemar_exact(1, 6)
-0.125
 """
 
 from __future__ import annotations

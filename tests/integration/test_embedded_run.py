@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from anesbench.engine.writer import FLUSH_INTERVAL
+from anesbench.engine.runner import FLUSH_INTERVAL
 from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import CLI, ROOT, Proc, popen, run_cli, standin_control, standin_intended, standin_stats, start_standin
 from tests.waiting import wait_until

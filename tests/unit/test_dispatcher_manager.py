@@ -20,8 +20,7 @@ from anesbench.dispatcher import specs
 from anesbench.dispatcher.runs import DispatcherSettings, Runs
 from anesbench.dispatcher.server import DispatcherServicer
 from anesbench.dispatcher.specs import SPEC_VERSION, DatasetRef, StoredSpec, uploaded_dataset
-from anesbench.engine.admission import open_store
-from anesbench.engine.config import RunConfig, run_record
+from anesbench.engine.config import RunConfig, open_store, run_record
 from anesbench.grader import LocalGrader
 from anesbench.prompts import load_template
 from anesbench.serving import CLIENT_OPTIONS, build_server

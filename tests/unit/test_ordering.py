@@ -17,8 +17,7 @@ from aiohttp import web
 
 from anesbench.dataset import load_dataset
 from anesbench.engine.config import RunConfig
-from anesbench.engine.ordering import Ordering
-from anesbench.engine.runner import _pending_work, execute_run
+from anesbench.engine.runner import Ordering, _pending_work, execute_run
 from anesbench.grader.local import LocalGrader
 from anesbench.prompts import load_template
 from anesbench.store import ResultRow, RunRecord, Store

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from anesbench.cli.run_modes import Progress
-from anesbench.engine.writer import ResultWriter
+from anesbench.engine.runner import ResultWriter
 from anesbench.store import Store
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.records import ResultRow

@@ -21,8 +21,7 @@ from tqdm import tqdm
 from anesbench import event_loop
 from anesbench.cli.sources import CALL_TIMEOUT, DispatcherClient, reconnecting
 from anesbench.dataset import FieldMap, load_dataset
-from anesbench.engine.admission import check_run, open_store, probe_endpoints
-from anesbench.engine.config import RunConfig, new_run_id
+from anesbench.engine.config import RunConfig, check_run, new_run_id, open_store, probe_endpoints
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.runner import execute_run
 from anesbench.errors import DispatcherUnavailable, InvalidInput

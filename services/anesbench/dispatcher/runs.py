@@ -27,8 +27,15 @@ from typing import Any
 
 from anesbench.dataset import Dataset
 from anesbench.dispatcher.specs import DatasetRef, StoredSpec, Upload, load
-from anesbench.engine.admission import check_run, probe_endpoints
-from anesbench.engine.config import DEFAULT_CONCURRENCY, RunConfig, config_hash, new_run_id, run_record
+from anesbench.engine.config import (
+    DEFAULT_CONCURRENCY,
+    RunConfig,
+    check_run,
+    config_hash,
+    new_run_id,
+    probe_endpoints,
+    run_record,
+)
 from anesbench.engine.progress import RunProgress
 from anesbench.engine.regrade import regrade_run
 from anesbench.engine.runner import execute_run

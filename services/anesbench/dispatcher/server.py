@@ -17,7 +17,7 @@ import grpc
 
 from anesbench import metrics, serving
 from anesbench.dispatcher.runs import DispatcherSettings, Runs, serve_option
-from anesbench.engine.admission import open_store
+from anesbench.engine.config import open_store
 from anesbench.errors import AnesbenchError, InvalidInput
 from anesbench.grader.client import MultiConnectionGrader
 from anesbench.kube import InferenceServiceApi, ModelPool

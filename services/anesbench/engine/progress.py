@@ -38,43 +38,30 @@ class RunProgress:
     def seed(self, rows: Iterable[LeaderboardRow]) -> None:
         """Start from what a resumed run already has in the store."""
         for row in rows:
-            if row.level == "overall":
-                continue
-            self._cells[(row.language, row.level)] = [row.correct, row.total]
-            self.done += row.total
-            self.correct += row.correct
-            self.unanswered += row.unanswered
+            if row.level != "overall":
+                self._cells[(row.language, row.level)] = [row.correct, row.total]
+                self.done += row.total
+                self.correct += row.correct
+                self.unanswered += row.unanswered
 
     def record(self, row: ResultRow) -> None:
         level = LEVEL_NAMES[row.level]
         if row.error is not None:
             self.failed += 1
-            self._count(row.language, level, "error")
-            return
-        cell = self._cells.setdefault((row.language, level), [0, 0])
-        cell[1] += 1
-        self.done += 1
-        if row.correct:
-            cell[0] += 1
-            self.correct += 1
-            result = "correct"
-        elif row.pred is None:
-            self.unanswered += 1
-            result = "unanswered"
+            result = "error"
         else:
-            result = "wrong"
-        self._count(row.language, level, result)
-
-    def _count(self, language: str, level: str, result: str) -> None:
-        key = (language, level, result)
+            result = "correct" if row.correct else "unanswered" if row.pred is None else "wrong"
+            cell = self._cells.setdefault((row.language, level), [0, 0])
+            cell[0] += result == "correct"
+            cell[1] += 1
+            self.done += 1
+            self.correct += result == "correct"
+            self.unanswered += result == "unanswered"
+        key = (row.language, level, result)
         counter = self._graded.get(key)
         if counter is None:
             counter = self._graded[key] = metrics.ITEMS_GRADED.labels(self.model, *key)
         counter.inc()
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.done if self.done else None
 
     @property
     def _run_labels(self) -> tuple[str, str, str]:

@@ -22,7 +22,6 @@ from anesbench import __version__, metrics
 from anesbench.analysis.compare import Outcome, compare_runs
 from anesbench.dataset import Dataset, Item
 from anesbench.engine.config import new_run_id
-from anesbench.engine.elicitation import ELICITED
 from anesbench.errors import ConfigConflict, InvalidInput, Ungradable
 from anesbench.grader import Grader
 from anesbench.grading import EXTRACTOR_VERSION
@@ -32,6 +31,7 @@ from anesbench.store.records import ResultRow, RunDelta, RunRecord
 
 log = logging.getLogger(__name__)
 BATCH = 512  # replies graded concurrently and written together
+ELICITED = "elicited"  # the method of a letter the follow-up turn gave
 UNGRADABLE = "none_ungradable"  # the method of a reply the grader could not handle (pred null)
 
 

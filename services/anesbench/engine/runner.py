@@ -2,7 +2,8 @@
 
 Everything a run needs is passed in; the embedded CLI and the dispatcher service both call
 :func:`execute_run`. A run resumes from the store: finished keys are never sent again, error rows
-are sent again and replaced.
+are sent again and replaced. Its parts: the sending order (:class:`Ordering`), the result writer
+(:class:`ResultWriter`) and the follow-up turn (:class:`Elicitation`).
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Coroutine, Iterator, Sequence
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from anesbench import metrics
 from anesbench.dataset import LANGUAGES, Dataset, Item
 from anesbench.engine.config import RunConfig, limited, new_run_id, run_record
-from anesbench.engine.elicitation import Elicitation
-from anesbench.engine.ordering import Ordering
 from anesbench.engine.progress import RunProgress
-from anesbench.engine.regrade import grade_reply, with_delta
-from anesbench.engine.writer import ResultWriter
+from anesbench.engine.regrade import ELICITED, grade_reply, with_delta
 from anesbench.errors import (
     AnesbenchError,
     ChoicesRefused,
@@ -37,12 +36,19 @@ from anesbench.errors import (
 )
 from anesbench.grader import Grader
 from anesbench.inference.client import CHAT, COMPLETIONS, Completion, completion_body, request_body
-from anesbench.inference.constraints import best_letter, detect_constraint, letter_probs
+from anesbench.inference.constraints import (
+    best_letter,
+    detect_constraint,
+    follow_up_body,
+    follow_up_max_tokens,
+    letter_probs,
+    read_letter,
+)
 from anesbench.inference.router import EndpointRouter, RetryPolicy
 from anesbench.inference.sizing import AdaptiveLimiter, headroom, server_slots
 from anesbench.inference.transport import HttpOptions
 from anesbench.limiter import DynamicLimiter
-from anesbench.prompts import PromptTemplate, load_elicitation_prompt
+from anesbench.prompts import ElicitationPrompt, PromptTemplate, load_elicitation_prompt
 from anesbench.store.async_store import AsyncStore
 from anesbench.store.database import Store
 from anesbench.store.records import ResultRow, RunRecord
@@ -51,6 +57,75 @@ log = logging.getLogger(__name__)
 PUBLISH_INTERVAL = 0.5
 LOGPROB = "logprob"  # the method of a logprob-scored result (pred null: the top letter was not certain)
 IN_FLIGHT_GRACE = 5.0  # seconds requests in flight may still finish after the run halted (then they are dropped)
+FLUSH_INTERVAL = 0.1
+BATCH_SIZE = 2048  # rows that wake the writer before its interval is up
+HEAD_SHARE = 0.4  # of the expected work, sent strictly longest first (see Ordering)
+T = TypeVar("T")
+
+
+class ResultWriter:
+    """Batches result rows and writes them to the store as they arrive: ``add`` is cheap and synchronous; a
+    background task, started at once, flushes every FLUSH_INTERVAL or BATCH_SIZE rows.
+
+    A row waits at most FLUSH_INTERVAL (0.1 s) plus one write before it is durable, so a ``kill -9``
+    costs at most the requests in flight and that much of answers. Rows still go in bulk (one Arrow
+    write per batch). When a write fails the writer stops writing, keeps the rows it could not write,
+    and tells the run through ``on_error`` so that it stops sending at once.
+    """
+
+    def __init__(self, store: AsyncStore, on_error: Callable[[BaseException], None]) -> None:
+        self._store = store
+        self._on_error = on_error
+        self._pending: list[ResultRow] = []
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._closing = False
+        self.error: BaseException | None = None  # the first failed write; nothing is written after it
+        self._task = asyncio.create_task(self._loop(), name="result-writer")
+
+    @property
+    def unwritten(self) -> int:
+        return len(self._pending)
+
+    def add(self, row: ResultRow) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= BATCH_SIZE:
+            self._wake.set()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._pending and self.error is None:
+                batch, self._pending = self._pending, []
+                started = time.perf_counter()
+                try:
+                    # shielded: a cancelled caller must not drop a batch that left the list
+                    await asyncio.shield(self._store.call(Store.write_results, batch))
+                except Exception as exc:  # duckdb.Error, OSError (disk full, read-only file): the store is the truth
+                    self._pending[:0] = batch
+                    self.error = exc
+                    log.info("writing results failed (%d rows not written): %s", len(self._pending), exc)
+                    self._on_error(exc)
+                    return
+                metrics.STORE_FLUSH.observe(time.perf_counter() - started)
+                metrics.STORE_ROWS.inc(len(batch))
+
+    async def _loop(self) -> None:
+        last = time.monotonic()
+        while not self._closing and self.error is None:
+            # The deadline counts from the last write's start: a slow write does not stretch the next wait.
+            timeout = max(0.0, FLUSH_INTERVAL - (time.monotonic() - last))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            self._wake.clear()
+            last = time.monotonic()
+            await self.flush()
+
+    async def close(self) -> None:
+        """Stop the background task after it has written everything still pending (or failed to)."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+        await self.flush()
 
 
 class RunObserver(Protocol):
@@ -61,6 +136,114 @@ class RunObserver(Protocol):
     def on_result(self, row: ResultRow, progress: RunProgress) -> None: ...
 
     def on_finish(self, run: RunRecord, progress: RunProgress) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Elicitation:
+    """The follow-up turn (``--elicit``): ask the model, in the same conversation, for its final letter.
+
+    ``unanswered`` asks where the rules found no committed answer (a reply cut off at ``max_tokens``
+    included), ``all`` asks after every reply. Where the follow-up yields a letter, that letter is the
+    result's ``pred`` with method ``elicited``: the model's own choice, obtained by construction where the
+    server constrains decoding. Under ``all`` this holds even where the rules found a letter, which stays
+    in ``pred_rules``, so the run measures how often the rules agree with the model. A follow-up that
+    yields no valid letter leaves the rules' verdict; one whose request fails after its retries does too,
+    with the error kept in ``elicitation_error`` (the result is not an error: the reply was usable).
+
+    A result is stored with ``elicitation = 'pending'`` before its follow-up is sent and stored again when
+    it comes back, so a crash in between keeps the reply, and the resumed run sends the follow-up only.
+    """
+
+    constraint: str  # a kind from anesbench.inference.constraints.CONSTRAINTS
+    prompt: ElicitationPrompt
+    model: str
+
+    def params(self) -> str:
+        """The follow-up's request parameters, as stored with each result (JSON)."""
+        return json.dumps({"prompt": self.prompt.name, "prompt_sha256": self.prompt.sha256,
+                           "constraint": self.constraint, "max_tokens": follow_up_max_tokens(self.constraint),
+                           "temperature": 0.0}, sort_keys=True)
+
+    def request(self, template: PromptTemplate, item: Item, row: ResultRow, seed: int | None) -> bytes:
+        """The follow-up request of a result: its conversation, the reply, the question for the letter."""
+        letters = tuple(item.texts[row.language].options)
+        messages = self.prompt.follow_up(template.render(item, row.language), row.response or "", letters,
+                                         row.language)
+        return follow_up_body(self.model, messages, letters, self.constraint, seed)
+
+    def apply(self, row: ResultRow, item: Item, reply: Completion | InferenceError) -> None:
+        """The follow-up came back: its letter, read strictly, replaces the rules' verdict. One that got no
+        reply after its retries leaves the verdict, and keeps the error."""
+        if isinstance(reply, InferenceError):
+            row.elicitation, row.elicitation_error, row.elicitation_attempts = "failed", str(reply)[:2000], reply.attempts
+            return
+        row.elicitation, row.elicitation_error = "done", None
+        row.elicitation_response = reply.content
+        row.elicitation_attempts, row.elicitation_latency_s = reply.attempts, reply.latency
+        row.elicitation_prompt_tokens = reply.prompt_tokens
+        row.elicitation_completion_tokens = reply.completion_tokens
+        letter = read_letter(reply.content, tuple(item.texts[row.language].options), self.constraint)
+        row.pred, row.method = (row.pred_rules, row.method_rules) if letter is None else (letter, ELICITED)
+        row.correct = row.pred == item.answer
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """The order pending work is sent in: the longest expected first, from earlier runs' history (``expected``:
+    the relative length per (item id, language); none: file order).
+
+    Reply lengths are heavy-tailed (chain-of-thought varies by 10x and more). Sent in file order, the
+    longest replies start at random times and the slots idle while the last ones finish. Sent longest
+    first (the LPT rule), the short ones fill in around them and the run ends close to its lower bound
+    max(total work ÷ slots, longest request), but only if sending costs nothing: strictly sorted, the
+    run ends on a burst of its shortest replies, hundreds of slots each freeing every few tens of ms,
+    faster than a harness spending ~0.4 ms of CPU per reply can refill them, and the slots idle at the
+    end after all (``bench/schedule_model.py``: 1.08 × the bound at 0.4 ms per reply, 1.21 at 0.6).
+    So only the longest cells, holding HEAD_SHARE of the expected work, go strictly longest first; the
+    rest alternate between the longest and the shortest left, which keeps the rate of replies even to
+    the end (1.03 at 0.4 ms, 1.10 at 0.6; 1.03 instead of 1.007 when sending is free).
+
+    The store knows how long each question took in earlier runs on the same dataset (any model: which
+    questions are long is mostly a property of the question). Without history the file's order is kept.
+    """
+
+    runs: Sequence[str] = ()
+    expected: dict[tuple[str, str], float] | None = None
+
+    @property
+    def label(self) -> str:
+        """What the run record says: ``history:<run ids>`` or ``file``."""
+        return f"history:{','.join(self.runs)}" if self.expected else "file"
+
+    def order(self, work: Iterable[T], key: Callable[[T], tuple[str, str]]) -> Iterator[T]:
+        """``work`` in sending order; ``key`` gives a unit's (item id, language). Without history this
+        streams ``work`` as it comes; with history it holds it (to sort) and sends the longest expected
+        first (see the class docstring). A unit without history counts as typical (1.0, the median);
+        ties keep the file's order."""
+        if not self.expected:
+            return iter(work)
+        units = list(work)
+        lengths = [self.expected.get(key(unit), 1.0) for unit in units]
+        longest_first = sorted(range(len(units)), key=lambda i: -lengths[i])  # stable: ties in file order
+        return iter([units[i] for i in long_head_then_mixed(longest_first, lengths)])
+
+
+def long_head_then_mixed(order: list[int], lengths: Sequence[float]) -> list[int]:
+    """``order`` (longest first) rearranged: the longest cells holding HEAD_SHARE of the expected work go
+    first, as sorted; the rest alternate between the longest and the shortest left.
+
+    >>> long_head_then_mixed([0, 1, 2, 3, 4, 5], [10.0, 5.0, 4.0, 3.0, 2.0, 1.0])
+    [0, 1, 5, 2, 4, 3]
+    """
+    total = sum(lengths[i] for i in order)
+    head, work = 0, 0.0
+    while head < len(order) and work < HEAD_SHARE * total:
+        work += lengths[order[head]]
+        head += 1
+    rest = order[head:]
+    half = (len(rest) + 1) // 2
+    pairs = itertools.zip_longest(rest[:half], reversed(rest[half:]))  # longest left, shortest left, ...
+    return order[:head] + [i for pair in pairs for i in pair if i is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +278,6 @@ async def _together(calls: list[Coroutine[Any, Any, None]]) -> None:
         await asyncio.gather(*calls)
 
 
-def _store_cause(error: BaseException) -> str:
-    return f"the result store cannot write: {type(error).__name__}: {error}"
-
-
 @dataclass(eq=False)
 class _Run:
     config: RunConfig
@@ -121,14 +300,17 @@ class _Run:
     follow_ups: asyncio.Task[Elicitation] | None = None
 
     def __post_init__(self) -> None:
-        # the writer's first failed write stops sending at once
-        self.writer = ResultWriter(self.store, lambda error: self.halt(_store_cause(error)))
+        # the writer's first failed write stops sending at once, and is part of the run's error whatever came first
+        self.writer = ResultWriter(self.store, lambda error: self.halt(
+            f"the result store cannot write: {type(error).__name__}: {error}", also=True))
 
-    def halt(self, cause: str) -> None:
+    def halt(self, cause: str, *, also: bool = False) -> None:
         if self.halted is None:
             self.halted = cause
             self.stopping.set()
             log.info("run %s stops: %s", self.run.id, cause)  # the CLI prints the run's error once, at the end
+        elif also:
+            self.halted = f"{self.halted}; {cause}"
 
     async def worker(self, work: Iterator[Work]) -> None:
         """Take work until there is none or the run halts; no exception leaves a worker but cancellation.
@@ -210,7 +392,7 @@ class _Run:
             self.follow_ups = asyncio.ensure_future(self._detect())
         elicitation = await self.follow_ups
         for row in rows:
-            elicitation.mark_pending(row)
+            row.elicitation, row.elicitation_params = "pending", elicitation.params()
             self.writer.add(replace(row))  # a copy: the row changes when its follow-up comes back
         await _together([self._follow_up(elicitation, item, row) for row in rows])
 
@@ -263,13 +445,6 @@ class _Run:
             await asyncio.sleep(PUBLISH_INTERVAL)
 
 
-def config_label(config: RunConfig, template: PromptTemplate) -> str:
-    """The `config` label of run-level metrics: prompt template, generation parameters and languages, readable
-    (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)."""
-    return (f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
-            f"{'+'.join(config.languages)}")
-
-
 async def endpoint_limiters(
     config: RunConfig, api_key: str | None, http: HttpOptions | None = None
 ) -> list[DynamicLimiter]:
@@ -286,18 +461,13 @@ def _pending_work(dataset: Dataset, config: RunConfig, done: set[tuple[str, str,
                   ordering: Ordering | None = None, unfinished: Sequence[ResultRow] = ()) -> Iterator[Work]:
     """The work still to do in sending order (finished keys skipped), generated as the workers take it:
     in file order nothing per item is held in advance. Follow-ups left ``unfinished`` come first, in file order."""
-    ordered = (ordering or Ordering()).order(_work_left(dataset, config, done), lambda unit: (unit.item.id, unit.language))
-    return itertools.chain(_resumed_work(dataset, unfinished), ordered)
-
-
-def _resumed_work(dataset: Dataset, unfinished: Sequence[ResultRow]) -> Iterator[Work]:
-    by_key: dict[tuple[str, str], list[ResultRow]] = {}
+    resumed: dict[tuple[str, str], list[ResultRow]] = {}
     for row in unfinished:
-        by_key.setdefault((row.item_id, row.language), []).append(row)
-    for item in dataset.items if by_key else ():
-        for language in LANGUAGES:
-            if (item.id, language) in by_key:
-                yield Work(item, language, (), tuple(by_key[item.id, language]))
+        resumed.setdefault((row.item_id, row.language), []).append(row)
+    yield from (Work(item, language, (), tuple(resumed[item.id, language]))
+                for item in (dataset.items if resumed else ()) for language in LANGUAGES
+                if (item.id, language) in resumed)
+    yield from (ordering or Ordering()).order(_work_left(dataset, config, done), lambda u: (u.item.id, u.language))
 
 
 def _work_left(dataset: Dataset, config: RunConfig, done: set[tuple[str, str, int]]) -> Iterator[Work]:
@@ -329,26 +499,24 @@ async def execute_run(
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
     on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
-    template.require(config.languages)
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(Store.begin_run, record)
     done = await store.call(Store.completed_keys, run.id)
     pending = len(dataset.items) * len(config.languages) * config.samples - len(done)
-    progress = RunProgress(model=config.model, total=run.total, dataset=dataset.name,
-                           config=config_label(config, template))
+    # the `config` label of run-level metrics: prompt template, generation parameters and languages, readable
+    # (two concurrent runs of a model on one dataset differ in at least one of them, else they are one run)
+    label = f"{template.name}/t{config.temperature:g}/max{config.max_tokens}/n{config.samples}/"
+    progress = RunProgress(config.model, run.total, dataset.name, label + "+".join(config.languages))
     progress.seed(await store.call(Store.answered_cells, run.id))
     reusable: dict[str, ResultRow] = {}
     if config.reuse and pending:
-        hashes = [
+        reusable = await store.call(Store.reusable, run.id, [
             request_payload(config, template.render(u.item, u.language), sample)[1]
-            for u in _work_left(dataset, config, done) for sample in u.samples
-        ]
-        reusable = await store.call(Store.reusable, run.id, hashes)
+            for u in _work_left(dataset, config, done) for sample in u.samples])
     ordering = Ordering()
     if pending:
-        history_runs, expected = await store.call(Store.length_history, dataset.sha256, run.id)
-        ordering = Ordering(tuple(history_runs), expected)
+        ordering = Ordering(*await store.call(Store.length_history, dataset.sha256, run.id))
         await store.call(Store.set_ordering, run.id, ordering.label)
     unfinished = await store.call(Store.unfinished_elicitations, run.id) if config.elicit != "off" else []
     pending += len(unfinished)
@@ -357,8 +525,6 @@ async def execute_run(
     metrics.RUNS.labels("running").inc()
     if observer is not None:
         observer.on_start(run, progress)
-    status: str | None = None
-    error: str | None = None
     cancelled = False
     try:
         async with EndpointRouter(
@@ -378,8 +544,6 @@ async def execute_run(
                 for helper in helpers:
                     helper.cancel()
                 progress.publish()
-            if state.halted is not None:
-                status, error = "failed", state.halted
     except asyncio.CancelledError:
         cancelled = True
         raise
@@ -390,20 +554,16 @@ async def execute_run(
         if cancelled:
             progress.forget()
         await state.writer.close()
-        if state.writer.error is not None and not cancelled:
-            cause = _store_cause(state.writer.error)
-            status = "failed"
-            error = cause if error in (None, cause) else f"{error}; {cause}"
+        error = None if cancelled else state.halted
         try:
             final = await store.call(Store.get_run, run.id)
-            if cancelled:
-                status = status_on_cancel
-            elif status is None:  # the loop ended normally: the store's counts decide
+            status = status_on_cancel if cancelled else "failed"
+            if not cancelled and error is None:  # the run did not halt: the store's counts decide
                 if final.done >= final.total and not await store.call(Store.pending_elicitations, run.id):
                     status = "completed"
                 else:
-                    status, error = "failed", (f"{final.total - final.done} of {final.total} items got no answer "
-                                               "from the model; run again with the same run id to retry them")
+                    error = (f"{final.total - final.done} of {final.total} items got no answer from the model; "
+                             "run again with the same run id to retry them")
             if status is not None:
                 final = await store.call(Store.finish_run, run.id, status, error)
         except Exception as exc:
