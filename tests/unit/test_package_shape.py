@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "services" / "anesbench"
 GENERATED = PACKAGE / "v1"
-LINE_BUDGET = 12_300  # a ceiling that only comes down: 12,296 now, the goal is 11,400
+LINE_BUDGET = 11_400  # the budget; a ceiling that only comes down
 DISPATCHER_MODULES = 6  # besides __init__
 
 

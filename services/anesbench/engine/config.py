@@ -73,35 +73,42 @@ class RunConfig:
         for name, allowed in (("elicit", ELICIT_MODES), ("scoring", SCORINGS)):
             if getattr(self, name) not in allowed:
                 raise InvalidInput(f"must be one of {', '.join(allowed)}, got {getattr(self, name)!r}", field=name)
-        service, namespace, logprobs = self.inference_service, self.namespace, self.scoring == "logprobs"
+        if self.scoring == "logprobs" and self.elicit != "off":
+            raise InvalidInput("does not apply to {scoring} logprobs (there is no reply to ask about); leave it "
+                               "out or give off", field="elicit", mentions=("scoring",))
+        if self.scoring == "logprobs" and self.samples != 1:
+            raise InvalidInput("must be 1 with {scoring} logprobs (one greedy next-token distribution per item)",
+                               field="samples", mentions=("scoring",))
+        if not self.model.strip():
+            raise InvalidInput("must not be empty", field="model")
+        if self.inference_service is not None:
+            if not DNS_NAME.match(self.inference_service):
+                raise InvalidInput(f"{self.inference_service[:80]!r} is not a Kubernetes object name (lower-case "
+                                   "letters, digits, '-', at most 63)", field="inference_service")
+            if self.namespace is not None and not DNS_NAME.match(self.namespace):
+                raise InvalidInput(f"{self.namespace[:80]!r} is not a Kubernetes namespace name", field="namespace")
+            if self.endpoints:
+                raise InvalidInput("give either {endpoints} or {inference_service}, not both", field="endpoints",
+                                   mentions=("endpoints", "inference_service"))
+        elif self.namespace is not None:
+            raise InvalidInput("only with {inference_service}", field="namespace", mentions=("inference_service",))
+        elif not self.endpoints:
+            raise InvalidInput("at least one is needed (or {inference_service})", field="endpoints",
+                               mentions=("inference_service",))
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise InvalidInput("the same URL is given twice", field="endpoints")
         unknown = [language for language in self.languages if language not in LANGUAGES]
-        # (refused, field, message, other settings it mentions), checked in this order
-        for refused, name, message, mentions in (
-            (logprobs and self.elicit != "off", "elicit", "does not apply to {scoring} logprobs (there is no reply "
-             "to ask about); leave it out or give off", ("scoring",)),
-            (logprobs and self.samples != 1, "samples",
-             "must be 1 with {scoring} logprobs (one greedy next-token distribution per item)", ("scoring",)),
-            (not self.model.strip(), "model", "must not be empty", ()),
-            (service is not None and not DNS_NAME.match(service), "inference_service", f"{str(service)[:80]!r} is "
-             "not a Kubernetes object name (lower-case letters, digits, '-', at most 63)", ()),
-            (service is not None and namespace is not None and not DNS_NAME.match(namespace), "namespace",
-             f"{str(namespace)[:80]!r} is not a Kubernetes namespace name", ()),
-            (service is not None and bool(self.endpoints), "endpoints",
-             "give either {endpoints} or {inference_service}, not both", ("endpoints", "inference_service")),
-            (service is None and namespace is not None, "namespace", "only with {inference_service}",
-             ("inference_service",)),
-            (service is None and namespace is None and not self.endpoints, "endpoints",
-             "at least one is needed (or {inference_service})", ("inference_service",)),
-            (len(set(self.endpoints)) != len(self.endpoints), "endpoints", "the same URL is given twice", ()),
-            (bool(unknown) or not self.languages, "languages",
-             f"unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}", ()),
-            *((getattr(self, name) is not None and getattr(self, name) not in bounds, name,
-               f"must be {bounds.describe()}, got {getattr(self, name)}", ()) for name, bounds in RUN_BOUNDS.items()),
-            (self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id), "run_id", f"{self.run_id!r} must be "
-             "1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit", ()),
-        ):
-            if refused:
-                raise InvalidInput(message, field=name, mentions=mentions)
+        if unknown or not self.languages:
+            raise InvalidInput(
+                f"unknown language(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LANGUAGES)}", field="languages")
+        for name, bounds in RUN_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and value not in bounds:
+                raise InvalidInput(f"must be {bounds.describe()}, got {value}", field=name)
+        if self.run_id is not None and not RUN_ID_PATTERN.match(self.run_id):
+            raise InvalidInput(
+                f"{self.run_id!r} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
+                "letter or digit", field="run_id")
 
     @property
     def params(self) -> GenerationParams:
@@ -142,9 +149,15 @@ def new_run_id(model: str, dataset: str) -> str:
 
 def config_hash(config: RunConfig, dataset: Dataset, template: PromptTemplate) -> str:
     """What must match for a run to be resumed (not endpoint, concurrency or timeouts)."""
-    identity: dict[str, object] = {"dataset_sha256": dataset.sha256, "prompt_sha256": template.sha256,
-                                   "languages": sorted(config.languages)}
-    identity |= {name: getattr(config, name) for name in ("model", "max_tokens", "temperature", "samples")}
+    identity: dict[str, object] = {
+        "model": config.model,
+        "dataset_sha256": dataset.sha256,
+        "prompt_sha256": template.sha256,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "samples": config.samples,
+        "languages": sorted(config.languages),
+    }
     if config.limit is not None:  # absent without --limit: runs stored before it keep their hash
         identity["limit"] = config.limit
     if config.elicit != "off":  # absent when off: runs stored before elicitation existed keep their hash

@@ -80,7 +80,7 @@ class ResultRow:
     elicitation_latency_s: float | None = None
     elicitation_prompt_tokens: int | None = None
     elicitation_completion_tokens: int | None = None
-    # Logprob scoring: JSON letter -> probability over exactly the item's letters (see anesbench.inference.logprobs).
+    # Logprob scoring: JSON letter -> probability over exactly the item's letters (see anesbench.inference.constraints).
     letter_probs: str | None = None
     letter_probs_complete: bool | None = None  # False: a letter was missing from the server's top list
 
