@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from anesbench.store.export_sql import EXPORT_NAMES
+from anesbench.store.export import EXPORT_NAMES
 from tests.conftest import SAMPLE, SAMPLE_ITEMS
 from tests.procs import Proc, run_cli, start_dispatcher, start_grader, start_standin
 

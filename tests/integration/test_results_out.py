@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from anesbench.store.export_sql import EXPORT_NAMES
+from anesbench.store.export import EXPORT_NAMES
 from tests.conftest import SAMPLE, SAMPLE_ITEMS, make_records
 from tests.procs import run_cli, start_standin
 

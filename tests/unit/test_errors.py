@@ -18,9 +18,9 @@ import pytest
 
 import anesbench
 from anesbench import errors
+from anesbench.cli.dispatcher_client import DispatcherClient
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.cli.run_modes import _follow
-from anesbench.cli.sources import DispatcherClient
 from anesbench.dispatcher.runs import SERVE_OPTIONS, serve_option
 from anesbench.engine.config import RunConfig
 from anesbench.serving.status import error_from_rpc, rpc, status_for
@@ -275,7 +275,7 @@ async def test_internal_error_is_not_retried(fake: tuple[FakeDispatcher, str]) -
 async def test_reconnecting_retries_only_what_may_pass_later(
     error: errors.AnesbenchError, give_up_after: float, retried: bool
 ) -> None:
-    from anesbench.cli.sources import reconnecting
+    from anesbench.cli.dispatcher_client import reconnecting
 
     calls = 0
     with pytest.raises(type(error)):
@@ -323,7 +323,7 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
 
 def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from anesbench.cli.sources import client_metadata
+    from anesbench.cli.dispatcher_client import client_metadata
     from anesbench.dispatcher.server import server_token
     from anesbench.inference.endpoint import load_endpoint_keys
     from anesbench.wire import TOKEN_ENV, TOKEN_FILE_ENV

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anesbench.store.export_sql import EXPORT_NAMES
+from anesbench.store.export import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow
 from anesbench.wire.convert import export_row_from_pb, export_row_to_pb, leaderboard_from_pb, leaderboard_to_pb
 

@@ -49,7 +49,7 @@ class Outcome:
 
 
 # Where compare, export and report read from (the CLI gives a local or a remote one): run records, leaderboard rows,
-# every result of a run as an export row (a dict in export_sql.EXPORT_NAMES order) pushed to a callback page by
+# every result of a run as an export row (a dict in export.EXPORT_NAMES order) pushed to a callback page by
 # page, so a large run is never held in memory, and the report's aggregates, computed where the store is.
 class ResultSource(Protocol):
     def runs(self, run_ids: Sequence[str]) -> list[RunRecord]: ...
@@ -224,9 +224,11 @@ def rules_agreement(run_id: str, outcomes: Iterable[Outcome]) -> RulesAgreement:
     for o in elicited:
         for cell in cells_of(o):
             grouped[cell].append(o)
-    cells = [RulesCell(*key, len(g), sum(o.pred_rules is not None for o in g), sum(o.pred_rules == o.pred for o in g),
-                       sum(o.pred_rules is None for o in g))
-             for key in cells_in_order(sorted({o.language for o in elicited}), grouped) for g in [grouped[key]]]
+    cells = []
+    for key in cells_in_order(sorted({o.language for o in elicited}), grouped):
+        g = grouped[key]
+        cells.append(RulesCell(*key, len(g), sum(o.pred_rules is not None for o in g),
+                               sum(o.pred_rules == o.pred for o in g), sum(o.pred_rules is None for o in g)))
     differ = [Disagreement(o.item_id, o.language, LEVEL_NAMES[o.level], o.sample, o.answer, o.pred_rules, o.pred)
               for o in elicited if o.pred is not None and o.pred_rules is not None and o.pred_rules != o.pred]
     return RulesAgreement(run_id, cells, differ[:DISAGREEMENTS_KEPT], len(differ))

@@ -20,7 +20,8 @@ from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchErr
 from anesbench.wire import CA_ENV, TOKEN_ENV, TOKEN_FILE_ENV
 
 if TYPE_CHECKING:
-    from anesbench.cli.sources import EmbeddedSource, RemoteSource
+    from anesbench.cli.dispatcher_client import RemoteSource
+    from anesbench.cli.sources import EmbeddedSource
     from anesbench.dataset import FieldMap
 
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -50,7 +51,7 @@ def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    # The dispatcher client (cli/sources.py) finds a credential given on the command line in the
+    # The dispatcher client (cli/dispatcher_client.py) finds a credential given on the command line in the
     # context's meta, where it wins over the one in the environment (a CronJob's way).
     if value:
         ctx.meta[param.name] = value
@@ -92,10 +93,9 @@ def field_map(fields: str | None, fields_file: str | None) -> FieldMap | None:
 
 
 def _source(db: str, dispatcher: str | None, read_only: bool = True) -> closing[EmbeddedSource | RemoteSource]:
-    """Where a command reads or changes the store: the dispatcher's if one is given, else the file ``db``."""
-    from anesbench.cli.sources import EmbeddedSource, RemoteSource
+    from anesbench.cli.sources import open_source  # the store (and gRPC with a dispatcher) load only here
 
-    return closing(RemoteSource(dispatcher) if dispatcher else EmbeddedSource(db, read_only))
+    return open_source(db, dispatcher, read_only)
 
 
 def _setting(name: str, default: float | None, help: str | None = None) -> Any:
@@ -283,7 +283,7 @@ def _checked_record(name: str, number: int, line: str) -> dict[str, Any]:
 @dispatcher_options(required=True)
 def cancel(run_id: str, dispatcher: str) -> None:
     """Cancel a run on a dispatcher (finished results are kept)."""
-    from anesbench.cli.sources import RemoteSource
+    from anesbench.cli.dispatcher_client import RemoteSource
 
     run = RemoteSource(dispatcher).cancel(run_id)
     click.echo(f"run {run.id}: {run.status} ({run.done}/{run.total} done)")
@@ -364,7 +364,7 @@ def export(run_id: str, fmt: str, out: str | None, force: bool, db: str, dispatc
     the rules' own letter and method, and the follow-up turn (state, parameters, reply, error, attempts, latency,
     tokens)."""
     from anesbench.cli.sources import EmbeddedSource
-    from anesbench.store.export_sql import RowWriter, atomic_output, check_target
+    from anesbench.store.export import RowWriter, atomic_output, check_target
 
     if out is None and fmt == "parquet":
         raise InvalidInput("Parquet is binary; give a file with --out", field="out")
@@ -400,7 +400,7 @@ def report(run_ids: tuple[str, ...], out: str, force: bool, datasets: tuple[str,
            fields_file: str | None, db: str, dispatcher: str | None) -> None:
     """One self-contained HTML page: paper table, accuracy with intervals, comparison, agreement, wrong answers."""
     from anesbench.report import build_report
-    from anesbench.store.export_sql import atomic_output, check_target
+    from anesbench.store.export import atomic_output, check_target
 
     check_target(out, force)
     mapping = field_map(fields, fields_file)
@@ -438,7 +438,7 @@ def prune(keep_last: int | None, older_than: float | None, keep_aggregates: bool
 @store_options
 def backup(out: str, force: bool, db: str, dispatcher: str | None) -> None:
     """A consistent copy of the store, taken while the dispatcher serves; restore: copy it over --db, stopped."""
-    from anesbench.store.export_sql import atomic_output
+    from anesbench.store.export import atomic_output
 
     with atomic_output(out, force) as temporary, _source(db, dispatcher, read_only=False) as source:
         source.backup_to(str(temporary))
@@ -460,7 +460,7 @@ def regrade(run: str, new_run_id: str | None, dataset: str | None, fields: str |
     if dispatcher:
         if dataset or fields or fields_file:
             raise click.UsageError("--dataset: with --dispatcher, the dispatcher regrades on the dataset it ran")
-        from anesbench.cli.sources import RemoteSource
+        from anesbench.cli.dispatcher_client import RemoteSource
 
         final = RemoteSource(dispatcher).regrade(run, new_run_id)
     elif dataset is None:

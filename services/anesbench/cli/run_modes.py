@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from anesbench import event_loop
-from anesbench.cli.sources import CALL_TIMEOUT, DispatcherClient, reconnecting
+from anesbench.cli.dispatcher_client import CALL_TIMEOUT, DispatcherClient, reconnecting
 from anesbench.dataset import FieldMap, load_dataset
 from anesbench.engine.config import RunConfig, check_run, new_run_id, open_store, probe_endpoints
 from anesbench.engine.progress import RunProgress

@@ -272,6 +272,7 @@ class Runs:
                 self._release(active)
 
         task = active.task = asyncio.create_task(execute(), name=f"run-{run_id}")
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: execute() logged it
         if not active.started.is_set():
             await asyncio.wait({task, asyncio.ensure_future(active.started.wait())},
                                return_when=asyncio.FIRST_COMPLETED)

@@ -223,7 +223,7 @@ def serve(settings: DispatcherSettings) -> int:
 # * reader (--read-token-file): READ_METHODS only, for dashboards and analysts; anything else is
 #   PERMISSION_DENIED.
 # Without either token the API is open (loopback development). Health checking stays open; reflection
-# needs a token of either role. How a client finds and sends its token is anesbench.cli.sources.
+# needs a token of either role. How a client finds and sends its token is anesbench.cli.dispatcher_client.
 RUNNER, READER = "runner", "reader"
 READ_METHODS = frozenset({"ListRuns", "GetRun", "WatchRun", "GetLeaderboard", "ExportResults", "GetReportFigures"})
 DENIED = f"this dispatcher requires a bearer token: pass --dispatcher-token-file, or set {TOKEN_FILE_ENV} or {TOKEN_ENV}"

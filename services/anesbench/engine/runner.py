@@ -207,7 +207,7 @@ class Ordering:
     questions are long is mostly a property of the question). Without history the file's order is kept.
     """
 
-    runs: Sequence[str] = ()
+    runs: tuple[str, ...] = ()
     expected: dict[tuple[str, str], float] | None = None
 
     @property
@@ -499,6 +499,7 @@ async def execute_run(
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
     on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
+    template.require(config.languages)  # check_run did this for the CLI and the dispatcher; a direct caller too
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(Store.begin_run, record)
@@ -516,7 +517,8 @@ async def execute_run(
             for u in _work_left(dataset, config, done) for sample in u.samples])
     ordering = Ordering()
     if pending:
-        ordering = Ordering(*await store.call(Store.length_history, dataset.sha256, run.id))
+        history_runs, expected = await store.call(Store.length_history, dataset.sha256, run.id)
+        ordering = Ordering(tuple(history_runs), expected)
         await store.call(Store.set_ordering, run.id, ordering.label)
     unfinished = await store.call(Store.unfinished_elicitations, run.id) if config.elicit != "off" else []
     pending += len(unfinished)

@@ -73,7 +73,7 @@ class RequestQueue:
         while self._outbox and len(batch) < self.max_batch:
             entry = self.pending.get(self._outbox[0])
             cost = entry[0].ByteSize() if entry is not None else 0  # serialized bytes, under the message limit
-            if batch and size + cost > self.max_batch_bytes:
+            if batch and cost and size + cost > self.max_batch_bytes:  # a gone caller never splits a batch
                 break
             self._outbox.popleft()
             if entry is not None:  # else its caller is gone

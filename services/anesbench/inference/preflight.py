@@ -106,6 +106,8 @@ async def preflight(
     report: Report = lambda line: None, options: HttpOptions | None = None,
 ) -> None:
     """Return once at least one endpoint is ready and serves ``model``; raise InvalidInput or EndpointNotReady."""
+    if not endpoints:
+        raise InvalidInput("at least one is needed", field="endpoints")
     started = reported = time.monotonic()
     deadline = started + wait_ready
     while True:

@@ -117,11 +117,15 @@ class CircuitBreaker:
         if total >= self._threshold or (total >= MIN_FAILURES and all_failing_for >= self._window):
             self.opened.set()
         elif self._timer is None and all_failing_for < self._window:
-            # Look again when the window is over, even if no attempt ends then (they may all be in backoff). Once
-            # looked, no new look is needed before a success (which cancels it): all_failing_for only grows.
+            # Look again when the window is over, even if no attempt ends then (they may all be in backoff).
             with contextlib.suppress(RuntimeError):  # no running loop (a synchronous caller): the next failure
                 loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self._window - all_failing_for + 0.01, self._check)
+                self._timer = loop.call_later(self._window - all_failing_for + 0.01, self._recheck)
+
+    def _recheck(self) -> None:
+        self._timer = None
+        if not self.open:
+            self._check()
 
     def cause(self) -> str:
         """``endpoint http://… unreachable since 12:03:41: connection failed: …`` (one clause per endpoint)."""

@@ -17,7 +17,7 @@ compression negotiation.
   Credentials in the proxy URL are sent as ``Proxy-Authorization: Basic``.
 * **Timeouts**: ``connect_timeout`` bounds the TCP connect, the proxy tunnel and the TLS handshake,
   separately from the request's deadline; idle keep-alive connections are dropped after
-  ``idle_timeout`` seconds (or sooner, when the server's ``Keep-Alive: timeout=N`` says so).
+  ``IDLE_TIMEOUT`` seconds (or sooner, when the server's ``Keep-Alive: timeout=N`` says so).
 
 Failures are :class:`anesbench.errors.HttpError` subclasses; those with ``fatal = True`` (an untrusted
 certificate, a name that does not resolve, a proxy refusing our credentials) will fail every request

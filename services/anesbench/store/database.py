@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from anesbench.errors import ConfigConflict, InvalidInput, NotFound, QuotaExceeded, StoreBusy
 from anesbench.stats import wilson
-from anesbench.store.export_sql import EXPORT_COLUMNS, EXPORT_NAMES, SELECT_EXPORT, export_settings, export_sql
+from anesbench.store.export import EXPORT_COLUMNS, EXPORT_NAMES, SELECT_EXPORT, copy_statement, export_settings
 from anesbench.store.leaderboard_sql import (
     CLEAN_RUN,
     LEVEL_SQL,
@@ -462,7 +462,7 @@ class Store:
         """Write one row per result with DuckDB's own COPY (streams; nothing is held in Python)."""
         self.require_results(run_id)
         with export_settings(self._con):
-            self._con.execute(export_sql(run_id, fmt, path))
+            self._con.execute(copy_statement(run_id, fmt, path))
 
     def iter_export(self, run_id: str) -> Iterator[dict[str, Any]]:
         """Every export row of a run as a dict, read in Arrow batches (storage order, flat memory)."""
@@ -512,9 +512,12 @@ class Store:
             wrong: dict[str, list[dict[str, Any]]] = {}
             for run_id, *row in self._con.execute(WRONG_SQL, [ids, wrong_shown]).fetchall():
                 wrong.setdefault(run_id, []).append(dict(zip(EXPORT_NAMES, row, strict=True)))
-        return [RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
-                           row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, []))
-                for run_id in ids for row in [counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))]]
+        figures = []
+        for run_id in ids:
+            row = counts.get(run_id, (0, 0, 0, 0, None, *[None] * 6))
+            figures.append(RunFigures(run_id, dict(zip(("correct", "wrong", "unanswered", "error"), row[:4], strict=True)),
+                                      row[4] or {}, _quantiles(row[5:8]), _quantiles(row[8:]), wrong.get(run_id, [])))
+        return figures
 
     def trend(self, run_ids: Sequence[str]) -> list[TrendPoint]:
         """Every completed full run of the models of ``run_ids``, by model, series and time."""

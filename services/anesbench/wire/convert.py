@@ -18,7 +18,7 @@ from anesbench.defaults import DEFAULT_ELICIT, DEFAULT_SCORING, default_elicit
 from anesbench.engine.config import RunConfig
 from anesbench.errors import InvalidInput
 from anesbench.store import RunRecord
-from anesbench.store.export_sql import EXPORT_NAMES
+from anesbench.store.export import EXPORT_NAMES
 from anesbench.store.leaderboard_sql import LeaderboardRow, ReliabilityBin
 from anesbench.store.records import RunFigures, TrendPoint
 from anesbench.v1 import dispatcher_pb2 as pb
@@ -74,7 +74,7 @@ def leaderboard_from_pb(response: pb.GetLeaderboardResponse) -> list[Leaderboard
 
 
 def export_row_to_pb(row: Sequence[Any]) -> pb.ExportedResult:
-    """A row of :data:`anesbench.store.export_sql.EXPORT_COLUMNS` as a message (None = field absent)."""
+    """A row of :data:`anesbench.store.export.EXPORT_COLUMNS` as a message (None = field absent)."""
     return pb.ExportedResult(**dict(zip(EXPORT_NAMES, row, strict=True)))
 
 

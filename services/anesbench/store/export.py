@@ -70,7 +70,7 @@ def export_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             con.execute(f"RESET {name}")
 
 
-def export_sql(run_id: str, fmt: str, path: str) -> str:
+def copy_statement(run_id: str, fmt: str, path: str) -> str:
     """A COPY statement, rows in storage order (COPY takes no parameters, so values are quoted here)."""
     return (f"COPY ({SELECT_EXPORT} WHERE run_id = {_literal(run_id)}) TO {_literal(path)} "
             f"({_COPY_OPTIONS[fmt]})")
@@ -82,7 +82,8 @@ class RowWriter:
     BATCH = 2000
 
     def __init__(self, fmt: str, out: IO[bytes]) -> None:
-        self.fmt, self.out, self.rows = fmt, out, list[dict[str, Any]]()
+        self.fmt, self.out = fmt, out
+        self.rows: list[dict[str, Any]] = []  # Parquet's batch
         if fmt == "parquet":
             with duckdb.connect() as con:  # the types DuckDB's own COPY writes
                 con.execute(SCHEMA)
