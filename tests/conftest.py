@@ -59,4 +59,3 @@ def write_jsonl(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
-

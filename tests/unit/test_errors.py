@@ -319,8 +319,6 @@ def test_wrong_dispatcher_address_fails_fast_with_a_hint(command: list[str]) -> 
                                      "HOST:PORT (is `anesbench serve dispatcher` listening there?)")
 
 
-
-
 def test_a_bad_key_or_token_file_is_named_by_the_setting_that_gave_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from anesbench.cli.dispatcher_client import client_metadata

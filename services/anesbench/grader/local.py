@@ -69,7 +69,6 @@ class Grader(Protocol):
         """Release connections; pending grade() calls fail with GraderUnavailable."""
 
 
-
 class LocalGrader:
     """Calls ``anesbench.grading.extract_answer`` directly; satisfies :class:`anesbench.grader.Grader`.
 

@@ -126,4 +126,3 @@ class TrendPoint:
     created_at: datetime
     correct: int
     total: int
-
