@@ -8,12 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from anesbench import __version__, defaults
-from anesbench.cli import serve_cmd
+from anesbench.cli import Command, option_group, serve_cmd
 from anesbench.cli.exit_codes import exit_code_for, message_for
 from anesbench.dataset.model import LANGUAGES, LETTERS
 from anesbench.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, AnesbenchError, InvalidInput, RunFailed
@@ -24,20 +24,9 @@ if TYPE_CHECKING:
     from anesbench.cli.sources import EmbeddedSource
     from anesbench.dataset import FieldMap
 
-Command = TypeVar("Command", bound=Callable[..., Any])
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 DEFAULT_DB = "./anesbench.duckdb"
-
-
-def option_group(*options: Callable[[Command], Command]) -> Callable[[Command], Command]:
-    """Several options as one decorator, listed in the order given."""
-    def apply(command: Command) -> Command:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return apply
 
 
 def host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

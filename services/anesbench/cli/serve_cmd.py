@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from anesbench.cli import option_group
 from anesbench.errors import InvalidInput, StartupFailed
 
 PEM = click.Path(dir_okay=False)
@@ -20,19 +20,15 @@ STARTUP_SECONDS = 30.0
 STANDIN_MODULE = "anesbench_testkit.standin"  # a test tool, started as a process, never imported here
 
 
-def _tls_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--health-port and --tls-cert/--tls-key/--tls-client-ca, the same on both servers."""
-    for option in reversed((
-        click.option("--health-port", type=click.IntRange(0, 65535), default=None,
-                     help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot "
-                     "speak TLS)."),
-        click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
-        click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
-        click.option("--tls-client-ca", type=PEM, default=None,
-                     help="Mutual TLS: require client certificates signed by this PEM CA."),
-    )):
-        command = option(command)
-    return command
+# --health-port and --tls-cert/--tls-key/--tls-client-ca, the same on both servers
+_tls_options = option_group(
+    click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+                 help="Also serve grpc.health.v1 alone, in plain text, here (kubelet's gRPC probes cannot speak TLS)."),
+    click.option("--tls-cert", type=PEM, default=None, help="Serve TLS with this PEM certificate (chain)."),
+    click.option("--tls-key", type=PEM, default=None, help="The PEM private key of --tls-cert."),
+    click.option("--tls-client-ca", type=PEM, default=None,
+                 help="Mutual TLS: require client certificates signed by this PEM CA."),
+)
 
 
 @click.group()

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from anesbench.errors import InvalidInput
 PARQUET_MAGIC = b"PAR1"
 BOM = b"\xef\xbb\xbf"
 JSON_STREAM_BYTES = 16 * 1024 * 1024  # a JSON array larger than this is streamed (ijson), like JSON Lines
+Reader = Callable[[Path], Iterator[tuple[str, Any]]]  # a file's records, each with where it stands
 
 
 class ItemsOnDisk:
@@ -27,16 +29,16 @@ class ItemsOnDisk:
     run then streams it, so memory does not grow with the number of questions.
     """
 
-    def __init__(self, path: Path, head: bytes, languages: tuple[str, ...], count: int,
+    def __init__(self, path: Path, reader: Reader, languages: tuple[str, ...], count: int,
                  fields: FieldMap | None = None) -> None:
-        self._path, self._head, self._languages, self._count = path, head, languages, count
+        self._path, self._reader, self._languages, self._count = path, reader, languages, count
         self._fields = fields
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[Item]:
-        records = _reader(self._path, self._head)(self._path, self._head)
+        records = self._reader(self._path)
         # Validated whole before the run (duplicates included); this pass only notices a changed file.
         problems = yield from validated(records, self._languages, str(self._path), self._fields, unique=False)
         if problems.count or problems.items != self._count:
@@ -59,7 +61,7 @@ def _check_languages(languages: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
-def _json_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+def _json_records(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         data = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -96,7 +98,7 @@ def _json_stream(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: expected a JSON array of questions")
 
 
-def _jsonl_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
     """One line at a time: a large file is never held in memory whole."""
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -113,7 +115,7 @@ def _jsonl_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
             yield f"{path}:{number}", record
 
 
-def _parquet_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
+def _parquet_records(path: Path) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
@@ -127,7 +129,7 @@ def _parquet_records(path: Path, head: bytes) -> Iterator[tuple[str, Any]]:
         raise InvalidInput(f"{path}: unreadable Parquet file: {exc}") from None
 
 
-def _reader(path: Path, head: bytes) -> Callable[[Path, bytes], Iterator[tuple[str, Any]]]:
+def _reader(path: Path, head: bytes) -> Reader:
     """Parquet, JSON Lines, a JSON array too large to hold whole (streamed, ijson) or a JSON array."""
     if head[:4] == PARQUET_MAGIC or path.suffix == ".parquet":
         return _parquet_records
@@ -135,7 +137,7 @@ def _reader(path: Path, head: bytes) -> Callable[[Path, bytes], Iterator[tuple[s
         path.suffix != ".json" and not head.removeprefix(BOM).lstrip().startswith(b"[")
     ):
         return _jsonl_records
-    return _json_stream if path.stat().st_size > JSON_STREAM_BYTES else _json_records
+    return partial(_json_stream, head=head) if path.stat().st_size > JSON_STREAM_BYTES else _json_records
 
 
 def load_dataset(
@@ -166,11 +168,11 @@ def load_dataset(
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}", field="dataset") from None
     reader = _reader(file, head)
-    records = reader(file, head)
+    records = reader(file)
     items: Sequence[Item] | ItemsOnDisk
     if reader is not _json_records:
         # Only the ids are held while validating; the run reads the file again.
-        items = ItemsOnDisk(file, head, wanted, sum(1 for _ in validated(records, wanted, str(file), fields)), fields)
+        items = ItemsOnDisk(file, reader, wanted, sum(1 for _ in validated(records, wanted, str(file), fields)), fields)
     else:
         items = list(validated(records, wanted, str(file), fields))
     return Dataset(name=name or file.name.split(".")[0], sha256=fields.sha256(sha256) if fields else sha256,

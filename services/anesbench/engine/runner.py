@@ -492,14 +492,13 @@ async def execute_run(
     limiter: DynamicLimiter | None = None,
     http: HttpOptions | None = None,
 ) -> RunRecord:
-    """Run (or resume) one evaluation to the end and return its final record.
+    """Run (or resume) one evaluation to the end and return its final record (its inputs passed ``check_run``).
 
     Cancelling the task stops sending, writes every finished result, and marks the run
     ``status_on_cancel`` (``None`` leaves it 'running' so that a restarted dispatcher resumes it).
     A ``limiter`` (the run's fair share of its endpoints, from the dispatcher) gates every request
     on top of the per-endpoint limits. ``http``: TLS trust, proxies and timeouts for the model servers.
     """
-    template.require(config.languages)  # check_run did this for the CLI and the dispatcher; a direct caller too
     dataset = limited(dataset, config.limit)
     record = run_record(config.run_id or new_run_id(config.model, dataset.name), config, dataset, template)
     run = await store.call(Store.begin_run, record)
